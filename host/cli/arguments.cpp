@@ -1,0 +1,58 @@
+// Command-line parsing; see arguments.hpp.
+#include "host/cli/arguments.hpp"
+
+#include "host/config/did_you_mean.hpp"
+#include "host/core/error.hpp"
+
+namespace cadenza {
+
+std::optional<std::string> Arguments::value(const std::string& flag) const {
+  const auto found = values.find(flag);
+  if (found == values.end()) return std::nullopt;
+  return found->second;
+}
+
+Arguments parse_arguments(int argc, char** argv, const ArgumentSpec& spec) {
+  Arguments args;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg.size() < 2 || arg.rfind("--", 0) != 0) {
+      args.positionals.push_back(arg);
+      continue;
+    }
+    std::optional<std::string> inline_value;
+    if (const auto eq = arg.find('='); eq != std::string::npos) {
+      inline_value = arg.substr(eq + 1);
+      arg = arg.substr(0, eq);
+    }
+    const bool takes_value = spec.with_value.count(arg) || spec.repeatable.count(arg);
+    if (!takes_value && !spec.switches.count(arg)) {
+      std::vector<std::string> known(spec.with_value.begin(), spec.with_value.end());
+      known.insert(known.end(), spec.repeatable.begin(), spec.repeatable.end());
+      known.insert(known.end(), spec.switches.begin(), spec.switches.end());
+      const auto suggestion = closest_match(arg, known);
+      CADENZA_USER_ERROR("unknown option " << arg
+                                           << (suggestion ? " — did you mean " + *suggestion + "?" : "")
+                                           << " (see --help)");
+    }
+    if (!takes_value) {
+      if (inline_value) CADENZA_USER_ERROR("option " << arg << " takes no value");
+      args.switches.insert(arg);
+      continue;
+    }
+    std::string value;
+    if (inline_value) {
+      value = *inline_value;
+    } else {
+      if (i + 1 >= argc) CADENZA_USER_ERROR("option " << arg << " needs a value");
+      value = argv[++i];
+    }
+    if (spec.repeatable.count(arg))
+      args.repeated[arg].push_back(value);
+    else
+      args.values[arg] = value;
+  }
+  return args;
+}
+
+}  // namespace cadenza

@@ -1,0 +1,881 @@
+// Reading, validating and writing run configs (the one place that parses YAML), and the
+// model hash.
+//
+// Invariants:
+// - Every problem is a one-line UserError "<where>: <key path>: <what was wrong>" (or
+//   "<where>: unknown key '<key path>' ..."), where <where> is "file:line" (the line when
+//   yaml-cpp knows it), the file alone, or "--set <override>" for anything an override
+//   put there.
+// - Overrides are applied to the YAML tree before anything is read, so their values are
+//   validated exactly as the file's own.
+// - Keys are read, written and hashed by walking the tables of config_schema.cpp; to_yaml
+//   writes every key, numbers in their shortest exact form, so reading its output gives
+//   back an equal Config.
+// - model_hash is FNV-1a over "key=value" lines of the model-defining keys whose values
+//   differ from the defaults, so it is the same in every process and build, and adding a
+//   key whose default keeps the old behaviour does not change it.
+#include "host/config/config.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <map>
+#include <memory>
+#include <set>
+#include <type_traits>
+
+#include "host/config/config_schema.hpp"
+#include "host/config/did_you_mean.hpp"
+#include "host/core/error.hpp"
+
+namespace cadenza {
+namespace {
+
+// ---------------------------------------------------------------------------------------
+// Text helpers
+
+std::string quoted(std::string_view text) { return "'" + std::string(text) + "'"; }
+
+std::string suggestion_text(const std::optional<std::string>& suggestion) {
+  return suggestion ? " \u2014 did you mean " + quoted(*suggestion) + "?" : "";
+}
+
+std::string child_path(const std::string& parent, const std::string& name) {
+  return parent.empty() ? name : parent + "." + name;
+}
+
+std::string indexed_path(const std::string& list_path, std::size_t index) {
+  return list_path + "[" + std::to_string(index) + "]";
+}
+
+// "model.layers[2].filters" -> "model.layers[2]" -> "model.layers" -> "model" -> "".
+std::string parent_path(const std::string& path) {
+  const std::size_t cut = path.find_last_of(".[");
+  return cut == std::string::npos ? "" : path.substr(0, cut);
+}
+
+// Whether `path` is `ancestor` or lies below it.
+bool is_within(const std::string& path, const std::string& ancestor) {
+  if (path.compare(0, ancestor.size(), ancestor) != 0) return false;
+  return path.size() == ancestor.size() || path[ancestor.size()] == '.' ||
+         path[ancestor.size()] == '[';
+}
+
+// ---------------------------------------------------------------------------------------
+// Scalars
+
+std::string_view without_plus(std::string_view text) {
+  return !text.empty() && text.front() == '+' ? text.substr(1) : text;
+}
+
+template <typename Number>
+std::optional<Number> parse_whole(std::string_view text) {
+  Number value{};
+  const char* end = text.data() + text.size();
+  const auto result = std::from_chars(text.data(), end, value);
+  if (result.ec != std::errc() || result.ptr != end) return std::nullopt;
+  return value;
+}
+
+std::optional<long long> parse_integer(std::string_view text) {
+  return parse_whole<long long>(without_plus(text));
+}
+
+std::optional<std::uint64_t> parse_unsigned(std::string_view text) {
+  return parse_whole<std::uint64_t>(without_plus(text));
+}
+
+std::optional<double> parse_number(std::string_view text) {
+  const std::optional<double> value = parse_whole<double>(without_plus(text));
+  if (!value || !std::isfinite(*value)) return std::nullopt;
+  return value;
+}
+
+std::optional<bool> parse_bool(std::string_view text) {
+  if (text == "true" || text == "True" || text == "TRUE") return true;
+  if (text == "false" || text == "False" || text == "FALSE") return false;
+  return std::nullopt;
+}
+
+// How a rejected value is quoted back: numbers bare, other scalars in quotes, lists and
+// maps in flow style.
+std::string shown(const YAML::Node& node) {
+  if (!node.IsDefined() || node.IsNull()) return "nothing";
+  if (node.IsScalar()) {
+    const bool plain_number = node.Tag() != "!" && parse_number(node.Scalar()).has_value();
+    return plain_number ? node.Scalar() : quoted(node.Scalar());
+  }
+  YAML::Emitter emitter;
+  emitter.SetSeqFormat(YAML::Flow);
+  emitter.SetMapFormat(YAML::Flow);
+  emitter << node;
+  constexpr std::size_t kMaxShown = 80;
+  std::string text = emitter.c_str();
+  return text.size() > kMaxShown ? text.substr(0, kMaxShown) + "..." : text;
+}
+
+// ---------------------------------------------------------------------------------------
+// Writing values: the one-line YAML form of each field type.
+
+// Plain when it cannot be read as anything but this string; double-quoted otherwise.
+std::string yaml_string(const std::string& text) {
+  const auto plain_char = [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '/' ||
+           c == '-' || c == '+' || c == ':';
+  };
+  const bool means_null = text == "~" || text == "null" || text == "Null" || text == "NULL";
+  const bool plain = !text.empty() && !means_null && plain_char(text.front()) &&
+                     text.front() != '-' && text.front() != ':' && text.back() != ':' &&
+                     std::all_of(text.begin(), text.end(), plain_char);
+  if (plain) return text;
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char escaped[8];
+      std::snprintf(escaped, sizeof(escaped), "\\x%02X", static_cast<unsigned>(c));
+      out += escaped;
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+std::string text_of(int value) { return std::to_string(value); }
+std::string text_of(std::uint64_t value) { return std::to_string(value); }
+std::string text_of(double value) { return format_number(value); }
+std::string text_of(bool value) { return value ? "true" : "false"; }
+std::string text_of(const std::string& value) { return yaml_string(value); }
+
+template <typename Element, std::size_t kSize>
+std::string text_of(const std::array<Element, kSize>& values) {
+  std::vector<std::string> items;
+  for (const Element& value : values) items.push_back(text_of(value));
+  return "[" + joined(items) + "]";
+}
+
+std::string text_of(const std::vector<std::string>& values) {
+  std::vector<std::string> items;
+  for (const std::string& value : values) items.push_back(yaml_string(value));
+  return "[" + joined(items) + "]";
+}
+
+std::string field_text(const ConfigField& field);
+
+// The keys of a layer's type, each with its one-line value (the type must be known).
+std::vector<std::pair<const LayerKeySpec*, std::string>> layer_entries(const LayerConfig& layer) {
+  const LayerTypeSpec* type = find_layer_type(layer.type);
+  CADENZA_CHECK(type != nullptr, "layer type '" << layer.type << "' is not in the schema");
+  LayerConfig copy = layer;
+  std::vector<std::pair<const LayerKeySpec*, std::string>> entries;
+  for (const std::string& name : layer_keys_of(*type)) {
+    const LayerKeySpec* key = find_layer_key(name);
+    entries.emplace_back(key, field_text(key->field(copy)));
+  }
+  return entries;
+}
+
+// Layers in flow style: [{type: relu, name: relu0, inputs: [input]}, ...].
+std::string text_of(const std::vector<LayerConfig>& layers) {
+  std::vector<std::string> items;
+  for (const LayerConfig& layer : layers) {
+    std::vector<std::string> entries;
+    for (const auto& [key, text] : layer_entries(layer)) entries.push_back(key->path + ": " + text);
+    items.push_back("{" + joined(entries) + "}");
+  }
+  return "[" + joined(items) + "]";
+}
+
+std::string field_text(const ConfigField& field) {
+  return std::visit([](auto* target) { return text_of(*target); }, field);
+}
+
+std::string note_comment(const std::string& note) { return note.empty() ? "" : "  # " + note; }
+
+std::string indent(std::size_t depth) { return std::string(2 * depth, ' '); }
+
+// ---------------------------------------------------------------------------------------
+// Unknown keys
+
+// " — did you mean 'train.lr'?", or the keys of the nearest valid section.
+std::string unknown_key_detail(const std::string& path) {
+  if (std::optional<std::string> suggestion = closest_key(path, all_config_paths())) {
+    return suggestion_text(suggestion);
+  }
+  std::string section = parent_path(path);
+  while (!section.empty() && !is_config_section(section)) section = parent_path(section);
+  return "; " + (section.empty() ? std::string("the top level") : section) +
+         " takes: " + joined(section_children(section));
+}
+
+// The same for a layer key; `type` is null when the layer's type is not known.
+std::string unknown_layer_key_detail(const std::string& item_path, const std::string& name,
+                                     const LayerTypeSpec* type) {
+  std::vector<std::string> keys;
+  if (type != nullptr) {
+    keys = layer_keys_of(*type);
+  } else {
+    for (const LayerKeySpec& key : layer_keys()) keys.push_back(key.path);
+  }
+  const std::string for_type = type != nullptr ? " for a " + type->type + " layer" : "";
+  if (std::optional<std::string> suggestion = closest_match(name, keys)) {
+    return for_type + suggestion_text(child_path(item_path, *suggestion));
+  }
+  std::string owners;
+  for (const LayerTypeSpec& other : layer_types()) {
+    const std::vector<std::string> other_keys = layer_keys_of(other);
+    if (std::find(other_keys.begin(), other_keys.end(), name) != other_keys.end()) {
+      owners += (owners.empty() ? "" : ", ") + other.type;
+    }
+  }
+  return for_type + "; " + (type != nullptr ? type->type + " layers take: " : "layers take: ") +
+         joined(keys) + (owners.empty() ? "" : " (" + name + " is a key of " + owners + " layers)");
+}
+
+// ---------------------------------------------------------------------------------------
+// Overrides: "a.b[2].c=value"
+
+struct PathStep {
+  std::string key;
+  std::optional<std::size_t> index;
+};
+
+struct AppliedOverride {
+  std::string text;  // as given
+  std::string path;  // its key, as error messages write paths
+};
+
+std::optional<std::vector<PathStep>> parse_key_path(std::string_view text) {
+  std::vector<PathStep> steps;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    const std::size_t dot = std::min(text.find('.', start), text.size());
+    std::string_view part = text.substr(start, dot - start);
+    PathStep step;
+    if (const std::size_t bracket = part.find('['); bracket != std::string_view::npos) {
+      if (part.back() != ']') return std::nullopt;
+      const std::optional<std::uint64_t> index =
+          parse_whole<std::uint64_t>(part.substr(bracket + 1, part.size() - bracket - 2));
+      if (!index) return std::nullopt;
+      step.index = static_cast<std::size_t>(*index);
+      part = part.substr(0, bracket);
+    }
+    const bool valid_name = !part.empty() && std::all_of(part.begin(), part.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+    });
+    if (!valid_name) return std::nullopt;
+    step.key = std::string(part);
+    steps.push_back(step);
+    start = dot + 1;
+  }
+  return steps;
+}
+
+std::string path_text(const std::vector<PathStep>& steps) {
+  std::string path;
+  for (const PathStep& step : steps) {
+    path = child_path(path, step.key);
+    if (step.index) path = indexed_path(path, *step.index);
+  }
+  return path;
+}
+
+// Refuses keys the schema does not have, before the tree is touched.
+void check_override_path(const std::string& origin, const std::vector<PathStep>& steps,
+                         const std::string& path) {
+  const bool indexed = std::any_of(steps.begin(), steps.end(),
+                                   [](const PathStep& step) { return step.index.has_value(); });
+  if (!indexed) {
+    if (find_config_key(path) == nullptr && !is_config_section(path)) {
+      throw UserError(origin + ": unknown key " + quoted(path) + unknown_key_detail(path));
+    }
+    return;
+  }
+  const bool layer_path = steps.size() >= 2 && steps.size() <= 3 && steps[0].key == "model" &&
+                          !steps[0].index && steps[1].key == "layers" && steps[1].index &&
+                          (steps.size() == 2 || !steps[2].index);
+  if (!layer_path) {
+    throw UserError(origin + ": " + path +
+                    ": only model.layers takes an index, as in model.layers[2].filters");
+  }
+  if (steps.size() == 3 && find_layer_key(steps[2].key) == nullptr) {
+    throw UserError(origin + ": unknown key " + quoted(path) +
+                    unknown_layer_key_detail(parent_path(path), steps[2].key, nullptr));
+  }
+}
+
+// Puts `value` at `steps` in the tree, making maps on the way where there are none.
+void set_in_tree(YAML::Node& root, const std::vector<PathStep>& steps, const YAML::Node& value,
+                 const std::string& origin) {
+  YAML::Node node;
+  node.reset(root);  // reset rebinds; assignment would overwrite the node's contents
+  std::string path;
+  for (std::size_t s = 0; s < steps.size(); ++s) {
+    const PathStep& step = steps[s];
+    if (!node.IsMap()) node = YAML::Node(YAML::NodeType::Map);
+    path = child_path(path, step.key);
+    YAML::Node slot = node[step.key];
+    if (step.index) {
+      const std::size_t count = slot.IsSequence() ? slot.size() : 0;
+      if (*step.index >= count) {
+        throw UserError(origin + ": " + indexed_path(path, *step.index) + " does not exist (" +
+                        path + " has " + std::to_string(count) + " entries)");
+      }
+      slot.reset(slot[*step.index]);
+      path = indexed_path(path, *step.index);
+    }
+    if (s + 1 == steps.size()) {
+      slot = value;
+    } else {
+      node.reset(slot);
+    }
+  }
+}
+
+std::vector<AppliedOverride> apply_overrides(YAML::Node& root,
+                                             const std::vector<std::string>& overrides) {
+  std::vector<AppliedOverride> applied;
+  for (const std::string& text : overrides) {
+    const std::string origin = "--set " + text;
+    const std::size_t equals = text.find('=');
+    if (equals == std::string::npos || equals == 0) {
+      throw UserError(origin +
+                      ": expected key=value, as in train.lr=0.01 or "
+                      "model.layers[2].filters=64");
+    }
+    const std::string key_text = text.substr(0, equals);
+    const std::optional<std::vector<PathStep>> steps = parse_key_path(key_text);
+    if (!steps) {
+      throw UserError(origin + ": malformed key " + quoted(key_text) +
+                      " (expected a dotted key, as in train.lr or model.layers[2].filters)");
+    }
+    const std::string path = path_text(*steps);
+    check_override_path(origin, *steps, path);
+    YAML::Node value;
+    try {
+      value = YAML::Load(text.substr(equals + 1));
+    } catch (const YAML::Exception& error) {
+      throw UserError(origin + ": " + path + ": the value is not valid YAML: " + error.msg);
+    }
+    set_in_tree(root, *steps, value, origin);
+    applied.push_back({text, path});
+  }
+  return applied;
+}
+
+// ---------------------------------------------------------------------------------------
+// Reading the tree into a Config
+
+class ConfigReader {
+ public:
+  ConfigReader(std::string origin, std::vector<AppliedOverride> overrides)
+      : origin_(std::move(origin)), overrides_(std::move(overrides)) {}
+
+  Config read(const YAML::Node& root) {
+    Config config;
+    if (root.IsDefined() && !root.IsNull()) {
+      if (!root.IsMap()) {
+        fail("", "expected a map of " + joined(section_children("")) + " at the top level, got " +
+                     shown(root));
+      }
+      read_section(root, "", config);
+    }
+    check_across_keys(config);
+    return config;
+  }
+
+ private:
+  // The last override that set `path` or a section holding it.
+  const AppliedOverride* override_of(const std::string& path) const {
+    for (auto it = overrides_.rbegin(); it != overrides_.rend(); ++it) {
+      if (is_within(path, it->path)) return &*it;
+    }
+    return nullptr;
+  }
+
+  // "file:12", "file" or "--set key=value": where the value at `path` came from.
+  std::string where(const std::string& path) const {
+    if (const AppliedOverride* setter = override_of(path)) return "--set " + setter->text;
+    for (std::string at = path;; at = parent_path(at)) {
+      if (const auto line = lines_.find(at); line != lines_.end()) {
+        return origin_ + ":" + std::to_string(line->second);
+      }
+      if (at.empty()) return origin_;
+    }
+  }
+
+  [[noreturn]] void fail(const std::string& path, const std::string& message) const {
+    throw UserError(where(path) + ": " + (path.empty() ? "" : path + ": ") + message);
+  }
+
+  [[noreturn]] void reject(const std::string& path, const ValueRule& rule, const ConfigField& field,
+                           const YAML::Node& value,
+                           const std::optional<std::string>& suggestion = std::nullopt) const {
+    fail(path, "expected " + describe_expected(rule, field) + ", got " + shown(value) +
+                   suggestion_text(suggestion));
+  }
+
+  void remember(const std::string& path, const YAML::Mark& mark) {
+    if (!mark.is_null()) lines_[path] = mark.line + 1;
+  }
+
+  // Calls visit(name, path, value) for each entry of a map, refusing repeated keys.
+  template <typename Visit>
+  void for_each_entry(const YAML::Node& map, const std::string& prefix, Visit visit) {
+    std::set<std::string> seen;
+    for (const auto& entry : map) {
+      if (!entry.first.IsScalar()) fail(prefix, "expected key names, got " + shown(entry.first));
+      const std::string& name = entry.first.Scalar();
+      const std::string path = child_path(prefix, name);
+      if (!seen.insert(name).second) {
+        const auto first = lines_.find(path);
+        const std::string first_at = override_of(path) == nullptr && first != lines_.end()
+                                         ? " (first at line " + std::to_string(first->second) + ")"
+                                         : "";
+        remember(path, entry.first.Mark());
+        fail(path, "given twice" + first_at);
+      }
+      remember(path, entry.first.Mark());
+      visit(name, path, entry.second);
+    }
+  }
+
+  void read_section(const YAML::Node& map, const std::string& prefix, Config& config) {
+    for_each_entry(
+        map, prefix, [&](const std::string&, const std::string& path, const YAML::Node& value) {
+          if (const KeySpec* key = find_config_key(path)) {
+            read_value(path, key->field(config), key->rule, value);
+          } else if (is_config_section(path)) {
+            if (value.IsNull()) return;
+            if (!value.IsMap()) {
+              fail(path,
+                   "expected a map of " + joined(section_children(path)) + ", got " + shown(value));
+            }
+            read_section(value, path, config);
+          } else {
+            throw UserError(where(path) + ": unknown key " + quoted(path) +
+                            unknown_key_detail(path));
+          }
+        });
+  }
+
+  void read_value(const std::string& path, const ConfigField& field, const ValueRule& rule,
+                  const YAML::Node& value) {
+    std::visit([&](auto* target) { read_into(*target, path, field, rule, value); }, field);
+  }
+
+  void read_into(int& target, const std::string& path, const ConfigField& field,
+                 const ValueRule& rule, const YAML::Node& value) const {
+    const std::optional<long long> parsed =
+        value.IsScalar() ? parse_integer(value.Scalar()) : std::nullopt;
+    if (!parsed || *parsed < std::numeric_limits<int>::min() ||
+        *parsed > std::numeric_limits<int>::max() ||
+        !within_bounds(rule, static_cast<double>(*parsed))) {
+      reject(path, rule, field, value);
+    }
+    target = static_cast<int>(*parsed);
+  }
+
+  void read_into(std::uint64_t& target, const std::string& path, const ConfigField& field,
+                 const ValueRule& rule, const YAML::Node& value) const {
+    const std::optional<std::uint64_t> parsed =
+        value.IsScalar() ? parse_unsigned(value.Scalar()) : std::nullopt;
+    if (!parsed) reject(path, rule, field, value);
+    target = *parsed;
+  }
+
+  void read_into(double& target, const std::string& path, const ConfigField& field,
+                 const ValueRule& rule, const YAML::Node& value) const {
+    const std::optional<double> parsed =
+        value.IsScalar() ? parse_number(value.Scalar()) : std::nullopt;
+    if (!parsed || !within_bounds(rule, *parsed)) reject(path, rule, field, value);
+    target = *parsed;
+  }
+
+  void read_into(bool& target, const std::string& path, const ConfigField& field,
+                 const ValueRule& rule, const YAML::Node& value) const {
+    const std::optional<bool> parsed = value.IsScalar() ? parse_bool(value.Scalar()) : std::nullopt;
+    if (!parsed) reject(path, rule, field, value);
+    target = *parsed;
+  }
+
+  // A missing value (`key:` or `key: ~`) is the empty string.
+  void read_into(std::string& target, const std::string& path, const ConfigField& field,
+                 const ValueRule& rule, const YAML::Node& value) const {
+    if (!value.IsNull() && !value.IsScalar()) reject(path, rule, field, value);
+    const std::string text = value.IsNull() ? "" : value.Scalar();
+    if (!accepts_text(rule, text))
+      reject(path, rule, field, value, closest_match(text, rule.choices));
+    target = text;
+  }
+
+  // One integer n means [n, n].
+  void read_into(std::array<int, 2>& target, const std::string& path, const ConfigField& field,
+                 const ValueRule& rule, const YAML::Node& value) const {
+    std::vector<YAML::Node> items;
+    if (value.IsScalar()) {
+      items = {value, value};
+    } else if (value.IsSequence() && value.size() == 2) {
+      items = {value[0], value[1]};
+    } else {
+      reject(path, rule, field, value);
+    }
+    for (std::size_t i = 0; i < 2; ++i) {
+      const std::optional<long long> parsed =
+          items[i].IsScalar() ? parse_integer(items[i].Scalar()) : std::nullopt;
+      if (!parsed || !within_bounds(rule, static_cast<double>(*parsed)) ||
+          *parsed > std::numeric_limits<int>::max()) {
+        reject(path, rule, field, value);
+      }
+      target[i] = static_cast<int>(*parsed);
+    }
+  }
+
+  template <std::size_t kSize>
+  void read_into(std::array<double, kSize>& target, const std::string& path,
+                 const ConfigField& field, const ValueRule& rule, const YAML::Node& value) const {
+    if (!value.IsSequence() || value.size() != kSize) reject(path, rule, field, value);
+    for (std::size_t i = 0; i < kSize; ++i) {
+      const YAML::Node item = value[i];
+      const std::optional<double> parsed =
+          item.IsScalar() ? parse_number(item.Scalar()) : std::nullopt;
+      if (!parsed || !within_bounds(rule, *parsed)) reject(path, rule, field, value);
+      target[i] = *parsed;
+    }
+  }
+
+  // One name means a list of that name.
+  void read_into(std::vector<std::string>& target, const std::string& path,
+                 const ConfigField& field, const ValueRule& rule, const YAML::Node& value) const {
+    if (value.IsScalar()) {
+      target = {value.Scalar()};
+      return;
+    }
+    if (!value.IsSequence() || value.size() == 0) reject(path, rule, field, value);
+    target.clear();
+    for (const YAML::Node& item : value) {
+      if (!item.IsScalar()) reject(path, rule, field, value);
+      target.push_back(item.Scalar());
+    }
+  }
+
+  void read_into(std::vector<LayerConfig>& layers, const std::string& path,
+                 const ConfigField& field, const ValueRule& rule, const YAML::Node& value) {
+    layers.clear();
+    if (value.IsNull()) return;  // refused as empty by check_across_keys
+    if (!value.IsSequence()) reject(path, rule, field, value);
+    std::vector<std::set<std::string>> given_keys;
+    for (std::size_t i = 0; i < value.size(); ++i) {
+      given_keys.push_back(read_layer(indexed_path(path, i), value[i], layers));
+    }
+    name_layers(path, layers, given_keys);
+    connect_layers(path, layers, given_keys);
+  }
+
+  // Reads one entry of model.layers into a new last element of `layers`; returns the keys given.
+  std::set<std::string> read_layer(const std::string& item_path, const YAML::Node& item,
+                                   std::vector<LayerConfig>& layers) {
+    remember(item_path, item.Mark());
+    const std::string type_choices = "one of " + joined(layer_type_names());
+    if (!item.IsMap()) {
+      fail(item_path, "expected a map with a type (" + type_choices + "), got " + shown(item));
+    }
+    LayerConfig& layer = layers.emplace_back();
+    const YAML::Node type_value = item["type"];
+    if (!type_value.IsDefined())
+      fail(item_path, "missing required key 'type' (" + type_choices + ")");
+    const std::string type_path = child_path(item_path, "type");
+    remember(type_path, type_value.Mark());
+    const LayerKeySpec& type_key = *find_layer_key("type");
+    read_value(type_path, type_key.field(layer), type_key.rule, type_value);
+    const LayerTypeSpec& type = *find_layer_type(layer.type);
+    const std::vector<std::string> allowed = layer_keys_of(type);
+
+    std::set<std::string> given;
+    for_each_entry(item, item_path,
+                   [&](const std::string& name, const std::string& path, const YAML::Node& value) {
+                     if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
+                       throw UserError(where(path) + ": unknown key " + quoted(path) +
+                                       unknown_layer_key_detail(item_path, name, &type));
+                     }
+                     const LayerKeySpec& key = *find_layer_key(name);
+                     read_value(path, key.field(layer), key.rule, value);
+                     given.insert(name);
+                   });
+    for (const std::string& name : type.required) {
+      if (given.count(name) == 0) {
+        const LayerKeySpec& key = *find_layer_key(name);
+        fail(item_path, "missing required key " + quoted(name) + " (" +
+                            describe_expected(key.rule, key.field(layer)) + ") for a " + type.type +
+                            " layer");
+      }
+    }
+    return given;
+  }
+
+  // Default names are "<type><index>"; every name must be unique and not "input".
+  void name_layers(const std::string& path, std::vector<LayerConfig>& layers,
+                   const std::vector<std::set<std::string>>& given_keys) {
+    std::map<std::string, std::size_t> index_of_name;
+    for (std::size_t i = 0; i < layers.size(); ++i) {
+      const bool named = given_keys[i].count("name") > 0;
+      if (!named) layers[i].name = layers[i].type + std::to_string(i);
+      const std::string name_path = child_path(indexed_path(path, i), "name");
+      const std::string what = quoted(layers[i].name) + (named ? "" : " (the default name)");
+      if (layers[i].name == "input") {
+        fail(name_path, what + " is reserved for the model's input; choose another name");
+      }
+      const auto [earlier, inserted] = index_of_name.emplace(layers[i].name, i);
+      if (!inserted) {
+        fail(name_path, what + " is already the name of " + indexed_path(path, earlier->second));
+      }
+    }
+  }
+
+  // Default inputs are the previous layer (the model's input for the first); named inputs
+  // must be earlier layers; a dense layer may leave units 0 only when it is the last.
+  void connect_layers(const std::string& path, std::vector<LayerConfig>& layers,
+                      const std::vector<std::set<std::string>>& given_keys) {
+    std::vector<std::string> earlier_names = {"input"};
+    for (std::size_t i = 0; i < layers.size(); ++i) {
+      LayerConfig& layer = layers[i];
+      const std::string item_path = indexed_path(path, i);
+      const std::string inputs_path = child_path(item_path, "inputs");
+      const LayerTypeSpec& type = *find_layer_type(layer.type);
+      if (given_keys[i].count("inputs") == 0) layer.inputs = {earlier_names.back()};
+      if (layer.inputs.size() != type.input_count) {
+        fail(inputs_path, "a " + type.type + " layer reads " + std::to_string(type.input_count) +
+                              " input" + (type.input_count == 1 ? "" : "s") + ", got " +
+                              std::to_string(layer.inputs.size()) + " (" + joined(layer.inputs) +
+                              ")");
+      }
+      for (const std::string& input : layer.inputs) {
+        if (std::find(earlier_names.begin(), earlier_names.end(), input) != earlier_names.end()) {
+          continue;
+        }
+        for (std::size_t later = i; later < layers.size(); ++later) {
+          if (layers[later].name == input) {
+            fail(inputs_path, quoted(input) + " is " + indexed_path(path, later) +
+                                  (later == i ? ", this layer itself" : ", which comes later") +
+                                  "; inputs must be earlier layers or input");
+          }
+        }
+        fail(inputs_path, "expected one of " + joined(earlier_names) +
+                              " (input or an earlier layer), got " + quoted(input) +
+                              suggestion_text(closest_match(input, earlier_names)));
+      }
+      if (type.type == "dense" && layer.units == 0 && i + 1 != layers.size()) {
+        if (given_keys[i].count("units") > 0) {
+          fail(child_path(item_path, "units"),
+               "expected an integer > 0, got 0 (0, one per label, is for the last layer only)");
+        }
+        fail(item_path,
+             "missing required key 'units' (an integer > 0) for a dense layer that is "
+             "not the last (only the last may leave it out: one per label)");
+      }
+      earlier_names.push_back(layer.name);
+    }
+  }
+
+  // Rules that involve more than one key.
+  void check_across_keys(const Config& config) const {
+    const DataConfig& data = config.data;
+    if (find_dataset(data.dataset)->needs_root && data.root.empty()) {
+      fail("data.root",
+           "required for dataset " + quoted(data.dataset) + " (the folder holding its files)");
+    }
+    const auto& fractions = data.split_fractions;
+    if (std::abs(fractions[0] + fractions[1] + fractions[2] - 1.0) > 1e-6 || fractions[0] <= 0) {
+      fail("data.split_fractions",
+           "expected 3 numbers >= 0 (train, val, test) summing to 1 with train > 0, got " +
+               text_of(fractions));
+    }
+    if (data.dataset == "synthetic" && !data.synthetic.multi_label &&
+        data.synthetic.num_classes < 2) {
+      fail("data.synthetic.num_classes",
+           "expected an integer >= 2 for single-label data (multi_label: false), got " +
+               text_of(data.synthetic.num_classes));
+    }
+
+    const FrontendSpec& features = config.features;
+    if (features.win_length > features.n_fft) {
+      fail("features.win_length", "expected an integer in [0, n_fft] = [0, " +
+                                      text_of(features.n_fft) + "] (0: n_fft), got " +
+                                      text_of(features.win_length));
+    }
+    const double nyquist = data.sample_rate / 2.0;
+    if (features.f_max != 0 && (features.f_max <= features.f_min || features.f_max > nyquist)) {
+      fail("features.f_max",
+           "expected 0 (sample_rate / 2) or a number in (f_min, sample_rate / 2] = (" +
+               text_of(features.f_min) + ", " + text_of(nyquist) + "], got " +
+               text_of(features.f_max));
+    }
+    if (features.f_max == 0 && features.f_min >= nyquist) {
+      fail("features.f_min", "expected a number in [0, sample_rate / 2) = [0, " + text_of(nyquist) +
+                                 "), got " + text_of(features.f_min));
+    }
+
+    if (config.model.layers.empty())
+      fail("model.layers", "expected a non-empty list of layers, got none");
+
+    const bool sigmoid_loss =
+        config.loss.type == "sigmoid_bce" ||
+        (config.loss.type == "auto" && data.dataset == "synthetic" && data.synthetic.multi_label);
+    if (config.loss.label_smoothing > 0 && sigmoid_loss) {
+      fail("loss.label_smoothing",
+           "expected 0 with sigmoid_bce (label smoothing is for "
+           "softmax_cross_entropy only), got " +
+               text_of(config.loss.label_smoothing));
+    }
+
+    if (config.train.nesterov && config.train.momentum == 0) {
+      fail("train.nesterov", "true needs train.momentum > 0, as torch.optim.SGD");
+    }
+  }
+
+  std::string origin_;
+  std::vector<AppliedOverride> overrides_;
+  std::map<std::string, int> lines_;  // key path -> 1-based line in the file
+};
+
+// Reads a whole file; errors name the file and the system's reason.
+std::string read_text_file(const std::string& path) {
+  const auto failure = [&] {
+    return UserError("cannot read config " + quoted(path) + ": " + std::strerror(errno));
+  };
+  errno = 0;
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"),
+                                                       &std::fclose);
+  if (!file) throw failure();
+  std::string text;
+  char buffer[1 << 16];
+  std::size_t count = 0;
+  while ((count = std::fread(buffer, 1, sizeof(buffer), file.get())) > 0)
+    text.append(buffer, count);
+  if (std::ferror(file.get())) throw failure();
+  return text;
+}
+
+// The keys (or whole sections) that decide the model's shapes and its weights' meaning;
+// the dataset's label keys are added to these.
+const std::vector<std::string> kModelDefiningKeys = {
+    "data.dataset", "data.sample_rate", "data.clip_seconds", "features", "model.layers"};
+
+std::uint64_t fnv1a_64(std::string_view text) {
+  std::uint64_t hash = 14695981039346656037ull;
+  for (unsigned char c : text) {
+    hash ^= c;
+    hash *= 1099511628211ull;
+  }
+  return hash;
+}
+
+}  // namespace
+
+Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
+  Config config = parse_config(read_text_file(path), path, overrides);
+  config.source_path = path;
+  return config;
+}
+
+Config parse_config(const std::string& yaml_text, const std::string& origin,
+                    const std::vector<std::string>& overrides) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::Exception& error) {
+    const std::string at = error.mark.is_null() ? ""
+                                                : ":" + std::to_string(error.mark.line + 1) + ":" +
+                                                      std::to_string(error.mark.column + 1);
+    throw UserError(origin + at + ": invalid YAML: " + error.msg);
+  }
+  std::vector<AppliedOverride> applied = apply_overrides(root, overrides);
+  return ConfigReader(origin, std::move(applied)).read(root);
+}
+
+std::string to_yaml(const Config& config) {
+  Config copy = config;  // the schema's accessors take a mutable Config
+  std::string out;
+  std::vector<std::string> open_sections;
+  for (const KeySpec& key : config_keys()) {
+    std::vector<std::string> sections;
+    for (std::size_t start = 0, dot; (dot = key.path.find('.', start)) != std::string::npos;
+         start = dot + 1) {
+      sections.push_back(key.path.substr(start, dot - start));
+    }
+    const std::string name = key.path.substr(key.path.rfind('.') + 1);
+    std::size_t common = 0;
+    while (common < open_sections.size() && common < sections.size() &&
+           open_sections[common] == sections[common]) {
+      ++common;
+    }
+    open_sections.resize(common);
+    for (; common < sections.size(); ++common) {
+      out += indent(common) + sections[common] + ":\n";
+      open_sections.push_back(sections[common]);
+    }
+    const std::size_t depth = sections.size();
+    out += indent(depth) + name + ":";
+    const ConfigField field = key.field(copy);
+    if (const auto* layers = std::get_if<std::vector<LayerConfig>*>(&field);
+        layers && !(*layers)->empty()) {
+      // Block style: one "- type: ..." entry per layer, its keys below it.
+      out += note_comment(key.note) + "\n";
+      for (const LayerConfig& layer : **layers) {
+        bool first = true;
+        for (const auto& [layer_key, text] : layer_entries(layer)) {
+          out += indent(depth + 1) + (first ? "- " : "  ") + layer_key->path + ": " + text +
+                 note_comment(layer_key->note) + "\n";
+          first = false;
+        }
+      }
+    } else {
+      out += " " + field_text(field) + note_comment(key.note) + "\n";
+    }
+  }
+  return out;
+}
+
+std::uint64_t model_hash(const Config& config) {
+  Config copy = config;
+  Config defaults;
+  const LayerConfig default_layer;
+  std::vector<std::string> hashed = kModelDefiningKeys;
+  if (const DatasetSpec* dataset = find_dataset(config.data.dataset)) {
+    hashed.insert(hashed.end(), dataset->label_keys.begin(), dataset->label_keys.end());
+  }
+  // "path=value" lines for the values that differ from the defaults, so that a key added
+  // later with a default that keeps the old behaviour leaves existing hashes unchanged.
+  std::string canonical;
+  for (const KeySpec& key : config_keys()) {
+    const bool decides_model = std::any_of(
+        hashed.begin(), hashed.end(), [&](const std::string& h) { return is_within(key.path, h); });
+    if (!decides_model) continue;
+    const ConfigField field = key.field(copy);
+    if (const auto* layers = std::get_if<std::vector<LayerConfig>*>(&field)) {
+      for (std::size_t i = 0; i < (*layers)->size(); ++i) {
+        for (const auto& [layer_key, text] : layer_entries((**layers)[i])) {
+          LayerConfig unset = default_layer;
+          if (text == field_text(layer_key->field(unset))) continue;
+          canonical += indexed_path(key.path, i) + "." + layer_key->path + "=" + text + "\n";
+        }
+      }
+    } else if (const std::string text = field_text(field);
+               text != field_text(key.field(defaults))) {
+      canonical += key.path + "=" + text + "\n";
+    }
+  }
+  return fnv1a_64(canonical);
+}
+
+}  // namespace cadenza

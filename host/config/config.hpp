@@ -1,0 +1,130 @@
+// The run configuration: typed structs filled from YAML in one place (config.cpp).
+//
+// Invariants:
+// - Every key a user may write is a field here; config.cpp is the only code that reads
+//   YAML, and it rejects unknown keys (naming the file, the key path and the closest
+//   valid key) and out-of-range values (naming the key and what is accepted).
+// - Defaults live in the member initialisers below; the schema table in config_schema.cpp
+//   lists every key with what it accepts.
+// - Later features extend these sections with new keys; existing names are never renamed
+//   (saved run directories must stay loadable).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "host/features/frontend_spec.hpp"
+
+namespace cadenza {
+
+struct SyntheticDataConfig {
+  int num_classes = 8;         // labels (classes when single-label, tags when multi-label)
+  int clips_per_class = 100;   // total clips = num_classes * clips_per_class
+  bool multi_label = false;    // false: one class per clip; true: each tag present or not
+  std::uint64_t seed = 1234;   // audio generation seed (independent of train.seed)
+};
+
+struct DataConfig {
+  std::string dataset = "synthetic";  // synthetic (more readers come with the data issue)
+  std::string root;                   // dataset folder (unused by synthetic)
+  int sample_rate = 16000;            // Hz; audio is resampled to this
+  double clip_seconds = 2.0;          // length of one training example
+  std::string split = "random";       // random: stratified split by split_fractions
+  std::array<double, 3> split_fractions = {0.8, 0.2, 0.0};  // train, val, test; sum to 1
+  std::uint64_t split_seed = 0;       // 0: use train.seed
+  SyntheticDataConfig synthetic;
+};
+
+// One layer of model.layers. `type` selects which of the remaining fields apply;
+// config.cpp validates that only the keys of that type were given.
+struct LayerConfig {
+  std::string type;   // conv2d, batchnorm, relu, elu, maxpool2d, global_avg_pool, dropout, flatten, dense
+  std::string name;   // unique; defaults to "<type><index>" (e.g. conv2d0)
+  std::vector<std::string> inputs;  // names of the layers it reads; default: the previous layer
+  // conv2d
+  int filters = 0;
+  std::array<int, 2> kernel = {3, 3};
+  std::array<int, 2> stride = {1, 1};
+  std::array<int, 2> dilation = {1, 1};
+  std::string padding = "same";  // same | valid
+  bool bias = true;
+  // conv2d, dense: weight initialisation
+  std::string init = "torch_default";  // torch_default | he_normal | he_uniform | glorot_uniform | normal
+  // maxpool2d
+  std::array<int, 2> pool = {2, 2};
+  std::array<int, 2> pool_stride = {0, 0};  // 0: equal to pool
+  // batchnorm
+  double momentum = 0.1;  // PyTorch convention: running = (1-m)*running + m*batch
+  double eps = 1e-5;
+  // elu (alpha)
+  double alpha = 1.0;
+  // dropout
+  double rate = 0.0;
+  // dense; units 0 on the last layer means "one per label of the dataset"
+  int units = 0;
+};
+
+struct ModelConfig {
+  std::string name = "model";
+  std::vector<LayerConfig> layers;
+};
+
+struct LossConfig {
+  // auto: softmax_cross_entropy for single-label data, sigmoid_bce for multi-label
+  std::string type = "auto";  // auto | softmax_cross_entropy | sigmoid_bce
+  double label_smoothing = 0.0;  // softmax_cross_entropy only, as torch.nn.CrossEntropyLoss
+};
+
+struct TrainConfig {
+  int epochs = 10;
+  int batch_size = 16;
+  std::string optimizer = "adam";  // adam | adamw | sgd
+  double lr = 1e-3;
+  double weight_decay = 0.0;       // adam/sgd: L2 added to the gradient; adamw: decoupled
+  std::array<double, 2> betas = {0.9, 0.999};
+  double eps = 1e-8;
+  double momentum = 0.0;           // sgd
+  bool nesterov = false;           // sgd
+  std::uint64_t seed = 42;         // data order, initialisation, dropout
+  std::string device = "auto";     // auto | cpu | cuda | cuda:N
+  int threads = 0;                 // CPU threads; 0: all cores
+  std::string run_dir;             // empty: runs/<model.name>-<timestamp>
+  int checkpoint_every_steps = 0;  // 0: at the end of each epoch only
+  int keep_checkpoints = 2;        // step checkpoints kept besides best
+  std::string select_metric = "auto";  // auto | val_loss | val_accuracy | val_roc_auc
+  int max_steps = 0;               // stop (with a checkpoint) after this many steps; 0: no limit
+  int log_every_steps = 10;        // one line of steps.jsonl every N steps
+};
+
+struct Config {
+  int schema_version = 1;
+  DataConfig data;
+  FrontendSpec features;
+  ModelConfig model;
+  LossConfig loss;
+  TrainConfig train;
+  std::string source_path;  // the YAML file it came from ("" when built in code)
+};
+
+// Reads `path`, applies `overrides` ("a.b=c", as given to --set, in order) and validates.
+// Throws UserError naming the file and key on any problem.
+Config load_config(const std::string& path, const std::vector<std::string>& overrides = {});
+
+// The same from YAML text; `origin` names it in error messages.
+Config parse_config(const std::string& yaml_text, const std::string& origin,
+                    const std::vector<std::string>& overrides = {});
+
+// The fully resolved config as YAML (every key, defaults included); parse_config of this
+// text gives back an equal Config.
+std::string to_yaml(const Config& config);
+
+// A stable 64-bit hash of the keys that decide the model's shapes and weights' meaning
+// (features, model, data's label set): a checkpoint records it, and resuming or loading
+// with a different one is refused.
+std::uint64_t model_hash(const Config& config);
+
+}  // namespace cadenza

@@ -1,0 +1,30 @@
+// Device: where memory lives and an op runs (the host CPU, or CUDA device N), and what a
+// probe found about CUDA devices.
+#pragma once
+
+#include <string>
+
+namespace cadenza {
+
+struct Device {
+  enum class Kind { cpu, cuda };
+  Kind kind = Kind::cpu;
+  int index = 0;
+
+  static Device cpu() { return {Kind::cpu, 0}; }
+  static Device cuda(int index) { return {Kind::cuda, index}; }
+  bool is_cpu() const { return kind == Kind::cpu; }
+  bool is_cuda() const { return kind == Kind::cuda; }
+  bool operator==(const Device& other) const { return kind == other.kind && index == other.index; }
+  std::string str() const { return is_cpu() ? "cpu" : "cuda:" + std::to_string(index); }
+};
+
+// Whether a usable CUDA device exists and, if not, why.
+struct CudaAvailability {
+  bool compiled = false;  // the CUDA backend was built into this binary
+  bool usable = false;    // a device of a supported compute capability answered
+  int device_count = 0;
+  std::string summary;    // one line: the devices and library versions found, or why none works
+};
+
+}  // namespace cadenza

@@ -1,0 +1,55 @@
+// Errors: the exception types library code throws and the check macros that throw them.
+//
+// Invariants:
+// - Library code never exits or prints an error itself; it throws. Only a tool's main()
+//   turns an exception into one line on stderr and a non-zero exit (see tools/cli_main.hpp).
+// - UserError is a mistake the user can fix (a config key, a missing file, a shape that
+//   does not fit); its message is already the whole line the user sees, naming the file,
+//   key or layer and what was expected. Error is everything else (a bug, a library
+//   failure) and carries the source location of the check that failed.
+// - Vendor status codes (CUDA, cuDNN, cuBLAS, cuFFT, NCCL) are checked by the macro in
+//   cuda/check.cuh, which throws Error the same way.
+#pragma once
+
+#include <sstream>
+#include <stdexcept>
+#include <string>
+
+namespace cadenza {
+
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// A mistake in the user's input; the message names what was wrong and what was expected.
+class UserError : public Error {
+ public:
+  using Error::Error;
+};
+
+// Builds "file:line: message" for an internal check that failed.
+std::string located_message(const char* file, int line, const std::string& message);
+
+}  // namespace cadenza
+
+// Throws cadenza::Error with file:line when `cond` is false. The trailing arguments are
+// streamed into the message: CADENZA_CHECK(n > 0, "batch must be positive, got " << n).
+#define CADENZA_CHECK(cond, ...)                                                    \
+  do {                                                                                  \
+    if (!(cond)) {                                                                      \
+      std::ostringstream cadenza_check_os_;                                             \
+      cadenza_check_os_ << "check failed: " #cond ": " << __VA_ARGS__;                      \
+      throw ::cadenza::Error(::cadenza::located_message(__FILE__, __LINE__,             \
+                                                        cadenza_check_os_.str()));      \
+    }                                                                                   \
+  } while (0)
+
+// Throws cadenza::UserError with the streamed message (no source location: the user
+// needs to know what to fix, not where in our code it was noticed).
+#define CADENZA_USER_ERROR(...)                                                     \
+  do {                                                                                  \
+    std::ostringstream cadenza_user_os_;                                                \
+    cadenza_user_os_ << __VA_ARGS__;                                                        \
+    throw ::cadenza::UserError(cadenza_user_os_.str());                                 \
+  } while (0)

@@ -1,0 +1,49 @@
+// Logger implementation: plain lines, with a tag for warnings and errors.
+#include "host/core/logger.hpp"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+
+namespace cadenza {
+
+Logger::Logger(std::ostream& out, Level level) : out_(out), level_(level) {
+  terminal_ = (&out == &std::cerr && isatty(STDERR_FILENO)) ||
+              (&out == &std::cout && isatty(STDOUT_FILENO));
+}
+
+void Logger::write(const char* tag, const std::string& message) {
+  end_progress();
+  out_ << tag << message << '\n';
+  out_.flush();
+}
+
+void Logger::debug(const std::string& message) {
+  if (level_ <= Level::debug) write("", message);
+}
+void Logger::info(const std::string& message) {
+  if (level_ <= Level::info) write("", message);
+}
+void Logger::warn(const std::string& message) {
+  ++warnings_;
+  if (level_ <= Level::warn) write("warning: ", message);
+}
+void Logger::error(const std::string& message) {
+  if (level_ <= Level::error) write("error: ", message);
+}
+
+void Logger::progress_line(const std::string& text) {
+  if (!terminal_ || level_ > Level::info) return;
+  out_ << '\r' << text << "\x1b[K";
+  out_.flush();
+  progress_open_ = true;
+}
+
+void Logger::end_progress() {
+  if (!progress_open_) return;
+  out_ << '\n';
+  progress_open_ = false;
+}
+
+}  // namespace cadenza

@@ -1,0 +1,123 @@
+// Batch normalisation on the CPU over a tensor seen as (outer, channels, inner).
+//
+// Training: biased batch variance normalises; the running variance is updated with the
+// unbiased one (PyTorch's convention). Sums are accumulated in double, one channel per
+// thread, in a fixed order. saved_invstd = 1 / sqrt(var + eps) is what backward reads.
+#include <cmath>
+
+#include "host/core/error.hpp"
+#include "host/cpu/cpu_ops.hpp"
+
+namespace cadenza::cpu {
+namespace {
+
+std::int64_t offset(const BatchNormGeometry& g, int o, int c) {
+  return (std::int64_t(o) * g.channels + c) * g.inner;
+}
+
+void check(const BatchNormGeometry& g, const Tensor& x, const Tensor& gamma) {
+  CADENZA_CHECK(x.numel() == std::int64_t(g.outer) * g.channels * g.inner,
+                "batchnorm input " << x.shape().str());
+  CADENZA_CHECK(gamma.numel() == g.channels, "batchnorm gamma " << gamma.shape().str());
+}
+
+}  // namespace
+
+void batchnorm_forward_train(const BatchNormGeometry& g, const Tensor& x, const Tensor& gamma,
+                             const Tensor& beta, Tensor& y, Tensor& running_mean,
+                             Tensor& running_var, Tensor& saved_mean, Tensor& saved_invstd) {
+  check(g, x, gamma);
+  const std::int64_t count = std::int64_t(g.outer) * g.inner;
+  const float* in = x.f32();
+  float* out = y.f32();
+#pragma omp parallel for schedule(static)
+  for (int c = 0; c < g.channels; ++c) {
+    double sum = 0.0;
+    for (int o = 0; o < g.outer; ++o) {
+      const float* p = in + offset(g, o, c);
+      for (int i = 0; i < g.inner; ++i) sum += p[i];
+    }
+    const double mean = sum / double(count);
+    double squares = 0.0;
+    for (int o = 0; o < g.outer; ++o) {
+      const float* p = in + offset(g, o, c);
+      for (int i = 0; i < g.inner; ++i) squares += (p[i] - mean) * (p[i] - mean);
+    }
+    const double var = squares / double(count);
+    const float invstd = static_cast<float>(1.0 / std::sqrt(var + g.eps));
+    const float scale = gamma.f32()[c] * invstd;
+    const float shift = beta.f32()[c] - static_cast<float>(mean) * scale;
+    for (int o = 0; o < g.outer; ++o) {
+      const float* p = in + offset(g, o, c);
+      float* q = out + offset(g, o, c);
+      for (int i = 0; i < g.inner; ++i) q[i] = p[i] * scale + shift;
+    }
+    saved_mean.f32()[c] = static_cast<float>(mean);
+    saved_invstd.f32()[c] = invstd;
+    const double unbiased = count > 1 ? squares / double(count - 1) : var;
+    running_mean.f32()[c] = static_cast<float>((1.0 - g.momentum) * running_mean.f32()[c] +
+                                               g.momentum * mean);
+    running_var.f32()[c] = static_cast<float>((1.0 - g.momentum) * running_var.f32()[c] +
+                                              g.momentum * unbiased);
+  }
+}
+
+void batchnorm_forward_inference(const BatchNormGeometry& g, const Tensor& x, const Tensor& gamma,
+                                 const Tensor& beta, const Tensor& running_mean,
+                                 const Tensor& running_var, Tensor& y) {
+  check(g, x, gamma);
+  const float* in = x.f32();
+  float* out = y.f32();
+#pragma omp parallel for schedule(static)
+  for (int c = 0; c < g.channels; ++c) {
+    const float invstd = 1.0f / std::sqrt(running_var.f32()[c] + g.eps);
+    const float scale = gamma.f32()[c] * invstd;
+    const float shift = beta.f32()[c] - running_mean.f32()[c] * scale;
+    for (int o = 0; o < g.outer; ++o) {
+      const float* p = in + offset(g, o, c);
+      float* q = out + offset(g, o, c);
+      for (int i = 0; i < g.inner; ++i) q[i] = p[i] * scale + shift;
+    }
+  }
+}
+
+// With xhat = (x - mean) invstd:  dbeta = sum dy,  dgamma = sum dy xhat,
+// dx = gamma invstd / n (n dy - dbeta - xhat dgamma).
+void batchnorm_backward(const BatchNormGeometry& g, const Tensor& x, const Tensor& dy,
+                        const Tensor& gamma, const Tensor& saved_mean, const Tensor& saved_invstd,
+                        Tensor& dx, Tensor& dgamma, Tensor& dbeta) {
+  check(g, x, gamma);
+  const std::int64_t count = std::int64_t(g.outer) * g.inner;
+  const bool want_dx = dx.defined() && dx.numel() > 0;
+#pragma omp parallel for schedule(static)
+  for (int c = 0; c < g.channels; ++c) {
+    const float mean = saved_mean.f32()[c];
+    const float invstd = saved_invstd.f32()[c];
+    double sum_dy = 0.0, sum_dy_xhat = 0.0;
+    for (int o = 0; o < g.outer; ++o) {
+      const float* xp = x.f32() + offset(g, o, c);
+      const float* dp = dy.f32() + offset(g, o, c);
+      for (int i = 0; i < g.inner; ++i) {
+        sum_dy += dp[i];
+        sum_dy_xhat += double(dp[i]) * ((xp[i] - mean) * invstd);
+      }
+    }
+    dbeta.f32()[c] += static_cast<float>(sum_dy);
+    dgamma.f32()[c] += static_cast<float>(sum_dy_xhat);
+    if (!want_dx) continue;
+    const float k = gamma.f32()[c] * invstd / static_cast<float>(count);
+    const float total_dy = static_cast<float>(sum_dy);
+    const float total_dy_xhat = static_cast<float>(sum_dy_xhat);
+    for (int o = 0; o < g.outer; ++o) {
+      const float* xp = x.f32() + offset(g, o, c);
+      const float* dp = dy.f32() + offset(g, o, c);
+      float* out = dx.f32() + offset(g, o, c);
+      for (int i = 0; i < g.inner; ++i) {
+        const float xhat = (xp[i] - mean) * invstd;
+        out[i] = k * (static_cast<float>(count) * dp[i] - total_dy - xhat * total_dy_xhat);
+      }
+    }
+  }
+}
+
+}  // namespace cadenza::cpu

@@ -1,0 +1,72 @@
+// CpuBackend: host memory, copies, thread set-up and the front-end adapter.
+#include "host/cpu/cpu_backend.hpp"
+
+#include <cblas.h>
+#include <omp.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include "host/core/error.hpp"
+#include "host/cpu/spectrogram.hpp"
+
+namespace cadenza {
+namespace {
+
+// The Backend's Frontend over CpuSpectrogram: (B, S) PCM → (B, 1, bins, frames).
+class CpuFrontend final : public Frontend {
+ public:
+  CpuFrontend(const FrontendSpec& spec, int sample_rate, int num_samples)
+      : spectrogram_(spec, sample_rate, num_samples), num_samples_(num_samples) {}
+  int num_bins() const override { return spectrogram_.num_bins(); }
+  int num_frames() const override { return spectrogram_.num_frames(); }
+  void compute(const Tensor& pcm, Tensor& features) override {
+    const int batch = static_cast<int>(pcm.dim(0));
+    CADENZA_CHECK(pcm.numel() == std::int64_t(batch) * num_samples_, "front-end input " << pcm.shape().str());
+    CADENZA_CHECK(features.numel() == std::int64_t(batch) * num_bins() * num_frames(),
+                  "front-end output " << features.shape().str());
+    spectrogram_.compute(pcm.f32(), batch, features.f32());
+  }
+
+ private:
+  CpuSpectrogram spectrogram_;
+  int num_samples_;
+};
+
+}  // namespace
+
+CpuBackend::CpuBackend(int threads) : threads_(threads > 0 ? threads : omp_get_num_procs()) {
+  omp_set_num_threads(threads_);
+  openblas_set_num_threads(threads_);
+}
+
+void* CpuBackend::allocate(std::size_t bytes) {
+  const std::size_t rounded = (bytes + 255) / 256 * 256;
+  void* memory = std::aligned_alloc(256, rounded);
+  if (!memory)
+    CADENZA_USER_ERROR("out of host memory: asked for " << rounded / (1 << 20)
+                                                         << " MiB; try a smaller train.batch_size");
+  std::memset(memory, 0, rounded);
+  return memory;
+}
+
+void CpuBackend::release(void* memory) { std::free(memory); }
+
+void CpuBackend::copy(const Tensor& src, Tensor& dst) {
+  CADENZA_CHECK(src.device().is_cpu() && dst.device().is_cpu(),
+                "the CPU backend copies host memory only, not " << src.device().str() << " → "
+                                                                << dst.device().str());
+  CADENZA_CHECK(src.bytes() == dst.bytes(), "copy of " << src.bytes() << " bytes into " << dst.bytes());
+  if (src.bytes()) std::memmove(dst.raw(), src.raw(), src.bytes());
+}
+
+void CpuBackend::fill_zero(Tensor& t) {
+  if (t.bytes()) std::memset(t.raw(), 0, t.bytes());
+}
+
+std::unique_ptr<Frontend> CpuBackend::make_frontend(const FrontendSpec& spec, int sample_rate,
+                                                    int num_samples) {
+  return std::make_unique<CpuFrontend>(spec, sample_rate, num_samples);
+}
+
+}  // namespace cadenza

@@ -1,0 +1,115 @@
+// CpuBackend: the Backend on the host. Each op forwards to the function of the same name
+// in namespace cadenza::cpu (one file per op in this folder), so a reader finds an op's CPU
+// code by its name, and tests can call those functions directly.
+//
+// Threads: element loops use OpenMP and GEMMs the BLAS library's threads. Both pools are
+// process-wide resources of the host, so creating a CpuBackend sets both to `threads`.
+#pragma once
+
+#include "host/cpu/cpu_ops.hpp"
+#include "host/ops/backend.hpp"
+
+namespace cadenza {
+
+class CpuBackend final : public Backend {
+ public:
+  explicit CpuBackend(int threads);
+  Device device() const override { return Device::cpu(); }
+  int threads() const { return threads_; }
+
+  void* allocate(std::size_t bytes) override;
+  void release(void* memory) override;
+  void copy(const Tensor& src, Tensor& dst) override;
+  void fill_zero(Tensor& t) override;
+  void synchronize() override {}
+
+  std::unique_ptr<Frontend> make_frontend(const FrontendSpec& spec, int sample_rate,
+                                          int num_samples) override;
+
+  std::size_t conv2d_workspace_bytes(const Conv2dGeometry& g) override {
+    return cpu::conv2d_workspace_bytes(g);
+  }
+  void conv2d_forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
+                      const Tensor& bias, Tensor& y, Tensor& workspace) override {
+    cpu::conv2d_forward(g, x, w, bias, y, workspace);
+  }
+  void conv2d_backward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
+                       const Tensor& dy, Tensor& dx, Tensor& dw, Tensor& dbias,
+                       Tensor& workspace) override {
+    cpu::conv2d_backward(g, x, w, dy, dx, dw, dbias, workspace);
+  }
+  void batchnorm_forward_train(const BatchNormGeometry& g, const Tensor& x, const Tensor& gamma,
+                               const Tensor& beta, Tensor& y, Tensor& running_mean,
+                               Tensor& running_var, Tensor& saved_mean,
+                               Tensor& saved_invstd) override {
+    cpu::batchnorm_forward_train(g, x, gamma, beta, y, running_mean, running_var, saved_mean,
+                                 saved_invstd);
+  }
+  void batchnorm_forward_inference(const BatchNormGeometry& g, const Tensor& x,
+                                   const Tensor& gamma, const Tensor& beta,
+                                   const Tensor& running_mean, const Tensor& running_var,
+                                   Tensor& y) override {
+    cpu::batchnorm_forward_inference(g, x, gamma, beta, running_mean, running_var, y);
+  }
+  void batchnorm_backward(const BatchNormGeometry& g, const Tensor& x, const Tensor& dy,
+                          const Tensor& gamma, const Tensor& saved_mean,
+                          const Tensor& saved_invstd, Tensor& dx, Tensor& dgamma,
+                          Tensor& dbeta) override {
+    cpu::batchnorm_backward(g, x, dy, gamma, saved_mean, saved_invstd, dx, dgamma, dbeta);
+  }
+  void activation_forward(Activation kind, float alpha, const Tensor& x, Tensor& y) override {
+    cpu::activation_forward(kind, alpha, x, y);
+  }
+  void activation_backward(Activation kind, float alpha, const Tensor& x, const Tensor& y,
+                           const Tensor& dy, Tensor& dx) override {
+    cpu::activation_backward(kind, alpha, x, y, dy, dx);
+  }
+  void maxpool2d_forward(const Pool2dGeometry& g, const Tensor& x, Tensor& y) override {
+    cpu::maxpool2d_forward(g, x, y);
+  }
+  void maxpool2d_backward(const Pool2dGeometry& g, const Tensor& x, const Tensor& dy,
+                          Tensor& dx) override {
+    cpu::maxpool2d_backward(g, x, dy, dx);
+  }
+  void mean_pool_forward(int outer, int inner, const Tensor& x, Tensor& y) override {
+    cpu::mean_pool_forward(outer, inner, x, y);
+  }
+  void mean_pool_backward(int outer, int inner, const Tensor& dy, Tensor& dx) override {
+    cpu::mean_pool_backward(outer, inner, dy, dx);
+  }
+  void dropout_forward(float rate, std::uint64_t key, const Tensor& x, Tensor& y) override {
+    cpu::dropout_forward(rate, key, x, y);
+  }
+  void dropout_backward(float rate, std::uint64_t key, const Tensor& dy, Tensor& dx) override {
+    cpu::dropout_backward(rate, key, dy, dx);
+  }
+  void dense_forward(const DenseGeometry& g, const Tensor& x, const Tensor& w,
+                     const Tensor& bias, Tensor& y) override {
+    cpu::dense_forward(g, x, w, bias, y);
+  }
+  void dense_backward(const DenseGeometry& g, const Tensor& x, const Tensor& w,
+                      const Tensor& dy, Tensor& dx, Tensor& dw, Tensor& dbias) override {
+    cpu::dense_backward(g, x, w, dy, dx, dw, dbias);
+  }
+  void softmax_cross_entropy(const Tensor& logits, const Tensor& targets, float label_smoothing,
+                             Tensor& loss, Tensor& dlogits, float grad_scale) override {
+    cpu::softmax_cross_entropy(logits, targets, label_smoothing, loss, dlogits, grad_scale);
+  }
+  void sigmoid_bce(const Tensor& logits, const Tensor& targets, Tensor& loss, Tensor& dlogits,
+                   float grad_scale) override {
+    cpu::sigmoid_bce(logits, targets, loss, dlogits, grad_scale);
+  }
+  void adam_step(const AdamHyper& h, std::int64_t step, Tensor& params, const Tensor& grads,
+                 Tensor& m, Tensor& v) override {
+    cpu::adam_step(h, step, params, grads, m, v);
+  }
+  void sgd_step(const SgdHyper& h, std::int64_t step, Tensor& params, const Tensor& grads,
+                Tensor& momentum_buffer) override {
+    cpu::sgd_step(h, step, params, grads, momentum_buffer);
+  }
+
+ private:
+  int threads_;
+};
+
+}  // namespace cadenza

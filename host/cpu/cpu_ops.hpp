@@ -1,0 +1,62 @@
+// The CPU implementations of the Backend ops, as free functions in namespace cadenza::cpu.
+//
+// Each op lives in the file of its name (conv2d.cpp, batchnorm.cpp, ...). Signatures equal
+// the Backend's; loops run on OpenMP's threads, set by CpuBackend. All tensors
+// are CPU, f32, contiguous; conventions (= vs +=, optional tensors) are backend.hpp's.
+// Every loop that sums in floating point sums in a fixed order that does not depend on the
+// thread count, so results are reproducible run to run.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "host/core/tensor.hpp"
+#include "host/ops/backend.hpp"
+#include "host/ops/geometry.hpp"
+
+namespace cadenza::cpu {
+
+std::size_t conv2d_workspace_bytes(const Conv2dGeometry& g);
+void conv2d_forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, const Tensor& bias,
+                    Tensor& y, Tensor& workspace);
+void conv2d_backward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, const Tensor& dy,
+                     Tensor& dx, Tensor& dw, Tensor& dbias, Tensor& workspace);
+
+void batchnorm_forward_train(const BatchNormGeometry& g, const Tensor& x, const Tensor& gamma,
+                             const Tensor& beta, Tensor& y, Tensor& running_mean,
+                             Tensor& running_var, Tensor& saved_mean, Tensor& saved_invstd);
+void batchnorm_forward_inference(const BatchNormGeometry& g, const Tensor& x, const Tensor& gamma,
+                                 const Tensor& beta, const Tensor& running_mean,
+                                 const Tensor& running_var, Tensor& y);
+void batchnorm_backward(const BatchNormGeometry& g, const Tensor& x, const Tensor& dy,
+                        const Tensor& gamma, const Tensor& saved_mean, const Tensor& saved_invstd,
+                        Tensor& dx, Tensor& dgamma, Tensor& dbeta);
+
+void activation_forward(Activation kind, float alpha, const Tensor& x, Tensor& y);
+void activation_backward(Activation kind, float alpha, const Tensor& x, const Tensor& y,
+                         const Tensor& dy, Tensor& dx);
+
+void maxpool2d_forward(const Pool2dGeometry& g, const Tensor& x, Tensor& y);
+void maxpool2d_backward(const Pool2dGeometry& g, const Tensor& x, const Tensor& dy, Tensor& dx);
+void mean_pool_forward(int outer, int inner, const Tensor& x, Tensor& y);
+void mean_pool_backward(int outer, int inner, const Tensor& dy, Tensor& dx);
+
+void dropout_forward(float rate, std::uint64_t key, const Tensor& x, Tensor& y);
+void dropout_backward(float rate, std::uint64_t key, const Tensor& dy, Tensor& dx);
+
+void dense_forward(const DenseGeometry& g, const Tensor& x, const Tensor& w, const Tensor& bias,
+                   Tensor& y);
+void dense_backward(const DenseGeometry& g, const Tensor& x, const Tensor& w, const Tensor& dy,
+                    Tensor& dx, Tensor& dw, Tensor& dbias);
+
+void softmax_cross_entropy(const Tensor& logits, const Tensor& targets, float label_smoothing,
+                           Tensor& loss, Tensor& dlogits, float grad_scale);
+void sigmoid_bce(const Tensor& logits, const Tensor& targets, Tensor& loss, Tensor& dlogits,
+                 float grad_scale);
+
+void adam_step(const AdamHyper& h, std::int64_t step, Tensor& params, const Tensor& grads,
+               Tensor& m, Tensor& v);
+void sgd_step(const SgdHyper& h, std::int64_t step, Tensor& params, const Tensor& grads,
+              Tensor& momentum_buffer);
+
+}  // namespace cadenza::cpu

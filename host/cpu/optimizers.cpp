@@ -1,0 +1,45 @@
+// Adam/AdamW and SGD on the CPU over flat parameter buffers; the per-element math is
+// host/math/optimizer_math.hpp's.
+#include <cmath>
+
+#include "host/core/error.hpp"
+#include "host/cpu/cpu_ops.hpp"
+#include "host/math/optimizer_math.hpp"
+
+namespace cadenza::cpu {
+
+void adam_step(const AdamHyper& h, std::int64_t step, Tensor& params, const Tensor& grads,
+               Tensor& m, Tensor& v) {
+  CADENZA_CHECK(step >= 1, "adam step counts from 1");
+  CADENZA_CHECK(params.numel() == grads.numel() && m.numel() == params.numel() &&
+                    v.numel() == params.numel(),
+                "adam buffer sizes");
+  AdamStepConstants c{h.lr, h.beta1, h.beta2, h.eps, h.weight_decay, h.decoupled_weight_decay,
+                      0.0f, 0.0f};
+  c.step_size = h.lr / static_cast<float>(1.0 - std::pow(double(h.beta1), double(step)));
+  c.bias_correction2_sqrt = static_cast<float>(std::sqrt(1.0 - std::pow(double(h.beta2), double(step))));
+  const std::int64_t n = params.numel();
+  float* p = params.f32();
+  const float* g = grads.f32();
+  float* mp = m.f32();
+  float* vp = v.f32();
+#pragma omp parallel for schedule(static)
+  for (std::int64_t i = 0; i < n; ++i) adam_update(c, p[i], g[i], mp[i], vp[i]);
+}
+
+void sgd_step(const SgdHyper& h, std::int64_t step, Tensor& params, const Tensor& grads,
+              Tensor& momentum_buffer) {
+  CADENZA_CHECK(step >= 1, "sgd step counts from 1");
+  CADENZA_CHECK(params.numel() == grads.numel() && momentum_buffer.numel() == params.numel(),
+                "sgd buffer sizes");
+  const std::int64_t n = params.numel();
+  float* p = params.f32();
+  const float* g = grads.f32();
+  float* b = momentum_buffer.f32();
+  const bool first = step == 1;
+#pragma omp parallel for schedule(static)
+  for (std::int64_t i = 0; i < n; ++i)
+    sgd_update(h.lr, h.momentum, h.weight_decay, h.nesterov, first, p[i], g[i], b[i]);
+}
+
+}  // namespace cadenza::cpu

@@ -1,0 +1,84 @@
+// Pooling on the CPU: 2-D max pooling over windows, and the mean over a trailing axis
+// (global average pooling is mean_pool with inner = H*W).
+//
+// Max pooling's backward recomputes each window's first maximum (the lowest index wins
+// ties, as PyTorch's CPU kernel), so no index buffer is stored; windows may overlap when
+// stride < window, so gradients are added per input plane by one thread.
+#include <cstring>
+#include <limits>
+
+#include "host/core/error.hpp"
+#include "host/cpu/cpu_ops.hpp"
+
+namespace cadenza::cpu {
+namespace {
+
+// Index (within the plane) of the first maximum of output pixel (oy, ox).
+int window_argmax(const Pool2dGeometry& g, const float* plane, int oy, int ox) {
+  float best = -std::numeric_limits<float>::infinity();
+  int best_index = (oy * g.stride_h) * g.in_w + ox * g.stride_w;
+  for (int i = 0; i < g.window_h; ++i) {
+    const int iy = oy * g.stride_h + i;
+    for (int j = 0; j < g.window_w; ++j) {
+      const int ix = ox * g.stride_w + j;
+      const float v = plane[iy * g.in_w + ix];
+      if (v > best || (v != v && best == best)) {  // NaN propagates, as in PyTorch
+        best = v;
+        best_index = iy * g.in_w + ix;
+      }
+    }
+  }
+  return best_index;
+}
+
+}  // namespace
+
+void maxpool2d_forward(const Pool2dGeometry& g, const Tensor& x, Tensor& y) {
+  CADENZA_CHECK(x.numel() == std::int64_t(g.batch) * g.channels * g.in_h * g.in_w, "maxpool input");
+  CADENZA_CHECK(y.numel() == std::int64_t(g.batch) * g.channels * g.out_h * g.out_w, "maxpool output");
+  const int planes = g.batch * g.channels;
+#pragma omp parallel for schedule(static)
+  for (int p = 0; p < planes; ++p) {
+    const float* plane = x.f32() + std::int64_t(p) * g.in_h * g.in_w;
+    float* out = y.f32() + std::int64_t(p) * g.out_h * g.out_w;
+    for (int oy = 0; oy < g.out_h; ++oy)
+      for (int ox = 0; ox < g.out_w; ++ox) out[oy * g.out_w + ox] = plane[window_argmax(g, plane, oy, ox)];
+  }
+}
+
+void maxpool2d_backward(const Pool2dGeometry& g, const Tensor& x, const Tensor& dy, Tensor& dx) {
+  const int planes = g.batch * g.channels;
+#pragma omp parallel for schedule(static)
+  for (int p = 0; p < planes; ++p) {
+    const float* plane = x.f32() + std::int64_t(p) * g.in_h * g.in_w;
+    const float* grad_out = dy.f32() + std::int64_t(p) * g.out_h * g.out_w;
+    float* grad_in = dx.f32() + std::int64_t(p) * g.in_h * g.in_w;
+    std::memset(grad_in, 0, sizeof(float) * g.in_h * g.in_w);
+    for (int oy = 0; oy < g.out_h; ++oy)
+      for (int ox = 0; ox < g.out_w; ++ox)
+        grad_in[window_argmax(g, plane, oy, ox)] += grad_out[oy * g.out_w + ox];
+  }
+}
+
+void mean_pool_forward(int outer, int inner, const Tensor& x, Tensor& y) {
+  CADENZA_CHECK(x.numel() == std::int64_t(outer) * inner && y.numel() == outer, "mean_pool sizes");
+#pragma omp parallel for schedule(static)
+  for (int o = 0; o < outer; ++o) {
+    const float* row = x.f32() + std::int64_t(o) * inner;
+    double sum = 0.0;
+    for (int i = 0; i < inner; ++i) sum += row[i];
+    y.f32()[o] = static_cast<float>(sum / inner);
+  }
+}
+
+void mean_pool_backward(int outer, int inner, const Tensor& dy, Tensor& dx) {
+  CADENZA_CHECK(dx.numel() == std::int64_t(outer) * inner && dy.numel() == outer, "mean_pool sizes");
+#pragma omp parallel for schedule(static)
+  for (int o = 0; o < outer; ++o) {
+    const float g = dy.f32()[o] / static_cast<float>(inner);
+    float* row = dx.f32() + std::int64_t(o) * inner;
+    for (int i = 0; i < inner; ++i) row[i] = g;
+  }
+}
+
+}  // namespace cadenza::cpu

@@ -1,0 +1,82 @@
+// The CPU audio front-end: batched PCM to a (power or magnitude) STFT or mel
+// spectrogram, optionally in dB or log(1 + C x), reproducing torchaudio
+// (Spectrogram / MelSpectrogram + AmplitudeToDB) and librosa (stft / melspectrogram +
+// power_to_db) to float32 rounding, as frontend_spec.hpp describes.
+//
+// Invariants:
+// - Layouts are row-major float32: pcm (batch, num_samples), out (batch, num_bins,
+//   num_frames), filterbank (n_mels, n_fft/2 + 1), window (n_fft). The caller owns pcm
+//   and out; CpuSpectrogram owns its FFT plan, window and filterbank, fixed at
+//   construction for one (spec, sample_rate, num_samples).
+// - The FFT is float32 (FFTW's fftwf). The filterbank is built in float32 or float64 as
+//   spec.mel_filterbank's library builds it (see host/math/spectral_math.hpp).
+// - compute() is const and thread-safe: concurrent calls on different data are allowed.
+// - Invalid specs are rejected at construction with UserError naming `features.<key>`.
+#pragma once
+
+#include <vector>
+
+#include "host/features/frontend_spec.hpp"
+
+struct fftwf_plan_s;  // FFTW's plan type (fftwf_plan is a pointer to it)
+
+namespace cadenza {
+
+// Throws UserError, naming the key and what is accepted, unless `spec` can turn clips of
+// `num_samples` samples at `sample_rate` Hz into at least one frame.
+void validate_frontend_spec(const FrontendSpec& spec, int sample_rate, int num_samples);
+
+// The analysis window of length n_fft: a periodic Hann of win_length (0: n_fft) centred
+// with (n_fft - win_length) / 2 zeros on the left, as torch.stft and librosa pad it.
+// Expects a validated spec.
+std::vector<float> stft_window(const FrontendSpec& spec);
+
+// The mel filterbank (n_mels, n_fft/2 + 1) as spec.mel_filterbank's library builds it
+// (torchaudio.functional.melscale_fbanks transposed, or librosa.filters.mel), with
+// spec.f_max 0 meaning that library's default. Expects a validated spec of type mel.
+std::vector<float> mel_filterbank(const FrontendSpec& spec, int sample_rate);
+
+class CpuSpectrogram {
+ public:
+  // Validates spec, plans the FFT and builds window and filterbank once for clips of
+  // `num_samples` samples.
+  CpuSpectrogram(const FrontendSpec& spec, int sample_rate, int num_samples);
+  ~CpuSpectrogram();
+  CpuSpectrogram(const CpuSpectrogram&) = delete;
+  CpuSpectrogram& operator=(const CpuSpectrogram&) = delete;
+
+  // Frames per clip: torch.stft's count, 1 + num_samples / hop when centred (even n_fft),
+  // 1 + (num_samples - n_fft) / hop when not.
+  int num_frames() const { return num_frames_; }
+  // n_mels for type "mel", n_fft/2 + 1 for type "stft".
+  int num_bins() const { return num_bins_; }
+
+  // pcm: (batch, num_samples); out: (batch, num_bins, num_frames). Parallel over the
+  // batch with OpenMP; top_db clips each example to its own maximum.
+  void compute(const float* pcm, int batch, float* out) const;
+
+  // (n_mels, n_fft/2 + 1); empty for type "stft".
+  const std::vector<float>& filterbank() const { return filterbank_; }
+
+ private:
+  struct Workspace;
+  void compute_one(const float* pcm, Workspace& workspace, float* out) const;
+  void apply_log(float* example) const;
+
+  FrontendSpec spec_;
+  int num_samples_;
+  int num_frames_;
+  int num_freqs_;  // n_fft/2 + 1
+  int num_bins_;
+  int pad_;  // samples of centre padding on each side (0 when not centred)
+  std::vector<float> window_;
+  std::vector<float> filterbank_;
+  // Each filterbank row is zero outside [band_begin_[m], band_end_[m]); the projection
+  // sums over that band only (the same sum as the dense product, without the zeros).
+  std::vector<int> band_begin_;
+  std::vector<int> band_end_;
+  float reference_db_;  // 10 log10(max(amin, db_ref)), rounded to float32
+  fftwf_plan_s* plan_;
+};
+
+}  // namespace cadenza

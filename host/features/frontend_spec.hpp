@@ -1,0 +1,40 @@
+// The audio front-end's parameters: what turns a batch of PCM into the model's input.
+//
+// Defaults are torchaudio's, as Won et al.'s models use them: periodic Hann, n_fft 512,
+// hop 256, centred with reflect padding, power 2, HTK mel scale without normalisation,
+// 10*log10(max(x, 1e-10)) with no top_db. librosa's convention is mel_scale slaney,
+// mel_norm slaney, mel_filterbank librosa, top_db 80. Both are computed to float32
+// rounding of their library.
+#pragma once
+
+#include <string>
+
+namespace cadenza {
+
+struct FrontendSpec {
+  std::string type = "mel";       // mel | stft (waveform and mfcc come with later layers)
+  int n_fft = 512;
+  int hop_length = 256;
+  int win_length = 0;             // 0: n_fft; a shorter window is zero-padded centrally
+  std::string window = "hann";    // hann (periodic, as torch.hann_window and librosa)
+  bool center = true;             // pad n_fft/2 on both sides before framing
+  std::string pad_mode = "reflect";  // reflect | constant
+  double power = 2.0;             // 1: magnitude, 2: power
+  int n_mels = 96;
+  double f_min = 0.0;
+  double f_max = 0.0;             // 0: the library's default, sample_rate // 2 for
+                                  // torchaudio, sample_rate / 2 for librosa
+  std::string mel_scale = "htk";  // htk | slaney
+  std::string mel_norm = "none";  // none | slaney (area normalisation)
+  // Whose filterbank construction to reproduce: torchaudio builds it in float32 from
+  // torch.linspace(0, sample_rate // 2, n_fft/2+1) bin frequencies, librosa in float64
+  // from np.fft.rfftfreq. Their roundings differ by up to ~3e-4 relative in mel outputs.
+  std::string mel_filterbank = "torchaudio";  // torchaudio | librosa
+  std::string log = "db";         // db | log1p | none
+  double amin = 1e-10;            // db: 10*log10(max(x, amin))
+  double db_ref = 1.0;            // db: minus 10*log10(max(amin, ref)); fixed reference
+  double top_db = 0.0;            // db: > 0 clips each example to (max - top_db)
+  double log1p_scale = 10000.0;   // log1p: log(1 + C*x), as Choi et al.
+};
+
+}  // namespace cadenza

@@ -1,0 +1,50 @@
+// Optimizer updates of one parameter element (CPU loops and the fused CUDA kernel).
+//
+// The arithmetic follows torch.optim's single-tensor implementations so that a run can be
+// compared with PyTorch step by step:
+// - Adam:  g += wd p (L2, unless decoupled); AdamW: p *= 1 - lr wd.
+//          m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;
+//          p -= (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps).
+// - SGD:   g += wd p; buf = g on the first step, else momentum buf + g;
+//          g = nesterov ? g + momentum buf : buf;  p -= lr g.
+// Bias corrections depend only on the step, so callers compute them once per step.
+#pragma once
+
+#include <cmath>
+
+#include "host/math/hd.hpp"
+
+namespace cadenza {
+
+struct AdamStepConstants {
+  float lr, beta1, beta2, eps, weight_decay;
+  bool decoupled_weight_decay;
+  float step_size;              // lr / (1 - beta1^t)
+  float bias_correction2_sqrt;  // sqrt(1 - beta2^t)
+};
+
+CADENZA_HD void adam_update(const AdamStepConstants& c, float& param, float grad, float& m,
+                            float& v) {
+  if (c.weight_decay != 0.0f) {
+    if (c.decoupled_weight_decay)
+      param *= 1.0f - c.lr * c.weight_decay;
+    else
+      grad += c.weight_decay * param;
+  }
+  m = c.beta1 * m + (1.0f - c.beta1) * grad;
+  v = c.beta2 * v + (1.0f - c.beta2) * grad * grad;
+  const float denom = sqrtf(v) / c.bias_correction2_sqrt + c.eps;
+  param -= c.step_size * m / denom;
+}
+
+CADENZA_HD void sgd_update(float lr, float momentum, float weight_decay, bool nesterov,
+                           bool first_step, float& param, float grad, float& buffer) {
+  if (weight_decay != 0.0f) grad += weight_decay * param;
+  if (momentum != 0.0f) {
+    buffer = first_step ? grad : momentum * buffer + grad;
+    grad = nesterov ? grad + momentum * buffer : buffer;
+  }
+  param -= lr * grad;
+}
+
+}  // namespace cadenza

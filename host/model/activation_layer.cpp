@@ -1,0 +1,41 @@
+// Activation layers (relu, elu): elementwise, output shaped as the input.
+#include "host/core/error.hpp"
+#include "host/model/layers.hpp"
+
+namespace cadenza {
+namespace {
+
+class ActivationLayer final : public Layer {
+ public:
+  ActivationLayer(const LayerConfig& c, Activation kind)
+      : Layer(c.type, c.name), kind_(kind), alpha_(static_cast<float>(c.alpha)) {}
+
+  Shape plan(const Shape& input, ArenaPlan&, Backend&) override {
+    per_example_ = input.numel() / input[0];
+    return input;
+  }
+  void forward(Backend& backend, const Tensor& x, Tensor& y, const StepInfo&) override {
+    backend.activation_forward(kind_, alpha_, x, y);
+  }
+  void backward(Backend& backend, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx,
+                const StepInfo&) override {
+    backend.activation_backward(kind_, alpha_, x, y, dy, dx);
+  }
+  std::int64_t forward_flops() const override { return per_example_; }
+
+ private:
+  Activation kind_;
+  float alpha_;
+  std::int64_t per_example_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Layer> make_activation_layer(const LayerConfig& config) {
+  if (config.type == "relu") return std::make_unique<ActivationLayer>(config, Activation::relu);
+  if (config.type == "elu") return std::make_unique<ActivationLayer>(config, Activation::elu);
+  CADENZA_CHECK(false, "not an activation type: " << config.type);
+  return nullptr;
+}
+
+}  // namespace cadenza

@@ -1,0 +1,86 @@
+// batchnorm layer over the channel axis (axis 1) of any (B, C, ...) input.
+// Parameters weight (gamma, init 1) and bias (beta, init 0); state running_mean (0) and
+// running_var (1), named as PyTorch's BatchNorm2d. Training uses batch statistics and
+// updates the running ones; evaluation uses the running ones.
+#include "host/core/error.hpp"
+#include "host/model/layers.hpp"
+
+namespace cadenza {
+namespace {
+
+class BatchNormLayer final : public Layer {
+ public:
+  explicit BatchNormLayer(const LayerConfig& c) : Layer("batchnorm", c.name), config_(c) {}
+
+  Shape plan(const Shape& input, ArenaPlan& plan, Backend&) override {
+    if (input.rank() < 2)
+      CADENZA_USER_ERROR(describe() << ": expects a (batch, channels, ...) input, got " << input.str());
+    geometry_.outer = int(input[0]);
+    geometry_.channels = int(input[1]);
+    geometry_.inner = int(input.numel() / (input[0] * input[1]));
+    geometry_.eps = static_cast<float>(config_.eps);
+    geometry_.momentum = static_cast<float>(config_.momentum);
+    const Shape per_channel{input[1]};
+    gamma_ = plan.add_parameter(name() + ".weight", per_channel);
+    beta_ = plan.add_parameter(name() + ".bias", per_channel);
+    running_mean_ = plan.add(Region::state, name() + ".running_mean", per_channel);
+    running_var_ = plan.add(Region::state, name() + ".running_var", per_channel);
+    saved_mean_ = plan.add(Region::activations, name() + ".saved_mean", per_channel);
+    saved_invstd_ = plan.add(Region::activations, name() + ".saved_invstd", per_channel);
+    return input;
+  }
+
+  void bind(const Arena& arena) override {
+    gamma_t_ = arena.value(gamma_);
+    dgamma_t_ = arena.gradient(gamma_);
+    beta_t_ = arena.value(beta_);
+    dbeta_t_ = arena.gradient(beta_);
+    running_mean_t_ = arena.get(running_mean_);
+    running_var_t_ = arena.get(running_var_);
+    saved_mean_t_ = arena.get(saved_mean_);
+    saved_invstd_t_ = arena.get(saved_invstd_);
+  }
+
+  void forward(Backend& backend, const Tensor& x, Tensor& y, const StepInfo& step) override {
+    if (step.training)
+      backend.batchnorm_forward_train(geometry_, x, gamma_t_, beta_t_, y, running_mean_t_,
+                                      running_var_t_, saved_mean_t_, saved_invstd_t_);
+    else
+      backend.batchnorm_forward_inference(geometry_, x, gamma_t_, beta_t_, running_mean_t_,
+                                          running_var_t_, y);
+  }
+
+  void backward(Backend& backend, const Tensor& x, const Tensor&, const Tensor& dy, Tensor& dx,
+                const StepInfo&) override {
+    backend.batchnorm_backward(geometry_, x, dy, gamma_t_, saved_mean_t_, saved_invstd_t_, dx,
+                               dgamma_t_, dbeta_t_);
+  }
+
+  std::vector<NamedParameter> parameters() const override {
+    return {{name() + ".weight", gamma_, {TensorInit::Kind::constant, 1.0f}},
+            {name() + ".bias", beta_, {TensorInit::Kind::constant, 0.0f}}};
+  }
+  std::vector<NamedState> state() const override {
+    return {{name() + ".running_mean", running_mean_, {TensorInit::Kind::constant, 0.0f}},
+            {name() + ".running_var", running_var_, {TensorInit::Kind::constant, 1.0f}}};
+  }
+  std::int64_t forward_flops() const override {
+    return 2 * std::int64_t(geometry_.channels) * geometry_.inner;
+  }
+
+ private:
+  LayerConfig config_;
+  BatchNormGeometry geometry_;
+  ParameterId gamma_, beta_;
+  BufferId running_mean_, running_var_, saved_mean_, saved_invstd_;
+  Tensor gamma_t_, dgamma_t_, beta_t_, dbeta_t_, running_mean_t_, running_var_t_, saved_mean_t_,
+      saved_invstd_t_;
+};
+
+}  // namespace
+
+std::unique_ptr<Layer> make_batchnorm_layer(const LayerConfig& config) {
+  return std::make_unique<BatchNormLayer>(config);
+}
+
+}  // namespace cadenza

@@ -1,0 +1,84 @@
+// Layer: one node of a model, built for a fixed input shape.
+//
+// Life of a layer:
+//   1. plan(input_shape, plan): checks the input fits (UserError naming the layer and the
+//      shape it expected), declares parameters, state and workspace on the ArenaPlan and
+//      returns the output shape. Batch is the first dimension of every shape.
+//   2. bind(arena): looks up the views of what it declared.
+//   3. forward / backward, any number of times, allocating nothing.
+//
+// Invariants: forward writes y with `=`; backward writes dx with `=` (dx absent for the
+// model's first layer) and adds into its parameter gradients (`+=`, backend.hpp). Parameter
+// names are "<layer name>.<tensor>" as PyTorch's state_dict names them (conv0.weight,
+// bn1.running_mean), so safetensors checkpoints read naturally from Python.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "host/config/config.hpp"
+#include "host/core/arena.hpp"
+#include "host/core/tensor.hpp"
+#include "host/ops/backend.hpp"
+
+namespace cadenza {
+
+// How a tensor is filled when a model is created (on the host, from the train seed).
+struct TensorInit {
+  enum class Kind { constant, uniform, normal } kind = Kind::constant;
+  float a = 0.0f;  // constant: the value; uniform: bound (values in [-a, a)); normal: stddev
+};
+
+struct NamedParameter {
+  std::string name;
+  ParameterId id;
+  TensorInit init;
+};
+
+// Non-trainable tensors that belong to the model (batchnorm running statistics).
+struct NamedState {
+  std::string name;
+  BufferId id;
+  TensorInit init;
+};
+
+struct StepInfo {
+  bool training = false;
+  std::uint64_t dropout_seed = 0;  // differs per step; layers mix in their own index
+};
+
+class Layer {
+ public:
+  Layer(std::string type, std::string name) : type_(std::move(type)), name_(std::move(name)) {}
+  virtual ~Layer() = default;
+  const std::string& type() const { return type_; }
+  const std::string& name() const { return name_; }
+
+  virtual Shape plan(const Shape& input, ArenaPlan& plan, Backend& backend) = 0;
+  virtual void bind(const Arena& arena) { (void)arena; }
+  virtual void forward(Backend& backend, const Tensor& x, Tensor& y, const StepInfo& step) = 0;
+  virtual void backward(Backend& backend, const Tensor& x, const Tensor& y, const Tensor& dy,
+                        Tensor& dx, const StepInfo& step) = 0;
+
+  virtual std::vector<NamedParameter> parameters() const { return {}; }
+  virtual std::vector<NamedState> state() const { return {}; }
+  // Floating-point operations of one example's forward pass (a multiply-add counts 2).
+  virtual std::int64_t forward_flops() const { return 0; }
+
+ protected:
+  // "layer 'conv2' (conv2d)": how errors name a layer.
+  std::string describe() const { return "layer '" + name_ + "' (" + type_ + ")"; }
+
+ private:
+  std::string type_;
+  std::string name_;
+};
+
+// Creates the layer a config entry describes. `num_outputs` is the dataset's label count,
+// used by a last dense layer with units 0.
+std::unique_ptr<Layer> make_layer(const LayerConfig& config, bool is_last, int num_outputs,
+                                  int index);
+
+}  // namespace cadenza

@@ -1,0 +1,37 @@
+// make_layer: the one table from a config's layer `type` to its constructor. Adding a
+// layer type is one row here plus its file (and its keys in the config schema).
+#include <functional>
+#include <map>
+
+#include "host/core/error.hpp"
+#include "host/model/layers.hpp"
+
+namespace cadenza {
+
+std::unique_ptr<Layer> make_layer(const LayerConfig& config, bool is_last, int num_outputs,
+                                  int index) {
+  using Factory = std::function<std::unique_ptr<Layer>(const LayerConfig&)>;
+  const std::map<std::string, Factory> factories = {
+      {"conv2d", make_conv2d_layer},
+      {"batchnorm", make_batchnorm_layer},
+      {"relu", make_activation_layer},
+      {"elu", make_activation_layer},
+      {"maxpool2d", make_maxpool2d_layer},
+      {"global_avg_pool", make_global_avg_pool_layer},
+      {"flatten", make_flatten_layer},
+      {"dropout", [index](const LayerConfig& c) { return make_dropout_layer(c, index); }},
+      {"dense",
+       [&](const LayerConfig& c) {
+         if (c.units == 0 && !is_last)
+           CADENZA_USER_ERROR("layer '" << c.name << "' (dense): units 0 means one per label and "
+                                        << "is allowed on the last layer only");
+         return make_dense_layer(c, c.units > 0 ? c.units : num_outputs);
+       }},
+  };
+  const auto found = factories.find(config.type);
+  if (found == factories.end())
+    CADENZA_USER_ERROR("layer '" << config.name << "': unknown type '" << config.type << "'");
+  return found->second(config);
+}
+
+}  // namespace cadenza

@@ -1,0 +1,75 @@
+// Model: the layers of model.layers wired into a graph and built for one (batch, input
+// shape), with every buffer in the arena.
+//
+// Invariants:
+// - Layers run in config order; a layer reads the output of the layer named in its
+//   `inputs` (default: the previous one; "input" is the model's input). Each output is
+//   read by at most one layer for now, so each activation gradient has one writer.
+// - Every layer output has a gradient buffer of the same shape; the model input has none.
+// - output() is (batch, num_outputs): the logits the loss reads.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "host/config/config.hpp"
+#include "host/core/arena.hpp"
+#include "host/model/layer.hpp"
+
+namespace cadenza {
+
+struct LayerSummary {
+  std::string name;
+  std::string type;
+  Shape output_shape;
+  std::int64_t parameters = 0;
+  std::int64_t forward_flops = 0;  // one example
+};
+
+class Model {
+ public:
+  // Declares the model's parameters, state, activations and workspace on `plan`.
+  // `input_shape` includes the batch: (B, 1, bins, frames) for a spectrogram front-end.
+  Model(const ModelConfig& config, const Shape& input_shape, int num_outputs, ArenaPlan& plan,
+        Backend& backend);
+  ~Model();
+  void bind(const Arena& arena);
+
+  // Fills parameters and state from `seed` (host-side, then copied to the device), the
+  // same values on every backend.
+  void initialize(std::uint64_t seed, Backend& backend);
+
+  Tensor input() const { return input_; }
+  Tensor output() const;
+  Tensor output_gradient() const;
+
+  void forward(Backend& backend, const StepInfo& step);
+  // Backpropagates output_gradient() through every layer, adding into parameter gradients.
+  void backward(Backend& backend, const StepInfo& step);
+
+  const std::vector<NamedParameter>& parameters() const { return parameters_; }
+  const std::vector<NamedState>& state() const { return state_; }
+  std::int64_t parameter_count() const;
+  std::vector<LayerSummary> summary() const;
+
+ private:
+  struct Node {
+    std::unique_ptr<Layer> layer;
+    int input_node = -1;  // -1: the model input
+    Shape output_shape;
+    std::int64_t parameter_count = 0;
+    BufferId output, output_grad;
+    Tensor y, dy;
+  };
+  std::vector<Node> nodes_;
+  Shape input_shape_;
+  BufferId input_id_;
+  Tensor input_;
+  std::vector<NamedParameter> parameters_;
+  std::vector<NamedState> state_;
+  const Arena* arena_ = nullptr;
+};
+
+}  // namespace cadenza

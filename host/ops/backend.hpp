@@ -1,0 +1,130 @@
+// Backend: the op interface. The CPU backend (host/cpu) implements it now; the CUDA
+// backend (cuda/) implements the same functions with the same signatures.
+//
+// Conventions every implementation keeps:
+// - Tensors are contiguous, f32 unless stated, and on the backend's device; an op never
+//   copies between devices behind the caller's back (copy() is the only op that does).
+// - Forward ops write their outputs with `=`. Backward ops write activation gradients
+//   (dx) with `=` and ACCUMULATE parameter gradients (dw, dbias, dgamma, dbeta) with `+=`,
+//   so the trainer zeroes the gradient region once per step and micro-batches can add up.
+// - An optional tensor argument is "absent" when !defined() (e.g. no bias, no dx for the
+//   first layer).
+// - Randomness (dropout) comes from a 64-bit key: the same key gives the same mask on
+//   every backend (host/math/random_math.hpp).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "host/core/device.hpp"
+#include "host/core/tensor.hpp"
+#include "host/features/frontend_spec.hpp"
+#include "host/ops/geometry.hpp"
+
+namespace cadenza {
+
+enum class Activation { relu, elu };
+
+struct AdamHyper {
+  float lr = 1e-3f, beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f, weight_decay = 0.0f;
+  bool decoupled_weight_decay = false;  // true: AdamW
+};
+
+struct SgdHyper {
+  float lr = 1e-2f, momentum = 0.0f, weight_decay = 0.0f;
+  bool nesterov = false;
+};
+
+// Computes the model's input features from a batch of PCM: (B, S) → (B, 1, bins, frames).
+class Frontend {
+ public:
+  virtual ~Frontend() = default;
+  virtual int num_bins() const = 0;
+  virtual int num_frames() const = 0;
+  virtual void compute(const Tensor& pcm, Tensor& features) = 0;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual Device device() const = 0;
+
+  // Memory on this backend's device. allocate() returns 256-byte aligned zeroed memory or
+  // throws (naming the size asked for and the size free).
+  virtual void* allocate(std::size_t bytes) = 0;
+  virtual void release(void* memory) = 0;
+  // Copies between any two devices this backend can reach (equal byte sizes).
+  virtual void copy(const Tensor& src, Tensor& dst) = 0;
+  virtual void fill_zero(Tensor& t) = 0;
+  // Waits until all queued work is done (a no-op on the CPU).
+  virtual void synchronize() = 0;
+
+  // Front-end.
+  virtual std::unique_ptr<Frontend> make_frontend(const FrontendSpec& spec, int sample_rate,
+                                                  int num_samples) = 0;
+
+  // Convolution. x (N, Cin, H, W), w (Cout, Cin, kh, kw), bias (Cout), y (N, Cout, Ho, Wo).
+  virtual std::size_t conv2d_workspace_bytes(const Conv2dGeometry& g) = 0;
+  virtual void conv2d_forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
+                              const Tensor& bias, Tensor& y, Tensor& workspace) = 0;
+  virtual void conv2d_backward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
+                               const Tensor& dy, Tensor& dx, Tensor& dw, Tensor& dbias,
+                               Tensor& workspace) = 0;
+
+  // Batch normalisation. gamma, beta, running_*, saved_* are (channels).
+  virtual void batchnorm_forward_train(const BatchNormGeometry& g, const Tensor& x,
+                                       const Tensor& gamma, const Tensor& beta, Tensor& y,
+                                       Tensor& running_mean, Tensor& running_var,
+                                       Tensor& saved_mean, Tensor& saved_invstd) = 0;
+  virtual void batchnorm_forward_inference(const BatchNormGeometry& g, const Tensor& x,
+                                           const Tensor& gamma, const Tensor& beta,
+                                           const Tensor& running_mean,
+                                           const Tensor& running_var, Tensor& y) = 0;
+  virtual void batchnorm_backward(const BatchNormGeometry& g, const Tensor& x, const Tensor& dy,
+                                  const Tensor& gamma, const Tensor& saved_mean,
+                                  const Tensor& saved_invstd, Tensor& dx, Tensor& dgamma,
+                                  Tensor& dbeta) = 0;
+
+  // Elementwise activations; backward reads x or y as the function needs.
+  virtual void activation_forward(Activation kind, float alpha, const Tensor& x, Tensor& y) = 0;
+  virtual void activation_backward(Activation kind, float alpha, const Tensor& x,
+                                   const Tensor& y, const Tensor& dy, Tensor& dx) = 0;
+
+  // Max pooling; backward routes each window's gradient to its first maximum.
+  virtual void maxpool2d_forward(const Pool2dGeometry& g, const Tensor& x, Tensor& y) = 0;
+  virtual void maxpool2d_backward(const Pool2dGeometry& g, const Tensor& x, const Tensor& dy,
+                                  Tensor& dx) = 0;
+
+  // Mean over the last `inner` values of x seen as (outer, inner): y (outer).
+  virtual void mean_pool_forward(int outer, int inner, const Tensor& x, Tensor& y) = 0;
+  virtual void mean_pool_backward(int outer, int inner, const Tensor& dy, Tensor& dx) = 0;
+
+  // Inverted dropout: y = x * keep / (1 - rate), keep drawn from `key` per element.
+  virtual void dropout_forward(float rate, std::uint64_t key, const Tensor& x, Tensor& y) = 0;
+  virtual void dropout_backward(float rate, std::uint64_t key, const Tensor& dy, Tensor& dx) = 0;
+
+  // Dense: y = x w^T + bias. x (B, in), w (out, in), bias (out), y (B, out).
+  virtual void dense_forward(const DenseGeometry& g, const Tensor& x, const Tensor& w,
+                             const Tensor& bias, Tensor& y) = 0;
+  virtual void dense_backward(const DenseGeometry& g, const Tensor& x, const Tensor& w,
+                              const Tensor& dy, Tensor& dx, Tensor& dw, Tensor& dbias) = 0;
+
+  // Losses, fused with their gradient. logits and targets (B, K); targets are probability
+  // rows (one-hot or smoothed) for softmax and 0/1 (or soft) labels for BCE. Writes the
+  // per-example loss (B) and, when dlogits is defined, grad_scale * dloss/dlogits.
+  virtual void softmax_cross_entropy(const Tensor& logits, const Tensor& targets,
+                                     float label_smoothing, Tensor& loss, Tensor& dlogits,
+                                     float grad_scale) = 0;
+  virtual void sigmoid_bce(const Tensor& logits, const Tensor& targets, Tensor& loss,
+                           Tensor& dlogits, float grad_scale) = 0;
+
+  // Fused optimizer updates over flat buffers of equal size. `step` counts from 1.
+  virtual void adam_step(const AdamHyper& h, std::int64_t step, Tensor& params,
+                         const Tensor& grads, Tensor& m, Tensor& v) = 0;
+  virtual void sgd_step(const SgdHyper& h, std::int64_t step, Tensor& params,
+                        const Tensor& grads, Tensor& momentum_buffer) = 0;
+};
+
+}  // namespace cadenza

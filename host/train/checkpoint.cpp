@@ -1,0 +1,189 @@
+// Checkpoint writing and reading; see checkpoint.hpp for the layout and its guarantees.
+#include "host/train/checkpoint.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "host/core/error.hpp"
+#include "host/io/safetensors.hpp"
+
+namespace cadenza {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr const char* kFormat = "cadenza-checkpoint-1";
+
+std::string hash_text(std::uint64_t hash) {
+  char text[17];
+  std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(hash));
+  return text;
+}
+
+std::string step_name(std::int64_t step) {
+  char text[32];
+  std::snprintf(text, sizeof text, "step-%08lld", static_cast<long long>(step));
+  return text;
+}
+
+// Host copies of the tensors (kept alive while the entries point into them).
+std::vector<SafetensorsEntry> to_entries(const std::vector<NamedTensor>& tensors,
+                                         std::vector<Tensor>& host_copies, Backend& backend) {
+  std::vector<SafetensorsEntry> entries;
+  for (const NamedTensor& t : tensors) {
+    Tensor host = Tensor::zeros(t.tensor.shape(), t.tensor.dtype());
+    backend.copy(t.tensor, host);
+    host_copies.push_back(host);
+    std::vector<std::int64_t> shape(t.tensor.shape().data(),
+                                    t.tensor.shape().data() + t.tensor.shape().rank());
+    entries.push_back({t.name, "F32", shape, host.raw(), host.bytes()});
+  }
+  return entries;
+}
+
+void read_into(const SafetensorsFile& file, const std::vector<NamedTensor>& tensors, Backend& backend) {
+  for (const NamedTensor& t : tensors) {
+    if (!file.contains(t.name))
+      CADENZA_USER_ERROR(file.path().string() << ": no tensor '" << t.name
+                                              << "' (the checkpoint is of another model)");
+    Tensor host = Tensor::zeros(t.tensor.shape(), DType::f32);
+    std::vector<std::int64_t> shape(t.tensor.shape().data(),
+                                    t.tensor.shape().data() + t.tensor.shape().rank());
+    file.copy_f32(t.name, shape, host.f32());
+    Tensor destination = t.tensor;
+    backend.copy(host, destination);
+  }
+}
+
+void check_hash(const SafetensorsFile& file, std::uint64_t model_hash) {
+  const auto& meta = file.metadata();
+  const auto format = meta.find("format");
+  if (format == meta.end() || format->second != kFormat)
+    CADENZA_USER_ERROR(file.path().string() << ": not a cadenza checkpoint (metadata 'format' is not '"
+                                            << kFormat << "')");
+  const auto hash = meta.find("model_hash");
+  if (hash == meta.end() || hash->second != hash_text(model_hash))
+    CADENZA_USER_ERROR(file.path().string()
+                       << ": written by a model of other features, layers or labels (model hash "
+                       << (hash == meta.end() ? "missing" : hash->second) << ", this config's "
+                       << hash_text(model_hash) << ")");
+}
+
+void fsync_directory(const fs::path& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+}
+
+// Points `link` at `target` (a sibling name) by renaming a fresh link over it.
+void replace_symlink(const fs::path& link, const std::string& target) {
+  const fs::path temporary = link.string() + ".tmp." + std::to_string(::getpid());
+  fs::remove(temporary);
+  fs::create_symlink(target, temporary);
+  fs::rename(temporary, link);
+}
+
+std::string link_target(const fs::path& link) {
+  std::error_code ec;
+  const fs::path target = fs::read_symlink(link, ec);
+  return ec ? std::string() : target.filename().string();
+}
+
+}  // namespace
+
+void save_checkpoint(const fs::path& checkpoints_dir, const CheckpointContents& contents,
+                     const TrainerState& state, std::uint64_t model_hash, bool is_best, int keep,
+                     Backend& backend) {
+  fs::create_directories(checkpoints_dir);
+  const std::string name = step_name(state.global_step);
+  const fs::path staging = checkpoints_dir / (".staging-" + name + "-" + std::to_string(::getpid()));
+  fs::remove_all(staging);
+  fs::create_directories(staging);
+
+  nlohmann::json trainer = {{"epoch", state.epoch},
+                            {"step_in_epoch", state.step_in_epoch},
+                            {"global_step", state.global_step},
+                            {"epoch_loss_sum", state.epoch_loss_sum},
+                            {"best_epoch", state.best_epoch}};
+  // NaN is not JSON; "no best yet" is best_epoch -1.
+  trainer["best_metric"] = state.best_epoch >= 0 ? state.best_metric : 0.0;
+  const std::map<std::string, std::string> meta = {
+      {"format", kFormat}, {"model_hash", hash_text(model_hash)},
+      {"global_step", std::to_string(state.global_step)}};
+  std::map<std::string, std::string> trainer_meta = meta;
+  trainer_meta["trainer_state"] = trainer.dump();
+
+  std::vector<Tensor> host_copies;
+  write_safetensors(staging / "model.safetensors", to_entries(contents.weights, host_copies, backend), meta);
+  write_safetensors(staging / "trainer.safetensors",
+                    to_entries(contents.trainer_state, host_copies, backend), trainer_meta);
+  fsync_directory(staging);
+
+  const fs::path final_dir = checkpoints_dir / name;
+  if (fs::exists(final_dir)) {
+    // The same step saved again (a resumed run re-reaching it): swap, then drop the old one.
+    const fs::path old = checkpoints_dir / (".old-" + name + "-" + std::to_string(::getpid()));
+    fs::remove_all(old);
+    fs::rename(final_dir, old);
+    fs::rename(staging, final_dir);
+    fs::remove_all(old);
+  } else {
+    fs::rename(staging, final_dir);
+  }
+  replace_symlink(checkpoints_dir / "last", name);
+  if (is_best) replace_symlink(checkpoints_dir / "best", name);
+  fsync_directory(checkpoints_dir);
+
+  // Keep the `keep` newest step directories, plus whatever `best` and `last` point to.
+  std::vector<std::string> steps;
+  for (const auto& entry : fs::directory_iterator(checkpoints_dir)) {
+    const std::string n = entry.path().filename().string();
+    if (n.rfind("step-", 0) == 0 && entry.is_directory() && !entry.is_symlink()) steps.push_back(n);
+  }
+  std::sort(steps.begin(), steps.end());
+  const std::string best = link_target(checkpoints_dir / "best");
+  const std::size_t keep_count = static_cast<std::size_t>(std::max(keep, 1));
+  for (std::size_t i = 0; i + keep_count < steps.size(); ++i)
+    if (steps[i] != best && steps[i] != name) fs::remove_all(checkpoints_dir / steps[i]);
+}
+
+TrainerState load_checkpoint(const fs::path& checkpoint_dir, const CheckpointContents& contents,
+                             std::uint64_t model_hash, Backend& backend) {
+  if (!fs::exists(checkpoint_dir / "trainer.safetensors"))
+    CADENZA_USER_ERROR(checkpoint_dir.string() << ": no checkpoint here (expected model.safetensors "
+                                                  "and trainer.safetensors)");
+  const SafetensorsFile model(checkpoint_dir / "model.safetensors");
+  const SafetensorsFile trainer(checkpoint_dir / "trainer.safetensors");
+  check_hash(model, model_hash);
+  check_hash(trainer, model_hash);
+  if (model.metadata().at("global_step") != trainer.metadata().at("global_step"))
+    CADENZA_USER_ERROR(checkpoint_dir.string() << ": model and trainer files are of different steps");
+  read_into(model, contents.weights, backend);
+  read_into(trainer, contents.trainer_state, backend);
+  const auto found = trainer.metadata().find("trainer_state");
+  if (found == trainer.metadata().end())
+    CADENZA_USER_ERROR(trainer.path().string() << ": metadata has no trainer_state");
+  const nlohmann::json j = nlohmann::json::parse(found->second);
+  TrainerState state;
+  state.epoch = j.at("epoch");
+  state.step_in_epoch = j.at("step_in_epoch");
+  state.global_step = j.at("global_step");
+  state.epoch_loss_sum = j.at("epoch_loss_sum");
+  state.best_epoch = j.at("best_epoch");
+  if (state.best_epoch >= 0) state.best_metric = j.at("best_metric");
+  return state;
+}
+
+void load_weights(const fs::path& model_file, const std::vector<NamedTensor>& weights,
+                  std::uint64_t model_hash, Backend& backend) {
+  const SafetensorsFile model(model_file);
+  check_hash(model, model_hash);
+  read_into(model, weights, backend);
+}
+
+}  // namespace cadenza

@@ -1,0 +1,61 @@
+// Checkpoints: a run's weights, optimizer moments and trainer state, written so that a
+// crash at any instant leaves the previous checkpoint intact.
+//
+// Layout in <run_dir>/checkpoints/:
+//   step-00000120/model.safetensors    parameters and batchnorm statistics, named as
+//                                      PyTorch's state_dict (conv0.weight, ...), F32
+//   step-00000120/trainer.safetensors  optimizer moments + trainer state in its metadata
+//   last -> step-00000120              symbolic links, replaced atomically by rename(2)
+//   best -> step-00000100
+// Invariants: a step directory is built under a temporary name and renamed into place
+// only when both files are complete and fsync'ed, so every step-* directory is whole.
+// Both files record the model hash; loading into a model of another shape is refused.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "host/core/tensor.hpp"
+#include "host/ops/backend.hpp"
+
+namespace cadenza {
+
+struct TrainerState {
+  int epoch = 0;                  // the epoch in progress, from 0
+  int step_in_epoch = 0;          // steps of that epoch already taken
+  std::int64_t global_step = 0;   // optimizer steps taken in the whole run
+  double epoch_loss_sum = 0.0;    // sum of per-step mean losses in the epoch so far
+  double best_metric = std::numeric_limits<double>::quiet_NaN();
+  int best_epoch = -1;            // epoch (from 1) whose checkpoint is `best`, -1: none
+};
+
+struct NamedTensor {
+  std::string name;
+  Tensor tensor;  // on any device; copied through the backend
+};
+
+struct CheckpointContents {
+  std::vector<NamedTensor> weights;        // → model.safetensors
+  std::vector<NamedTensor> trainer_state;  // → trainer.safetensors (optimizer moments)
+};
+
+// Writes step-<global_step>, points `last` at it (and `best` when is_best), and removes
+// step directories beyond the `keep` newest other than `best`'s.
+void save_checkpoint(const std::filesystem::path& checkpoints_dir, const CheckpointContents& contents,
+                     const TrainerState& state, std::uint64_t model_hash, bool is_best, int keep,
+                     Backend& backend);
+
+// Reads a checkpoint directory (or a run's checkpoints/last) into the given tensors,
+// checking names, shapes and the model hash; returns the trainer state.
+TrainerState load_checkpoint(const std::filesystem::path& checkpoint_dir,
+                             const CheckpointContents& contents, std::uint64_t model_hash,
+                             Backend& backend);
+
+// Loads only model weights (for evaluation and prediction).
+void load_weights(const std::filesystem::path& model_file, const std::vector<NamedTensor>& weights,
+                  std::uint64_t model_hash, Backend& backend);
+
+}  // namespace cadenza

@@ -1,0 +1,395 @@
+// run_training: builds the context, data, front-end, model and optimizer in one arena, then
+// runs epochs of steps with validation, logging and checkpoints.
+#include "host/train/trainer.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <iomanip>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "host/core/arena.hpp"
+#include "host/core/context.hpp"
+#include "host/core/error.hpp"
+#include "host/data/dataset.hpp"
+#include "host/io/atomic_file.hpp"
+#include "host/math/loss_math.hpp"
+#include "host/math/random_math.hpp"
+#include "host/metrics/classification_metrics.hpp"
+#include "host/model/model.hpp"
+#include "host/train/checkpoint.hpp"
+#include "host/train/optimizer.hpp"
+
+namespace cadenza {
+namespace fs = std::filesystem;
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Streams of train.seed, one per purpose.
+constexpr std::uint64_t kInitStream = 1, kShuffleStream = 2, kDropoutStream = 3;
+
+std::vector<int> epoch_order(const std::vector<int>& indices, std::uint64_t seed, int epoch) {
+  std::vector<int> order = indices;
+  const std::uint64_t stream = hash64(kShuffleStream, static_cast<std::uint64_t>(epoch));
+  for (std::size_t i = order.size(); i > 1; --i) {
+    const std::size_t j = uniform_index(seed, stream, i, i);
+    std::swap(order[i - 1], order[j]);
+  }
+  return order;
+}
+
+std::string format_duration(double seconds) {
+  const long s = std::lround(std::max(0.0, seconds));
+  std::ostringstream os;
+  if (s >= 3600) os << s / 3600 << ":" << std::setw(2) << std::setfill('0') << (s / 60) % 60;
+  else os << s / 60;
+  os << ":" << std::setw(2) << std::setfill('0') << s % 60;
+  return os.str();
+}
+
+// Keeps the lines of a .jsonl file whose `key` is at most `limit`.
+void truncate_jsonl(const fs::path& path, const char* key, std::int64_t limit) {
+  if (!fs::exists(path)) return;
+  std::ifstream in(path);
+  std::string line, kept;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    const auto j = nlohmann::json::parse(line, nullptr, false);
+    if (!j.is_discarded() && j.contains(key) && j[key].get<std::int64_t>() <= limit) kept += line + "\n";
+  }
+  write_file_atomically(path, kept);
+}
+
+void append_line(const fs::path& path, const nlohmann::json& j) {
+  std::ofstream out(path, std::ios::app);
+  out << j.dump() << "\n";
+  if (!out) CADENZA_USER_ERROR("cannot write " << path.string());
+}
+
+class Trainer {
+ public:
+  Trainer(const Config& config, const TrainRequest& request, Logger& logger)
+      : config_(config), request_(request), log_(logger) {}
+
+  TrainOutcome run();
+
+ private:
+  void build();
+  void load_batch(const std::vector<int>& order, std::size_t first, int count);
+  float train_step(float lr);
+  struct Evaluation {
+    double loss = 0.0, metric = 0.0, pr_auc = 0.0;
+  };
+  Evaluation evaluate(Split split);
+  CheckpointContents checkpoint_contents() const;
+  void checkpoint(bool is_best);
+  bool metric_improved(double value) const;
+
+  const Config& config_;
+  TrainRequest request_;
+  Logger& log_;
+  std::unique_ptr<Context> context_;
+  Dataset data_;
+  bool multi_label_ = false;
+  int batch_ = 0, num_labels_ = 0, num_samples_ = 0;
+  std::string metric_name_, select_metric_;
+  std::unique_ptr<Frontend> frontend_;
+  std::unique_ptr<Model> model_;
+  std::unique_ptr<Optimizer> optimizer_;
+  std::unique_ptr<Arena> arena_;
+  BufferId pcm_id_, targets_id_, loss_id_;
+  Tensor pcm_, targets_, loss_;
+  Tensor host_pcm_, host_targets_, host_loss_, host_logits_;
+  TrainerState state_;
+  std::uint64_t model_hash_ = 0;
+};
+
+void Trainer::build() {
+  context_ = make_context(config_.train.device, config_.train.threads, log_);
+  Backend& backend = context_->backend();
+  data_ = load_dataset(config_.data, config_.train.seed);
+  const ClipSet& clips = data_.clips;
+  multi_label_ = clips.multi_label;
+  num_labels_ = clips.num_labels;
+  num_samples_ = clips.num_samples;
+  batch_ = config_.train.batch_size;
+  const auto train_count = data_.indices(Split::train).size();
+  if (train_count < static_cast<std::size_t>(batch_))
+    CADENZA_USER_ERROR("train.batch_size: " << batch_ << " is more than the " << train_count
+                                            << " training clips; use a smaller batch");
+  const std::string loss = config_.loss.type == "auto"
+                               ? (multi_label_ ? "sigmoid_bce" : "softmax_cross_entropy")
+                               : config_.loss.type;
+  if (multi_label_ && loss == "softmax_cross_entropy")
+    CADENZA_USER_ERROR("loss.type: softmax_cross_entropy needs single-label data, but the dataset is "
+                       "multi-label; use sigmoid_bce or auto");
+  metric_name_ = multi_label_ ? "val_roc_auc" : "val_accuracy";
+  select_metric_ = config_.train.select_metric == "auto" ? metric_name_ : config_.train.select_metric;
+  if (select_metric_ != "val_loss" && select_metric_ != metric_name_)
+    CADENZA_USER_ERROR("train.select_metric: " << select_metric_ << " is not computed for "
+                                               << (multi_label_ ? "multi" : "single")
+                                               << "-label data; use val_loss or " << metric_name_);
+
+  frontend_ = backend.make_frontend(config_.features, config_.data.sample_rate, num_samples_);
+  ArenaPlan plan;
+  pcm_id_ = plan.add(Region::activations, "pcm", Shape{batch_, num_samples_});
+  targets_id_ = plan.add(Region::activations, "targets", Shape{batch_, num_labels_});
+  loss_id_ = plan.add(Region::activations, "loss", Shape{batch_});
+  const Shape input{batch_, 1, frontend_->num_bins(), frontend_->num_frames()};
+  model_ = std::make_unique<Model>(config_.model, input, num_labels_, plan, backend);
+  optimizer_ = std::make_unique<Optimizer>(config_.train, plan);
+  arena_ = std::make_unique<Arena>(std::move(plan), backend);
+  model_->bind(*arena_);
+  optimizer_->bind(*arena_);
+  pcm_ = arena_->get(pcm_id_);
+  targets_ = arena_->get(targets_id_);
+  loss_ = arena_->get(loss_id_);
+  host_pcm_ = Tensor::zeros(pcm_.shape());
+  host_targets_ = Tensor::zeros(targets_.shape());
+  host_loss_ = Tensor::zeros(loss_.shape());
+  host_logits_ = Tensor::zeros(model_->output().shape());
+  model_hash_ = model_hash(config_);
+
+  std::ostringstream os;
+  os << "data: " << config_.data.dataset << ", " << clips.num_clips() << " clips of "
+     << config_.data.clip_seconds << " s at " << clips.sample_rate << " Hz, " << num_labels_
+     << (multi_label_ ? " tags" : " classes") << "; split " << data_.indices(Split::train).size()
+     << " / " << data_.indices(Split::val).size() << " / " << data_.indices(Split::test).size();
+  log_.info(os.str());
+  os.str("");
+  os << "model: " << config_.model.name << ", " << model_->parameter_count() << " parameters, input "
+     << input.str() << ", arena " << std::fixed << std::setprecision(1)
+     << arena_->total_bytes() / 1048576.0 << " MiB";
+  log_.info(os.str());
+}
+
+void Trainer::load_batch(const std::vector<int>& order, std::size_t first, int count) {
+  const ClipSet& clips = data_.clips;
+  for (int b = 0; b < batch_; ++b) {
+    // Padding slots (b >= count) repeat the batch's first clip; callers ignore them.
+    const int clip = order[first + (b < count ? b : 0)];
+    std::copy_n(clips.pcm.data() + std::size_t(clip) * num_samples_, num_samples_,
+                host_pcm_.f32() + std::size_t(b) * num_samples_);
+    std::copy_n(clips.targets.data() + std::size_t(clip) * num_labels_, num_labels_,
+                host_targets_.f32() + std::size_t(b) * num_labels_);
+  }
+  Backend& backend = context_->backend();
+  backend.copy(host_pcm_, pcm_);
+  backend.copy(host_targets_, targets_);
+  Tensor features = model_->input();
+  frontend_->compute(pcm_, features);
+}
+
+float Trainer::train_step(float lr) {
+  Backend& backend = context_->backend();
+  StepInfo step{true, random_bits(config_.train.seed, kDropoutStream,
+                                  static_cast<std::uint64_t>(state_.global_step))};
+  model_->forward(backend, step);
+  Tensor grads = arena_->region(Region::gradients);
+  backend.fill_zero(grads);
+  Tensor logits = model_->output();
+  Tensor dlogits = model_->output_gradient();
+  const float scale = 1.0f / static_cast<float>(batch_);
+  if (multi_label_ || config_.loss.type == "sigmoid_bce")
+    backend.sigmoid_bce(logits, targets_, loss_, dlogits, scale);
+  else
+    backend.softmax_cross_entropy(logits, targets_, static_cast<float>(config_.loss.label_smoothing),
+                                  loss_, dlogits, scale);
+  model_->backward(backend, step);
+  ++state_.global_step;
+  optimizer_->step(backend, state_.global_step, lr);
+  backend.copy(loss_, host_loss_);
+  double sum = 0.0;
+  for (int b = 0; b < batch_; ++b) sum += host_loss_.f32()[b];
+  return static_cast<float>(sum / batch_);
+}
+
+Trainer::Evaluation Trainer::evaluate(Split split) {
+  Backend& backend = context_->backend();
+  const std::vector<int>& indices = data_.indices(split);
+  const std::size_t n = indices.size();
+  std::vector<float> scores(n * num_labels_), targets(n * num_labels_);
+  double loss_sum = 0.0;
+  Tensor no_gradient;
+  const StepInfo inference{false, 0};
+  for (std::size_t first = 0; first < n; first += batch_) {
+    const int count = static_cast<int>(std::min<std::size_t>(batch_, n - first));
+    load_batch(indices, first, count);
+    model_->forward(backend, inference);
+    Tensor logits = model_->output();
+    if (multi_label_ || config_.loss.type == "sigmoid_bce")
+      backend.sigmoid_bce(logits, targets_, loss_, no_gradient, 1.0f);
+    else
+      backend.softmax_cross_entropy(logits, targets_, 0.0f, loss_, no_gradient, 1.0f);
+    backend.copy(loss_, host_loss_);
+    backend.copy(logits, host_logits_);
+    for (int b = 0; b < count; ++b) {
+      loss_sum += host_loss_.f32()[b];
+      const float* row = host_logits_.f32() + std::size_t(b) * num_labels_;
+      float* out = scores.data() + (first + b) * num_labels_;
+      for (int k = 0; k < num_labels_; ++k) out[k] = multi_label_ ? sigmoid(row[k]) : row[k];
+      std::copy_n(host_targets_.f32() + std::size_t(b) * num_labels_, num_labels_,
+                  targets.data() + (first + b) * num_labels_);
+    }
+  }
+  Evaluation e;
+  e.loss = n ? loss_sum / double(n) : 0.0;
+  if (multi_label_) {
+    const MacroAuc auc = macro_roc_auc_pr_auc(scores.data(), targets.data(), int(n), num_labels_);
+    e.metric = auc.roc_auc;
+    e.pr_auc = auc.pr_auc;
+  } else {
+    e.metric = accuracy(scores.data(), targets.data(), int(n), num_labels_);
+  }
+  return e;
+}
+
+bool Trainer::metric_improved(double value) const {
+  if (state_.best_epoch < 0) return true;
+  return select_metric_ == "val_loss" ? value < state_.best_metric : value > state_.best_metric;
+}
+
+CheckpointContents Trainer::checkpoint_contents() const {
+  CheckpointContents contents;
+  for (const NamedParameter& p : model_->parameters())
+    contents.weights.push_back({p.name, arena_->value(p.id)});
+  for (const NamedState& s : model_->state()) contents.weights.push_back({s.name, arena_->get(s.id)});
+  for (const auto& b : optimizer_->buffers()) contents.trainer_state.push_back({b.name, b.tensor});
+  return contents;
+}
+
+void Trainer::checkpoint(bool is_best) {
+  save_checkpoint(request_.run_dir / "checkpoints", checkpoint_contents(), state_, model_hash_, is_best,
+                  config_.train.keep_checkpoints, context_->backend());
+}
+
+TrainOutcome Trainer::run() {
+  build();
+  const fs::path metrics_path = request_.run_dir / "metrics.jsonl";
+  const fs::path steps_path = request_.run_dir / "steps.jsonl";
+  if (request_.resume) {
+    state_ = load_checkpoint(request_.run_dir / "checkpoints" / "last", checkpoint_contents(), model_hash_,
+                             context_->backend());
+    truncate_jsonl(metrics_path, "epoch", state_.epoch);
+    truncate_jsonl(steps_path, "step", state_.global_step);
+    log_.info("resuming " + request_.run_dir.string() + " at epoch " + std::to_string(state_.epoch + 1) +
+              ", step " + std::to_string(state_.global_step));
+  } else {
+    model_->initialize(hash64(config_.train.seed, kInitStream), context_->backend());
+    fs::remove(metrics_path);
+    fs::remove(steps_path);
+  }
+
+  TrainOutcome outcome;
+  outcome.metric_name = metric_name_;
+  const int epochs = config_.train.epochs;
+  const std::vector<int>& train_indices = data_.indices(Split::train);
+  const int steps_per_epoch = static_cast<int>(train_indices.size() / batch_);
+  const bool has_validation = !data_.indices(Split::val).empty();
+  const float lr = static_cast<float>(config_.train.lr);
+
+  for (int epoch = state_.epoch; epoch < epochs; ++epoch) {
+    const std::vector<int> order = epoch_order(train_indices, config_.train.seed, epoch);
+    const auto epoch_start = Clock::now();
+    const int first_step = state_.step_in_epoch;
+    for (int s = first_step; s < steps_per_epoch; ++s) {
+      if (request_.stop_requested && request_.stop_requested->load()) {
+        log_.end_progress();
+        checkpoint(false);
+        log_.info("stopped: checkpoint at step " + std::to_string(state_.global_step) +
+                  " written; continue with --resume " + request_.run_dir.string());
+        outcome.status = TrainOutcome::Status::interrupted;
+        outcome.global_step = state_.global_step;
+        outcome.epochs_completed = epoch;
+        return outcome;
+      }
+      load_batch(order, std::size_t(s) * batch_, batch_);
+      const float loss = train_step(lr);
+      if (!std::isfinite(loss))
+        CADENZA_USER_ERROR("training diverged: loss is " << loss << " at step " << state_.global_step
+                                                         << " (epoch " << epoch + 1
+                                                         << "); try a lower train.lr");
+      state_.epoch_loss_sum += loss;
+      state_.step_in_epoch = s + 1;
+      if (config_.train.log_every_steps > 0 && state_.global_step % config_.train.log_every_steps == 0)
+        append_line(steps_path, {{"step", state_.global_step}, {"epoch", epoch + 1}, {"loss", loss}, {"lr", lr}});
+
+      const double elapsed = std::chrono::duration<double>(Clock::now() - epoch_start).count();
+      const int done = s + 1 - first_step;
+      const double rate = elapsed > 0 ? done * batch_ / elapsed : 0.0;
+      const double eta = rate > 0 ? (steps_per_epoch - s - 1) * batch_ / rate : 0.0;
+      std::ostringstream bar;
+      const int width = 24, filled = width * (s + 1) / steps_per_epoch;
+      bar << "epoch " << epoch + 1 << "/" << epochs << " [" << std::string(filled, '#')
+          << std::string(width - filled, '.') << "] " << s + 1 << "/" << steps_per_epoch
+          << "  loss " << std::fixed << std::setprecision(4) << state_.epoch_loss_sum / (s + 1)
+          << "  " << std::setprecision(1) << rate << " samples/s  ETA " << format_duration(eta);
+      log_.progress_line(bar.str());
+
+      if (config_.train.checkpoint_every_steps > 0 &&
+          state_.global_step % config_.train.checkpoint_every_steps == 0 && s + 1 < steps_per_epoch)
+        checkpoint(false);
+      if (config_.train.max_steps > 0 && state_.global_step >= config_.train.max_steps) {
+        log_.end_progress();
+        checkpoint(false);
+        log_.info("reached train.max_steps (" + std::to_string(config_.train.max_steps) +
+                  "); checkpoint written; continue with --resume " + request_.run_dir.string());
+        outcome.status = TrainOutcome::Status::reached_max_steps;
+        outcome.global_step = state_.global_step;
+        outcome.epochs_completed = epoch;
+        return outcome;
+      }
+    }
+    log_.end_progress();
+    const double train_seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
+    const double train_loss = state_.epoch_loss_sum / steps_per_epoch;
+    nlohmann::json line = {{"epoch", epoch + 1}, {"global_step", state_.global_step},
+                           {"train_loss", train_loss}};
+    std::ostringstream summary;
+    summary << "epoch " << epoch + 1 << "/" << epochs << "  train_loss " << std::fixed
+            << std::setprecision(4) << train_loss;
+    bool is_best = !has_validation;
+    if (has_validation) {
+      const Evaluation e = evaluate(Split::val);
+      line["val_loss"] = e.loss;
+      line[metric_name_] = e.metric;
+      if (multi_label_) line["val_pr_auc"] = e.pr_auc;
+      summary << "  val_loss " << e.loss << "  " << metric_name_ << " " << e.metric;
+      const double selected = select_metric_ == "val_loss" ? e.loss : e.metric;
+      is_best = metric_improved(selected);
+      if (is_best) {
+        state_.best_metric = selected;
+        state_.best_epoch = epoch + 1;
+      }
+      outcome.last_val_metric = e.metric;
+    }
+    const double rate = train_seconds > 0 ? (steps_per_epoch - first_step) * batch_ / train_seconds : 0.0;
+    line["samples_per_s"] = rate;
+    line["lr"] = lr;
+    line["seconds"] = train_seconds;
+    append_line(metrics_path, line);
+    summary << "  " << std::setprecision(1) << rate << " samples/s" << (is_best && has_validation ? "  (best)" : "");
+    log_.info(summary.str());
+
+    state_.epoch = epoch + 1;
+    state_.step_in_epoch = 0;
+    state_.epoch_loss_sum = 0.0;
+    checkpoint(is_best);
+  }
+  outcome.global_step = state_.global_step;
+  outcome.epochs_completed = epochs;
+  return outcome;
+}
+
+}  // namespace
+
+TrainOutcome run_training(const Config& config, const TrainRequest& request, Logger& logger) {
+  fs::create_directories(request.run_dir);
+  write_file_atomically(request.run_dir / "config.yaml", to_yaml(config));
+  Trainer trainer(config, request, logger);
+  return trainer.run();
+}
+
+}  // namespace cadenza

@@ -1,0 +1,41 @@
+// Trainer: the training loop of gpu_train — data order, steps, validation, metrics files,
+// checkpoints and resumption.
+//
+// Invariants:
+// - Everything random is a pure function of train.seed and the step or epoch (data order,
+//   dropout; initialisation of train.seed), so a resumed run takes exactly the steps an
+//   unbroken run would, with the same losses.
+// - Training batches are full (the last partial batch of an epoch is dropped, keeping
+//   shapes static); evaluation pads its last batch and ignores the padding.
+// - Files in the run directory: config.yaml (resolved), metrics.jsonl (one object per
+//   epoch), steps.jsonl (one object every train.log_every_steps steps), checkpoints/.
+//   A resumed run first cuts both .jsonl files back to its checkpoint, then appends.
+#pragma once
+
+#include <atomic>
+#include <filesystem>
+#include <string>
+
+#include "host/config/config.hpp"
+#include "host/core/logger.hpp"
+
+namespace cadenza {
+
+struct TrainRequest {
+  std::filesystem::path run_dir;
+  bool resume = false;  // continue from run_dir/checkpoints/last
+  // Polled between steps; when it becomes true the trainer checkpoints and returns.
+  const std::atomic<bool>* stop_requested = nullptr;
+};
+
+struct TrainOutcome {
+  enum class Status { completed, reached_max_steps, interrupted } status = Status::completed;
+  int epochs_completed = 0;
+  std::int64_t global_step = 0;
+  double last_val_metric = 0.0;  // val_accuracy or val_roc_auc of the last epoch
+  std::string metric_name;
+};
+
+TrainOutcome run_training(const Config& config, const TrainRequest& request, Logger& logger);
+
+}  // namespace cadenza

@@ -1,0 +1,444 @@
+// [cpu][op] Every CPU op: forward against closed forms or naive loops in double, backward
+// against central finite differences accumulated in double.
+//
+// Gradient checks use the scalar L = sum_i r_i * y_i with fixed random r, so dL/dy = r.
+// Ops compute in float32; a step of 1e-2 keeps float rounding of the differences below
+// ~1e-4 while the truncation error of smooth ops stays below that too (linear ops have
+// none). Kinks are declared: relu and elu inputs are kept at least 0.05 away from 0, and
+// max-pool inputs are a permutation of well-separated values, so no window has a tie
+// within the step.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <functional>
+#include <numeric>
+#include <vector>
+
+#include "host/cpu/cpu_ops.hpp"
+#include "host/math/random_math.hpp"
+
+using namespace cadenza;
+
+namespace {
+
+Tensor random_tensor(const Shape& shape, std::uint64_t seed, float scale = 1.0f) {
+  Tensor t = Tensor::zeros(shape);
+  for (std::int64_t i = 0; i < t.numel(); ++i)
+    t.f32()[i] = scale * (2.0f * uniform01(seed, 0, std::uint64_t(i)) - 1.0f);
+  return t;
+}
+
+// Keeps every value at least `margin` away from 0 (for ops with a kink at 0).
+void push_away_from_zero(Tensor& t, float margin) {
+  for (std::int64_t i = 0; i < t.numel(); ++i) {
+    float& v = t.f32()[i];
+    if (std::fabs(v) < margin) v = v < 0 ? v - margin : v + margin;
+  }
+}
+
+double weighted_sum(const Tensor& y, const Tensor& r) {
+  double s = 0.0;
+  for (std::int64_t i = 0; i < y.numel(); ++i) s += double(y.f32()[i]) * r.f32()[i];
+  return s;
+}
+
+// Compares `analytic` with the central difference of L = sum r*y with respect to `x`,
+// where `forward` recomputes y from the current contents of x.
+void check_gradient(const char* what, Tensor& x, const Tensor& analytic, const Tensor& y,
+                    const Tensor& r, const std::function<void()>& forward, float step = 1e-2f,
+                    double tolerance = 2e-3) {
+  INFO(what);
+  REQUIRE(analytic.numel() == x.numel());
+  double worst = 0.0;
+  for (std::int64_t i = 0; i < x.numel(); ++i) {
+    const float original = x.f32()[i];
+    x.f32()[i] = original + step;
+    forward();
+    const double plus = weighted_sum(y, r);
+    x.f32()[i] = original - step;
+    forward();
+    const double minus = weighted_sum(y, r);
+    x.f32()[i] = original;
+    const double numeric = (plus - minus) / (2.0 * step);
+    const double a = analytic.f32()[i];
+    const double error = std::fabs(a - numeric) / std::max(1.0, std::fabs(numeric));
+    worst = std::max(worst, error);
+    if (error > tolerance) {
+      INFO("element " << i << ": analytic " << a << ", numeric " << numeric);
+      REQUIRE(error <= tolerance);
+    }
+  }
+  forward();
+  CHECK(worst <= tolerance);
+}
+
+// Naive direct convolution in double.
+std::vector<double> naive_conv2d(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
+                                 const Tensor& b) {
+  std::vector<double> y(std::size_t(g.batch) * g.out_channels * g.out_h * g.out_w);
+  for (int n = 0; n < g.batch; ++n)
+    for (int o = 0; o < g.out_channels; ++o)
+      for (int oy = 0; oy < g.out_h; ++oy)
+        for (int ox = 0; ox < g.out_w; ++ox) {
+          double s = b.numel() ? b.f32()[o] : 0.0;
+          for (int c = 0; c < g.in_channels; ++c)
+            for (int i = 0; i < g.kernel_h; ++i)
+              for (int j = 0; j < g.kernel_w; ++j) {
+                const int iy = oy * g.stride_h - g.pad_top + i * g.dilation_h;
+                const int ix = ox * g.stride_w - g.pad_left + j * g.dilation_w;
+                if (iy < 0 || iy >= g.in_h || ix < 0 || ix >= g.in_w) continue;
+                s += double(x.f32()[((std::int64_t(n) * g.in_channels + c) * g.in_h + iy) * g.in_w + ix]) *
+                     w.f32()[((std::int64_t(o) * g.in_channels + c) * g.kernel_h + i) * g.kernel_w + j];
+              }
+          y[((std::size_t(n) * g.out_channels + o) * g.out_h + oy) * g.out_w + ox] = s;
+        }
+  return y;
+}
+
+}  // namespace
+
+TEST_CASE("conv2d geometry pads 'same' like PyTorch and Keras", "[cpu][op]") {
+  const auto g = Conv2dGeometry::make(1, 1, 10, 9, 1, 4, 3, 1, 1, 1, 1, true);
+  CHECK(g.out_h == 10);
+  CHECK(g.out_w == 9);
+  CHECK(g.pad_top == 1);  // even kernel: the extra row goes to the bottom
+  CHECK(g.pad_bottom == 2);
+  CHECK(g.pad_left == 1);
+  CHECK(g.pad_right == 1);
+  const auto strided = Conv2dGeometry::make(1, 1, 7, 7, 1, 3, 3, 2, 2, 1, 1, true);
+  CHECK(strided.out_h == 4);  // ceil(7 / 2)
+  const auto valid = Conv2dGeometry::make(1, 1, 7, 7, 1, 3, 3, 2, 2, 1, 1, false);
+  CHECK(valid.out_h == 3);
+}
+
+TEST_CASE("conv2d forward equals a direct convolution, backward equals finite differences",
+          "[cpu][op]") {
+  struct Case {
+    const char* name;
+    Conv2dGeometry g;
+  };
+  const Case cases[] = {
+      {"3x3 same, batch 2", Conv2dGeometry::make(2, 3, 6, 7, 4, 3, 3, 1, 1, 1, 1, true)},
+      {"4x4 same (asymmetric padding)", Conv2dGeometry::make(1, 2, 5, 6, 3, 4, 4, 1, 1, 1, 1, true)},
+      {"2x3 stride 2x1 valid", Conv2dGeometry::make(2, 2, 7, 6, 3, 2, 3, 2, 1, 1, 1, false)},
+      {"3x3 dilation 2 same", Conv2dGeometry::make(1, 2, 7, 7, 2, 3, 3, 1, 1, 2, 2, true)},
+      {"1x1 batch 1 odd sizes", Conv2dGeometry::make(1, 5, 3, 1, 7, 1, 1, 1, 1, 1, 1, false)},
+  };
+  for (const Case& c : cases) {
+    SECTION(c.name) {
+      const Conv2dGeometry& g = c.g;
+      Tensor x = random_tensor(Shape{g.batch, g.in_channels, g.in_h, g.in_w}, 1);
+      Tensor w = random_tensor(Shape{g.out_channels, g.in_channels, g.kernel_h, g.kernel_w}, 2, 0.5f);
+      Tensor b = random_tensor(Shape{g.out_channels}, 3);
+      Tensor y = Tensor::zeros(Shape{g.batch, g.out_channels, g.out_h, g.out_w});
+      Tensor workspace = Tensor::zeros(Shape{std::int64_t(cpu::conv2d_workspace_bytes(g))}, DType::u8);
+      auto forward = [&] { cpu::conv2d_forward(g, x, w, b, y, workspace); };
+      forward();
+      const std::vector<double> expected = naive_conv2d(g, x, w, b);
+      for (std::size_t i = 0; i < expected.size(); ++i) REQUIRE(y.f32()[i] == Approx(expected[i]).margin(1e-5));
+
+      Tensor r = random_tensor(y.shape(), 4);
+      Tensor dx = Tensor::zeros(x.shape()), dw = Tensor::zeros(w.shape()), db = Tensor::zeros(b.shape());
+      cpu::conv2d_backward(g, x, w, r, dx, dw, db, workspace);
+      check_gradient("dx", x, dx, y, r, forward);
+      check_gradient("dw", w, dw, y, r, forward);
+      check_gradient("dbias", b, db, y, r, forward);
+
+      // Parameter gradients accumulate (+=); the input gradient is overwritten (=).
+      Tensor dx_again = Tensor::zeros(x.shape());
+      cpu::conv2d_backward(g, x, w, r, dx_again, dw, db, workspace);
+      Tensor dw_once = Tensor::zeros(w.shape()), db_once = Tensor::zeros(b.shape());
+      cpu::conv2d_backward(g, x, w, r, dx_again, dw_once, db_once, workspace);
+      for (std::int64_t i = 0; i < dw.numel(); ++i) REQUIRE(dw.f32()[i] == Approx(2 * dw_once.f32()[i]));
+      for (std::int64_t i = 0; i < dx.numel(); ++i) REQUIRE(dx_again.f32()[i] == dx.f32()[i]);
+    }
+  }
+}
+
+TEST_CASE("dense forward equals x w^T + b, backward equals finite differences", "[cpu][op]") {
+  for (int batch : {1, 3}) {
+    SECTION("batch " + std::to_string(batch)) {
+      const DenseGeometry g{batch, 5, 4};
+      Tensor x = random_tensor(Shape{batch, 5}, 10), w = random_tensor(Shape{4, 5}, 11);
+      Tensor b = random_tensor(Shape{4}, 12), y = Tensor::zeros(Shape{batch, 4});
+      auto forward = [&] { cpu::dense_forward(g, x, w, b, y); };
+      forward();
+      for (int n = 0; n < batch; ++n)
+        for (int o = 0; o < 4; ++o) {
+          double s = b.f32()[o];
+          for (int i = 0; i < 5; ++i) s += double(x.f32()[n * 5 + i]) * w.f32()[o * 5 + i];
+          REQUIRE(y.f32()[n * 4 + o] == Approx(s).margin(1e-6));
+        }
+      Tensor r = random_tensor(y.shape(), 13);
+      Tensor dx = Tensor::zeros(x.shape()), dw = Tensor::zeros(w.shape()), db = Tensor::zeros(b.shape());
+      cpu::dense_backward(g, x, w, r, dx, dw, db);
+      check_gradient("dx", x, dx, y, r, forward);
+      check_gradient("dw", w, dw, y, r, forward);
+      check_gradient("dbias", b, db, y, r, forward);
+    }
+  }
+}
+
+TEST_CASE("batchnorm normalises per channel, tracks running statistics, and has exact gradients",
+          "[cpu][op]") {
+  const BatchNormGeometry g{3, 2, 5, 1e-5f, 0.1f};  // (N=3, C=2, H*W=5)
+  Tensor x = random_tensor(Shape{3, 2, 5}, 20, 2.0f);
+  for (std::int64_t i = 0; i < x.numel(); ++i) x.f32()[i] += (i / 5) % 2 ? 3.0f : -1.0f;
+  Tensor gamma = random_tensor(Shape{2}, 21), beta = random_tensor(Shape{2}, 22);
+  Tensor y = Tensor::zeros(x.shape());
+  Tensor running_mean = Tensor::zeros(Shape{2}), running_var = Tensor::zeros(Shape{2});
+  running_var.f32()[0] = running_var.f32()[1] = 1.0f;
+  Tensor saved_mean = Tensor::zeros(Shape{2}), saved_invstd = Tensor::zeros(Shape{2});
+  cpu::batchnorm_forward_train(g, x, gamma, beta, y, running_mean, running_var, saved_mean, saved_invstd);
+  for (int c = 0; c < 2; ++c) {
+    double mean = 0, sq = 0;
+    for (int n = 0; n < 3; ++n)
+      for (int i = 0; i < 5; ++i) mean += x.f32()[(n * 2 + c) * 5 + i];
+    mean /= 15;
+    for (int n = 0; n < 3; ++n)
+      for (int i = 0; i < 5; ++i) sq += std::pow(x.f32()[(n * 2 + c) * 5 + i] - mean, 2);
+    const double var = sq / 15;
+    CHECK(saved_mean.f32()[c] == Approx(mean));
+    CHECK(saved_invstd.f32()[c] == Approx(1.0 / std::sqrt(var + 1e-5)));
+    CHECK(running_mean.f32()[c] == Approx(0.1 * mean));
+    CHECK(running_var.f32()[c] == Approx(0.9 + 0.1 * sq / 14));  // unbiased, as PyTorch
+    for (int n = 0; n < 3; ++n)
+      for (int i = 0; i < 5; ++i) {
+        const int k = (n * 2 + c) * 5 + i;
+        CHECK(y.f32()[k] == Approx((x.f32()[k] - mean) / std::sqrt(var + 1e-5) * gamma.f32()[c] +
+                                   beta.f32()[c]).margin(1e-5));
+      }
+  }
+  SECTION("inference uses the running statistics") {
+    Tensor yi = Tensor::zeros(x.shape());
+    cpu::batchnorm_forward_inference(g, x, gamma, beta, running_mean, running_var, yi);
+    const float k0 = gamma.f32()[0] / std::sqrt(running_var.f32()[0] + 1e-5f);
+    CHECK(yi.f32()[0] == Approx((x.f32()[0] - running_mean.f32()[0]) * k0 + beta.f32()[0]));
+  }
+  SECTION("gradients") {
+    Tensor r = random_tensor(y.shape(), 23);
+    Tensor dx = Tensor::zeros(x.shape()), dgamma = Tensor::zeros(Shape{2}), dbeta = Tensor::zeros(Shape{2});
+    cpu::batchnorm_backward(g, x, r, gamma, saved_mean, saved_invstd, dx, dgamma, dbeta);
+    Tensor rm = Tensor::zeros(Shape{2}), rv = Tensor::zeros(Shape{2});
+    auto forward = [&] {
+      cpu::batchnorm_forward_train(g, x, gamma, beta, y, rm, rv, saved_mean, saved_invstd);
+    };
+    check_gradient("dx", x, dx, y, r, forward, 1e-2f, 5e-3);
+    check_gradient("dgamma", gamma, dgamma, y, r, forward);
+    check_gradient("dbeta", beta, dbeta, y, r, forward);
+  }
+}
+
+TEST_CASE("relu and elu match their definitions away from the kink at 0", "[cpu][op]") {
+  for (Activation kind : {Activation::relu, Activation::elu}) {
+    SECTION(kind == Activation::relu ? "relu" : "elu") {
+      const float alpha = 0.7f;
+      Tensor x = random_tensor(Shape{2, 3, 4}, 30, 3.0f);
+      push_away_from_zero(x, 0.05f);
+      Tensor y = Tensor::zeros(x.shape());
+      auto forward = [&] { cpu::activation_forward(kind, alpha, x, y); };
+      forward();
+      for (std::int64_t i = 0; i < x.numel(); ++i) {
+        const double v = x.f32()[i];
+        const double expected = v > 0 ? v : (kind == Activation::relu ? 0.0 : alpha * std::expm1(v));
+        REQUIRE(y.f32()[i] == Approx(expected).margin(1e-6));
+      }
+      Tensor r = random_tensor(y.shape(), 31), dx = Tensor::zeros(x.shape());
+      cpu::activation_backward(kind, alpha, x, y, r, dx);
+      check_gradient("dx", x, dx, y, r, forward, 1e-2f, 5e-3);
+    }
+  }
+}
+
+TEST_CASE("maxpool2d takes window maxima and routes gradients to them", "[cpu][op]") {
+  for (auto [wh, ww, sh, sw] : {std::array<int, 4>{2, 2, 2, 2}, {3, 2, 2, 1}, {2, 3, 1, 3}}) {
+    SECTION("window " + std::to_string(wh) + "x" + std::to_string(ww) + " stride " +
+            std::to_string(sh) + "x" + std::to_string(sw)) {
+      const auto g = Pool2dGeometry::make(2, 2, 7, 8, wh, ww, sh, sw);
+      Tensor x = Tensor::zeros(Shape{2, 2, 7, 8});
+      // A permutation of values 0.1 apart: no two in a window within the step.
+      std::vector<int> order(x.numel());
+      std::iota(order.begin(), order.end(), 0);
+      for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[uniform_index(40, 0, i, i)]);
+      for (std::int64_t i = 0; i < x.numel(); ++i) x.f32()[i] = 0.1f * order[i];
+      Tensor y = Tensor::zeros(Shape{2, 2, g.out_h, g.out_w});
+      auto forward = [&] { cpu::maxpool2d_forward(g, x, y); };
+      forward();
+      for (int p = 0; p < 4; ++p)
+        for (int oy = 0; oy < g.out_h; ++oy)
+          for (int ox = 0; ox < g.out_w; ++ox) {
+            float best = -1e30f;
+            for (int i = 0; i < wh; ++i)
+              for (int j = 0; j < ww; ++j)
+                best = std::max(best, x.f32()[(p * 7 + oy * sh + i) * 8 + ox * sw + j]);
+            REQUIRE(y.f32()[(p * g.out_h + oy) * g.out_w + ox] == best);
+          }
+      Tensor r = random_tensor(y.shape(), 41), dx = Tensor::zeros(x.shape());
+      cpu::maxpool2d_backward(g, x, r, dx);
+      check_gradient("dx", x, dx, y, r, forward, 1e-2f);
+    }
+  }
+  SECTION("ties go to the first maximum") {
+    const auto g = Pool2dGeometry::make(1, 1, 2, 2, 2, 2, 2, 2);
+    Tensor x = Tensor::zeros(Shape{1, 1, 2, 2}), dy = Tensor::zeros(Shape{1, 1, 1, 1});
+    Tensor dx = Tensor::zeros(x.shape());
+    dy.f32()[0] = 1.0f;
+    cpu::maxpool2d_backward(g, x, dy, dx);
+    CHECK(dx.f32()[0] == 1.0f);
+    CHECK(dx.f32()[1] + dx.f32()[2] + dx.f32()[3] == 0.0f);
+  }
+}
+
+TEST_CASE("mean pooling averages the trailing axis", "[cpu][op]") {
+  Tensor x = random_tensor(Shape{3, 7}, 50), y = Tensor::zeros(Shape{3});
+  auto forward = [&] { cpu::mean_pool_forward(3, 7, x, y); };
+  forward();
+  for (int o = 0; o < 3; ++o) {
+    double s = 0;
+    for (int i = 0; i < 7; ++i) s += x.f32()[o * 7 + i];
+    CHECK(y.f32()[o] == Approx(s / 7));
+  }
+  Tensor r = random_tensor(y.shape(), 51), dx = Tensor::zeros(x.shape());
+  cpu::mean_pool_backward(3, 7, r, dx);
+  check_gradient("dx", x, dx, y, r, forward);
+}
+
+TEST_CASE("dropout keeps 1 - rate of the elements, scaled, with a mask fixed by its key",
+          "[cpu][op]") {
+  const float rate = 0.3f;
+  Tensor x = Tensor::zeros(Shape{100000});
+  for (std::int64_t i = 0; i < x.numel(); ++i) x.f32()[i] = 1.0f;
+  Tensor y = Tensor::zeros(x.shape()), y2 = Tensor::zeros(x.shape()), y3 = Tensor::zeros(x.shape());
+  cpu::dropout_forward(rate, 7, x, y);
+  cpu::dropout_forward(rate, 7, x, y2);
+  cpu::dropout_forward(rate, 8, x, y3);
+  std::int64_t kept = 0, same_as_other_key = 0;
+  for (std::int64_t i = 0; i < x.numel(); ++i) {
+    const float v = y.f32()[i];
+    REQUIRE((v == 0.0f || v == Approx(1.0f / (1.0f - rate))));
+    REQUIRE(v == y2.f32()[i]);
+    kept += v != 0.0f;
+    same_as_other_key += (v != 0.0f) == (y3.f32()[i] != 0.0f);
+  }
+  CHECK(double(kept) / x.numel() == Approx(0.7).margin(0.01));
+  CHECK(double(same_as_other_key) / x.numel() < 0.65);  // 0.58 expected for independent masks
+  Tensor dx = Tensor::zeros(x.shape());
+  cpu::dropout_backward(rate, 7, x, dx);  // dy = 1: the mask itself
+  for (std::int64_t i = 0; i < x.numel(); ++i) REQUIRE(dx.f32()[i] == y.f32()[i]);
+}
+
+TEST_CASE("softmax cross-entropy matches its definition, with label smoothing", "[cpu][op]") {
+  Tensor logits = random_tensor(Shape{3, 5}, 60, 4.0f);
+  logits.f32()[0] = 80.0f;  // large logits stay finite
+  Tensor targets = Tensor::zeros(Shape{3, 5});
+  targets.f32()[0 * 5 + 2] = targets.f32()[1 * 5 + 0] = targets.f32()[2 * 5 + 4] = 1.0f;
+  for (float smoothing : {0.0f, 0.1f}) {
+    SECTION("smoothing " + std::to_string(smoothing)) {
+      Tensor loss = Tensor::zeros(Shape{3}), dlogits = Tensor::zeros(logits.shape());
+      cpu::softmax_cross_entropy(logits, targets, smoothing, loss, dlogits, 1.0f);
+      for (int r = 0; r < 3; ++r) {
+        double m = -1e300, s = 0;
+        for (int k = 0; k < 5; ++k) m = std::max(m, double(logits.f32()[r * 5 + k]));
+        for (int k = 0; k < 5; ++k) s += std::exp(logits.f32()[r * 5 + k] - m);
+        double expected = 0;
+        for (int k = 0; k < 5; ++k) {
+          const double t = (1 - smoothing) * targets.f32()[r * 5 + k] + smoothing / 5;
+          expected -= t * (logits.f32()[r * 5 + k] - m - std::log(s));
+        }
+        REQUIRE(std::isfinite(loss.f32()[r]));
+        CHECK(loss.f32()[r] == Approx(expected).epsilon(1e-5));
+      }
+      // The gradient of sum_r w_r loss_r, checked by finite differences of the loss.
+      Tensor w = random_tensor(Shape{3}, 61), weighted = Tensor::zeros(logits.shape());
+      Tensor no_grad;
+      Tensor l = Tensor::zeros(Shape{3});
+      for (int r = 0; r < 3; ++r)
+        for (int k = 0; k < 5; ++k) weighted.f32()[r * 5 + k] = dlogits.f32()[r * 5 + k] * w.f32()[r];
+      logits.f32()[0] = 3.0f;  // back to a scale where a 1e-2 step is accurate
+      cpu::softmax_cross_entropy(logits, targets, smoothing, l, dlogits, 1.0f);
+      for (int r = 0; r < 3; ++r)
+        for (int k = 0; k < 5; ++k) weighted.f32()[r * 5 + k] = dlogits.f32()[r * 5 + k] * w.f32()[r];
+      check_gradient("dlogits", logits, weighted, l, w,
+                     [&] { cpu::softmax_cross_entropy(logits, targets, smoothing, l, no_grad, 1.0f); },
+                     1e-2f, 3e-3);
+    }
+  }
+}
+
+TEST_CASE("sigmoid BCE matches BCEWithLogits and stays finite for large logits", "[cpu][op]") {
+  Tensor logits = random_tensor(Shape{2, 4}, 70, 3.0f);
+  Tensor targets = Tensor::zeros(Shape{2, 4});
+  targets.f32()[1] = targets.f32()[2] = targets.f32()[7] = 1.0f;
+  Tensor loss = Tensor::zeros(Shape{2}), dlogits = Tensor::zeros(logits.shape());
+  cpu::sigmoid_bce(logits, targets, loss, dlogits, 0.5f);
+  for (int r = 0; r < 2; ++r) {
+    double expected = 0;
+    for (int k = 0; k < 4; ++k) {
+      const double z = logits.f32()[r * 4 + k], y = targets.f32()[r * 4 + k];
+      const double p = 1 / (1 + std::exp(-z));
+      expected -= y * std::log(p) + (1 - y) * std::log(1 - p);
+      CHECK(dlogits.f32()[r * 4 + k] == Approx(0.5 * (p - y) / 4).margin(1e-7));
+    }
+    CHECK(loss.f32()[r] == Approx(expected / 4).epsilon(1e-5));
+  }
+  Tensor extreme = Tensor::zeros(Shape{1, 2}), t = Tensor::zeros(Shape{1, 2}), l = Tensor::zeros(Shape{1});
+  Tensor d = Tensor::zeros(Shape{1, 2});
+  extreme.f32()[0] = 200.0f;
+  extreme.f32()[1] = -200.0f;
+  t.f32()[1] = 1.0f;
+  cpu::sigmoid_bce(extreme, t, l, d, 1.0f);
+  CHECK(l.f32()[0] == Approx(200.0f));  // (200 + 200) / 2
+  CHECK(std::isfinite(d.f32()[0]));
+}
+
+TEST_CASE("Adam, AdamW and SGD follow torch.optim's update rules", "[cpu][op]") {
+  const float p0 = 0.5f, g = 0.2f;
+  SECTION("adam with L2 weight decay, two steps") {
+    AdamHyper h;
+    h.lr = 0.1f;
+    h.weight_decay = 0.01f;
+    Tensor p = Tensor::zeros(Shape{1}), grad = Tensor::zeros(Shape{1}), m = Tensor::zeros(Shape{1}),
+           v = Tensor::zeros(Shape{1});
+    p.f32()[0] = p0;
+    grad.f32()[0] = g;
+    double pd = p0, md = 0, vd = 0;
+    for (int step = 1; step <= 2; ++step) {
+      cpu::adam_step(h, step, p, grad, m, v);
+      const double gd = g + 0.01 * pd;
+      md = 0.9 * md + 0.1 * gd;
+      vd = 0.999 * vd + 0.001 * gd * gd;
+      const double mhat = md / (1 - std::pow(0.9, step)), vhat = vd / (1 - std::pow(0.999, step));
+      pd -= 0.1 * mhat / (std::sqrt(vhat) + 1e-8);
+      CHECK(p.f32()[0] == Approx(pd).epsilon(1e-6));
+    }
+  }
+  SECTION("adamw decays the weight directly") {
+    AdamHyper h;
+    h.lr = 0.1f;
+    h.weight_decay = 0.5f;
+    h.decoupled_weight_decay = true;
+    Tensor p = Tensor::zeros(Shape{1}), grad = Tensor::zeros(Shape{1}), m = Tensor::zeros(Shape{1}),
+           v = Tensor::zeros(Shape{1});
+    p.f32()[0] = p0;
+    grad.f32()[0] = g;
+    cpu::adam_step(h, 1, p, grad, m, v);
+    // First step: m_hat = g, v_hat = g^2, so the Adam part moves by lr * sign(g).
+    CHECK(p.f32()[0] == Approx(p0 * (1 - 0.1 * 0.5) - 0.1 * g / (g + 1e-8)).epsilon(1e-6));
+  }
+  SECTION("sgd with nesterov momentum") {
+    SgdHyper h;
+    h.lr = 0.1f;
+    h.momentum = 0.9f;
+    h.nesterov = true;
+    Tensor p = Tensor::zeros(Shape{1}), grad = Tensor::zeros(Shape{1}), buf = Tensor::zeros(Shape{1});
+    p.f32()[0] = p0;
+    grad.f32()[0] = g;
+    double pd = p0, b = 0;
+    for (int step = 1; step <= 3; ++step) {
+      cpu::sgd_step(h, step, p, grad, buf);
+      b = step == 1 ? g : 0.9 * b + g;
+      pd -= 0.1 * (g + 0.9 * b);
+      CHECK(p.f32()[0] == Approx(pd).epsilon(1e-6));
+    }
+  }
+}
