@@ -394,7 +394,7 @@ TEST_CASE("rules across keys", "[cpu][config]") {
              Contains("features.win_length: expected an integer in [0, n_fft] = [0, 512]"));
   CHECK_THAT(
       parse_error(kMinimalConfig + "data:\n  synthetic:\n    num_classes: 1\n"),
-      Contains("data.synthetic.num_classes: expected an integer >= 2 for single-label data"));
+      Contains("data.synthetic.num_classes: expected an integer in [2, 12], got 1"));
   CHECK_THAT(parse_error(kMinimalConfig + "loss:\n  type: sigmoid_bce\n  label_smoothing: 0.1\n"),
              Contains("loss.label_smoothing: expected 0 with sigmoid_bce"));
   CHECK_THAT(parse_error(kMinimalConfig + "train:\n  optimizer: sgd\n  nesterov: true\n"),

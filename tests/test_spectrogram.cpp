@@ -285,12 +285,16 @@ TEST_CASE("spectral math: Hann window, mel scales, power and dB", "[cpu][op][fea
     CHECK(spectral_power(3.0f, 4.0f, 2.0f) == 25.0f);
     CHECK(spectral_power(3.0f, 4.0f, 1.0f) == 5.0f);
     CHECK(spectral_power(3.0f, 4.0f, 3.0f) == Approx(125.0f).epsilon(1e-6));
-    CHECK(db_of_reference(1e-10, 1.0) == 0.0);
-    CHECK(db_of_reference(1e-10, 100.0) == Approx(20.0).epsilon(1e-15));
-    CHECK(db_of_reference(1e-10, 0.0) == Approx(-100.0).epsilon(1e-15));
-    CHECK(power_to_db(100.0f, 1e-10f, 0.0f) == Approx(20.0f).epsilon(1e-7));
-    CHECK(power_to_db(0.0f, 1e-10f, 0.0f) == Approx(-100.0f).epsilon(1e-6));
-    CHECK(power_to_db(1.0f, 1e-10f, 20.0f) == Approx(-20.0f).epsilon(1e-7));
+    CHECK(db_multiplier(2.0) == 10.0);
+    CHECK(db_multiplier(1.0) == 20.0);
+    CHECK(db_of_reference(1e-10, 1.0, 10.0) == 0.0);
+    CHECK(db_of_reference(1e-10, 100.0, 10.0) == Approx(20.0).epsilon(1e-15));
+    CHECK(db_of_reference(1e-10, 100.0, 20.0) == Approx(40.0).epsilon(1e-15));
+    CHECK(db_of_reference(1e-10, 0.0, 10.0) == Approx(-100.0).epsilon(1e-15));
+    CHECK(to_db(100.0f, 1e-10f, 10.0f, 0.0f) == Approx(20.0f).epsilon(1e-7));
+    CHECK(to_db(100.0f, 1e-10f, 20.0f, 0.0f) == Approx(40.0f).epsilon(1e-7));  // magnitude
+    CHECK(to_db(0.0f, 1e-10f, 10.0f, 0.0f) == Approx(-100.0f).epsilon(1e-6));
+    CHECK(to_db(1.0f, 1e-10f, 10.0f, 20.0f) == Approx(-20.0f).epsilon(1e-7));
     CHECK(clip_db_below_peak(-95.0f, 3.0f, 80.0f) == -77.0f);
     CHECK(clip_db_below_peak(-5.0f, 3.0f, 80.0f) == -5.0f);
     CHECK(log1p_compress(1e-4f, 10000.0f) == Approx(std::log(2.0)).epsilon(1e-6));

@@ -700,12 +700,6 @@ class ConfigReader {
            "expected 3 numbers >= 0 (train, val, test) summing to 1 with train > 0, got " +
                text_of(fractions));
     }
-    if (data.dataset == "synthetic" && !data.synthetic.multi_label &&
-        data.synthetic.num_classes < 2) {
-      fail("data.synthetic.num_classes",
-           "expected an integer >= 2 for single-label data (multi_label: false), got " +
-               text_of(data.synthetic.num_classes));
-    }
 
     const FrontendSpec& features = config.features;
     if (features.win_length > features.n_fft) {

@@ -10,6 +10,8 @@
 #include <charconv>
 #include <type_traits>
 
+#include "host/data/synthetic_audio.hpp"
+
 namespace cadenza {
 namespace {
 
@@ -107,7 +109,8 @@ const std::vector<KeySpec>& config_keys() {
       {CONFIG_KEY(data.split), one_of({"random"}), "stratified by split_fractions"},
       {CONFIG_KEY(data.split_fractions), at_least(0), "train, val, test; sum to 1"},
       {CONFIG_KEY(data.split_seed), any_value(), "0: use train.seed"},
-      {CONFIG_KEY(data.synthetic.num_classes), at_least(1), ""},
+      {CONFIG_KEY(data.synthetic.num_classes), between({2, true}, {kMaxSyntheticClasses, true}),
+       "distinct sources the generator has"},
       {CONFIG_KEY(data.synthetic.clips_per_class), at_least(1), ""},
       {CONFIG_KEY(data.synthetic.multi_label), any_value(), ""},
       {CONFIG_KEY(data.synthetic.seed), any_value(), "audio generation; independent of train.seed"},
@@ -125,6 +128,8 @@ const std::vector<KeySpec>& config_keys() {
       {CONFIG_KEY(features.f_max), at_least(0), "Hz; 0: sample_rate / 2"},
       {CONFIG_KEY(features.mel_scale), one_of({"htk", "slaney"}), ""},
       {CONFIG_KEY(features.mel_norm), one_of({"none", "slaney"}), ""},
+      {CONFIG_KEY(features.mel_filterbank), one_of({"torchaudio", "librosa"}),
+       "whose float rounding the filterbank reproduces"},
       {CONFIG_KEY(features.log), one_of({"db", "log1p", "none"}), ""},
       {CONFIG_KEY(features.amin), above(0), ""},
       {CONFIG_KEY(features.db_ref), above(0), ""},

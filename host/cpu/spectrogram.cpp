@@ -249,7 +249,8 @@ CpuSpectrogram::CpuSpectrogram(const FrontendSpec& spec, int sample_rate, int nu
   num_bins_ = spec.type == "mel" ? spec.n_mels : num_freqs_;
   pad_ = spec.center ? spec.n_fft / 2 : 0;
   window_ = stft_window(spec);
-  reference_db_ = static_cast<float>(db_of_reference(spec.amin, spec.db_ref));
+  db_multiplier_ = static_cast<float>(db_multiplier(spec.power));
+  reference_db_ = static_cast<float>(db_of_reference(spec.amin, spec.db_ref, db_multiplier(spec.power)));
   if (spec.type == "mel") {
     filterbank_ = mel_filterbank(spec, sample_rate);
     band_begin_.assign(spec.n_mels, 0);
@@ -357,7 +358,7 @@ void CpuSpectrogram::apply_log(float* example) const {
     const float amin = static_cast<float>(spec_.amin);
     float max_db = -INFINITY;
     for (std::size_t i = 0; i < count; ++i) {
-      example[i] = power_to_db(example[i], amin, reference_db_);
+      example[i] = to_db(example[i], amin, db_multiplier_, reference_db_);
       max_db = std::max(max_db, example[i]);
     }
     if (spec_.top_db > 0) {

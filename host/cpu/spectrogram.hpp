@@ -75,7 +75,8 @@ class CpuSpectrogram {
   // sums over that band only (the same sum as the dense product, without the zeros).
   std::vector<int> band_begin_;
   std::vector<int> band_end_;
-  float reference_db_;  // 10 log10(max(amin, db_ref)), rounded to float32
+  float db_multiplier_;  // 20 / power: 10 for power, 20 for magnitude spectrograms
+  float reference_db_;  // db_multiplier log10(max(amin, db_ref)), rounded to float32
   fftwf_plan_s* plan_;
 };
 

@@ -31,8 +31,10 @@ struct FrontendSpec {
   // from np.fft.rfftfreq. Their roundings differ by up to ~3e-4 relative in mel outputs.
   std::string mel_filterbank = "torchaudio";  // torchaudio | librosa
   std::string log = "db";         // db | log1p | none
-  double amin = 1e-10;            // db: 10*log10(max(x, amin))
-  double db_ref = 1.0;            // db: minus 10*log10(max(amin, ref)); fixed reference
+  // db: m*log10(max(x, amin)) - m*log10(max(amin, db_ref)) with m = 20 / power, i.e.
+  // 10 log10 for power spectrograms and 20 log10 for magnitudes (both are decibels).
+  double amin = 1e-10;
+  double db_ref = 1.0;            // db: a fixed reference level
   double top_db = 0.0;            // db: > 0 clips each example to (max - top_db)
   double log1p_scale = 10000.0;   // log1p: log(1 + C*x), as Choi et al.
 };

@@ -150,16 +150,21 @@ CADENZA_HD float spectral_power(float re, float im, float power) {
   return power == 1.0f ? magnitude : powf(magnitude, power);
 }
 
-// The dB value of the reference: 10 log10(max(amin, ref)), float64 as both libraries
-// evaluate it (a Python number); power_to_db subtracts it (rounded to float32).
-CADENZA_HD double db_of_reference(double amin, double ref) {
-  return 10.0 * log10(amin > ref ? amin : ref);
+// The dB multiplier of a spectrogram of |X|^power: 20 / power, so that both a power
+// spectrogram (10 log10 x, librosa.power_to_db, AmplitudeToDB('power')) and a magnitude
+// one (20 log10 x, librosa.amplitude_to_db, AmplitudeToDB('magnitude')) are in decibels.
+CADENZA_HD double db_multiplier(double power) { return 20.0 / power; }
+
+// The dB value of the reference: multiplier log10(max(amin, ref)), float64 as both
+// libraries evaluate it (a Python number); to_db subtracts it (rounded to float32).
+CADENZA_HD double db_of_reference(double amin, double ref, double multiplier) {
+  return multiplier * log10(amin > ref ? amin : ref);
 }
 
-// 10 log10(max(power, amin)) - reference_db in float32, as torchaudio's amplitude_to_DB
-// (multiplier 10) and librosa.power_to_db before their top_db clipping.
-CADENZA_HD float power_to_db(float power, float amin, float reference_db) {
-  return 10.0f * log10f(fmaxf(power, amin)) - reference_db;
+// multiplier log10(max(x, amin)) - reference_db in float32, as torchaudio's
+// amplitude_to_DB and librosa's power_to_db before their top_db clipping.
+CADENZA_HD float to_db(float x, float amin, float multiplier, float reference_db) {
+  return multiplier * log10f(fmaxf(x, amin)) - reference_db;
 }
 
 // top_db clipping: a dB value raised to at least the example's max_db - top_db.

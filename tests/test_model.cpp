@@ -1,0 +1,103 @@
+// [cpu][model] Building models from configs: shapes through the graph, parameter counts,
+// and the build-time errors that name layers and shapes.
+#include <catch2/catch.hpp>
+
+#include "host/config/config.hpp"
+#include "host/core/error.hpp"
+#include "host/cpu/cpu_backend.hpp"
+#include "host/model/model.hpp"
+#include "host/model/summary.hpp"
+
+using namespace cadenza;
+
+namespace {
+
+Config config_with_layers(const std::string& layers_yaml) {
+  return parse_config("data: {synthetic: {num_classes: 4}}\n"
+                      "features: {n_mels: 32}\n"
+                      "model:\n  layers:\n" + layers_yaml,
+                      "test.yaml");
+}
+
+std::string build_error(const Config& config, const Shape& input) {
+  CpuBackend backend(1);
+  ArenaPlan plan;
+  try {
+    Model model(config.model, input, 4, plan, backend);
+  } catch (const UserError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("the demo model has the parameters its layers define", "[cpu][model]") {
+  const Config config = load_config(std::string(CADENZA_SOURCE_DIR) + "/configs/demo.yaml");
+  CpuBackend backend(1);
+  ArenaPlan plan;
+  const Model model(config.model, Shape{2, 1, 64, 126}, 8, plan, backend);
+  auto conv = [](int in, int out) { return in * out * 9 + out; };
+  const std::int64_t expected = 2 /* input_bn */ + conv(1, 16) + 32 + conv(16, 32) + 64 +
+                                conv(32, 64) + 128 + conv(64, 64) + 128 + (64 * 8 + 8);
+  CHECK(model.parameter_count() == expected);
+  const auto rows = model.summary();
+  CHECK(rows.back().output_shape == (Shape{2, 8}));
+  CHECK(rows[1].name == "conv1");
+  CHECK(rows[1].forward_flops == 2LL * 16 * 64 * 126 * 9);
+  const std::string table = model_summary(config, backend);
+  CHECK_THAT(table, Catch::Contains("total: " + std::to_string(expected) + " parameters"));
+}
+
+TEST_CASE("a layer that does not fit its input names both layers' shapes", "[cpu][model]") {
+  SECTION("pooling larger than what reaches it") {
+    const std::string message = build_error(
+        config_with_layers("    - {type: conv2d, name: c1, filters: 4, kernel: 3}\n"
+                           "    - {type: maxpool2d, name: big_pool, pool: [64, 2]}\n"
+                           "    - {type: global_avg_pool}\n    - {type: dense}\n"),
+        Shape{2, 1, 32, 20});
+    CHECK_THAT(message, Catch::Contains("big_pool") && Catch::Contains("[2, 4, 32, 20]"));
+  }
+  SECTION("a valid convolution larger than its input") {
+    const std::string message = build_error(
+        config_with_layers("    - {type: conv2d, name: wide, filters: 4, kernel: [3, 40], padding: valid}\n"
+                           "    - {type: global_avg_pool}\n    - {type: dense}\n"),
+        Shape{2, 1, 32, 20});
+    CHECK_THAT(message, Catch::Contains("wide") && Catch::Contains("[2, 1, 32, 20]"));
+  }
+  SECTION("conv2d after flatten") {
+    const std::string message = build_error(
+        config_with_layers("    - {type: flatten, name: flat}\n"
+                           "    - {type: conv2d, name: late_conv, filters: 4}\n    - {type: dense}\n"),
+        Shape{2, 1, 32, 20});
+    CHECK_THAT(message, Catch::Contains("late_conv") && Catch::Contains("[2, 640]"));
+  }
+  SECTION("an output that is not one score per label") {
+    const std::string message = build_error(
+        config_with_layers("    - {type: global_avg_pool}\n    - {type: dense, name: head, units: 7}\n"),
+        Shape{2, 1, 32, 20});
+    CHECK_THAT(message, Catch::Contains("head") && Catch::Contains("[2, 4]") &&
+                            Catch::Contains("[2, 7]"));
+  }
+  SECTION("two layers reading one output") {
+    const std::string message = build_error(
+        config_with_layers("    - {type: conv2d, name: trunk, filters: 4}\n"
+                           "    - {type: relu, name: a, inputs: [trunk]}\n"
+                           "    - {type: relu, name: b, inputs: [trunk]}\n"
+                           "    - {type: global_avg_pool}\n    - {type: dense}\n"),
+        Shape{2, 1, 32, 20});
+    CHECK_THAT(message, Catch::Contains("'b'") && Catch::Contains("trunk"));
+  }
+}
+
+TEST_CASE("explicit inputs wire the same chain as the default order", "[cpu][model]") {
+  const Config config = config_with_layers(
+      "    - {type: conv2d, name: c1, filters: 3, inputs: [input]}\n"
+      "    - {type: relu, name: r1, inputs: [c1]}\n"
+      "    - {type: global_avg_pool, name: pool, inputs: [r1]}\n    - {type: dense}\n");
+  CpuBackend backend(1);
+  ArenaPlan plan;
+  const Model model(config.model, Shape{2, 1, 8, 8}, 4, plan, backend);
+  CHECK(model.summary()[2].output_shape == (Shape{2, 3}));
+  CHECK(model.parameter_count() == (9 * 3 + 3) + (3 * 4 + 4));
+}

@@ -1,0 +1,245 @@
+// [slow][train] End to end on the CPU backend: the demo reaches its accuracy; a run is
+// reproducible; stopping (max_steps, Ctrl-C) and resuming gives exactly the losses and
+// weights of an unbroken run; gpu_train reports user errors with one line and exit 2.
+//
+// The resume tests use a small variant of the demo (fewer clips, 3 epochs) so they take
+// seconds; the demo itself runs once.
+#include <catch2/catch.hpp>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "host/config/config.hpp"
+#include "host/core/context.hpp"
+#include "host/io/atomic_file.hpp"
+#include "host/train/trainer.hpp"
+
+using namespace cadenza;
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string kDemo = std::string(CADENZA_SOURCE_DIR) + "/configs/demo.yaml";
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    path = fs::temp_directory_path() / ("cadenza-train-" + std::to_string(::getpid()) + "-" +
+                                        std::to_string(counter()++));
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() { fs::remove_all(path); }
+  static int& counter() {
+    static int n = 0;
+    return n;
+  }
+};
+
+// The small run: 4 classes x 24 clips, 1.0 s, 2 threads; 4 steps of 16 per epoch.
+std::vector<std::string> small_run_overrides() {
+  return {"data.synthetic.num_classes=4", "data.synthetic.clips_per_class=24",
+          "data.clip_seconds=1.0",        "train.epochs=3",
+          "train.threads=2",              "train.log_every_steps=1"};
+}
+
+std::vector<nlohmann::json> read_jsonl(const fs::path& path) {
+  std::vector<nlohmann::json> lines;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line))
+    if (!line.empty()) lines.push_back(nlohmann::json::parse(line));
+  return lines;
+}
+
+// The figures that must match exactly between runs (not timings).
+std::vector<std::vector<double>> epoch_figures(const fs::path& run_dir) {
+  std::vector<std::vector<double>> out;
+  for (const auto& j : read_jsonl(run_dir / "metrics.jsonl"))
+    out.push_back({j["epoch"].get<double>(), j["train_loss"].get<double>(),
+                   j["val_loss"].get<double>(), j["val_accuracy"].get<double>()});
+  return out;
+}
+
+std::vector<double> step_losses(const fs::path& run_dir) {
+  std::vector<double> out;
+  for (const auto& j : read_jsonl(run_dir / "steps.jsonl")) out.push_back(j["loss"].get<double>());
+  return out;
+}
+
+TrainOutcome train(const Config& config, const fs::path& run_dir, bool resume, Logger& logger) {
+  return run_training(config, TrainRequest{run_dir, resume, nullptr}, logger);
+}
+
+int run_command(const std::string& command) {
+  const int status = std::system(command.c_str());
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+}  // namespace
+
+TEST_CASE("the demo reaches 90% validation accuracy on the CPU backend", "[slow][train]") {
+  TempDir dir;
+  std::ostringstream log;
+  Logger logger(log);
+  const Config config = load_config(kDemo);
+  const TrainOutcome outcome = train(config, dir.path, false, logger);
+  INFO(log.str());
+  CHECK(outcome.status == TrainOutcome::Status::completed);
+  CHECK(outcome.metric_name == "val_accuracy");
+  CHECK(outcome.last_val_metric >= 0.9);
+  CHECK(logger.warnings() == 0);
+  const auto epochs = read_jsonl(dir.path / "metrics.jsonl");
+  REQUIRE(epochs.size() == static_cast<std::size_t>(config.train.epochs));
+  for (const char* key : {"epoch", "train_loss", "val_loss", "val_accuracy", "samples_per_s", "lr"})
+    CHECK(epochs.back().contains(key));
+  CHECK(epochs.back()["train_loss"].get<double>() < epochs.front()["train_loss"].get<double>());
+  CHECK(fs::exists(dir.path / "checkpoints" / "best" / "model.safetensors"));
+  CHECK(fs::exists(dir.path / "checkpoints" / "last" / "trainer.safetensors"));
+  CHECK(fs::exists(dir.path / "config.yaml"));
+}
+
+TEST_CASE("the same seed gives the same run; stopping and resuming changes nothing",
+          "[slow][train]") {
+  std::ostringstream log;
+  Logger logger(log);
+  const Config config = load_config(kDemo, small_run_overrides());
+  TempDir unbroken, again, resumed;
+  train(config, unbroken.path, false, logger);
+  train(config, again.path, false, logger);
+  const auto reference = epoch_figures(unbroken.path);
+  REQUIRE(reference.size() == 3);
+  CHECK(epoch_figures(again.path) == reference);
+  CHECK(step_losses(again.path) == step_losses(unbroken.path));
+
+  for (int stop_after : {1, 6, 8}) {  // mid-epoch, mid-epoch 2, exactly at an epoch's end
+    SECTION("stopped after " + std::to_string(stop_after) + " steps") {
+      auto stopping = small_run_overrides();
+      stopping.push_back("train.max_steps=" + std::to_string(stop_after));
+      const TrainOutcome first = train(load_config(kDemo, stopping), resumed.path, false, logger);
+      CHECK(first.status == TrainOutcome::Status::reached_max_steps);
+      CHECK(first.global_step == stop_after);
+      const TrainOutcome second = train(config, resumed.path, true, logger);
+      CHECK(second.status == TrainOutcome::Status::completed);
+      CHECK(epoch_figures(resumed.path) == reference);
+      CHECK(step_losses(resumed.path) == step_losses(unbroken.path));
+      CHECK(read_file(resumed.path / "checkpoints" / "last" / "model.safetensors") ==
+            read_file(unbroken.path / "checkpoints" / "last" / "model.safetensors"));
+    }
+  }
+  CHECK(logger.warnings() == 0);
+}
+
+TEST_CASE("Ctrl-C checkpoints and exits 130; --resume then finishes the unbroken run",
+          "[slow][train]") {
+  TempDir unbroken, interrupted;
+  std::ostringstream log;
+  Logger logger(log);
+  auto overrides = small_run_overrides();
+  overrides.push_back("train.epochs=6");
+  train(load_config(kDemo, overrides), unbroken.path, false, logger);
+
+  std::vector<std::string> args = {CADENZA_GPU_TRAIN, kDemo, "--run-dir", interrupted.path.string(),
+                                   "--quiet"};
+  for (const auto& o : overrides) {
+    args.push_back("--set");
+    args.push_back(o);
+  }
+  const pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    const int null_fd = ::open("/dev/null", O_WRONLY);
+    ::dup2(null_fd, STDERR_FILENO);
+    ::execv(argv[0], argv.data());
+    _exit(127);
+  }
+  // Interrupt once a few steps are logged.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (std::chrono::steady_clock::now() < deadline &&
+         step_losses(interrupted.path).size() < 3)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ::kill(child, SIGINT);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 130);
+  REQUIRE(fs::exists(interrupted.path / "checkpoints" / "last" / "model.safetensors"));
+
+  const std::string resume = std::string(CADENZA_GPU_TRAIN) + " --resume " +
+                             interrupted.path.string() + " --quiet > /dev/null 2>&1";
+  CHECK(run_command(resume) == 0);
+  CHECK(epoch_figures(interrupted.path) == epoch_figures(unbroken.path));
+  CHECK(step_losses(interrupted.path) == step_losses(unbroken.path));
+}
+
+TEST_CASE("gpu_train names the problem in one line and exits 2 on bad input", "[slow][train]") {
+  TempDir dir;
+  const std::string out = (dir.path / "stderr.txt").string();
+  auto run = [&](const std::string& arguments) {
+    return run_command(std::string(CADENZA_GPU_TRAIN) + " " + arguments + " 2> " + out + " > /dev/null");
+  };
+  auto message = [&] { return read_file(out); };
+  auto write_config = [&](const std::string& text) {
+    const fs::path path = dir.path / "bad.yaml";
+    write_file_atomically(path, text);
+    return path.string();
+  };
+
+  SECTION("unknown key with a suggestion") {
+    const std::string path = write_config("train:\n  learning_rate: 0.1\n");
+    CHECK(run(path) == 2);
+    CHECK_THAT(message(), Catch::Contains(path) && Catch::Contains("train.learning_rate") &&
+                              Catch::Contains("did you mean 'train.lr'"));
+  }
+  SECTION("wrong type") {
+    CHECK(run(write_config("train:\n  epochs: ten\n")) == 2);
+    CHECK_THAT(message(), Catch::Contains("train.epochs") && Catch::Contains("integer"));
+  }
+  SECTION("out of range") {
+    CHECK(run(write_config("train:\n  lr: -1\n")) == 2);
+    CHECK_THAT(message(), Catch::Contains("train.lr") && Catch::Contains("> 0"));
+  }
+  SECTION("unknown override") {
+    CHECK(run(kDemo + " --set train.epoch=3") == 2);
+    CHECK_THAT(message(), Catch::Contains("--set train.epoch=3") && Catch::Contains("train.epochs"));
+  }
+  SECTION("missing config file") {
+    CHECK(run((dir.path / "absent.yaml").string()) == 2);
+    CHECK_THAT(message(), Catch::Contains("absent.yaml") && Catch::Contains("No such file"));
+  }
+  SECTION("a layer whose output does not fit the labels") {
+    CHECK(run(kDemo + " --set model.layers[18].units=3 --summary") == 2);
+    CHECK_THAT(message(), Catch::Contains("classifier") && Catch::Contains("[1, 8]"));
+  }
+  SECTION("a GPU asked for where none works") {
+    if (probe_cuda().usable) {
+      WARN("a CUDA device is present; the no-GPU message is not exercised here");
+    } else {
+      CHECK(run(kDemo + " --device cuda --run-dir " + (dir.path / "r").string()) == 2);
+      CHECK_THAT(message(), Catch::Contains("train.device cuda"));
+    }
+  }
+  SECTION("unknown option") {
+    CHECK(run(kDemo + " --epochs 3") == 2);
+    CHECK_THAT(message(), Catch::Contains("--epochs"));
+  }
+  // The error is one line, the last one printed.
+  const std::string text = message();
+  const auto start = text.rfind('\n', text.size() - 2);
+  const std::string last_line = text.substr(start == std::string::npos ? 0 : start + 1);
+  CHECK_THAT(last_line, Catch::StartsWith("gpu_train: error: "));
+  CHECK(last_line.find('\n') == last_line.size() - 1);
+}
