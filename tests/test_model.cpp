@@ -101,3 +101,36 @@ TEST_CASE("explicit inputs wire the same chain as the default order", "[cpu][mod
   CHECK(model.summary()[2].output_shape == (Shape{2, 3}));
   CHECK(model.parameter_count() == (9 * 3 + 3) + (3 * 4 + 4));
 }
+
+TEST_CASE("a parameter-free first layer needs no input gradient; batchnorm refuses one value "
+          "per channel", "[cpu][model]") {
+  const Config config = config_with_layers(
+      "    - {type: maxpool2d, name: first_pool, pool: 2}\n"
+      "    - {type: conv2d, name: c1, filters: 3}\n"
+      "    - {type: global_avg_pool}\n"
+      "    - {type: batchnorm, name: late_bn}\n"
+      "    - {type: dense}\n");
+  CpuBackend backend(1);
+  for (int batch : {2, 1}) {
+    ArenaPlan plan;
+    Model model(config.model, Shape{batch, 1, 8, 8}, 4, plan, backend);
+    Arena arena(std::move(plan), backend);
+    model.bind(arena);
+    model.initialize(1, backend);
+    const StepInfo training{true, 3};
+    if (batch == 1) {
+      // (1, 3) after pooling: one value per channel, which batch statistics cannot normalise.
+      CHECK_THROWS_WITH(model.forward(backend, training),
+                        Catch::Contains("late_bn") && Catch::Contains("batch_size"));
+      continue;
+    }
+    model.forward(backend, training);
+    Tensor dlogits = model.output_gradient();
+    for (std::int64_t i = 0; i < dlogits.numel(); ++i) dlogits.f32()[i] = 0.1f * float(i + 1);
+    model.backward(backend, training);
+    const Tensor grads = arena.region(Region::gradients);
+    double norm = 0;
+    for (std::int64_t i = 0; i < grads.numel(); ++i) norm += std::abs(grads.f32()[i]);
+    CHECK(norm > 0);
+  }
+}

@@ -109,6 +109,23 @@ TEST_CASE("the demo reaches 90% validation accuracy on the CPU backend", "[slow]
   CHECK(fs::exists(dir.path / "config.yaml"));
 }
 
+TEST_CASE("multi-label data trains with sigmoid BCE and reports ROC-AUC", "[slow][train]") {
+  TempDir dir;
+  std::ostringstream log;
+  Logger logger(log);
+  auto overrides = small_run_overrides();
+  overrides.push_back("data.synthetic.multi_label=true");
+  overrides.push_back("data.synthetic.clips_per_class=40");
+  overrides.push_back("train.epochs=4");
+  const TrainOutcome outcome = train(load_config(kDemo, overrides), dir.path, false, logger);
+  INFO(log.str());
+  CHECK(outcome.metric_name == "val_roc_auc");
+  CHECK(outcome.last_val_metric > 0.75);  // chance is 0.5
+  const auto last = read_jsonl(dir.path / "metrics.jsonl").back();
+  CHECK(last.contains("val_pr_auc"));
+  CHECK(!last.contains("val_accuracy"));
+}
+
 TEST_CASE("the same seed gives the same run; stopping and resuming changes nothing",
           "[slow][train]") {
   std::ostringstream log;
@@ -136,6 +153,15 @@ TEST_CASE("the same seed gives the same run; stopping and resuming changes nothi
       CHECK(read_file(resumed.path / "checkpoints" / "last" / "model.safetensors") ==
             read_file(unbroken.path / "checkpoints" / "last" / "model.safetensors"));
     }
+  }
+  SECTION("a resume that would take other steps is refused, naming the key") {
+    auto stopping = small_run_overrides();
+    stopping.push_back("train.max_steps=2");
+    train(load_config(kDemo, stopping), resumed.path, false, logger);
+    auto changed = small_run_overrides();
+    changed.push_back("train.batch_size=8");
+    CHECK_THROWS_WITH(train(load_config(kDemo, changed), resumed.path, true, logger),
+                      Catch::Contains("train.batch_size") && Catch::Contains("16"));
   }
   CHECK(logger.warnings() == 0);
 }

@@ -73,6 +73,8 @@ int train_main(int argc, char** argv) {
   if (resume_dir) {
     if (!args.positionals.empty())
       CADENZA_USER_ERROR("--resume takes the run directory's config; do not also give " << args.positionals[0]);
+    if (args.value("--run-dir"))
+      CADENZA_USER_ERROR("--resume RUN_DIR continues in RUN_DIR; do not also give --run-dir");
     run_dir = *resume_dir;
     if (!fs::exists(run_dir / "checkpoints" / "last"))
       CADENZA_USER_ERROR("--resume " << run_dir.string() << ": no checkpoint there (expected "

@@ -840,10 +840,49 @@ std::string to_yaml(const Config& config) {
   return out;
 }
 
-std::uint64_t model_hash(const Config& config) {
-  Config copy = config;
+namespace {
+
+// One scalar value of a config: its path (layers indexed, model.layers[2].filters), the
+// schema row's path it belongs to (model.layers), its text, and whether it is the default.
+struct FlatValue {
+  std::string path;
+  std::string schema_path;
+  std::string text;
+  bool is_default;
+};
+
+std::vector<FlatValue> flat_values(const Config& config) {
+  Config copy = config;  // the schema's accessors take a mutable Config
   Config defaults;
   const LayerConfig default_layer;
+  std::vector<FlatValue> values;
+  for (const KeySpec& key : config_keys()) {
+    const ConfigField field = key.field(copy);
+    if (const auto* layers = std::get_if<std::vector<LayerConfig>*>(&field)) {
+      for (std::size_t i = 0; i < (*layers)->size(); ++i) {
+        for (const auto& [layer_key, text] : layer_entries((**layers)[i])) {
+          LayerConfig unset = default_layer;
+          values.push_back({indexed_path(key.path, i) + "." + layer_key->path, key.path, text,
+                            text == field_text(layer_key->field(unset))});
+        }
+      }
+    } else {
+      const std::string text = field_text(field);
+      values.push_back({key.path, key.path, text, text == field_text(key.field(defaults))});
+    }
+  }
+  return values;
+}
+
+}  // namespace
+
+std::map<std::string, std::string> config_values(const Config& config) {
+  std::map<std::string, std::string> out;
+  for (const FlatValue& v : flat_values(config)) out[v.path] = v.text;
+  return out;
+}
+
+std::uint64_t model_hash(const Config& config) {
   std::vector<std::string> hashed = kModelDefiningKeys;
   if (const DatasetSpec* dataset = find_dataset(config.data.dataset)) {
     hashed.insert(hashed.end(), dataset->label_keys.begin(), dataset->label_keys.end());
@@ -851,23 +890,11 @@ std::uint64_t model_hash(const Config& config) {
   // "path=value" lines for the values that differ from the defaults, so that a key added
   // later with a default that keeps the old behaviour leaves existing hashes unchanged.
   std::string canonical;
-  for (const KeySpec& key : config_keys()) {
-    const bool decides_model = std::any_of(
-        hashed.begin(), hashed.end(), [&](const std::string& h) { return is_within(key.path, h); });
-    if (!decides_model) continue;
-    const ConfigField field = key.field(copy);
-    if (const auto* layers = std::get_if<std::vector<LayerConfig>*>(&field)) {
-      for (std::size_t i = 0; i < (*layers)->size(); ++i) {
-        for (const auto& [layer_key, text] : layer_entries((**layers)[i])) {
-          LayerConfig unset = default_layer;
-          if (text == field_text(layer_key->field(unset))) continue;
-          canonical += indexed_path(key.path, i) + "." + layer_key->path + "=" + text + "\n";
-        }
-      }
-    } else if (const std::string text = field_text(field);
-               text != field_text(key.field(defaults))) {
-      canonical += key.path + "=" + text + "\n";
-    }
+  for (const FlatValue& v : flat_values(config)) {
+    const bool decides_model = std::any_of(hashed.begin(), hashed.end(), [&](const std::string& h) {
+      return is_within(v.schema_path, h);
+    });
+    if (decides_model && !v.is_default) canonical += v.path + "=" + v.text + "\n";
   }
   return fnv1a_64(canonical);
 }

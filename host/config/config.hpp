@@ -122,6 +122,10 @@ Config parse_config(const std::string& yaml_text, const std::string& origin,
 // text gives back an equal Config.
 std::string to_yaml(const Config& config);
 
+// Every value of the config as text, by key path ("train.lr", "model.layers[2].filters"),
+// in the form to_yaml writes it.
+std::map<std::string, std::string> config_values(const Config& config);
+
 // A stable 64-bit hash of the keys that decide the model's shapes and weights' meaning
 // (features, model, data's label set): a checkpoint records it, and resuming or loading
 // with a different one is refused.

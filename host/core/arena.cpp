@@ -12,18 +12,6 @@ constexpr std::size_t kAlignment = 64;
 std::size_t align_up(std::size_t n) { return (n + kAlignment - 1) / kAlignment * kAlignment; }
 }  // namespace
 
-const char* region_name(Region region) {
-  switch (region) {
-    case Region::parameters: return "parameters";
-    case Region::gradients: return "gradients";
-    case Region::state: return "state";
-    case Region::optimizer: return "optimizer";
-    case Region::activations: return "activations";
-    case Region::count: break;
-  }
-  return "?";
-}
-
 BufferId ArenaPlan::add(Region region, const std::string& name, const Shape& shape, DType dtype) {
   Entry e{region, name, shape, dtype, region_bytes_[int(region)]};
   const std::size_t bytes = static_cast<std::size_t>(shape.numel()) * dtype_size(dtype);

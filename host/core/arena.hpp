@@ -29,8 +29,6 @@ class Backend;
 
 enum class Region : int { parameters, gradients, state, optimizer, activations, count };
 
-const char* region_name(Region region);
-
 struct BufferId {
   int index = -1;
   bool valid() const { return index >= 0; }

@@ -29,9 +29,10 @@ class Context {
 // What a CUDA probe found (cuda/device_probe.cu), or that CUDA was not built in.
 CudaAvailability probe_cuda();
 
-// Resolves a device string (auto | cpu | cuda | cuda:N) to a Context. `auto` takes a
-// usable GPU and otherwise says, through the logger, that it falls back to the CPU;
-// `cuda` with no usable GPU is a UserError saying what was found.
+// Resolves a device string (auto | cpu | cuda | cuda:N) to a Context. `auto` says through
+// the logger what it found and which backend it uses; `cuda` with no usable GPU is a
+// UserError saying what was found. Until the CUDA backend's ops exist, `auto` uses the CPU
+// and `cuda` is refused with that reason.
 std::unique_ptr<Context> make_context(const std::string& device, int cpu_threads, Logger& logger);
 
 }  // namespace cadenza

@@ -2,7 +2,7 @@
 //
 // Invariants:
 // - Library code never exits or prints an error itself; it throws. Only a tool's main()
-//   turns an exception into one line on stderr and a non-zero exit (see tools/cli_main.hpp).
+//   turns an exception into one line on stderr and a non-zero exit (see host/cli/tool_main.hpp).
 // - UserError is a mistake the user can fix (a config key, a missing file, a shape that
 //   does not fit); its message is already the whole line the user sees, naming the file,
 //   key or layer and what was expected. Error is everything else (a bug, a library
@@ -35,11 +35,11 @@ std::string located_message(const char* file, int line, const std::string& messa
 
 // Throws cadenza::Error with file:line when `cond` is false. The trailing arguments are
 // streamed into the message: CADENZA_CHECK(n > 0, "batch must be positive, got " << n).
-#define CADENZA_CHECK(cond, ...)                                                    \
+#define CADENZA_CHECK(cond, ...)                                                        \
   do {                                                                                  \
     if (!(cond)) {                                                                      \
       std::ostringstream cadenza_check_os_;                                             \
-      cadenza_check_os_ << "check failed: " #cond ": " << __VA_ARGS__;                      \
+      cadenza_check_os_ << "check failed: " #cond ": " << __VA_ARGS__;                  \
       throw ::cadenza::Error(::cadenza::located_message(__FILE__, __LINE__,             \
                                                         cadenza_check_os_.str()));      \
     }                                                                                   \
@@ -47,9 +47,9 @@ std::string located_message(const char* file, int line, const std::string& messa
 
 // Throws cadenza::UserError with the streamed message (no source location: the user
 // needs to know what to fix, not where in our code it was noticed).
-#define CADENZA_USER_ERROR(...)                                                     \
+#define CADENZA_USER_ERROR(...)                                                         \
   do {                                                                                  \
     std::ostringstream cadenza_user_os_;                                                \
-    cadenza_user_os_ << __VA_ARGS__;                                                        \
+    cadenza_user_os_ << __VA_ARGS__;                                                    \
     throw ::cadenza::UserError(cadenza_user_os_.str());                                 \
   } while (0)

@@ -19,9 +19,6 @@ void Logger::write(const char* tag, const std::string& message) {
   out_.flush();
 }
 
-void Logger::debug(const std::string& message) {
-  if (level_ <= Level::debug) write("", message);
-}
 void Logger::info(const std::string& message) {
   if (level_ <= Level::info) write("", message);
 }

@@ -12,13 +12,12 @@ namespace cadenza {
 
 class Logger {
  public:
-  enum class Level { debug, info, warn, error, quiet };
+  enum class Level { info, warn, error, quiet };
 
   explicit Logger(std::ostream& out, Level level = Level::info);
   void set_level(Level level) { level_ = level; }
   Level level() const { return level_; }
 
-  void debug(const std::string& message);
   void info(const std::string& message);
   void warn(const std::string& message);
   void error(const std::string& message);
@@ -28,7 +27,6 @@ class Logger {
   void progress_line(const std::string& text);
   // Ends a progress line so the next message starts on a fresh line.
   void end_progress();
-  bool is_terminal() const { return terminal_; }
 
  private:
   void write(const char* tag, const std::string& message);

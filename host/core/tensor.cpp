@@ -1,6 +1,7 @@
 // Tensor and Shape: bookkeeping only; the ops that compute on tensors are in host/cpu and cuda/.
 #include "host/core/tensor.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <sstream>
@@ -77,10 +78,11 @@ Tensor Tensor::zeros(const Shape& shape, DType dtype) {
   t.dtype_ = dtype;
   t.device_ = Device::cpu();
   const std::size_t bytes = t.bytes();
-  const std::size_t rounded = (bytes + 63) / 64 * 64;
-  void* memory = rounded ? std::aligned_alloc(64, rounded) : nullptr;
-  CADENZA_CHECK(rounded == 0 || memory, "out of host memory allocating " << bytes << " bytes");
-  if (memory) std::memset(memory, 0, rounded);
+  // At least one block, so that even an empty tensor is defined().
+  const std::size_t rounded = std::max<std::size_t>(64, (bytes + 63) / 64 * 64);
+  void* memory = std::aligned_alloc(64, rounded);
+  CADENZA_CHECK(memory, "out of host memory allocating " << bytes << " bytes");
+  std::memset(memory, 0, rounded);
   t.owner_ = std::shared_ptr<void>(memory, [](void* p) { std::free(p); });
   t.data_ = memory;
   return t;
@@ -111,16 +113,6 @@ Tensor Tensor::reshaped(const Shape& shape) const {
   CADENZA_CHECK(shape.numel() == numel(), "cannot reshape " << shape_.str() << " to " << shape.str());
   Tensor t = *this;
   t.shape_ = shape;
-  return t;
-}
-
-Tensor Tensor::slice_rows(std::int64_t begin, std::int64_t end) const {
-  CADENZA_CHECK(shape_.rank() >= 1 && 0 <= begin && begin <= end && end <= shape_[0],
-                "rows [" << begin << ", " << end << ") out of " << shape_.str());
-  const std::int64_t row = shape_[0] ? numel() / shape_[0] : 0;
-  Tensor t = *this;
-  t.data_ = static_cast<char*>(data_) + begin * row * static_cast<std::int64_t>(dtype_size(dtype_));
-  t.shape_ = shape_.with_dim(0, end - begin);
   return t;
 }
 

@@ -55,7 +55,8 @@ class Tensor {
   // Non-owning view of memory that lives elsewhere.
   static Tensor view(void* data, const Shape& shape, DType dtype, Device device);
 
-  bool defined() const { return data_ != nullptr || shape_.numel() == 0; }
+  // False for a default-constructed Tensor: an absent optional argument of an op.
+  bool defined() const { return data_ != nullptr; }
   const Shape& shape() const { return shape_; }
   DType dtype() const { return dtype_; }
   Device device() const { return device_; }
@@ -70,8 +71,6 @@ class Tensor {
 
   // The same memory seen with another shape of equal element count.
   Tensor reshaped(const Shape& shape) const;
-  // Rows [begin, end) of the first dimension, as a view.
-  Tensor slice_rows(std::int64_t begin, std::int64_t end) const;
 
  private:
   void* data_ = nullptr;

@@ -88,7 +88,7 @@ void batchnorm_backward(const BatchNormGeometry& g, const Tensor& x, const Tenso
                         Tensor& dx, Tensor& dgamma, Tensor& dbeta) {
   check(g, x, gamma);
   const std::int64_t count = std::int64_t(g.outer) * g.inner;
-  const bool want_dx = dx.defined() && dx.numel() > 0;
+  const bool want_dx = dx.defined();
 #pragma omp parallel for schedule(static)
   for (int c = 0; c < g.channels; ++c) {
     const float mean = saved_mean.f32()[c];

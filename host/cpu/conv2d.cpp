@@ -99,7 +99,7 @@ void conv2d_forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, c
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g.out_channels, static_cast<int>(p),
                 static_cast<int>(k), 1.0f, w.f32(), static_cast<int>(k), col,
                 static_cast<int>(p), 0.0f, out, static_cast<int>(p));
-    if (bias.defined() && bias.numel() > 0) {
+    if (bias.defined()) {
       const float* b = bias.f32();
       for (int c = 0; c < g.out_channels; ++c) {
         float* plane = out + c * p;
@@ -115,8 +115,8 @@ void conv2d_backward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, 
   CADENZA_CHECK(workspace.bytes() >= conv2d_workspace_bytes(g), "conv2d workspace too small");
   const std::int64_t k = column_rows(g), p = output_pixels(g);
   float* col = static_cast<float*>(workspace.raw());
-  const bool want_dx = dx.defined() && dx.numel() > 0;
-  const bool want_dbias = dbias.defined() && dbias.numel() > 0;
+  const bool want_dx = dx.defined();
+  const bool want_dbias = dbias.defined();
   for (int n = 0; n < g.batch; ++n) {
     const float* image = x.f32() + n * std::int64_t(g.in_channels) * g.in_h * g.in_w;
     const float* grad_out = dy.f32() + n * std::int64_t(g.out_channels) * p;

@@ -44,7 +44,7 @@ void* CpuBackend::allocate(std::size_t bytes) {
   const std::size_t rounded = (bytes + 255) / 256 * 256;
   void* memory = std::aligned_alloc(256, rounded);
   if (!memory)
-    CADENZA_USER_ERROR("out of host memory: asked for " << rounded / (1 << 20)
+    CADENZA_USER_ERROR("out of host memory: asked for " << (rounded + (1 << 20) - 1) / (1 << 20)
                                                          << " MiB; try a smaller train.batch_size");
   std::memset(memory, 0, rounded);
   return memory;

@@ -11,7 +11,7 @@ void check(const Tensor& logits, const Tensor& targets, const Tensor& loss, cons
   CADENZA_CHECK(logits.shape().rank() == 2 && logits.shape() == targets.shape(),
                 "loss logits " << logits.shape().str() << " vs targets " << targets.shape().str());
   CADENZA_CHECK(loss.numel() == logits.dim(0), "loss output " << loss.shape().str());
-  CADENZA_CHECK(!dlogits.defined() || dlogits.numel() == 0 || dlogits.shape() == logits.shape(),
+  CADENZA_CHECK(!dlogits.defined() || dlogits.shape() == logits.shape(),
                 "loss gradient " << dlogits.shape().str());
 }
 
@@ -21,7 +21,7 @@ void softmax_cross_entropy(const Tensor& logits, const Tensor& targets, float la
                            Tensor& loss, Tensor& dlogits, float grad_scale) {
   check(logits, targets, loss, dlogits);
   const int rows = static_cast<int>(logits.dim(0)), k = static_cast<int>(logits.dim(1));
-  const bool want_grad = dlogits.defined() && dlogits.numel() > 0;
+  const bool want_grad = dlogits.defined();
   for (int r = 0; r < rows; ++r) {
     const std::int64_t at = std::int64_t(r) * k;
     loss.f32()[r] = softmax_cross_entropy_row(logits.f32() + at, targets.f32() + at, k,
@@ -34,7 +34,7 @@ void sigmoid_bce(const Tensor& logits, const Tensor& targets, Tensor& loss, Tens
                  float grad_scale) {
   check(logits, targets, loss, dlogits);
   const int rows = static_cast<int>(logits.dim(0)), k = static_cast<int>(logits.dim(1));
-  const bool want_grad = dlogits.defined() && dlogits.numel() > 0;
+  const bool want_grad = dlogits.defined();
   for (int r = 0; r < rows; ++r) {
     const std::int64_t at = std::int64_t(r) * k;
     loss.f32()[r] = sigmoid_bce_row(logits.f32() + at, targets.f32() + at, k, grad_scale,

@@ -4,6 +4,7 @@
 // Max pooling's backward recomputes each window's first maximum (the lowest index wins
 // ties, as PyTorch's CPU kernel), so no index buffer is stored; windows may overlap when
 // stride < window, so gradients are added per input plane by one thread.
+#include <cmath>
 #include <cstring>
 #include <limits>
 
@@ -22,7 +23,7 @@ int window_argmax(const Pool2dGeometry& g, const float* plane, int oy, int ox) {
     for (int j = 0; j < g.window_w; ++j) {
       const int ix = ox * g.stride_w + j;
       const float v = plane[iy * g.in_w + ix];
-      if (v > best || (v != v && best == best)) {  // NaN propagates, as in PyTorch
+      if (v > best || std::isnan(v)) {  // NaN propagates (the last one wins), as in PyTorch
         best = v;
         best_index = iy * g.in_w + ix;
       }
@@ -47,6 +48,10 @@ void maxpool2d_forward(const Pool2dGeometry& g, const Tensor& x, Tensor& y) {
 }
 
 void maxpool2d_backward(const Pool2dGeometry& g, const Tensor& x, const Tensor& dy, Tensor& dx) {
+  CADENZA_CHECK(x.numel() == std::int64_t(g.batch) * g.channels * g.in_h * g.in_w &&
+                    dx.numel() == x.numel() &&
+                    dy.numel() == std::int64_t(g.batch) * g.channels * g.out_h * g.out_w,
+                "maxpool gradient sizes " << x.shape().str() << ", " << dy.shape().str());
   const int planes = g.batch * g.channels;
 #pragma omp parallel for schedule(static)
   for (int p = 0; p < planes; ++p) {

@@ -3,7 +3,7 @@
 // The arithmetic follows torch.optim's single-tensor implementations so that a run can be
 // compared with PyTorch step by step:
 // - Adam:  g += wd p (L2, unless decoupled); AdamW: p *= 1 - lr wd.
-//          m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;
+//          m += (1 - b1) (g - m);  v = b2 v + (1 - b2) g^2;
 //          p -= (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps).
 // - SGD:   g += wd p; buf = g on the first step, else momentum buf + g;
 //          g = nesterov ? g + momentum buf : buf;  p -= lr g.
@@ -31,7 +31,7 @@ CADENZA_HD void adam_update(const AdamStepConstants& c, float& param, float grad
     else
       grad += c.weight_decay * param;
   }
-  m = c.beta1 * m + (1.0f - c.beta1) * grad;
+  m += (1.0f - c.beta1) * (grad - m);  // torch: exp_avg.lerp_(grad, 1 - beta1)
   v = c.beta2 * v + (1.0f - c.beta2) * grad * grad;
   const float denom = sqrtf(v) / c.bias_correction2_sqrt + c.eps;
   param -= c.step_size * m / denom;

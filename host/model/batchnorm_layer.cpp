@@ -42,6 +42,10 @@ class BatchNormLayer final : public Layer {
   }
 
   void forward(Backend& backend, const Tensor& x, Tensor& y, const StepInfo& step) override {
+    if (step.training && std::int64_t(geometry_.outer) * geometry_.inner <= 1)
+      CADENZA_USER_ERROR(describe() << ": training needs more than one value per channel, but each "
+                                    << "batch has " << geometry_.outer * geometry_.inner
+                                    << "; use a larger train.batch_size");
     if (step.training)
       backend.batchnorm_forward_train(geometry_, x, gamma_t_, beta_t_, y, running_mean_t_,
                                       running_var_t_, saved_mean_t_, saved_invstd_t_);

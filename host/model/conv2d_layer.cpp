@@ -1,7 +1,7 @@
 // conv2d layer: NCHW input, PyTorch weight layout, 'same' or 'valid' zero padding.
 #include "host/core/error.hpp"
 #include "host/model/layers.hpp"
-#include "host/model/weight_init.hpp"
+#include "host/model/weight_and_bias.hpp"
 
 namespace cadenza {
 namespace {
@@ -20,41 +20,37 @@ class Conv2dLayer final : public Layer {
         config_.dilation[0], config_.dilation[1], config_.padding == "same");
     if (geometry_.out_h <= 0 || geometry_.out_w <= 0)
       CADENZA_USER_ERROR(describe() << ": kernel " << config_.kernel[0] << "x" << config_.kernel[1]
-                                    << " does not fit its input " << input.str()
+                                    << " with dilation " << config_.dilation[0] << "x"
+                                    << config_.dilation[1] << " spans "
+                                    << config_.dilation[0] * (config_.kernel[0] - 1) + 1 << "x"
+                                    << config_.dilation[1] * (config_.kernel[1] - 1) + 1
+                                    << ", more than its input " << input.str()
                                     << " with padding 'valid'");
-    weight_ = plan.add_parameter(name() + ".weight",
-                                 Shape{config_.filters, input[1], config_.kernel[0], config_.kernel[1]});
-    if (config_.bias) bias_ = plan.add_parameter(name() + ".bias", Shape{config_.filters});
+    params_.plan(plan, name(), Shape{config_.filters, input[1], config_.kernel[0], config_.kernel[1]},
+                 config_.bias);
     plan.reserve_workspace(backend.conv2d_workspace_bytes(geometry_));
     return Shape{input[0], config_.filters, geometry_.out_h, geometry_.out_w};
   }
 
   void bind(const Arena& arena) override {
-    w_ = arena.value(weight_);
-    dw_ = arena.gradient(weight_);
-    if (config_.bias) {
-      b_ = arena.value(bias_);
-      db_ = arena.gradient(bias_);
-    }
+    params_.bind(arena);
     workspace_ = arena.workspace();
   }
 
   void forward(Backend& backend, const Tensor& x, Tensor& y, const StepInfo&) override {
-    backend.conv2d_forward(geometry_, x, w_, b_, y, workspace_);
+    backend.conv2d_forward(geometry_, x, params_.weight, params_.bias, y, workspace_);
   }
 
   void backward(Backend& backend, const Tensor& x, const Tensor&, const Tensor& dy, Tensor& dx,
                 const StepInfo&) override {
-    backend.conv2d_backward(geometry_, x, w_, dy, dx, dw_, db_, workspace_);
+    backend.conv2d_backward(geometry_, x, params_.weight, dy, dx, params_.weight_grad,
+                            params_.bias_grad, workspace_);
   }
 
   std::vector<NamedParameter> parameters() const override {
     const int fan_in = geometry_.in_channels * geometry_.kernel_h * geometry_.kernel_w;
     const int fan_out = geometry_.out_channels * geometry_.kernel_h * geometry_.kernel_w;
-    const WeightAndBiasInit init = weight_init(config_.init, fan_in, fan_out);
-    std::vector<NamedParameter> out{{name() + ".weight", weight_, init.weight}};
-    if (config_.bias) out.push_back({name() + ".bias", bias_, init.bias});
-    return out;
+    return params_.parameters(name(), config_.init, fan_in, fan_out);
   }
 
   std::int64_t forward_flops() const override { return 2 * geometry_.macs() / geometry_.batch; }
@@ -62,8 +58,8 @@ class Conv2dLayer final : public Layer {
  private:
   LayerConfig config_;
   Conv2dGeometry geometry_;
-  ParameterId weight_, bias_;
-  Tensor w_, dw_, b_, db_, workspace_;
+  WeightAndBias params_;
+  Tensor workspace_;
 };
 
 }  // namespace

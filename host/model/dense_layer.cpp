@@ -2,7 +2,7 @@
 // as PyTorch's nn.Linear.
 #include "host/core/error.hpp"
 #include "host/model/layers.hpp"
-#include "host/model/weight_init.hpp"
+#include "host/model/weight_and_bias.hpp"
 
 namespace cadenza {
 namespace {
@@ -15,30 +15,20 @@ class DenseLayer final : public Layer {
     geometry_.batch = int(input[0]);
     geometry_.in_features = int(input.numel() / input[0]);
     geometry_.out_features = units_;
-    weight_ = plan.add_parameter(name() + ".weight", Shape{units_, geometry_.in_features});
-    if (config_.bias) bias_ = plan.add_parameter(name() + ".bias", Shape{units_});
+    params_.plan(plan, name(), Shape{units_, geometry_.in_features}, config_.bias);
     return Shape{input[0], units_};
   }
-  void bind(const Arena& arena) override {
-    w_ = arena.value(weight_);
-    dw_ = arena.gradient(weight_);
-    if (config_.bias) {
-      b_ = arena.value(bias_);
-      db_ = arena.gradient(bias_);
-    }
-  }
+  void bind(const Arena& arena) override { params_.bind(arena); }
   void forward(Backend& backend, const Tensor& x, Tensor& y, const StepInfo&) override {
-    backend.dense_forward(geometry_, x, w_, b_, y);
+    backend.dense_forward(geometry_, x, params_.weight, params_.bias, y);
   }
   void backward(Backend& backend, const Tensor& x, const Tensor&, const Tensor& dy, Tensor& dx,
                 const StepInfo&) override {
-    backend.dense_backward(geometry_, x, w_, dy, dx, dw_, db_);
+    backend.dense_backward(geometry_, x, params_.weight, dy, dx, params_.weight_grad,
+                           params_.bias_grad);
   }
   std::vector<NamedParameter> parameters() const override {
-    const WeightAndBiasInit init = weight_init(config_.init, geometry_.in_features, units_);
-    std::vector<NamedParameter> out{{name() + ".weight", weight_, init.weight}};
-    if (config_.bias) out.push_back({name() + ".bias", bias_, init.bias});
-    return out;
+    return params_.parameters(name(), config_.init, geometry_.in_features, units_);
   }
   std::int64_t forward_flops() const override {
     return 2 * std::int64_t(geometry_.in_features) * units_;
@@ -48,8 +38,7 @@ class DenseLayer final : public Layer {
   LayerConfig config_;
   int units_;
   DenseGeometry geometry_;
-  ParameterId weight_, bias_;
-  Tensor w_, dw_, b_, db_;
+  WeightAndBias params_;
 };
 
 }  // namespace

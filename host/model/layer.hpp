@@ -8,7 +8,7 @@
 //   3. forward / backward, any number of times, allocating nothing.
 //
 // Invariants: forward writes y with `=`; backward writes dx with `=` (dx absent for the
-// model's first layer) and adds into its parameter gradients (`+=`, backend.hpp). Parameter
+// layer that reads the model input) and adds into its parameter gradients (`+=`, backend.hpp). Parameter
 // names are "<layer name>.<tensor>" as PyTorch's state_dict names them (conv0.weight,
 // bn1.running_mean), so safetensors checkpoints read naturally from Python.
 #pragma once

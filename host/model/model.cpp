@@ -10,7 +10,7 @@ namespace cadenza {
 
 Model::Model(const ModelConfig& config, const Shape& input_shape, int num_outputs,
              ArenaPlan& plan, Backend& backend)
-    : input_shape_(input_shape) {
+{
   if (config.layers.empty()) CADENZA_USER_ERROR("model.layers: the model has no layers");
   input_id_ = plan.add(Region::activations, "input", input_shape);
   std::map<std::string, int> index_of;
@@ -113,6 +113,9 @@ void Model::backward(Backend& backend, const StepInfo& step) {
   for (auto it = nodes_.rbegin(); it != nodes_.rend(); ++it) {
     Node& node = *it;
     const bool reads_input = node.input_node < 0;
+    // The model input needs no gradient: a layer reading it runs backward only for its
+    // parameters' gradients.
+    if (reads_input && node.parameter_count == 0) continue;
     const Tensor& x = reads_input ? input_ : nodes_[node.input_node].y;
     Tensor no_gradient;
     Tensor& dx = reads_input ? no_gradient : nodes_[node.input_node].dy;

@@ -64,7 +64,6 @@ class Model {
     Tensor y, dy;
   };
   std::vector<Node> nodes_;
-  Shape input_shape_;
   BufferId input_id_;
   Tensor input_;
   std::vector<NamedParameter> parameters_;

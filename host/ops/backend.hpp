@@ -52,7 +52,7 @@ class Backend {
   virtual Device device() const = 0;
 
   // Memory on this backend's device. allocate() returns 256-byte aligned zeroed memory or
-  // throws (naming the size asked for and the size free).
+  // throws a UserError naming the size asked for (and, on a GPU, the size free).
   virtual void* allocate(std::size_t bytes) = 0;
   virtual void release(void* memory) = 0;
   // Copies between any two devices this backend can reach (equal byte sizes).

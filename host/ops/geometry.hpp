@@ -21,7 +21,7 @@ struct Conv2dGeometry {
   int out_h = 0, out_w = 0;
 
   // Fills the padding and output size for 'same' (output = ceil(input / stride)) or
-  // 'valid' (no padding) and checks that the output is not empty.
+  // 'valid' (no padding); an output size of 0 means the kernel does not fit (callers check).
   static Conv2dGeometry make(int batch, int in_channels, int in_h, int in_w, int out_channels,
                              int kernel_h, int kernel_w, int stride_h, int stride_w,
                              int dilation_h, int dilation_w, bool same_padding);
@@ -30,8 +30,8 @@ struct Conv2dGeometry {
   }
 };
 
-// Max or average pooling over windows of an NCHW tensor (no padding, floor division:
-// PyTorch's MaxPool2d default and Keras' 'valid').
+// Pooling over windows of an NCHW tensor (no padding, floor division: PyTorch's
+// MaxPool2d default and Keras' 'valid'); an output size of 0 means the window does not fit.
 struct Pool2dGeometry {
   int batch = 0, channels = 0, in_h = 0, in_w = 0;
   int window_h = 0, window_w = 0, stride_h = 0, stride_w = 0;

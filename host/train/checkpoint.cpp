@@ -2,10 +2,13 @@
 #include "host/train/checkpoint.hpp"
 
 #include <fcntl.h>
+#include <stdio.h>  // renameat2
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <nlohmann/json.hpp>
 
 #include "host/core/error.hpp"
@@ -100,16 +103,27 @@ void save_checkpoint(const fs::path& checkpoints_dir, const CheckpointContents& 
                      const TrainerState& state, std::uint64_t model_hash, bool is_best, int keep,
                      Backend& backend) {
   fs::create_directories(checkpoints_dir);
+  // Leftovers of a save that was killed part-way (any process) are incomplete: drop them.
+  for (const auto& entry : fs::directory_iterator(checkpoints_dir))
+    if (entry.path().filename().string().rfind(".staging-", 0) == 0) fs::remove_all(entry.path());
   const std::string name = step_name(state.global_step);
   const fs::path staging = checkpoints_dir / (".staging-" + name + "-" + std::to_string(::getpid()));
-  fs::remove_all(staging);
   fs::create_directories(staging);
+  // Removes the staging directory if anything below throws (disk full, ...).
+  struct StagingGuard {
+    const fs::path& path;
+    ~StagingGuard() {
+      std::error_code ignored;
+      fs::remove_all(path, ignored);
+    }
+  } guard{staging};
 
   nlohmann::json trainer = {{"epoch", state.epoch},
                             {"step_in_epoch", state.step_in_epoch},
                             {"global_step", state.global_step},
                             {"epoch_loss_sum", state.epoch_loss_sum},
-                            {"best_epoch", state.best_epoch}};
+                            {"best_epoch", state.best_epoch},
+                            {"config", state.config_values}};
   // NaN is not JSON; "no best yet" is best_epoch -1.
   trainer["best_metric"] = state.best_epoch >= 0 ? state.best_metric : 0.0;
   const std::map<std::string, std::string> meta = {
@@ -126,12 +140,12 @@ void save_checkpoint(const fs::path& checkpoints_dir, const CheckpointContents& 
 
   const fs::path final_dir = checkpoints_dir / name;
   if (fs::exists(final_dir)) {
-    // The same step saved again (a resumed run re-reaching it): swap, then drop the old one.
-    const fs::path old = checkpoints_dir / (".old-" + name + "-" + std::to_string(::getpid()));
-    fs::remove_all(old);
-    fs::rename(final_dir, old);
-    fs::rename(staging, final_dir);
-    fs::remove_all(old);
+    // The same step saved again (after validation, or by a resumed run): exchange the two
+    // directories in one step, so step-N exists at every instant; the guard removes the
+    // old copy, now under the staging name.
+    if (::renameat2(AT_FDCWD, staging.c_str(), AT_FDCWD, final_dir.c_str(), RENAME_EXCHANGE) != 0)
+      CADENZA_USER_ERROR("cannot replace checkpoint " << final_dir.string() << ": "
+                                                      << std::strerror(errno));
   } else {
     fs::rename(staging, final_dir);
   }
@@ -161,8 +175,11 @@ TrainerState load_checkpoint(const fs::path& checkpoint_dir, const CheckpointCon
   const SafetensorsFile trainer(checkpoint_dir / "trainer.safetensors");
   check_hash(model, model_hash);
   check_hash(trainer, model_hash);
-  if (model.metadata().at("global_step") != trainer.metadata().at("global_step"))
-    CADENZA_USER_ERROR(checkpoint_dir.string() << ": model and trainer files are of different steps");
+  const auto model_step = model.metadata().find("global_step");
+  const auto trainer_step = trainer.metadata().find("global_step");
+  if (model_step == model.metadata().end() || trainer_step == trainer.metadata().end() ||
+      model_step->second != trainer_step->second)
+    CADENZA_USER_ERROR(checkpoint_dir.string() << ": model and trainer files are not of the same step");
   read_into(model, contents.weights, backend);
   read_into(trainer, contents.trainer_state, backend);
   const auto found = trainer.metadata().find("trainer_state");
@@ -175,7 +192,8 @@ TrainerState load_checkpoint(const fs::path& checkpoint_dir, const CheckpointCon
   state.global_step = j.at("global_step");
   state.epoch_loss_sum = j.at("epoch_loss_sum");
   state.best_epoch = j.at("best_epoch");
-  if (state.best_epoch >= 0) state.best_metric = j.at("best_metric");
+  if (state.best_epoch >= 0 && j.at("best_metric").is_number()) state.best_metric = j.at("best_metric");
+  state.config_values = j.at("config").get<std::map<std::string, std::string>>();
   return state;
 }
 

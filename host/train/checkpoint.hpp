@@ -2,19 +2,23 @@
 // crash at any instant leaves the previous checkpoint intact.
 //
 // Layout in <run_dir>/checkpoints/:
-//   step-00000120/model.safetensors    parameters and batchnorm statistics, named as
-//                                      PyTorch's state_dict (conv0.weight, ...), F32
+//   step-00000120/model.safetensors    parameters and batchnorm statistics, F32, named as
+//                                      PyTorch's state_dict (conv0.weight, bn1.running_var;
+//                                      no num_batches_tracked: load with strict=False)
 //   step-00000120/trainer.safetensors  optimizer moments + trainer state in its metadata
 //   last -> step-00000120              symbolic links, replaced atomically by rename(2)
 //   best -> step-00000100
 // Invariants: a step directory is built under a temporary name and renamed into place
-// only when both files are complete and fsync'ed, so every step-* directory is whole.
+// (or exchanged with an older copy of the same step by one renameat2) only when both files
+// are complete and fsync'ed, so every step-* directory is whole and `last` always points
+// at one.
 // Both files record the model hash; loading into a model of another shape is refused.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
 #include <limits>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -30,6 +34,9 @@ struct TrainerState {
   double epoch_loss_sum = 0.0;    // sum of per-step mean losses in the epoch so far
   double best_metric = std::numeric_limits<double>::quiet_NaN();
   int best_epoch = -1;            // epoch (from 1) whose checkpoint is `best`, -1: none
+  // The run's config (config_values) when saved, so a resume can refuse changes to the
+  // keys that decide its steps.
+  std::map<std::string, std::string> config_values;
 };
 
 struct NamedTensor {

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <fstream>
 #include <iomanip>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -84,6 +85,7 @@ class Trainer {
   };
   Evaluation evaluate(Split split);
   CheckpointContents checkpoint_contents() const;
+  void check_resumable(const std::map<std::string, std::string>& saved) const;
   void checkpoint(bool is_best);
   bool metric_improved(double value) const;
 
@@ -93,6 +95,7 @@ class Trainer {
   std::unique_ptr<Context> context_;
   Dataset data_;
   bool multi_label_ = false;
+  bool sigmoid_loss_ = false;  // sigmoid BCE (multi-label, or chosen); else softmax CE
   int batch_ = 0, num_labels_ = 0, num_samples_ = 0;
   std::string metric_name_, select_metric_;
   std::unique_ptr<Frontend> frontend_;
@@ -125,6 +128,7 @@ void Trainer::build() {
   if (multi_label_ && loss == "softmax_cross_entropy")
     CADENZA_USER_ERROR("loss.type: softmax_cross_entropy needs single-label data, but the dataset is "
                        "multi-label; use sigmoid_bce or auto");
+  sigmoid_loss_ = loss == "sigmoid_bce";
   metric_name_ = multi_label_ ? "val_roc_auc" : "val_accuracy";
   select_metric_ = config_.train.select_metric == "auto" ? metric_name_ : config_.train.select_metric;
   if (select_metric_ != "val_loss" && select_metric_ != metric_name_)
@@ -192,7 +196,7 @@ float Trainer::train_step(float lr) {
   Tensor logits = model_->output();
   Tensor dlogits = model_->output_gradient();
   const float scale = 1.0f / static_cast<float>(batch_);
-  if (multi_label_ || config_.loss.type == "sigmoid_bce")
+  if (sigmoid_loss_)
     backend.sigmoid_bce(logits, targets_, loss_, dlogits, scale);
   else
     backend.softmax_cross_entropy(logits, targets_, static_cast<float>(config_.loss.label_smoothing),
@@ -219,7 +223,7 @@ Trainer::Evaluation Trainer::evaluate(Split split) {
     load_batch(indices, first, count);
     model_->forward(backend, inference);
     Tensor logits = model_->output();
-    if (multi_label_ || config_.loss.type == "sigmoid_bce")
+    if (sigmoid_loss_)
       backend.sigmoid_bce(logits, targets_, loss_, no_gradient, 1.0f);
     else
       backend.softmax_cross_entropy(logits, targets_, 0.0f, loss_, no_gradient, 1.0f);
@@ -246,7 +250,29 @@ Trainer::Evaluation Trainer::evaluate(Split split) {
   return e;
 }
 
+// Keys a resumed run may change: they decide how long it runs, where and how it reports,
+// not which steps it takes. (train.threads may change the last bits of sums.)
+const std::set<std::string> kKeysAResumeMayChange = {
+    "train.epochs",         "train.max_steps",  "train.device",
+    "train.threads",        "train.run_dir",    "train.log_every_steps",
+    "train.checkpoint_every_steps", "train.keep_checkpoints", "train.select_metric"};
+
+void Trainer::check_resumable(const std::map<std::string, std::string>& saved) const {
+  const std::map<std::string, std::string> now = config_values(config_);
+  for (const auto& [key, value] : now) {
+    if (kKeysAResumeMayChange.count(key)) continue;
+    const auto found = saved.find(key);
+    const std::string before = found == saved.end() ? "(absent)" : found->second;
+    if (before != value)
+      CADENZA_USER_ERROR("--resume " << request_.run_dir.string() << ": " << key << " is " << value
+                                     << " now but the run was trained with " << before
+                                     << "; a resumed run keeps every setting that decides its steps "
+                                        "(train.epochs, train.max_steps and the logging keys may change)");
+  }
+}
+
 bool Trainer::metric_improved(double value) const {
+  if (std::isnan(value)) return false;  // e.g. ROC-AUC of a validation set with one class
   if (state_.best_epoch < 0) return true;
   return select_metric_ == "val_loss" ? value < state_.best_metric : value > state_.best_metric;
 }
@@ -261,6 +287,7 @@ CheckpointContents Trainer::checkpoint_contents() const {
 }
 
 void Trainer::checkpoint(bool is_best) {
+  state_.config_values = config_values(config_);
   save_checkpoint(request_.run_dir / "checkpoints", checkpoint_contents(), state_, model_hash_, is_best,
                   config_.train.keep_checkpoints, context_->backend());
 }
@@ -272,6 +299,7 @@ TrainOutcome Trainer::run() {
   if (request_.resume) {
     state_ = load_checkpoint(request_.run_dir / "checkpoints" / "last", checkpoint_contents(), model_hash_,
                              context_->backend());
+    check_resumable(state_.config_values);
     truncate_jsonl(metrics_path, "epoch", state_.epoch);
     truncate_jsonl(steps_path, "step", state_.global_step);
     log_.info("resuming " + request_.run_dir.string() + " at epoch " + std::to_string(state_.epoch + 1) +
@@ -305,6 +333,17 @@ TrainOutcome Trainer::run() {
         outcome.epochs_completed = epoch;
         return outcome;
       }
+      if (config_.train.max_steps > 0 && state_.global_step >= config_.train.max_steps) {
+        log_.end_progress();
+        checkpoint(false);
+        log_.info("reached train.max_steps (" + std::to_string(config_.train.max_steps) +
+                  "); continue with --resume " + request_.run_dir.string() +
+                  " --set train.max_steps=0 (or a larger budget)");
+        outcome.status = TrainOutcome::Status::reached_max_steps;
+        outcome.global_step = state_.global_step;
+        outcome.epochs_completed = epoch;
+        return outcome;
+      }
       load_batch(order, std::size_t(s) * batch_, batch_);
       const float loss = train_step(lr);
       if (!std::isfinite(loss))
@@ -331,16 +370,6 @@ TrainOutcome Trainer::run() {
       if (config_.train.checkpoint_every_steps > 0 &&
           state_.global_step % config_.train.checkpoint_every_steps == 0 && s + 1 < steps_per_epoch)
         checkpoint(false);
-      if (config_.train.max_steps > 0 && state_.global_step >= config_.train.max_steps) {
-        log_.end_progress();
-        checkpoint(false);
-        log_.info("reached train.max_steps (" + std::to_string(config_.train.max_steps) +
-                  "); checkpoint written; continue with --resume " + request_.run_dir.string());
-        outcome.status = TrainOutcome::Status::reached_max_steps;
-        outcome.global_step = state_.global_step;
-        outcome.epochs_completed = epoch;
-        return outcome;
-      }
     }
     log_.end_progress();
     const double train_seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
