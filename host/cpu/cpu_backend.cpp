@@ -65,7 +65,7 @@ void CpuBackend::fill_zero(Tensor& t) {
 }
 
 std::unique_ptr<Frontend> CpuBackend::make_frontend(const FrontendSpec& spec, int sample_rate,
-                                                    int num_samples) {
+                                                    int num_samples, int /*max_batch*/) {
   return std::make_unique<CpuFrontend>(spec, sample_rate, num_samples);
 }
 

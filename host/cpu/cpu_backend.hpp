@@ -24,7 +24,7 @@ class CpuBackend final : public Backend {
   void synchronize() override {}
 
   std::unique_ptr<Frontend> make_frontend(const FrontendSpec& spec, int sample_rate,
-                                          int num_samples) override;
+                                          int num_samples, int max_batch) override;
 
   std::size_t conv2d_workspace_bytes(const Conv2dGeometry& g) override {
     return cpu::conv2d_workspace_bytes(g);

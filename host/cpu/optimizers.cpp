@@ -1,7 +1,5 @@
 // Adam/AdamW and SGD on the CPU over flat parameter buffers; the per-element math is
 // host/math/optimizer_math.hpp's.
-#include <cmath>
-
 #include "host/core/error.hpp"
 #include "host/cpu/cpu_ops.hpp"
 #include "host/math/optimizer_math.hpp"
@@ -16,8 +14,7 @@ void adam_step(const AdamHyper& h, std::int64_t step, Tensor& params, const Tens
                 "adam buffer sizes");
   AdamStepConstants c{h.lr, h.beta1, h.beta2, h.eps, h.weight_decay, h.decoupled_weight_decay,
                       0.0f, 0.0f};
-  c.step_size = h.lr / static_cast<float>(1.0 - std::pow(double(h.beta1), double(step)));
-  c.bias_correction2_sqrt = static_cast<float>(std::sqrt(1.0 - std::pow(double(h.beta2), double(step))));
+  set_adam_bias_corrections(c, step);
   const std::int64_t n = params.numel();
   float* p = params.f32();
   const float* g = grads.f32();

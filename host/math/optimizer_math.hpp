@@ -7,10 +7,12 @@
 //          p -= (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps).
 // - SGD:   g += wd p; buf = g on the first step, else momentum buf + g;
 //          g = nesterov ? g + momentum buf : buf;  p -= lr g.
-// Bias corrections depend only on the step, so callers compute them once per step.
+// Bias corrections depend only on the step, so callers compute them once per step, on the
+// host, with set_adam_bias_corrections.
 #pragma once
 
 #include <cmath>
+#include <cstdint>
 
 #include "host/math/hd.hpp"
 
@@ -22,6 +24,15 @@ struct AdamStepConstants {
   float step_size;              // lr / (1 - beta1^t)
   float bias_correction2_sqrt;  // sqrt(1 - beta2^t)
 };
+
+// Sets c.step_size and c.bias_correction2_sqrt for step `step` (>= 1) from c.lr, c.beta1
+// and c.beta2, the powers in double. Host only (not CADENZA_HD): the CPU loop and the CUDA
+// kernel both take these two floats from here, so they use the same constants.
+inline void set_adam_bias_corrections(AdamStepConstants& c, std::int64_t step) {
+  c.step_size = c.lr / static_cast<float>(1.0 - std::pow(double(c.beta1), double(step)));
+  c.bias_correction2_sqrt =
+      static_cast<float>(std::sqrt(1.0 - std::pow(double(c.beta2), double(step))));
+}
 
 CADENZA_HD void adam_update(const AdamStepConstants& c, float& param, float grad, float& m,
                             float& v) {

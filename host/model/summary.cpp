@@ -13,7 +13,7 @@ namespace cadenza {
 
 std::string model_summary(const Config& config, Backend& backend) {
   const int num_samples = static_cast<int>(std::lround(config.data.clip_seconds * config.data.sample_rate));
-  const auto frontend = backend.make_frontend(config.features, config.data.sample_rate, num_samples);
+  const auto frontend = backend.make_frontend(config.features, config.data.sample_rate, num_samples, 1);
   const Shape input{1, 1, frontend->num_bins(), frontend->num_frames()};
   ArenaPlan plan;
   const Model model(config.model, input, dataset_label_count(config.data), plan, backend);

@@ -46,6 +46,21 @@ class Frontend {
   virtual void compute(const Tensor& pcm, Tensor& features) = 0;
 };
 
+// The ops every backend implements, by name: the CUDA parity test must exercise each one
+// (tests/cuda/test_op_parity.cpp checks this list against what it ran).
+inline constexpr const char* kBackendOps[] = {
+    "frontend",
+    "conv2d_forward",          "conv2d_backward",
+    "batchnorm_forward_train", "batchnorm_forward_inference", "batchnorm_backward",
+    "activation_forward",      "activation_backward",
+    "maxpool2d_forward",       "maxpool2d_backward",
+    "mean_pool_forward",       "mean_pool_backward",
+    "dropout_forward",         "dropout_backward",
+    "dense_forward",           "dense_backward",
+    "softmax_cross_entropy",   "sigmoid_bce",
+    "adam_step",               "sgd_step",
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -61,9 +76,9 @@ class Backend {
   // Waits until all queued work is done (a no-op on the CPU).
   virtual void synchronize() = 0;
 
-  // Front-end.
+  // Front-end for batches of up to `max_batch` clips of `num_samples` samples.
   virtual std::unique_ptr<Frontend> make_frontend(const FrontendSpec& spec, int sample_rate,
-                                                  int num_samples) = 0;
+                                                  int num_samples, int max_batch) = 0;
 
   // Convolution. x (N, Cin, H, W), w (Cout, Cin, kh, kw), bias (Cout), y (N, Cout, Ho, Wo).
   virtual std::size_t conv2d_workspace_bytes(const Conv2dGeometry& g) = 0;

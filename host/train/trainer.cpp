@@ -136,7 +136,7 @@ void Trainer::build() {
                                                << (multi_label_ ? "multi" : "single")
                                                << "-label data; use val_loss or " << metric_name_);
 
-  frontend_ = backend.make_frontend(config_.features, config_.data.sample_rate, num_samples_);
+  frontend_ = backend.make_frontend(config_.features, config_.data.sample_rate, num_samples_, batch_);
   ArenaPlan plan;
   pcm_id_ = plan.add(Region::activations, "pcm", Shape{batch_, num_samples_});
   targets_id_ = plan.add(Region::activations, "targets", Shape{batch_, num_labels_});

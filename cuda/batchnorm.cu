@@ -1,0 +1,157 @@
+// Batch normalisation kernels; see batchnorm.cuh. Element e of channel c sits at
+// (o * channels + c) * inner + i with o = e / inner, i = e % inner.
+#include "cuda/batchnorm.cuh"
+
+#include "cuda/check.cuh"
+
+namespace cadenza::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+
+__device__ std::int64_t element_offset(const BatchNormGeometry& g, int c, std::int64_t e) {
+  return (e / g.inner * g.channels + c) * std::int64_t(g.inner) + e % g.inner;
+}
+
+// Sums `value` over the block in a fixed tree; every thread gets the total.
+__device__ double block_sum(double value, double* shared) {
+  shared[threadIdx.x] = value;
+  __syncthreads();
+  for (int stride = blockDim.x / 2; stride > 0; stride /= 2) {
+    if (threadIdx.x < stride) shared[threadIdx.x] += shared[threadIdx.x + stride];
+    __syncthreads();
+  }
+  const double total = shared[0];
+  __syncthreads();
+  return total;
+}
+
+__global__ void forward_train_kernel(BatchNormGeometry g, const float* x, const float* gamma,
+                                     const float* beta, float* y, float* running_mean,
+                                     float* running_var, float* saved_mean, float* saved_invstd) {
+  __shared__ double shared[kThreads];
+  const int c = blockIdx.x;
+  const std::int64_t count = std::int64_t(g.outer) * g.inner;
+  double sum = 0.0;
+  for (std::int64_t e = threadIdx.x; e < count; e += blockDim.x) sum += x[element_offset(g, c, e)];
+  const double mean = block_sum(sum, shared) / double(count);
+  double squares = 0.0;
+  for (std::int64_t e = threadIdx.x; e < count; e += blockDim.x) {
+    const double d = x[element_offset(g, c, e)] - mean;
+    squares += d * d;
+  }
+  const double total_squares = block_sum(squares, shared);
+  const double var = total_squares / double(count);
+  const float invstd = static_cast<float>(1.0 / sqrt(var + g.eps));
+  const float scale = gamma[c] * invstd;
+  const float shift = beta[c] - static_cast<float>(mean) * scale;
+  for (std::int64_t e = threadIdx.x; e < count; e += blockDim.x) {
+    const std::int64_t at = element_offset(g, c, e);
+    y[at] = x[at] * scale + shift;
+  }
+  if (threadIdx.x == 0) {
+    saved_mean[c] = static_cast<float>(mean);
+    saved_invstd[c] = invstd;
+    const double unbiased = count > 1 ? total_squares / double(count - 1) : var;
+    running_mean[c] = static_cast<float>((1.0 - g.momentum) * running_mean[c] + g.momentum * mean);
+    running_var[c] = static_cast<float>((1.0 - g.momentum) * running_var[c] + g.momentum * unbiased);
+  }
+}
+
+__global__ void forward_inference_kernel(BatchNormGeometry g, const float* x, const float* gamma,
+                                         const float* beta, const float* running_mean,
+                                         const float* running_var, float* y, std::int64_t n) {
+  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n;
+       i += std::int64_t(gridDim.x) * blockDim.x) {
+    const int c = static_cast<int>((i / g.inner) % g.channels);
+    const float invstd = 1.0f / sqrtf(running_var[c] + g.eps);
+    const float scale = gamma[c] * invstd;
+    const float shift = beta[c] - running_mean[c] * scale;
+    y[i] = x[i] * scale + shift;
+  }
+}
+
+__global__ void backward_kernel(BatchNormGeometry g, const float* x, const float* dy, const float* gamma,
+                                const float* saved_mean, const float* saved_invstd, float* dx,
+                                float* dgamma, float* dbeta) {
+  __shared__ double shared[kThreads];
+  const int c = blockIdx.x;
+  const std::int64_t count = std::int64_t(g.outer) * g.inner;
+  const float mean = saved_mean[c], invstd = saved_invstd[c];
+  double sum_dy = 0.0, sum_dy_xhat = 0.0;
+  for (std::int64_t e = threadIdx.x; e < count; e += blockDim.x) {
+    const std::int64_t at = element_offset(g, c, e);
+    sum_dy += dy[at];
+    sum_dy_xhat += double(dy[at]) * ((x[at] - mean) * invstd);
+  }
+  const double total_dy = block_sum(sum_dy, shared);
+  const double total_dy_xhat = block_sum(sum_dy_xhat, shared);
+  if (threadIdx.x == 0) {
+    dbeta[c] += static_cast<float>(total_dy);
+    dgamma[c] += static_cast<float>(total_dy_xhat);
+  }
+  if (!dx) return;
+  const float k = gamma[c] * invstd / static_cast<float>(count);
+  const float a = static_cast<float>(total_dy), b = static_cast<float>(total_dy_xhat);
+  for (std::int64_t e = threadIdx.x; e < count; e += blockDim.x) {
+    const std::int64_t at = element_offset(g, c, e);
+    const float xhat = (x[at] - mean) * invstd;
+    dx[at] = k * (static_cast<float>(count) * dy[at] - a - xhat * b);
+  }
+}
+
+void check(const CudaContext& ctx, const BatchNormGeometry& g, const Tensor& x, const Tensor& gamma,
+           const char* op) {
+  check_device_tensor(ctx, x, op, "x", std::int64_t(g.outer) * g.channels * g.inner);
+  check_device_tensor(ctx, gamma, op, "gamma", g.channels);
+}
+
+const float* in(const Tensor& t) { return static_cast<const float*>(t.raw()); }
+float* out(Tensor& t) { return static_cast<float*>(t.raw()); }
+
+}  // namespace
+
+void batchnorm_forward_train(CudaContext& ctx, const BatchNormGeometry& g, const Tensor& x,
+                             const Tensor& gamma, const Tensor& beta, Tensor& y, Tensor& running_mean,
+                             Tensor& running_var, Tensor& saved_mean, Tensor& saved_invstd) {
+  const char* op = "batchnorm_forward_train";
+  check(ctx, g, x, gamma, op);
+  check_device_tensor(ctx, y, op, "y", x.numel());
+  for (const Tensor& t : {beta, running_mean, running_var, saved_mean, saved_invstd})
+    check_device_tensor(ctx, t, op, "per-channel tensor", g.channels);
+  forward_train_kernel<<<g.channels, kThreads, 0, ctx.stream>>>(g, in(x), in(gamma), in(beta), out(y),
+                                                                out(running_mean), out(running_var),
+                                                                out(saved_mean), out(saved_invstd));
+  CADENZA_CUDA_CHECK(cudaGetLastError());
+}
+
+void batchnorm_forward_inference(CudaContext& ctx, const BatchNormGeometry& g, const Tensor& x,
+                                 const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,
+                                 const Tensor& running_var, Tensor& y) {
+  const char* op = "batchnorm_forward_inference";
+  check(ctx, g, x, gamma, op);
+  check_device_tensor(ctx, y, op, "y", x.numel());
+  for (const Tensor& t : {beta, running_mean, running_var})
+    check_device_tensor(ctx, t, op, "per-channel tensor", g.channels);
+  const std::int64_t n = x.numel();
+  forward_inference_kernel<<<std::min<unsigned>(blocks_for(n), 65535u), 256, 0, ctx.stream>>>(
+      g, in(x), in(gamma), in(beta), in(running_mean), in(running_var), out(y), n);
+  CADENZA_CUDA_CHECK(cudaGetLastError());
+}
+
+void batchnorm_backward(CudaContext& ctx, const BatchNormGeometry& g, const Tensor& x, const Tensor& dy,
+                        const Tensor& gamma, const Tensor& saved_mean, const Tensor& saved_invstd,
+                        Tensor& dx, Tensor& dgamma, Tensor& dbeta) {
+  const char* op = "batchnorm_backward";
+  check(ctx, g, x, gamma, op);
+  check_device_tensor(ctx, dy, op, "dy", x.numel());
+  if (dx.defined()) check_device_tensor(ctx, dx, op, "dx", x.numel());
+  for (const Tensor& t : {saved_mean, saved_invstd, dgamma, dbeta})
+    check_device_tensor(ctx, t, op, "per-channel tensor", g.channels);
+  backward_kernel<<<g.channels, kThreads, 0, ctx.stream>>>(
+      g, in(x), in(dy), in(gamma), in(saved_mean), in(saved_invstd), dx.defined() ? out(dx) : nullptr,
+      out(dgamma), out(dbeta));
+  CADENZA_CUDA_CHECK(cudaGetLastError());
+}
+
+}  // namespace cadenza::cuda

@@ -1,0 +1,25 @@
+// Batch normalisation on the GPU over (outer, channels, inner), with the CPU backend's
+// semantics (host/cpu/batchnorm.cpp): biased variance to normalise, unbiased for the
+// running variance, PyTorch's momentum convention, saved mean and 1/sqrt(var + eps).
+//
+// Custom kernels rather than cuDNN: cuDNN 9 deprecates its batchnorm entry points, and
+// per-axis normalisation (Choi's per-frequency BN) is one geometry here. One block per
+// channel sums in double in a fixed order, so results are deterministic.
+#pragma once
+
+#include "cuda/cuda_context.cuh"
+#include "host/ops/geometry.hpp"
+
+namespace cadenza::cuda {
+
+void batchnorm_forward_train(CudaContext& ctx, const BatchNormGeometry& g, const Tensor& x,
+                             const Tensor& gamma, const Tensor& beta, Tensor& y, Tensor& running_mean,
+                             Tensor& running_var, Tensor& saved_mean, Tensor& saved_invstd);
+void batchnorm_forward_inference(CudaContext& ctx, const BatchNormGeometry& g, const Tensor& x,
+                                 const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,
+                                 const Tensor& running_var, Tensor& y);
+void batchnorm_backward(CudaContext& ctx, const BatchNormGeometry& g, const Tensor& x, const Tensor& dy,
+                        const Tensor& gamma, const Tensor& saved_mean, const Tensor& saved_invstd,
+                        Tensor& dx, Tensor& dgamma, Tensor& dbeta);
+
+}  // namespace cadenza::cuda

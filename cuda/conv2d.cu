@@ -1,0 +1,194 @@
+// conv2d through cuDNN's convolution API; see conv2d.cuh for the plan cache and limits.
+//
+// Layouts are NCHW (x, y) and KCRS (w), fully packed, as the CPU backend's. Bias is added
+// by a per-channel kernel and its gradient summed per channel, both in a fixed order.
+// Parameter gradients accumulate (beta = 1), the input gradient is overwritten (beta = 0).
+#include "cuda/conv2d.cuh"
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "cuda/check.cuh"
+
+namespace cadenza::cuda {
+
+// Workspace cuDNN may ask for per algorithm; larger ones are skipped.
+constexpr std::size_t kMaxConvWorkspaceBytes = std::size_t(512) << 20;
+
+struct Conv2dPlans::Plan {
+  cudnnTensorDescriptor_t x_desc = nullptr, y_desc = nullptr;
+  cudnnFilterDescriptor_t w_desc = nullptr;
+  cudnnConvolutionDescriptor_t conv_desc = nullptr;
+  cudnnConvolutionFwdAlgo_t forward_algo{};
+  cudnnConvolutionBwdDataAlgo_t backward_data_algo{};
+  cudnnConvolutionBwdFilterAlgo_t backward_filter_algo{};
+  std::size_t workspace_bytes = 0;
+
+  ~Plan() {
+    if (x_desc) cudnnDestroyTensorDescriptor(x_desc);
+    if (y_desc) cudnnDestroyTensorDescriptor(y_desc);
+    if (w_desc) cudnnDestroyFilterDescriptor(w_desc);
+    if (conv_desc) cudnnDestroyConvolutionDescriptor(conv_desc);
+  }
+};
+
+namespace {
+
+// The first deterministic algorithm of cuDNN's ranked list whose workspace fits.
+template <typename Perf>
+const Perf& choose(const std::vector<Perf>& ranked, int count, const char* what) {
+  for (int i = 0; i < count; ++i)
+    if (ranked[i].status == CUDNN_STATUS_SUCCESS && ranked[i].determinism == CUDNN_DETERMINISTIC &&
+        ranked[i].memory <= kMaxConvWorkspaceBytes)
+      return ranked[i];
+  CADENZA_CHECK(false, "cuDNN offers no deterministic " << what << " algorithm for this convolution");
+  return ranked[0];
+}
+
+__global__ void add_channel_bias_kernel(float* y, const float* bias, int channels,
+                                        std::int64_t plane, std::int64_t n) {
+  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n;
+       i += std::int64_t(gridDim.x) * blockDim.x)
+    y[i] += bias[(i / plane) % channels];
+}
+
+// One block per channel; each thread sums a fixed strided slice, then a fixed tree.
+__global__ void channel_bias_gradient_kernel(const float* dy, float* dbias, int batch, int channels,
+                                             std::int64_t plane) {
+  __shared__ double partial[256];
+  const int c = blockIdx.x;
+  double sum = 0.0;
+  const std::int64_t count = std::int64_t(batch) * plane;
+  for (std::int64_t e = threadIdx.x; e < count; e += blockDim.x) {
+    const std::int64_t n = e / plane, p = e % plane;
+    sum += dy[(n * channels + c) * plane + p];
+  }
+  partial[threadIdx.x] = sum;
+  __syncthreads();
+  for (int stride = blockDim.x / 2; stride > 0; stride /= 2) {
+    if (threadIdx.x < stride) partial[threadIdx.x] += partial[threadIdx.x + stride];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) dbias[c] += static_cast<float>(partial[0]);
+}
+
+void check_shapes(const CudaContext& ctx, const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
+                  const Tensor& y_like, const char* op) {
+  check_device_tensor(ctx, x, op, "x", std::int64_t(g.batch) * g.in_channels * g.in_h * g.in_w);
+  check_device_tensor(ctx, w, op, "w",
+                      std::int64_t(g.out_channels) * g.in_channels * g.kernel_h * g.kernel_w);
+  check_device_tensor(ctx, y_like, op, "y", std::int64_t(g.batch) * g.out_channels * g.out_h * g.out_w);
+}
+
+}  // namespace
+
+Conv2dPlans::Conv2dPlans() = default;
+Conv2dPlans::~Conv2dPlans() = default;
+
+const Conv2dPlans::Plan& Conv2dPlans::get(CudaContext& ctx, const Conv2dGeometry& g) {
+  const auto key = std::make_tuple(g.batch, g.in_channels, g.in_h, g.in_w, g.out_channels, g.kernel_h,
+                                   g.kernel_w, g.stride_h, g.stride_w, g.dilation_h, g.dilation_w,
+                                   g.pad_top, g.pad_left);
+  if (const auto found = plans_.find(key); found != plans_.end()) return *found->second;
+  if (g.pad_top != g.pad_bottom || g.pad_left != g.pad_right)
+    CADENZA_USER_ERROR("conv2d with a " << g.kernel_h << "x" << g.kernel_w
+                                        << " kernel and padding 'same' pads unevenly (top "
+                                        << g.pad_top << ", bottom " << g.pad_bottom << ", left "
+                                        << g.pad_left << ", right " << g.pad_right
+                                        << "); the CUDA backend takes odd kernels or padding "
+                                           "'valid' for now — use --device cpu for this model");
+  auto plan = std::make_unique<Plan>();
+  CADENZA_CUDA_CHECK(cudnnCreateTensorDescriptor(&plan->x_desc));
+  CADENZA_CUDA_CHECK(cudnnCreateTensorDescriptor(&plan->y_desc));
+  CADENZA_CUDA_CHECK(cudnnCreateFilterDescriptor(&plan->w_desc));
+  CADENZA_CUDA_CHECK(cudnnCreateConvolutionDescriptor(&plan->conv_desc));
+  CADENZA_CUDA_CHECK(cudnnSetTensor4dDescriptor(plan->x_desc, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT,
+                                                g.batch, g.in_channels, g.in_h, g.in_w));
+  CADENZA_CUDA_CHECK(cudnnSetTensor4dDescriptor(plan->y_desc, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT,
+                                                g.batch, g.out_channels, g.out_h, g.out_w));
+  CADENZA_CUDA_CHECK(cudnnSetFilter4dDescriptor(plan->w_desc, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW,
+                                                g.out_channels, g.in_channels, g.kernel_h, g.kernel_w));
+  CADENZA_CUDA_CHECK(cudnnSetConvolution2dDescriptor(plan->conv_desc, g.pad_top, g.pad_left, g.stride_h,
+                                                     g.stride_w, g.dilation_h, g.dilation_w,
+                                                     CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+  CADENZA_CUDA_CHECK(cudnnSetConvolutionMathType(plan->conv_desc, CUDNN_FMA_MATH));
+  int n = 0, h = 0, w = 0, c = 0;
+  CADENZA_CUDA_CHECK(cudnnGetConvolution2dForwardOutputDim(plan->conv_desc, plan->x_desc, plan->w_desc,
+                                                           &n, &c, &h, &w));
+  CADENZA_CHECK(n == g.batch && c == g.out_channels && h == g.out_h && w == g.out_w,
+                "cuDNN's output " << n << "x" << c << "x" << h << "x" << w << " differs from the geometry's");
+
+  int count = 0;
+  std::vector<cudnnConvolutionFwdAlgoPerf_t> forward(CUDNN_CONVOLUTION_FWD_ALGO_COUNT);
+  CADENZA_CUDA_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(ctx.cudnn, plan->x_desc, plan->w_desc,
+                                                            plan->conv_desc, plan->y_desc,
+                                                            int(forward.size()), &count, forward.data()));
+  const auto& f = choose(forward, count, "forward");
+  std::vector<cudnnConvolutionBwdDataAlgoPerf_t> backward_data(CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT);
+  CADENZA_CUDA_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(
+      ctx.cudnn, plan->w_desc, plan->y_desc, plan->conv_desc, plan->x_desc, int(backward_data.size()),
+      &count, backward_data.data()));
+  const auto& d = choose(backward_data, count, "backward-data");
+  std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> backward_filter(CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT);
+  CADENZA_CUDA_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
+      ctx.cudnn, plan->x_desc, plan->y_desc, plan->conv_desc, plan->w_desc,
+      int(backward_filter.size()), &count, backward_filter.data()));
+  const auto& b = choose(backward_filter, count, "backward-filter");
+  plan->forward_algo = f.algo;
+  plan->backward_data_algo = d.algo;
+  plan->backward_filter_algo = b.algo;
+  plan->workspace_bytes = std::max({f.memory, d.memory, b.memory});
+  return *(plans_[key] = std::move(plan));
+}
+
+std::size_t conv2d_workspace_bytes(CudaContext& ctx, Conv2dPlans& plans, const Conv2dGeometry& g) {
+  return plans.get(ctx, g).workspace_bytes;
+}
+
+void conv2d_forward(CudaContext& ctx, Conv2dPlans& plans, const Conv2dGeometry& g, const Tensor& x,
+                    const Tensor& w, const Tensor& bias, Tensor& y, Tensor& workspace) {
+  check_shapes(ctx, g, x, w, y, "conv2d_forward");
+  const auto& plan = plans.get(ctx, g);
+  CADENZA_CHECK(workspace.bytes() >= plan.workspace_bytes, "conv2d workspace too small");
+  const float one = 1.0f, zero = 0.0f;
+  CADENZA_CUDA_CHECK(cudnnConvolutionForward(ctx.cudnn, &one, plan.x_desc, x.raw(), plan.w_desc, w.raw(),
+                                             plan.conv_desc, plan.forward_algo, workspace.raw(),
+                                             plan.workspace_bytes, &zero, plan.y_desc, y.raw()));
+  if (bias.defined()) {
+    check_device_tensor(ctx, bias, "conv2d_forward", "bias", g.out_channels);
+    const std::int64_t plane = std::int64_t(g.out_h) * g.out_w;
+    const std::int64_t n = std::int64_t(g.batch) * g.out_channels * plane;
+    add_channel_bias_kernel<<<std::min<unsigned>(blocks_for(n), 65535u), 256, 0, ctx.stream>>>(
+        static_cast<float*>(y.raw()), static_cast<const float*>(bias.raw()), g.out_channels, plane, n);
+    CADENZA_CUDA_CHECK(cudaGetLastError());
+  }
+}
+
+void conv2d_backward(CudaContext& ctx, Conv2dPlans& plans, const Conv2dGeometry& g, const Tensor& x,
+                     const Tensor& w, const Tensor& dy, Tensor& dx, Tensor& dw, Tensor& dbias,
+                     Tensor& workspace) {
+  check_shapes(ctx, g, x, w, dy, "conv2d_backward");
+  check_device_tensor(ctx, dw, "conv2d_backward", "dw", w.numel());
+  const auto& plan = plans.get(ctx, g);
+  CADENZA_CHECK(workspace.bytes() >= plan.workspace_bytes, "conv2d workspace too small");
+  const float one = 1.0f, zero = 0.0f;
+  CADENZA_CUDA_CHECK(cudnnConvolutionBackwardFilter(
+      ctx.cudnn, &one, plan.x_desc, x.raw(), plan.y_desc, dy.raw(), plan.conv_desc,
+      plan.backward_filter_algo, workspace.raw(), plan.workspace_bytes, &one, plan.w_desc, dw.raw()));
+  if (dbias.defined()) {
+    check_device_tensor(ctx, dbias, "conv2d_backward", "dbias", g.out_channels);
+    channel_bias_gradient_kernel<<<g.out_channels, 256, 0, ctx.stream>>>(
+        static_cast<const float*>(dy.raw()), static_cast<float*>(dbias.raw()), g.batch, g.out_channels,
+        std::int64_t(g.out_h) * g.out_w);
+    CADENZA_CUDA_CHECK(cudaGetLastError());
+  }
+  if (dx.defined()) {
+    check_device_tensor(ctx, dx, "conv2d_backward", "dx", x.numel());
+    CADENZA_CUDA_CHECK(cudnnConvolutionBackwardData(
+        ctx.cudnn, &one, plan.w_desc, w.raw(), plan.y_desc, dy.raw(), plan.conv_desc,
+        plan.backward_data_algo, workspace.raw(), plan.workspace_bytes, &zero, plan.x_desc, dx.raw()));
+  }
+}
+
+}  // namespace cadenza::cuda

@@ -1,0 +1,41 @@
+// conv2d on the GPU through cuDNN: forward, backward-data and backward-filter.
+//
+// Each geometry gets a plan once (descriptors and the three algorithms, chosen by cuDNN's
+// heuristics among deterministic algorithms whose workspace fits the limit), cached in
+// the Conv2dPlans of the context; the workspace comes from the model's arena.
+// FP32 math (no TF32) so results compare with the CPU backend's.
+// cuDNN's convolution takes symmetric padding only: a 'same' convolution with an even
+// kernel (asymmetric padding) is refused with a UserError for now.
+#pragma once
+
+#include <cstddef>
+#include <map>
+#include <memory>
+#include <tuple>
+
+#include "cuda/cuda_context.cuh"
+#include "host/ops/geometry.hpp"
+
+namespace cadenza::cuda {
+
+class Conv2dPlans {
+ public:
+  Conv2dPlans();
+  ~Conv2dPlans();
+  struct Plan;
+  // The plan of `g`, made on first use.
+  const Plan& get(CudaContext& ctx, const Conv2dGeometry& g);
+
+ private:
+  std::map<std::tuple<int, int, int, int, int, int, int, int, int, int, int, int, int>,
+           std::unique_ptr<Plan>> plans_;
+};
+
+std::size_t conv2d_workspace_bytes(CudaContext& ctx, Conv2dPlans& plans, const Conv2dGeometry& g);
+void conv2d_forward(CudaContext& ctx, Conv2dPlans& plans, const Conv2dGeometry& g, const Tensor& x,
+                    const Tensor& w, const Tensor& bias, Tensor& y, Tensor& workspace);
+void conv2d_backward(CudaContext& ctx, Conv2dPlans& plans, const Conv2dGeometry& g, const Tensor& x,
+                     const Tensor& w, const Tensor& dy, Tensor& dx, Tensor& dw, Tensor& dbias,
+                     Tensor& workspace);
+
+}  // namespace cadenza::cuda

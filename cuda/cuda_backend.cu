@@ -1,0 +1,188 @@
+// CudaBackend: device set-up, memory, copies and the dispatch of each op.
+#include "cuda/cuda_backend.cuh"
+
+#include <sstream>
+
+#include "cuda/batchnorm.cuh"
+#include "cuda/check.cuh"
+#include "cuda/conv2d.cuh"
+#include "cuda/dense.cuh"
+#include "cuda/elementwise_ops.cuh"
+#include "cuda/pooling.cuh"
+#include "cuda/spectrogram.cuh"
+
+namespace cadenza::cuda {
+namespace {
+
+// The Backend's Frontend over CudaSpectrogram: (B, S) PCM → (B, 1, bins, frames).
+class CudaFrontend final : public Frontend {
+ public:
+  CudaFrontend(CudaContext& ctx, const FrontendSpec& spec, int sample_rate, int num_samples,
+               int max_batch)
+      : spectrogram_(ctx, spec, sample_rate, num_samples, max_batch) {}
+  int num_bins() const override { return spectrogram_.num_bins(); }
+  int num_frames() const override { return spectrogram_.num_frames(); }
+  void compute(const Tensor& pcm, Tensor& features) override { spectrogram_.compute(pcm, features); }
+
+ private:
+  CudaSpectrogram spectrogram_;
+};
+
+}  // namespace
+
+CudaBackend::CudaBackend(int device_index) : conv_plans_(std::make_unique<Conv2dPlans>()) {
+  ctx_.device = device_index;
+  CADENZA_CUDA_CHECK(cudaSetDevice(device_index));
+  CADENZA_CUDA_CHECK(cudaStreamCreateWithFlags(&ctx_.stream, cudaStreamNonBlocking));
+  CADENZA_CUDA_CHECK(cudaStreamCreateWithFlags(&ctx_.copy_stream, cudaStreamNonBlocking));
+  CADENZA_CUDA_CHECK(cublasCreate(&ctx_.cublas));
+  CADENZA_CUDA_CHECK(cublasSetStream(ctx_.cublas, ctx_.stream));
+  // FP32 GEMMs (no TF32) so that results compare with the CPU backend's.
+  CADENZA_CUDA_CHECK(cublasSetMathMode(ctx_.cublas, CUBLAS_PEDANTIC_MATH));
+  CADENZA_CUDA_CHECK(cudnnCreate(&ctx_.cudnn));
+  CADENZA_CUDA_CHECK(cudnnSetStream(ctx_.cudnn, ctx_.stream));
+  CADENZA_CUDA_CHECK(cudaDeviceGetAttribute(&ctx_.max_threads_per_block, cudaDevAttrMaxThreadsPerBlock,
+                                            device_index));
+}
+
+CudaBackend::~CudaBackend() {
+  // Destructors only release; errors here cannot be reported usefully.
+  conv_plans_.reset();
+  if (ctx_.cudnn) cudnnDestroy(ctx_.cudnn);
+  if (ctx_.cublas) cublasDestroy(ctx_.cublas);
+  if (ctx_.copy_stream) cudaStreamDestroy(ctx_.copy_stream);
+  if (ctx_.stream) cudaStreamDestroy(ctx_.stream);
+}
+
+void* CudaBackend::allocate(std::size_t bytes) {
+  void* memory = nullptr;
+  const cudaError_t status = cudaMalloc(&memory, bytes);
+  if (status == cudaErrorMemoryAllocation) {
+    cudaGetLastError();  // clear the sticky error
+    std::size_t free_bytes = 0, total_bytes = 0;
+    cudaMemGetInfo(&free_bytes, &total_bytes);
+    CADENZA_USER_ERROR("out of GPU memory on cuda:" << ctx_.device << ": asked for "
+                                                    << (bytes + (1 << 20) - 1) / (1 << 20) << " MiB, "
+                                                    << free_bytes / (1 << 20) << " MiB free of "
+                                                    << total_bytes / (1 << 20)
+                                                    << " MiB; try a smaller train.batch_size");
+  }
+  CADENZA_CUDA_CHECK(status);
+  CADENZA_CUDA_CHECK(cudaMemsetAsync(memory, 0, bytes, ctx_.stream));
+  return memory;
+}
+
+void CudaBackend::release(void* memory) { cudaFree(memory); }
+
+void CudaBackend::copy(const Tensor& src, Tensor& dst) {
+  CADENZA_CHECK(src.bytes() == dst.bytes(), "copy of " << src.bytes() << " bytes into " << dst.bytes());
+  if (src.bytes() == 0) return;
+  for (const Tensor* t : {&src, static_cast<const Tensor*>(&dst)})
+    CADENZA_CHECK(t->device().is_cpu() || t->device() == device(),
+                  "the backend of " << device().str() << " cannot reach " << t->device().str());
+  const bool to_host = dst.device().is_cpu();
+  const cudaMemcpyKind kind = src.device().is_cpu()
+                                  ? (to_host ? cudaMemcpyHostToHost : cudaMemcpyHostToDevice)
+                                  : (to_host ? cudaMemcpyDeviceToHost : cudaMemcpyDeviceToDevice);
+  CADENZA_CUDA_CHECK(cudaMemcpyAsync(dst.raw(), src.raw(), src.bytes(), kind, ctx_.stream));
+  // The host reads what it copied back as soon as copy() returns; from pageable host
+  // memory, an upload has read its source by the time cudaMemcpyAsync returns.
+  if (to_host) CADENZA_CUDA_CHECK(cudaStreamSynchronize(ctx_.stream));
+}
+
+void CudaBackend::fill_zero(Tensor& t) {
+  CADENZA_CHECK(t.device() == device(), "fill_zero of a tensor on " << t.device().str());
+  if (t.bytes()) CADENZA_CUDA_CHECK(cudaMemsetAsync(t.raw(), 0, t.bytes(), ctx_.stream));
+}
+
+void CudaBackend::synchronize() { CADENZA_CUDA_CHECK(cudaStreamSynchronize(ctx_.stream)); }
+
+std::unique_ptr<Frontend> CudaBackend::make_frontend(const FrontendSpec& spec, int sample_rate,
+                                                     int num_samples, int max_batch) {
+  return std::make_unique<CudaFrontend>(ctx_, spec, sample_rate, num_samples, max_batch);
+}
+
+std::size_t CudaBackend::conv2d_workspace_bytes(const Conv2dGeometry& g) {
+  return cuda::conv2d_workspace_bytes(ctx_, *conv_plans_, g);
+}
+void CudaBackend::conv2d_forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
+                                 const Tensor& bias, Tensor& y, Tensor& workspace) {
+  cuda::conv2d_forward(ctx_, *conv_plans_, g, x, w, bias, y, workspace);
+}
+void CudaBackend::conv2d_backward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
+                                  const Tensor& dy, Tensor& dx, Tensor& dw, Tensor& dbias,
+                                  Tensor& workspace) {
+  cuda::conv2d_backward(ctx_, *conv_plans_, g, x, w, dy, dx, dw, dbias, workspace);
+}
+void CudaBackend::batchnorm_forward_train(const BatchNormGeometry& g, const Tensor& x,
+                                          const Tensor& gamma, const Tensor& beta, Tensor& y,
+                                          Tensor& running_mean, Tensor& running_var,
+                                          Tensor& saved_mean, Tensor& saved_invstd) {
+  cuda::batchnorm_forward_train(ctx_, g, x, gamma, beta, y, running_mean, running_var, saved_mean,
+                                saved_invstd);
+}
+void CudaBackend::batchnorm_forward_inference(const BatchNormGeometry& g, const Tensor& x,
+                                              const Tensor& gamma, const Tensor& beta,
+                                              const Tensor& running_mean,
+                                              const Tensor& running_var, Tensor& y) {
+  cuda::batchnorm_forward_inference(ctx_, g, x, gamma, beta, running_mean, running_var, y);
+}
+void CudaBackend::batchnorm_backward(const BatchNormGeometry& g, const Tensor& x, const Tensor& dy,
+                                     const Tensor& gamma, const Tensor& saved_mean,
+                                     const Tensor& saved_invstd, Tensor& dx, Tensor& dgamma,
+                                     Tensor& dbeta) {
+  cuda::batchnorm_backward(ctx_, g, x, dy, gamma, saved_mean, saved_invstd, dx, dgamma, dbeta);
+}
+void CudaBackend::activation_forward(Activation kind, float alpha, const Tensor& x, Tensor& y) {
+  cuda::activation_forward(ctx_, kind, alpha, x, y);
+}
+void CudaBackend::activation_backward(Activation kind, float alpha, const Tensor& x, const Tensor& y,
+                                      const Tensor& dy, Tensor& dx) {
+  cuda::activation_backward(ctx_, kind, alpha, x, y, dy, dx);
+}
+void CudaBackend::maxpool2d_forward(const Pool2dGeometry& g, const Tensor& x, Tensor& y) {
+  cuda::maxpool2d_forward(ctx_, g, x, y);
+}
+void CudaBackend::maxpool2d_backward(const Pool2dGeometry& g, const Tensor& x, const Tensor& dy,
+                                     Tensor& dx) {
+  cuda::maxpool2d_backward(ctx_, g, x, dy, dx);
+}
+void CudaBackend::mean_pool_forward(int outer, int inner, const Tensor& x, Tensor& y) {
+  cuda::mean_pool_forward(ctx_, outer, inner, x, y);
+}
+void CudaBackend::mean_pool_backward(int outer, int inner, const Tensor& dy, Tensor& dx) {
+  cuda::mean_pool_backward(ctx_, outer, inner, dy, dx);
+}
+void CudaBackend::dropout_forward(float rate, std::uint64_t key, const Tensor& x, Tensor& y) {
+  cuda::dropout_forward(ctx_, rate, key, x, y);
+}
+void CudaBackend::dropout_backward(float rate, std::uint64_t key, const Tensor& dy, Tensor& dx) {
+  cuda::dropout_backward(ctx_, rate, key, dy, dx);
+}
+void CudaBackend::dense_forward(const DenseGeometry& g, const Tensor& x, const Tensor& w,
+                                const Tensor& bias, Tensor& y) {
+  cuda::dense_forward(ctx_, g, x, w, bias, y);
+}
+void CudaBackend::dense_backward(const DenseGeometry& g, const Tensor& x, const Tensor& w,
+                                 const Tensor& dy, Tensor& dx, Tensor& dw, Tensor& dbias) {
+  cuda::dense_backward(ctx_, g, x, w, dy, dx, dw, dbias);
+}
+void CudaBackend::softmax_cross_entropy(const Tensor& logits, const Tensor& targets,
+                                        float label_smoothing, Tensor& loss, Tensor& dlogits,
+                                        float grad_scale) {
+  cuda::softmax_cross_entropy(ctx_, logits, targets, label_smoothing, loss, dlogits, grad_scale);
+}
+void CudaBackend::sigmoid_bce(const Tensor& logits, const Tensor& targets, Tensor& loss,
+                              Tensor& dlogits, float grad_scale) {
+  cuda::sigmoid_bce(ctx_, logits, targets, loss, dlogits, grad_scale);
+}
+void CudaBackend::adam_step(const AdamHyper& h, std::int64_t step, Tensor& params,
+                            const Tensor& grads, Tensor& m, Tensor& v) {
+  cuda::adam_step(ctx_, h, step, params, grads, m, v);
+}
+void CudaBackend::sgd_step(const SgdHyper& h, std::int64_t step, Tensor& params, const Tensor& grads,
+                           Tensor& momentum_buffer) {
+  cuda::sgd_step(ctx_, h, step, params, grads, momentum_buffer);
+}
+
+}  // namespace cadenza::cuda

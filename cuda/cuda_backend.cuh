@@ -1,0 +1,81 @@
+// CudaBackend: the Backend on one GPU. Each op forwards to the function of the same name
+// in namespace cadenza::cuda (conv2d.cu, batchnorm.cu, pooling.cu, dense.cu,
+// elementwise_ops.cuh's files, spectrogram.cu), so a reader finds an op's CUDA code by
+// its name. Plain C++ header: host code creates the backend.
+//
+// Invariants: all work is enqueued on the context's compute stream; copy() to the host
+// waits for it (the only host synchronisation besides synchronize()); memory comes from
+// cudaMalloc, never managed memory.
+#pragma once
+
+#include <memory>
+
+#include "cuda/cuda_context.cuh"
+#include "host/ops/backend.hpp"
+
+namespace cadenza::cuda {
+
+class Conv2dPlans;
+
+class CudaBackend final : public Backend {
+ public:
+  explicit CudaBackend(int device_index);
+  ~CudaBackend() override;
+  CudaBackend(const CudaBackend&) = delete;
+  CudaBackend& operator=(const CudaBackend&) = delete;
+
+  Device device() const override { return Device::cuda(ctx_.device); }
+  CudaContext& context() { return ctx_; }
+
+  void* allocate(std::size_t bytes) override;
+  void release(void* memory) override;
+  void copy(const Tensor& src, Tensor& dst) override;
+  void fill_zero(Tensor& t) override;
+  void synchronize() override;
+
+  std::unique_ptr<Frontend> make_frontend(const FrontendSpec& spec, int sample_rate, int num_samples,
+                                          int max_batch) override;
+
+  std::size_t conv2d_workspace_bytes(const Conv2dGeometry& g) override;
+  void conv2d_forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, const Tensor& bias,
+                      Tensor& y, Tensor& workspace) override;
+  void conv2d_backward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, const Tensor& dy,
+                       Tensor& dx, Tensor& dw, Tensor& dbias, Tensor& workspace) override;
+  void batchnorm_forward_train(const BatchNormGeometry& g, const Tensor& x, const Tensor& gamma,
+                               const Tensor& beta, Tensor& y, Tensor& running_mean, Tensor& running_var,
+                               Tensor& saved_mean, Tensor& saved_invstd) override;
+  void batchnorm_forward_inference(const BatchNormGeometry& g, const Tensor& x, const Tensor& gamma,
+                                   const Tensor& beta, const Tensor& running_mean,
+                                   const Tensor& running_var, Tensor& y) override;
+  void batchnorm_backward(const BatchNormGeometry& g, const Tensor& x, const Tensor& dy,
+                          const Tensor& gamma, const Tensor& saved_mean, const Tensor& saved_invstd,
+                          Tensor& dx, Tensor& dgamma, Tensor& dbeta) override;
+  void activation_forward(Activation kind, float alpha, const Tensor& x, Tensor& y) override;
+  void activation_backward(Activation kind, float alpha, const Tensor& x, const Tensor& y,
+                           const Tensor& dy, Tensor& dx) override;
+  void maxpool2d_forward(const Pool2dGeometry& g, const Tensor& x, Tensor& y) override;
+  void maxpool2d_backward(const Pool2dGeometry& g, const Tensor& x, const Tensor& dy,
+                          Tensor& dx) override;
+  void mean_pool_forward(int outer, int inner, const Tensor& x, Tensor& y) override;
+  void mean_pool_backward(int outer, int inner, const Tensor& dy, Tensor& dx) override;
+  void dropout_forward(float rate, std::uint64_t key, const Tensor& x, Tensor& y) override;
+  void dropout_backward(float rate, std::uint64_t key, const Tensor& dy, Tensor& dx) override;
+  void dense_forward(const DenseGeometry& g, const Tensor& x, const Tensor& w, const Tensor& bias,
+                     Tensor& y) override;
+  void dense_backward(const DenseGeometry& g, const Tensor& x, const Tensor& w, const Tensor& dy,
+                      Tensor& dx, Tensor& dw, Tensor& dbias) override;
+  void softmax_cross_entropy(const Tensor& logits, const Tensor& targets, float label_smoothing,
+                             Tensor& loss, Tensor& dlogits, float grad_scale) override;
+  void sigmoid_bce(const Tensor& logits, const Tensor& targets, Tensor& loss, Tensor& dlogits,
+                   float grad_scale) override;
+  void adam_step(const AdamHyper& h, std::int64_t step, Tensor& params, const Tensor& grads,
+                 Tensor& m, Tensor& v) override;
+  void sgd_step(const SgdHyper& h, std::int64_t step, Tensor& params, const Tensor& grads,
+                Tensor& momentum_buffer) override;
+
+ private:
+  CudaContext ctx_;
+  std::unique_ptr<Conv2dPlans> conv_plans_;
+};
+
+}  // namespace cadenza::cuda

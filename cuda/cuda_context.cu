@@ -1,0 +1,25 @@
+// check_device_tensor: the argument checks every CUDA op runs before it enqueues work.
+//
+// Invariants: a tensor that passes is defined, lives on the context's device, has the
+// dtype asked for and exactly `numel` elements, so the kernel behind the op may read or
+// write numel elements through its raw pointer. A failure throws cadenza::Error naming the
+// op and the argument; nothing is enqueued.
+#include "cuda/cuda_context.cuh"
+
+#include "host/core/error.hpp"
+
+namespace cadenza::cuda {
+
+void check_device_tensor(const CudaContext& ctx, const Tensor& t, const char* op, const char* name,
+                         std::int64_t numel, DType dtype) {
+  CADENZA_CHECK(t.defined(), op << ": " << name << " is not defined");
+  CADENZA_CHECK(t.device() == Device::cuda(ctx.device),
+                op << ": " << name << " is on " << t.device().str() << ", expected cuda:"
+                   << ctx.device);
+  CADENZA_CHECK(t.dtype() == dtype, op << ": " << name << " is " << dtype_name(t.dtype())
+                                       << ", expected " << dtype_name(dtype));
+  CADENZA_CHECK(t.numel() == numel, op << ": " << name << " " << t.shape().str() << " has "
+                                       << t.numel() << " elements, expected " << numel);
+}
+
+}  // namespace cadenza::cuda

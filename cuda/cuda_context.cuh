@@ -1,0 +1,38 @@
+// CudaContext: the library handles and streams of one GPU, owned by its CudaBackend.
+//
+// Invariants: everything an op enqueues goes on `stream` (the compute stream), so ops are
+// ordered without host synchronisation; `copy_stream` carries host-to-device batch copies
+// that are ordered against the compute stream by events. The cuBLAS and cuDNN handles are
+// bound to `stream`. No CUDA object is process-global: two contexts (two devices, or two
+// engines on one device) are independent.
+#pragma once
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <cudnn.h>
+
+#include "host/core/tensor.hpp"
+
+namespace cadenza::cuda {
+
+struct CudaContext {
+  int device = 0;
+  cudaStream_t stream = nullptr;
+  cudaStream_t copy_stream = nullptr;
+  cublasHandle_t cublas = nullptr;
+  cudnnHandle_t cudnn = nullptr;
+  int max_threads_per_block = 1024;
+};
+
+// The public-entry checks of every op: the tensor is f32 (unless `dtype` says otherwise),
+// lives on this context's device, and has `numel` elements. Throws naming the op and the
+// argument.
+void check_device_tensor(const CudaContext& ctx, const Tensor& t, const char* op, const char* name,
+                         std::int64_t numel, DType dtype = DType::f32);
+
+// Blocks of 256 threads covering n elements (at least one block).
+inline unsigned int blocks_for(std::int64_t n, int threads = 256) {
+  return static_cast<unsigned int>(n > 0 ? (n + threads - 1) / threads : 1);
+}
+
+}  // namespace cadenza::cuda
