@@ -1,0 +1,392 @@
+// run_op_parity: the table of op cases; see op_parity.hpp.
+#include "host/selfcheck/op_parity.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <numeric>
+#include <set>
+#include <sstream>
+
+#include "host/core/error.hpp"
+#include "host/math/random_math.hpp"
+
+namespace cadenza {
+namespace {
+
+// Tolerances, relative to max(1, |reference|).
+// Elementwise math through the shared functions: a few ulps of expf/logf, and nvcc's
+// fused multiply-adds where the host rounds twice.
+constexpr double kElementwise = 1e-5;
+// Sums of many terms in another order (GEMMs, convolutions, reductions): float rounding
+// grows with the square root of the terms; 2e-4 covers ~10^4-term sums of O(1) values.
+constexpr double kReduction = 2e-4;
+// The front-end: two FFT libraries (FFTW, cuFFT) round differently before a logarithm;
+// in dB, 1e-3 relative is 0.01 dB at 10 dB.
+constexpr double kFrontend = 1e-3;
+// Exact: the same integer hash decides dropout masks; max pooling selects, never sums.
+constexpr double kExact = 0.0;
+
+constexpr std::size_t kGuardBytes = 256;
+constexpr unsigned char kSentinel = 0xA5;
+
+// One backend's copy of an argument, with guard bytes on both sides.
+struct Guarded {
+  Tensor tensor;
+  std::shared_ptr<void> memory;
+};
+
+// An argument on both backends.
+struct Pair {
+  Guarded ref, cand;
+};
+
+class ParityRun {
+ public:
+  ParityRun(Backend& reference, Backend& candidate) : ref_(reference), cand_(candidate) {}
+
+  Pair make(const Shape& shape, std::uint64_t seed, float scale = 1.0f) {
+    Tensor host = Tensor::zeros(shape);
+    for (std::int64_t i = 0; i < host.numel(); ++i)
+      host.f32()[i] = scale * (2.0f * uniform01(seed, 17, std::uint64_t(i)) - 1.0f);
+    return upload(host);
+  }
+
+  // Uniform in [low, high): for arguments that must be positive (variances).
+  Pair make_in(const Shape& shape, std::uint64_t seed, float low, float high) {
+    Tensor host = Tensor::zeros(shape);
+    for (std::int64_t i = 0; i < host.numel(); ++i)
+      host.f32()[i] = low + (high - low) * uniform01(seed, 18, std::uint64_t(i));
+    return upload(host);
+  }
+
+  Pair upload(const Tensor& host) { return {guarded(ref_, host), guarded(cand_, host)}; }
+
+  // A workspace of `bytes` on each backend (no guards: ops own all of it).
+  std::pair<Tensor, Tensor> workspaces(std::size_t ref_bytes, std::size_t cand_bytes) {
+    auto make_one = [&](Backend& b, std::size_t bytes) {
+      void* raw = b.allocate(bytes + 1);
+      keep_.push_back(std::shared_ptr<void>(raw, [&b](void* m) { b.release(m); }));
+      return Tensor::view(raw, Shape{std::int64_t(bytes) + 1}, DType::u8, b.device());
+    };
+    return {make_one(ref_, ref_bytes), make_one(cand_, cand_bytes)};
+  }
+
+  void compare(const std::string& op, const std::string& output, const std::string& shape_case,
+               const Pair& p, double tolerance) {
+    ParityResult r{op, output, shape_case, 0.0, tolerance, true, true};
+    const Tensor reference = download(ref_, p.ref, r.guards_intact);
+    const Tensor candidate = download(cand_, p.cand, r.guards_intact);
+    for (std::int64_t i = 0; i < reference.numel(); ++i) {
+      const double c = candidate.f32()[i], e = reference.f32()[i];
+      if (!std::isfinite(c)) {
+        r.finite = false;
+        continue;
+      }
+      r.max_error = std::max(r.max_error, std::fabs(c - e) / std::max(1.0, std::fabs(e)));
+    }
+    results_.push_back(r);
+  }
+
+  Backend& ref() { return ref_; }
+  Backend& cand() { return cand_; }
+  std::vector<ParityResult>& results() { return results_; }
+
+ private:
+  Guarded guarded(Backend& b, const Tensor& host) {
+    const std::size_t bytes = host.bytes() + 2 * kGuardBytes;
+    char* raw = static_cast<char*>(b.allocate(bytes));
+    Guarded g;
+    g.memory = std::shared_ptr<void>(raw, [&b](void* m) { b.release(m); });
+    std::vector<unsigned char> sentinel(kGuardBytes, kSentinel);
+    Tensor sentinel_host = Tensor::view(sentinel.data(), Shape{std::int64_t(kGuardBytes)}, DType::u8, Device::cpu());
+    for (char* at : {raw, raw + kGuardBytes + host.bytes()}) {
+      Tensor guard = Tensor::view(at, sentinel_host.shape(), DType::u8, b.device());
+      b.copy(sentinel_host, guard);
+    }
+    g.tensor = Tensor::view(raw + kGuardBytes, host.shape(), DType::f32, b.device());
+    b.copy(host, g.tensor);
+    return g;
+  }
+
+  // The values on the host; clears `guards_intact` when a guard byte changed.
+  Tensor download(Backend& b, const Guarded& g, bool& guards_intact) {
+    Tensor host = Tensor::zeros(g.tensor.shape());
+    b.copy(g.tensor, host);
+    std::vector<unsigned char> bytes(kGuardBytes);
+    Tensor bytes_host = Tensor::view(bytes.data(), Shape{std::int64_t(kGuardBytes)}, DType::u8, Device::cpu());
+    char* raw = static_cast<char*>(g.tensor.raw());
+    for (char* at : {raw - kGuardBytes, raw + g.tensor.bytes()}) {
+      b.copy(Tensor::view(at, bytes_host.shape(), DType::u8, b.device()), bytes_host);
+      guards_intact &= std::all_of(bytes.begin(), bytes.end(), [](unsigned char v) { return v == kSentinel; });
+    }
+    return host;
+  }
+
+  Backend& ref_;
+  Backend& cand_;
+  std::vector<std::shared_ptr<void>> keep_;
+  std::vector<ParityResult> results_;
+};
+
+void conv2d_cases(ParityRun& t) {
+  const Conv2dGeometry cases[] = {
+      Conv2dGeometry::make(2, 3, 6, 7, 4, 3, 3, 1, 1, 1, 1, true),
+      Conv2dGeometry::make(1, 1, 96, 31, 8, 3, 3, 1, 1, 1, 1, true),    // batch 1, odd width
+      Conv2dGeometry::make(3, 5, 9, 11, 6, 3, 5, 2, 1, 1, 1, false),   // stride, rectangular
+      Conv2dGeometry::make(2, 4, 13, 13, 3, 3, 3, 1, 1, 2, 2, true),   // dilation
+      Conv2dGeometry::make(2, 16, 17, 9, 32, 1, 1, 1, 1, 1, 1, false), // 1x1
+  };
+  for (const Conv2dGeometry& g : cases) {
+    std::ostringstream name;
+    name << "x " << Shape{g.batch, g.in_channels, g.in_h, g.in_w}.str() << ", " << g.out_channels << "x"
+         << g.kernel_h << "x" << g.kernel_w << " stride " << g.stride_h << "x" << g.stride_w
+         << " dilation " << g.dilation_h;
+    auto x = t.make(Shape{g.batch, g.in_channels, g.in_h, g.in_w}, 1);
+    auto w = t.make(Shape{g.out_channels, g.in_channels, g.kernel_h, g.kernel_w}, 2, 0.3f);
+    auto b = t.make(Shape{g.out_channels}, 3);
+    auto y = t.make(Shape{g.batch, g.out_channels, g.out_h, g.out_w}, 4);
+    auto [ws_ref, ws_cand] = t.workspaces(t.ref().conv2d_workspace_bytes(g), t.cand().conv2d_workspace_bytes(g));
+    t.ref().conv2d_forward(g, x.ref.tensor, w.ref.tensor, b.ref.tensor, y.ref.tensor, ws_ref);
+    t.cand().conv2d_forward(g, x.cand.tensor, w.cand.tensor, b.cand.tensor, y.cand.tensor, ws_cand);
+    t.compare("conv2d_forward", "y", name.str(), y, kReduction);
+    auto dy = t.make(y.ref.tensor.shape(), 5), dx = t.make(x.ref.tensor.shape(), 6);
+    auto dw = t.make(w.ref.tensor.shape(), 7), db = t.make(b.ref.tensor.shape(), 8);
+    t.ref().conv2d_backward(g, x.ref.tensor, w.ref.tensor, dy.ref.tensor, dx.ref.tensor, dw.ref.tensor,
+                            db.ref.tensor, ws_ref);
+    t.cand().conv2d_backward(g, x.cand.tensor, w.cand.tensor, dy.cand.tensor, dx.cand.tensor,
+                             dw.cand.tensor, db.cand.tensor, ws_cand);
+    t.compare("conv2d_backward", "dx", name.str(), dx, kReduction);
+    t.compare("conv2d_backward", "dw", name.str(), dw, kReduction);
+    t.compare("conv2d_backward", "dbias", name.str(), db, kReduction);
+  }
+}
+
+void batchnorm_cases(ParityRun& t) {
+  for (const BatchNormGeometry g : {BatchNormGeometry{4, 3, 35, 1e-5f, 0.1f},
+                                    BatchNormGeometry{1, 7, 1000, 1e-3f, 0.01f},
+                                    BatchNormGeometry{16, 96, 5, 1e-5f, 0.1f}}) {
+    const Shape shape{g.outer, g.channels, g.inner}, channel{g.channels};
+    const std::string name = "x " + shape.str();
+    auto x = t.make(shape, 10, 3.0f), gamma = t.make(channel, 11), beta = t.make(channel, 12);
+    auto y = t.make(shape, 13), rm = t.make(channel, 14), rv = t.make_in(channel, 15, 0.5f, 2.0f);
+    auto sm = t.make(channel, 16), si = t.make(channel, 17);
+    auto run_train = [&](Backend& b, bool ref) {
+      auto pick = [ref](Pair& p) -> Tensor& { return ref ? p.ref.tensor : p.cand.tensor; };
+      b.batchnorm_forward_train(g, pick(x), pick(gamma), pick(beta), pick(y), pick(rm), pick(rv), pick(sm),
+                                pick(si));
+    };
+    run_train(t.ref(), true);
+    run_train(t.cand(), false);
+    for (auto [output, pair] : {std::pair<const char*, Pair*>{"y", &y}, {"running_mean", &rm},
+                                {"running_var", &rv}, {"saved_mean", &sm}, {"saved_invstd", &si}})
+      t.compare("batchnorm_forward_train", output, name, *pair, kReduction);
+    auto yi = t.make(shape, 18);
+    t.ref().batchnorm_forward_inference(g, x.ref.tensor, gamma.ref.tensor, beta.ref.tensor, rm.ref.tensor,
+                                        rv.ref.tensor, yi.ref.tensor);
+    t.cand().batchnorm_forward_inference(g, x.cand.tensor, gamma.cand.tensor, beta.cand.tensor,
+                                         rm.cand.tensor, rv.cand.tensor, yi.cand.tensor);
+    t.compare("batchnorm_forward_inference", "y", name, yi, kReduction);
+    auto dy = t.make(shape, 19), dx = t.make(shape, 20), dg = t.make(channel, 21), dbeta = t.make(channel, 22);
+    t.ref().batchnorm_backward(g, x.ref.tensor, dy.ref.tensor, gamma.ref.tensor, sm.ref.tensor,
+                               si.ref.tensor, dx.ref.tensor, dg.ref.tensor, dbeta.ref.tensor);
+    t.cand().batchnorm_backward(g, x.cand.tensor, dy.cand.tensor, gamma.cand.tensor, sm.cand.tensor,
+                                si.cand.tensor, dx.cand.tensor, dg.cand.tensor, dbeta.cand.tensor);
+    t.compare("batchnorm_backward", "dx", name, dx, kReduction);
+    t.compare("batchnorm_backward", "dgamma", name, dg, kReduction);
+    t.compare("batchnorm_backward", "dbeta", name, dbeta, kReduction);
+  }
+}
+
+void elementwise_cases(ParityRun& t) {
+  const Shape shape{3, 5, 7, 11};
+  for (Activation kind : {Activation::relu, Activation::elu}) {
+    const std::string name = std::string(kind == Activation::relu ? "relu" : "elu") + " x " + shape.str();
+    auto x = t.make(shape, 30, 4.0f), y = t.make(shape, 31), dy = t.make(shape, 32), dx = t.make(shape, 33);
+    t.ref().activation_forward(kind, 0.8f, x.ref.tensor, y.ref.tensor);
+    t.cand().activation_forward(kind, 0.8f, x.cand.tensor, y.cand.tensor);
+    t.compare("activation_forward", "y", name, y, kElementwise);
+    t.ref().activation_backward(kind, 0.8f, x.ref.tensor, y.ref.tensor, dy.ref.tensor, dx.ref.tensor);
+    t.cand().activation_backward(kind, 0.8f, x.cand.tensor, y.cand.tensor, dy.cand.tensor, dx.cand.tensor);
+    t.compare("activation_backward", "dx", name, dx, kElementwise);
+  }
+  const std::string name = "rate 0.3 x " + shape.str();
+  auto x = t.make(shape, 34), y = t.make(shape, 35), dx = t.make(shape, 36);
+  t.ref().dropout_forward(0.3f, 99, x.ref.tensor, y.ref.tensor);
+  t.cand().dropout_forward(0.3f, 99, x.cand.tensor, y.cand.tensor);
+  t.compare("dropout_forward", "y", name, y, kExact);
+  t.ref().dropout_backward(0.3f, 99, x.ref.tensor, dx.ref.tensor);
+  t.cand().dropout_backward(0.3f, 99, x.cand.tensor, dx.cand.tensor);
+  t.compare("dropout_backward", "dx", name, dx, kExact);
+
+  for (auto [outer, inner] : {std::pair{15, 77}, std::pair{1, 5000}, std::pair{64, 1}}) {
+    const std::string pool_name = "x " + Shape{outer, inner}.str();
+    auto px = t.make(Shape{outer, inner}, 37), py = t.make(Shape{outer}, 38), pdx = t.make(Shape{outer, inner}, 39);
+    t.ref().mean_pool_forward(outer, inner, px.ref.tensor, py.ref.tensor);
+    t.cand().mean_pool_forward(outer, inner, px.cand.tensor, py.cand.tensor);
+    t.compare("mean_pool_forward", "y", pool_name, py, kReduction);
+    t.ref().mean_pool_backward(outer, inner, py.ref.tensor, pdx.ref.tensor);
+    t.cand().mean_pool_backward(outer, inner, py.cand.tensor, pdx.cand.tensor);
+    t.compare("mean_pool_backward", "dx", pool_name, pdx, kElementwise);
+  }
+}
+
+void maxpool_cases(ParityRun& t) {
+  for (auto [wh, ww, sh, sw] : {std::array<int, 4>{2, 2, 2, 2}, {3, 3, 2, 2}, {4, 1, 4, 1}, {3, 2, 1, 1}}) {
+    const auto g = Pool2dGeometry::make(2, 3, 13, 10, wh, ww, sh, sw);
+    std::ostringstream name;
+    name << "x [2, 3, 13, 10], window " << wh << "x" << ww << " stride " << sh << "x" << sw;
+    // Distinct values, so that "the first maximum" is the same element on both sides.
+    Tensor host = Tensor::zeros(Shape{2, 3, 13, 10});
+    std::vector<int> order(host.numel());
+    std::iota(order.begin(), order.end(), 0);
+    for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[uniform_index(3, 0, i, i)]);
+    for (std::int64_t i = 0; i < host.numel(); ++i) host.f32()[i] = 0.01f * order[i];
+    auto x = t.upload(host);
+    auto y = t.make(Shape{2, 3, g.out_h, g.out_w}, 40), dx = t.make(host.shape(), 41), dy = t.make(y.ref.tensor.shape(), 42);
+    t.ref().maxpool2d_forward(g, x.ref.tensor, y.ref.tensor);
+    t.cand().maxpool2d_forward(g, x.cand.tensor, y.cand.tensor);
+    t.compare("maxpool2d_forward", "y", name.str(), y, kExact);
+    t.ref().maxpool2d_backward(g, x.ref.tensor, dy.ref.tensor, dx.ref.tensor);
+    t.cand().maxpool2d_backward(g, x.cand.tensor, dy.cand.tensor, dx.cand.tensor);
+    t.compare("maxpool2d_backward", "dx", name.str(), dx, kElementwise);  // overlapping windows sum
+  }
+}
+
+void dense_cases(ParityRun& t) {
+  for (const DenseGeometry g : {DenseGeometry{16, 64, 10}, DenseGeometry{1, 7, 3}, DenseGeometry{5, 1000, 50}}) {
+    const std::string name = "x " + Shape{g.batch, g.in_features}.str() + " -> " + std::to_string(g.out_features);
+    auto x = t.make(Shape{g.batch, g.in_features}, 50), w = t.make(Shape{g.out_features, g.in_features}, 51, 0.2f);
+    auto b = t.make(Shape{g.out_features}, 52), y = t.make(Shape{g.batch, g.out_features}, 53);
+    t.ref().dense_forward(g, x.ref.tensor, w.ref.tensor, b.ref.tensor, y.ref.tensor);
+    t.cand().dense_forward(g, x.cand.tensor, w.cand.tensor, b.cand.tensor, y.cand.tensor);
+    t.compare("dense_forward", "y", name, y, kReduction);
+    auto dy = t.make(y.ref.tensor.shape(), 54), dx = t.make(x.ref.tensor.shape(), 55);
+    auto dw = t.make(w.ref.tensor.shape(), 56), db = t.make(b.ref.tensor.shape(), 57);
+    t.ref().dense_backward(g, x.ref.tensor, w.ref.tensor, dy.ref.tensor, dx.ref.tensor, dw.ref.tensor, db.ref.tensor);
+    t.cand().dense_backward(g, x.cand.tensor, w.cand.tensor, dy.cand.tensor, dx.cand.tensor, dw.cand.tensor,
+                            db.cand.tensor);
+    t.compare("dense_backward", "dx", name, dx, kReduction);
+    t.compare("dense_backward", "dw", name, dw, kReduction);
+    t.compare("dense_backward", "dbias", name, db, kReduction);
+  }
+}
+
+void loss_and_optimizer_cases(ParityRun& t) {
+  for (auto [rows, k] : {std::pair{16, 10}, std::pair{1, 2}, std::pair{33, 50}}) {
+    const std::string name = "logits " + Shape{rows, k}.str();
+    auto logits = t.make(Shape{rows, k}, 60, 8.0f);
+    Tensor one_hot = Tensor::zeros(Shape{rows, k});
+    for (int r = 0; r < rows; ++r) one_hot.f32()[r * k + (r * 7) % k] = 1.0f;
+    auto targets = t.upload(one_hot);
+    auto loss = t.make(Shape{rows}, 61), grad = t.make(Shape{rows, k}, 62);
+    t.ref().softmax_cross_entropy(logits.ref.tensor, targets.ref.tensor, 0.1f, loss.ref.tensor, grad.ref.tensor, 0.25f);
+    t.cand().softmax_cross_entropy(logits.cand.tensor, targets.cand.tensor, 0.1f, loss.cand.tensor,
+                                   grad.cand.tensor, 0.25f);
+    t.compare("softmax_cross_entropy", "loss", name, loss, kElementwise);
+    t.compare("softmax_cross_entropy", "dlogits", name, grad, kElementwise);
+    t.ref().sigmoid_bce(logits.ref.tensor, targets.ref.tensor, loss.ref.tensor, grad.ref.tensor, 0.25f);
+    t.cand().sigmoid_bce(logits.cand.tensor, targets.cand.tensor, loss.cand.tensor, grad.cand.tensor, 0.25f);
+    t.compare("sigmoid_bce", "loss", name, loss, kElementwise);
+    t.compare("sigmoid_bce", "dlogits", name, grad, kElementwise);
+  }
+  const Shape flat{100003};  // not a multiple of any block size
+  const std::string name = "flat " + flat.str();
+  // v is a second moment: non-negative.
+  auto p = t.make(flat, 70), g = t.make(flat, 71), m = t.make(flat, 72, 0.1f), v = t.make_in(flat, 74, 0.0f, 0.01f);
+  AdamHyper adam;
+  adam.weight_decay = 0.01f;
+  adam.decoupled_weight_decay = true;
+  for (std::int64_t step = 1; step <= 3; ++step) {
+    t.ref().adam_step(adam, step, p.ref.tensor, g.ref.tensor, m.ref.tensor, v.ref.tensor);
+    t.cand().adam_step(adam, step, p.cand.tensor, g.cand.tensor, m.cand.tensor, v.cand.tensor);
+  }
+  t.compare("adam_step", "params", name, p, kElementwise);
+  t.compare("adam_step", "exp_avg", name, m, kElementwise);
+  t.compare("adam_step", "exp_avg_sq", name, v, kElementwise);
+  SgdHyper sgd;
+  sgd.momentum = 0.9f;
+  sgd.nesterov = true;
+  sgd.weight_decay = 1e-4f;
+  for (std::int64_t step = 1; step <= 3; ++step) {
+    t.ref().sgd_step(sgd, step, p.ref.tensor, g.ref.tensor, m.ref.tensor);
+    t.cand().sgd_step(sgd, step, p.cand.tensor, g.cand.tensor, m.cand.tensor);
+  }
+  t.compare("sgd_step", "params", name, p, kElementwise);
+  t.compare("sgd_step", "momentum_buffer", name, m, kElementwise);
+}
+
+void frontend_cases(ParityRun& t) {
+  struct Case {
+    const char* name;
+    FrontendSpec spec;
+    int sample_rate, samples, batch;
+  };
+  FrontendSpec won;  // torchaudio's defaults, as Won et al. use them
+  FrontendSpec librosa;
+  librosa.n_fft = 1024;
+  librosa.hop_length = 512;
+  librosa.n_mels = 128;
+  librosa.mel_scale = "slaney";
+  librosa.mel_norm = "slaney";
+  librosa.mel_filterbank = "librosa";
+  librosa.pad_mode = "constant";
+  librosa.top_db = 80;
+  FrontendSpec stft;
+  stft.type = "stft";
+  stft.power = 1.0;
+  stft.win_length = 400;
+  stft.center = false;
+  FrontendSpec log1p = won;
+  log1p.log = "log1p";
+  for (const Case& c : {Case{"mel, torchaudio defaults", won, 16000, 16000, 3},
+                        Case{"mel, librosa defaults", librosa, 22050, 22050, 2},
+                        Case{"stft magnitude, win 400, no centre", stft, 16000, 8000, 1},
+                        Case{"mel log1p", log1p, 16000, 12345, 2}}) {
+    auto ref_frontend = t.ref().make_frontend(c.spec, c.sample_rate, c.samples, c.batch);
+    auto cand_frontend = t.cand().make_frontend(c.spec, c.sample_rate, c.samples, c.batch);
+    CADENZA_CHECK(ref_frontend->num_bins() == cand_frontend->num_bins() &&
+                      ref_frontend->num_frames() == cand_frontend->num_frames(),
+                  "front-ends disagree on the output shape");
+    Tensor pcm_host = Tensor::zeros(Shape{c.batch, c.samples});
+    for (std::int64_t i = 0; i < pcm_host.numel(); ++i) {  // silence, then a tone with noise
+      const std::int64_t n = i % c.samples;
+      pcm_host.f32()[i] = n < 500 ? 0.0f
+                                  : 0.5f * std::sin(0.05f * float(n)) +
+                                        0.1f * (uniform01(8, 0, std::uint64_t(i)) - 0.5f);
+    }
+    auto pcm = t.upload(pcm_host);
+    auto features = t.make(Shape{c.batch, 1, ref_frontend->num_bins(), ref_frontend->num_frames()}, 80);
+    ref_frontend->compute(pcm.ref.tensor, features.ref.tensor);
+    cand_frontend->compute(pcm.cand.tensor, features.cand.tensor);
+    t.compare("frontend", "features", c.name, features, kFrontend);
+  }
+}
+
+}  // namespace
+
+std::vector<ParityResult> run_op_parity(Backend& reference, Backend& candidate) {
+  ParityRun run(reference, candidate);
+  frontend_cases(run);
+  conv2d_cases(run);
+  batchnorm_cases(run);
+  elementwise_cases(run);
+  maxpool_cases(run);
+  dense_cases(run);
+  loss_and_optimizer_cases(run);
+  candidate.synchronize();
+  return std::move(run.results());
+}
+
+std::vector<std::string> uncovered_ops(const std::vector<ParityResult>& results) {
+  std::set<std::string> seen;
+  for (const ParityResult& r : results) seen.insert(r.op);
+  std::vector<std::string> missing;
+  for (const char* op : kBackendOps)
+    if (!seen.count(op)) missing.push_back(op);
+  return missing;
+}
+
+}  // namespace cadenza

@@ -1,0 +1,36 @@
+// Op parity: runs every Backend op on two backends with the same fresh random inputs and
+// reports how far the candidate's results are from the reference's. The [cuda] tests and
+// the gpu_selfcheck tool both run it with the CPU backend as the reference.
+//
+// For each case both backends get the same inputs and the same initial outputs (random,
+// so an op that should overwrite but accumulates, or the reverse, shows). Every output on
+// either side sits between guard bytes of a sentinel pattern that must be intact after the
+// op (out-of-bounds writes), and every candidate value must be finite. Errors are relative
+// to max(1, |reference value|); each op family has one tolerance, with its reason in
+// op_parity.cpp.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "host/ops/backend.hpp"
+
+namespace cadenza {
+
+struct ParityResult {
+  std::string op;          // a name of kBackendOps
+  std::string output;      // which output of the op, e.g. "dx"
+  std::string shape_case;  // the case's shapes, e.g. "x [2, 3, 6, 7], 3x3 same"
+  double max_error = 0.0;
+  double tolerance = 0.0;
+  bool finite = true;
+  bool guards_intact = true;
+  bool passed() const { return finite && guards_intact && max_error <= tolerance; }
+};
+
+std::vector<ParityResult> run_op_parity(Backend& reference, Backend& candidate);
+
+// The ops of kBackendOps that no result covers (empty when coverage is complete).
+std::vector<std::string> uncovered_ops(const std::vector<ParityResult>& results);
+
+}  // namespace cadenza
