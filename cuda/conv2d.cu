@@ -3,6 +3,9 @@
 // Layouts are NCHW (x, y) and KCRS (w), fully packed, as the CPU backend's. Bias is added
 // by a per-channel kernel and its gradient summed per channel, both in a fixed order.
 // Parameter gradients accumulate (beta = 1), the input gradient is overwritten (beta = 0).
+// cuDNN pads symmetrically only; uneven 'same' padding (an even kernel) is done explicitly:
+// x is copied into a zero-padded buffer at the front of the workspace, cuDNN runs without
+// padding, and the input gradient is computed into that buffer and cropped back.
 #include "cuda/conv2d.cuh"
 
 #include <algorithm>
@@ -23,6 +26,10 @@ struct Conv2dPlans::Plan {
   cudnnConvolutionFwdAlgo_t forward_algo{};
   cudnnConvolutionBwdDataAlgo_t backward_data_algo{};
   cudnnConvolutionBwdFilterAlgo_t backward_filter_algo{};
+  bool explicit_padding = false;  // uneven padding: x goes through a padded copy
+  int padded_h = 0, padded_w = 0;
+  std::size_t padded_bytes = 0;   // the padded copy, at the front of the workspace (aligned)
+  std::size_t cudnn_workspace_bytes = 0;
   std::size_t workspace_bytes = 0;
 
   ~Plan() {
@@ -73,6 +80,30 @@ __global__ void channel_bias_gradient_kernel(const float* dy, float* dbias, int 
   if (threadIdx.x == 0) dbias[c] += static_cast<float>(partial[0]);
 }
 
+// xp (N, C, Hp, Wp) = x (N, C, H, W) placed at (top, left) in zeros.
+__global__ void pad_kernel(const float* x, float* xp, int h, int w, int hp, int wp, int top, int left,
+                           std::int64_t n) {
+  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n;
+       i += std::int64_t(gridDim.x) * blockDim.x) {
+    const std::int64_t plane = i / (std::int64_t(hp) * wp);
+    const int y = static_cast<int>(i / wp % hp) - top, x_ = static_cast<int>(i % wp) - left;
+    xp[i] = (y >= 0 && y < h && x_ >= 0 && x_ < w) ? x[(plane * h + y) * w + x_] : 0.0f;
+  }
+}
+
+// dx (N, C, H, W) = the (top, left)-offset window of dxp (N, C, Hp, Wp).
+__global__ void crop_kernel(const float* dxp, float* dx, int h, int w, int hp, int wp, int top, int left,
+                            std::int64_t n) {
+  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n;
+       i += std::int64_t(gridDim.x) * blockDim.x) {
+    const std::int64_t plane = i / (std::int64_t(h) * w);
+    const int y = static_cast<int>(i / w % h), x_ = static_cast<int>(i % w);
+    dx[i] = dxp[(plane * hp + y + top) * wp + x_ + left];
+  }
+}
+
+unsigned grid_for(std::int64_t n) { return std::min<unsigned>(blocks_for(n), 65535u); }
+
 void check_shapes(const CudaContext& ctx, const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
                   const Tensor& y_like, const char* op) {
   check_device_tensor(ctx, x, op, "x", std::int64_t(g.batch) * g.in_channels * g.in_h * g.in_w);
@@ -91,25 +122,26 @@ const Conv2dPlans::Plan& Conv2dPlans::get(CudaContext& ctx, const Conv2dGeometry
                                    g.kernel_w, g.stride_h, g.stride_w, g.dilation_h, g.dilation_w,
                                    g.pad_top, g.pad_left);
   if (const auto found = plans_.find(key); found != plans_.end()) return *found->second;
-  if (g.pad_top != g.pad_bottom || g.pad_left != g.pad_right)
-    CADENZA_USER_ERROR("conv2d with a " << g.kernel_h << "x" << g.kernel_w
-                                        << " kernel and padding 'same' pads unevenly (top "
-                                        << g.pad_top << ", bottom " << g.pad_bottom << ", left "
-                                        << g.pad_left << ", right " << g.pad_right
-                                        << "); the CUDA backend takes odd kernels or padding "
-                                           "'valid' for now — use --device cpu for this model");
   auto plan = std::make_unique<Plan>();
+  plan->explicit_padding = g.pad_top != g.pad_bottom || g.pad_left != g.pad_right;
+  const int in_h = plan->explicit_padding ? g.in_h + g.pad_top + g.pad_bottom : g.in_h;
+  const int in_w = plan->explicit_padding ? g.in_w + g.pad_left + g.pad_right : g.in_w;
+  const int pad_h = plan->explicit_padding ? 0 : g.pad_top, pad_w = plan->explicit_padding ? 0 : g.pad_left;
+  plan->padded_h = in_h;
+  plan->padded_w = in_w;
+  if (plan->explicit_padding)
+    plan->padded_bytes = (sizeof(float) * g.batch * g.in_channels * in_h * in_w + 255) / 256 * 256;
   CADENZA_CUDA_CHECK(cudnnCreateTensorDescriptor(&plan->x_desc));
   CADENZA_CUDA_CHECK(cudnnCreateTensorDescriptor(&plan->y_desc));
   CADENZA_CUDA_CHECK(cudnnCreateFilterDescriptor(&plan->w_desc));
   CADENZA_CUDA_CHECK(cudnnCreateConvolutionDescriptor(&plan->conv_desc));
   CADENZA_CUDA_CHECK(cudnnSetTensor4dDescriptor(plan->x_desc, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT,
-                                                g.batch, g.in_channels, g.in_h, g.in_w));
+                                                g.batch, g.in_channels, in_h, in_w));
   CADENZA_CUDA_CHECK(cudnnSetTensor4dDescriptor(plan->y_desc, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT,
                                                 g.batch, g.out_channels, g.out_h, g.out_w));
   CADENZA_CUDA_CHECK(cudnnSetFilter4dDescriptor(plan->w_desc, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW,
                                                 g.out_channels, g.in_channels, g.kernel_h, g.kernel_w));
-  CADENZA_CUDA_CHECK(cudnnSetConvolution2dDescriptor(plan->conv_desc, g.pad_top, g.pad_left, g.stride_h,
+  CADENZA_CUDA_CHECK(cudnnSetConvolution2dDescriptor(plan->conv_desc, pad_h, pad_w, g.stride_h,
                                                      g.stride_w, g.dilation_h, g.dilation_w,
                                                      CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
   CADENZA_CUDA_CHECK(cudnnSetConvolutionMathType(plan->conv_desc, CUDNN_FMA_MATH));
@@ -138,9 +170,30 @@ const Conv2dPlans::Plan& Conv2dPlans::get(CudaContext& ctx, const Conv2dGeometry
   plan->forward_algo = f.algo;
   plan->backward_data_algo = d.algo;
   plan->backward_filter_algo = b.algo;
-  plan->workspace_bytes = std::max({f.memory, d.memory, b.memory});
+  plan->cudnn_workspace_bytes = std::max({f.memory, d.memory, b.memory});
+  plan->workspace_bytes = plan->padded_bytes + plan->cudnn_workspace_bytes;
   return *(plans_[key] = std::move(plan));
 }
+
+namespace {
+
+// The input cuDNN reads: x itself, or its zero-padded copy made at the workspace's front.
+const void* padded_input(CudaContext& ctx, const Conv2dPlans::Plan& plan, const Conv2dGeometry& g,
+                         const Tensor& x, Tensor& workspace) {
+  if (!plan.explicit_padding) return x.raw();
+  const std::int64_t n = std::int64_t(g.batch) * g.in_channels * plan.padded_h * plan.padded_w;
+  pad_kernel<<<grid_for(n), 256, 0, ctx.stream>>>(static_cast<const float*>(x.raw()),
+                                                   static_cast<float*>(workspace.raw()), g.in_h, g.in_w,
+                                                   plan.padded_h, plan.padded_w, g.pad_top, g.pad_left, n);
+  CADENZA_CUDA_CHECK(cudaGetLastError());
+  return workspace.raw();
+}
+
+void* cudnn_workspace(const Conv2dPlans::Plan& plan, Tensor& workspace) {
+  return static_cast<char*>(workspace.raw()) + plan.padded_bytes;
+}
+
+}  // namespace
 
 std::size_t conv2d_workspace_bytes(CudaContext& ctx, Conv2dPlans& plans, const Conv2dGeometry& g) {
   return plans.get(ctx, g).workspace_bytes;
@@ -152,9 +205,10 @@ void conv2d_forward(CudaContext& ctx, Conv2dPlans& plans, const Conv2dGeometry& 
   const auto& plan = plans.get(ctx, g);
   CADENZA_CHECK(workspace.bytes() >= plan.workspace_bytes, "conv2d workspace too small");
   const float one = 1.0f, zero = 0.0f;
-  CADENZA_CUDA_CHECK(cudnnConvolutionForward(ctx.cudnn, &one, plan.x_desc, x.raw(), plan.w_desc, w.raw(),
-                                             plan.conv_desc, plan.forward_algo, workspace.raw(),
-                                             plan.workspace_bytes, &zero, plan.y_desc, y.raw()));
+  const void* input = padded_input(ctx, plan, g, x, workspace);
+  CADENZA_CUDA_CHECK(cudnnConvolutionForward(ctx.cudnn, &one, plan.x_desc, input, plan.w_desc, w.raw(),
+                                             plan.conv_desc, plan.forward_algo, cudnn_workspace(plan, workspace),
+                                             plan.cudnn_workspace_bytes, &zero, plan.y_desc, y.raw()));
   if (bias.defined()) {
     check_device_tensor(ctx, bias, "conv2d_forward", "bias", g.out_channels);
     const std::int64_t plane = std::int64_t(g.out_h) * g.out_w;
@@ -173,9 +227,11 @@ void conv2d_backward(CudaContext& ctx, Conv2dPlans& plans, const Conv2dGeometry&
   const auto& plan = plans.get(ctx, g);
   CADENZA_CHECK(workspace.bytes() >= plan.workspace_bytes, "conv2d workspace too small");
   const float one = 1.0f, zero = 0.0f;
+  const void* input = padded_input(ctx, plan, g, x, workspace);
   CADENZA_CUDA_CHECK(cudnnConvolutionBackwardFilter(
-      ctx.cudnn, &one, plan.x_desc, x.raw(), plan.y_desc, dy.raw(), plan.conv_desc,
-      plan.backward_filter_algo, workspace.raw(), plan.workspace_bytes, &one, plan.w_desc, dw.raw()));
+      ctx.cudnn, &one, plan.x_desc, input, plan.y_desc, dy.raw(), plan.conv_desc,
+      plan.backward_filter_algo, cudnn_workspace(plan, workspace), plan.cudnn_workspace_bytes, &one,
+      plan.w_desc, dw.raw()));
   if (dbias.defined()) {
     check_device_tensor(ctx, dbias, "conv2d_backward", "dbias", g.out_channels);
     channel_bias_gradient_kernel<<<g.out_channels, 256, 0, ctx.stream>>>(
@@ -185,9 +241,21 @@ void conv2d_backward(CudaContext& ctx, Conv2dPlans& plans, const Conv2dGeometry&
   }
   if (dx.defined()) {
     check_device_tensor(ctx, dx, "conv2d_backward", "dx", x.numel());
+    // Uneven padding: the gradient of the padded input goes to the padded buffer (its
+    // copy of x is no longer needed), and the inner window is dx.
+    void* grad_input = plan.explicit_padding ? workspace.raw() : dx.raw();
     CADENZA_CUDA_CHECK(cudnnConvolutionBackwardData(
         ctx.cudnn, &one, plan.w_desc, w.raw(), plan.y_desc, dy.raw(), plan.conv_desc,
-        plan.backward_data_algo, workspace.raw(), plan.workspace_bytes, &zero, plan.x_desc, dx.raw()));
+        plan.backward_data_algo, cudnn_workspace(plan, workspace), plan.cudnn_workspace_bytes, &zero,
+        plan.x_desc, grad_input));
+    if (plan.explicit_padding) {
+      const std::int64_t n = dx.numel();
+      crop_kernel<<<grid_for(n), 256, 0, ctx.stream>>>(static_cast<const float*>(workspace.raw()),
+                                                        static_cast<float*>(dx.raw()), g.in_h, g.in_w,
+                                                        plan.padded_h, plan.padded_w, g.pad_top,
+                                                        g.pad_left, n);
+      CADENZA_CUDA_CHECK(cudaGetLastError());
+    }
   }
 }
 

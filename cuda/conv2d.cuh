@@ -4,8 +4,8 @@
 // heuristics among deterministic algorithms whose workspace fits the limit), cached in
 // the Conv2dPlans of the context; the workspace comes from the model's arena.
 // FP32 math (no TF32) so results compare with the CPU backend's.
-// cuDNN's convolution takes symmetric padding only: a 'same' convolution with an even
-// kernel (asymmetric padding) is refused with a UserError for now.
+// Uneven 'same' padding (even kernels), which cuDNN's convolution cannot express, goes
+// through an explicitly padded copy of the input in the workspace.
 #pragma once
 
 #include <cstddef>

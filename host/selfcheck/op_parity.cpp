@@ -138,12 +138,15 @@ void conv2d_cases(ParityRun& t) {
       Conv2dGeometry::make(3, 5, 9, 11, 6, 3, 5, 2, 1, 1, 1, false),   // stride, rectangular
       Conv2dGeometry::make(2, 4, 13, 13, 3, 3, 3, 1, 1, 2, 2, true),   // dilation
       Conv2dGeometry::make(2, 16, 17, 9, 32, 1, 1, 1, 1, 1, 1, false), // 1x1
+      Conv2dGeometry::make(2, 2, 10, 9, 3, 4, 4, 1, 1, 1, 1, true),    // even kernel: uneven padding
+      Conv2dGeometry::make(1, 3, 11, 8, 2, 2, 4, 2, 3, 1, 1, true),    // uneven padding, strided
   };
   for (const Conv2dGeometry& g : cases) {
     std::ostringstream name;
     name << "x " << Shape{g.batch, g.in_channels, g.in_h, g.in_w}.str() << ", " << g.out_channels << "x"
          << g.kernel_h << "x" << g.kernel_w << " stride " << g.stride_h << "x" << g.stride_w
-         << " dilation " << g.dilation_h;
+         << " dilation " << g.dilation_h << " pad " << g.pad_top << "/" << g.pad_bottom << "/"
+         << g.pad_left << "/" << g.pad_right;
     auto x = t.make(Shape{g.batch, g.in_channels, g.in_h, g.in_w}, 1);
     auto w = t.make(Shape{g.out_channels, g.in_channels, g.kernel_h, g.kernel_w}, 2, 0.3f);
     auto b = t.make(Shape{g.out_channels}, 3);
