@@ -43,11 +43,13 @@ CudaBackend::CudaBackend(int device_index) : conv_plans_(std::make_unique<Conv2d
   CADENZA_CUDA_CHECK(cudnnSetStream(ctx_.cudnn, ctx_.stream));
   CADENZA_CUDA_CHECK(cudaDeviceGetAttribute(&ctx_.max_threads_per_block, cudaDevAttrMaxThreadsPerBlock,
                                             device_index));
+  CADENZA_CUDA_CHECK(cudaMalloc(&ctx_.reduction_scratch, sizeof(double) * CudaContext::kReductionBlocks));
 }
 
 CudaBackend::~CudaBackend() {
   // Destructors only release; errors here cannot be reported usefully.
   conv_plans_.reset();
+  if (ctx_.reduction_scratch) cudaFree(ctx_.reduction_scratch);
   if (ctx_.cudnn) cudnnDestroy(ctx_.cudnn);
   if (ctx_.cublas) cublasDestroy(ctx_.cublas);
   if (ctx_.copy_stream) cudaStreamDestroy(ctx_.copy_stream);
@@ -179,6 +181,9 @@ void CudaBackend::sigmoid_bce(const Tensor& logits, const Tensor& targets, Tenso
 void CudaBackend::adam_step(const AdamHyper& h, std::int64_t step, Tensor& params,
                             const Tensor& grads, Tensor& m, Tensor& v) {
   cuda::adam_step(ctx_, h, step, params, grads, m, v);
+}
+void CudaBackend::clip_gradient_norm(float max_norm, Tensor& grads, Tensor& total_norm) {
+  cuda::clip_gradient_norm(ctx_, max_norm, grads, total_norm);
 }
 void CudaBackend::sgd_step(const SgdHyper& h, std::int64_t step, Tensor& params, const Tensor& grads,
                            Tensor& momentum_buffer) {

@@ -72,6 +72,7 @@ class CudaBackend final : public Backend {
                  Tensor& m, Tensor& v) override;
   void sgd_step(const SgdHyper& h, std::int64_t step, Tensor& params, const Tensor& grads,
                 Tensor& momentum_buffer) override;
+  void clip_gradient_norm(float max_norm, Tensor& grads, Tensor& total_norm) override;
 
  private:
   CudaContext ctx_;

@@ -22,6 +22,10 @@ struct CudaContext {
   cublasHandle_t cublas = nullptr;
   cudnnHandle_t cudnn = nullptr;
   int max_threads_per_block = 1024;
+  // Device scratch for fixed-shape reductions (one double per block), allocated with the
+  // context so that no op allocates.
+  static constexpr int kReductionBlocks = 512;
+  double* reduction_scratch = nullptr;
 };
 
 // The public-entry checks of every op: the tensor is f32 (unless `dtype` says otherwise),

@@ -33,6 +33,7 @@ void adam_step(CudaContext& ctx, const AdamHyper& h, std::int64_t step, Tensor& 
                const Tensor& grads, Tensor& m, Tensor& v);
 void sgd_step(CudaContext& ctx, const SgdHyper& h, std::int64_t step, Tensor& params,
               const Tensor& grads, Tensor& momentum_buffer);
+void clip_gradient_norm(CudaContext& ctx, float max_norm, Tensor& grads, Tensor& total_norm);
 
 // y (rows, cols) += bias (cols) broadcast over rows; and dbias (cols) += sum over rows of dy.
 void add_bias_rows(CudaContext& ctx, int rows, int cols, const Tensor& bias, Tensor& y);

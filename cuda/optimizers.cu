@@ -1,4 +1,6 @@
-// Fused Adam/AdamW and SGD updates on the GPU over flat parameter buffers: one thread per
+// Gradient-norm clipping (two fixed-shape reduction passes, then a scale that reads the
+// coefficient from device memory: no host synchronisation), and fused Adam/AdamW and SGD
+// updates on the GPU over flat parameter buffers: one thread per
 // element (grid-stride, 64-bit indices) calling adam_update / sgd_update
 // (host/math/optimizer_math.hpp), as host/cpu/optimizers.cpp's loops do.
 //
@@ -85,6 +87,58 @@ void sgd_step(CudaContext& ctx, const SgdHyper& h, std::int64_t step, Tensor& pa
   launch_sgd_step(ctx.stream, h, step == 1, static_cast<float*>(params.raw()),
                   static_cast<const float*>(grads.raw()),
                   static_cast<float*>(momentum_buffer.raw()), n);
+}
+
+namespace {
+
+// Pass 1: block b sums the squares of a fixed strided slice in double (the grid is always
+// kReductionBlocks blocks of kThreads, so the order never depends on the device).
+__global__ void sum_squares_kernel(const float* __restrict__ g, std::int64_t n, double* partial) {
+  __shared__ double shared[kThreads];
+  double sum = 0.0;
+  const std::int64_t stride = std::int64_t(blockDim.x) * gridDim.x;
+  for (std::int64_t i = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
+    sum += double(g[i]) * g[i];
+  shared[threadIdx.x] = sum;
+  __syncthreads();
+  for (int half = blockDim.x / 2; half > 0; half /= 2) {
+    if (threadIdx.x < half) shared[threadIdx.x] += shared[threadIdx.x + half];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) partial[blockIdx.x] = shared[0];
+}
+
+// Pass 2 (one thread): the norm, written to total_norm; the coefficient to partial[0].
+__global__ void finish_norm_kernel(double* partial, int blocks, float max_norm, float* total_norm) {
+  double squares = 0.0;
+  for (int b = 0; b < blocks; ++b) squares += partial[b];
+  const double norm = sqrt(squares);
+  total_norm[0] = static_cast<float>(norm);
+  partial[0] = clip_coefficient(norm, max_norm);
+}
+
+__global__ void scale_kernel(float* __restrict__ g, std::int64_t n, const double* coefficient) {
+  const float c = static_cast<float>(coefficient[0]);
+  const std::int64_t stride = std::int64_t(blockDim.x) * gridDim.x;
+  for (std::int64_t i = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) g[i] *= c;
+}
+
+}  // namespace
+
+void clip_gradient_norm(CudaContext& ctx, float max_norm, Tensor& grads, Tensor& total_norm) {
+  const char* op = "clip_gradient_norm";
+  const std::int64_t n = grads.numel();
+  check_device_tensor(ctx, grads, op, "grads", n);
+  check_device_tensor(ctx, total_norm, op, "total_norm", 1);
+  float* g = static_cast<float*>(grads.raw());
+  sum_squares_kernel<<<CudaContext::kReductionBlocks, kThreads, 0, ctx.stream>>>(g, n, ctx.reduction_scratch);
+  CADENZA_CUDA_CHECK(cudaGetLastError());
+  finish_norm_kernel<<<1, 1, 0, ctx.stream>>>(ctx.reduction_scratch, CudaContext::kReductionBlocks, max_norm,
+                                              static_cast<float*>(total_norm.raw()));
+  CADENZA_CUDA_CHECK(cudaGetLastError());
+  if (n == 0) return;
+  scale_kernel<<<grid_for(n), kThreads, 0, ctx.stream>>>(g, n, ctx.reduction_scratch);
+  CADENZA_CUDA_CHECK(cudaGetLastError());
 }
 
 }  // namespace cadenza::cuda

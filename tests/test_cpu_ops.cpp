@@ -10,6 +10,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <numeric>
 #include <vector>
@@ -389,6 +390,30 @@ TEST_CASE("sigmoid BCE matches BCEWithLogits and stays finite for large logits",
   cpu::sigmoid_bce(extreme, t, l, d, 1.0f);
   CHECK(l.f32()[0] == Approx(200.0f));  // (200 + 200) / 2
   CHECK(std::isfinite(d.f32()[0]));
+}
+
+TEST_CASE("gradient-norm clipping follows torch.nn.utils.clip_grad_norm_", "[cpu][op]") {
+  Tensor g = random_tensor(Shape{200001}, 90);  // several fixed-size chunks
+  double squares = 0;
+  for (std::int64_t i = 0; i < g.numel(); ++i) squares += double(g.f32()[i]) * g.f32()[i];
+  const double norm = std::sqrt(squares);
+  const Tensor original = Tensor::zeros(g.shape());
+  std::memcpy(original.raw(), g.raw(), g.bytes());
+  Tensor total = Tensor::zeros(Shape{1});
+  SECTION("above max_norm: scaled to max_norm") {
+    cpu::clip_gradient_norm(2.0f, g, total);
+    CHECK(total.f32()[0] == Approx(norm).epsilon(1e-6));
+    const float coefficient = static_cast<float>(2.0 / (norm + 1e-6));
+    for (std::int64_t i = 0; i < g.numel(); ++i) REQUIRE(g.f32()[i] == original.f32()[i] * coefficient);
+    double clipped = 0;
+    for (std::int64_t i = 0; i < g.numel(); ++i) clipped += double(g.f32()[i]) * g.f32()[i];
+    CHECK(std::sqrt(clipped) == Approx(2.0).epsilon(1e-5));
+  }
+  SECTION("below max_norm: unchanged") {
+    cpu::clip_gradient_norm(1e9f, g, total);
+    CHECK(total.f32()[0] == Approx(norm).epsilon(1e-6));
+    for (std::int64_t i = 0; i < g.numel(); ++i) REQUIRE(g.f32()[i] == original.f32()[i]);
+  }
 }
 
 TEST_CASE("Adam, AdamW and SGD follow torch.optim's update rules", "[cpu][op]") {

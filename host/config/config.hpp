@@ -89,6 +89,7 @@ struct TrainConfig {
   double eps = 1e-8;
   double momentum = 0.0;           // sgd
   bool nesterov = false;           // sgd
+  double grad_clip_norm = 0.0;     // > 0: clip the gradients' 2-norm to this (torch's clip_grad_norm_)
   std::uint64_t seed = 42;         // data order, initialisation, dropout
   std::string device = "auto";     // auto | cpu | cuda | cuda:N
   int threads = 0;                 // CPU threads; 0: all cores

@@ -152,6 +152,7 @@ const std::vector<KeySpec>& config_keys() {
       {CONFIG_KEY(train.eps), above(0), ""},
       {CONFIG_KEY(train.momentum), between({0, true}, {1, false}), "sgd"},
       {CONFIG_KEY(train.nesterov), any_value(), "sgd"},
+      {CONFIG_KEY(train.grad_clip_norm), at_least(0), "0: no clipping"},
       {CONFIG_KEY(train.seed), any_value(), ""},
       {CONFIG_KEY(train.device), text_where(is_device, "auto, cpu, cuda or cuda:N"), ""},
       {CONFIG_KEY(train.threads), at_least(0), "0: all cores"},

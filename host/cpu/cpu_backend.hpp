@@ -107,6 +107,9 @@ class CpuBackend final : public Backend {
                 Tensor& momentum_buffer) override {
     cpu::sgd_step(h, step, params, grads, momentum_buffer);
   }
+  void clip_gradient_norm(float max_norm, Tensor& grads, Tensor& total_norm) override {
+    cpu::clip_gradient_norm(max_norm, grads, total_norm);
+  }
 
  private:
   int threads_;

@@ -58,5 +58,6 @@ void adam_step(const AdamHyper& h, std::int64_t step, Tensor& params, const Tens
                Tensor& m, Tensor& v);
 void sgd_step(const SgdHyper& h, std::int64_t step, Tensor& params, const Tensor& grads,
               Tensor& momentum_buffer);
+void clip_gradient_norm(float max_norm, Tensor& grads, Tensor& total_norm);
 
 }  // namespace cadenza::cpu

@@ -1,5 +1,9 @@
-// Adam/AdamW and SGD on the CPU over flat parameter buffers; the per-element math is
-// host/math/optimizer_math.hpp's.
+// Adam/AdamW, SGD and gradient-norm clipping on the CPU over flat parameter buffers; the
+// per-element math is host/math/optimizer_math.hpp's.
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
 #include "host/core/error.hpp"
 #include "host/cpu/cpu_ops.hpp"
 #include "host/math/optimizer_math.hpp"
@@ -37,6 +41,29 @@ void sgd_step(const SgdHyper& h, std::int64_t step, Tensor& params, const Tensor
 #pragma omp parallel for schedule(static)
   for (std::int64_t i = 0; i < n; ++i)
     sgd_update(h.lr, h.momentum, h.weight_decay, h.nesterov, first, p[i], g[i], b[i]);
+}
+
+// Partial sums over fixed chunks (whatever the thread count), added in chunk order.
+void clip_gradient_norm(float max_norm, Tensor& grads, Tensor& total_norm) {
+  CADENZA_CHECK(total_norm.numel() == 1, "clip_gradient_norm: total_norm has one element");
+  constexpr std::int64_t kChunk = 1 << 16;
+  const std::int64_t n = grads.numel();
+  const std::int64_t chunks = (n + kChunk - 1) / kChunk;
+  std::vector<double> partial(static_cast<std::size_t>(chunks), 0.0);
+  float* g = grads.f32();
+#pragma omp parallel for schedule(static)
+  for (std::int64_t c = 0; c < chunks; ++c) {
+    double sum = 0.0;
+    for (std::int64_t i = c * kChunk; i < std::min(n, (c + 1) * kChunk); ++i) sum += double(g[i]) * g[i];
+    partial[c] = sum;
+  }
+  double squares = 0.0;
+  for (double p : partial) squares += p;
+  const double norm = std::sqrt(squares);
+  total_norm.f32()[0] = static_cast<float>(norm);
+  const float coefficient = clip_coefficient(norm, max_norm);
+#pragma omp parallel for schedule(static)
+  for (std::int64_t i = 0; i < n; ++i) g[i] *= coefficient;
 }
 
 }  // namespace cadenza::cpu

@@ -48,6 +48,13 @@ CADENZA_HD void adam_update(const AdamStepConstants& c, float& param, float grad
   param -= c.step_size * m / denom;
 }
 
+// Gradient-norm clipping as torch.nn.utils.clip_grad_norm_: every gradient is multiplied
+// by min(1, max_norm / (total_norm + 1e-6)), total_norm being the 2-norm of all of them.
+CADENZA_HD float clip_coefficient(double total_norm, float max_norm) {
+  const double coefficient = double(max_norm) / (total_norm + 1e-6);
+  return coefficient < 1.0 ? static_cast<float>(coefficient) : 1.0f;
+}
+
 CADENZA_HD void sgd_update(float lr, float momentum, float weight_decay, bool nesterov,
                            bool first_step, float& param, float grad, float& buffer) {
   if (weight_decay != 0.0f) grad += weight_decay * param;

@@ -59,6 +59,7 @@ inline constexpr const char* kBackendOps[] = {
     "dense_forward",           "dense_backward",
     "softmax_cross_entropy",   "sigmoid_bce",
     "adam_step",               "sgd_step",
+    "clip_gradient_norm",
 };
 
 class Backend {
@@ -140,6 +141,11 @@ class Backend {
                          const Tensor& grads, Tensor& m, Tensor& v) = 0;
   virtual void sgd_step(const SgdHyper& h, std::int64_t step, Tensor& params,
                         const Tensor& grads, Tensor& momentum_buffer) = 0;
+
+  // Scales the flat gradient buffer so its 2-norm is at most max_norm (torch's
+  // clip_grad_norm_) and writes the norm before clipping to total_norm (1 element).
+  // Sums in double in a fixed order: deterministic, and no host synchronisation.
+  virtual void clip_gradient_norm(float max_norm, Tensor& grads, Tensor& total_norm) = 0;
 };
 
 }  // namespace cadenza

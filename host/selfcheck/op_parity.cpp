@@ -319,6 +319,16 @@ void loss_and_optimizer_cases(ParityRun& t) {
   }
   t.compare("sgd_step", "params", name, p, kElementwise);
   t.compare("sgd_step", "momentum_buffer", name, m, kElementwise);
+
+  // A max_norm below the norm (clips) and above it (multiplies by exactly 1).
+  for (float max_norm : {1.0f, 1e6f}) {
+    const std::string clip_name = name + ", max_norm " + std::to_string(max_norm);
+    auto grads = t.make(flat, 75), norm = t.make(Shape{1}, 76);
+    t.ref().clip_gradient_norm(max_norm, grads.ref.tensor, norm.ref.tensor);
+    t.cand().clip_gradient_norm(max_norm, grads.cand.tensor, norm.cand.tensor);
+    t.compare("clip_gradient_norm", "grads", clip_name, grads, kElementwise);
+    t.compare("clip_gradient_norm", "total_norm", clip_name, norm, kElementwise);
+  }
 }
 
 void frontend_cases(ParityRun& t) {

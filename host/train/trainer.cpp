@@ -102,8 +102,8 @@ class Trainer {
   std::unique_ptr<Model> model_;
   std::unique_ptr<Optimizer> optimizer_;
   std::unique_ptr<Arena> arena_;
-  BufferId pcm_id_, targets_id_, loss_id_;
-  Tensor pcm_, targets_, loss_;
+  BufferId pcm_id_, targets_id_, loss_id_, grad_norm_id_;
+  Tensor pcm_, targets_, loss_, grad_norm_;
   Tensor host_pcm_, host_targets_, host_loss_, host_logits_;
   TrainerState state_;
   std::uint64_t model_hash_ = 0;
@@ -141,6 +141,7 @@ void Trainer::build() {
   pcm_id_ = plan.add(Region::activations, "pcm", Shape{batch_, num_samples_});
   targets_id_ = plan.add(Region::activations, "targets", Shape{batch_, num_labels_});
   loss_id_ = plan.add(Region::activations, "loss", Shape{batch_});
+  grad_norm_id_ = plan.add(Region::activations, "grad_norm", Shape{1});
   const Shape input{batch_, 1, frontend_->num_bins(), frontend_->num_frames()};
   model_ = std::make_unique<Model>(config_.model, input, num_labels_, plan, backend);
   optimizer_ = std::make_unique<Optimizer>(config_.train, plan);
@@ -150,6 +151,7 @@ void Trainer::build() {
   pcm_ = arena_->get(pcm_id_);
   targets_ = arena_->get(targets_id_);
   loss_ = arena_->get(loss_id_);
+  grad_norm_ = arena_->get(grad_norm_id_);
   host_pcm_ = Tensor::zeros(pcm_.shape());
   host_targets_ = Tensor::zeros(targets_.shape());
   host_loss_ = Tensor::zeros(loss_.shape());
@@ -202,6 +204,8 @@ float Trainer::train_step(float lr) {
     backend.softmax_cross_entropy(logits, targets_, static_cast<float>(config_.loss.label_smoothing),
                                   loss_, dlogits, scale);
   model_->backward(backend, step);
+  if (config_.train.grad_clip_norm > 0)
+    backend.clip_gradient_norm(static_cast<float>(config_.train.grad_clip_norm), grads, grad_norm_);
   ++state_.global_step;
   optimizer_->step(backend, state_.global_step, lr);
   backend.copy(loss_, host_loss_);
