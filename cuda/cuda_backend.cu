@@ -3,6 +3,7 @@
 
 #include <sstream>
 
+#include "cuda/batch_uploader.cuh"
 #include "cuda/batchnorm.cuh"
 #include "cuda/check.cuh"
 #include "cuda/conv2d.cuh"
@@ -98,6 +99,10 @@ void CudaBackend::fill_zero(Tensor& t) {
 }
 
 void CudaBackend::synchronize() { CADENZA_CUDA_CHECK(cudaStreamSynchronize(ctx_.stream)); }
+
+std::unique_ptr<BatchUploader> CudaBackend::make_uploader(const std::vector<Shape>& shapes) {
+  return make_batch_uploader(ctx_, shapes);
+}
 
 std::unique_ptr<Frontend> CudaBackend::make_frontend(const FrontendSpec& spec, int sample_rate,
                                                      int num_samples, int max_batch) {

@@ -33,6 +33,20 @@ class CpuFrontend final : public Frontend {
   int num_samples_;
 };
 
+// On the CPU the batch is filled where the ops read it: one set of buffers, no copies.
+class CpuBatchUploader final : public BatchUploader {
+ public:
+  explicit CpuBatchUploader(const std::vector<Shape>& shapes) {
+    for (const Shape& s : shapes) buffers_.push_back(Tensor::zeros(s));
+  }
+  std::vector<Tensor> next_host_buffers() override { return buffers_; }
+  std::vector<Tensor> submit() override { return buffers_; }
+  void release_after_compute() override {}
+
+ private:
+  std::vector<Tensor> buffers_;
+};
+
 }  // namespace
 
 CpuBackend::CpuBackend(int threads) : threads_(threads > 0 ? threads : omp_get_num_procs()) {
@@ -62,6 +76,10 @@ void CpuBackend::copy(const Tensor& src, Tensor& dst) {
 
 void CpuBackend::fill_zero(Tensor& t) {
   if (t.bytes()) std::memset(t.raw(), 0, t.bytes());
+}
+
+std::unique_ptr<BatchUploader> CpuBackend::make_uploader(const std::vector<Shape>& shapes) {
+  return std::make_unique<CpuBatchUploader>(shapes);
 }
 
 std::unique_ptr<Frontend> CpuBackend::make_frontend(const FrontendSpec& spec, int sample_rate,

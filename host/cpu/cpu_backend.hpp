@@ -23,6 +23,7 @@ class CpuBackend final : public Backend {
   void fill_zero(Tensor& t) override;
   void synchronize() override {}
 
+  std::unique_ptr<BatchUploader> make_uploader(const std::vector<Shape>& shapes) override;
   std::unique_ptr<Frontend> make_frontend(const FrontendSpec& spec, int sample_rate,
                                           int num_samples, int max_batch) override;
 

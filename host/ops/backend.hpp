@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "host/core/device.hpp"
 #include "host/core/tensor.hpp"
@@ -62,6 +63,23 @@ inline constexpr const char* kBackendOps[] = {
     "clip_gradient_norm",
 };
 
+// Moves batches from host memory to the device, double-buffered: while the device
+// computes on one batch, the host fills the next and its copy runs on a copy stream.
+// Use, per batch:  host = next_host_buffers(); fill host;  dev = submit();  enqueue the
+// ops that read dev;  release_after_compute().
+// Invariants: next_host_buffers() returns memory the host may write (the copy that last
+// read it has finished); ops enqueued after submit() see the copied data; the device
+// buffers of a batch are not overwritten before release_after_compute() was called for
+// it and the work enqueued before that call has finished. On the CPU the host buffers are
+// the device buffers and nothing is copied.
+class BatchUploader {
+ public:
+  virtual ~BatchUploader() = default;
+  virtual std::vector<Tensor> next_host_buffers() = 0;
+  virtual std::vector<Tensor> submit() = 0;
+  virtual void release_after_compute() = 0;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -76,6 +94,9 @@ class Backend {
   virtual void fill_zero(Tensor& t) = 0;
   // Waits until all queued work is done (a no-op on the CPU).
   virtual void synchronize() = 0;
+
+  // An uploader for batches made of tensors of these shapes (f32), its memory allocated now.
+  virtual std::unique_ptr<BatchUploader> make_uploader(const std::vector<Shape>& shapes) = 0;
 
   // Front-end for batches of up to `max_batch` clips of `num_samples` samples.
   virtual std::unique_ptr<Frontend> make_frontend(const FrontendSpec& spec, int sample_rate,

@@ -78,8 +78,14 @@ class Trainer {
 
  private:
   void build();
-  void load_batch(const std::vector<int>& order, std::size_t first, int count);
-  float train_step(float lr);
+  // Writes clips order[first, first + count) into the uploader's next host buffers; the
+  // rest of the batch repeats its first clip (evaluation pads; callers ignore those rows).
+  void fill_batch(const std::vector<int>& order, std::size_t first, int count);
+  // Uploads the filled batch and enqueues the front-end on it.
+  void submit_batch();
+  // Enqueues one training step on the submitted batch; read_step_loss() waits for it.
+  void enqueue_train_step(float lr);
+  float read_step_loss();
   struct Evaluation {
     double loss = 0.0, metric = 0.0, pr_auc = 0.0;
   };
@@ -102,9 +108,11 @@ class Trainer {
   std::unique_ptr<Model> model_;
   std::unique_ptr<Optimizer> optimizer_;
   std::unique_ptr<Arena> arena_;
-  BufferId pcm_id_, targets_id_, loss_id_, grad_norm_id_;
-  Tensor pcm_, targets_, loss_, grad_norm_;
-  Tensor host_pcm_, host_targets_, host_loss_, host_logits_;
+  std::unique_ptr<BatchUploader> uploader_;  // (pcm (B, S), targets (B, K)), double-buffered
+  Tensor batch_targets_;                      // the submitted batch's targets, on the device
+  BufferId loss_id_, grad_norm_id_;
+  Tensor loss_, grad_norm_;
+  Tensor host_loss_, host_logits_;
   TrainerState state_;
   std::uint64_t model_hash_ = 0;
 };
@@ -138,8 +146,6 @@ void Trainer::build() {
 
   frontend_ = backend.make_frontend(config_.features, config_.data.sample_rate, num_samples_, batch_);
   ArenaPlan plan;
-  pcm_id_ = plan.add(Region::activations, "pcm", Shape{batch_, num_samples_});
-  targets_id_ = plan.add(Region::activations, "targets", Shape{batch_, num_labels_});
   loss_id_ = plan.add(Region::activations, "loss", Shape{batch_});
   grad_norm_id_ = plan.add(Region::activations, "grad_norm", Shape{1});
   const Shape input{batch_, 1, frontend_->num_bins(), frontend_->num_frames()};
@@ -148,12 +154,9 @@ void Trainer::build() {
   arena_ = std::make_unique<Arena>(std::move(plan), backend);
   model_->bind(*arena_);
   optimizer_->bind(*arena_);
-  pcm_ = arena_->get(pcm_id_);
-  targets_ = arena_->get(targets_id_);
+  uploader_ = backend.make_uploader({Shape{batch_, num_samples_}, Shape{batch_, num_labels_}});
   loss_ = arena_->get(loss_id_);
   grad_norm_ = arena_->get(grad_norm_id_);
-  host_pcm_ = Tensor::zeros(pcm_.shape());
-  host_targets_ = Tensor::zeros(targets_.shape());
   host_loss_ = Tensor::zeros(loss_.shape());
   host_logits_ = Tensor::zeros(model_->output().shape());
   model_hash_ = model_hash(config_);
@@ -171,25 +174,28 @@ void Trainer::build() {
   log_.info(os.str());
 }
 
-void Trainer::load_batch(const std::vector<int>& order, std::size_t first, int count) {
+void Trainer::fill_batch(const std::vector<int>& order, std::size_t first, int count) {
   const ClipSet& clips = data_.clips;
+  const std::vector<Tensor> host = uploader_->next_host_buffers();
   for (int b = 0; b < batch_; ++b) {
-    // Padding slots (b >= count) repeat the batch's first clip; callers ignore them.
     const int clip = order[first + (b < count ? b : 0)];
     std::copy_n(clips.pcm.data() + std::size_t(clip) * num_samples_, num_samples_,
-                host_pcm_.f32() + std::size_t(b) * num_samples_);
+                host[0].f32() + std::size_t(b) * num_samples_);
     std::copy_n(clips.targets.data() + std::size_t(clip) * num_labels_, num_labels_,
-                host_targets_.f32() + std::size_t(b) * num_labels_);
+                host[1].f32() + std::size_t(b) * num_labels_);
   }
-  Backend& backend = context_->backend();
-  backend.copy(host_pcm_, pcm_);
-  backend.copy(host_targets_, targets_);
-  Tensor features = model_->input();
-  frontend_->compute(pcm_, features);
 }
 
-float Trainer::train_step(float lr) {
+void Trainer::submit_batch() {
+  const std::vector<Tensor> device = uploader_->submit();
+  Tensor features = model_->input();
+  frontend_->compute(device[0], features);
+  batch_targets_ = device[1];
+}
+
+void Trainer::enqueue_train_step(float lr) {
   Backend& backend = context_->backend();
+  submit_batch();
   StepInfo step{true, random_bits(config_.train.seed, kDropoutStream,
                                   static_cast<std::uint64_t>(state_.global_step))};
   model_->forward(backend, step);
@@ -199,16 +205,20 @@ float Trainer::train_step(float lr) {
   Tensor dlogits = model_->output_gradient();
   const float scale = 1.0f / static_cast<float>(batch_);
   if (sigmoid_loss_)
-    backend.sigmoid_bce(logits, targets_, loss_, dlogits, scale);
+    backend.sigmoid_bce(logits, batch_targets_, loss_, dlogits, scale);
   else
-    backend.softmax_cross_entropy(logits, targets_, static_cast<float>(config_.loss.label_smoothing),
-                                  loss_, dlogits, scale);
+    backend.softmax_cross_entropy(logits, batch_targets_,
+                                  static_cast<float>(config_.loss.label_smoothing), loss_, dlogits, scale);
+  uploader_->release_after_compute();  // the batch's last reader is enqueued
   model_->backward(backend, step);
   if (config_.train.grad_clip_norm > 0)
     backend.clip_gradient_norm(static_cast<float>(config_.train.grad_clip_norm), grads, grad_norm_);
   ++state_.global_step;
   optimizer_->step(backend, state_.global_step, lr);
-  backend.copy(loss_, host_loss_);
+}
+
+float Trainer::read_step_loss() {
+  context_->backend().copy(loss_, host_loss_);
   double sum = 0.0;
   for (int b = 0; b < batch_; ++b) sum += host_loss_.f32()[b];
   return static_cast<float>(sum / batch_);
@@ -224,13 +234,15 @@ Trainer::Evaluation Trainer::evaluate(Split split) {
   const StepInfo inference{false, 0};
   for (std::size_t first = 0; first < n; first += batch_) {
     const int count = static_cast<int>(std::min<std::size_t>(batch_, n - first));
-    load_batch(indices, first, count);
+    fill_batch(indices, first, count);
+    submit_batch();
     model_->forward(backend, inference);
     Tensor logits = model_->output();
     if (sigmoid_loss_)
-      backend.sigmoid_bce(logits, targets_, loss_, no_gradient, 1.0f);
+      backend.sigmoid_bce(logits, batch_targets_, loss_, no_gradient, 1.0f);
     else
-      backend.softmax_cross_entropy(logits, targets_, 0.0f, loss_, no_gradient, 1.0f);
+      backend.softmax_cross_entropy(logits, batch_targets_, 0.0f, loss_, no_gradient, 1.0f);
+    uploader_->release_after_compute();
     backend.copy(loss_, host_loss_);
     backend.copy(logits, host_logits_);
     for (int b = 0; b < count; ++b) {
@@ -238,7 +250,7 @@ Trainer::Evaluation Trainer::evaluate(Split split) {
       const float* row = host_logits_.f32() + std::size_t(b) * num_labels_;
       float* out = scores.data() + (first + b) * num_labels_;
       for (int k = 0; k < num_labels_; ++k) out[k] = multi_label_ ? sigmoid(row[k]) : row[k];
-      std::copy_n(host_targets_.f32() + std::size_t(b) * num_labels_, num_labels_,
+      std::copy_n(data_.clips.targets.data() + std::size_t(indices[first + b]) * num_labels_, num_labels_,
                   targets.data() + (first + b) * num_labels_);
     }
   }
@@ -326,6 +338,7 @@ TrainOutcome Trainer::run() {
     const std::vector<int> order = epoch_order(train_indices, config_.train.seed, epoch);
     const auto epoch_start = Clock::now();
     const int first_step = state_.step_in_epoch;
+    bool batch_filled = false;
     for (int s = first_step; s < steps_per_epoch; ++s) {
       if (request_.stop_requested && request_.stop_requested->load()) {
         log_.end_progress();
@@ -348,8 +361,12 @@ TrainOutcome Trainer::run() {
         outcome.epochs_completed = epoch;
         return outcome;
       }
-      load_batch(order, std::size_t(s) * batch_, batch_);
-      const float loss = train_step(lr);
+      if (!batch_filled) fill_batch(order, std::size_t(s) * batch_, batch_);
+      enqueue_train_step(lr);
+      // The next batch is read and filled while the device computes this step.
+      batch_filled = s + 1 < steps_per_epoch;
+      if (batch_filled) fill_batch(order, std::size_t(s + 1) * batch_, batch_);
+      const float loss = read_step_loss();
       if (!std::isfinite(loss))
         CADENZA_USER_ERROR("training diverged: loss is " << loss << " at step " << state_.global_step
                                                          << " (epoch " << epoch + 1
