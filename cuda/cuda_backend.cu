@@ -190,6 +190,16 @@ void CudaBackend::adam_step(const AdamHyper& h, std::int64_t step, Tensor& param
 void CudaBackend::clip_gradient_norm(float max_norm, Tensor& grads, Tensor& total_norm) {
   cuda::clip_gradient_norm(ctx_, max_norm, grads, total_norm);
 }
+void CudaBackend::output_scores(bool multi_label, const Tensor& logits, Tensor& scores) {
+  cuda::output_scores(ctx_, multi_label, logits, scores);
+}
+void CudaBackend::accumulate_confusion(const Tensor& scores, const Tensor& targets, int count,
+                                       Tensor& confusion) {
+  cuda::accumulate_confusion(ctx_, scores, targets, count, confusion);
+}
+void CudaBackend::accumulate_sum(const Tensor& values, int count, Tensor& sum) {
+  cuda::accumulate_sum(ctx_, values, count, sum);
+}
 void CudaBackend::sgd_step(const SgdHyper& h, std::int64_t step, Tensor& params, const Tensor& grads,
                            Tensor& momentum_buffer) {
   cuda::sgd_step(ctx_, h, step, params, grads, momentum_buffer);

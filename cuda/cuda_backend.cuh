@@ -74,6 +74,10 @@ class CudaBackend final : public Backend {
   void sgd_step(const SgdHyper& h, std::int64_t step, Tensor& params, const Tensor& grads,
                 Tensor& momentum_buffer) override;
   void clip_gradient_norm(float max_norm, Tensor& grads, Tensor& total_norm) override;
+  void output_scores(bool multi_label, const Tensor& logits, Tensor& scores) override;
+  void accumulate_confusion(const Tensor& scores, const Tensor& targets, int count,
+                            Tensor& confusion) override;
+  void accumulate_sum(const Tensor& values, int count, Tensor& sum) override;
 
  private:
   CudaContext ctx_;

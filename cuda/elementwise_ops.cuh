@@ -1,6 +1,6 @@
 // Custom kernels for the elementwise and per-row ops no vendor library does the way the
-// CPU backend does: activations, dropout, mean pooling, the fused losses and the fused
-// optimizer updates. Each computes with the shared host/math functions, so its arithmetic
+// CPU backend does: activations, dropout, mean pooling, the fused losses, the fused
+// optimizer updates and gradient clipping, and the evaluation accumulators. Each computes with the shared host/math functions, so its arithmetic
 // is the CPU backend's, line for line.
 //
 // Signatures equal cpu_ops.hpp's with the CudaContext first; every entry checks dtype,
@@ -34,6 +34,11 @@ void adam_step(CudaContext& ctx, const AdamHyper& h, std::int64_t step, Tensor& 
 void sgd_step(CudaContext& ctx, const SgdHyper& h, std::int64_t step, Tensor& params,
               const Tensor& grads, Tensor& momentum_buffer);
 void clip_gradient_norm(CudaContext& ctx, float max_norm, Tensor& grads, Tensor& total_norm);
+
+void output_scores(CudaContext& ctx, bool multi_label, const Tensor& logits, Tensor& scores);
+void accumulate_confusion(CudaContext& ctx, const Tensor& scores, const Tensor& targets, int count,
+                          Tensor& confusion);
+void accumulate_sum(CudaContext& ctx, const Tensor& values, int count, Tensor& sum);
 
 // y (rows, cols) += bias (cols) broadcast over rows; and dbias (cols) += sum over rows of dy.
 void add_bias_rows(CudaContext& ctx, int rows, int cols, const Tensor& bias, Tensor& y);

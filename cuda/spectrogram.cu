@@ -1,31 +1,38 @@
 // CudaSpectrogram: the CPU front-end (host/cpu/spectrogram.cpp) on the device, with its
-// window and filterbank (built by the same host functions, uploaded once) and its scalar
-// math (host/math/spectral_math.hpp, called in the kernels).
+// window, filterbank and DCT matrix (built by the same host functions, uploaded once) and
+// its scalar math (host/math/spectral_math.hpp, called in the kernels).
 //
 // Pipeline of compute(), all enqueued on ctx.stream:
 //   1. frame_kernel:      pcm (B, N) -> frames (max_batch * T, n_fft), windowed rows; centre
 //                         padding by n_fft/2 is reflect (numpy/torch: no repeated edge) or zeros.
 //   2. cufftExecR2C:      frames -> spectrum (max_batch * T, F) complex, F = n_fft/2 + 1.
-//   3a. type mel:         power_kernel: spectrum -> power (B * T, F), stored in the frames
+//   3a. type mel, mfcc:   power_kernel: spectrum -> power (B * T, F), stored in the frames
 //                         buffer (free once the FFT has read it; F <= n_fft floats a row), then
 //                         one strided-batched GEMM:
-//                         out[b] (n_mels, T) = fb (n_mels, F) x power[b]^T.
+//                         mel[b] (n_mels, T) = fb (n_mels, F) x power[b]^T,
+//                         where mel is out, or for mfcc the log_mel buffer.
 //   3b. type stft:        power_transpose_kernel: spectrum (B, T, F) -> out (B, F, T), |X|^p.
-//   4. log, in place on out: db (+ per-example max and top_db clipping), log1p, or none.
+//   4. log, in place on out (log_mel for mfcc): db (+ per-example max and top_db
+//      clipping), log1p, or none.
+//   5. type mfcc:         one strided-batched GEMM:
+//                         out[b] (n_mfcc, T) = dct (n_mfcc, n_mels) x log_mel[b].
 //
 // Invariants:
 // - Layouts are row-major float32: pcm (batch, num_samples), out (batch, num_bins,
-//   num_frames), window (n_fft), filterbank (n_mels, F); the frames and spectrum buffers hold
-//   max_batch * num_frames rows, example b's frames at rows [b T, (b + 1) T).
+//   num_frames), window (n_fft), filterbank (n_mels, F), dct (n_mfcc, n_mels), log_mel
+//   (max_batch, n_mels, num_frames); the frames and spectrum buffers hold max_batch *
+//   num_frames rows, example b's frames at rows [b T, (b + 1) T).
 // - Batch rule: the cuFFT plan is made once for max_batch * T transforms and always runs on
 //   all of them. compute() with batch < max_batch refreshes only the first batch * T rows of
 //   the frames buffer; the rest keep zeros (from construction) or an earlier call's frames,
 //   whose spectra are computed and never read. Every step after the FFT touches only the
 //   first batch examples, so out holds exactly batch examples.
-// - The mel GEMM uses CUBLAS_COMPUTE_32F_PEDANTIC: plain float32 whatever math mode (TF32)
-//   the shared cuBLAS handle or NVIDIA_TF32_OVERRIDE select, because TF32 would move mel
-//   values by ~1e-3 relative. It sums the dense rows (zeros included) in cuBLAS's order; the
-//   CPU sums each filter's band in order, so the two agree to float32 rounding.
+// - The mel and DCT GEMMs use CUBLAS_COMPUTE_32F_PEDANTIC: plain float32 whatever math mode
+//   (TF32) the shared cuBLAS handle or NVIDIA_TF32_OVERRIDE select, because TF32 would move
+//   mel values by ~1e-3 relative. The mel GEMM sums the dense rows (zeros included) in
+//   cuBLAS's order; the CPU sums each filter's band in order, so the two agree to float32
+//   rounding. The DCT GEMM sums over the mels in float32, the CPU in float64 rounded once,
+//   so they differ by this float32 rounding (~1e-6 of the frame's largest coefficient).
 // - All CUDA objects are made on ctx.device (made current for the duration of each entry
 //   point and restored after). compute() allocates nothing and does not synchronise; it must
 //   not run concurrently on one object (the cuFFT plan and work buffers are shared).
@@ -301,10 +308,11 @@ struct CudaSpectrogram::Impl {
   int hop_length = 0;
   int num_frames = 0;
   int num_freqs = 0;  // n_fft / 2 + 1
-  int num_bins = 0;   // n_mels or num_freqs
-  int n_mels = 0;
+  int num_bins = 0;   // n_mels, num_freqs or n_mfcc
+  int n_mels = 0;     // types mel and mfcc, else 0
+  int n_mfcc = 0;     // type mfcc, else 0
   int pad = 0;
-  bool mel = false;
+  bool mel = false;   // types mel and mfcc: the mel GEMM runs
   bool reflect = false;
   LogKind log = LogKind::none;
   float power = 2.0f;
@@ -317,8 +325,10 @@ struct CudaSpectrogram::Impl {
 
   DeviceBuffer<float> window;      // (n_fft)
   DeviceBuffer<float> filterbank;  // (n_mels, num_freqs); null for type stft
+  DeviceBuffer<float> dct;         // (n_mfcc, n_mels); only for type mfcc
+  DeviceBuffer<float> log_mel;     // (max_batch, n_mels, num_frames); only for type mfcc
   DeviceBuffer<float> frames;      // (max_batch * num_frames, n_fft); later the power
-                                   // (batch * num_frames, num_freqs) of type mel
+                                   // (batch * num_frames, num_freqs) of types mel, mfcc
   DeviceBuffer<cufftComplex> spectrum;  // (max_batch * num_frames, num_freqs)
   DeviceBuffer<float> max_db;           // (max_batch); only for db with top_db > 0
   FftPlan plan;
@@ -333,9 +343,10 @@ CudaSpectrogram::Impl::Impl(CudaContext& context, const FrontendSpec& spec, int 
   hop_length = spec.hop_length;
   num_frames = stft_num_frames(num_samples, spec.n_fft, spec.hop_length, spec.center);
   num_freqs = spec.n_fft / 2 + 1;
-  mel = spec.type == "mel";
+  mel = spec.type == "mel" || spec.type == "mfcc";
   n_mels = mel ? spec.n_mels : 0;
-  num_bins = mel ? spec.n_mels : num_freqs;
+  n_mfcc = spec.type == "mfcc" ? spec.n_mfcc : 0;
+  num_bins = n_mfcc > 0 ? n_mfcc : mel ? n_mels : num_freqs;
   pad = spec.center ? spec.n_fft / 2 : 0;
   reflect = spec.pad_mode == "reflect";
   log = log_kind_of(spec);
@@ -370,7 +381,7 @@ void CudaSpectrogram::Impl::build(const FrontendSpec& spec, int sample_rate) {
   CADENZA_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, ctx.device));
   max_blocks = static_cast<unsigned int>(std::max(sms, 1)) * 32u;
 
-  // cuBLAS reads alpha and beta of the mel GEMM from host memory.
+  // cuBLAS reads alpha and beta of the mel and DCT GEMMs from host memory.
   if (mel) {
     cublasPointerMode_t mode = CUBLAS_POINTER_MODE_HOST;
     CADENZA_CUDA_CHECK(cublasGetPointerMode(ctx.cublas, &mode));
@@ -404,6 +415,18 @@ void CudaSpectrogram::Impl::build(const FrontendSpec& spec, int sample_rate) {
                                        sizeof(float) * count, cudaMemcpyHostToDevice,
                                        ctx.stream));
   }
+  std::vector<float> host_dct;
+  if (n_mfcc > 0) {
+    host_dct = dct_matrix(spec);
+    const std::size_t count = static_cast<std::size_t>(n_mfcc) * n_mels;
+    CADENZA_CHECK(host_dct.size() == count,
+                  "dct_matrix returned " << host_dct.size() << " values, expected " << count);
+    dct = device_alloc<float>(count, "DCT matrix", ctx.device);
+    CADENZA_CUDA_CHECK(cudaMemcpyAsync(dct.get(), host_dct.data(), sizeof(float) * count,
+                                       cudaMemcpyHostToDevice, ctx.stream));
+    log_mel = device_alloc<float>(static_cast<std::size_t>(max_batch) * n_mels * num_frames,
+                                  "log-mel buffer", ctx.device);
+  }
   if (log == LogKind::db && top_db > 0.0f) {
     max_db = device_alloc<float>(static_cast<std::size_t>(max_batch), "top_db maxima", ctx.device);
   }
@@ -432,6 +455,8 @@ void CudaSpectrogram::Impl::release() noexcept {
   max_db.reset();
   spectrum.reset();
   frames.reset();
+  log_mel.reset();
+  dct.reset();
   filterbank.reset();
   window.reset();
 }
@@ -450,6 +475,10 @@ void CudaSpectrogram::Impl::compute(const Tensor& pcm, Tensor& out) {
   const ScopedDevice on_device(ctx.device, true);
   const float* pcm_data = static_cast<const float*>(pcm.raw());
   float* out_data = static_cast<float*>(out.raw());
+  // Steps 3 and 4 write the spectrogram before any DCT here: out, or log_mel for mfcc.
+  float* spectrogram = n_mfcc > 0 ? log_mel.get() : out_data;
+  const std::int64_t spectrogram_per_example =
+      static_cast<std::int64_t>(n_mfcc > 0 ? n_mels : num_bins) * num_frames;
 
   // 1. Windowed frames of the batch's examples.
   FramingParams framing{};
@@ -468,14 +497,14 @@ void CudaSpectrogram::Impl::compute(const Tensor& pcm, Tensor& out) {
   CADENZA_CUDA_CHECK(cufftExecR2C(plan.get(), frames.get(), spectrum.get()));
 
   if (mel) {
-    // 3a. power (B T, F) into the frames buffer, then the mel projection.
+    // 3a. power (B T, F) into the frames buffer, then the mel projection into spectrogram.
     float* power_rows = frames.get();
     const std::int64_t power_count = batch * num_frames * num_freqs;
     power_kernel<<<grid_for(power_count), kThreads, 0, ctx.stream>>>(spectrum.get(), power_rows,
                                                                      power_count, power);
     CADENZA_CUDA_CHECK(cudaGetLastError());
 
-    // For each example b we want, row-major,
+    // For each example b we want, row-major, with out meaning spectrogram,
     //   out_b (M x T) = FB (M x F) * P_b^T,   P_b = power rows of b, (T x F) row-major,
     // i.e. out[b, m, t] = sum_f fb[m, f] * power[b, t, f].
     // cuBLAS is column-major, and a row-major (r x c) matrix with leading dimension c is,
@@ -493,7 +522,7 @@ void CudaSpectrogram::Impl::compute(const Tensor& pcm, Tensor& out) {
     CADENZA_CUDA_CHECK(cublasGemmStridedBatchedEx(
         ctx.cublas, CUBLAS_OP_T, CUBLAS_OP_N, num_frames, n_mels, num_freqs, &alpha, power_rows,
         CUDA_R_32F, num_freqs, static_cast<long long>(num_frames) * num_freqs, filterbank.get(),
-        CUDA_R_32F, num_freqs, 0LL, &beta, out_data, CUDA_R_32F, num_frames,
+        CUDA_R_32F, num_freqs, 0LL, &beta, spectrogram, CUDA_R_32F, num_frames,
         static_cast<long long>(n_mels) * num_frames, static_cast<int>(batch),
         CUBLAS_COMPUTE_32F_PEDANTIC, CUBLAS_GEMM_DEFAULT));
   } else {
@@ -508,22 +537,40 @@ void CudaSpectrogram::Impl::compute(const Tensor& pcm, Tensor& out) {
   }
 
   // 4. Log compression in place.
-  const std::int64_t total = batch * per_example;
+  const std::int64_t total = batch * spectrogram_per_example;
   if (log == LogKind::log1p) {
-    log1p_kernel<<<grid_for(total), kThreads, 0, ctx.stream>>>(out_data, total, log1p_scale);
+    log1p_kernel<<<grid_for(total), kThreads, 0, ctx.stream>>>(spectrogram, total, log1p_scale);
     CADENZA_CUDA_CHECK(cudaGetLastError());
   } else if (log == LogKind::db) {
-    db_kernel<<<grid_for(total), kThreads, 0, ctx.stream>>>(out_data, total, amin,
+    db_kernel<<<grid_for(total), kThreads, 0, ctx.stream>>>(spectrogram, total, amin,
                                                             db_multiplier_f32, reference_db);
     CADENZA_CUDA_CHECK(cudaGetLastError());
     if (top_db > 0.0f) {
       example_max_kernel<<<static_cast<unsigned int>(batch), kReduceThreads, 0, ctx.stream>>>(
-          out_data, per_example, max_db.get());
+          spectrogram, spectrogram_per_example, max_db.get());
       CADENZA_CUDA_CHECK(cudaGetLastError());
       clip_top_db_kernel<<<grid_for(total), kThreads, 0, ctx.stream>>>(
-          out_data, total, per_example, max_db.get(), top_db);
+          spectrogram, total, spectrogram_per_example, max_db.get(), top_db);
       CADENZA_CUDA_CHECK(cudaGetLastError());
     }
+  }
+
+  if (n_mfcc > 0) {
+    // 5. The DCT over the mel axis. Row-major, for each example b,
+    //   out_b (C x T) = D (C x M) * L_b (M x T),   L_b = log_mel of b,
+    // i.e. out[b, c, t] = sum_m dct[c, m] * log_mel[b, m, t]. Read column-major (as in
+    // step 3a), out_b is out_b^T (T x C) with ldc = T, L_b is L_b^T (T x M) with lda = T,
+    // and D is D^T (M x C) with ldb = M; transposing the wanted product,
+    //   out_b^T (T x C) = L_b^T (T x M) * D^T (M x C),
+    // which column-major is C = A * B, transa = transb = N, m = T, n = C, k = M,
+    // batched over b with strideA = M T, strideB = 0 (one matrix), strideC = C T.
+    const float alpha = 1.0f, beta = 0.0f;
+    CADENZA_CUDA_CHECK(cublasGemmStridedBatchedEx(
+        ctx.cublas, CUBLAS_OP_N, CUBLAS_OP_N, num_frames, n_mfcc, n_mels, &alpha, log_mel.get(),
+        CUDA_R_32F, num_frames, static_cast<long long>(n_mels) * num_frames, dct.get(),
+        CUDA_R_32F, n_mels, 0LL, &beta, out_data, CUDA_R_32F, num_frames,
+        static_cast<long long>(n_mfcc) * num_frames, static_cast<int>(batch),
+        CUBLAS_COMPUTE_32F_PEDANTIC, CUBLAS_GEMM_DEFAULT));
   }
 }
 

@@ -1,7 +1,8 @@
 // CudaSpectrogram: the front-end on the device — framing + window, batched cuFFT R2C,
-// |X|^p, the mel filterbank as a cuBLAS GEMM, and dB / log1p — with the conventions and
-// options of the CPU front-end (host/cpu/spectrogram.hpp), whose window and filterbank
-// construction it reuses so both sides use the same coefficients.
+// |X|^p, the mel filterbank as a cuBLAS GEMM, dB / log1p, and for mfcc the DCT as a
+// second GEMM — with the conventions and options of the CPU front-end
+// (host/cpu/spectrogram.hpp), whose window, filterbank and DCT matrix construction it
+// reuses so both sides use the same coefficients.
 //
 // Invariants: the cuFFT plan and all device buffers are made once in the constructor for
 // (batch, num_samples); compute() enqueues on ctx.stream, allocates nothing and does not

@@ -416,6 +416,35 @@ TEST_CASE("gradient-norm clipping follows torch.nn.utils.clip_grad_norm_", "[cpu
   }
 }
 
+TEST_CASE("evaluation accumulators: scores, confusion counts and sums", "[cpu][op]") {
+  Tensor logits = Tensor::zeros(Shape{3, 3});
+  const float values[] = {2.0f, 1.0f, 0.0f, 0.0f, 0.0f, 5.0f, 1.0f, 1.0f, 0.5f};  // row 2 ties
+  std::copy(std::begin(values), std::end(values), logits.f32());
+  Tensor scores = Tensor::zeros(logits.shape());
+  cpu::output_scores(true, logits, scores);
+  CHECK(scores.f32()[0] == Approx(1.0 / (1.0 + std::exp(-2.0))));
+  cpu::output_scores(false, logits, scores);
+  const double z = std::exp(2.0) + std::exp(1.0) + 1.0;
+  CHECK(scores.f32()[0] == Approx(std::exp(2.0) / z));
+  CHECK(scores.f32()[0] + scores.f32()[1] + scores.f32()[2] == Approx(1.0));
+  Tensor targets = Tensor::zeros(logits.shape());
+  targets.f32()[0 * 3 + 0] = targets.f32()[1 * 3 + 1] = targets.f32()[2 * 3 + 1] = 1.0f;
+  Tensor confusion = Tensor::zeros(Shape{3, 3});
+  cpu::accumulate_confusion(scores, targets, 3, confusion);
+  CHECK(confusion.f32()[0 * 3 + 0] == 1.0f);  // true 0, predicted 0
+  CHECK(confusion.f32()[1 * 3 + 2] == 1.0f);  // true 1, predicted 2
+  CHECK(confusion.f32()[1 * 3 + 0] == 1.0f);  // true 1, a tie between 0 and 1 goes to 0
+  cpu::accumulate_confusion(scores, targets, 1, confusion);  // only the first row counts
+  CHECK(confusion.f32()[0] == 2.0f);
+  double total = 0;
+  for (int i = 0; i < 9; ++i) total += confusion.f32()[i];
+  CHECK(total == 4.0);
+  Tensor sum = Tensor::zeros(Shape{1});
+  cpu::accumulate_sum(logits, 4, sum);
+  cpu::accumulate_sum(logits, 2, sum);
+  CHECK(sum.f32()[0] == Approx(3.0 + 3.0));
+}
+
 TEST_CASE("Adam, AdamW and SGD follow torch.optim's update rules", "[cpu][op]") {
   const float p0 = 0.5f, g = 0.2f;
   SECTION("adam with L2 weight decay, two steps") {

@@ -115,7 +115,7 @@ const std::vector<KeySpec>& config_keys() {
       {CONFIG_KEY(data.synthetic.multi_label), any_value(), ""},
       {CONFIG_KEY(data.synthetic.seed), any_value(), "audio generation; independent of train.seed"},
 
-      {CONFIG_KEY(features.type), one_of({"mel", "stft"}), ""},
+      {CONFIG_KEY(features.type), one_of({"mel", "stft", "mfcc"}), ""},
       {CONFIG_KEY(features.n_fft), above(0), ""},
       {CONFIG_KEY(features.hop_length), above(0), ""},
       {CONFIG_KEY(features.win_length), at_least(0), "0: n_fft"},
@@ -129,12 +129,13 @@ const std::vector<KeySpec>& config_keys() {
       {CONFIG_KEY(features.mel_scale), one_of({"htk", "slaney"}), ""},
       {CONFIG_KEY(features.mel_norm), one_of({"none", "slaney"}), ""},
       {CONFIG_KEY(features.mel_filterbank), one_of({"torchaudio", "librosa"}),
-       "whose float rounding the filterbank reproduces"},
+       "whose float rounding the filterbank and mfcc DCT reproduce"},
       {CONFIG_KEY(features.log), one_of({"db", "log1p", "none"}), ""},
       {CONFIG_KEY(features.amin), above(0), ""},
       {CONFIG_KEY(features.db_ref), above(0), ""},
       {CONFIG_KEY(features.top_db), at_least(0), "0: no clipping"},
       {CONFIG_KEY(features.log1p_scale), above(0), ""},
+      {CONFIG_KEY(features.n_mfcc), above(0), "mfcc: coefficients kept, <= n_mels"},
 
       {CONFIG_KEY(model.name), text_where(is_plain_name, kPlainNameExpectation), ""},
       {CONFIG_KEY(model.layers), described(any_value(), "a non-empty list of layers"), ""},

@@ -111,6 +111,16 @@ class CpuBackend final : public Backend {
   void clip_gradient_norm(float max_norm, Tensor& grads, Tensor& total_norm) override {
     cpu::clip_gradient_norm(max_norm, grads, total_norm);
   }
+  void output_scores(bool multi_label, const Tensor& logits, Tensor& scores) override {
+    cpu::output_scores(multi_label, logits, scores);
+  }
+  void accumulate_confusion(const Tensor& scores, const Tensor& targets, int count,
+                            Tensor& confusion) override {
+    cpu::accumulate_confusion(scores, targets, count, confusion);
+  }
+  void accumulate_sum(const Tensor& values, int count, Tensor& sum) override {
+    cpu::accumulate_sum(values, count, sum);
+  }
 
  private:
   int threads_;

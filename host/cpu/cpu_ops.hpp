@@ -60,4 +60,8 @@ void sgd_step(const SgdHyper& h, std::int64_t step, Tensor& params, const Tensor
               Tensor& momentum_buffer);
 void clip_gradient_norm(float max_norm, Tensor& grads, Tensor& total_norm);
 
+void output_scores(bool multi_label, const Tensor& logits, Tensor& scores);
+void accumulate_confusion(const Tensor& scores, const Tensor& targets, int count, Tensor& confusion);
+void accumulate_sum(const Tensor& values, int count, Tensor& sum);
+
 }  // namespace cadenza::cpu

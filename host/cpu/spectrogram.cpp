@@ -1,5 +1,6 @@
-// CpuSpectrogram: spec validation, window and filterbank construction, and the batched
-// STFT -> |X|^p -> mel -> log pipeline on FFTW (float32) with OpenMP over the batch.
+// CpuSpectrogram: spec validation, window, filterbank and DCT matrix construction, and
+// the batched STFT -> |X|^p -> mel -> log (-> DCT for mfcc) pipeline on FFTW (float32)
+// with OpenMP over the batch.
 //
 // Invariants: the FFT plan is created and destroyed under fftw_planner_mutex() and
 // executed with fftwf_execute_dft_r2c on per-call buffers from fftwf_alloc_* (so they
@@ -143,8 +144,8 @@ void validate_frontend_spec(const FrontendSpec& spec, int sample_rate, int num_s
     CADENZA_USER_ERROR("data.clip_seconds: a clip must hold at least one sample at "
                        << sample_rate << " Hz, got " << num_samples);
   }
-  if (spec.type != "mel" && spec.type != "stft") {
-    CADENZA_USER_ERROR("features.type: expected mel or stft, got '" << spec.type << "'");
+  if (spec.type != "mel" && spec.type != "stft" && spec.type != "mfcc") {
+    CADENZA_USER_ERROR("features.type: expected mel, stft or mfcc, got '" << spec.type << "'");
   }
   if (!(spec.n_fft >= 2)) CADENZA_USER_ERROR("features.n_fft: expected >= 2, got " << spec.n_fft);
   if (!(spec.hop_length > 0)) {
@@ -187,7 +188,7 @@ void validate_frontend_spec(const FrontendSpec& spec, int sample_rate, int num_s
   if (!(spec.log1p_scale > 0)) {
     CADENZA_USER_ERROR("features.log1p_scale: expected > 0, got " << spec.log1p_scale);
   }
-  if (spec.type == "mel") {
+  if (spec.type != "stft") {  // mel and mfcc
     if (!(spec.n_mels > 0))
       CADENZA_USER_ERROR("features.n_mels: expected > 0, got " << spec.n_mels);
     const double nyquist = sample_rate / 2.0;
@@ -201,6 +202,17 @@ void validate_frontend_spec(const FrontendSpec& spec, int sample_rate, int num_s
     if (!(spec.f_min >= 0 && spec.f_min < f_max)) {
       CADENZA_USER_ERROR("features.f_min: expected 0 <= f_min < f_max = " << f_max << " Hz, got "
                                                                           << spec.f_min);
+    }
+  }
+  if (spec.type == "mfcc") {
+    if (!(spec.n_mfcc > 0 && spec.n_mfcc <= spec.n_mels)) {
+      CADENZA_USER_ERROR("features.n_mfcc: expected 1 to features.n_mels = "
+                         << spec.n_mels << " for type mfcc, got " << spec.n_mfcc);
+    }
+    if (spec.log != "db") {
+      CADENZA_USER_ERROR("features.log: type mfcc needs db (MFCC is the DCT of the dB mel "
+                         "spectrogram, as in torchaudio and librosa), got '"
+                         << spec.log << "'");
     }
   }
   const int pad = spec.n_fft / 2;
@@ -232,13 +244,28 @@ std::vector<float> mel_filterbank(const FrontendSpec& spec, int sample_rate) {
                                           : torchaudio_mel_filterbank(spec, sample_rate);
 }
 
-// Buffers of one thread of compute(): the padded clip, one windowed frame, its spectrum
-// and (for mel) the power spectrogram, (num_frames, num_freqs) row-major.
+std::vector<float> dct_matrix(const FrontendSpec& spec) {
+  const bool librosa = spec.mel_filterbank == "librosa";
+  std::vector<float> matrix(static_cast<std::size_t>(spec.n_mfcc) * spec.n_mels);
+  for (int k = 0; k < spec.n_mfcc; ++k) {
+    for (int n = 0; n < spec.n_mels; ++n) {
+      matrix[static_cast<std::size_t>(k) * spec.n_mels + n] =
+          librosa ? static_cast<float>(dct2_ortho(k, n, spec.n_mels))
+                  : dct2_ortho_f32(k, n, spec.n_mels);
+    }
+  }
+  return matrix;
+}
+
+// Buffers of one thread of compute(): the padded clip, one windowed frame, its spectrum,
+// (for mel and mfcc) the power spectrogram, (num_frames, num_freqs) row-major, and (for
+// mfcc) the log-mel spectrogram, (n_mels, num_frames) row-major.
 struct CpuSpectrogram::Workspace {
   std::vector<float> padded;
   FftwBuffer<float> frame;
   FftwBuffer<fftwf_complex> spectrum;
   std::vector<float> power;
+  std::vector<float> log_mel;
 };
 
 CpuSpectrogram::CpuSpectrogram(const FrontendSpec& spec, int sample_rate, int num_samples)
@@ -246,12 +273,13 @@ CpuSpectrogram::CpuSpectrogram(const FrontendSpec& spec, int sample_rate, int nu
   validate_frontend_spec(spec, sample_rate, num_samples);
   num_frames_ = stft_num_frames(num_samples, spec.n_fft, spec.hop_length, spec.center);
   num_freqs_ = spec.n_fft / 2 + 1;
-  num_bins_ = spec.type == "mel" ? spec.n_mels : num_freqs_;
+  num_mels_ = spec.type == "stft" ? 0 : spec.n_mels;
+  num_bins_ = spec.type == "mel" ? spec.n_mels : spec.type == "mfcc" ? spec.n_mfcc : num_freqs_;
   pad_ = spec.center ? spec.n_fft / 2 : 0;
   window_ = stft_window(spec);
   db_multiplier_ = static_cast<float>(db_multiplier(spec.power));
   reference_db_ = static_cast<float>(db_of_reference(spec.amin, spec.db_ref, db_multiplier(spec.power)));
-  if (spec.type == "mel") {
+  if (num_mels_ > 0) {
     filterbank_ = mel_filterbank(spec, sample_rate);
     band_begin_.assign(spec.n_mels, 0);
     band_end_.assign(spec.n_mels, 0);
@@ -264,6 +292,7 @@ CpuSpectrogram::CpuSpectrogram(const FrontendSpec& spec, int sample_rate, int nu
       band_end_[m] = end;
     }
   }
+  if (spec.type == "mfcc") dct_ = dct_matrix(spec);
 
   std::lock_guard<std::mutex> lock(fftw_planner_mutex());
   FftwBuffer<float> frame(fftwf_alloc_real(spec.n_fft));
@@ -289,8 +318,8 @@ void CpuSpectrogram::compute(const float* pcm, int batch, float* out) const {
     workspace.spectrum.reset(fftwf_alloc_complex(num_freqs_));
     CADENZA_CHECK(workspace.frame && workspace.spectrum,
                   "out of memory for FFT buffers of n_fft " << spec_.n_fft);
-    if (spec_.type == "mel")
-      workspace.power.resize(static_cast<std::size_t>(num_frames_) * num_freqs_);
+    if (num_mels_ > 0) workspace.power.resize(static_cast<std::size_t>(num_frames_) * num_freqs_);
+    if (!dct_.empty()) workspace.log_mel.resize(static_cast<std::size_t>(num_mels_) * num_frames_);
   }
   const std::size_t in_stride = static_cast<std::size_t>(num_samples_);
   const std::size_t out_stride = static_cast<std::size_t>(num_bins_) * num_frames_;
@@ -312,7 +341,11 @@ void CpuSpectrogram::compute_one(const float* pcm, Workspace& workspace, float* 
     }
   }
 
-  const bool mel = spec_.type == "mel";
+  const bool mel = num_mels_ > 0;
+  // The spectrogram before any DCT, (num_mels or num_freqs, num_frames): out itself,
+  // except for mfcc, whose log-mel spectrogram waits in the workspace for the DCT.
+  const bool mfcc = !dct_.empty();
+  float* spectrogram = mfcc ? workspace.log_mel.data() : out;
   const float power = static_cast<float>(spec_.power);
   float* frame = workspace.frame.get();
   fftwf_complex* spectrum = workspace.spectrum.get();
@@ -327,30 +360,49 @@ void CpuSpectrogram::compute_one(const float* pcm, Workspace& workspace, float* 
       }
     } else {
       for (int k = 0; k < num_freqs_; ++k) {
-        out[static_cast<std::size_t>(k) * num_frames_ + t] =
+        spectrogram[static_cast<std::size_t>(k) * num_frames_ + t] =
             spectral_power(spectrum[k][0], spectrum[k][1], power);
       }
     }
   }
 
   if (mel) {
-    // out (n_mels, frames) = filterbank (n_mels, n_freqs) x power^T, each row summed in
-    // float32 over its triangle's band.
+    // spectrogram (n_mels, frames) = filterbank (n_mels, n_freqs) x power^T, each row
+    // summed in float32 over its triangle's band.
     for (int t = 0; t < num_frames_; ++t) {
       const float* power_row = workspace.power.data() + static_cast<std::size_t>(t) * num_freqs_;
-      for (int m = 0; m < spec_.n_mels; ++m) {
+      for (int m = 0; m < num_mels_; ++m) {
         const float* weights = filterbank_.data() + static_cast<std::size_t>(m) * num_freqs_;
         float sum = 0.0f;
         for (int k = band_begin_[m]; k < band_end_[m]; ++k) sum += weights[k] * power_row[k];
-        out[static_cast<std::size_t>(m) * num_frames_ + t] = sum;
+        spectrogram[static_cast<std::size_t>(m) * num_frames_ + t] = sum;
       }
     }
   }
-  apply_log(out);
+  const int rows = mel ? num_mels_ : num_freqs_;
+  apply_log(spectrogram, static_cast<std::size_t>(rows) * num_frames_);
+
+  if (mfcc) {
+    // out (n_mfcc, frames) = dct (n_mfcc, n_mels) x log_mel (n_mels, frames), each sum
+    // over the mels in float64 and rounded once. The libraries sum in float32 (torchaudio
+    // a matmul, librosa an FFT), each rounding its own way: up to ~5e-4 absolute on
+    // coefficients of frames near -100 dB, where c0 is ~ -850. The exact sum is as close
+    // to either as can be. A plain loop rather than OpenBLAS: this runs inside compute()'s
+    // parallel loop over the batch.
+    for (int c = 0; c < num_bins_; ++c) {
+      const float* weights = dct_.data() + static_cast<std::size_t>(c) * num_mels_;
+      for (int t = 0; t < num_frames_; ++t) {
+        double sum = 0.0;
+        for (int m = 0; m < num_mels_; ++m) {
+          sum += double(weights[m]) * spectrogram[static_cast<std::size_t>(m) * num_frames_ + t];
+        }
+        out[static_cast<std::size_t>(c) * num_frames_ + t] = static_cast<float>(sum);
+      }
+    }
+  }
 }
 
-void CpuSpectrogram::apply_log(float* example) const {
-  const std::size_t count = static_cast<std::size_t>(num_bins_) * num_frames_;
+void CpuSpectrogram::apply_log(float* example, std::size_t count) const {
   if (spec_.log == "log1p") {
     const float scale = static_cast<float>(spec_.log1p_scale);
     for (std::size_t i = 0; i < count; ++i) example[i] = log1p_compress(example[i], scale);

@@ -1,7 +1,7 @@
 // Scalar math of the audio front-end, shared by the CPU spectrogram
 // (host/cpu/spectrogram.cpp) and the CUDA kernels: the STFT frame count, the periodic
-// Hann window, the HTK and Slaney mel scales, mel filterbank weights, |X|^p, dB and
-// log(1 + C x).
+// Hann window, the HTK and Slaney mel scales, mel filterbank weights, |X|^p, dB,
+// log(1 + C x) and the orthonormal DCT-II of MFCC.
 //
 // Invariants:
 // - Every function is CADENZA_HD: scalars in, a scalar out; no allocation, exceptions,
@@ -17,6 +17,8 @@
 //     * torchaudio builds it in float32 tensors (torch.linspace of bin frequencies and
 //       of mel points, _mel_to_hz, slopes and area norm all in float32), the _f32
 //       functions below; only hz_to_mel of f_min and f_max is float64 (Python floats).
+//   The MFCC DCT matrix likewise: librosa's scipy.fft.dct is the exact transform (float64
+//   here, rounded once), torchaudio's create_dct a float32 tensor (dct2_ortho_f32).
 // - Frequencies are in Hz, mels in the chosen scale's units.
 #pragma once
 
@@ -174,5 +176,35 @@ CADENZA_HD float clip_db_below_peak(float db, float max_db, float top_db) {
 
 // log(1 + scale * x), the compression of Choi et al. (scale 10000).
 CADENZA_HD float log1p_compress(float x, float scale) { return log1pf(scale * x); }
+
+// Element (k, n) of the orthonormal DCT-II of length `size` (norm='ortho'):
+// sqrt(2 / size) cos(pi / size (n + 1/2) k), row k = 0 further scaled by 1/sqrt(2), so
+// that the rows are orthonormal. Coefficient k of a vector x is sum_n D(k, n) x[n].
+// float64: the exact matrix of scipy.fft.dct(x, type=2, norm='ortho'), which
+// librosa.feature.mfcc applies along the mel axis.
+CADENZA_HD double dct2_ortho(int k, int n, int size) {
+  const double pi = 3.14159265358979323846264338327950288;
+  const double scale = k == 0 ? sqrt(1.0 / size) : sqrt(2.0 / size);
+  return scale * cos(pi / size * (n + 0.5) * k);
+}
+
+// dct2_ortho as torchaudio.functional.create_dct(n_mfcc, size, 'ortho') builds it, on
+// float32 tensors: the angle float32(pi / size) * (n + 0.5) * k rounded at each step,
+// its cosine, then row 0 times float32(1 / sqrt(2)) and every row times
+// float32(sqrt(2 / size)). The rounded angle (tens to hundreds of radians at high
+// orders) is off by a few of its float32 ulps, which moves elements by up to ~4e-6 from
+// dct2_ortho at size 96, so it is reproduced. cos is evaluated in float64 and rounded
+// once; torch's SLEEF cosf is accurate to 1 ulp, so now and then an element differs from
+// torchaudio's by one float32 ulp.
+CADENZA_HD float dct2_ortho_f32(int k, int n, int size) {
+  const double pi = 3.14159265358979323846264338327950288;
+  const float step = static_cast<float>(pi / size);
+  const float center = static_cast<float>(n) + 0.5f;
+  const float phase = step * center;
+  const float angle = phase * static_cast<float>(k);
+  float value = static_cast<float>(cos(static_cast<double>(angle)));
+  if (k == 0) value *= static_cast<float>(1.0 / sqrt(2.0));
+  return value * static_cast<float>(sqrt(2.0 / size));
+}
 
 }  // namespace cadenza

@@ -61,6 +61,7 @@ inline constexpr const char* kBackendOps[] = {
     "softmax_cross_entropy",   "sigmoid_bce",
     "adam_step",               "sgd_step",
     "clip_gradient_norm",
+    "output_scores",           "accumulate_confusion",        "accumulate_sum",
 };
 
 // Moves batches from host memory to the device, double-buffered: while the device
@@ -167,6 +168,15 @@ class Backend {
   // clip_grad_norm_) and writes the norm before clipping to total_norm (1 element).
   // Sums in double in a fixed order: deterministic, and no host synchronisation.
   virtual void clip_gradient_norm(float max_norm, Tensor& grads, Tensor& total_norm) = 0;
+
+  // Evaluation, accumulated on the device so that only totals come back to the host.
+  // scores (B, K) = softmax (single-label) or sigmoid (multi-label) of logits (B, K).
+  virtual void output_scores(bool multi_label, const Tensor& logits, Tensor& scores) = 0;
+  // confusion (K, K) += 1 at [argmax target row][argmax score row] for the first `count` rows.
+  virtual void accumulate_confusion(const Tensor& scores, const Tensor& targets, int count,
+                                    Tensor& confusion) = 0;
+  // sum (1) += values[0] + ... + values[count - 1], in that order.
+  virtual void accumulate_sum(const Tensor& values, int count, Tensor& sum) = 0;
 };
 
 }  // namespace cadenza

@@ -354,10 +354,15 @@ void frontend_cases(ParityRun& t) {
   stft.center = false;
   FrontendSpec log1p = won;
   log1p.log = "log1p";
+  FrontendSpec mfcc = won;  // torchaudio's MFCC with Won et al.'s mel spectrogram
+  mfcc.type = "mfcc";
+  mfcc.f_max = 8000;
+  mfcc.top_db = 80;
   for (const Case& c : {Case{"mel, torchaudio defaults", won, 16000, 16000, 3},
                         Case{"mel, librosa defaults", librosa, 22050, 22050, 2},
                         Case{"stft magnitude, win 400, no centre", stft, 16000, 8000, 1},
-                        Case{"mel log1p", log1p, 16000, 12345, 2}}) {
+                        Case{"mel log1p", log1p, 16000, 12345, 2},
+                        Case{"mfcc, top_db 80", mfcc, 16000, 16000, 2}}) {
     auto ref_frontend = t.ref().make_frontend(c.spec, c.sample_rate, c.samples, c.batch);
     auto cand_frontend = t.cand().make_frontend(c.spec, c.sample_rate, c.samples, c.batch);
     CADENZA_CHECK(ref_frontend->num_bins() == cand_frontend->num_bins() &&
@@ -378,6 +383,37 @@ void frontend_cases(ParityRun& t) {
   }
 }
 
+void evaluation_cases(ParityRun& t) {
+  for (auto [rows, k] : {std::pair{16, 10}, std::pair{1, 3}, std::pair{37, 50}}) {
+    const std::string name = "logits " + Shape{rows, k}.str();
+    auto logits = t.make(Shape{rows, k}, 90, 6.0f);
+    Tensor one_hot = Tensor::zeros(Shape{rows, k});
+    for (int r = 0; r < rows; ++r) one_hot.f32()[r * k + (r * 5) % k] = 1.0f;
+    auto targets = t.upload(one_hot);
+    for (bool multi_label : {false, true}) {
+      auto scores = t.make(Shape{rows, k}, 91);
+      t.ref().output_scores(multi_label, logits.ref.tensor, scores.ref.tensor);
+      t.cand().output_scores(multi_label, logits.cand.tensor, scores.cand.tensor);
+      t.compare("output_scores", multi_label ? "sigmoid" : "softmax", name, scores, kElementwise);
+      if (multi_label) continue;
+      Tensor zeros = Tensor::zeros(Shape{k, k});
+      auto confusion = t.upload(zeros);
+      for (int pass = 0; pass < 2; ++pass) {  // accumulates, over a partial batch too
+        t.ref().accumulate_confusion(scores.ref.tensor, targets.ref.tensor, rows - pass, confusion.ref.tensor);
+        t.cand().accumulate_confusion(scores.cand.tensor, targets.cand.tensor, rows - pass,
+                                      confusion.cand.tensor);
+      }
+      t.compare("accumulate_confusion", "confusion", name, confusion, kExact);
+    }
+    auto values = t.make(Shape{rows}, 92, 3.0f), sum = t.make(Shape{1}, 93);
+    for (int pass = 0; pass < 3; ++pass) {
+      t.ref().accumulate_sum(values.ref.tensor, rows - pass % 2, sum.ref.tensor);
+      t.cand().accumulate_sum(values.cand.tensor, rows - pass % 2, sum.cand.tensor);
+    }
+    t.compare("accumulate_sum", "sum", name, sum, kExact);  // the same order of float additions
+  }
+}
+
 }  // namespace
 
 std::vector<ParityResult> run_op_parity(Backend& reference, Backend& candidate) {
@@ -389,6 +425,7 @@ std::vector<ParityResult> run_op_parity(Backend& reference, Backend& candidate) 
   maxpool_cases(run);
   dense_cases(run);
   loss_and_optimizer_cases(run);
+  evaluation_cases(run);
   candidate.synchronize();
   return std::move(run.results());
 }

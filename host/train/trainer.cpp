@@ -112,7 +112,11 @@ class Trainer {
   Tensor batch_targets_;                      // the submitted batch's targets, on the device
   BufferId loss_id_, grad_norm_id_;
   Tensor loss_, grad_norm_;
-  Tensor host_loss_, host_logits_;
+  Tensor host_loss_;
+  // Evaluation accumulators: scores of every evaluated clip (rows padded to whole
+  // batches), the confusion counts (K, K) and the loss sum (1).
+  BufferId eval_scores_id_, eval_confusion_id_, eval_loss_sum_id_;
+  Tensor eval_scores_, eval_confusion_, eval_loss_sum_;
   TrainerState state_;
   std::uint64_t model_hash_ = 0;
 };
@@ -148,6 +152,11 @@ void Trainer::build() {
   ArenaPlan plan;
   loss_id_ = plan.add(Region::activations, "loss", Shape{batch_});
   grad_norm_id_ = plan.add(Region::activations, "grad_norm", Shape{1});
+  const std::size_t evaluated = std::max(data_.indices(Split::val).size(), data_.indices(Split::test).size());
+  const std::int64_t score_rows = std::int64_t((evaluated + batch_ - 1) / batch_ * batch_);
+  eval_scores_id_ = plan.add(Region::activations, "eval_scores", Shape{std::max<std::int64_t>(score_rows, batch_), num_labels_});
+  eval_confusion_id_ = plan.add(Region::activations, "eval_confusion", Shape{num_labels_, num_labels_});
+  eval_loss_sum_id_ = plan.add(Region::activations, "eval_loss_sum", Shape{1});
   const Shape input{batch_, 1, frontend_->num_bins(), frontend_->num_frames()};
   model_ = std::make_unique<Model>(config_.model, input, num_labels_, plan, backend);
   optimizer_ = std::make_unique<Optimizer>(config_.train, plan);
@@ -157,8 +166,10 @@ void Trainer::build() {
   uploader_ = backend.make_uploader({Shape{batch_, num_samples_}, Shape{batch_, num_labels_}});
   loss_ = arena_->get(loss_id_);
   grad_norm_ = arena_->get(grad_norm_id_);
+  eval_scores_ = arena_->get(eval_scores_id_);
+  eval_confusion_ = arena_->get(eval_confusion_id_);
+  eval_loss_sum_ = arena_->get(eval_loss_sum_id_);
   host_loss_ = Tensor::zeros(loss_.shape());
-  host_logits_ = Tensor::zeros(model_->output().shape());
   model_hash_ = model_hash(config_);
 
   std::ostringstream os;
@@ -224,12 +235,14 @@ float Trainer::read_step_loss() {
   return static_cast<float>(sum / batch_);
 }
 
+// Everything accumulates on the device (scores, confusion counts, the loss sum); only
+// the totals and, for ROC-AUC, the scores come back once at the end.
 Trainer::Evaluation Trainer::evaluate(Split split) {
   Backend& backend = context_->backend();
   const std::vector<int>& indices = data_.indices(split);
   const std::size_t n = indices.size();
-  std::vector<float> scores(n * num_labels_), targets(n * num_labels_);
-  double loss_sum = 0.0;
+  backend.fill_zero(eval_confusion_);
+  backend.fill_zero(eval_loss_sum_);
   Tensor no_gradient;
   const StepInfo inference{false, 0};
   for (std::size_t first = 0; first < n; first += batch_) {
@@ -242,26 +255,33 @@ Trainer::Evaluation Trainer::evaluate(Split split) {
       backend.sigmoid_bce(logits, batch_targets_, loss_, no_gradient, 1.0f);
     else
       backend.softmax_cross_entropy(logits, batch_targets_, 0.0f, loss_, no_gradient, 1.0f);
+    Tensor scores = Tensor::view(static_cast<float*>(eval_scores_.raw()) + first * num_labels_,
+                                 Shape{batch_, num_labels_}, DType::f32, eval_scores_.device());
+    backend.output_scores(multi_label_, logits, scores);
+    if (!multi_label_) backend.accumulate_confusion(scores, batch_targets_, count, eval_confusion_);
+    backend.accumulate_sum(loss_, count, eval_loss_sum_);
     uploader_->release_after_compute();
-    backend.copy(loss_, host_loss_);
-    backend.copy(logits, host_logits_);
-    for (int b = 0; b < count; ++b) {
-      loss_sum += host_loss_.f32()[b];
-      const float* row = host_logits_.f32() + std::size_t(b) * num_labels_;
-      float* out = scores.data() + (first + b) * num_labels_;
-      for (int k = 0; k < num_labels_; ++k) out[k] = multi_label_ ? sigmoid(row[k]) : row[k];
-      std::copy_n(data_.clips.targets.data() + std::size_t(indices[first + b]) * num_labels_, num_labels_,
-                  targets.data() + (first + b) * num_labels_);
-    }
   }
+  Tensor loss_sum = Tensor::zeros(Shape{1});
+  backend.copy(eval_loss_sum_, loss_sum);
   Evaluation e;
-  e.loss = n ? loss_sum / double(n) : 0.0;
+  e.loss = n ? double(loss_sum.f32()[0]) / double(n) : 0.0;
   if (multi_label_) {
-    const MacroAuc auc = macro_roc_auc_pr_auc(scores.data(), targets.data(), int(n), num_labels_);
+    Tensor scores = Tensor::zeros(eval_scores_.shape());
+    backend.copy(eval_scores_, scores);
+    std::vector<float> targets(n * num_labels_);
+    for (std::size_t r = 0; r < n; ++r)
+      std::copy_n(data_.clips.targets.data() + std::size_t(indices[r]) * num_labels_, num_labels_,
+                  targets.data() + r * num_labels_);
+    const MacroAuc auc = macro_roc_auc_pr_auc(scores.f32(), targets.data(), int(n), num_labels_);
     e.metric = auc.roc_auc;
     e.pr_auc = auc.pr_auc;
   } else {
-    e.metric = accuracy(scores.data(), targets.data(), int(n), num_labels_);
+    Tensor confusion = Tensor::zeros(eval_confusion_.shape());
+    backend.copy(eval_confusion_, confusion);
+    double correct = 0;
+    for (int k = 0; k < num_labels_; ++k) correct += confusion.f32()[k * num_labels_ + k];
+    e.metric = n ? correct / double(n) : std::nan("");
   }
   return e;
 }
