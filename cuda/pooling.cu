@@ -4,27 +4,10 @@
 #include <algorithm>
 
 #include "cuda/check.cuh"
+#include "host/math/pooling_math.hpp"
 
 namespace cadenza::cuda {
 namespace {
-
-// Index within the plane of the window's winner, as host/cpu/pooling.cpp chooses it.
-__device__ int window_argmax(const Pool2dGeometry& g, const float* plane, int oy, int ox) {
-  float best = -INFINITY;
-  int best_index = (oy * g.stride_h) * g.in_w + ox * g.stride_w;
-  for (int i = 0; i < g.window_h; ++i) {
-    const int iy = oy * g.stride_h + i;
-    for (int j = 0; j < g.window_w; ++j) {
-      const int ix = ox * g.stride_w + j;
-      const float v = plane[iy * g.in_w + ix];
-      if (v > best || isnan(v)) {
-        best = v;
-        best_index = iy * g.in_w + ix;
-      }
-    }
-  }
-  return best_index;
-}
 
 __global__ void forward_kernel(Pool2dGeometry g, const float* x, float* y, std::int64_t n) {
   const std::int64_t out_plane = std::int64_t(g.out_h) * g.out_w;
@@ -33,7 +16,7 @@ __global__ void forward_kernel(Pool2dGeometry g, const float* x, float* y, std::
     const std::int64_t p = i / out_plane;
     const int oy = static_cast<int>(i % out_plane / g.out_w), ox = static_cast<int>(i % g.out_w);
     const float* plane = x + p * g.in_h * g.in_w;
-    y[i] = plane[window_argmax(g, plane, oy, ox)];
+    y[i] = plane[max_window_argmax(g, plane, oy, ox)];
   }
 }
 
@@ -56,7 +39,7 @@ __global__ void backward_kernel(Pool2dGeometry g, const float* x, const float* d
     float sum = 0.0f;
     for (int oy = oy_first; oy <= oy_last; ++oy)
       for (int ox = ox_first; ox <= ox_last; ++ox)
-        if (window_argmax(g, plane, oy, ox) == index) sum += grad_out[oy * g.out_w + ox];
+        if (max_window_argmax(g, plane, oy, ox) == index) sum += grad_out[oy * g.out_w + ox];
     dx[i] = sum;
   }
 }

@@ -27,6 +27,7 @@
 #include "host/audio/audio_decoder.hpp"
 #include "host/audio/resampler.hpp"
 #include "host/core/error.hpp"
+#include "tests/test_support.hpp"
 
 #ifndef CADENZA_TEST_FIXTURES
 #define CADENZA_TEST_FIXTURES "tests/fixtures"
@@ -35,34 +36,14 @@
 namespace cadenza {
 namespace {
 
+using cadenza::testing::TempDir;
+
 namespace fs = std::filesystem;
 using Catch::Matchers::Contains;
 using Catch::Matchers::StartsWith;
 
 const double kPi = 3.14159265358979323846;
 
-// A fresh directory under the system's temporary directory, removed with its content.
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path_ = fs::temp_directory_path() / ("cadenza_audio_test_" + std::to_string(::getpid()) +
-                                         "_" + std::to_string(counter++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  fs::path file(const std::string& name) const { return path_ / name; }
-
- private:
-  fs::path path_;
-};
 
 // Interleaved test tone: channel c is a sine at 440 * (1 + c / 2) Hz with amplitude
 // 0.5 / (1 + c) and its own phase, so every channel differs from the others.
@@ -197,15 +178,7 @@ int zero_crossings(const float* x, std::size_t n) {
 }
 
 std::vector<float> read_fixture(const std::string& name, std::size_t count) {
-  const std::string path = std::string(CADENZA_TEST_FIXTURES) + "/audio/" + name;
-  std::ifstream file(path, std::ios::binary | std::ios::ate);
-  INFO(path);
-  REQUIRE(file.good());
-  REQUIRE(static_cast<std::size_t>(file.tellg()) == count * sizeof(float));
-  std::vector<float> values(count);
-  file.seekg(0);
-  file.read(reinterpret_cast<char*>(values.data()), count * sizeof(float));
-  return values;
+  return cadenza::testing::read_f32_file(std::string(CADENZA_TEST_FIXTURES) + "/audio/" + name, count);
 }
 
 // The message of the UserError that `call` throws, or a note saying what happened instead.
@@ -252,13 +225,13 @@ const LossyFormat kLossyFormats[] = {
 std::vector<fs::path> write_one_of_each(const TempDir& dir, int frames_at_22050) {
   std::vector<fs::path> paths;
   for (const LosslessFormat& format : kLosslessFormats) {
-    const fs::path path = dir.file(std::string("each.") + format.extension);
+    const fs::path path = dir / (std::string("each.") + format.extension);
     write_pcm16(path, format.format, 22050, 2, to_pcm16(test_tone(22050, 2, frames_at_22050)));
     paths.push_back(path);
   }
   for (const LossyFormat& format : kLossyFormats) {
     const fs::path path =
-        dir.file("each_" + std::to_string(format.sample_rate) + "." + format.extension);
+        dir / ("each_" + std::to_string(format.sample_rate) + "." + format.extension);
     const int frames =
         static_cast<int>(std::int64_t{frames_at_22050} * format.sample_rate / 22050);
     write_float(path, format.format, format.sample_rate, 2,
@@ -278,7 +251,7 @@ TEST_CASE("lossless files decode exactly, mono and stereo", "[cpu][audio]") {
         const int sample_rate = 22050;
         const int frames = 5000;
         const std::vector<short> pcm = to_pcm16(test_tone(sample_rate, channels, frames));
-        const fs::path path = dir.file(std::string("tone.") + format.extension);
+        const fs::path path = dir / (std::string("tone.") + format.extension);
         write_pcm16(path, format.format, sample_rate, channels, pcm);
 
         const DecodedAudio decoded = decode_audio(path);
@@ -311,7 +284,7 @@ TEST_CASE("float WAV values are kept as they are, beyond [-1, 1] too", "[cpu][au
   interleaved[11] = 0.25f;
   interleaved[20] = -2.0f;
   interleaved[21] = -3.0f;
-  const fs::path path = dir.file("float.wav");
+  const fs::path path = dir / ("float.wav");
   write_float(path, SF_FORMAT_WAV | SF_FORMAT_FLOAT, 16000, 2, interleaved);
 
   const DecodedAudio decoded = decode_audio(path);
@@ -329,7 +302,7 @@ TEST_CASE("lossy files decode close to their source, mono and stereo", "[cpu][au
       SECTION(std::string(format.name) + ", " + std::to_string(channels) + " channel(s)") {
         const int frames = format.sample_rate / 2;
         const std::vector<float> source = test_tone(format.sample_rate, channels, frames);
-        const fs::path path = dir.file(std::string("tone.") + format.extension);
+        const fs::path path = dir / (std::string("tone.") + format.extension);
         write_float(path, format.format, format.sample_rate, channels, source);
 
         const DecodedAudio decoded = decode_audio(path);
@@ -394,11 +367,11 @@ TEST_CASE("a window decode equals the same slice of the full decode", "[cpu][aud
 TEST_CASE("truncated files decode the samples they hold", "[cpu][audio]") {
   TempDir dir;
   SECTION("WAV whose header declares more data than the file has") {
-    const fs::path path = dir.file("whole.wav");
+    const fs::path path = dir / ("whole.wav");
     write_pcm16(path, SF_FORMAT_WAV | SF_FORMAT_PCM_16, 22050, 1,
                 to_pcm16(test_tone(22050, 1, 10000)));
     const std::string bytes = read_bytes(path);
-    const fs::path truncated = dir.file("truncated.wav");
+    const fs::path truncated = dir / ("truncated.wav");
     write_bytes(truncated, bytes.substr(0, 44 + 2 * 6000));  // 44-byte header, 6000 frames
     const DecodedAudio whole = decode_audio(path);
     const DecodedAudio cut = decode_audio(truncated);
@@ -406,11 +379,11 @@ TEST_CASE("truncated files decode the samples they hold", "[cpu][audio]") {
     CHECK(std::equal(cut.samples.begin(), cut.samples.end(), whole.samples.begin()));
   }
   SECTION("MP3 cut in the middle of the stream (its Xing tag declares the whole length)") {
-    const fs::path path = dir.file("whole.mp3");
+    const fs::path path = dir / ("whole.mp3");
     write_float(path, SF_FORMAT_MPEG | SF_FORMAT_MPEG_LAYER_III, 16000, 1,
                 test_tone(16000, 1, 16000));
     const std::string bytes = read_bytes(path);
-    const fs::path truncated = dir.file("truncated.mp3");
+    const fs::path truncated = dir / ("truncated.mp3");
     write_bytes(truncated, bytes.substr(0, bytes.size() / 2 + 7));
     const DecodedAudio whole = decode_audio(path);
     const DecodedAudio cut = decode_audio(truncated);
@@ -435,58 +408,58 @@ TEST_CASE("broken files throw a UserError naming the file", "[cpu][audio]") {
   };
   const std::string cannot = "cannot decode audio: ";
 
-  require_user_error(dir.file("missing.wav"), cannot + "no such file");
-  require_user_error(dir.file(""), cannot + "is a directory");
+  require_user_error(dir / ("missing.wav"), cannot + "no such file");
+  require_user_error(dir / (""), cannot + "is a directory");
 
-  write_bytes(dir.file("empty.wav"), "");
-  require_user_error(dir.file("empty.wav"), cannot + "empty file (0 bytes)");
-  write_bytes(dir.file("empty.mp3"), "");
-  require_user_error(dir.file("empty.mp3"), cannot + "empty file (0 bytes)");
+  write_bytes(dir / ("empty.wav"), "");
+  require_user_error(dir / ("empty.wav"), cannot + "empty file (0 bytes)");
+  write_bytes(dir / ("empty.mp3"), "");
+  require_user_error(dir / ("empty.mp3"), cannot + "empty file (0 bytes)");
 
-  const fs::path good = dir.file("good.wav");
+  const fs::path good = dir / ("good.wav");
   write_pcm16(good, SF_FORMAT_WAV | SF_FORMAT_PCM_16, 22050, 1,
               to_pcm16(test_tone(22050, 1, 1000)));
-  write_bytes(dir.file("header_cut.wav"), read_bytes(good).substr(0, 20));
-  require_user_error(dir.file("header_cut.wav"),
+  write_bytes(dir / ("header_cut.wav"), read_bytes(good).substr(0, 20));
+  require_user_error(dir / ("header_cut.wav"),
                      cannot + "Error in WAV/W64/RF64 file. Malformed 'fmt ' chunk");
 
   // A WAV header patched to claim 4 samples per second (bytes 24-27, little-endian).
   std::string slow = read_bytes(good);
   slow.replace(24, 4, std::string("\x04\x00\x00\x00", 4));
-  write_bytes(dir.file("slow.wav"), slow);
-  require_user_error(dir.file("slow.wav"), cannot + "implausible header: 1 channel(s) at 4 Hz");
+  write_bytes(dir / ("slow.wav"), slow);
+  require_user_error(dir / ("slow.wav"), cannot + "implausible header: 1 channel(s) at 4 Hz");
 
   std::mt19937 random(12345);
   std::string noise(8192, '\0');
   for (char& byte : noise) byte = static_cast<char>(random() & 0xff);
-  write_bytes(dir.file("noise.mp3"), noise);
-  require_user_error(dir.file("noise.mp3"), cannot + "no decodable audio stream found");
-  write_bytes(dir.file("noise.wav"), noise);
-  require_user_error(dir.file("noise.wav"), cannot);
+  write_bytes(dir / ("noise.mp3"), noise);
+  require_user_error(dir / ("noise.mp3"), cannot + "no decodable audio stream found");
+  write_bytes(dir / ("noise.wav"), noise);
+  require_user_error(dir / ("noise.wav"), cannot);
 
   const std::string text = "genre,path\nrock,rock.00001.au\njazz,jazz.00054.wav\n";
   for (const char* name : {"notes.txt", "notes.wav", "notes.flac", "notes.ogg"}) {
-    write_bytes(dir.file(name), text);
-    require_user_error(dir.file(name), cannot + "Format not recognised");
+    write_bytes(dir / (name), text);
+    require_user_error(dir / (name), cannot + "Format not recognised");
   }
-  write_bytes(dir.file("notes.mp3"), text);
-  require_user_error(dir.file("notes.mp3"), cannot + "no decodable audio stream found");
+  write_bytes(dir / ("notes.mp3"), text);
+  require_user_error(dir / ("notes.mp3"), cannot + "no decodable audio stream found");
   // libsndfile would read a headerless .au file as 8 kHz u-law samples.
-  write_bytes(dir.file("notes.au"), text);
-  require_user_error(dir.file("notes.au"), cannot + "no audio header");
+  write_bytes(dir / ("notes.au"), text);
+  require_user_error(dir / ("notes.au"), cannot + "no audio header");
 
   // A valid header with no frames (jazz.00054.wav in the common GTZAN copy is empty).
-  const fs::path no_frames = dir.file("no_frames.wav");
+  const fs::path no_frames = dir / ("no_frames.wav");
   write_pcm16(no_frames, SF_FORMAT_WAV | SF_FORMAT_PCM_16, 22050, 1, {});
   require_user_error(no_frames, "no audio (0 samples)");
 
   std::vector<float> with_nan = test_tone(16000, 1, 100);
   with_nan[50] = std::nanf("");
-  write_float(dir.file("nan.wav"), SF_FORMAT_WAV | SF_FORMAT_FLOAT, 16000, 1, with_nan);
-  require_user_error(dir.file("nan.wav"), cannot + "samples that are NaN or infinite");
+  write_float(dir / ("nan.wav"), SF_FORMAT_WAV | SF_FORMAT_FLOAT, 16000, 1, with_nan);
+  require_user_error(dir / ("nan.wav"), cannot + "samples that are NaN or infinite");
 
-  CHECK_THAT(user_error_message([&] { probe_audio(dir.file("noise.mp3")); }),
-             StartsWith(dir.file("noise.mp3").string() + ": " + cannot));
+  CHECK_THAT(user_error_message([&] { probe_audio(dir / ("noise.mp3")); }),
+             StartsWith((dir / "noise.mp3").string() + ": " + cannot));
 }
 
 TEST_CASE("decoding from many threads gives the single-threaded results", "[cpu][audio]") {
@@ -494,8 +467,8 @@ TEST_CASE("decoding from many threads gives the single-threaded results", "[cpu]
   std::vector<fs::path> paths = write_one_of_each(dir, 11025);
   const std::string text = "not audio\n";
   for (const char* name : {"broken.wav", "broken.mp3", "broken.au"}) {
-    write_bytes(dir.file(name), text);
-    paths.push_back(dir.file(name));
+    write_bytes(dir / (name), text);
+    paths.push_back(dir / (name));
   }
   // The outcome of each file: its samples resampled to 16 kHz, or its error message.
   const auto outcome = [](const fs::path& path) {
@@ -611,7 +584,7 @@ TEST_CASE("resampling matches librosa's soxr_hq", "[cpu][audio]") {
 
 TEST_CASE("load_audio decodes, then resamples", "[cpu][audio]") {
   TempDir dir;
-  const fs::path path = dir.file("gtzan_like.au");
+  const fs::path path = dir / ("gtzan_like.au");
   write_pcm16(path, SF_FORMAT_AU | SF_FORMAT_PCM_16, 22050, 1,
               to_pcm16(test_tone(22050, 1, 22050)));
   const DecodedAudio decoded = decode_audio(path);

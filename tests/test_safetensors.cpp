@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/test_support.hpp"
 #include "host/core/error.hpp"
 #include "host/io/atomic_file.hpp"
 #include "host/io/safetensors.hpp"
@@ -34,29 +35,8 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-// A fresh directory unique to this process and test, removed on destruction.
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path_ = fs::temp_directory_path() /
-            ("cadenza_test_io_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
+using cadenza::testing::TempDir;
 
-  const fs::path& path() const { return path_; }
-  fs::path operator/(const std::string& name) const { return path_ / name; }
-
- private:
-  fs::path path_;
-};
 
 std::vector<std::string> directory_entries(const fs::path& directory) {
   std::vector<std::string> names;

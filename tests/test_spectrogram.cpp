@@ -14,6 +14,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
+
+#include "tests/test_support.hpp"
 #include <vector>
 
 #include "host/core/error.hpp"
@@ -36,15 +38,8 @@ nlohmann::json load_manifest() {
   return nlohmann::json::parse(file);
 }
 
-// A little-endian float32 file of exactly `count` values (this is a little-endian host).
 std::vector<float> read_f32(const std::string& name, std::size_t count) {
-  std::ifstream file(kMelFixtures + name, std::ios::binary | std::ios::ate);
-  REQUIRE(file.good());
-  REQUIRE(static_cast<std::size_t>(file.tellg()) == count * sizeof(float));
-  std::vector<float> values(count);
-  file.seekg(0);
-  file.read(reinterpret_cast<char*>(values.data()), count * sizeof(float));
-  return values;
+  return cadenza::testing::read_f32_file(kMelFixtures + name, count);
 }
 
 std::size_t product(const nlohmann::json& shape) {

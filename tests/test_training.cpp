@@ -23,6 +23,7 @@
 #include "host/core/context.hpp"
 #include "host/io/atomic_file.hpp"
 #include "host/train/trainer.hpp"
+#include "tests/test_support.hpp"
 
 using namespace cadenza;
 namespace fs = std::filesystem;
@@ -31,20 +32,7 @@ namespace {
 
 const std::string kDemo = std::string(CADENZA_SOURCE_DIR) + "/configs/demo.yaml";
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() / ("cadenza-train-" + std::to_string(::getpid()) + "-" +
-                                        std::to_string(counter()++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  static int& counter() {
-    static int n = 0;
-    return n;
-  }
-};
+using cadenza::testing::TempDir;
 
 // The small run: 4 classes x 24 clips, 1.0 s, 2 threads; 4 steps of 16 per epoch.
 std::vector<std::string> small_run_overrides() {
@@ -93,20 +81,20 @@ TEST_CASE("the demo reaches 90% validation accuracy on the CPU backend", "[slow]
   std::ostringstream log;
   Logger logger(log);
   const Config config = load_config(kDemo);
-  const TrainOutcome outcome = train(config, dir.path, false, logger);
+  const TrainOutcome outcome = train(config, dir.path(), false, logger);
   INFO(log.str());
   CHECK(outcome.status == TrainOutcome::Status::completed);
   CHECK(outcome.metric_name == "val_accuracy");
   CHECK(outcome.last_val_metric >= 0.9);
   CHECK(logger.warnings() == 0);
-  const auto epochs = read_jsonl(dir.path / "metrics.jsonl");
+  const auto epochs = read_jsonl(dir.path() / "metrics.jsonl");
   REQUIRE(epochs.size() == static_cast<std::size_t>(config.train.epochs));
   for (const char* key : {"epoch", "train_loss", "val_loss", "val_accuracy", "samples_per_s", "lr"})
     CHECK(epochs.back().contains(key));
   CHECK(epochs.back()["train_loss"].get<double>() < epochs.front()["train_loss"].get<double>());
-  CHECK(fs::exists(dir.path / "checkpoints" / "best" / "model.safetensors"));
-  CHECK(fs::exists(dir.path / "checkpoints" / "last" / "trainer.safetensors"));
-  CHECK(fs::exists(dir.path / "config.yaml"));
+  CHECK(fs::exists(dir.path() / "checkpoints" / "best" / "model.safetensors"));
+  CHECK(fs::exists(dir.path() / "checkpoints" / "last" / "trainer.safetensors"));
+  CHECK(fs::exists(dir.path() / "config.yaml"));
 }
 
 TEST_CASE("multi-label data trains with sigmoid BCE and reports ROC-AUC", "[slow][train]") {
@@ -117,11 +105,11 @@ TEST_CASE("multi-label data trains with sigmoid BCE and reports ROC-AUC", "[slow
   overrides.push_back("data.synthetic.multi_label=true");
   overrides.push_back("data.synthetic.clips_per_class=40");
   overrides.push_back("train.epochs=4");
-  const TrainOutcome outcome = train(load_config(kDemo, overrides), dir.path, false, logger);
+  const TrainOutcome outcome = train(load_config(kDemo, overrides), dir.path(), false, logger);
   INFO(log.str());
   CHECK(outcome.metric_name == "val_roc_auc");
   CHECK(outcome.last_val_metric > 0.75);  // chance is 0.5
-  const auto last = read_jsonl(dir.path / "metrics.jsonl").back();
+  const auto last = read_jsonl(dir.path() / "metrics.jsonl").back();
   CHECK(last.contains("val_pr_auc"));
   CHECK(!last.contains("val_accuracy"));
 }
@@ -132,35 +120,35 @@ TEST_CASE("the same seed gives the same run; stopping and resuming changes nothi
   Logger logger(log);
   const Config config = load_config(kDemo, small_run_overrides());
   TempDir unbroken, again, resumed;
-  train(config, unbroken.path, false, logger);
-  train(config, again.path, false, logger);
-  const auto reference = epoch_figures(unbroken.path);
+  train(config, unbroken.path(), false, logger);
+  train(config, again.path(), false, logger);
+  const auto reference = epoch_figures(unbroken.path());
   REQUIRE(reference.size() == 3);
-  CHECK(epoch_figures(again.path) == reference);
-  CHECK(step_losses(again.path) == step_losses(unbroken.path));
+  CHECK(epoch_figures(again.path()) == reference);
+  CHECK(step_losses(again.path()) == step_losses(unbroken.path()));
 
   for (int stop_after : {1, 6, 8}) {  // mid-epoch, mid-epoch 2, exactly at an epoch's end
     SECTION("stopped after " + std::to_string(stop_after) + " steps") {
       auto stopping = small_run_overrides();
       stopping.push_back("train.max_steps=" + std::to_string(stop_after));
-      const TrainOutcome first = train(load_config(kDemo, stopping), resumed.path, false, logger);
+      const TrainOutcome first = train(load_config(kDemo, stopping), resumed.path(), false, logger);
       CHECK(first.status == TrainOutcome::Status::reached_max_steps);
       CHECK(first.global_step == stop_after);
-      const TrainOutcome second = train(config, resumed.path, true, logger);
+      const TrainOutcome second = train(config, resumed.path(), true, logger);
       CHECK(second.status == TrainOutcome::Status::completed);
-      CHECK(epoch_figures(resumed.path) == reference);
-      CHECK(step_losses(resumed.path) == step_losses(unbroken.path));
-      CHECK(read_file(resumed.path / "checkpoints" / "last" / "model.safetensors") ==
-            read_file(unbroken.path / "checkpoints" / "last" / "model.safetensors"));
+      CHECK(epoch_figures(resumed.path()) == reference);
+      CHECK(step_losses(resumed.path()) == step_losses(unbroken.path()));
+      CHECK(read_file(resumed.path() / "checkpoints" / "last" / "model.safetensors") ==
+            read_file(unbroken.path() / "checkpoints" / "last" / "model.safetensors"));
     }
   }
   SECTION("a resume that would take other steps is refused, naming the key") {
     auto stopping = small_run_overrides();
     stopping.push_back("train.max_steps=2");
-    train(load_config(kDemo, stopping), resumed.path, false, logger);
+    train(load_config(kDemo, stopping), resumed.path(), false, logger);
     auto changed = small_run_overrides();
     changed.push_back("train.batch_size=8");
-    CHECK_THROWS_WITH(train(load_config(kDemo, changed), resumed.path, true, logger),
+    CHECK_THROWS_WITH(train(load_config(kDemo, changed), resumed.path(), true, logger),
                       Catch::Contains("train.batch_size") && Catch::Contains("16"));
   }
   CHECK(logger.warnings() == 0);
@@ -173,9 +161,9 @@ TEST_CASE("Ctrl-C checkpoints and exits 130; --resume then finishes the unbroken
   Logger logger(log);
   auto overrides = small_run_overrides();
   overrides.push_back("train.epochs=6");
-  train(load_config(kDemo, overrides), unbroken.path, false, logger);
+  train(load_config(kDemo, overrides), unbroken.path(), false, logger);
 
-  std::vector<std::string> args = {CADENZA_GPU_TRAIN, kDemo, "--run-dir", interrupted.path.string(),
+  std::vector<std::string> args = {CADENZA_GPU_TRAIN, kDemo, "--run-dir", interrupted.path().string(),
                                    "--quiet"};
   for (const auto& o : overrides) {
     args.push_back("--set");
@@ -195,31 +183,31 @@ TEST_CASE("Ctrl-C checkpoints and exits 130; --resume then finishes the unbroken
   // Interrupt once a few steps are logged.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (std::chrono::steady_clock::now() < deadline &&
-         step_losses(interrupted.path).size() < 3)
+         step_losses(interrupted.path()).size() < 3)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   ::kill(child, SIGINT);
   int status = 0;
   ::waitpid(child, &status, 0);
   REQUIRE(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 130);
-  REQUIRE(fs::exists(interrupted.path / "checkpoints" / "last" / "model.safetensors"));
+  REQUIRE(fs::exists(interrupted.path() / "checkpoints" / "last" / "model.safetensors"));
 
   const std::string resume = std::string(CADENZA_GPU_TRAIN) + " --resume " +
-                             interrupted.path.string() + " --quiet > /dev/null 2>&1";
+                             interrupted.path().string() + " --quiet > /dev/null 2>&1";
   CHECK(run_command(resume) == 0);
-  CHECK(epoch_figures(interrupted.path) == epoch_figures(unbroken.path));
-  CHECK(step_losses(interrupted.path) == step_losses(unbroken.path));
+  CHECK(epoch_figures(interrupted.path()) == epoch_figures(unbroken.path()));
+  CHECK(step_losses(interrupted.path()) == step_losses(unbroken.path()));
 }
 
 TEST_CASE("gpu_train names the problem in one line and exits 2 on bad input", "[slow][train]") {
   TempDir dir;
-  const std::string out = (dir.path / "stderr.txt").string();
+  const std::string out = (dir.path() / "stderr.txt").string();
   auto run = [&](const std::string& arguments) {
     return run_command(std::string(CADENZA_GPU_TRAIN) + " " + arguments + " 2> " + out + " > /dev/null");
   };
   auto message = [&] { return read_file(out); };
   auto write_config = [&](const std::string& text) {
-    const fs::path path = dir.path / "bad.yaml";
+    const fs::path path = dir.path() / "bad.yaml";
     write_file_atomically(path, text);
     return path.string();
   };
@@ -243,7 +231,7 @@ TEST_CASE("gpu_train names the problem in one line and exits 2 on bad input", "[
     CHECK_THAT(message(), Catch::Contains("--set train.epoch=3") && Catch::Contains("train.epochs"));
   }
   SECTION("missing config file") {
-    CHECK(run((dir.path / "absent.yaml").string()) == 2);
+    CHECK(run((dir.path() / "absent.yaml").string()) == 2);
     CHECK_THAT(message(), Catch::Contains("absent.yaml") && Catch::Contains("No such file"));
   }
   SECTION("a layer whose output does not fit the labels") {
@@ -254,7 +242,7 @@ TEST_CASE("gpu_train names the problem in one line and exits 2 on bad input", "[
     if (probe_cuda().usable) {
       WARN("a CUDA device is present; the no-GPU message is not exercised here");
     } else {
-      CHECK(run(kDemo + " --device cuda --run-dir " + (dir.path / "r").string()) == 2);
+      CHECK(run(kDemo + " --device cuda --run-dir " + (dir.path() / "r").string()) == 2);
       CHECK_THAT(message(), Catch::Contains("train.device cuda"));
     }
   }

@@ -1,38 +1,16 @@
 // Pooling on the CPU: 2-D max pooling over windows, and the mean over a trailing axis
 // (global average pooling is mean_pool with inner = H*W).
 //
-// Max pooling's backward recomputes each window's first maximum (the lowest index wins
-// ties, as PyTorch's CPU kernel), so no index buffer is stored; windows may overlap when
-// stride < window, so gradients are added per input plane by one thread.
-#include <cmath>
+// Max pooling's backward recomputes each window's winner (host/math/pooling_math.hpp),
+// so no index buffer is stored; windows may overlap when stride < window, so gradients
+// are added per input plane by one thread.
 #include <cstring>
-#include <limits>
 
 #include "host/core/error.hpp"
 #include "host/cpu/cpu_ops.hpp"
+#include "host/math/pooling_math.hpp"
 
 namespace cadenza::cpu {
-namespace {
-
-// Index (within the plane) of the first maximum of output pixel (oy, ox).
-int window_argmax(const Pool2dGeometry& g, const float* plane, int oy, int ox) {
-  float best = -std::numeric_limits<float>::infinity();
-  int best_index = (oy * g.stride_h) * g.in_w + ox * g.stride_w;
-  for (int i = 0; i < g.window_h; ++i) {
-    const int iy = oy * g.stride_h + i;
-    for (int j = 0; j < g.window_w; ++j) {
-      const int ix = ox * g.stride_w + j;
-      const float v = plane[iy * g.in_w + ix];
-      if (v > best || std::isnan(v)) {  // NaN propagates (the last one wins), as in PyTorch
-        best = v;
-        best_index = iy * g.in_w + ix;
-      }
-    }
-  }
-  return best_index;
-}
-
-}  // namespace
 
 void maxpool2d_forward(const Pool2dGeometry& g, const Tensor& x, Tensor& y) {
   CADENZA_CHECK(x.numel() == std::int64_t(g.batch) * g.channels * g.in_h * g.in_w, "maxpool input");
@@ -43,7 +21,7 @@ void maxpool2d_forward(const Pool2dGeometry& g, const Tensor& x, Tensor& y) {
     const float* plane = x.f32() + std::int64_t(p) * g.in_h * g.in_w;
     float* out = y.f32() + std::int64_t(p) * g.out_h * g.out_w;
     for (int oy = 0; oy < g.out_h; ++oy)
-      for (int ox = 0; ox < g.out_w; ++ox) out[oy * g.out_w + ox] = plane[window_argmax(g, plane, oy, ox)];
+      for (int ox = 0; ox < g.out_w; ++ox) out[oy * g.out_w + ox] = plane[max_window_argmax(g, plane, oy, ox)];
   }
 }
 
@@ -61,7 +39,7 @@ void maxpool2d_backward(const Pool2dGeometry& g, const Tensor& x, const Tensor& 
     std::memset(grad_in, 0, sizeof(float) * g.in_h * g.in_w);
     for (int oy = 0; oy < g.out_h; ++oy)
       for (int ox = 0; ox < g.out_w; ++ox)
-        grad_in[window_argmax(g, plane, oy, ox)] += grad_out[oy * g.out_w + ox];
+        grad_in[max_window_argmax(g, plane, oy, ox)] += grad_out[oy * g.out_w + ox];
   }
 }
 
