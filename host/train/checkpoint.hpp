@@ -31,7 +31,7 @@ struct TrainerState {
   int epoch = 0;                  // the epoch in progress, from 0
   int step_in_epoch = 0;          // steps of that epoch already taken
   std::int64_t global_step = 0;   // optimizer steps taken in the whole run
-  double epoch_loss_sum = 0.0;    // sum of per-step mean losses in the epoch so far
+  double epoch_loss_sum = 0.0;    // sum of the epoch's per-example losses so far (a float)
   double best_metric = std::numeric_limits<double>::quiet_NaN();
   int best_epoch = -1;            // epoch (from 1) whose checkpoint is `best`, -1: none
   // The run's config (config_values) when saved, so a resume can refuse changes to the

@@ -83,9 +83,13 @@ class Trainer {
   void fill_batch(const std::vector<int>& order, std::size_t first, int count);
   // Uploads the filled batch and enqueues the front-end on it.
   void submit_batch();
-  // Enqueues one training step on the submitted batch; read_step_loss() waits for it.
+  // Enqueues one training step on the submitted batch, adding its per-example losses to
+  // the epoch's sum on the device. read_step_loss() waits for the step and returns its
+  // mean loss; the trainer calls it only every train.log_every_steps steps, so the other
+  // steps run without a host synchronisation.
   void enqueue_train_step(float lr);
   float read_step_loss();
+  double read_epoch_loss_sum();
   struct Evaluation {
     double loss = 0.0, metric = 0.0, pr_auc = 0.0;
   };
@@ -110,8 +114,9 @@ class Trainer {
   std::unique_ptr<Arena> arena_;
   std::unique_ptr<BatchUploader> uploader_;  // (pcm (B, S), targets (B, K)), double-buffered
   Tensor batch_targets_;                      // the submitted batch's targets, on the device
-  BufferId loss_id_, grad_norm_id_;
+  BufferId loss_id_, grad_norm_id_, epoch_loss_sum_id_;
   Tensor loss_, grad_norm_;
+  Tensor epoch_loss_sum_;  // (1): per-example training losses of the epoch so far
   Tensor host_loss_;
   // Evaluation accumulators: scores of every evaluated clip (rows padded to whole
   // batches), the confusion counts (K, K) and the loss sum (1).
@@ -152,6 +157,7 @@ void Trainer::build() {
   ArenaPlan plan;
   loss_id_ = plan.add(Region::activations, "loss", Shape{batch_});
   grad_norm_id_ = plan.add(Region::activations, "grad_norm", Shape{1});
+  epoch_loss_sum_id_ = plan.add(Region::activations, "epoch_loss_sum", Shape{1});
   const std::size_t evaluated = std::max(data_.indices(Split::val).size(), data_.indices(Split::test).size());
   const std::int64_t score_rows = std::int64_t((evaluated + batch_ - 1) / batch_ * batch_);
   eval_scores_id_ = plan.add(Region::activations, "eval_scores", Shape{std::max<std::int64_t>(score_rows, batch_), num_labels_});
@@ -166,6 +172,7 @@ void Trainer::build() {
   uploader_ = backend.make_uploader({Shape{batch_, num_samples_}, Shape{batch_, num_labels_}});
   loss_ = arena_->get(loss_id_);
   grad_norm_ = arena_->get(grad_norm_id_);
+  epoch_loss_sum_ = arena_->get(epoch_loss_sum_id_);
   eval_scores_ = arena_->get(eval_scores_id_);
   eval_confusion_ = arena_->get(eval_confusion_id_);
   eval_loss_sum_ = arena_->get(eval_loss_sum_id_);
@@ -221,11 +228,18 @@ void Trainer::enqueue_train_step(float lr) {
     backend.softmax_cross_entropy(logits, batch_targets_,
                                   static_cast<float>(config_.loss.label_smoothing), loss_, dlogits, scale);
   uploader_->release_after_compute();  // the batch's last reader is enqueued
+  backend.accumulate_sum(loss_, batch_, epoch_loss_sum_);
   model_->backward(backend, step);
   if (config_.train.grad_clip_norm > 0)
     backend.clip_gradient_norm(static_cast<float>(config_.train.grad_clip_norm), grads, grad_norm_);
   ++state_.global_step;
   optimizer_->step(backend, state_.global_step, lr);
+}
+
+double Trainer::read_epoch_loss_sum() {
+  Tensor sum = Tensor::zeros(Shape{1});
+  context_->backend().copy(epoch_loss_sum_, sum);
+  return sum.f32()[0];
 }
 
 float Trainer::read_step_loss() {
@@ -323,6 +337,7 @@ CheckpointContents Trainer::checkpoint_contents() const {
 }
 
 void Trainer::checkpoint(bool is_best) {
+  state_.epoch_loss_sum = read_epoch_loss_sum();
   state_.config_values = config_values(config_);
   save_checkpoint(request_.run_dir / "checkpoints", checkpoint_contents(), state_, model_hash_, is_best,
                   config_.train.keep_checkpoints, context_->backend());
@@ -336,6 +351,9 @@ TrainOutcome Trainer::run() {
     state_ = load_checkpoint(request_.run_dir / "checkpoints" / "last", checkpoint_contents(), model_hash_,
                              context_->backend());
     check_resumable(state_.config_values);
+    Tensor restored = Tensor::zeros(Shape{1});
+    restored.f32()[0] = static_cast<float>(state_.epoch_loss_sum);  // saved from this float
+    context_->backend().copy(restored, epoch_loss_sum_);
     truncate_jsonl(metrics_path, "epoch", state_.epoch);
     truncate_jsonl(steps_path, "step", state_.global_step);
     log_.info("resuming " + request_.run_dir.string() + " at epoch " + std::to_string(state_.epoch + 1) +
@@ -386,16 +404,19 @@ TrainOutcome Trainer::run() {
       // The next batch is read and filled while the device computes this step.
       batch_filled = s + 1 < steps_per_epoch;
       if (batch_filled) fill_batch(order, std::size_t(s + 1) * batch_, batch_);
+      state_.step_in_epoch = s + 1;
+      if (config_.train.checkpoint_every_steps > 0 &&
+          state_.global_step % config_.train.checkpoint_every_steps == 0 && s + 1 < steps_per_epoch)
+        checkpoint(false);
+      if (state_.global_step % config_.train.log_every_steps != 0) continue;
+
+      // Every log_every_steps steps: the step's loss and the progress line.
       const float loss = read_step_loss();
       if (!std::isfinite(loss))
         CADENZA_USER_ERROR("training diverged: loss is " << loss << " at step " << state_.global_step
                                                          << " (epoch " << epoch + 1
                                                          << "); try a lower train.lr");
-      state_.epoch_loss_sum += loss;
-      state_.step_in_epoch = s + 1;
-      if (config_.train.log_every_steps > 0 && state_.global_step % config_.train.log_every_steps == 0)
-        append_line(steps_path, {{"step", state_.global_step}, {"epoch", epoch + 1}, {"loss", loss}, {"lr", lr}});
-
+      append_line(steps_path, {{"step", state_.global_step}, {"epoch", epoch + 1}, {"loss", loss}, {"lr", lr}});
       const double elapsed = std::chrono::duration<double>(Clock::now() - epoch_start).count();
       const int done = s + 1 - first_step;
       const double rate = elapsed > 0 ? done * batch_ / elapsed : 0.0;
@@ -404,17 +425,17 @@ TrainOutcome Trainer::run() {
       const int width = 24, filled = width * (s + 1) / steps_per_epoch;
       bar << "epoch " << epoch + 1 << "/" << epochs << " [" << std::string(filled, '#')
           << std::string(width - filled, '.') << "] " << s + 1 << "/" << steps_per_epoch
-          << "  loss " << std::fixed << std::setprecision(4) << state_.epoch_loss_sum / (s + 1)
+          << "  loss " << std::fixed << std::setprecision(4)
+          << read_epoch_loss_sum() / (double(s + 1) * batch_)
           << "  " << std::setprecision(1) << rate << " samples/s  ETA " << format_duration(eta);
       log_.progress_line(bar.str());
-
-      if (config_.train.checkpoint_every_steps > 0 &&
-          state_.global_step % config_.train.checkpoint_every_steps == 0 && s + 1 < steps_per_epoch)
-        checkpoint(false);
     }
     log_.end_progress();
     const double train_seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
-    const double train_loss = state_.epoch_loss_sum / steps_per_epoch;
+    const double train_loss = read_epoch_loss_sum() / (double(steps_per_epoch) * batch_);
+    if (!std::isfinite(train_loss))
+      CADENZA_USER_ERROR("training diverged: the mean loss of epoch " << epoch + 1 << " is " << train_loss
+                                                                       << "; try a lower train.lr");
     nlohmann::json line = {{"epoch", epoch + 1}, {"global_step", state_.global_step},
                            {"train_loss", train_loss}};
     std::ostringstream summary;
@@ -445,7 +466,7 @@ TrainOutcome Trainer::run() {
 
     state_.epoch = epoch + 1;
     state_.step_in_epoch = 0;
-    state_.epoch_loss_sum = 0.0;
+    context_->backend().fill_zero(epoch_loss_sum_);
     checkpoint(is_best);
   }
   outcome.global_step = state_.global_step;
