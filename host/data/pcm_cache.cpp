@@ -1,0 +1,676 @@
+// PcmCache implementation: the cache key, the parallel build with shard writes in input
+// order, the publish under an exclusive flock(), and reads from the mapped shards.
+//
+// Key: FNV-1a 64 over a sequence of fields, each followed by a NUL byte: the format tag
+// (kFormat), the sample rate in decimal, then per input file its absolute, lexically
+// normalised path, its size in bytes and its modification time in nanoseconds since the
+// epoch (both decimal, both -1 when stat() fails). Written as 16 lower-case hex digits.
+//
+// Directory layout (cache_root/<key>/):
+// - shard-0000.pcm, shard-0001.pcm, ...: int16 little-endian mono samples, the entries of
+//   the available files back to back in input order; an entry never spans two shards.
+// - manifest.json: format, key, sample_rate, shards (file name, samples) and files (path,
+//   size, mtime_ns, status "ok" with shard/offset/length, or "failed" with reason). It is
+//   written last, so a directory whose manifest parses and matches is complete.
+//
+// Invariants of the build: at most 2 * threads decoded files wait in memory for their turn
+// to be written; only UserError from decoding marks a file failed, any other exception
+// stops the build, removes its directory and propagates.
+#include "host/data/pcm_cache.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <bit>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <cstdio>
+#include <exception>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
+#include <string_view>
+#include <system_error>
+#include <thread>
+#include <utility>
+
+#include "host/audio/audio_decoder.hpp"
+#include "host/core/error.hpp"
+#include "host/io/atomic_file.hpp"
+
+namespace cadenza {
+namespace {
+
+namespace fs = std::filesystem;
+using Json = nlohmann::ordered_json;
+
+static_assert(std::endian::native == std::endian::little,
+              "shards hold little-endian int16 written from memory as they are");
+
+constexpr const char* kFormat = "cadenza-pcm-1; mono mean; soxr HQ; int16";
+constexpr const char* kManifestName = "manifest.json";
+constexpr std::size_t kFailuresShownInWarning = 3;
+
+std::string system_reason(int error_number) {
+  return std::generic_category().message(error_number);
+}
+
+std::string absolute_path_text(const fs::path& path) {
+  return fs::absolute(path).lexically_normal().string();
+}
+
+std::string shard_name(std::size_t index) {
+  char name[32];
+  std::snprintf(name, sizeof(name), "shard-%04zu.pcm", index);
+  return name;
+}
+
+// What the key records of one input file.
+struct FileStamp {
+  std::string absolute_path;
+  std::int64_t size = -1;      // bytes, -1 when stat() fails
+  std::int64_t mtime_ns = -1;  // nanoseconds since the epoch, -1 when stat() fails
+};
+
+FileStamp stamp_file(const fs::path& path) {
+  FileStamp stamp;
+  stamp.absolute_path = absolute_path_text(path);
+  struct stat status {};
+  if (::stat(stamp.absolute_path.c_str(), &status) == 0) {
+    stamp.size = static_cast<std::int64_t>(status.st_size);
+    stamp.mtime_ns = static_cast<std::int64_t>(status.st_mtim.tv_sec) * 1000000000 +
+                     static_cast<std::int64_t>(status.st_mtim.tv_nsec);
+  }
+  return stamp;
+}
+
+// FNV-1a 64 over fields, each terminated by a NUL byte so that field boundaries count.
+class FieldHash {
+ public:
+  void add(std::string_view field) {
+    for (const char byte : field) mix(static_cast<unsigned char>(byte));
+    mix(0);
+  }
+  void add(std::int64_t number) { add(std::to_string(number)); }
+  std::string hex() const {
+    char text[17];
+    std::snprintf(text, sizeof(text), "%016llx", static_cast<unsigned long long>(state_));
+    return text;
+  }
+
+ private:
+  void mix(unsigned char byte) {
+    state_ ^= byte;
+    state_ *= 0x100000001b3ULL;
+  }
+  std::uint64_t state_ = 0xcbf29ce484222325ULL;
+};
+
+std::string cache_key(int sample_rate, const std::vector<FileStamp>& stamps) {
+  FieldHash hash;
+  hash.add(kFormat);
+  hash.add(sample_rate);
+  for (const FileStamp& stamp : stamps) {
+    hash.add(stamp.absolute_path);
+    hash.add(stamp.size);
+    hash.add(stamp.mtime_ns);
+  }
+  return hash.hex();
+}
+
+// Owns a file descriptor; closes it when destroyed.
+class UniqueFd {
+ public:
+  UniqueFd() = default;
+  explicit UniqueFd(int fd) : fd_(fd) {}
+  ~UniqueFd() { reset(); }
+  UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  UniqueFd& operator=(UniqueFd&& other) noexcept {
+    if (this != &other) {
+      reset();
+      fd_ = std::exchange(other.fd_, -1);
+    }
+    return *this;
+  }
+  int get() const { return fd_; }
+  bool is_open() const { return fd_ >= 0; }
+  void reset() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+UniqueFd open_or_throw(const fs::path& path, int flags, const char* purpose) {
+  int fd = -1;
+  do {
+    fd = ::open(path.c_str(), flags | O_CLOEXEC, 0666);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) {
+    CADENZA_USER_ERROR("cannot open " << path.string() << " " << purpose << ": "
+                                      << system_reason(errno));
+  }
+  return UniqueFd(fd);
+}
+
+void fsync_or_throw(int fd, const fs::path& path) {
+  while (::fsync(fd) != 0) {
+    if (errno != EINTR)
+      CADENZA_USER_ERROR("cannot fsync " << path.string() << ": " << system_reason(errno));
+  }
+}
+
+void fsync_directory(const fs::path& directory) {
+  const UniqueFd fd = open_or_throw(directory, O_RDONLY | O_DIRECTORY, "to sync it");
+  fsync_or_throw(fd.get(), directory);
+}
+
+void write_all(int fd, const void* data, std::size_t bytes, const fs::path& path) {
+  const char* next = static_cast<const char*>(data);
+  while (bytes > 0) {
+    const ssize_t written = ::write(fd, next, bytes);
+    if (written < 0) {
+      if (errno == EINTR) continue;
+      CADENZA_USER_ERROR("cannot write " << path.string() << ": " << system_reason(errno));
+    }
+    next += written;
+    bytes -= static_cast<std::size_t>(written);
+  }
+}
+
+// Holds an exclusive flock() on a lock file for its lifetime. The lock file itself stays:
+// removing it would let two processes lock two different files of the same name.
+class ExclusiveFileLock {
+ public:
+  ExclusiveFileLock(const fs::path& path, const fs::path& cache_directory, Logger& log)
+      : fd_(open_or_throw(path, O_RDWR | O_CREAT, "to lock the PCM cache")) {
+    int error_number = flock_retrying(LOCK_EX | LOCK_NB);
+    if (error_number == EWOULDBLOCK) {
+      log.info("PCM cache " + cache_directory.string() +
+               " is being built by another process; waiting for it");
+      error_number = flock_retrying(LOCK_EX);
+    }
+    if (error_number != 0) {
+      CADENZA_USER_ERROR("cannot lock " << path.string() << ": " << system_reason(error_number));
+    }
+  }
+
+ private:
+  // flock(2), retried when interrupted; returns 0 or an errno value.
+  int flock_retrying(int operation) {
+    while (::flock(fd_.get(), operation) != 0) {
+      if (errno != EINTR) return errno;
+    }
+    return 0;
+  }
+
+  UniqueFd fd_;  // closing it releases the lock
+};
+
+// float in [-1, 1) to int16: scaled by 32768, rounded to nearest (ties to even), clipped.
+std::vector<std::int16_t> to_pcm16(const std::vector<float>& samples) {
+  std::vector<std::int16_t> pcm(samples.size());
+  for (std::size_t i = 0; i < samples.size(); ++i) {
+    const float scaled = std::clamp(samples[i] * 32768.0f, -32768.0f, 32767.0f);
+    pcm[i] = static_cast<std::int16_t>(std::lrint(scaled));
+  }
+  return pcm;
+}
+
+// One file's decode result: samples, or the reason it has none.
+struct DecodedFile {
+  std::vector<std::int16_t> samples;
+  std::string failure_reason;  // empty when the file decoded
+};
+
+DecodedFile decode_file(const fs::path& path, int sample_rate) {
+  DecodedFile decoded;
+  try {
+    decoded.samples = to_pcm16(load_audio(path, sample_rate));
+    if (decoded.samples.empty()) {
+      decoded.failure_reason = "no audio (0 samples at " + std::to_string(sample_rate) + " Hz)";
+    }
+  } catch (const UserError& error) {
+    // The decoder's messages start with the path; the manifest keeps only the reason.
+    const std::string message = error.what();
+    const std::string prefix = path.string() + ": ";
+    decoded.failure_reason = message.starts_with(prefix) ? message.substr(prefix.size()) : message;
+  }
+  return decoded;
+}
+
+// Appends entries to shard files in a directory, opening a new shard when the next entry
+// would take the current one past the size limit. Every shard is fsync()ed when closed.
+class ShardWriter {
+ public:
+  struct Placement {
+    int shard = 0;
+    std::int64_t offset = 0;  // samples
+  };
+
+  ShardWriter(fs::path directory, std::int64_t shard_bytes)
+      : directory_(std::move(directory)),
+        shard_sample_limit_(std::max<std::int64_t>(1, shard_bytes / 2)) {}
+
+  Placement append(const std::vector<std::int16_t>& samples) {
+    const auto count = static_cast<std::int64_t>(samples.size());
+    if (!fd_.is_open() ||
+        (shard_samples_.back() > 0 && shard_samples_.back() + count > shard_sample_limit_)) {
+      start_shard();
+    }
+    const Placement placement{static_cast<int>(shard_samples_.size() - 1), shard_samples_.back()};
+    write_all(fd_.get(), samples.data(), samples.size() * sizeof(std::int16_t), current_path_);
+    shard_samples_.back() += count;
+    return placement;
+  }
+
+  // Closes the last shard; returns the samples held by each shard.
+  const std::vector<std::int64_t>& finish() {
+    close_shard();
+    return shard_samples_;
+  }
+
+ private:
+  void start_shard() {
+    close_shard();
+    current_path_ = directory_ / shard_name(shard_samples_.size());
+    fd_ = open_or_throw(current_path_, O_WRONLY | O_CREAT | O_EXCL, "to write a PCM shard");
+    shard_samples_.push_back(0);
+  }
+  void close_shard() {
+    if (!fd_.is_open()) return;
+    fsync_or_throw(fd_.get(), current_path_);
+    fd_.reset();
+  }
+
+  fs::path directory_;
+  std::int64_t shard_sample_limit_;
+  UniqueFd fd_;
+  fs::path current_path_;
+  std::vector<std::int64_t> shard_samples_;
+};
+
+std::string format_duration(double seconds) {
+  const auto total = static_cast<long long>(std::max(0.0, seconds) + 0.5);
+  char text[32];
+  if (total >= 3600) {
+    std::snprintf(text, sizeof(text), "%lld:%02lld:%02lld", total / 3600, total / 60 % 60,
+                  total % 60);
+  } else {
+    std::snprintf(text, sizeof(text), "%lld:%02lld", total / 60, total % 60);
+  }
+  return text;
+}
+
+// Decodes `files` on `threads` threads and writes them in input order into `directory`
+// (shards, then manifest.json). Reports progress through `log` from the calling thread.
+void build_cache_directory(const fs::path& directory, const std::string& key,
+                           const std::vector<fs::path>& files, const std::vector<FileStamp>& stamps,
+                           const PcmCacheOptions& options, int threads, Logger& log) {
+  const std::size_t file_count = files.size();
+  const std::size_t reorder_window = 2 * static_cast<std::size_t>(threads);
+
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::size_t next_to_claim = 0;
+  std::size_t next_to_write = 0;
+  bool stopping = false;
+  std::exception_ptr worker_exception;
+  std::map<std::size_t, DecodedFile> decoded_waiting;
+
+  auto decode_loop = [&] {
+    for (;;) {
+      std::size_t index = 0;
+      {
+        std::unique_lock lock(mutex);
+        changed.wait(lock, [&] {
+          return stopping || next_to_claim >= file_count ||
+                 next_to_claim < next_to_write + reorder_window;
+        });
+        if (stopping || next_to_claim >= file_count) return;
+        index = next_to_claim++;
+      }
+      try {
+        DecodedFile decoded = decode_file(files[index], options.sample_rate);
+        std::lock_guard lock(mutex);
+        decoded_waiting.emplace(index, std::move(decoded));
+      } catch (...) {
+        std::lock_guard lock(mutex);
+        if (!worker_exception) worker_exception = std::current_exception();
+        stopping = true;
+      }
+      changed.notify_all();
+    }
+  };
+
+  std::vector<std::thread> workers;
+  // Stops and joins the workers however this function is left.
+  struct StopAndJoin {
+    std::mutex& mutex;
+    std::condition_variable& changed;
+    bool& stopping;
+    std::vector<std::thread>& workers;
+    ~StopAndJoin() {
+      {
+        std::lock_guard lock(mutex);
+        stopping = true;
+      }
+      changed.notify_all();
+      for (std::thread& worker : workers) worker.join();
+    }
+  } stop_and_join{mutex, changed, stopping, workers};
+  for (int t = 0; t < threads; ++t) workers.emplace_back(decode_loop);
+
+  Json file_records = Json::array();
+  ShardWriter shards(directory, options.shard_bytes);
+  const auto start = std::chrono::steady_clock::now();
+  auto last_progress = start;
+  for (std::size_t index = 0; index < file_count; ++index) {
+    DecodedFile decoded;
+    {
+      std::unique_lock lock(mutex);
+      changed.wait(lock, [&] { return worker_exception || decoded_waiting.contains(index); });
+      if (worker_exception) std::rethrow_exception(worker_exception);
+      decoded = std::move(decoded_waiting.extract(index).mapped());
+      next_to_write = index + 1;
+    }
+    changed.notify_all();
+
+    Json record = {{"path", stamps[index].absolute_path},
+                   {"size", stamps[index].size},
+                   {"mtime_ns", stamps[index].mtime_ns}};
+    if (decoded.failure_reason.empty()) {
+      const ShardWriter::Placement placement = shards.append(decoded.samples);
+      record["status"] = "ok";
+      record["shard"] = placement.shard;
+      record["offset"] = placement.offset;
+      record["length"] = static_cast<std::int64_t>(decoded.samples.size());
+    } else {
+      record["status"] = "failed";
+      record["reason"] = decoded.failure_reason;
+    }
+    file_records.push_back(std::move(record));
+
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_progress >= std::chrono::milliseconds(250) || index + 1 == file_count) {
+      last_progress = now;
+      const double elapsed = std::chrono::duration<double>(now - start).count();
+      const double files_per_second =
+          elapsed > 0.0 ? static_cast<double>(index + 1) / elapsed : 0.0;
+      const double eta = files_per_second > 0.0
+                             ? static_cast<double>(file_count - index - 1) / files_per_second
+                             : 0.0;
+      char text[160];
+      std::snprintf(text, sizeof(text), "PCM cache: decoded %zu/%zu files, %.1f files/s, ETA %s",
+                    index + 1, file_count, files_per_second, format_duration(eta).c_str());
+      log.progress_line(text);
+    }
+  }
+  log.end_progress();
+
+  Json shard_records = Json::array();
+  const std::vector<std::int64_t>& shard_samples = shards.finish();
+  for (std::size_t s = 0; s < shard_samples.size(); ++s) {
+    shard_records.push_back({{"file", shard_name(s)}, {"samples", shard_samples[s]}});
+  }
+  const Json manifest = {{"format", kFormat},
+                         {"key", key},
+                         {"sample_rate", options.sample_rate},
+                         {"shards", std::move(shard_records)},
+                         {"files", std::move(file_records)}};
+  write_file_atomically(directory / kManifestName, manifest.dump(2) + "\n");
+}
+
+// Removes what killed builds left (`<key>.building-*`) and a directory under the key that
+// failed to open; only the holder of the key's lock may call this. Returns whether an
+// incomplete cache directory was removed.
+bool remove_leftovers(const fs::path& cache_root, const std::string& key) {
+  const std::string building_prefix = key + ".building-";
+  std::vector<fs::path> leftovers;
+  std::error_code error;
+  for (const fs::directory_entry& entry : fs::directory_iterator(cache_root, error)) {
+    if (entry.path().filename().string().starts_with(building_prefix))
+      leftovers.push_back(entry.path());
+  }
+  if (error) CADENZA_USER_ERROR("cannot list " << cache_root.string() << ": " << error.message());
+  const fs::path directory = cache_root / key;
+  const bool incomplete_cache = fs::exists(directory, error);
+  if (incomplete_cache) leftovers.push_back(directory);
+  for (const fs::path& leftover : leftovers) {
+    fs::remove_all(leftover, error);
+    if (error) CADENZA_USER_ERROR("cannot remove " << leftover.string() << ": " << error.message());
+  }
+  return incomplete_cache;
+}
+
+// The requested thread count (0: one per core), at least 1 and at most one per file.
+int decode_thread_count(int requested, std::size_t file_count) {
+  const std::size_t wanted = requested > 0 ? static_cast<std::size_t>(requested)
+                                           : std::max(1u, std::thread::hardware_concurrency());
+  return static_cast<int>(std::clamp<std::size_t>(wanted, 1, std::max<std::size_t>(file_count, 1)));
+}
+
+// Builds the cache in `<key>.building-<pid>` and renames it to `<key>` once complete.
+void build_and_publish(const fs::path& cache_root, const std::string& key,
+                       const std::vector<fs::path>& files, const std::vector<FileStamp>& stamps,
+                       const PcmCacheOptions& options, Logger& log) {
+  const fs::path building = cache_root / (key + ".building-" + std::to_string(::getpid()));
+  const fs::path directory = cache_root / key;
+  std::error_code error;
+  fs::create_directory(building, error);
+  if (error) CADENZA_USER_ERROR("cannot create " << building.string() << ": " << error.message());
+  try {
+    build_cache_directory(building, key, files, stamps, options,
+                          decode_thread_count(options.threads, files.size()), log);
+    fsync_directory(building);
+    if (::rename(building.c_str(), directory.c_str()) != 0) {
+      CADENZA_USER_ERROR("cannot rename " << building.string() << " to " << directory.string()
+                                          << ": " << system_reason(errno));
+    }
+    fsync_directory(cache_root);
+  } catch (...) {
+    fs::remove_all(building, error);
+    throw;
+  }
+}
+
+// The info line after opening (and the warning line when files failed).
+void report(const PcmCache& cache, bool built, double build_seconds, Logger& log) {
+  std::int64_t total_samples = 0;
+  for (std::size_t i = 0; i < cache.size(); ++i) total_samples += cache.length(i);
+  const double hours = static_cast<double>(total_samples) / cache.sample_rate() / 3600.0;
+  const double gib = static_cast<double>(total_samples) * 2.0 / static_cast<double>(1LL << 30);
+  char summary[128];
+  std::snprintf(summary, sizeof(summary),
+                "%zu files, %.2f h of audio at %d Hz, %.2f GiB, %zu failed", cache.size(), hours,
+                cache.sample_rate(), gib, cache.failures().size());
+  if (built) {
+    log.info("PCM cache built in " + format_duration(build_seconds) + ": " + summary + " (" +
+             cache.directory().string() + ")");
+  } else {
+    log.info("PCM cache reused: " + std::string(summary) + " (" + cache.directory().string() + ")");
+  }
+  const std::vector<std::string>& failures = cache.failures();
+  if (failures.empty()) return;
+  std::ostringstream warning;
+  warning << failures.size() << " of " << cache.size()
+          << " audio files cannot be decoded and are skipped: ";
+  const std::size_t shown = std::min(failures.size(), kFailuresShownInWarning);
+  for (std::size_t i = 0; i < shown; ++i) warning << (i > 0 ? "; " : "") << failures[i];
+  if (failures.size() > shown)
+    warning << "; and " << failures.size() - shown << " more (see the manifest)";
+  log.warn(warning.str());
+}
+
+}  // namespace
+
+PcmCache::MappedShard::MappedShard(const fs::path& path) {
+  const UniqueFd fd = open_or_throw(path, O_RDONLY, "to map a PCM shard");
+  struct stat status {};
+  if (::fstat(fd.get(), &status) != 0) {
+    CADENZA_USER_ERROR("cannot stat " << path.string() << ": " << system_reason(errno));
+  }
+  bytes_ = static_cast<std::size_t>(status.st_size);
+  if (bytes_ == 0) CADENZA_USER_ERROR(path.string() << ": empty PCM shard");
+  void* address = ::mmap(nullptr, bytes_, PROT_READ, MAP_SHARED, fd.get(), 0);
+  if (address == MAP_FAILED) {
+    CADENZA_USER_ERROR("cannot map " << path.string() << ": " << system_reason(errno));
+  }
+  address_ = address;
+}
+
+PcmCache::MappedShard::~MappedShard() {
+  if (address_ != nullptr) ::munmap(address_, bytes_);
+}
+
+PcmCache::MappedShard::MappedShard(MappedShard&& other) noexcept
+    : address_(std::exchange(other.address_, nullptr)), bytes_(std::exchange(other.bytes_, 0)) {}
+
+PcmCache::MappedShard& PcmCache::MappedShard::operator=(MappedShard&& other) noexcept {
+  if (this != &other) {
+    if (address_ != nullptr) ::munmap(address_, bytes_);
+    address_ = std::exchange(other.address_, nullptr);
+    bytes_ = std::exchange(other.bytes_, 0);
+  }
+  return *this;
+}
+
+PcmCache PcmCache::load(const fs::path& directory, const std::string& key, int sample_rate,
+                        const std::vector<fs::path>& files) {
+  const fs::path manifest_path = directory / kManifestName;
+  const Json manifest = Json::parse(read_file(manifest_path));
+  auto check = [&](bool condition, const std::string& what) {
+    if (!condition) CADENZA_USER_ERROR(manifest_path.string() << ": " << what);
+  };
+  check(manifest.at("format").get<std::string>() == kFormat, "another cache format");
+  check(manifest.at("key").get<std::string>() == key, "another key");
+  check(manifest.at("sample_rate").get<int>() == sample_rate, "another sample rate");
+  const Json& file_records = manifest.at("files");
+  check(file_records.size() == files.size(), "another number of files");
+
+  PcmCache cache;
+  cache.directory_ = directory;
+  cache.sample_rate_ = sample_rate;
+  for (const Json& shard : manifest.at("shards")) {
+    const std::string name = shard.at("file").get<std::string>();
+    check(name == shard_name(cache.shards_.size()), "unexpected shard name " + name);
+    cache.shards_.emplace_back(directory / name);
+    check(cache.shards_.back().sample_count() == shard.at("samples").get<std::int64_t>(),
+          name + " does not hold the samples the manifest lists");
+  }
+  cache.entries_.reserve(files.size());
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    const Json& record = file_records[i];
+    check(record.at("path").get<std::string>() == absolute_path_text(files[i]),
+          "file " + std::to_string(i) + " is not " + files[i].string());
+    Entry entry;
+    if (record.at("status").get<std::string>() == "ok") {
+      entry.shard = record.at("shard").get<int>();
+      entry.offset = record.at("offset").get<std::int64_t>();
+      entry.length = record.at("length").get<std::int64_t>();
+      check(entry.shard >= 0 && static_cast<std::size_t>(entry.shard) < cache.shards_.size() &&
+                entry.offset >= 0 && entry.length > 0 &&
+                entry.offset + entry.length <=
+                    cache.shards_[static_cast<std::size_t>(entry.shard)].sample_count(),
+            "entry " + std::to_string(i) + " lies outside its shard");
+    } else {
+      cache.failures_.push_back(files[i].string() + ": " + record.at("reason").get<std::string>());
+    }
+    cache.entries_.push_back(entry);
+  }
+  return cache;
+}
+
+PcmCache PcmCache::open_or_build(const std::vector<fs::path>& files, const PcmCacheOptions& options,
+                                 Logger& log) {
+  if (options.cache_root.empty()) CADENZA_USER_ERROR("PCM cache: no cache directory given");
+  if (options.sample_rate <= 0) {
+    CADENZA_USER_ERROR("PCM cache: sample rate must be positive, got " << options.sample_rate);
+  }
+  if (options.threads < 0)
+    CADENZA_USER_ERROR("PCM cache: threads must be 0 (all cores) or more, got " << options.threads);
+  if (options.shard_bytes < 2)
+    CADENZA_USER_ERROR("PCM cache: shard size must be at least 2 bytes, got "
+                       << options.shard_bytes);
+  std::error_code error;
+  fs::create_directories(options.cache_root, error);
+  if (error)
+    CADENZA_USER_ERROR("cannot create " << options.cache_root.string() << ": " << error.message());
+
+  std::vector<FileStamp> stamps;
+  stamps.reserve(files.size());
+  for (const fs::path& file : files) stamps.push_back(stamp_file(file));
+  const std::string key = cache_key(options.sample_rate, stamps);
+  const fs::path directory = options.cache_root / key;
+
+  // A directory under the key is complete or damaged, never in progress; a damaged one
+  // opens as nothing and is rebuilt.
+  auto open_existing = [&]() -> std::optional<PcmCache> {
+    std::error_code missing;
+    if (!fs::exists(directory / kManifestName, missing)) return std::nullopt;
+    try {
+      return load(directory, key, options.sample_rate, files);
+    } catch (const Error&) {
+      return std::nullopt;
+    } catch (const Json::exception&) {
+      return std::nullopt;
+    }
+  };
+
+  std::optional<PcmCache> cache = open_existing();
+  bool built = false;
+  double build_seconds = 0.0;
+  if (!cache) {
+    const ExclusiveFileLock lock(options.cache_root / (key + ".lock"), directory, log);
+    cache = open_existing();
+    if (!cache) {
+      if (remove_leftovers(options.cache_root, key)) {
+        log.info("PCM cache " + directory.string() + " was incomplete or damaged; rebuilding it");
+      }
+      const auto start = std::chrono::steady_clock::now();
+      build_and_publish(options.cache_root, key, files, stamps, options, log);
+      build_seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      cache = load(directory, key, options.sample_rate, files);
+      built = true;
+    }
+  }
+  report(*cache, built, build_seconds, log);
+  return std::move(*cache);
+}
+
+bool PcmCache::available(std::size_t i) const {
+  CADENZA_CHECK(i < entries_.size(), "entry " << i << " of " << entries_.size());
+  return entries_[i].shard >= 0;
+}
+
+std::int64_t PcmCache::length(std::size_t i) const {
+  CADENZA_CHECK(i < entries_.size(), "entry " << i << " of " << entries_.size());
+  return entries_[i].length;
+}
+
+void PcmCache::read(std::size_t i, std::int64_t offset, std::int64_t count, float* out) const {
+  CADENZA_CHECK(i < entries_.size(), "entry " << i << " of " << entries_.size());
+  CADENZA_CHECK(offset >= 0 && count >= 0, "offset " << offset << ", count " << count);
+  const Entry& entry = entries_[i];
+  const std::int64_t stored = std::clamp<std::int64_t>(entry.length - offset, 0, count);
+  if (stored > 0) {
+    const std::int16_t* samples =
+        shards_[static_cast<std::size_t>(entry.shard)].samples() + entry.offset + offset;
+    constexpr float kScale = 1.0f / 32768.0f;
+    for (std::int64_t s = 0; s < stored; ++s) out[s] = static_cast<float>(samples[s]) * kScale;
+  }
+  std::fill(out + stored, out + count, 0.0f);
+}
+
+}  // namespace cadenza

@@ -1,0 +1,413 @@
+// Tests of the decoded-audio cache (host/data/pcm_cache).
+//
+// Every audio file is written by the test with libsndfile into a temporary directory: WAVs
+// at 16 kHz (stored exactly), 22.05 kHz stereo and 44.1 kHz float (resampled), plus a file
+// of random bytes and an empty one. The cache must hold load_audio()'s samples to within
+// int16 rounding, skip the broken files with their reasons and one warning, be reused for
+// the same inputs and rebuilt for changed ones, build once when two threads or two
+// processes open it at the same time, clean up after killed builds, treat a directory
+// without its manifest as missing, and write the same bytes for any thread count.
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+#include <sndfile.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <numbers>
+#include <random>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "host/audio/audio_decoder.hpp"
+#include "host/audio/resampler.hpp"
+#include "host/core/logger.hpp"
+#include "host/data/pcm_cache.hpp"
+#include "tests/test_support.hpp"
+
+namespace cadenza {
+namespace {
+
+using cadenza::testing::TempDir;
+using Catch::Matchers::Contains;
+using Catch::Matchers::StartsWith;
+
+namespace fs = std::filesystem;
+
+// Writes `seconds` of a two-tone signal (peak below 0.9, so int16 never clips) per channel.
+void write_wav(const fs::path& path, int format, int sample_rate, int channels, double seconds) {
+  const auto frames = static_cast<sf_count_t>(seconds * sample_rate);
+  std::vector<float> interleaved(static_cast<std::size_t>(frames * channels));
+  for (sf_count_t frame = 0; frame < frames; ++frame) {
+    const double t = static_cast<double>(frame) / sample_rate;
+    for (int channel = 0; channel < channels; ++channel) {
+      interleaved[static_cast<std::size_t>(frame * channels + channel)] = static_cast<float>(
+          0.5 * std::sin(2.0 * std::numbers::pi * (300.0 + 150.0 * channel) * t) +
+          0.3 * std::sin(2.0 * std::numbers::pi * 1234.0 * t));
+    }
+  }
+  SF_INFO info{};
+  info.samplerate = sample_rate;
+  info.channels = channels;
+  info.format = format;
+  SNDFILE* file = sf_open(path.c_str(), SFM_WRITE, &info);
+  INFO(path.string() << ": " << sf_strerror(nullptr));
+  REQUIRE(file != nullptr);
+  const sf_count_t written = sf_writef_float(file, interleaved.data(), frames);
+  sf_close(file);
+  REQUIRE(written == frames);
+}
+
+void write_bytes(const fs::path& path, const std::string& bytes) {
+  std::ofstream file(path, std::ios::binary);
+  file.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  REQUIRE(file.good());
+}
+
+std::string read_bytes(const fs::path& path) {
+  std::ifstream file(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
+}
+
+// Five inputs in a fixed order: three good WAVs with a corrupt and an empty file between.
+struct Dataset {
+  explicit Dataset(const TempDir& dir) {
+    files = {dir / "exact_16k.wav", dir / "corrupt.wav", dir / "stereo_22k.wav", dir / "empty.wav",
+             dir / "float_44k.wav"};
+    write_wav(files[0], SF_FORMAT_WAV | SF_FORMAT_PCM_16, 16000, 1, 0.5);
+    std::mt19937 random(7);
+    std::string noise(3000, '\0');
+    for (char& byte : noise) byte = static_cast<char>(random() & 0xff);
+    write_bytes(files[1], noise);
+    write_wav(files[2], SF_FORMAT_WAV | SF_FORMAT_PCM_16, 22050, 2, 0.7);
+    write_bytes(files[3], "");
+    write_wav(files[4], SF_FORMAT_WAV | SF_FORMAT_FLOAT, 44100, 1, 0.3);
+  }
+  std::vector<fs::path> files;
+  const std::vector<std::size_t> good = {0, 2, 4};
+  const std::vector<std::size_t> broken = {1, 3};
+};
+
+// A logger writing into a string, as a test can read it.
+struct CapturedLog {
+  std::ostringstream text;
+  Logger log{text};
+};
+
+PcmCacheOptions options_for(const fs::path& root, int sample_rate = 16000, int threads = 2) {
+  PcmCacheOptions options;
+  options.cache_root = root;
+  options.sample_rate = sample_rate;
+  options.threads = threads;
+  return options;
+}
+
+std::vector<float> read_entry(const PcmCache& cache, std::size_t i) {
+  std::vector<float> samples(static_cast<std::size_t>(cache.length(i)));
+  cache.read(i, 0, cache.length(i), samples.data());
+  return samples;
+}
+
+double max_abs_difference(const std::vector<float>& a, const std::vector<float>& b) {
+  REQUIRE(a.size() == b.size());
+  double worst = 0.0;
+  for (std::size_t s = 0; s < a.size(); ++s)
+    worst = std::max(worst, std::fabs(double(a[s]) - b[s]));
+  return worst;
+}
+
+// Names in `directory`, sorted.
+std::vector<std::string> entries_of(const fs::path& directory) {
+  std::vector<std::string> names;
+  for (const auto& entry : fs::directory_iterator(directory))
+    names.push_back(entry.path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+bool was_built(const CapturedLog& captured) {
+  return captured.text.str().find("PCM cache built") != std::string::npos;
+}
+
+TEST_CASE("the PCM cache holds load_audio's samples and skips broken files", "[cpu][data][cache]") {
+  TempDir dir;
+  const Dataset data(dir);
+  CapturedLog captured;
+  const PcmCache cache =
+      PcmCache::open_or_build(data.files, options_for(dir / "cache"), captured.log);
+
+  REQUIRE(cache.size() == data.files.size());
+  CHECK(cache.sample_rate() == 16000);
+  CHECK(cache.directory().parent_path() == dir / "cache");
+  for (const std::size_t i : data.good) {
+    INFO(data.files[i]);
+    REQUIRE(cache.available(i));
+    const std::vector<float> expected = load_audio(data.files[i], 16000);
+    REQUIRE(cache.length(i) == static_cast<std::int64_t>(expected.size()));
+    // int16 rounding: half a step, plus float rounding of the reference.
+    CHECK(max_abs_difference(read_entry(cache, i), expected) <= 0.5 / 32768 + 1e-7);
+  }
+  // A 16-bit file at the cache's own rate is stored exactly.
+  CHECK(read_entry(cache, 0) == load_audio(data.files[0], 16000));
+  CHECK(cache.length(2) ==
+        static_cast<std::int64_t>(resampled_length(
+            static_cast<std::size_t>(probe_audio(data.files[2]).frames), 22050, 16000)));
+
+  REQUIRE(cache.failures().size() == data.broken.size());
+  for (std::size_t f = 0; f < data.broken.size(); ++f) {
+    const std::size_t i = data.broken[f];
+    CHECK_FALSE(cache.available(i));
+    CHECK(cache.length(i) == 0);
+    CHECK_THAT(cache.failures()[f], StartsWith(data.files[i].string() + ": "));
+    CHECK(cache.failures()[f].size() > data.files[i].string().size() + 2);
+  }
+  CHECK(captured.log.warnings() == 1);
+  CHECK_THAT(captured.text.str(), Contains("2 of 5 audio files cannot be decoded") &&
+                                      Contains("corrupt.wav") && Contains("empty.wav"));
+  CHECK(was_built(captured));
+
+  const auto manifest = nlohmann::json::parse(read_bytes(cache.directory() / "manifest.json"));
+  CHECK(manifest.at("format") == "cadenza-pcm-1; mono mean; soxr HQ; int16");
+  CHECK(manifest.at("sample_rate") == 16000);
+  CHECK(manifest.at("key") == cache.directory().filename().string());
+  CHECK(manifest.at("files").size() == 5);
+  CHECK(manifest.at("files")[0].at("status") == "ok");
+  CHECK(manifest.at("files")[0].at("path") == fs::absolute(data.files[0]).string());
+  CHECK(manifest.at("files")[0].at("size") ==
+        static_cast<std::int64_t>(fs::file_size(data.files[0])));
+  CHECK(manifest.at("files")[1].at("status") == "failed");
+  CHECK_FALSE(manifest.at("files")[1].at("reason").get<std::string>().empty());
+  CHECK(fs::file_size(cache.directory() / "shard-0000.pcm") ==
+        2 * static_cast<std::uintmax_t>(cache.length(0) + cache.length(2) + cache.length(4)));
+  // Only the cache and its lock file remain; no build directory.
+  CHECK(entries_of(dir / "cache") ==
+        std::vector<std::string>{cache.directory().filename().string(),
+                                 cache.directory().filename().string() + ".lock"});
+}
+
+TEST_CASE("the PCM cache is reused for the same inputs and rebuilt for changed ones",
+          "[cpu][data][cache]") {
+  TempDir dir;
+  const Dataset data(dir);
+  CapturedLog first_log;
+  const PcmCache first =
+      PcmCache::open_or_build(data.files, options_for(dir / "cache"), first_log.log);
+  // A rebuild would replace the directory and lose this file.
+  write_bytes(first.directory() / "marker", "still here");
+
+  SECTION("same inputs: reused, same values") {
+    CapturedLog log;
+    const PcmCache again =
+        PcmCache::open_or_build(data.files, options_for(dir / "cache", 16000, 1), log.log);
+    CHECK_FALSE(was_built(log));
+    CHECK_THAT(log.text.str(), Contains("PCM cache reused"));
+    CHECK(fs::exists(again.directory() / "marker"));
+    CHECK(again.directory() == first.directory());
+    CHECK(again.failures() == first.failures());
+    CHECK(log.log.warnings() == 1);
+    for (std::size_t i = 0; i < data.files.size(); ++i) {
+      CHECK(again.available(i) == first.available(i));
+      CHECK(read_entry(again, i) == read_entry(first, i));
+    }
+  }
+  SECTION("a touched file gives another key") {
+    fs::last_write_time(data.files[2],
+                        fs::last_write_time(data.files[2]) + std::chrono::seconds(2));
+    CapturedLog log;
+    const PcmCache rebuilt =
+        PcmCache::open_or_build(data.files, options_for(dir / "cache"), log.log);
+    CHECK(was_built(log));
+    CHECK(rebuilt.directory() != first.directory());
+    CHECK(read_entry(rebuilt, 2) == read_entry(first, 2));
+  }
+  SECTION("an added or removed file gives another key") {
+    std::vector<fs::path> fewer(data.files.begin(), data.files.end() - 1);
+    CapturedLog log;
+    const PcmCache smaller = PcmCache::open_or_build(fewer, options_for(dir / "cache"), log.log);
+    CHECK(was_built(log));
+    CHECK(smaller.size() == 4);
+    CHECK(smaller.directory() != first.directory());
+  }
+  SECTION("another sample rate gives another key") {
+    CapturedLog log;
+    const PcmCache at_8k =
+        PcmCache::open_or_build(data.files, options_for(dir / "cache", 8000), log.log);
+    CHECK(was_built(log));
+    CHECK(at_8k.directory() != first.directory());
+    CHECK(at_8k.sample_rate() == 8000);
+    CHECK(at_8k.length(0) == static_cast<std::int64_t>(resampled_length(8000, 16000, 8000)));
+  }
+  SECTION("a directory without its manifest is rebuilt") {
+    fs::remove(first.directory() / "manifest.json");
+    CapturedLog log;
+    const PcmCache rebuilt =
+        PcmCache::open_or_build(data.files, options_for(dir / "cache"), log.log);
+    CHECK(was_built(log));
+    CHECK_THAT(log.text.str(), Contains("incomplete or damaged"));
+    CHECK_FALSE(fs::exists(rebuilt.directory() / "marker"));
+    CHECK(read_entry(rebuilt, 4) == read_entry(first, 4));
+  }
+  SECTION("a truncated manifest is rebuilt") {
+    const std::string manifest = read_bytes(first.directory() / "manifest.json");
+    write_bytes(first.directory() / "manifest.json", manifest.substr(0, manifest.size() / 2));
+    CapturedLog log;
+    const PcmCache rebuilt =
+        PcmCache::open_or_build(data.files, options_for(dir / "cache"), log.log);
+    CHECK(was_built(log));
+    CHECK(read_entry(rebuilt, 0) == read_entry(first, 0));
+  }
+}
+
+TEST_CASE("PCM cache reads zero-pad past the end", "[cpu][data][cache]") {
+  TempDir dir;
+  const Dataset data(dir);
+  CapturedLog captured;
+  const PcmCache cache =
+      PcmCache::open_or_build(data.files, options_for(dir / "cache"), captured.log);
+  const std::vector<float> whole = read_entry(cache, 2);
+  const std::int64_t length = cache.length(2);
+
+  std::vector<float> tail(30, -1.0f);
+  cache.read(2, length - 10, 30, tail.data());
+  for (int s = 0; s < 10; ++s) CHECK(tail[s] == whole[static_cast<std::size_t>(length - 10 + s)]);
+  for (int s = 10; s < 30; ++s) CHECK(tail[s] == 0.0f);
+
+  std::vector<float> beyond(5, -1.0f);
+  cache.read(2, length + 100, 5, beyond.data());
+  CHECK(beyond == std::vector<float>(5, 0.0f));
+
+  std::vector<float> unavailable(5, -1.0f);
+  cache.read(1, 0, 5, unavailable.data());
+  CHECK(unavailable == std::vector<float>(5, 0.0f));
+
+  std::vector<float> middle(100);
+  cache.read(2, 1000, 100, middle.data());
+  CHECK(std::equal(middle.begin(), middle.end(), whole.begin() + 1000));
+}
+
+TEST_CASE("PCM cache bytes do not depend on the thread count", "[cpu][data][cache]") {
+  TempDir dir;
+  const Dataset data(dir);
+  // Small shards, so entries are spread over several.
+  PcmCacheOptions one_thread = options_for(dir / "one", 16000, 1);
+  PcmCacheOptions three_threads = options_for(dir / "three", 16000, 3);
+  one_thread.shard_bytes = three_threads.shard_bytes = 20000;
+  CapturedLog log_one, log_three;
+  const PcmCache a = PcmCache::open_or_build(data.files, one_thread, log_one.log);
+  const PcmCache b = PcmCache::open_or_build(data.files, three_threads, log_three.log);
+
+  REQUIRE(a.directory().filename() == b.directory().filename());
+  const std::vector<std::string> names = entries_of(a.directory());
+  REQUIRE(names == entries_of(b.directory()));
+  CHECK(names == std::vector<std::string>{"manifest.json", "shard-0000.pcm", "shard-0001.pcm",
+                                          "shard-0002.pcm"});
+  for (const std::string& name : names) {
+    INFO(name);
+    CHECK(read_bytes(a.directory() / name) == read_bytes(b.directory() / name));
+  }
+  for (const std::size_t i : data.good) {
+    CHECK(max_abs_difference(read_entry(b, i), load_audio(data.files[i], 16000)) <=
+          0.5 / 32768 + 1e-7);
+  }
+}
+
+TEST_CASE("PCM cache opened by two threads at once is built once", "[cpu][data][cache]") {
+  TempDir dir;
+  const Dataset data(dir);
+  CapturedLog logs[2];
+  std::vector<std::vector<float>> seen(2);
+  std::vector<fs::path> directories(2);
+  std::vector<std::thread> openers;
+  for (int t = 0; t < 2; ++t) {
+    openers.emplace_back([&, t] {
+      const PcmCache cache =
+          PcmCache::open_or_build(data.files, options_for(dir / "cache"), logs[t].log);
+      seen[t] = read_entry(cache, 4);
+      directories[t] = cache.directory();
+    });
+  }
+  for (std::thread& opener : openers) opener.join();
+  CHECK(was_built(logs[0]) + was_built(logs[1]) == 1);
+  CHECK(directories[0] == directories[1]);
+  CHECK_FALSE(seen[0].empty());
+  CHECK(seen[0] == seen[1]);
+}
+
+TEST_CASE("PCM cache opened by two processes at once is built once", "[cpu][data][cache]") {
+  TempDir dir;
+  const Dataset data(dir);
+  const fs::path child_log_path = dir / "child.log";
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    // The child reports through its log file and exit status only.
+    int status = 1;
+    try {
+      std::ofstream child_log(child_log_path);
+      Logger log(child_log);
+      const PcmCache cache = PcmCache::open_or_build(data.files, options_for(dir / "cache"), log);
+      status = cache.available(4) && cache.length(4) > 0 ? 0 : 2;
+    } catch (...) {
+      status = 3;
+    }
+    ::_exit(status);
+  }
+  CapturedLog parent_log;
+  const PcmCache cache =
+      PcmCache::open_or_build(data.files, options_for(dir / "cache"), parent_log.log);
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  const bool child_built = read_bytes(child_log_path).find("PCM cache built") != std::string::npos;
+  CHECK(was_built(parent_log) + child_built == 1);
+  CHECK(entries_of(dir / "cache").size() == 2);  // one cache and its lock file
+  CHECK(max_abs_difference(read_entry(cache, 4), load_audio(data.files[4], 16000)) <=
+        0.5 / 32768 + 1e-7);
+}
+
+TEST_CASE("a PCM cache build left by a killed process is removed", "[cpu][data][cache]") {
+  TempDir dir;
+  const Dataset data(dir);
+  CapturedLog first_log;
+  const std::string key =
+      PcmCache::open_or_build(data.files, options_for(dir / "cache"), first_log.log)
+          .directory()
+          .filename()
+          .string();
+  // As a build killed half-way leaves it: no directory under the key, a partial build beside.
+  fs::remove_all(dir / "cache" / key);
+  const fs::path stale = dir / "cache" / (key + ".building-999999");
+  fs::create_directory(stale);
+  write_bytes(stale / "shard-0000.pcm", std::string(1000, 'x'));
+  const fs::path other_key_build = dir / "cache" / "0123456789abcdef.building-1";
+  fs::create_directory(other_key_build);
+
+  CapturedLog log;
+  const PcmCache cache = PcmCache::open_or_build(data.files, options_for(dir / "cache"), log.log);
+  CHECK(was_built(log));
+  CHECK_FALSE(fs::exists(stale));
+  CHECK(fs::exists(other_key_build));  // another key's build is not this build's to remove
+  CHECK(max_abs_difference(read_entry(cache, 2), load_audio(data.files[2], 16000)) <=
+        0.5 / 32768 + 1e-7);
+}
+
+TEST_CASE("a PCM cache of no files is empty", "[cpu][data][cache]") {
+  TempDir dir;
+  CapturedLog captured;
+  const PcmCache cache = PcmCache::open_or_build({}, options_for(dir / "cache"), captured.log);
+  CHECK(cache.size() == 0);
+  CHECK(cache.failures().empty());
+  CHECK(captured.log.warnings() == 0);
+  CHECK(entries_of(cache.directory()) == std::vector<std::string>{"manifest.json"});
+}
+
+}  // namespace
+}  // namespace cadenza
