@@ -27,6 +27,14 @@ data:
   split: random
   split_fractions: [0.7, 0.2, 0.1]
   split_seed: 99
+  split_lists: /data/lists
+  tags: [guitar, "no vocals"]
+  subset: medium
+  labels: genres_all
+  genres: [Rock, Hip-Hop]
+  metadata: /data/fma_metadata
+  audio_dir: /data/audio
+  manifest: /data/manifest.csv
   synthetic:
     num_classes: 5
     clips_per_class: 12
@@ -139,7 +147,16 @@ TEST_CASE("a full config fills every field", "[cpu][config]") {
   CHECK(c.data.sample_rate == 22050);
   CHECK(c.data.clip_seconds == 3.5);
   CHECK(c.data.split_fractions == std::array<double, 3>{0.7, 0.2, 0.1});
+  CHECK(c.data.split == "random");
   CHECK(c.data.split_seed == 99);
+  CHECK(c.data.split_lists == "/data/lists");
+  CHECK(c.data.tags == std::vector<std::string>{"guitar", "no vocals"});
+  CHECK(c.data.subset == "medium");
+  CHECK(c.data.labels == "genres_all");
+  CHECK(c.data.genres == std::vector<std::string>{"Rock", "Hip-Hop"});
+  CHECK(c.data.metadata == "/data/fma_metadata");
+  CHECK(c.data.audio_dir == "/data/audio");
+  CHECK(c.data.manifest == "/data/manifest.csv");
   CHECK(c.data.synthetic.num_classes == 5);
   CHECK(c.data.synthetic.clips_per_class == 12);
   CHECK(c.data.synthetic.multi_label);
@@ -221,6 +238,12 @@ TEST_CASE("keys left out take their defaults", "[cpu][config]") {
   CHECK(c.data.dataset == defaults.data.dataset);
   CHECK(c.data.sample_rate == defaults.data.sample_rate);
   CHECK(c.data.split_fractions == defaults.data.split_fractions);
+  CHECK(c.data.split == "auto");
+  CHECK(c.data.tags == std::vector<std::string>{"top50"});
+  CHECK(c.data.subset == "small");
+  CHECK(c.data.labels == "genre_top");
+  CHECK(c.data.genres.empty());
+  CHECK(c.data.manifest.empty());
   CHECK(c.data.synthetic.num_classes == defaults.data.synthetic.num_classes);
   CHECK(c.features.n_fft == defaults.features.n_fft);
   CHECK(c.features.mel_scale == defaults.features.mel_scale);
@@ -361,8 +384,16 @@ TEST_CASE("wrong types and out-of-range values say what was expected", "[cpu][co
              Contains("features.hop_length: expected an integer > 0, got 0"));
   CHECK_THAT(parse_error(kMinimalConfig + "features:\n  top_db: -1\n"),
              Contains("features.top_db: expected a number >= 0, got -1"));
-  CHECK_THAT(parse_error(kMinimalConfig + "data:\n  dataset: gtzan\n"),
-             Contains("data.dataset: expected one of synthetic, got 'gtzan'"));
+  CHECK_THAT(parse_error(kMinimalConfig + "data:\n  dataset: gtzn\n"),
+             Contains("data.dataset: expected one of synthetic, gtzan, mtat, fma, folder, csv, "
+                      "got 'gtzn' \u2014 did you mean 'gtzan'?"));
+  CHECK_THAT(parse_error(kMinimalConfig + "data:\n  subset: tiny\n"),
+             Contains("data.subset: expected one of small, medium, large, got 'tiny'"));
+  CHECK_THAT(parse_error(kMinimalConfig + "data:\n  labels: genre\n"),
+             Contains("data.labels: expected one of genre_top, genres_all, got 'genre'"));
+  CHECK_THAT(parse_error(kMinimalConfig + "data:\n  split: filter\n"),
+             Contains("data.split: expected one of auto, random, filtered, folder, cleaned, "
+                      "official, manifest, got 'filter' \u2014 did you mean 'filtered'?"));
   CHECK(parse_error(kMinimalConfig, {"model.name=my model"}) ==
         "--set model.name=my model: model.name: expected a name of letters, digits, '_' or '-', "
         "got 'my model'");
@@ -399,6 +430,43 @@ TEST_CASE("rules across keys", "[cpu][config]") {
              Contains("loss.label_smoothing: expected 0 with sigmoid_bce"));
   CHECK_THAT(parse_error(kMinimalConfig + "train:\n  optimizer: sgd\n  nesterov: true\n"),
              Contains("train.nesterov: true needs train.momentum > 0"));
+}
+
+TEST_CASE("dataset keys: the splits each dataset takes, and what it requires", "[cpu][config]") {
+  CHECK_THAT(parse_error(kMinimalConfig + "data:\n  dataset: gtzan\n"),
+             Contains("data.root: required for dataset 'gtzan'"));
+  CHECK(parse_error(kMinimalConfig + "data:\n  dataset: gtzan\n  root: /g\n  split: folder\n") ==
+        "configs/x.yaml:10: data.split: expected auto or random, filtered for dataset 'gtzan', "
+        "got 'folder'");
+  CHECK_THAT(parse_error(kMinimalConfig + "data:\n  split: official\n"),
+             Contains("data.split: expected auto or random for dataset 'synthetic'"));
+  CHECK(parse(kMinimalConfig + "data:\n  dataset: gtzan\n  root: /g\n  split: filtered\n")
+            .data.split == "filtered");
+  CHECK(parse(kMinimalConfig + "data:\n  dataset: mtat\n  root: /m\n  split: cleaned\n")
+            .data.split == "cleaned");
+  CHECK(parse(kMinimalConfig + "data:\n  dataset: fma\n  root: /f\n  split: official\n")
+            .data.split == "official");
+  CHECK_THAT(parse_error(kMinimalConfig + "data:\n  dataset: csv\n"),
+             Contains("data.manifest: required for dataset 'csv'"));
+  CHECK(parse(kMinimalConfig + "data:\n  dataset: csv\n  manifest: m.csv\n  split: manifest\n")
+            .data.split == "manifest");
+  CHECK_THAT(parse_error(kMinimalConfig + "data:\n  dataset: mtat\n  root: /m\n  tags: []\n"),
+             Contains("data.tags: expected top<N> or a list of tag names, got none"));
+  // One tag name is a list of one; an empty list is the default "all" for data.genres.
+  CHECK(parse(kMinimalConfig + "data:\n  tags: guitar\n").data.tags ==
+        std::vector<std::string>{"guitar"});
+  CHECK(parse(kMinimalConfig + "data:\n  genres: []\n").data.genres.empty());
+  CHECK_THAT(parse_error(kMinimalConfig + "data:\n  genres: {a: 1}\n"),
+             Contains("data.genres: expected a list of genre names"));
+  // MTAT and FMA's genres_all are multi-label: the automatic loss is sigmoid_bce.
+  CHECK_THAT(parse_error(kMinimalConfig +
+                         "data:\n  dataset: mtat\n  root: /m\nloss:\n  label_smoothing: 0.1\n"),
+             Contains("loss.label_smoothing: expected 0 with sigmoid_bce"));
+  CHECK_THAT(parse_error(kMinimalConfig + "data:\n  dataset: fma\n  root: /f\n  labels: "
+                                          "genres_all\nloss:\n  label_smoothing: 0.1\n"),
+             Contains("loss.label_smoothing: expected 0 with sigmoid_bce"));
+  CHECK(parse(kMinimalConfig + "data:\n  dataset: fma\n  root: /f\nloss:\n  label_smoothing: 0.1\n")
+            .loss.label_smoothing == 0.1);  // genre_top: single-label
 }
 
 TEST_CASE("YAML syntax errors and unreadable files", "[cpu][config]") {
@@ -536,6 +604,20 @@ TEST_CASE("model_hash covers the model's definition only", "[cpu][config]") {
         "data.synthetic.num_classes=4", "data.synthetic.multi_label=true"}) {
     CAPTURE(decisive);
     CHECK(model_hash(parse(kMinimalConfig, {decisive})) != hash);
+  }
+  // A dataset's label keys are model-defining for that dataset only.
+  const auto dataset_hash = [](const char* dataset, const char* setting) {
+    std::vector<std::string> overrides = {std::string("data.dataset=") + dataset, "data.root=/d"};
+    if (setting != nullptr) overrides.push_back(setting);
+    return model_hash(parse(kMinimalConfig, overrides));
+  };
+  CHECK(dataset_hash("mtat", "data.tags=top10") != dataset_hash("mtat", nullptr));
+  CHECK(dataset_hash("mtat", "data.split=cleaned") == dataset_hash("mtat", nullptr));
+  CHECK(model_hash(parse(kMinimalConfig, {"data.tags=top10"})) == hash);
+  for (const char* decisive :
+       {"data.subset=medium", "data.labels=genres_all", "data.genres=[Rock, Pop]"}) {
+    CAPTURE(decisive);
+    CHECK(dataset_hash("fma", decisive) != dataset_hash("fma", nullptr));
   }
   // Spelling out a default does not change the hash.
   CHECK(model_hash(parse(kMinimalConfig, {"model.layers[1].inputs=[conv2d0]",

@@ -554,15 +554,16 @@ class ConfigReader {
     }
   }
 
-  // One name means a list of that name.
+  // One name means a list of that name; a missing value (`key:`) or [] is the empty list.
   void read_into(std::vector<std::string>& target, const std::string& path,
                  const ConfigField& field, const ValueRule& rule, const YAML::Node& value) const {
     if (value.IsScalar()) {
       target = {value.Scalar()};
       return;
     }
-    if (!value.IsSequence() || value.size() == 0) reject(path, rule, field, value);
     target.clear();
+    if (value.IsNull()) return;
+    if (!value.IsSequence()) reject(path, rule, field, value);
     for (const YAML::Node& item : value) {
       if (!item.IsScalar()) reject(path, rule, field, value);
       target.push_back(item.Scalar());
@@ -690,9 +691,24 @@ class ConfigReader {
   // Rules that involve more than one key.
   void check_across_keys(const Config& config) const {
     const DataConfig& data = config.data;
-    if (find_dataset(data.dataset)->needs_root && data.root.empty()) {
+    const DatasetSpec& dataset = *find_dataset(data.dataset);
+    if (dataset.needs_root && data.root.empty()) {
       fail("data.root",
            "required for dataset " + quoted(data.dataset) + " (the folder holding its files)");
+    }
+    const auto& splits = dataset.splits;
+    if (data.split != "auto" &&
+        std::find(splits.begin(), splits.end(), data.split) == splits.end()) {
+      fail("data.split", "expected auto or " + joined(splits) + " for dataset " +
+                             quoted(data.dataset) + ", got " + quoted(data.split));
+    }
+    if (data.dataset == "csv" && data.manifest.empty()) {
+      fail("data.manifest",
+           "required for dataset 'csv' (a CSV file with a header row and the columns path and "
+           "label or labels)");
+    }
+    if (data.dataset == "mtat" && data.tags.empty()) {
+      fail("data.tags", "expected top<N> or a list of tag names, got none");
     }
     const auto& fractions = data.split_fractions;
     if (std::abs(fractions[0] + fractions[1] + fractions[2] - 1.0) > 1e-6 || fractions[0] <= 0) {
@@ -722,9 +738,11 @@ class ConfigReader {
     if (config.model.layers.empty())
       fail("model.layers", "expected a non-empty list of layers, got none");
 
+    const bool known_multi_label = (data.dataset == "synthetic" && data.synthetic.multi_label) ||
+                                   data.dataset == "mtat" ||
+                                   (data.dataset == "fma" && data.labels == "genres_all");
     const bool sigmoid_loss =
-        config.loss.type == "sigmoid_bce" ||
-        (config.loss.type == "auto" && data.dataset == "synthetic" && data.synthetic.multi_label);
+        config.loss.type == "sigmoid_bce" || (config.loss.type == "auto" && known_multi_label);
     if (config.loss.label_smoothing > 0 && sigmoid_loss) {
       fail("loss.label_smoothing",
            "expected 0 with sigmoid_bce (label smoothing is for "

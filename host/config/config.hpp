@@ -29,13 +29,25 @@ struct SyntheticDataConfig {
 };
 
 struct DataConfig {
-  std::string dataset = "synthetic";  // synthetic (more readers come with the data issue)
-  std::string root;                   // dataset folder (unused by synthetic)
+  std::string dataset = "synthetic";  // synthetic | gtzan | mtat | fma | folder | csv
+  std::string root;                   // dataset folder (unused by synthetic and csv)
   int sample_rate = 16000;            // Hz; audio is resampled to this
   double clip_seconds = 2.0;          // length of one training example
-  std::string split = "random";       // random: stratified split by split_fractions
+  // auto: the dataset's standard split (gtzan, folder, synthetic: random; mtat: folder;
+  // fma: official; csv: the manifest's split column when it has one, else random);
+  // random: stratified by split_fractions; gtzan: filtered; mtat: folder, cleaned;
+  // fma: official; csv: manifest. host/data/dataset_index.hpp describes each.
+  std::string split = "auto";
   std::array<double, 3> split_fractions = {0.8, 0.2, 0.0};  // train, val, test; sum to 1
   std::uint64_t split_seed = 0;       // 0: use train.seed
+  std::string split_lists;            // gtzan filtered: folder of the three lists; "": root
+  std::vector<std::string> tags = {"top50"};  // mtat: top<N> (most frequent) or tag names
+  std::string subset = "small";       // fma: small | medium | large
+  std::string labels = "genre_top";   // fma: genre_top (single-label) | genres_all (multi-label)
+  std::vector<std::string> genres;    // fma: keep only these genres; empty: all
+  std::string metadata;               // fma: tracks.csv (or its folder); "": root/fma_metadata
+  std::string audio_dir;              // fma, mtat: audio folder; "": root/fma_<subset>, root
+  std::string manifest;               // csv: the manifest file
   SyntheticDataConfig synthetic;
 };
 

@@ -82,6 +82,17 @@ std::vector<std::string> dataset_names() {
   return names;
 }
 
+// auto, then every split some dataset accepts, in table order.
+std::vector<std::string> split_names() {
+  std::vector<std::string> names = {"auto"};
+  for (const DatasetSpec& dataset : datasets()) {
+    for (const std::string& split : dataset.splits) {
+      if (std::find(names.begin(), names.end(), split) == names.end()) names.push_back(split);
+    }
+  }
+  return names;
+}
+
 std::string bounds_phrase(const ValueRule& rule) {
   if (rule.min && rule.max) {
     return " in " + std::string(rule.min->inclusive ? "[" : "(") + format_number(rule.min->value) +
@@ -103,12 +114,30 @@ const std::vector<KeySpec>& config_keys() {
       {CONFIG_KEY(schema_version), described(between({1, true}, {1, true}), "1"), ""},
 
       {CONFIG_KEY(data.dataset), one_of(dataset_names()), ""},
-      {CONFIG_KEY(data.root), any_value(), "dataset folder; unused by synthetic"},
+      {CONFIG_KEY(data.root), any_value(), "dataset folder; unused by synthetic and csv"},
       {CONFIG_KEY(data.sample_rate), above(0), "Hz"},
       {CONFIG_KEY(data.clip_seconds), above(0), "seconds per example"},
-      {CONFIG_KEY(data.split), one_of({"random"}), "stratified by split_fractions"},
+      {CONFIG_KEY(data.split), one_of(split_names()),
+       "auto: the dataset's standard split; random: stratified by split_fractions"},
       {CONFIG_KEY(data.split_fractions), at_least(0), "train, val, test; sum to 1"},
       {CONFIG_KEY(data.split_seed), any_value(), "0: use train.seed"},
+      {CONFIG_KEY(data.split_lists), any_value(),
+       "gtzan filtered: folder of train_filtered.txt, valid_filtered.txt, test_filtered.txt; "
+       "empty: data.root"},
+      {CONFIG_KEY(data.tags), described(any_value(), "top<N> or a list of tag names"),
+       "mtat: top<N> (the N most frequent tags) or a list of tag names"},
+      {CONFIG_KEY(data.subset), one_of({"small", "medium", "large"}),
+       "fma: each includes the smaller ones"},
+      {CONFIG_KEY(data.labels), one_of({"genre_top", "genres_all"}),
+       "fma: genre_top (single-label) or genres_all (multi-label)"},
+      {CONFIG_KEY(data.genres), described(any_value(), "a list of genre names"),
+       "fma: keep only these genres; empty: all"},
+      {CONFIG_KEY(data.metadata), any_value(),
+       "fma: tracks.csv or its folder; empty: data.root/fma_metadata"},
+      {CONFIG_KEY(data.audio_dir), any_value(),
+       "fma, mtat: audio folder; empty: data.root/fma_<subset> (fma), data.root (mtat)"},
+      {CONFIG_KEY(data.manifest), any_value(),
+       "csv: a CSV with a header and columns path, label or labels (';'-separated), split"},
       {CONFIG_KEY(data.synthetic.num_classes), between({2, true}, {kMaxSyntheticClasses, true}),
        "distinct sources the generator has"},
       {CONFIG_KEY(data.synthetic.clips_per_class), at_least(1), ""},
@@ -214,7 +243,15 @@ const std::vector<LayerTypeSpec>& layer_types() {
 
 const std::vector<DatasetSpec>& datasets() {
   static const std::vector<DatasetSpec> specs = {
-      {"synthetic", false, {"data.synthetic.num_classes", "data.synthetic.multi_label"}},
+      {"synthetic",
+       false,
+       {"data.synthetic.num_classes", "data.synthetic.multi_label"},
+       {"random"}},
+      {"gtzan", true, {}, {"random", "filtered"}},
+      {"mtat", true, {"data.tags"}, {"folder", "cleaned", "random"}},
+      {"fma", true, {"data.subset", "data.labels", "data.genres"}, {"official", "random"}},
+      {"folder", true, {}, {"random"}},
+      {"csv", false, {}, {"manifest", "random"}},
   };
   return specs;
 }

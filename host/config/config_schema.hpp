@@ -66,6 +66,8 @@ struct DatasetSpec {
   std::string name;
   bool needs_root;                      // reads files under data.root
   std::vector<std::string> label_keys;  // the keys that define its label set (for model_hash)
+  std::vector<std::string> splits;      // the data.split values it takes besides auto; the
+                                        // first is what auto means (csv: see DataConfig)
 };
 
 // The rows, in to_yaml order.

@@ -10,14 +10,13 @@
 #include <vector>
 
 #include "host/config/config.hpp"
+#include "host/data/dataset_index.hpp"
 #include "host/data/synthetic_audio.hpp"
 
 namespace cadenza {
 
 // Decoded clips at the configured sample rate with their targets.
 using ClipSet = SyntheticClipSet;
-
-enum class Split : int { train = 0, val = 1, test = 2 };
 
 struct Dataset {
   ClipSet clips;

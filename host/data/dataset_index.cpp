@@ -1,0 +1,78 @@
+// index_dataset's dispatch, assign_splits and the helpers the readers share (see
+// dataset_index.hpp).
+#include "host/data/dataset_index.hpp"
+
+#include <algorithm>
+
+#include "host/config/config_schema.hpp"
+#include "host/core/error.hpp"
+#include "host/data/split.hpp"
+
+namespace cadenza {
+
+DatasetIndex index_dataset(const DataConfig& config) {
+  if (config.dataset == "gtzan") return index_gtzan(config);
+  if (config.dataset == "mtat") return index_mtat(config);
+  if (config.dataset == "fma") return index_fma(config);
+  if (config.dataset == "folder") return index_folder(config);
+  if (config.dataset == "csv") return index_csv_manifest(config);
+  CADENZA_USER_ERROR("data.dataset: '" << config.dataset
+                                       << "' is not a dataset read from files (expected gtzan, "
+                                          "mtat, fma, folder or csv)");
+}
+
+std::array<std::vector<int>, 3> assign_splits(const DatasetIndex& index, const DataConfig& config,
+                                              std::uint64_t train_seed) {
+  const auto has_split = [](const ClipEntry& clip) { return clip.split >= 0; };
+  const bool official = std::any_of(index.clips.begin(), index.clips.end(), has_split);
+  if (!official) {
+    std::vector<int> primary_label;
+    primary_label.reserve(index.clips.size());
+    for (const ClipEntry& clip : index.clips) primary_label.push_back(clip.primary_label);
+    const std::uint64_t seed = config.split_seed != 0 ? config.split_seed : train_seed;
+    return stratified_split(primary_label, config.split_fractions, seed);
+  }
+  CADENZA_CHECK(std::all_of(index.clips.begin(), index.clips.end(), has_split),
+                "an index sets the split of some clips but not of all");
+  std::array<std::vector<int>, 3> splits;
+  for (int i = 0; i < static_cast<int>(index.clips.size()); ++i) {
+    const int split = index.clips[i].split;
+    CADENZA_CHECK(split <= static_cast<int>(Split::test), "clip split " << split);
+    splits[split].push_back(i);
+  }
+  return splits;
+}
+
+std::string split_in_effect(const DataConfig& config) {
+  if (config.split != "auto") return config.split;
+  const DatasetSpec* dataset = find_dataset(config.dataset);
+  CADENZA_CHECK(dataset != nullptr && !dataset->splits.empty(),
+                "dataset '" << config.dataset << "' is not in the schema");
+  return dataset->splits.front();
+}
+
+std::filesystem::path absolute_path(const std::filesystem::path& path) {
+  return std::filesystem::absolute(path).lexically_normal();
+}
+
+std::vector<float> one_hot(std::size_t count, int label) {
+  std::vector<float> targets(count, 0.0f);
+  targets.at(static_cast<std::size_t>(label)) = 1.0f;
+  return targets;
+}
+
+void require_path(const std::filesystem::path& path, bool want_directory, const std::string& key,
+                  const std::string& what, const std::string& expected) {
+  std::error_code error;
+  const std::filesystem::file_status status = std::filesystem::status(path, error);
+  const bool present = want_directory ? std::filesystem::is_directory(status)
+                                      : std::filesystem::is_regular_file(status);
+  if (present) return;
+  const std::string problem = !std::filesystem::exists(status) ? "does not exist"
+                              : want_directory                 ? "is not a folder"
+                                                               : "is not a file";
+  throw UserError(key + ": " + what + " '" + path.string() + "' " + problem + " (" + expected +
+                  ")");
+}
+
+}  // namespace cadenza

@@ -1,0 +1,199 @@
+// The readers of a user's own library: a folder per label, or a CSV manifest of paths and
+// labels (see dataset_index.hpp).
+//
+// Invariants: labels are the sorted distinct folder names or label values; folder clips
+// are ordered by label, then path; manifest clips keep the manifest's row order; the
+// manifest's split column is used for every row or for none.
+#include <algorithm>
+#include <cctype>
+#include <map>
+#include <optional>
+#include <set>
+
+#include "host/core/error.hpp"
+#include "host/data/dataset_index.hpp"
+#include "host/io/csv.hpp"
+
+namespace cadenza {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::vector<std::string> kAudioExtensions = {".wav", ".au", ".flac", ".ogg", ".opus", ".mp3"};
+const std::string kManifestLayout =
+    "a CSV with a header row and the columns path, label or labels (';'-separated), and "
+    "optionally split";
+
+std::string lowercase(std::string text) {
+  std::transform(text.begin(), text.end(), text.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return text;
+}
+
+bool is_audio_file(const fs::directory_entry& entry) {
+  const std::string extension = lowercase(entry.path().extension().string());
+  return entry.is_regular_file() && std::find(kAudioExtensions.begin(), kAudioExtensions.end(),
+                                              extension) != kAudioExtensions.end();
+}
+
+std::string trimmed(const std::string& text) {
+  const auto is_space = [](unsigned char c) { return std::isspace(c) != 0; };
+  const auto first = std::find_if_not(text.begin(), text.end(), is_space);
+  const auto last = std::find_if_not(text.rbegin(), text.rend(), is_space).base();
+  return first < last ? std::string(first, last) : std::string();
+}
+
+// The labels of a manifest cell: one (label column) or ';'-separated (labels column),
+// trimmed, empty entries dropped.
+std::vector<std::string> cell_labels(const std::string& cell, bool multi_label) {
+  if (!multi_label) {
+    const std::string label = trimmed(cell);
+    return label.empty() ? std::vector<std::string>{} : std::vector<std::string>{label};
+  }
+  std::vector<std::string> labels;
+  std::size_t start = 0;
+  while (start <= cell.size()) {
+    const std::size_t end = std::min(cell.find(';', start), cell.size());
+    const std::string label = trimmed(cell.substr(start, end - start));
+    if (!label.empty() && std::find(labels.begin(), labels.end(), label) == labels.end()) {
+      labels.push_back(label);
+    }
+    start = end + 1;
+  }
+  return labels;
+}
+
+std::optional<int> split_of(const std::string& cell) {
+  const std::string value = lowercase(trimmed(cell));
+  if (value == "train") return static_cast<int>(Split::train);
+  if (value == "val" || value == "valid" || value == "validation") {
+    return static_cast<int>(Split::val);
+  }
+  if (value == "test") return static_cast<int>(Split::test);
+  return std::nullopt;
+}
+
+struct ManifestRow {
+  fs::path path;
+  std::vector<std::string> labels;
+  int split = -1;
+};
+
+}  // namespace
+
+DatasetIndex index_folder(const DataConfig& config) {
+  const fs::path root = absolute_path(config.root);
+  const std::string layout =
+      "a folder per label: <root>/<label>/**/<file>.wav (or .au, .flac, "
+      ".ogg, .opus, .mp3)";
+  require_path(root, true, "data.root", "the dataset folder", layout);
+
+  std::map<std::string, std::vector<fs::path>> files_of_label;  // sorted by label
+  for (const fs::directory_entry& folder : fs::directory_iterator(root)) {
+    const std::string label = folder.path().filename().string();
+    if (!folder.is_directory() || label.front() == '.') continue;
+    std::vector<fs::path> files;
+    for (const fs::directory_entry& entry : fs::recursive_directory_iterator(folder.path())) {
+      if (is_audio_file(entry)) files.push_back(absolute_path(entry.path()));
+    }
+    if (files.empty()) continue;
+    std::sort(files.begin(), files.end());
+    files_of_label.emplace(label, std::move(files));
+  }
+  if (files_of_label.empty()) {
+    throw UserError("data.root: no audio files in the subfolders of '" + root.string() +
+                    "' (expected " + layout + ")");
+  }
+
+  DatasetIndex index;
+  for (const auto& [label, files] : files_of_label) index.label_names.push_back(label);
+  for (int label = 0; label < static_cast<int>(index.label_names.size()); ++label) {
+    for (const fs::path& file : files_of_label[index.label_names[label]]) {
+      index.clips.push_back(
+          {file, file.stem().string(), one_hot(index.label_names.size(), label), label, -1});
+    }
+  }
+  return index;
+}
+
+DatasetIndex index_csv_manifest(const DataConfig& config) {
+  const fs::path manifest = absolute_path(config.manifest);
+  require_path(manifest, false, "data.manifest", "the manifest", kManifestLayout);
+
+  CsvReader reader(manifest);
+  std::vector<std::string> header;
+  if (!reader.next(header)) {
+    throw UserError(manifest.string() + ": the file is empty (expected " + kManifestLayout + ")");
+  }
+  for (std::string& name : header) name = trimmed(name);
+  const auto column = [&](const std::string& name) {
+    return static_cast<std::size_t>(std::find(header.begin(), header.end(), name) - header.begin());
+  };
+  const std::size_t path_column = column("path");
+  const bool multi_label = column("labels") < header.size();
+  const std::size_t label_column = multi_label ? column("labels") : column("label");
+  const std::size_t split_column = column("split");
+  if (path_column == header.size() || label_column == header.size()) {
+    std::string names;
+    for (const std::string& name : header) names += (names.empty() ? "" : ", ") + name;
+    throw UserError(reader.where() + ": expected the columns path and label or labels, got " +
+                    names + " (" + kManifestLayout + ")");
+  }
+  const std::string split = split_in_effect(config);
+  const bool use_split_column = split == "manifest" && split_column < header.size();
+  if (config.split == "manifest" && !use_split_column) {
+    throw UserError("data.split: 'manifest' needs a split column in '" + manifest.string() +
+                    "' (or use data.split: random)");
+  }
+  reader.expect_field_count(header.size());
+
+  DatasetIndex index;
+  index.multi_label = multi_label;
+  std::vector<ManifestRow> rows;
+  std::set<std::string> label_set;
+  std::vector<std::string> fields;
+  while (reader.next(fields)) {
+    const std::string path = trimmed(fields[path_column]);
+    if (path.empty()) throw UserError(reader.where() + ": path: expected a file path, got none");
+    ManifestRow row;
+    row.path = absolute_path(manifest.parent_path() / path);  // an absolute path stays as is
+    row.labels = cell_labels(fields[label_column], multi_label);
+    if (row.labels.empty()) {
+      index.skipped.push_back(row.path.string() + ": no label (" + reader.where() + ")");
+      continue;
+    }
+    if (use_split_column) {
+      const std::optional<int> row_split = split_of(fields[split_column]);
+      if (!row_split) {
+        throw UserError(reader.where() + ": split: expected train, val, valid or test, got '" +
+                        fields[split_column] + "'");
+      }
+      row.split = *row_split;
+    }
+    label_set.insert(row.labels.begin(), row.labels.end());
+    rows.push_back(std::move(row));
+  }
+  if (rows.empty()) {
+    throw UserError(manifest.string() + ": no labelled rows (expected " + kManifestLayout + ")");
+  }
+
+  index.label_names.assign(label_set.begin(), label_set.end());
+  std::map<std::string, int> label_of_name;
+  for (int i = 0; i < static_cast<int>(index.label_names.size()); ++i) {
+    label_of_name[index.label_names[i]] = i;
+  }
+  for (ManifestRow& row : rows) {
+    ClipEntry clip;
+    clip.id = row.path.stem().string();
+    clip.targets.assign(index.label_names.size(), 0.0f);
+    for (const std::string& label : row.labels) clip.targets[label_of_name[label]] = 1.0f;
+    clip.primary_label = static_cast<int>(
+        std::find(clip.targets.begin(), clip.targets.end(), 1.0f) - clip.targets.begin());
+    clip.path = std::move(row.path);
+    clip.split = row.split;
+    index.clips.push_back(std::move(clip));
+  }
+  return index;
+}
+
+}  // namespace cadenza

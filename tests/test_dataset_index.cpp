@@ -1,0 +1,544 @@
+// Tests of the dataset readers on tiny hand-made trees (empty audio files: nothing is
+// decoded here): labels, ids, paths, splits, tag and genre selection, skipped entries and
+// the errors that name the key, file and line.
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "host/core/error.hpp"
+#include "host/data/dataset_index.hpp"
+#include "tests/test_support.hpp"
+
+namespace cadenza {
+namespace {
+
+namespace fs = std::filesystem;
+using Catch::Matchers::Contains;
+using Strings = std::vector<std::string>;
+
+const Strings kGtzanGenres = {"blues", "classical", "country", "disco",  "hiphop",
+                              "jazz",  "metal",     "pop",     "reggae", "rock"};
+
+void write_file(const fs::path& path, const std::string& text = "") {
+  fs::create_directories(path.parent_path());
+  std::ofstream(path, std::ios::binary) << text;
+}
+
+DataConfig config_for(const std::string& dataset, const fs::path& root) {
+  DataConfig config;
+  config.dataset = dataset;
+  config.root = root.string();
+  return config;
+}
+
+std::string error_of(const DataConfig& config) {
+  try {
+    index_dataset(config);
+  } catch (const UserError& error) {
+    return error.what();
+  }
+  FAIL("expected a UserError");
+  return "";
+}
+
+Strings ids_of(const DatasetIndex& index) {
+  Strings ids;
+  for (const ClipEntry& clip : index.clips) ids.push_back(clip.id);
+  return ids;
+}
+
+Strings ids_at(const DatasetIndex& index, const std::vector<int>& positions) {
+  Strings ids;
+  for (int i : positions) ids.push_back(index.clips[i].id);
+  return ids;
+}
+
+std::vector<int> splits_of(const DatasetIndex& index) {
+  std::vector<int> splits;
+  for (const ClipEntry& clip : index.clips) splits.push_back(clip.split);
+  return splits;
+}
+
+// genres/<genre>/<genre>.0000{0..clips-1}.<extension> for every genre.
+void make_gtzan(const fs::path& genres, int clips, const std::string& extension = ".au") {
+  for (const std::string& genre : kGtzanGenres) {
+    for (int i = 0; i < clips; ++i) {
+      write_file(genres / genre / (genre + ".0000" + std::to_string(i) + extension));
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("gtzan: genres, ids, paths and a random split", "[cpu][data]") {
+  testing::TempDir dir;
+  make_gtzan(dir / "genres", 3);
+  write_file(dir / "genres" / "blues" / "notes.txt");      // not a clip
+  write_file(dir / "genres" / "blues" / "blues.1.au");     // not a GTZAN id
+  write_file(dir / "genres" / "jazz" / "jazz.00054.wav");  // empty in the WAV copy: still indexed
+
+  const DatasetIndex index = index_dataset(config_for("gtzan", dir.path()));
+  CHECK(index.label_names == kGtzanGenres);
+  CHECK_FALSE(index.multi_label);
+  CHECK(index.skipped.empty());
+  REQUIRE(index.clips.size() == 31);
+  CHECK(ids_of(index)[0] == "blues.00000");
+  CHECK(ids_of(index)[2] == "blues.00002");
+  CHECK(index.clips[3].id == "classical.00000");
+  const ClipEntry& jazz = index.clips[18];
+  CHECK(jazz.id == "jazz.00054");
+  CHECK(jazz.path == dir / "genres" / "jazz" / "jazz.00054.wav");
+  CHECK(jazz.primary_label == 5);
+  CHECK(jazz.targets == std::vector<float>{0, 0, 0, 0, 0, 1, 0, 0, 0, 0});
+  for (const ClipEntry& clip : index.clips) {
+    CHECK(clip.path.is_absolute());
+    CHECK(fs::exists(clip.path));
+    CHECK(clip.split == -1);
+    CHECK(clip.path.filename().string().rfind(kGtzanGenres[clip.primary_label] + ".", 0) == 0);
+  }
+
+  DataConfig config = config_for("gtzan", dir.path());
+  config.split_fractions = {2.0 / 3.0, 1.0 / 3.0, 0.0};
+  const auto splits = assign_splits(index, config, 7);
+  CHECK(splits[0].size() + splits[1].size() == 31);
+  CHECK(splits[2].empty());
+  CHECK(splits == assign_splits(index, config, 7));
+  CHECK(splits != assign_splits(index, config, 8));
+  config.split_seed = 7;  // data.split_seed wins over the train seed
+  CHECK(splits == assign_splits(index, config, 8));
+
+  // The root may also be the genres folder itself; .wav copies read the same.
+  testing::TempDir wav;
+  make_gtzan(wav.path(), 2, ".wav");
+  const DatasetIndex direct = index_dataset(config_for("gtzan", wav.path()));
+  CHECK(direct.clips.size() == 20);
+  CHECK(direct.clips[19].path == wav / "rock" / "rock.00001.wav");
+}
+
+TEST_CASE("gtzan: the artist-filtered split from the three lists", "[cpu][data]") {
+  testing::TempDir dir;
+  make_gtzan(dir / "genres", 3);
+  DataConfig config = config_for("gtzan", dir.path());
+  config.split = "filtered";
+
+  CHECK_THAT(error_of(config),
+             Contains("data.split_lists: the split list '" + (dir / "train_filtered.txt").string() +
+                      "' does not exist") &&
+                 Contains("torchaudio") && Contains("dnn-mgr"));
+
+  // Three spellings: genre/genre.NNNNN.wav, genre.NNNNN, and dnn-mgr's clip number.
+  const fs::path lists = dir / "lists";
+  write_file(lists / "train_filtered.txt", "blues/blues.00000.wav\r\n  classical.00001\r\n\r\n");
+  write_file(lists / "valid_filtered.txt", "3\n");  // the third clip: blues.00002
+  write_file(lists / "test_filtered.txt", "rock/rock.00002.au\n");
+  config.split_lists = lists.string();
+  const DatasetIndex index = index_dataset(config);
+  CHECK(ids_of(index) == Strings{"blues.00000", "blues.00002", "classical.00001", "rock.00002"});
+  CHECK(splits_of(index) == std::vector<int>{0, 1, 0, 2});
+  CHECK(index.skipped.size() == 26);
+  CHECK(index.skipped[0] == (dir / "genres" / "blues" / "blues.00001.au").string() +
+                                ": not in the artist-filtered split lists");
+  const auto splits = assign_splits(index, config, 1);
+  CHECK(ids_at(index, splits[0]) == Strings{"blues.00000", "classical.00001"});
+  CHECK(ids_at(index, splits[1]) == Strings{"blues.00002"});
+  CHECK(ids_at(index, splits[2]) == Strings{"rock.00002"});
+
+  write_file(lists / "test_filtered.txt", "rock/rock.00002.au\nrock.00099\n");
+  CHECK(error_of(config) == (lists / "test_filtered.txt").string() +
+                                ":2: clip rock.00099 is not in '" + (dir / "genres").string() +
+                                "'");
+  write_file(lists / "test_filtered.txt", "blues.00000\n");
+  CHECK(error_of(config) == (lists / "test_filtered.txt").string() +
+                                ":1: clip blues.00000 is already listed at " +
+                                (lists / "train_filtered.txt").string() + ":1");
+  write_file(lists / "test_filtered.txt", "polka.00001\n");
+  CHECK_THAT(error_of(config), Contains("test_filtered.txt:1: expected a clip as genre.NNNNN"));
+}
+
+TEST_CASE("gtzan: errors name data.root and the path tried", "[cpu][data]") {
+  testing::TempDir dir;
+  CHECK(error_of(config_for("gtzan", dir / "nowhere")) ==
+        "data.root: the dataset folder '" + (dir / "nowhere").string() +
+            "' does not exist (GTZAN: genres/<genre>/<genre>.NNNNN.au or .wav)");
+  CHECK_THAT(error_of(config_for("gtzan", dir.path())),
+             Contains("data.root: no GTZAN genre folders in '" + (dir / "genres").string()));
+  make_gtzan(dir / "genres", 1);
+  fs::remove_all(dir / "genres" / "rock");
+  CHECK_THAT(error_of(config_for("gtzan", dir.path())),
+             Contains("data.root: the genre folder '" + (dir / "genres" / "rock").string() +
+                      "' does not exist"));
+  make_gtzan(dir / "genres", 1);
+  write_file(dir / "genres" / "pop" / "pop.00000.wav");
+  CHECK_THAT(error_of(config_for("gtzan", dir.path())),
+             Contains("data.root: clip pop.00000 is there twice"));
+  testing::TempDir empty;
+  for (const std::string& genre : kGtzanGenres) fs::create_directories(empty / "genres" / genre);
+  CHECK_THAT(
+      error_of(config_for("gtzan", empty.path())),
+      Contains("data.root: no clips in the genre folders of '" + (empty / "genres").string()));
+}
+
+namespace {
+
+// annotations_final.csv as published: tab-separated, every field quoted, CRLF. Tag
+// counts: guitar 4, slow 3, classical 3 (slow's column comes first), techno 1 (only on
+// the broken clip), no voice 0.
+const std::string kAnnotations =
+    "\"clip_id\"\t\"no voice\"\t\"slow\"\t\"guitar\"\t\"classical\"\t\"techno\"\t\"mp3_path\"\r\n"
+    "\"2\"\t\"0\"\t\"0\"\t\"1\"\t\"1\"\t\"0\"\t\"f/american_bach_soloists-1-01-30.mp3\"\r\n"
+    "\"6\"\t\"0\"\t\"1\"\t\"1\"\t\"0\"\t\"0\"\t\"0/a, b\tc-2.mp3\"\r\n"
+    "\"10\"\t\"0\"\t\"1\"\t\"1\"\t\"0\"\t\"0\"\t\"b/x-3.mp3\"\r\n"
+    "\"11\"\t\"0\"\t\"1\"\t\"0\"\t\"1\"\t\"0\"\t\"c/x-4.mp3\"\r\n"
+    "\"12\"\t\"0\"\t\"0\"\t\"0\"\t\"0\"\t\"0\"\t\"d/x-5.mp3\"\r\n"
+    "\"35644\"\t\"0\"\t\"0\"\t\"1\"\t\"1\"\t\"1\"\t\"6/"
+    "norine_braun-now_and_zen-08-gently-117-146.mp3\"\r\n";
+
+DataConfig mtat_config(const fs::path& root, Strings tags, const std::string& split = "auto") {
+  DataConfig config = config_for("mtat", root);
+  config.tags = std::move(tags);
+  config.split = split;
+  return config;
+}
+
+}  // namespace
+
+TEST_CASE("mtat: top<N> by counts, the folder split and broken clips", "[cpu][data]") {
+  testing::TempDir dir;
+  write_file(dir / "annotations_final.csv", kAnnotations);
+
+  const DatasetIndex index = index_dataset(mtat_config(dir.path(), {"top3"}));
+  CHECK(index.multi_label);
+  CHECK(index.label_names == Strings{"guitar", "slow", "classical"});
+  CHECK(ids_of(index) == Strings{"2", "6", "10", "11", "12"});
+  CHECK(index.clips[0].targets == std::vector<float>{1, 0, 1});
+  CHECK(index.clips[0].primary_label == 0);
+  CHECK(index.clips[3].targets == std::vector<float>{0, 1, 1});
+  CHECK(index.clips[3].primary_label == 1);
+  CHECK(index.clips[4].targets == std::vector<float>{0, 0, 0});  // kept by the folder split
+  CHECK(index.clips[4].primary_label == -1);
+  CHECK(index.clips[1].path == dir / "0" / "a, b\tc-2.mp3");
+  CHECK(splits_of(index) == std::vector<int>{2, 0, 0, 1, 2});
+  CHECK(index.skipped ==
+        Strings{(dir / "6" / "norine_braun-now_and_zen-08-gently-117-146.mp3").string() +
+                ": known broken (empty mp3)"});
+  const auto splits = assign_splits(index, mtat_config(dir.path(), {"top3"}), 1);
+  CHECK(ids_at(index, splits[0]) == Strings{"6", "10"});
+  CHECK(ids_at(index, splits[1]) == Strings{"11"});
+  CHECK(ids_at(index, splits[2]) == Strings{"2", "12"});
+
+  // Won's cleaned split drops the clips with none of the chosen tags.
+  const DatasetIndex cleaned = index_dataset(mtat_config(dir.path(), {"top1"}, "cleaned"));
+  CHECK(cleaned.label_names == Strings{"guitar"});
+  CHECK(ids_of(cleaned) == Strings{"2", "6", "10"});
+  CHECK(cleaned.skipped.size() == 3);
+  CHECK(cleaned.skipped[0] ==
+        (dir / "c" / "x-4.mp3").string() + ": none of the chosen tags (cleaned split)");
+
+  // A random split leaves the splits to assign_splits; data.audio_dir moves the audio.
+  DataConfig random = mtat_config(dir.path(), {"top5"}, "random");
+  random.audio_dir = (dir / "audio").string();
+  fs::create_directories(dir / "audio");
+  const DatasetIndex shuffled = index_dataset(random);
+  CHECK(shuffled.label_names == Strings{"guitar", "slow", "classical", "techno", "no voice"});
+  CHECK(splits_of(shuffled) == std::vector<int>(5, -1));
+  CHECK(shuffled.clips[2].path == dir / "audio" / "b" / "x-3.mp3");
+}
+
+TEST_CASE("mtat: an explicit tag list, and tag errors", "[cpu][data]") {
+  testing::TempDir dir;
+  write_file(dir / "annotations_final.csv", kAnnotations);
+  const DatasetIndex index = index_dataset(mtat_config(dir.path(), {"techno", "guitar"}));
+  CHECK(index.label_names == Strings{"techno", "guitar"});
+  CHECK(index.clips[0].targets == std::vector<float>{0, 1});
+  CHECK(index.clips[0].primary_label == 1);
+
+  const std::string csv = (dir / "annotations_final.csv").string();
+  CHECK(error_of(mtat_config(dir.path(), {"guitr"})) ==
+        "data.tags: unknown tag 'guitr' (not a column of '" + csv +
+            "') \u2014 did you mean 'guitar'?; or use top<N> for the N most frequent tags");
+  CHECK_THAT(error_of(mtat_config(dir.path(), {"slow", "slow"})),
+             Contains("data.tags: tag 'slow' is listed twice"));
+  CHECK(error_of(mtat_config(dir.path(), {"top50"})) ==
+        "data.tags: expected top<N> with N in [1, 5] (the tags of '" + csv + "'), got 'top50'");
+  CHECK_THAT(error_of(mtat_config(dir.path(), {"top0"})), Contains("got 'top0'"));
+
+  std::string short_row = kAnnotations;
+  short_row.replace(short_row.find("\t\"0\"\t\"0\"\t\"0\"\t\"0\"\t\"0\""), 4, "");
+  write_file(dir / "annotations_final.csv", short_row);
+  CHECK(error_of(mtat_config(dir.path(), {"top3"})) == csv + ":6: expected 7 fields, got 6");
+  write_file(dir / "annotations_final.csv",
+             kAnnotations + "\"13\"\t\"0\"\t\"yes\"\t\"0\"\t\"0\"\t\"0\"\t\"e/x.mp3\"\r\n");
+  CHECK(error_of(mtat_config(dir.path(), {"top3"})) ==
+        csv + ":8: tag 'slow': expected 0 or 1, got 'yes'");
+  fs::remove(dir / "annotations_final.csv");
+  CHECK_THAT(error_of(mtat_config(dir.path(), {"top3"})),
+             Contains("data.root: the annotations file '" + csv + "' does not exist"));
+}
+
+TEST_CASE("mtat: top50 and top10 follow the tags' counts, not their columns", "[cpu][data]") {
+  // The field's top-50 list in frequency order (models.md), plus ten rarer tags; the
+  // columns are in alphabetical order, and the tag of rank k is on 60 - k clips.
+  const Strings top50 = {
+      "guitar",    "classical",   "slow",     "techno",  "strings",    "drums",        "electronic",
+      "rock",      "fast",        "piano",    "ambient", "beat",       "violin",       "vocal",
+      "synth",     "female",      "indian",   "opera",   "male",       "singing",      "vocals",
+      "no vocals", "harpsichord", "loud",     "quiet",   "flute",      "woman",        "male vocal",
+      "no vocal",  "pop",         "soft",     "sitar",   "solo",       "man",          "classic",
+      "choir",     "voice",       "new age",  "dance",   "male voice", "female vocal", "beats",
+      "harp",      "cello",       "no voice", "weird",   "country",    "female voice", "metal",
+      "choral"};
+  Strings ranked = top50;
+  for (int i = 0; i < 10; ++i) ranked.push_back("rare " + std::to_string(i));
+  Strings columns = ranked;
+  std::sort(columns.begin(), columns.end());
+  std::string csv = "\"clip_id\"";
+  for (const std::string& tag : columns) csv += "\t\"" + tag + "\"";
+  csv += "\t\"mp3_path\"\r\n";
+  for (std::size_t row = 0; row < ranked.size(); ++row) {
+    csv += "\"" + std::to_string(row) + "\"";
+    for (const std::string& tag : columns) {
+      const std::size_t rank = std::find(ranked.begin(), ranked.end(), tag) - ranked.begin();
+      csv += row < ranked.size() - rank ? "\t\"1\"" : "\t\"0\"";
+    }
+    csv += "\t\"0/" + std::to_string(row) + ".mp3\"\r\n";
+  }
+  testing::TempDir dir;
+  write_file(dir / "annotations_final.csv", csv);
+  CHECK(index_dataset(mtat_config(dir.path(), {"top50"})).label_names == top50);
+  CHECK(index_dataset(mtat_config(dir.path(), {"top10"})).label_names ==
+        Strings(top50.begin(), top50.begin() + 10));
+}
+
+namespace {
+
+// tracks.csv with its three header rows (group, column, track_id), a quoted album title
+// holding a comma and a line break, and tracks of each subset.
+const std::string kTracks =
+    ",album,set,set,track,track\r\n"
+    ",title,split,subset,genre_top,genres_all\r\n"
+    "track_id,,,,,\r\n"
+    "2,\"AWOL - A Way, Of\nLife\",training,small,Hip-Hop,[21]\r\n"
+    "5,x,validation,small,Rock,\"[12, 25]\"\r\n"
+    "10,x,test,small,Pop,[10]\r\n"
+    "140,x,training,medium,Folk,[17]\r\n"
+    "141,x,training,medium,,\"[17, 12]\"\r\n"
+    "1486,x,training,medium,Rock,[12]\r\n"
+    "200,x,test,large,Rock,[12]\r\n"
+    "98559,x,validation,small,Rock,[12]\r\n";
+
+const std::string kGenres =
+    "genre_id,#tracks,parent,title,top_level\n"
+    "10,13845,0,Pop,10\n"
+    "12,32923,0,Rock,12\n"
+    "17,12706,0,Folk,17\n"
+    "21,8389,0,Hip-Hop,21\n"
+    "25,1000,12,Punk,12\n";
+
+void make_fma(const fs::path& root, bool with_genres = true) {
+  write_file(root / "fma_metadata" / "tracks.csv", kTracks);
+  if (with_genres) write_file(root / "fma_metadata" / "genres.csv", kGenres);
+  for (const char* subset : {"fma_small", "fma_medium", "fma_large"}) {
+    fs::create_directories(root / subset);
+  }
+}
+
+DataConfig fma_config(const fs::path& root, const std::string& subset,
+                      const std::string& labels = "genre_top") {
+  DataConfig config = config_for("fma", root);
+  config.subset = subset;
+  config.labels = labels;
+  return config;
+}
+
+}  // namespace
+
+TEST_CASE("fma: subsets nest, the official split, broken and unlabelled tracks", "[cpu][data]") {
+  testing::TempDir dir;
+  make_fma(dir.path());
+
+  const DatasetIndex small = index_dataset(fma_config(dir.path(), "small"));
+  CHECK_FALSE(small.multi_label);
+  CHECK(small.label_names == Strings{"Hip-Hop", "Pop", "Rock"});
+  CHECK(ids_of(small) == Strings{"000002", "000005", "000010"});
+  CHECK(small.clips[0].path == dir / "fma_small" / "000" / "000002.mp3");
+  CHECK(small.clips[1].targets == std::vector<float>{0, 0, 1});
+  CHECK(small.clips[1].primary_label == 2);
+  CHECK(splits_of(small) == std::vector<int>{0, 1, 2});
+  CHECK(small.skipped == Strings{(dir / "fma_small" / "098" / "098559.mp3").string() +
+                                 ": known broken (empty or corrupt mp3)"});
+
+  const DatasetIndex medium = index_dataset(fma_config(dir.path(), "medium"));
+  CHECK(medium.label_names == Strings{"Folk", "Hip-Hop", "Pop", "Rock"});
+  CHECK(ids_of(medium) == Strings{"000002", "000005", "000010", "000140"});
+  CHECK(medium.clips[3].path == dir / "fma_medium" / "000" / "000140.mp3");
+  CHECK(medium.skipped == Strings{(dir / "fma_medium" / "000" / "000141.mp3").string() +
+                                      ": no genre_top (none or several)",
+                                  (dir / "fma_medium" / "001" / "001486.mp3").string() +
+                                      ": known broken (empty or corrupt mp3)",
+                                  (dir / "fma_medium" / "098" / "098559.mp3").string() +
+                                      ": known broken (empty or corrupt mp3)"});
+
+  const DatasetIndex large = index_dataset(fma_config(dir.path(), "large"));
+  CHECK(ids_of(large) == Strings{"000002", "000005", "000010", "000140", "000200"});
+  CHECK(large.clips[4].split == 2);
+
+  DataConfig random = fma_config(dir.path(), "small");
+  random.split = "random";
+  CHECK(splits_of(index_dataset(random)) == std::vector<int>{-1, -1, -1});
+}
+
+TEST_CASE("fma: genres_all, genre names and genre filtering", "[cpu][data]") {
+  testing::TempDir dir;
+  make_fma(dir.path());
+  const DatasetIndex all = index_dataset(fma_config(dir.path(), "medium", "genres_all"));
+  CHECK(all.multi_label);
+  CHECK(all.label_names == Strings{"Pop", "Rock", "Folk", "Hip-Hop", "Punk"});  // by genre id
+  CHECK(ids_of(all) == Strings{"000002", "000005", "000010", "000140", "000141"});
+  CHECK(all.clips[1].targets == std::vector<float>{0, 1, 0, 0, 1});
+  CHECK(all.clips[1].primary_label == 1);
+  CHECK(all.clips[4].targets == std::vector<float>{0, 1, 1, 0, 0});
+
+  // data.genres keeps those genres, in its order; other tracks leave quietly.
+  DataConfig two = fma_config(dir.path(), "small");
+  two.genres = {"Rock", "Hip-Hop"};
+  const DatasetIndex filtered = index_dataset(two);
+  CHECK(filtered.label_names == Strings{"Rock", "Hip-Hop"});
+  CHECK(ids_of(filtered) == Strings{"000002", "000005"});
+  CHECK(filtered.clips[0].primary_label == 1);
+  CHECK(filtered.skipped.size() == 1);  // 098559 (Rock), broken
+
+  DataConfig punk = fma_config(dir.path(), "small", "genres_all");
+  punk.genres = {"Punk"};
+  CHECK(ids_of(index_dataset(punk)) == Strings{"000005"});
+
+  DataConfig typo = fma_config(dir.path(), "small");
+  typo.genres = {"HipHop"};
+  CHECK(error_of(typo) ==
+        "data.genres: unknown genre 'HipHop' for the small subset's genre_top \u2014 did you mean "
+        "'Hip-Hop'? (the genres are: Hip-Hop, Pop, Rock)");
+
+  // Without genres.csv the genres are named by id.
+  testing::TempDir bare;
+  make_fma(bare.path(), false);
+  CHECK(index_dataset(fma_config(bare.path(), "small", "genres_all")).label_names ==
+        Strings{"genre_10", "genre_12", "genre_21", "genre_25"});
+}
+
+TEST_CASE("fma: metadata and audio folders, and errors", "[cpu][data]") {
+  testing::TempDir dir;
+  write_file(dir / "meta" / "tracks.csv", kTracks);
+  fs::create_directories(dir / "mp3");
+  DataConfig config = fma_config(dir / "unused", "small");
+  config.metadata = (dir / "meta").string();  // the folder, or the file itself
+  config.audio_dir = (dir / "mp3").string();
+  CHECK(index_dataset(config).clips[0].path == dir / "mp3" / "000" / "000002.mp3");
+  config.metadata = (dir / "meta" / "tracks.csv").string();
+  CHECK(index_dataset(config).clips.size() == 3);
+
+  const std::string tracks = (dir / "fma_metadata" / "tracks.csv").string();
+  CHECK_THAT(error_of(fma_config(dir.path(), "small")),
+             Contains("data.root: the track metadata '" + tracks + "' does not exist"));
+  make_fma(dir.path());
+  fs::remove_all(dir / "fma_medium");
+  CHECK_THAT(error_of(fma_config(dir.path(), "medium")),
+             Contains("data.root: the audio folder '" + (dir / "fma_medium").string() +
+                      "' does not exist"));
+  write_file(dir / "fma_metadata" / "tracks.csv", kTracks + "7,x,training,small,Rock\r\n");
+  CHECK(error_of(fma_config(dir.path(), "small")) == tracks + ":13: expected 6 fields, got 5");
+  write_file(dir / "fma_metadata" / "tracks.csv", kTracks + "7,x,train,small,Rock,[12]\r\n");
+  CHECK(error_of(fma_config(dir.path(), "small")) ==
+        tracks + ":13: split: expected training, validation or test, got 'train'");
+  write_file(dir / "fma_metadata" / "tracks.csv", kTracks + "7,x,training,small,Rock,12\r\n");
+  CHECK_THAT(error_of(fma_config(dir.path(), "small", "genres_all")),
+             Contains(tracks + ":13: genres_all: expected a list of genre ids like [21, 15]"));
+  std::string no_split = kTracks;
+  no_split.replace(no_split.find(",split,"), 7, ",fold,");
+  write_file(dir / "fma_metadata" / "tracks.csv", no_split);
+  CHECK_THAT(error_of(fma_config(dir.path(), "small")),
+             Contains(tracks + ": no column (set, split) in the header rows"));
+}
+
+TEST_CASE("folder: a folder per label", "[cpu][data]") {
+  testing::TempDir dir;
+  write_file(dir / "b_label" / "x" / "one.wav");
+  write_file(dir / "b_label" / "two.MP3");
+  write_file(dir / "a_label" / "three.flac");
+  write_file(dir / "a_label" / "notes.txt");
+  write_file(dir / ".hidden" / "four.wav");
+  write_file(dir / "loose.wav");
+  fs::create_directories(dir / "no_audio");
+
+  const DatasetIndex index = index_dataset(config_for("folder", dir.path()));
+  CHECK(index.label_names == Strings{"a_label", "b_label"});
+  CHECK(ids_of(index) == Strings{"three", "two", "one"});
+  CHECK(index.clips[2].path == dir / "b_label" / "x" / "one.wav");
+  CHECK(index.clips[2].targets == std::vector<float>{0, 1});
+  CHECK(index.clips[0].primary_label == 0);
+  CHECK(splits_of(index) == std::vector<int>{-1, -1, -1});
+
+  testing::TempDir empty;
+  write_file(empty / "label" / "readme.txt");
+  CHECK_THAT(error_of(config_for("folder", empty.path())),
+             Contains("data.root: no audio files in the subfolders of '" + empty.path().string()));
+}
+
+TEST_CASE("csv manifest: paths, labels, the split column and errors", "[cpu][data]") {
+  testing::TempDir dir;
+  const fs::path manifest = dir / "lists" / "m.csv";
+  write_file(manifest,
+             "path,label,split\n"
+             "a.wav,rock,train\n"
+             "/abs/b.wav,jazz,valid\n"
+             "\"c, d.wav\", rock ,TEST\n"
+             "e.wav,,train\n");
+  DataConfig config;
+  config.dataset = "csv";
+  config.manifest = manifest.string();
+  const DatasetIndex index = index_dataset(config);
+  CHECK_FALSE(index.multi_label);
+  CHECK(index.label_names == Strings{"jazz", "rock"});
+  CHECK(ids_of(index) == Strings{"a", "b", "c, d"});
+  CHECK(index.clips[0].path == dir / "lists" / "a.wav");
+  CHECK(index.clips[1].path == fs::path("/abs/b.wav"));
+  CHECK(index.clips[2].targets == std::vector<float>{0, 1});
+  CHECK(splits_of(index) == std::vector<int>{0, 1, 2});
+  CHECK(index.skipped ==
+        Strings{(dir / "lists" / "e.wav").string() + ": no label (" + manifest.string() + ":5)"});
+  config.split = "random";
+  CHECK(splits_of(index_dataset(config)) == std::vector<int>{-1, -1, -1});
+
+  write_file(manifest, "labels,path\n\"rock; pop\",a.wav\npop,b.wav\n");
+  config.split = "auto";  // no split column: random
+  const DatasetIndex multi = index_dataset(config);
+  CHECK(multi.multi_label);
+  CHECK(multi.label_names == Strings{"pop", "rock"});
+  CHECK(multi.clips[0].targets == std::vector<float>{1, 1});
+  CHECK(splits_of(multi) == std::vector<int>{-1, -1});
+  config.split = "manifest";
+  CHECK(error_of(config) == "data.split: 'manifest' needs a split column in '" + manifest.string() +
+                                "' (or use data.split: random)");
+
+  config.split = "auto";
+  write_file(manifest, "path,label,split\na.wav,rock,train\nb.wav,jazz,dev\n");
+  CHECK(error_of(config) ==
+        manifest.string() + ":3: split: expected train, val, valid or test, got 'dev'");
+  write_file(manifest, "path,label\na.wav,rock\nb.wav,jazz,extra\n");
+  CHECK(error_of(config) == manifest.string() + ":3: expected 2 fields, got 3");
+  write_file(manifest, "file,genre\na.wav,rock\n");
+  CHECK_THAT(error_of(config),
+             Contains(manifest.string() + ":1: expected the columns path and label or labels, got "
+                                          "file, genre"));
+  config.manifest = (dir / "none.csv").string();
+  CHECK_THAT(error_of(config), Contains("data.manifest: the manifest '" +
+                                        (dir / "none.csv").string() + "' does not exist"));
+}
+
+TEST_CASE("index_dataset refuses the generated dataset", "[cpu][data]") {
+  CHECK_THAT(error_of(DataConfig{}),
+             Contains("data.dataset: 'synthetic' is not a dataset read from files"));
+}
+
+}  // namespace cadenza
