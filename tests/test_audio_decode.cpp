@@ -27,6 +27,7 @@
 #include "host/audio/audio_decoder.hpp"
 #include "host/audio/resampler.hpp"
 #include "host/core/error.hpp"
+#include "host/io/atomic_file.hpp"
 #include "tests/test_support.hpp"
 
 #ifndef CADENZA_TEST_FIXTURES
@@ -37,6 +38,7 @@ namespace cadenza {
 namespace {
 
 using cadenza::testing::TempDir;
+using cadenza::testing::write_bytes;
 
 namespace fs = std::filesystem;
 using Catch::Matchers::Contains;
@@ -125,17 +127,6 @@ std::vector<float> read_interleaved(const fs::path& path, int* channels) {
   sf_close(file);
   *channels = info.channels;
   return interleaved;
-}
-
-void write_bytes(const fs::path& path, const std::string& bytes) {
-  std::ofstream file(path, std::ios::binary);
-  file.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  REQUIRE(file.good());
-}
-
-std::string read_bytes(const fs::path& path) {
-  std::ifstream file(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
 }
 
 double correlation(const std::vector<float>& a, const std::vector<float>& b) {
@@ -370,7 +361,7 @@ TEST_CASE("truncated files decode the samples they hold", "[cpu][audio]") {
     const fs::path path = dir / ("whole.wav");
     write_pcm16(path, SF_FORMAT_WAV | SF_FORMAT_PCM_16, 22050, 1,
                 to_pcm16(test_tone(22050, 1, 10000)));
-    const std::string bytes = read_bytes(path);
+    const std::string bytes = cadenza::read_file(path);
     const fs::path truncated = dir / ("truncated.wav");
     write_bytes(truncated, bytes.substr(0, 44 + 2 * 6000));  // 44-byte header, 6000 frames
     const DecodedAudio whole = decode_audio(path);
@@ -382,7 +373,7 @@ TEST_CASE("truncated files decode the samples they hold", "[cpu][audio]") {
     const fs::path path = dir / ("whole.mp3");
     write_float(path, SF_FORMAT_MPEG | SF_FORMAT_MPEG_LAYER_III, 16000, 1,
                 test_tone(16000, 1, 16000));
-    const std::string bytes = read_bytes(path);
+    const std::string bytes = cadenza::read_file(path);
     const fs::path truncated = dir / ("truncated.mp3");
     write_bytes(truncated, bytes.substr(0, bytes.size() / 2 + 7));
     const DecodedAudio whole = decode_audio(path);
@@ -419,12 +410,12 @@ TEST_CASE("broken files throw a UserError naming the file", "[cpu][audio]") {
   const fs::path good = dir / ("good.wav");
   write_pcm16(good, SF_FORMAT_WAV | SF_FORMAT_PCM_16, 22050, 1,
               to_pcm16(test_tone(22050, 1, 1000)));
-  write_bytes(dir / ("header_cut.wav"), read_bytes(good).substr(0, 20));
+  write_bytes(dir / ("header_cut.wav"), cadenza::read_file(good).substr(0, 20));
   require_user_error(dir / ("header_cut.wav"),
                      cannot + "Error in WAV/W64/RF64 file. Malformed 'fmt ' chunk");
 
   // A WAV header patched to claim 4 samples per second (bytes 24-27, little-endian).
-  std::string slow = read_bytes(good);
+  std::string slow = cadenza::read_file(good);
   slow.replace(24, 4, std::string("\x04\x00\x00\x00", 4));
   write_bytes(dir / ("slow.wav"), slow);
   require_user_error(dir / ("slow.wav"), cannot + "implausible header: 1 channel(s) at 4 Hz");

@@ -30,12 +30,14 @@
 #include "host/audio/resampler.hpp"
 #include "host/core/logger.hpp"
 #include "host/data/pcm_cache.hpp"
+#include "host/io/atomic_file.hpp"
 #include "tests/test_support.hpp"
 
 namespace cadenza {
 namespace {
 
 using cadenza::testing::TempDir;
+using cadenza::testing::write_bytes;
 using Catch::Matchers::Contains;
 using Catch::Matchers::StartsWith;
 
@@ -63,17 +65,6 @@ void write_wav(const fs::path& path, int format, int sample_rate, int channels, 
   const sf_count_t written = sf_writef_float(file, interleaved.data(), frames);
   sf_close(file);
   REQUIRE(written == frames);
-}
-
-void write_bytes(const fs::path& path, const std::string& bytes) {
-  std::ofstream file(path, std::ios::binary);
-  file.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  REQUIRE(file.good());
-}
-
-std::string read_bytes(const fs::path& path) {
-  std::ifstream file(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
 }
 
 // Five inputs in a fixed order: three good WAVs with a corrupt and an empty file between.
@@ -173,7 +164,7 @@ TEST_CASE("the PCM cache holds load_audio's samples and skips broken files", "[c
                                       Contains("corrupt.wav") && Contains("empty.wav"));
   CHECK(was_built(captured));
 
-  const auto manifest = nlohmann::json::parse(read_bytes(cache.directory() / "manifest.json"));
+  const auto manifest = nlohmann::json::parse(cadenza::read_file(cache.directory() / "manifest.json"));
   CHECK(manifest.at("format") == "cadenza-pcm-1; mono mean; soxr HQ; int16");
   CHECK(manifest.at("sample_rate") == 16000);
   CHECK(manifest.at("key") == cache.directory().filename().string());
@@ -255,7 +246,7 @@ TEST_CASE("the PCM cache is reused for the same inputs and rebuilt for changed o
     CHECK(read_entry(rebuilt, 4) == read_entry(first, 4));
   }
   SECTION("a truncated manifest is rebuilt") {
-    const std::string manifest = read_bytes(first.directory() / "manifest.json");
+    const std::string manifest = cadenza::read_file(first.directory() / "manifest.json");
     write_bytes(first.directory() / "manifest.json", manifest.substr(0, manifest.size() / 2));
     CapturedLog log;
     const PcmCache rebuilt =
@@ -310,7 +301,7 @@ TEST_CASE("PCM cache bytes do not depend on the thread count", "[cpu][data][cach
                                           "shard-0002.pcm"});
   for (const std::string& name : names) {
     INFO(name);
-    CHECK(read_bytes(a.directory() / name) == read_bytes(b.directory() / name));
+    CHECK(cadenza::read_file(a.directory() / name) == cadenza::read_file(b.directory() / name));
   }
   for (const std::size_t i : data.good) {
     CHECK(max_abs_difference(read_entry(b, i), load_audio(data.files[i], 16000)) <=
@@ -366,7 +357,7 @@ TEST_CASE("PCM cache opened by two processes at once is built once", "[cpu][data
   REQUIRE(::waitpid(child, &status, 0) == child);
   REQUIRE(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 0);
-  const bool child_built = read_bytes(child_log_path).find("PCM cache built") != std::string::npos;
+  const bool child_built = cadenza::read_file(child_log_path).find("PCM cache built") != std::string::npos;
   CHECK(was_built(parent_log) + child_built == 1);
   CHECK(entries_of(dir / "cache").size() == 2);  // one cache and its lock file
   CHECK(max_abs_difference(read_entry(cache, 4), load_audio(data.files[4], 16000)) <=

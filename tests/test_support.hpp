@@ -1,4 +1,4 @@
-// Helpers shared by the test files: a scratch directory and fixture reading.
+// Helpers shared by the test files: a scratch directory, raw file writing and fixture reading.
 #pragma once
 
 #include <catch2/catch.hpp>
@@ -35,6 +35,13 @@ class TempDir {
  private:
   std::filesystem::path path_;
 };
+
+// Writes `bytes` to `path` as they are (for corrupt-file tests).
+inline void write_bytes(const std::filesystem::path& path, const std::string& bytes) {
+  std::ofstream file(path, std::ios::binary);
+  file.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  REQUIRE(file.good());
+}
 
 // A little-endian float32 file of exactly `count` values (this is a little-endian host).
 inline std::vector<float> read_f32_file(const std::string& path, std::size_t count) {
