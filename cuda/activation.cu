@@ -15,11 +15,7 @@
 namespace cadenza::cuda {
 namespace {
 
-constexpr int kThreads = 256;
-// Grid-stride loops cover any n; the cap only bounds the grid.
-constexpr unsigned int kMaxBlocks = 1u << 20;
-
-unsigned int grid_for(std::int64_t n) { return std::min(blocks_for(n, kThreads), kMaxBlocks); }
+constexpr int kThreads = kElementwiseThreads;
 
 template <Activation kKind>
 __global__ void activation_forward_kernel(const float* x, float* y, float alpha, std::int64_t n) {
@@ -50,11 +46,11 @@ void launch_activation_forward(cudaStream_t stream, Activation kind, float alpha
   switch (kind) {
     case Activation::relu:
       activation_forward_kernel<Activation::relu>
-          <<<grid_for(n), kThreads, 0, stream>>>(x, y, alpha, n);
+          <<<grid_stride_blocks(n), kThreads, 0, stream>>>(x, y, alpha, n);
       break;
     case Activation::elu:
       activation_forward_kernel<Activation::elu>
-          <<<grid_for(n), kThreads, 0, stream>>>(x, y, alpha, n);
+          <<<grid_stride_blocks(n), kThreads, 0, stream>>>(x, y, alpha, n);
       break;
   }
   CADENZA_CUDA_CHECK(cudaGetLastError());
@@ -67,11 +63,11 @@ void launch_activation_backward(cudaStream_t stream, Activation kind, float alph
   switch (kind) {
     case Activation::relu:
       activation_backward_kernel<Activation::relu>
-          <<<grid_for(n), kThreads, 0, stream>>>(x, y, dy, dx, alpha, n);
+          <<<grid_stride_blocks(n), kThreads, 0, stream>>>(x, y, dy, dx, alpha, n);
       break;
     case Activation::elu:
       activation_backward_kernel<Activation::elu>
-          <<<grid_for(n), kThreads, 0, stream>>>(x, y, dy, dx, alpha, n);
+          <<<grid_stride_blocks(n), kThreads, 0, stream>>>(x, y, dy, dx, alpha, n);
       break;
   }
   CADENZA_CUDA_CHECK(cudaGetLastError());

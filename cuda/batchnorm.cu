@@ -134,7 +134,7 @@ void batchnorm_forward_inference(CudaContext& ctx, const BatchNormGeometry& g, c
   for (const Tensor& t : {beta, running_mean, running_var})
     check_device_tensor(ctx, t, op, "per-channel tensor", g.channels);
   const std::int64_t n = x.numel();
-  forward_inference_kernel<<<std::min<unsigned>(blocks_for(n), 65535u), 256, 0, ctx.stream>>>(
+  forward_inference_kernel<<<grid_stride_blocks(n), kElementwiseThreads, 0, ctx.stream>>>(
       g, in(x), in(gamma), in(beta), in(running_mean), in(running_var), out(y), n);
   CADENZA_CUDA_CHECK(cudaGetLastError());
 }

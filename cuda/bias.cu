@@ -18,11 +18,7 @@
 namespace cadenza::cuda {
 namespace {
 
-constexpr int kThreads = 256;
-// Grid-stride loops cover any n; the cap only bounds the grid.
-constexpr unsigned int kMaxBlocks = 1u << 20;
-
-unsigned int grid_for(std::int64_t n) { return std::min(blocks_for(n, kThreads), kMaxBlocks); }
+constexpr int kThreads = kElementwiseThreads;
 
 __global__ void add_bias_rows_kernel(const float* bias, float* y, int cols, std::int64_t n) {
   const std::int64_t stride = std::int64_t(blockDim.x) * gridDim.x;
@@ -41,7 +37,7 @@ __global__ void accumulate_bias_gradient_kernel(const float* dy, float* dbias, i
 void launch_add_bias_rows(cudaStream_t stream, int rows, int cols, const float* bias, float* y) {
   const std::int64_t n = std::int64_t(rows) * cols;
   if (n == 0) return;
-  add_bias_rows_kernel<<<grid_for(n), kThreads, 0, stream>>>(bias, y, cols, n);
+  add_bias_rows_kernel<<<grid_stride_blocks(n), kThreads, 0, stream>>>(bias, y, cols, n);
   CADENZA_CUDA_CHECK(cudaGetLastError());
 }
 

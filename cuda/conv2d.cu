@@ -102,8 +102,6 @@ __global__ void crop_kernel(const float* dxp, float* dx, int h, int w, int hp, i
   }
 }
 
-unsigned grid_for(std::int64_t n) { return std::min<unsigned>(blocks_for(n), 65535u); }
-
 void check_shapes(const CudaContext& ctx, const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
                   const Tensor& y_like, const char* op) {
   check_device_tensor(ctx, x, op, "x", std::int64_t(g.batch) * g.in_channels * g.in_h * g.in_w);
@@ -182,7 +180,7 @@ const void* padded_input(CudaContext& ctx, const Conv2dPlans::Plan& plan, const 
                          const Tensor& x, Tensor& workspace) {
   if (!plan.explicit_padding) return x.raw();
   const std::int64_t n = std::int64_t(g.batch) * g.in_channels * plan.padded_h * plan.padded_w;
-  pad_kernel<<<grid_for(n), 256, 0, ctx.stream>>>(static_cast<const float*>(x.raw()),
+  pad_kernel<<<grid_stride_blocks(n), kElementwiseThreads, 0, ctx.stream>>>(static_cast<const float*>(x.raw()),
                                                    static_cast<float*>(workspace.raw()), g.in_h, g.in_w,
                                                    plan.padded_h, plan.padded_w, g.pad_top, g.pad_left, n);
   CADENZA_CUDA_CHECK(cudaGetLastError());
@@ -213,7 +211,7 @@ void conv2d_forward(CudaContext& ctx, Conv2dPlans& plans, const Conv2dGeometry& 
     check_device_tensor(ctx, bias, "conv2d_forward", "bias", g.out_channels);
     const std::int64_t plane = std::int64_t(g.out_h) * g.out_w;
     const std::int64_t n = std::int64_t(g.batch) * g.out_channels * plane;
-    add_channel_bias_kernel<<<std::min<unsigned>(blocks_for(n), 65535u), 256, 0, ctx.stream>>>(
+    add_channel_bias_kernel<<<grid_stride_blocks(n), kElementwiseThreads, 0, ctx.stream>>>(
         static_cast<float*>(y.raw()), static_cast<const float*>(bias.raw()), g.out_channels, plane, n);
     CADENZA_CUDA_CHECK(cudaGetLastError());
   }
@@ -250,7 +248,7 @@ void conv2d_backward(CudaContext& ctx, Conv2dPlans& plans, const Conv2dGeometry&
         plan.x_desc, grad_input));
     if (plan.explicit_padding) {
       const std::int64_t n = dx.numel();
-      crop_kernel<<<grid_for(n), 256, 0, ctx.stream>>>(static_cast<const float*>(workspace.raw()),
+      crop_kernel<<<grid_stride_blocks(n), kElementwiseThreads, 0, ctx.stream>>>(static_cast<const float*>(workspace.raw()),
                                                         static_cast<float*>(dx.raw()), g.in_h, g.in_w,
                                                         plan.padded_h, plan.padded_w, g.pad_top,
                                                         g.pad_left, n);

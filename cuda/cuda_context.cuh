@@ -7,6 +7,9 @@
 // engines on one device) are independent.
 #pragma once
 
+#include <algorithm>
+#include <cstdint>
+
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <cudnn.h>
@@ -37,6 +40,15 @@ void check_device_tensor(const CudaContext& ctx, const Tensor& t, const char* op
 // Blocks of 256 threads covering n elements (at least one block).
 inline unsigned int blocks_for(std::int64_t n, int threads = 256) {
   return static_cast<unsigned int>(n > 0 ? (n + threads - 1) / threads : 1);
+}
+
+// Threads per block of the elementwise grid-stride kernels.
+constexpr int kElementwiseThreads = 256;
+
+// The grid of a grid-stride loop over n elements with kElementwiseThreads per block:
+// enough blocks to cover n, at most 2^20 (the loop covers the rest).
+inline unsigned int grid_stride_blocks(std::int64_t n) {
+  return std::min(blocks_for(n, kElementwiseThreads), 1u << 20);
 }
 
 }  // namespace cadenza::cuda

@@ -14,11 +14,7 @@
 namespace cadenza::cuda {
 namespace {
 
-constexpr int kThreads = 256;
-// Grid-stride loops cover any n; the cap only bounds the grid.
-constexpr unsigned int kMaxBlocks = 1u << 20;
-
-unsigned int grid_for(std::int64_t n) { return std::min(blocks_for(n, kThreads), kMaxBlocks); }
+constexpr int kThreads = kElementwiseThreads;
 
 // out[i] = in[i] * mask(i): forward (in = x) and backward (in = dy) are the same map.
 __global__ void dropout_kernel(const float* in, float* out, float rate, std::uint64_t key,
@@ -31,7 +27,7 @@ __global__ void dropout_kernel(const float* in, float* out, float rate, std::uin
 void launch_dropout(cudaStream_t stream, float rate, std::uint64_t key, const float* in, float* out,
                     std::int64_t n) {
   if (n == 0) return;
-  dropout_kernel<<<grid_for(n), kThreads, 0, stream>>>(in, out, rate, key, n);
+  dropout_kernel<<<grid_stride_blocks(n), kThreads, 0, stream>>>(in, out, rate, key, n);
   CADENZA_CUDA_CHECK(cudaGetLastError());
 }
 

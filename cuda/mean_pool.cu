@@ -22,11 +22,7 @@ namespace {
 constexpr int kWarp = 32;
 constexpr int kMaxPoolThreads = 256;
 constexpr int kMaxWarps = kMaxPoolThreads / kWarp;
-constexpr int kThreads = 256;
-// Grid-stride loops cover any n; the cap only bounds the grid.
-constexpr unsigned int kMaxBlocks = 1u << 20;
-
-unsigned int grid_for(std::int64_t n) { return std::min(blocks_for(n, kThreads), kMaxBlocks); }
+constexpr int kThreads = kElementwiseThreads;
 
 // Launched with one block per row and blockDim.x a multiple of 32, at most kMaxPoolThreads.
 __global__ void mean_pool_forward_kernel(const float* x, float* y, int inner) {
@@ -69,7 +65,7 @@ void launch_mean_pool_backward(cudaStream_t stream, int outer, int inner, const 
                                float* dx) {
   const std::int64_t n = std::int64_t(outer) * inner;
   if (n == 0) return;
-  mean_pool_backward_kernel<<<grid_for(n), kThreads, 0, stream>>>(dy, dx, inner, n);
+  mean_pool_backward_kernel<<<grid_stride_blocks(n), kThreads, 0, stream>>>(dy, dx, inner, n);
   CADENZA_CUDA_CHECK(cudaGetLastError());
 }
 

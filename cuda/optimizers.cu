@@ -18,11 +18,7 @@
 namespace cadenza::cuda {
 namespace {
 
-constexpr int kThreads = 256;
-// Grid-stride loops cover any n; the cap only bounds the grid.
-constexpr unsigned int kMaxBlocks = 1u << 20;
-
-unsigned int grid_for(std::int64_t n) { return std::min(blocks_for(n, kThreads), kMaxBlocks); }
+constexpr int kThreads = kElementwiseThreads;
 
 __global__ void adam_step_kernel(AdamStepConstants c, float* __restrict__ params,
                                  const float* __restrict__ grads, float* __restrict__ m,
@@ -44,14 +40,14 @@ __global__ void sgd_step_kernel(float lr, float momentum, float weight_decay, bo
 void launch_adam_step(cudaStream_t stream, const AdamStepConstants& c, float* params,
                       const float* grads, float* m, float* v, std::int64_t n) {
   if (n == 0) return;
-  adam_step_kernel<<<grid_for(n), kThreads, 0, stream>>>(c, params, grads, m, v, n);
+  adam_step_kernel<<<grid_stride_blocks(n), kThreads, 0, stream>>>(c, params, grads, m, v, n);
   CADENZA_CUDA_CHECK(cudaGetLastError());
 }
 
 void launch_sgd_step(cudaStream_t stream, const SgdHyper& h, bool first_step, float* params,
                      const float* grads, float* buffer, std::int64_t n) {
   if (n == 0) return;
-  sgd_step_kernel<<<grid_for(n), kThreads, 0, stream>>>(h.lr, h.momentum, h.weight_decay,
+  sgd_step_kernel<<<grid_stride_blocks(n), kThreads, 0, stream>>>(h.lr, h.momentum, h.weight_decay,
                                                         h.nesterov, first_step, params, grads,
                                                         buffer, n);
   CADENZA_CUDA_CHECK(cudaGetLastError());
@@ -137,7 +133,7 @@ void clip_gradient_norm(CudaContext& ctx, float max_norm, Tensor& grads, Tensor&
                                               static_cast<float*>(total_norm.raw()));
   CADENZA_CUDA_CHECK(cudaGetLastError());
   if (n == 0) return;
-  scale_kernel<<<grid_for(n), kThreads, 0, ctx.stream>>>(g, n, ctx.reduction_scratch);
+  scale_kernel<<<grid_stride_blocks(n), kThreads, 0, ctx.stream>>>(g, n, ctx.reduction_scratch);
   CADENZA_CUDA_CHECK(cudaGetLastError());
 }
 

@@ -51,7 +51,7 @@ void maxpool2d_forward(CudaContext& ctx, const Pool2dGeometry& g, const Tensor& 
   check_device_tensor(ctx, x, "maxpool2d_forward", "x", planes * g.in_h * g.in_w);
   check_device_tensor(ctx, y, "maxpool2d_forward", "y", planes * g.out_h * g.out_w);
   const std::int64_t n = y.numel();
-  forward_kernel<<<std::min<unsigned>(blocks_for(n), 65535u), 256, 0, ctx.stream>>>(
+  forward_kernel<<<grid_stride_blocks(n), kElementwiseThreads, 0, ctx.stream>>>(
       g, static_cast<const float*>(x.raw()), static_cast<float*>(y.raw()), n);
   CADENZA_CUDA_CHECK(cudaGetLastError());
 }
@@ -63,7 +63,7 @@ void maxpool2d_backward(CudaContext& ctx, const Pool2dGeometry& g, const Tensor&
   check_device_tensor(ctx, dy, "maxpool2d_backward", "dy", planes * g.out_h * g.out_w);
   check_device_tensor(ctx, dx, "maxpool2d_backward", "dx", x.numel());
   const std::int64_t n = dx.numel();
-  backward_kernel<<<std::min<unsigned>(blocks_for(n), 65535u), 256, 0, ctx.stream>>>(
+  backward_kernel<<<grid_stride_blocks(n), kElementwiseThreads, 0, ctx.stream>>>(
       g, static_cast<const float*>(x.raw()), static_cast<const float*>(dy.raw()),
       static_cast<float*>(dx.raw()), n);
   CADENZA_CUDA_CHECK(cudaGetLastError());
