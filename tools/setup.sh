@@ -14,6 +14,7 @@ packages=(
   libopenblas-openmp-dev  # the CPU backend's GEMM, on the OpenMP thread pool
   libsndfile1-dev      # audio decoding
   libsoxr-dev          # resampling
+  librubberband-dev    # time-stretching and pitch-shifting (3.x, for the R3 engine)
   libopenmpi-dev openmpi-bin  # multi-process launch
 )
 
