@@ -3,6 +3,7 @@
 
 #include <sstream>
 
+#include "cuda/augmentation.cuh"
 #include "cuda/batch_uploader.cuh"
 #include "cuda/batchnorm.cuh"
 #include "cuda/check.cuh"
@@ -199,6 +200,17 @@ void CudaBackend::accumulate_confusion(const Tensor& scores, const Tensor& targe
 }
 void CudaBackend::accumulate_sum(const Tensor& values, int count, Tensor& sum) {
   cuda::accumulate_sum(ctx_, values, count, sum);
+}
+void CudaBackend::accumulate_window_scores(const Tensor& scores, std::int64_t first_window, int count,
+                                           int windows_per_clip, Tensor& clip_scores) {
+  cuda::accumulate_window_scores(ctx_, scores, first_window, count, windows_per_clip, clip_scores);
+}
+void CudaBackend::augment_waveform(const WaveformAugment& a, std::uint64_t key, const Tensor& pcm,
+                                   Tensor& out) {
+  cuda::augment_waveform(ctx_, a, key, pcm, out);
+}
+void CudaBackend::mask_spectrogram(const SpectrogramMask& m, std::uint64_t key, Tensor& features) {
+  cuda::mask_spectrogram(ctx_, m, key, features);
 }
 void CudaBackend::sgd_step(const SgdHyper& h, std::int64_t step, Tensor& params, const Tensor& grads,
                            Tensor& momentum_buffer) {

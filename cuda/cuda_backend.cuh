@@ -1,7 +1,7 @@
 // CudaBackend: the Backend on one GPU. Each op forwards to the function of the same name
 // in namespace cadenza::cuda (conv2d.cu, batchnorm.cu, pooling.cu, dense.cu,
-// elementwise_ops.cuh's files, spectrogram.cu), so a reader finds an op's CUDA code by
-// its name. Plain C++ header: host code creates the backend.
+// elementwise_ops.cuh's files, spectrogram.cu, augmentation.cu), so a reader finds an op's
+// CUDA code by its name. Plain C++ header: host code creates the backend.
 //
 // Invariants: all work is enqueued on the context's compute stream; copy() to the host
 // waits for it (the only host synchronisation besides synchronize()); memory comes from
@@ -78,6 +78,11 @@ class CudaBackend final : public Backend {
   void accumulate_confusion(const Tensor& scores, const Tensor& targets, int count,
                             Tensor& confusion) override;
   void accumulate_sum(const Tensor& values, int count, Tensor& sum) override;
+  void accumulate_window_scores(const Tensor& scores, std::int64_t first_window, int count,
+                                int windows_per_clip, Tensor& clip_scores) override;
+  void augment_waveform(const WaveformAugment& a, std::uint64_t key, const Tensor& pcm,
+                        Tensor& out) override;
+  void mask_spectrogram(const SpectrogramMask& m, std::uint64_t key, Tensor& features) override;
 
  private:
   CudaContext ctx_;

@@ -39,6 +39,8 @@ void output_scores(CudaContext& ctx, bool multi_label, const Tensor& logits, Ten
 void accumulate_confusion(CudaContext& ctx, const Tensor& scores, const Tensor& targets, int count,
                           Tensor& confusion);
 void accumulate_sum(CudaContext& ctx, const Tensor& values, int count, Tensor& sum);
+void accumulate_window_scores(CudaContext& ctx, const Tensor& scores, std::int64_t first_window, int count,
+                              int windows_per_clip, Tensor& clip_scores);
 
 // y (rows, cols) += bias (cols) broadcast over rows; and dbias (cols) += sum over rows of dy.
 void add_bias_rows(CudaContext& ctx, int rows, int cols, const Tensor& bias, Tensor& y);

@@ -1,7 +1,9 @@
 // Evaluation accumulators on the GPU: class scores (one thread per row), the confusion
 // matrix (one thread per row; float atomics adding 1.0 are exact below 2^24, so the
-// counts do not depend on the order) and running sums (one thread, in index order, as the
-// CPU), all with host/math/metric_math.hpp's row math.
+// counts do not depend on the order), running sums (one thread, in index order, as the
+// CPU) and multiframe clip scores (one thread per (clip row, class) adding its windows'
+// terms in window order, as the CPU: no atomics, bit-equal results), all with
+// host/math/metric_math.hpp's row math.
 #include "cuda/check.cuh"
 #include "cuda/elementwise_ops.cuh"
 #include "host/math/metric_math.hpp"
@@ -30,6 +32,33 @@ __global__ void sum_kernel(const float* values, int count, float* sum) {
   float total = sum[0];
   for (int i = 0; i < count; ++i) total += values[i];
   sum[0] = total;
+}
+
+// Thread (j, c) of clips * k: clip row first_clip + j, class c, adds the terms of the
+// clip's windows that are rows of this batch, in window order.
+__global__ void window_scores_kernel(const float* scores, std::int64_t first_window, int count,
+                                     int windows_per_clip, int k, std::int64_t first_clip,
+                                     std::int64_t clips, float* clip_scores) {
+  const std::int64_t t = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (t >= clips * k) return;
+  const std::int64_t clip = first_clip + t / k;
+  const int c = static_cast<int>(t % k);
+  const std::int64_t begin = max(clip * windows_per_clip, first_window);
+  const std::int64_t end = min((clip + 1) * windows_per_clip, first_window + count);
+  float total = clip_scores[clip * k + c];
+  for (std::int64_t w = begin; w < end; ++w)
+    total += window_score_term(scores[(w - first_window) * k + c], windows_per_clip);
+  clip_scores[clip * k + c] = total;
+}
+
+void launch_window_scores(cudaStream_t stream, const float* scores, std::int64_t first_window, int count,
+                          int windows_per_clip, int k, float* clip_scores) {
+  if (count == 0 || k == 0) return;
+  const std::int64_t first_clip = clip_of_window(first_window, windows_per_clip);
+  const std::int64_t clips = clip_of_window(first_window + count - 1, windows_per_clip) - first_clip + 1;
+  window_scores_kernel<<<blocks_for(clips * k, 128), 128, 0, stream>>>(
+      scores, first_window, count, windows_per_clip, k, first_clip, clips, clip_scores);
+  CADENZA_CUDA_CHECK(cudaGetLastError());
 }
 
 }  // namespace
@@ -66,6 +95,26 @@ void accumulate_sum(CudaContext& ctx, const Tensor& values, int count, Tensor& s
   check_device_tensor(ctx, sum, "accumulate_sum", "sum", 1);
   sum_kernel<<<1, 1, 0, ctx.stream>>>(static_cast<const float*>(values.raw()), count, static_cast<float*>(sum.raw()));
   CADENZA_CUDA_CHECK(cudaGetLastError());
+}
+
+void accumulate_window_scores(CudaContext& ctx, const Tensor& scores, std::int64_t first_window, int count,
+                              int windows_per_clip, Tensor& clip_scores) {
+  const char* op = "accumulate_window_scores";
+  CADENZA_CHECK(scores.shape().rank() == 2 && count >= 0 && count <= scores.dim(0) && first_window >= 0 &&
+                    windows_per_clip >= 1,
+                op << ": scores " << scores.shape().str() << ", first_window " << first_window << ", count "
+                   << count << ", windows_per_clip " << windows_per_clip);
+  const int k = static_cast<int>(scores.dim(1));
+  CADENZA_CHECK(clip_scores.shape().rank() == 2 && clip_scores.dim(1) == k,
+                op << ": clip_scores " << clip_scores.shape().str() << " for scores " << scores.shape().str());
+  check_device_tensor(ctx, scores, op, "scores", scores.numel());
+  check_device_tensor(ctx, clip_scores, op, "clip_scores", clip_scores.numel());
+  if (count == 0) return;
+  const std::int64_t last_clip = clip_of_window(first_window + count - 1, windows_per_clip);
+  CADENZA_CHECK(last_clip < clip_scores.dim(0), op << ": window " << first_window + count - 1 << " is in clip "
+                                                   << last_clip << ", clip_scores " << clip_scores.shape().str());
+  launch_window_scores(ctx.stream, static_cast<const float*>(scores.raw()), first_window, count, windows_per_clip,
+                       k, static_cast<float*>(clip_scores.raw()));
 }
 
 }  // namespace cadenza::cuda

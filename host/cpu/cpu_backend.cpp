@@ -4,6 +4,7 @@
 #include <cblas.h>
 #include <omp.h>
 
+#include <array>
 #include <cstdlib>
 #include <cstring>
 
@@ -33,18 +34,25 @@ class CpuFrontend final : public Frontend {
   int num_samples_;
 };
 
-// On the CPU the batch is filled where the ops read it: one set of buffers, no copies.
+// On the CPU the batch is filled where the ops read it, so nothing is copied; two sets of
+// buffers alternate, so the next batch can be filled while a step reads this one.
 class CpuBatchUploader final : public BatchUploader {
  public:
   explicit CpuBatchUploader(const std::vector<Shape>& shapes) {
-    for (const Shape& s : shapes) buffers_.push_back(Tensor::zeros(s));
+    for (auto& slot : slots_)
+      for (const Shape& s : shapes) slot.push_back(Tensor::zeros(s));
   }
-  std::vector<Tensor> next_host_buffers() override { return buffers_; }
-  std::vector<Tensor> submit() override { return buffers_; }
+  std::vector<Tensor> next_host_buffers() override { return slots_[next_]; }
+  std::vector<Tensor> submit() override {
+    const int current = next_;
+    next_ = 1 - next_;
+    return slots_[current];
+  }
   void release_after_compute() override {}
 
  private:
-  std::vector<Tensor> buffers_;
+  std::array<std::vector<Tensor>, 2> slots_;
+  int next_ = 0;
 };
 
 }  // namespace

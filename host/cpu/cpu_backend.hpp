@@ -121,6 +121,17 @@ class CpuBackend final : public Backend {
   void accumulate_sum(const Tensor& values, int count, Tensor& sum) override {
     cpu::accumulate_sum(values, count, sum);
   }
+  void accumulate_window_scores(const Tensor& scores, std::int64_t first_window, int count,
+                                int windows_per_clip, Tensor& clip_scores) override {
+    cpu::accumulate_window_scores(scores, first_window, count, windows_per_clip, clip_scores);
+  }
+  void augment_waveform(const WaveformAugment& a, std::uint64_t key, const Tensor& pcm,
+                        Tensor& out) override {
+    cpu::augment_waveform(a, key, pcm, out);
+  }
+  void mask_spectrogram(const SpectrogramMask& m, std::uint64_t key, Tensor& features) override {
+    cpu::mask_spectrogram(m, key, features);
+  }
 
  private:
   int threads_;

@@ -63,5 +63,10 @@ void clip_gradient_norm(float max_norm, Tensor& grads, Tensor& total_norm);
 void output_scores(bool multi_label, const Tensor& logits, Tensor& scores);
 void accumulate_confusion(const Tensor& scores, const Tensor& targets, int count, Tensor& confusion);
 void accumulate_sum(const Tensor& values, int count, Tensor& sum);
+void accumulate_window_scores(const Tensor& scores, std::int64_t first_window, int count, int windows_per_clip,
+                              Tensor& clip_scores);
+
+void augment_waveform(const WaveformAugment& a, std::uint64_t key, const Tensor& pcm, Tensor& out);
+void mask_spectrogram(const SpectrogramMask& m, std::uint64_t key, Tensor& features);
 
 }  // namespace cadenza::cpu

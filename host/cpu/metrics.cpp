@@ -1,5 +1,5 @@
-// Evaluation accumulators on the CPU: class scores, the confusion matrix and running sums;
-// the per-row math is host/math/metric_math.hpp's.
+// Evaluation accumulators on the CPU: class scores, the confusion matrix, running sums and
+// the multiframe clip scores; the per-row math is host/math/metric_math.hpp's.
 #include "host/core/error.hpp"
 #include "host/cpu/cpu_ops.hpp"
 #include "host/math/metric_math.hpp"
@@ -40,6 +40,30 @@ void accumulate_sum(const Tensor& values, int count, Tensor& sum) {
   float total = sum.f32()[0];
   for (int i = 0; i < count; ++i) total += values.f32()[i];
   sum.f32()[0] = total;
+}
+
+void accumulate_window_scores(const Tensor& scores, std::int64_t first_window, int count, int windows_per_clip,
+                              Tensor& clip_scores) {
+  CADENZA_CHECK(scores.shape().rank() == 2 && count >= 0 && count <= scores.dim(0) && first_window >= 0 &&
+                    windows_per_clip >= 1,
+                "accumulate_window_scores: scores " << scores.shape().str() << ", first_window " << first_window
+                                                    << ", count " << count << ", windows_per_clip "
+                                                    << windows_per_clip);
+  const int k = static_cast<int>(scores.dim(1));
+  CADENZA_CHECK(clip_scores.shape().rank() == 2 && clip_scores.dim(1) == k,
+                "accumulate_window_scores: clip_scores " << clip_scores.shape().str() << " for scores "
+                                                         << scores.shape().str());
+  if (count == 0) return;
+  const std::int64_t last_clip = clip_of_window(first_window + count - 1, windows_per_clip);
+  CADENZA_CHECK(last_clip < clip_scores.dim(0), "accumulate_window_scores: window "
+                                                    << first_window + count - 1 << " is in clip " << last_clip
+                                                    << ", clip_scores " << clip_scores.shape().str());
+  // Rows in window order: each clip row receives its windows' terms in that order.
+  for (int r = 0; r < count; ++r) {
+    const float* in = scores.f32() + std::int64_t(r) * k;
+    float* out = clip_scores.f32() + clip_of_window(first_window + r, windows_per_clip) * k;
+    for (int j = 0; j < k; ++j) out[j] += window_score_term(in[j], windows_per_clip);
+  }
 }
 
 }  // namespace cadenza::cpu

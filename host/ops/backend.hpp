@@ -33,6 +33,26 @@ struct AdamHyper {
   bool decoupled_weight_decay = false;  // true: AdamW
 };
 
+// On-line waveform augmentation of one batch (train only). Each example draws, from the
+// key and its row, whether each kind applies (with its probability) and its amount:
+// first a shift by an integer in [-max_shift, max_shift] samples (zero-filled), then a
+// gain uniform in [gain_db_min, gain_db_max] dB, then white Gaussian noise whose RMS is
+// the (shifted, gained) example's RMS / 10^(snr/20), snr uniform in [snr_db_min, snr_db_max].
+struct WaveformAugment {
+  float shift_probability = 0.0f;
+  int max_shift = 0;
+  float gain_probability = 0.0f, gain_db_min = 0.0f, gain_db_max = 0.0f;
+  float noise_probability = 0.0f, snr_db_min = 0.0f, snr_db_max = 0.0f;
+};
+
+// SpecAugment masking (train only): per example, `time_masks` masks of a width uniform in
+// [0, max_time_width] frames at a uniform start, and `freq_masks` of up to max_freq_width
+// bins; masked values are set to the example's mean over all its values before masking.
+struct SpectrogramMask {
+  int time_masks = 0, max_time_width = 0;
+  int freq_masks = 0, max_freq_width = 0;
+};
+
 struct SgdHyper {
   float lr = 1e-2f, momentum = 0.0f, weight_decay = 0.0f;
   bool nesterov = false;
@@ -62,6 +82,8 @@ inline constexpr const char* kBackendOps[] = {
     "adam_step",               "sgd_step",
     "clip_gradient_norm",
     "output_scores",           "accumulate_confusion",        "accumulate_sum",
+    "accumulate_window_scores",
+    "augment_waveform",        "mask_spectrogram",
 };
 
 // Moves batches from host memory to the device, double-buffered: while the device
@@ -72,7 +94,8 @@ inline constexpr const char* kBackendOps[] = {
 // read it has finished); ops enqueued after submit() see the copied data; the device
 // buffers of a batch are not overwritten before release_after_compute() was called for
 // it and the work enqueued before that call has finished. On the CPU the host buffers are
-// the device buffers and nothing is copied.
+// the device buffers and nothing is copied; there too two sets alternate, so the next
+// batch may be filled (on another thread) while ops read the submitted one.
 class BatchUploader {
  public:
   virtual ~BatchUploader() = default;
@@ -177,6 +200,18 @@ class Backend {
                                     Tensor& confusion) = 0;
   // sum (1) += values[0] + ... + values[count - 1], in that order.
   virtual void accumulate_sum(const Tensor& values, int count, Tensor& sum) = 0;
+  // Multiframe evaluation: row r < count of scores (B, K) is window first_window + r of a
+  // sequence in which every clip has windows_per_clip consecutive windows; adds
+  // scores[r] / windows_per_clip to clip_scores row (first_window + r) / windows_per_clip.
+  // Each clip row receives its windows' terms in window order (deterministic).
+  virtual void accumulate_window_scores(const Tensor& scores, std::int64_t first_window, int count,
+                                        int windows_per_clip, Tensor& clip_scores) = 0;
+
+  // Augmentation. augment_waveform writes the augmented pcm (B, S) to out (not in place);
+  // mask_spectrogram masks features (B, C, F, T) in place.
+  virtual void augment_waveform(const WaveformAugment& a, std::uint64_t key, const Tensor& pcm,
+                                Tensor& out) = 0;
+  virtual void mask_spectrogram(const SpectrogramMask& m, std::uint64_t key, Tensor& features) = 0;
 };
 
 }  // namespace cadenza

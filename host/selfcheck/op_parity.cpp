@@ -9,6 +9,8 @@
 #include <numeric>
 #include <set>
 #include <sstream>
+#include <utility>
+#include <vector>
 
 #include "host/core/error.hpp"
 #include "host/math/random_math.hpp"
@@ -28,6 +30,14 @@ constexpr double kReduction = 2e-4;
 constexpr double kFrontend = 1e-3;
 // Exact: the same integer hash decides dropout masks; max pooling selects, never sums.
 constexpr double kExact = 0.0;
+// Augmentation: decisions, shifts and mask spans come from the same integer hashes (exact),
+// but the noise is normal()'s float logf/cosf/sqrtf (host libm and CUDA differ in the last
+// bits), the gain 10^(g/20) and sigma are double pow() rounded once to float, the row RMS
+// and the mask mean are double sums in another order (at most one float ulp after
+// rounding), and nvcc may fuse value + sigma * noise into an FMA: a few float ulps, as
+// kElementwise. Cases without noise (no normal(), no RMS) are held to kExact or to one
+// ulp of the gain.
+constexpr double kAugment = kElementwise;
 
 constexpr std::size_t kGuardBytes = 256;
 constexpr unsigned char kSentinel = 0xA5;
@@ -412,6 +422,97 @@ void evaluation_cases(ParityRun& t) {
     }
     t.compare("accumulate_sum", "sum", name, sum, kExact);  // the same order of float additions
   }
+
+  // Multiframe clip scores over batches that split clips; clip_scores starts random (+=).
+  struct WindowCase {
+    int batch, k, windows_per_clip;
+    std::vector<std::pair<std::int64_t, int>> batches;  // (first_window, count) per call
+  };
+  for (const WindowCase& c : {WindowCase{5, 7, 3, {{0, 5}, {5, 4}}},  // last batch partial
+                              WindowCase{1, 3, 1, {{0, 1}, {1, 1}, {2, 1}}},  // batch 1
+                              WindowCase{16, 50, 7, {{3, 16}, {19, 16}, {35, 13}}}}) {
+    std::int64_t windows = 0;
+    for (auto [first, count] : c.batches) windows = std::max(windows, first + count);
+    const std::int64_t clips = (windows + c.windows_per_clip - 1) / c.windows_per_clip;
+    const std::string name = "scores " + Shape{c.batch, c.k}.str() + ", " + std::to_string(c.windows_per_clip) +
+                             " windows per clip, " + std::to_string(c.batches.size()) + " batches";
+    auto clip_scores = t.make(Shape{clips, c.k}, 94);
+    std::uint64_t seed = 95;
+    for (auto [first, count] : c.batches) {
+      auto scores = t.make(Shape{c.batch, c.k}, seed++);
+      t.ref().accumulate_window_scores(scores.ref.tensor, first, count, c.windows_per_clip, clip_scores.ref.tensor);
+      t.cand().accumulate_window_scores(scores.cand.tensor, first, count, c.windows_per_clip,
+                                        clip_scores.cand.tensor);
+    }
+    // The same float divisions and additions, in window order, on both sides.
+    t.compare("accumulate_window_scores", "clip_scores", name, clip_scores, kExact);
+  }
+}
+
+void augmentation_cases(ParityRun& t) {
+  struct WaveCase {
+    const char* what;
+    std::int64_t rows, samples;
+    WaveformAugment a;
+    double tolerance;
+  };
+  auto all_kinds = [](float p, int max_shift) {
+    WaveformAugment a;
+    a.shift_probability = a.gain_probability = a.noise_probability = p;
+    a.max_shift = max_shift;
+    a.gain_db_min = -6.0f;
+    a.gain_db_max = 6.0f;
+    a.snr_db_min = 5.0f;
+    a.snr_db_max = 30.0f;
+    return a;
+  };
+  WaveformAugment shift_only;
+  shift_only.shift_probability = 0.5f;
+  shift_only.max_shift = 40;
+  WaveformAugment shift_gain = shift_only;
+  shift_gain.gain_probability = 1.0f;
+  shift_gain.gain_db_min = -12.0f;
+  shift_gain.gain_db_max = 3.0f;
+  for (const WaveCase& c : {
+           WaveCase{"probabilities 0", 3, 1001, all_kinds(0.0f, 10), kExact},  // a copy
+           WaveCase{"shift only, p 0.5", 7, 333, shift_only, kExact},           // moves values only
+           // The gain's 10^(g/20) is double pow() rounded to float: host and device pow may
+           // round to neighbouring floats, one ulp of the factor.
+           WaveCase{"shift p 0.5 + gain p 1", 6, 257, shift_gain, 2e-7},
+           WaveCase{"all kinds, p 0.5", 9, 1001, all_kinds(0.5f, 10), kAugment},
+           WaveCase{"all kinds, p 1, batch 1", 1, 4097, all_kinds(1.0f, 300), kAugment},
+           WaveCase{"all kinds, p 1, shift beyond the row", 5, 37, all_kinds(1.0f, 100), kAugment},
+           WaveCase{"all kinds, p 0.5, 70 rows (two row chunks on the GPU)", 70, 129, all_kinds(0.5f, 5), kAugment},
+       }) {
+    const Shape shape{c.rows, c.samples};
+    const std::string name = std::string(c.what) + ", pcm " + shape.str();
+    auto pcm = t.make(shape, 100, 0.8f), out = t.make(shape, 101);
+    t.ref().augment_waveform(c.a, 0xA11CE, pcm.ref.tensor, out.ref.tensor);
+    t.cand().augment_waveform(c.a, 0xA11CE, pcm.cand.tensor, out.cand.tensor);
+    t.compare("augment_waveform", "out", name, out, c.tolerance);
+    t.compare("augment_waveform", "pcm (unchanged)", name, pcm, kExact);
+  }
+
+  struct MaskCase {
+    const char* what;
+    Shape shape;
+    SpectrogramMask m;
+  };
+  for (const MaskCase& c : {
+           MaskCase{"2 + 2 masks", Shape{3, 1, 13, 29}, SpectrogramMask{2, 5, 2, 4}},
+           MaskCase{"batch 1, masks wider than T and F", Shape{1, 2, 7, 5}, SpectrogramMask{3, 50, 2, 20}},
+           MaskCase{"time masks only", Shape{4, 1, 40, 101}, SpectrogramMask{2, 27, 0, 10}},
+           MaskCase{"frequency masks only", Shape{2, 3, 17, 9}, SpectrogramMask{0, 5, 3, 6}},
+           MaskCase{"no masks", Shape{2, 1, 8, 8}, SpectrogramMask{0, 5, 0, 5}},
+           MaskCase{"70 rows (two row chunks on the GPU)", Shape{70, 1, 5, 11}, SpectrogramMask{1, 4, 1, 2}},
+       }) {
+    const std::string name = std::string(c.what) + ", features " + c.shape.str();
+    auto features = t.make_in(c.shape, 102, -80.0f, 0.0f);  // dB-like values, mean far from 0
+    t.ref().mask_spectrogram(c.m, 0xBEEF, features.ref.tensor);
+    t.cand().mask_spectrogram(c.m, 0xBEEF, features.cand.tensor);
+    // Spans are exact; the mean is a double sum in another order, rounded to float.
+    t.compare("mask_spectrogram", "features", name, features, kAugment);
+  }
 }
 
 }  // namespace
@@ -426,6 +527,7 @@ std::vector<ParityResult> run_op_parity(Backend& reference, Backend& candidate) 
   dense_cases(run);
   loss_and_optimizer_cases(run);
   evaluation_cases(run);
+  augmentation_cases(run);
   candidate.synchronize();
   return std::move(run.results());
 }
