@@ -38,6 +38,7 @@ namespace cadenza {
 namespace {
 
 using cadenza::testing::TempDir;
+using cadenza::testing::write_audio_file;
 using cadenza::testing::write_bytes;
 
 namespace fs = std::filesystem;
@@ -83,32 +84,11 @@ std::vector<float> channel_mean(const std::vector<float>& interleaved, int chann
   return mono;
 }
 
-SNDFILE* open_for_writing(const fs::path& path, int format, int sample_rate, int channels) {
-  SF_INFO info{};
-  info.samplerate = sample_rate;
-  info.channels = channels;
-  info.format = format;
-  REQUIRE(sf_format_check(&info) == SF_TRUE);
-  SNDFILE* file = sf_open(path.c_str(), SFM_WRITE, &info);
-  INFO(path.string() << ": " << sf_strerror(nullptr));
-  REQUIRE(file != nullptr);
-  return file;
-}
-
 void write_pcm16(const fs::path& path, int format, int sample_rate, int channels,
                  const std::vector<short>& interleaved) {
-  SNDFILE* file = open_for_writing(path, format, sample_rate, channels);
+  SNDFILE* file = cadenza::testing::open_audio_for_writing(path, format, sample_rate, channels);
   const sf_count_t frames = static_cast<sf_count_t>(interleaved.size()) / channels;
   const sf_count_t written = sf_writef_short(file, interleaved.data(), frames);
-  sf_close(file);
-  REQUIRE(written == frames);
-}
-
-void write_float(const fs::path& path, int format, int sample_rate, int channels,
-                 const std::vector<float>& interleaved) {
-  SNDFILE* file = open_for_writing(path, format, sample_rate, channels);
-  const sf_count_t frames = static_cast<sf_count_t>(interleaved.size()) / channels;
-  const sf_count_t written = sf_writef_float(file, interleaved.data(), frames);
   sf_close(file);
   REQUIRE(written == frames);
 }
@@ -225,8 +205,8 @@ std::vector<fs::path> write_one_of_each(const TempDir& dir, int frames_at_22050)
         dir / ("each_" + std::to_string(format.sample_rate) + "." + format.extension);
     const int frames =
         static_cast<int>(std::int64_t{frames_at_22050} * format.sample_rate / 22050);
-    write_float(path, format.format, format.sample_rate, 2,
-                test_tone(format.sample_rate, 2, frames));
+    write_audio_file(path, format.format, format.sample_rate, 2,
+                     test_tone(format.sample_rate, 2, frames));
     paths.push_back(path);
   }
   return paths;
@@ -276,7 +256,7 @@ TEST_CASE("float WAV values are kept as they are, beyond [-1, 1] too", "[cpu][au
   interleaved[20] = -2.0f;
   interleaved[21] = -3.0f;
   const fs::path path = dir / ("float.wav");
-  write_float(path, SF_FORMAT_WAV | SF_FORMAT_FLOAT, 16000, 2, interleaved);
+  write_audio_file(path, SF_FORMAT_WAV | SF_FORMAT_FLOAT, 16000, 2, interleaved);
 
   const DecodedAudio decoded = decode_audio(path);
   CHECK(decoded.sample_rate == 16000);
@@ -294,7 +274,7 @@ TEST_CASE("lossy files decode close to their source, mono and stereo", "[cpu][au
         const int frames = format.sample_rate / 2;
         const std::vector<float> source = test_tone(format.sample_rate, channels, frames);
         const fs::path path = dir / (std::string("tone.") + format.extension);
-        write_float(path, format.format, format.sample_rate, channels, source);
+        write_audio_file(path, format.format, format.sample_rate, channels, source);
 
         const DecodedAudio decoded = decode_audio(path);
         CHECK(decoded.sample_rate == format.sample_rate);
@@ -371,8 +351,8 @@ TEST_CASE("truncated files decode the samples they hold", "[cpu][audio]") {
   }
   SECTION("MP3 cut in the middle of the stream (its Xing tag declares the whole length)") {
     const fs::path path = dir / ("whole.mp3");
-    write_float(path, SF_FORMAT_MPEG | SF_FORMAT_MPEG_LAYER_III, 16000, 1,
-                test_tone(16000, 1, 16000));
+    write_audio_file(path, SF_FORMAT_MPEG | SF_FORMAT_MPEG_LAYER_III, 16000, 1,
+                     test_tone(16000, 1, 16000));
     const std::string bytes = cadenza::read_file(path);
     const fs::path truncated = dir / ("truncated.mp3");
     write_bytes(truncated, bytes.substr(0, bytes.size() / 2 + 7));
@@ -446,7 +426,7 @@ TEST_CASE("broken files throw a UserError naming the file", "[cpu][audio]") {
 
   std::vector<float> with_nan = test_tone(16000, 1, 100);
   with_nan[50] = std::nanf("");
-  write_float(dir / ("nan.wav"), SF_FORMAT_WAV | SF_FORMAT_FLOAT, 16000, 1, with_nan);
+  write_audio_file(dir / ("nan.wav"), SF_FORMAT_WAV | SF_FORMAT_FLOAT, 16000, 1, with_nan);
   require_user_error(dir / ("nan.wav"), cannot + "samples that are NaN or infinite");
 
   CHECK_THAT(user_error_message([&] { probe_audio(dir / ("noise.mp3")); }),

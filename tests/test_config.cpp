@@ -475,7 +475,7 @@ TEST_CASE("YAML syntax errors and unreadable files", "[cpu][config]") {
       Contains("configs/x.yaml:") && Contains("invalid YAML: end of sequence flow not found"));
   CHECK_THAT(parse_error("- 1\n- 2\n"),
              Contains("configs/x.yaml: expected a map of schema_version, data, features, model, "
-                      "loss, train at the top level, got [1, 2]"));
+                      "loss, augment, train at the top level, got [1, 2]"));
 
   const std::filesystem::path missing =
       std::filesystem::temp_directory_path() / "cadenza_test_config_missing.yaml";

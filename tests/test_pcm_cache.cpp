@@ -37,6 +37,7 @@ namespace cadenza {
 namespace {
 
 using cadenza::testing::TempDir;
+using cadenza::testing::write_audio_file;
 using cadenza::testing::write_bytes;
 using Catch::Matchers::Contains;
 using Catch::Matchers::StartsWith;
@@ -55,16 +56,7 @@ void write_wav(const fs::path& path, int format, int sample_rate, int channels, 
           0.3 * std::sin(2.0 * std::numbers::pi * 1234.0 * t));
     }
   }
-  SF_INFO info{};
-  info.samplerate = sample_rate;
-  info.channels = channels;
-  info.format = format;
-  SNDFILE* file = sf_open(path.c_str(), SFM_WRITE, &info);
-  INFO(path.string() << ": " << sf_strerror(nullptr));
-  REQUIRE(file != nullptr);
-  const sf_count_t written = sf_writef_float(file, interleaved.data(), frames);
-  sf_close(file);
-  REQUIRE(written == frames);
+  write_audio_file(path, format, sample_rate, channels, interleaved);
 }
 
 // Five inputs in a fixed order: three good WAVs with a corrupt and an empty file between.

@@ -1,7 +1,9 @@
-// Helpers shared by the test files: a scratch directory, raw file writing and fixture reading.
+// Helpers shared by the test files: a scratch directory, raw and audio file writing and
+// fixture reading.
 #pragma once
 
 #include <catch2/catch.hpp>
+#include <sndfile.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -41,6 +43,34 @@ inline void write_bytes(const std::filesystem::path& path, const std::string& by
   std::ofstream file(path, std::ios::binary);
   file.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   REQUIRE(file.good());
+}
+
+// Opens `path` for writing as libsndfile `format` (SF_FORMAT_* container | encoding), after
+// checking that libsndfile accepts that format, rate and channel count. Close with sf_close.
+inline SNDFILE* open_audio_for_writing(const std::filesystem::path& path, int format,
+                                       int sample_rate, int channels) {
+  SF_INFO info{};
+  info.samplerate = sample_rate;
+  info.channels = channels;
+  info.format = format;
+  REQUIRE(sf_format_check(&info) == SF_TRUE);
+  SNDFILE* file = sf_open(path.c_str(), SFM_WRITE, &info);
+  INFO(path.string() << ": " << sf_strerror(nullptr));
+  REQUIRE(file != nullptr);
+  return file;
+}
+
+// Writes interleaved float samples (frames x channels) as an audio file of libsndfile
+// `format`, e.g. SF_FORMAT_WAV | SF_FORMAT_PCM_16, SF_FORMAT_AU | SF_FORMAT_PCM_16,
+// SF_FORMAT_FLAC | SF_FORMAT_PCM_16, SF_FORMAT_OGG | SF_FORMAT_VORBIS or
+// SF_FORMAT_MPEG | SF_FORMAT_MPEG_LAYER_III (libsndfile converts to the file's encoding).
+inline void write_audio_file(const std::filesystem::path& path, int format, int sample_rate,
+                             int channels, const std::vector<float>& interleaved) {
+  SNDFILE* file = open_audio_for_writing(path, format, sample_rate, channels);
+  const sf_count_t frames = static_cast<sf_count_t>(interleaved.size()) / channels;
+  const sf_count_t written = sf_writef_float(file, interleaved.data(), frames);
+  sf_close(file);
+  REQUIRE(written == frames);
 }
 
 // A little-endian float32 file of exactly `count` values (this is a little-endian host).

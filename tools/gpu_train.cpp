@@ -1,7 +1,7 @@
 // gpu_train: trains a model from a YAML config.
 //
 //   gpu_train CONFIG [--device auto|cpu|cuda|cuda:N] [--set key=value ...] [--run-dir DIR]
-//                    [--threads N] [--summary] [--quiet]
+//                    [--threads N] [--summary] [--prepare-only] [--quiet]
 //   gpu_train --resume RUN_DIR [--set key=value ...]
 //
 // Ctrl-C (or SIGTERM) finishes the current step, writes a checkpoint and exits 130; a
@@ -19,6 +19,7 @@
 #include "host/core/context.hpp"
 #include "host/core/error.hpp"
 #include "host/core/logger.hpp"
+#include "host/data/dataset.hpp"
 #include "host/model/summary.hpp"
 #include "host/train/trainer.hpp"
 
@@ -42,6 +43,7 @@ constexpr const char* kUsage =
     "  --run-dir DIR    where to write config, metrics and checkpoints (default runs/NAME-TIME)\n"
     "  --threads N      CPU threads (default: all cores)\n"
     "  --summary        print the model's layers, shapes, parameters and FLOPs, then exit\n"
+    "  --prepare-only   index the dataset and build its decoded-audio cache, then exit\n"
     "  --quiet          only warnings and errors\n";
 
 std::string default_run_dir(const std::string& model_name) {
@@ -56,7 +58,7 @@ int train_main(int argc, char** argv) {
   namespace fs = std::filesystem;
   const ArgumentSpec spec{{"--device", "--run-dir", "--threads", "--resume"},
                           {"--set"},
-                          {"--summary", "--quiet", "--help"}};
+                          {"--summary", "--prepare-only", "--quiet", "--help"}};
   const Arguments args = parse_arguments(argc, argv, spec);
   if (args.has("--help")) {
     std::cout << kUsage;
@@ -96,6 +98,16 @@ int train_main(int argc, char** argv) {
   if (args.has("--summary")) {
     const auto context = make_context("cpu", config.train.threads, logger);
     std::cout << model_summary(config, context->backend());
+    return 0;
+  }
+  if (args.has("--prepare-only")) {
+    const Dataset data = load_dataset(config, config.train.seed, config.train.threads, logger);
+    for (const std::string& line : data.skipped) logger.warn("skipped " + line);
+    std::cout << "prepared " << config.data.dataset << ": " << data.num_clips() << " clips, "
+              << data.num_labels() << (data.multi_label ? " tags" : " classes") << ", split "
+              << data.indices(Split::train).size() << " / " << data.indices(Split::val).size() << " / "
+              << data.indices(Split::test).size() << ", " << data.skipped.size() << " files skipped"
+              << std::endl;
     return 0;
   }
   if (!resume_dir && fs::exists(run_dir / "checkpoints" / "last"))

@@ -750,6 +750,21 @@ class ConfigReader {
                text_of(config.loss.label_smoothing));
     }
 
+    const AugmentConfig& augment = config.augment;
+    const std::pair<const char*, const std::array<double, 2>*> ranges[] = {
+        {"augment.gain_db", &augment.gain_db},
+        {"augment.noise_snr_db", &augment.noise_snr_db},
+        {"augment.time_stretch", &augment.time_stretch},
+        {"augment.pitch_shift", &augment.pitch_shift}};
+    for (const auto& [key, range] : ranges) {
+      if ((*range)[0] > (*range)[1])
+        fail(key, "expected [min, max] with min <= max, got " + text_of(*range));
+    }
+    if (data.balance != "none" && known_multi_label) {
+      fail("data.balance", "expected none for multi-label data (classes are balanced for "
+                           "single-label data only), got " + quoted(data.balance));
+    }
+
     if (config.train.nesterov && config.train.momentum == 0) {
       fail("train.nesterov", "true needs train.momentum > 0, as torch.optim.SGD");
     }

@@ -48,7 +48,40 @@ struct DataConfig {
   std::string metadata;               // fma: tracks.csv (or its folder); "": root/fma_metadata
   std::string audio_dir;              // fma, mtat: audio folder; "": root/fma_<subset>, root
   std::string manifest;               // csv: the manifest file
+  std::string cache_dir;              // decoded-audio cache; "": $XDG_CACHE_HOME or ~/.cache, /cadenza/pcm
+  std::string balance = "none";       // none | oversample | undersample (single-label classes)
+  // Evaluation windows per clip (multiframe; their scores are averaged per clip):
+  // 0: the number of whole windows in the median evaluated clip, at most 16.
+  int eval_windows = 0;
+  double eval_drop_seconds = 0.0;     // seconds left out at each end of a clip in evaluation
   SyntheticDataConfig synthetic;
+};
+
+// Training-only augmentation, each kind off by default. Random choices are drawn from
+// train.seed and the step (on-line kinds) or data.synthetic-independent augment.offline_seed
+// (the offline pass), so runs repeat exactly.
+struct AugmentConfig {
+  // On the waveform, per example, each with its probability: a time shift of up to
+  // shift_seconds either way (zero-filled), a gain in gain_db, white noise at an SNR in
+  // noise_snr_db relative to the example's RMS.
+  double shift_probability = 0.0;
+  double shift_seconds = 0.5;
+  double gain_probability = 0.0;
+  std::array<double, 2> gain_db = {-6.0, 6.0};
+  double noise_probability = 0.0;
+  std::array<double, 2> noise_snr_db = {10.0, 40.0};
+  // On the features (SpecAugment): masks of a uniform width in [0, max] frames or bins,
+  // set to the example's mean value.
+  int time_masks = 0;
+  int time_mask_frames = 20;
+  int freq_masks = 0;
+  int freq_mask_bins = 8;
+  // Offline, into the cache: offline_copies extra versions of every training clip, each
+  // time-stretched by a rate in time_stretch and pitch-shifted by semitones in pitch_shift.
+  int offline_copies = 0;
+  std::array<double, 2> time_stretch = {0.8, 1.25};
+  std::array<double, 2> pitch_shift = {-2.0, 2.0};
+  std::uint64_t offline_seed = 1;
 };
 
 // One layer of model.layers. `type` selects which of the remaining fields apply;
@@ -119,6 +152,7 @@ struct Config {
   FrontendSpec features;
   ModelConfig model;
   LossConfig loss;
+  AugmentConfig augment;
   TrainConfig train;
   std::string source_path;  // the YAML file it came from ("" when built in code)
 };

@@ -1,33 +1,70 @@
-// The dataset a config names (data.dataset), loaded into memory and split.
+// The dataset a config names (data.dataset), ready to train on: every clip's targets and
+// length, the splits, and the clips' audio at data.sample_rate (generated in memory for
+// synthetic, memory-mapped from the PCM cache for datasets read from files).
 //
-// Invariants: splits are made by clip before any cropping or framing, so no audio of a
-// validation or test clip is ever seen in training; each clip index is in exactly one
-// split; the split depends only on the labels, the fractions and the split seed.
+// Invariants:
+// - Splits are made by clip before any cropping or framing, so no audio of a validation
+//   or test clip is ever seen in training; each clip is in at most one split, and no
+//   audio file is in two splits (load_dataset refuses an index that lists a file twice
+//   across splits, naming it).
+// - Clips whose file could not be decoded are in no split; they and the entries the index
+//   skipped are listed in `skipped`. All clips in a split have length > 0.
+// - Offline-augmented copies (augment.offline_copies) come after the original clips and
+//   are training clips only, with their original's targets.
+// - The audio of a clip is a pure function of the files (or synthetic seed) and the config:
+//   read() gives the same samples for the same arguments, from any thread.
 #pragma once
 
 #include <array>
 #include <cstdint>
+#include <memory>
+#include <string>
 #include <vector>
 
 #include "host/config/config.hpp"
+#include "host/core/logger.hpp"
 #include "host/data/dataset_index.hpp"
-#include "host/data/synthetic_audio.hpp"
 
 namespace cadenza {
 
-// Decoded clips at the configured sample rate with their targets.
-using ClipSet = SyntheticClipSet;
+// Where the clips' samples come from.
+class ClipAudio {
+ public:
+  virtual ~ClipAudio() = default;
+  // Writes samples [offset, offset + count) of `clip`, zero past its end.
+  virtual void read(int clip, std::int64_t offset, std::int64_t count, float* out) const = 0;
+};
 
 struct Dataset {
-  ClipSet clips;
+  std::string name;  // data.dataset
+  int sample_rate = 0;
+  std::vector<std::string> label_names;
+  bool multi_label = false;
+  std::vector<std::string> clip_ids;   // per clip
+  std::vector<float> targets;          // (clips, labels): one-hot or multi-hot
+  std::vector<int> primary_label;      // per clip: the class, or the first present tag (-1: none)
+  std::vector<std::int64_t> lengths;   // per clip, samples (0: could not be decoded)
   std::array<std::vector<int>, 3> splits;  // clip indices of train, val, test (sorted)
+  std::vector<std::string> skipped;    // "<path>: <reason>" per file left out
+  std::unique_ptr<ClipAudio> audio;
+
+  int num_labels() const { return static_cast<int>(label_names.size()); }
+  int num_clips() const { return static_cast<int>(lengths.size()); }
   const std::vector<int>& indices(Split s) const { return splits[int(s)]; }
+  const float* clip_targets(int clip) const { return targets.data() + std::size_t(clip) * label_names.size(); }
 };
 
 // The number of labels (classes or tags) data.dataset defines, without loading audio.
 int dataset_label_count(const DataConfig& config);
 
-// Loads data.dataset and splits it; `train_seed` seeds the split when data.split_seed is 0.
-Dataset load_dataset(const DataConfig& config, std::uint64_t train_seed);
+// Where the PCM cache lives: data.cache_dir, else $XDG_CACHE_HOME/cadenza/pcm, else
+// $HOME/.cache/cadenza/pcm.
+std::filesystem::path pcm_cache_root(const DataConfig& config);
+
+// Loads data.dataset and splits it: generates the synthetic set, or indexes the files,
+// opens (building if needed) the PCM cache with `threads` decode threads (0: all cores)
+// and the offline-augmentation cache. `train_seed` seeds a random split when
+// data.split_seed is 0.
+Dataset load_dataset(const Config& config, std::uint64_t train_seed, int threads, Logger& log);
 
 }  // namespace cadenza

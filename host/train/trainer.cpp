@@ -2,6 +2,7 @@
 // runs epochs of steps with validation, logging and checkpoints.
 #include "host/train/trainer.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <fstream>
@@ -9,11 +10,14 @@
 #include <set>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
 
 #include "host/core/arena.hpp"
 #include "host/core/context.hpp"
 #include "host/core/error.hpp"
+#include "host/data/batch_loader.hpp"
 #include "host/data/dataset.hpp"
+#include "host/data/sampler.hpp"
 #include "host/io/atomic_file.hpp"
 #include "host/math/loss_math.hpp"
 #include "host/math/random_math.hpp"
@@ -28,17 +32,18 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Streams of train.seed, one per purpose.
-constexpr std::uint64_t kInitStream = 1, kShuffleStream = 2, kDropoutStream = 3;
+// Streams of train.seed, one per purpose (the sampler draws from the seed itself).
+constexpr std::uint64_t kInitStream = 1, kDropoutStream = 3, kWaveformAugmentStream = 4,
+                        kMaskStream = 5;
 
-std::vector<int> epoch_order(const std::vector<int>& indices, std::uint64_t seed, int epoch) {
-  std::vector<int> order = indices;
-  const std::uint64_t stream = hash64(kShuffleStream, static_cast<std::uint64_t>(epoch));
-  for (std::size_t i = order.size(); i > 1; --i) {
-    const std::size_t j = uniform_index(seed, stream, i, i);
-    std::swap(order[i - 1], order[j]);
-  }
-  return order;
+// The most evaluation windows per clip data.eval_windows 0 chooses (Won et al.'s 16).
+constexpr int kMaxAutoEvalWindows = 16;
+
+// Loader threads: enough to read a batch well within a GPU step, few enough to leave
+// the cores to the CPU backend's compute.
+int loader_thread_count() {
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  return std::clamp(cores / 4, 1, 4);
 }
 
 std::string format_duration(double seconds) {
@@ -78,11 +83,17 @@ class Trainer {
 
  private:
   void build();
-  // Writes clips order[first, first + count) into the uploader's next host buffers; the
-  // rest of the batch repeats its first clip (evaluation pads; callers ignore those rows).
-  void fill_batch(const std::vector<int>& order, std::size_t first, int count);
-  // Uploads the filled batch and enqueues the front-end on it.
-  void submit_batch();
+  void report_skipped_files() const;
+  int choose_eval_windows() const;
+  // Starts reading examples[first, first + count) into the uploader's next host buffers
+  // on the loader's threads; the rest of the batch repeats the first example (evaluation
+  // pads; callers ignore those rows).
+  void start_fill(const std::vector<ClipWindow>& examples, std::size_t first, int count);
+  // Waits for the fill and uploads the batch; returns its device tensors (pcm, targets).
+  std::vector<Tensor> upload_batch();
+  // Enqueues the front-end on the uploaded batch (with the training augmentation when
+  // `train`) and keeps its targets for the loss.
+  void compute_features(const std::vector<Tensor>& batch, bool train);
   // Enqueues one training step on the submitted batch, adding its per-example losses to
   // the epoch's sum on the device. read_step_loss() waits for the step and returns its
   // mean loss; the trainer calls it only every train.log_every_steps steps, so the other
@@ -106,22 +117,35 @@ class Trainer {
   Dataset data_;
   bool multi_label_ = false;
   bool sigmoid_loss_ = false;  // sigmoid BCE (multi-label, or chosen); else softmax CE
-  int batch_ = 0, num_labels_ = 0, num_samples_ = 0;
+  int batch_ = 0, num_labels_ = 0;
+  std::int64_t window_ = 0;      // samples per example
+  int eval_windows_ = 1;         // windows per evaluated clip
+  std::int64_t eval_drop_ = 0;   // samples left out at each end of an evaluated clip
+  TrainingSamplerOptions sampler_;
+  WaveformAugment waveform_augment_;
+  SpectrogramMask spectrogram_mask_;
+  bool augment_waveform_ = false, mask_spectrogram_ = false;
   std::string metric_name_, select_metric_;
   std::unique_ptr<Frontend> frontend_;
   std::unique_ptr<Model> model_;
   std::unique_ptr<Optimizer> optimizer_;
   std::unique_ptr<Arena> arena_;
   std::unique_ptr<BatchUploader> uploader_;  // (pcm (B, S), targets (B, K)), double-buffered
+  std::vector<ClipWindow> epoch_examples_;    // this epoch's training examples
+  std::vector<ClipWindow> eval_examples_;     // the evaluated split's windows
+  std::unique_ptr<BatchLoader> loader_;       // after the buffers and examples it reads
   Tensor batch_targets_;                      // the submitted batch's targets, on the device
+  BufferId augmented_pcm_id_;
+  Tensor augmented_pcm_;                      // (B, S) when waveform augmentation is on
   BufferId loss_id_, grad_norm_id_, epoch_loss_sum_id_;
   Tensor loss_, grad_norm_;
   Tensor epoch_loss_sum_;  // (1): per-example training losses of the epoch so far
   Tensor host_loss_;
-  // Evaluation accumulators: scores of every evaluated clip (rows padded to whole
-  // batches), the confusion counts (K, K) and the loss sum (1).
-  BufferId eval_scores_id_, eval_confusion_id_, eval_loss_sum_id_;
-  Tensor eval_scores_, eval_confusion_, eval_loss_sum_;
+  // Evaluation: a batch's window scores (B, K); the accumulators: clip scores (the mean
+  // over each clip's windows) and clip targets of the evaluated split (C, K), the
+  // confusion counts (K, K) and the window loss sum (1).
+  BufferId eval_window_scores_id_, eval_scores_id_, eval_targets_id_, eval_confusion_id_, eval_loss_sum_id_;
+  Tensor eval_window_scores_, eval_scores_, eval_targets_, eval_confusion_, eval_loss_sum_;
   TrainerState state_;
   std::uint64_t model_hash_ = 0;
 };
@@ -129,16 +153,21 @@ class Trainer {
 void Trainer::build() {
   context_ = make_context(config_.train.device, config_.train.threads, log_);
   Backend& backend = context_->backend();
-  data_ = load_dataset(config_.data, config_.train.seed);
-  const ClipSet& clips = data_.clips;
-  multi_label_ = clips.multi_label;
-  num_labels_ = clips.num_labels;
-  num_samples_ = clips.num_samples;
+  data_ = load_dataset(config_, config_.train.seed, config_.train.threads, log_);
+  report_skipped_files();
+  multi_label_ = data_.multi_label;
+  num_labels_ = data_.num_labels();
   batch_ = config_.train.batch_size;
-  const auto train_count = data_.indices(Split::train).size();
-  if (train_count < static_cast<std::size_t>(batch_))
-    CADENZA_USER_ERROR("train.batch_size: " << batch_ << " is more than the " << train_count
-                                            << " training clips; use a smaller batch");
+  window_ = std::llround(config_.data.clip_seconds * config_.data.sample_rate);
+  eval_drop_ = std::llround(config_.data.eval_drop_seconds * config_.data.sample_rate);
+  eval_windows_ = choose_eval_windows();
+  sampler_.seed = config_.train.seed;
+  sampler_.balance = config_.data.balance;
+  const std::size_t train_examples =
+      training_epoch(data_.indices(Split::train), data_.lengths, data_.primary_label, window_, sampler_, 0).size();
+  if (train_examples < static_cast<std::size_t>(batch_))
+    CADENZA_USER_ERROR("train.batch_size: " << batch_ << " is more than the " << train_examples
+                                            << " training examples of an epoch; use a smaller batch");
   const std::string loss = config_.loss.type == "auto"
                                ? (multi_label_ ? "sigmoid_bce" : "softmax_cross_entropy")
                                : config_.loss.type;
@@ -153,14 +182,30 @@ void Trainer::build() {
                                                << (multi_label_ ? "multi" : "single")
                                                << "-label data; use val_loss or " << metric_name_);
 
-  frontend_ = backend.make_frontend(config_.features, config_.data.sample_rate, num_samples_, batch_);
+  const AugmentConfig& augment = config_.augment;
+  waveform_augment_.shift_probability = static_cast<float>(augment.shift_probability);
+  waveform_augment_.max_shift = static_cast<int>(std::llround(augment.shift_seconds * config_.data.sample_rate));
+  waveform_augment_.gain_probability = static_cast<float>(augment.gain_probability);
+  waveform_augment_.gain_db_min = static_cast<float>(augment.gain_db[0]);
+  waveform_augment_.gain_db_max = static_cast<float>(augment.gain_db[1]);
+  waveform_augment_.noise_probability = static_cast<float>(augment.noise_probability);
+  waveform_augment_.snr_db_min = static_cast<float>(augment.noise_snr_db[0]);
+  waveform_augment_.snr_db_max = static_cast<float>(augment.noise_snr_db[1]);
+  augment_waveform_ = augment.shift_probability > 0 || augment.gain_probability > 0 || augment.noise_probability > 0;
+  spectrogram_mask_ = {augment.time_masks, augment.time_mask_frames, augment.freq_masks, augment.freq_mask_bins};
+  mask_spectrogram_ = augment.time_masks > 0 || augment.freq_masks > 0;
+
+  frontend_ = backend.make_frontend(config_.features, config_.data.sample_rate, static_cast<int>(window_), batch_);
   ArenaPlan plan;
   loss_id_ = plan.add(Region::activations, "loss", Shape{batch_});
   grad_norm_id_ = plan.add(Region::activations, "grad_norm", Shape{1});
   epoch_loss_sum_id_ = plan.add(Region::activations, "epoch_loss_sum", Shape{1});
-  const std::size_t evaluated = std::max(data_.indices(Split::val).size(), data_.indices(Split::test).size());
-  const std::int64_t score_rows = std::int64_t((evaluated + batch_ - 1) / batch_ * batch_);
-  eval_scores_id_ = plan.add(Region::activations, "eval_scores", Shape{std::max<std::int64_t>(score_rows, batch_), num_labels_});
+  if (augment_waveform_) augmented_pcm_id_ = plan.add(Region::activations, "augmented_pcm", Shape{batch_, window_});
+  const std::int64_t evaluated_clips = std::max<std::int64_t>(
+      1, std::max(data_.indices(Split::val).size(), data_.indices(Split::test).size()));
+  eval_window_scores_id_ = plan.add(Region::activations, "eval_window_scores", Shape{batch_, num_labels_});
+  eval_scores_id_ = plan.add(Region::activations, "eval_scores", Shape{evaluated_clips, num_labels_});
+  eval_targets_id_ = plan.add(Region::activations, "eval_targets", Shape{evaluated_clips, num_labels_});
   eval_confusion_id_ = plan.add(Region::activations, "eval_confusion", Shape{num_labels_, num_labels_});
   eval_loss_sum_id_ = plan.add(Region::activations, "eval_loss_sum", Shape{1});
   const Shape input{batch_, 1, frontend_->num_bins(), frontend_->num_frames()};
@@ -169,21 +214,26 @@ void Trainer::build() {
   arena_ = std::make_unique<Arena>(std::move(plan), backend);
   model_->bind(*arena_);
   optimizer_->bind(*arena_);
-  uploader_ = backend.make_uploader({Shape{batch_, num_samples_}, Shape{batch_, num_labels_}});
+  uploader_ = backend.make_uploader({Shape{batch_, window_}, Shape{batch_, num_labels_}});
+  loader_ = std::make_unique<BatchLoader>(data_, window_, loader_thread_count());
   loss_ = arena_->get(loss_id_);
   grad_norm_ = arena_->get(grad_norm_id_);
   epoch_loss_sum_ = arena_->get(epoch_loss_sum_id_);
+  if (augment_waveform_) augmented_pcm_ = arena_->get(augmented_pcm_id_);
+  eval_window_scores_ = arena_->get(eval_window_scores_id_);
   eval_scores_ = arena_->get(eval_scores_id_);
+  eval_targets_ = arena_->get(eval_targets_id_);
   eval_confusion_ = arena_->get(eval_confusion_id_);
   eval_loss_sum_ = arena_->get(eval_loss_sum_id_);
   host_loss_ = Tensor::zeros(loss_.shape());
   model_hash_ = model_hash(config_);
 
   std::ostringstream os;
-  os << "data: " << config_.data.dataset << ", " << clips.num_clips() << " clips of "
-     << config_.data.clip_seconds << " s at " << clips.sample_rate << " Hz, " << num_labels_
-     << (multi_label_ ? " tags" : " classes") << "; split " << data_.indices(Split::train).size()
-     << " / " << data_.indices(Split::val).size() << " / " << data_.indices(Split::test).size();
+  os << "data: " << config_.data.dataset << ", " << data_.num_clips() << " clips at " << data_.sample_rate
+     << " Hz, " << num_labels_ << (multi_label_ ? " tags" : " classes") << "; split "
+     << data_.indices(Split::train).size() << " / " << data_.indices(Split::val).size() << " / "
+     << data_.indices(Split::test).size() << "; examples of " << config_.data.clip_seconds << " s, "
+     << eval_windows_ << " evaluation window" << (eval_windows_ == 1 ? "" : "s") << " per clip";
   log_.info(os.str());
   os.str("");
   os << "model: " << config_.model.name << ", " << model_->parameter_count() << " parameters, input "
@@ -192,28 +242,61 @@ void Trainer::build() {
   log_.info(os.str());
 }
 
-void Trainer::fill_batch(const std::vector<int>& order, std::size_t first, int count) {
-  const ClipSet& clips = data_.clips;
-  const std::vector<Tensor> host = uploader_->next_host_buffers();
-  for (int b = 0; b < batch_; ++b) {
-    const int clip = order[first + (b < count ? b : 0)];
-    std::copy_n(clips.pcm.data() + std::size_t(clip) * num_samples_, num_samples_,
-                host[0].f32() + std::size_t(b) * num_samples_);
-    std::copy_n(clips.targets.data() + std::size_t(clip) * num_labels_, num_labels_,
-                host[1].f32() + std::size_t(b) * num_labels_);
+// skipped_files.txt lists every file left out (one "<path>: <reason>" per line); one
+// warning line counts them.
+void Trainer::report_skipped_files() const {
+  const fs::path list = request_.run_dir / "skipped_files.txt";
+  if (data_.skipped.empty()) {
+    fs::remove(list);
+    return;
   }
+  std::string text;
+  for (const std::string& line : data_.skipped) text += line + "\n";
+  write_file_atomically(list, text);
+  log_.warn("data: " + std::to_string(data_.skipped.size()) +
+            " files skipped (listed as broken, unlabelled, or cannot be decoded); see " + list.string());
 }
 
-void Trainer::submit_batch() {
-  const std::vector<Tensor> device = uploader_->submit();
+// data.eval_windows, or for 0 the whole windows in the median evaluated clip (1 to 16).
+int Trainer::choose_eval_windows() const {
+  if (config_.data.eval_windows > 0) return config_.data.eval_windows;
+  std::vector<std::int64_t> lengths;
+  for (Split s : {Split::val, Split::test})
+    for (int clip : data_.indices(s)) lengths.push_back(data_.lengths[clip]);
+  if (lengths.empty()) return 1;
+  std::nth_element(lengths.begin(), lengths.begin() + lengths.size() / 2, lengths.end());
+  const std::int64_t median = lengths[lengths.size() / 2];
+  return static_cast<int>(std::clamp<std::int64_t>((median - 2 * eval_drop_) / window_, 1, kMaxAutoEvalWindows));
+}
+
+void Trainer::start_fill(const std::vector<ClipWindow>& examples, std::size_t first, int count) {
+  const std::vector<Tensor> host = uploader_->next_host_buffers();
+  loader_->start(examples, first, count, host[0], host[1]);
+}
+
+std::vector<Tensor> Trainer::upload_batch() {
+  loader_->wait();
+  return uploader_->submit();
+}
+
+void Trainer::compute_features(const std::vector<Tensor>& device, bool train) {
+  Backend& backend = context_->backend();
+  const auto step = static_cast<std::uint64_t>(state_.global_step);
   Tensor features = model_->input();
-  frontend_->compute(device[0], features);
+  if (train && augment_waveform_) {
+    backend.augment_waveform(waveform_augment_, random_bits(config_.train.seed, kWaveformAugmentStream, step),
+                             device[0], augmented_pcm_);
+    frontend_->compute(augmented_pcm_, features);
+  } else {
+    frontend_->compute(device[0], features);
+  }
+  if (train && mask_spectrogram_)
+    backend.mask_spectrogram(spectrogram_mask_, random_bits(config_.train.seed, kMaskStream, step), features);
   batch_targets_ = device[1];
 }
 
 void Trainer::enqueue_train_step(float lr) {
   Backend& backend = context_->backend();
-  submit_batch();
   StepInfo step{true, random_bits(config_.train.seed, kDropoutStream,
                                   static_cast<std::uint64_t>(state_.global_step))};
   model_->forward(backend, step);
@@ -249,32 +332,42 @@ float Trainer::read_step_loss() {
   return static_cast<float>(sum / batch_);
 }
 
-// Everything accumulates on the device (scores, confusion counts, the loss sum); only
-// the totals and, for ROC-AUC, the scores come back once at the end.
+// Multiframe: each clip is cut into eval_windows_ windows whose scores are averaged on
+// the device into the clip's row; the confusion counts (single-label) or, for ROC-AUC,
+// the clip scores come back once at the end. The loss is the mean over windows.
 Trainer::Evaluation Trainer::evaluate(Split split) {
   Backend& backend = context_->backend();
-  const std::vector<int>& indices = data_.indices(split);
-  const std::size_t n = indices.size();
+  const std::vector<int>& clips = data_.indices(split);
+  const int clip_count = static_cast<int>(clips.size());
+  eval_examples_ = evaluation_windows(clips, data_.lengths, window_, eval_windows_, eval_drop_);
+  const std::size_t n = eval_examples_.size();
+  Tensor targets = Tensor::zeros(eval_targets_.shape());
+  for (int c = 0; c < clip_count; ++c)
+    std::copy_n(data_.clip_targets(clips[c]), num_labels_, targets.f32() + std::size_t(c) * num_labels_);
+  backend.copy(targets, eval_targets_);
+  backend.fill_zero(eval_scores_);
   backend.fill_zero(eval_confusion_);
   backend.fill_zero(eval_loss_sum_);
   Tensor no_gradient;
   const StepInfo inference{false, 0};
+  if (n > 0) start_fill(eval_examples_, 0, static_cast<int>(std::min<std::size_t>(batch_, n)));
   for (std::size_t first = 0; first < n; first += batch_) {
     const int count = static_cast<int>(std::min<std::size_t>(batch_, n - first));
-    fill_batch(indices, first, count);
-    submit_batch();
+    const std::vector<Tensor> batch = upload_batch();
+    const std::size_t next = first + batch_;
+    if (next < n) start_fill(eval_examples_, next, static_cast<int>(std::min<std::size_t>(batch_, n - next)));
+    compute_features(batch, false);
     model_->forward(backend, inference);
     Tensor logits = model_->output();
     if (sigmoid_loss_)
       backend.sigmoid_bce(logits, batch_targets_, loss_, no_gradient, 1.0f);
     else
       backend.softmax_cross_entropy(logits, batch_targets_, 0.0f, loss_, no_gradient, 1.0f);
-    Tensor scores = Tensor::view(static_cast<float*>(eval_scores_.raw()) + first * num_labels_,
-                                 Shape{batch_, num_labels_}, DType::f32, eval_scores_.device());
-    backend.output_scores(multi_label_, logits, scores);
-    if (!multi_label_) backend.accumulate_confusion(scores, batch_targets_, count, eval_confusion_);
-    backend.accumulate_sum(loss_, count, eval_loss_sum_);
+    backend.output_scores(multi_label_, logits, eval_window_scores_);
     uploader_->release_after_compute();
+    backend.accumulate_window_scores(eval_window_scores_, static_cast<std::int64_t>(first), count, eval_windows_,
+                                     eval_scores_);
+    backend.accumulate_sum(loss_, count, eval_loss_sum_);
   }
   Tensor loss_sum = Tensor::zeros(Shape{1});
   backend.copy(eval_loss_sum_, loss_sum);
@@ -283,19 +376,16 @@ Trainer::Evaluation Trainer::evaluate(Split split) {
   if (multi_label_) {
     Tensor scores = Tensor::zeros(eval_scores_.shape());
     backend.copy(eval_scores_, scores);
-    std::vector<float> targets(n * num_labels_);
-    for (std::size_t r = 0; r < n; ++r)
-      std::copy_n(data_.clips.targets.data() + std::size_t(indices[r]) * num_labels_, num_labels_,
-                  targets.data() + r * num_labels_);
-    const MacroAuc auc = macro_roc_auc_pr_auc(scores.f32(), targets.data(), int(n), num_labels_);
+    const MacroAuc auc = macro_roc_auc_pr_auc(scores.f32(), targets.f32(), clip_count, num_labels_);
     e.metric = auc.roc_auc;
     e.pr_auc = auc.pr_auc;
   } else {
+    backend.accumulate_confusion(eval_scores_, eval_targets_, clip_count, eval_confusion_);
     Tensor confusion = Tensor::zeros(eval_confusion_.shape());
     backend.copy(eval_confusion_, confusion);
     double correct = 0;
     for (int k = 0; k < num_labels_; ++k) correct += confusion.f32()[k * num_labels_ + k];
-    e.metric = n ? correct / double(n) : std::nan("");
+    e.metric = clip_count ? correct / double(clip_count) : std::nan("");
   }
   return e;
 }
@@ -305,7 +395,8 @@ Trainer::Evaluation Trainer::evaluate(Split split) {
 const std::set<std::string> kKeysAResumeMayChange = {
     "train.epochs",         "train.max_steps",  "train.device",
     "train.threads",        "train.run_dir",    "train.log_every_steps",
-    "train.checkpoint_every_steps", "train.keep_checkpoints", "train.select_metric"};
+    "train.checkpoint_every_steps", "train.keep_checkpoints", "train.select_metric",
+    "data.cache_dir"};
 
 void Trainer::check_resumable(const std::map<std::string, std::string>& saved) const {
   const std::map<std::string, std::string> now = config_values(config_);
@@ -368,15 +459,15 @@ TrainOutcome Trainer::run() {
   outcome.metric_name = metric_name_;
   const int epochs = config_.train.epochs;
   const std::vector<int>& train_indices = data_.indices(Split::train);
-  const int steps_per_epoch = static_cast<int>(train_indices.size() / batch_);
   const bool has_validation = !data_.indices(Split::val).empty();
   const float lr = static_cast<float>(config_.train.lr);
 
   for (int epoch = state_.epoch; epoch < epochs; ++epoch) {
-    const std::vector<int> order = epoch_order(train_indices, config_.train.seed, epoch);
+    epoch_examples_ = training_epoch(train_indices, data_.lengths, data_.primary_label, window_, sampler_, epoch);
+    const int steps_per_epoch = static_cast<int>(epoch_examples_.size() / batch_);
     const auto epoch_start = Clock::now();
     const int first_step = state_.step_in_epoch;
-    bool batch_filled = false;
+    if (first_step < steps_per_epoch) start_fill(epoch_examples_, std::size_t(first_step) * batch_, batch_);
     for (int s = first_step; s < steps_per_epoch; ++s) {
       if (request_.stop_requested && request_.stop_requested->load()) {
         log_.end_progress();
@@ -399,11 +490,11 @@ TrainOutcome Trainer::run() {
         outcome.epochs_completed = epoch;
         return outcome;
       }
-      if (!batch_filled) fill_batch(order, std::size_t(s) * batch_, batch_);
+      const std::vector<Tensor> batch = upload_batch();
+      // The next batch is read on the loader's threads while the device computes this step.
+      if (s + 1 < steps_per_epoch) start_fill(epoch_examples_, std::size_t(s + 1) * batch_, batch_);
+      compute_features(batch, true);
       enqueue_train_step(lr);
-      // The next batch is read and filled while the device computes this step.
-      batch_filled = s + 1 < steps_per_epoch;
-      if (batch_filled) fill_batch(order, std::size_t(s + 1) * batch_, batch_);
       state_.step_in_epoch = s + 1;
       if (config_.train.checkpoint_every_steps > 0 &&
           state_.global_step % config_.train.checkpoint_every_steps == 0 && s + 1 < steps_per_epoch)

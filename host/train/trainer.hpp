@@ -7,8 +7,11 @@
 //   unbroken run would, with the same losses.
 // - Training batches are full (the last partial batch of an epoch is dropped, keeping
 //   shapes static); evaluation pads its last batch and ignores the padding.
+// - Training examples are random crops of data.clip_seconds (host/data/sampler.hpp);
+//   evaluation scores each clip by the mean of its windows' scores (multiframe).
 // - Files in the run directory: config.yaml (resolved), metrics.jsonl (one object per
-//   epoch), steps.jsonl (one object every train.log_every_steps steps), checkpoints/.
+//   epoch), steps.jsonl (one object every train.log_every_steps steps), checkpoints/,
+//   and skipped_files.txt when files of the dataset were left out.
 //   A resumed run first cuts both .jsonl files back to its checkpoint, then appends.
 #pragma once
 
