@@ -7,7 +7,8 @@
 // samples of load_audio() quantised to int16; undecodable clips are skipped with their
 // reason and are in no split; splits are disjoint by clip and by file; a manifest listing
 // one file in two splits is refused; the PCM cache is reused for the same files and rebuilt
-// when one changes.
+// when one changes; offline-augmented copies are training clips, cached apart from the
+// originals.
 #include <algorithm>
 #include <array>
 #include <catch2/catch.hpp>
@@ -576,6 +577,68 @@ TEST_CASE("load_dataset: the PCM cache is reused, and rebuilt when a file change
   fs::last_write_time(touched, fs::last_write_time(touched) + std::chrono::seconds(2));
   CHECK_THAT(load(config).log, Contains("PCM cache built"));
   CHECK_THAT(load(config).log, Contains("PCM cache reused"));
+}
+
+
+TEST_CASE("load_dataset: offline copies are stretched, shifted training clips cached apart",
+          "[cpu][data][augment]") {
+  TempDir dir;
+  const fs::path root = dir / "library";
+  for (const char* label : {"low", "high"}) {
+    for (int i = 0; i < 2; ++i)
+      write_tone(root / label / ("t" + std::to_string(i) + ".wav"), kWav16, kRate, 1, 0.6,
+                 std::string(label) == "low" ? 220.0 : 880.0);
+  }
+  Config config = config_for("folder", root, dir / "cache");
+  config.data.split_fractions = {0.5, 0.5, 0.0};
+  config.augment.offline_copies = 2;
+  config.augment.time_stretch = {0.8, 1.25};
+  config.augment.pitch_shift = {-2.0, 2.0};
+  const Loaded first = load(config);
+  const Dataset& d = first.data;
+  REQUIRE(d.num_clips() == 4 + 2 * 2);  // 2 training clips, 2 copies each
+  CHECK(contains(first.log, "offline augmentation: 4 stretched and pitch-shifted copies of 2 training clips"));
+  const std::vector<int> originals = {d.splits[0][0], d.splits[0][1]};
+  CHECK(d.splits[0] == std::vector<int>{originals[0], originals[1], 4, 5, 6, 7});
+  for (int copy = 4; copy < 8; ++copy) {
+    const int original = originals[(copy - 4) / 2];
+    INFO("copy " << copy << " of clip " << original);
+    CHECK(d.clip_ids[copy] == d.clip_ids[original] + "+copy" + std::to_string(copy - 4));
+    CHECK(targets_of(d, copy) == targets_of(d, original));
+    CHECK(d.primary_label[copy] == d.primary_label[original]);
+    // round(n / rate) with rate in [0.8, 1.25]; the copies differ from their original.
+    CHECK(d.lengths[copy] >= std::llround(d.lengths[original] / 1.25));
+    CHECK(d.lengths[copy] <= std::llround(d.lengths[original] / 0.8));
+    CHECK(read_clip(d, copy) != read_clip(d, original));
+  }
+  CHECK(read_clip(d, 4) != read_clip(d, 5));  // two copies of one clip draw differently
+  for (int s = 1; s < 3; ++s)
+    for (int clip : d.splits[s]) CHECK(clip < 4);  // copies are training clips only
+
+  // The same config reuses both caches; another seed rebuilds only the copies'.
+  const Loaded again = load(config);
+  CHECK(contains(again.log, "PCM cache reused: 4 files"));
+  CHECK_FALSE(contains(again.log, "PCM cache built"));
+  CHECK(read_clip(again.data, 6) == read_clip(d, 6));
+  config.augment.offline_seed = 2;
+  const Loaded reseeded = load(config);
+  CHECK(contains(reseeded.log, "PCM cache reused: 4 files"));
+  CHECK(contains(reseeded.log, "PCM cache built"));
+  CHECK(read_clip(reseeded.data, 4) != read_clip(d, 4));
+}
+
+TEST_CASE("load_dataset: the synthetic set takes offline copies in memory", "[cpu][data][augment]") {
+  Config config;
+  config.data.synthetic.num_classes = 2;
+  config.data.synthetic.clips_per_class = 4;
+  config.data.clip_seconds = 0.5;
+  config.data.split_fractions = {0.5, 0.5, 0.0};
+  config.augment.offline_copies = 1;
+  config.augment.time_stretch = {1.25, 1.25};
+  const Dataset d = load(config).data;
+  REQUIRE(d.num_clips() == 8 + 4);
+  CHECK(d.splits[0].size() == 8);
+  for (int copy = 8; copy < 12; ++copy) CHECK(d.lengths[copy] == std::llround(8000 / 1.25));
 }
 
 }  // namespace cadenza

@@ -385,7 +385,7 @@ TEST_CASE("a PCM cache build left by a killed process is removed", "[cpu][data][
 TEST_CASE("a PCM cache of no files is empty", "[cpu][data][cache]") {
   TempDir dir;
   CapturedLog captured;
-  const PcmCache cache = PcmCache::open_or_build({}, options_for(dir / "cache"), captured.log);
+  const PcmCache cache = PcmCache::open_or_build(std::vector<fs::path>{}, options_for(dir / "cache"), captured.log);
   CHECK(cache.size() == 0);
   CHECK(cache.failures().empty());
   CHECK(captured.log.warnings() == 0);

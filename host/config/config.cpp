@@ -34,6 +34,7 @@
 #include "host/config/config_schema.hpp"
 #include "host/config/did_you_mean.hpp"
 #include "host/core/error.hpp"
+#include "host/core/hash.hpp"
 
 namespace cadenza {
 namespace {
@@ -797,15 +798,6 @@ std::string read_text_file(const std::string& path) {
 // the dataset's label keys are added to these.
 const std::vector<std::string> kModelDefiningKeys = {
     "data.dataset", "data.sample_rate", "data.clip_seconds", "features", "model.layers"};
-
-std::uint64_t fnv1a_64(std::string_view text) {
-  std::uint64_t hash = 14695981039346656037ull;
-  for (unsigned char c : text) {
-    hash ^= c;
-    hash *= 1099511628211ull;
-  }
-  return hash;
-}
 
 }  // namespace
 

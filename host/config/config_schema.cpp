@@ -10,6 +10,7 @@
 #include <charconv>
 #include <type_traits>
 
+#include "host/audio/time_pitch.hpp"
 #include "host/data/synthetic_audio.hpp"
 
 namespace cadenza {
@@ -192,8 +193,10 @@ const std::vector<KeySpec>& config_keys() {
       {CONFIG_KEY(augment.freq_mask_bins), at_least(0), "widest frequency mask"},
       {CONFIG_KEY(augment.offline_copies), between({0, true}, {16, true}),
        "0: off; stretched and shifted versions of each training clip, built into the cache"},
-      {CONFIG_KEY(augment.time_stretch), above(0), "min, max rate; > 1 is faster"},
-      {CONFIG_KEY(augment.pitch_shift), any_value(), "min, max semitones"},
+      {CONFIG_KEY(augment.time_stretch), between({kTimePitchMinRate, true}, {kTimePitchMaxRate, true}),
+       "min, max rate; > 1 is faster"},
+      {CONFIG_KEY(augment.pitch_shift), between({-kTimePitchMaxSemitones, true}, {kTimePitchMaxSemitones, true}),
+       "min, max semitones"},
       {CONFIG_KEY(augment.offline_seed), any_value(), ""},
 
       {CONFIG_KEY(train.epochs), at_least(1), ""},

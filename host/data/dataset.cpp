@@ -6,47 +6,95 @@
 #include <algorithm>
 #include <cstdlib>
 #include <map>
+#include <optional>
 
+#include "host/audio/time_pitch.hpp"
 #include "host/core/error.hpp"
+#include "host/core/hash.hpp"
 #include "host/data/dataset_index.hpp"
 #include "host/data/pcm_cache.hpp"
 #include "host/data/split.hpp"
 #include "host/data/synthetic_audio.hpp"
+#include "host/math/random_math.hpp"
 
 namespace cadenza {
 namespace fs = std::filesystem;
 namespace {
 
-// Clips of equal length held in memory (the synthetic set).
+// Clips held in memory back to back (the synthetic set and its offline copies).
 class InMemoryAudio final : public ClipAudio {
  public:
-  InMemoryAudio(std::vector<float> pcm, std::int64_t clip_length)
-      : pcm_(std::move(pcm)), clip_length_(clip_length) {}
+  InMemoryAudio(std::vector<float> pcm, const std::vector<std::int64_t>& lengths) : pcm_(std::move(pcm)) {
+    starts_.push_back(0);
+    for (std::int64_t length : lengths) starts_.push_back(starts_.back() + length);
+    CADENZA_CHECK(starts_.back() == std::int64_t(pcm_.size()), "clip lengths do not add up to the samples");
+  }
   void read(int clip, std::int64_t offset, std::int64_t count, float* out) const override {
-    const std::int64_t available = std::clamp<std::int64_t>(clip_length_ - offset, 0, count);
-    const float* first = pcm_.data() + std::size_t(clip) * std::size_t(clip_length_) + offset;
-    std::copy_n(first, available, out);
+    const std::int64_t length = starts_[clip + 1] - starts_[clip];
+    const std::int64_t available = std::clamp<std::int64_t>(length - offset, 0, count);
+    std::copy_n(pcm_.data() + starts_[clip] + offset, available, out);
     std::fill(out + available, out + count, 0.0f);
   }
 
  private:
   std::vector<float> pcm_;
-  std::int64_t clip_length_;
+  std::vector<std::int64_t> starts_;  // clip c is pcm_[starts_[c], starts_[c + 1])
 };
 
-// Clips read from the memory-mapped PCM cache: clip i is entry i.
+// Clips read from the memory-mapped PCM caches: clip i < originals.size() is entry i of
+// the originals' cache, clip originals.size() + j entry j of the copies' cache.
 class CachedAudio final : public ClipAudio {
  public:
-  explicit CachedAudio(PcmCache cache) : cache_(std::move(cache)) {}
+  CachedAudio(PcmCache originals, std::optional<PcmCache> copies)
+      : originals_(std::move(originals)), copies_(std::move(copies)) {}
   void read(int clip, std::int64_t offset, std::int64_t count, float* out) const override {
-    cache_.read(std::size_t(clip), offset, count, out);
+    const std::size_t i = std::size_t(clip);
+    if (i < originals_.size()) originals_.read(i, offset, count, out);
+    else copies_->read(i - originals_.size(), offset, count, out);
   }
 
  private:
-  PcmCache cache_;
+  PcmCache originals_;
+  std::optional<PcmCache> copies_;
 };
 
-Dataset synthetic_dataset(const DataConfig& config, std::uint64_t train_seed) {
+// One offline-augmented copy of a training clip.
+struct OfflineCopy {
+  int original = 0;
+  double stretch = 1.0, semitones = 0.0;
+};
+
+// augment.offline_copies copies of every training clip, each with a stretch and a shift
+// drawn uniformly from the configured ranges. The draws depend on the offline seed and
+// the clip's id, so a clip keeps its copies when others are added or removed.
+std::vector<OfflineCopy> plan_offline_copies(const Dataset& d, const AugmentConfig& augment) {
+  std::vector<OfflineCopy> copies;
+  for (int clip : d.indices(Split::train)) {
+    const std::uint64_t stream = fnv1a_64(d.clip_ids[clip]);
+    for (int j = 0; j < augment.offline_copies; ++j) {
+      const auto draw = [&](int which, const std::array<double, 2>& range) {
+        return range[0] + (range[1] - range[0]) * double(uniform01(augment.offline_seed, stream, 2 * j + which));
+      };
+      copies.push_back({clip, draw(0, augment.time_stretch), draw(1, augment.pitch_shift)});
+    }
+  }
+  return copies;
+}
+
+// Appends the copies as training clips with their originals' labels (lengths are set by
+// the caller).
+void append_copies(Dataset& d, const std::vector<OfflineCopy>& copies) {
+  const std::size_t labels = d.label_names.size();
+  for (std::size_t j = 0; j < copies.size(); ++j) {
+    const int original = copies[j].original;
+    d.clip_ids.push_back(d.clip_ids[original] + "+copy" + std::to_string(j));
+    d.targets.insert(d.targets.end(), d.clip_targets(original), d.clip_targets(original) + labels);
+    d.primary_label.push_back(d.primary_label[original]);
+  }
+}
+
+Dataset synthetic_dataset(const Config& full_config, std::uint64_t train_seed) {
+  const DataConfig& config = full_config.data;
   SyntheticClipSet set = generate_synthetic(config.synthetic, config.sample_rate, config.clip_seconds);
   Dataset d;
   d.label_names = set.label_names;
@@ -57,7 +105,17 @@ Dataset synthetic_dataset(const DataConfig& config, std::uint64_t train_seed) {
   for (int i = 0; i < set.num_clips(); ++i) d.clip_ids.push_back("synthetic." + std::to_string(i));
   const std::uint64_t seed = config.split_seed ? config.split_seed : train_seed;
   d.splits = stratified_split(d.primary_label, config.split_fractions, seed);
-  d.audio = std::make_unique<InMemoryAudio>(std::move(set.pcm), set.num_samples);
+  const std::vector<OfflineCopy> copies = plan_offline_copies(d, full_config.augment);
+  append_copies(d, copies);
+  for (const OfflineCopy& copy : copies) {
+    const auto first = set.pcm.begin() + std::ptrdiff_t(copy.original) * set.num_samples;
+    const std::vector<float> stretched = stretch_and_shift(std::vector<float>(first, first + set.num_samples),
+                                                           config.sample_rate, copy.stretch, copy.semitones);
+    set.pcm.insert(set.pcm.end(), stretched.begin(), stretched.end());
+    d.splits[int(Split::train)].push_back(d.num_clips());
+    d.lengths.push_back(std::int64_t(stretched.size()));
+  }
+  d.audio = std::make_unique<InMemoryAudio>(std::move(set.pcm), d.lengths);
   return d;
 }
 
@@ -77,7 +135,8 @@ void require_disjoint_splits(const DatasetIndex& index, const std::array<std::ve
   }
 }
 
-Dataset indexed_dataset(const DataConfig& config, std::uint64_t train_seed, int threads, Logger& log) {
+Dataset indexed_dataset(const Config& full_config, std::uint64_t train_seed, int threads, Logger& log) {
+  const DataConfig& config = full_config.data;
   DatasetIndex index = index_dataset(config);
   const std::array<std::vector<int>, 3> splits = assign_splits(index, config, train_seed);
   require_disjoint_splits(index, splits);
@@ -107,7 +166,24 @@ Dataset indexed_dataset(const DataConfig& config, std::uint64_t train_seed, int 
     for (int clip : splits[s])
       if (d.lengths[clip] > 0) d.splits[s].push_back(clip);
   }
-  d.audio = std::make_unique<CachedAudio>(std::move(cache));
+
+  const std::vector<OfflineCopy> copies = plan_offline_copies(d, full_config.augment);
+  std::optional<PcmCache> copy_cache;
+  if (!copies.empty()) {
+    std::vector<PcmSource> sources;
+    for (const OfflineCopy& copy : copies) sources.push_back({files[copy.original], copy.stretch, copy.semitones});
+    log.info("offline augmentation: " + std::to_string(copies.size()) + " stretched and pitch-shifted copies of " +
+             std::to_string(d.indices(Split::train).size()) + " training clips");
+    copy_cache = PcmCache::open_or_build(sources, options, log);
+    append_copies(d, copies);
+    for (std::size_t j = 0; j < copies.size(); ++j) {
+      const bool available = copy_cache->available(j);
+      if (available) d.splits[int(Split::train)].push_back(d.num_clips());
+      d.lengths.push_back(available ? copy_cache->length(j) : 0);
+    }
+    for (const std::string& failure : copy_cache->failures()) d.skipped.push_back(failure);
+  }
+  d.audio = std::make_unique<CachedAudio>(std::move(cache), std::move(copy_cache));
   return d;
 }
 
@@ -126,8 +202,8 @@ fs::path pcm_cache_root(const DataConfig& config) {
 }
 
 Dataset load_dataset(const Config& config, std::uint64_t train_seed, int threads, Logger& log) {
-  Dataset d = config.data.dataset == "synthetic" ? synthetic_dataset(config.data, train_seed)
-                                                 : indexed_dataset(config.data, train_seed, threads, log);
+  Dataset d = config.data.dataset == "synthetic" ? synthetic_dataset(config, train_seed)
+                                                 : indexed_dataset(config, train_seed, threads, log);
   d.name = config.data.dataset;
   d.sample_rate = config.data.sample_rate;
   return d;

@@ -4,13 +4,15 @@
 // Key: FNV-1a 64 over a sequence of fields, each followed by a NUL byte: the format tag
 // (kFormat), the sample rate in decimal, then per input file its absolute, lexically
 // normalised path, its size in bytes and its modification time in nanoseconds since the
-// epoch (both decimal, both -1 when stat() fails). Written as 16 lower-case hex digits.
+// epoch (both decimal, both -1 when stat() fails), and for a transformed source also
+// "stretch <rate> semitones <n>" (%.17g each). Written as 16 lower-case hex digits.
 //
 // Directory layout (cache_root/<key>/):
 // - shard-0000.pcm, shard-0001.pcm, ...: int16 little-endian mono samples, the entries of
 //   the available files back to back in input order; an entry never spans two shards.
 // - manifest.json: format, key, sample_rate, shards (file name, samples) and files (path,
-//   size, mtime_ns, status "ok" with shard/offset/length, or "failed" with reason). It is
+//   size, mtime_ns, for a transformed source its transform, status "ok" with
+//   shard/offset/length, or "failed" with reason). It is
 //   written last, so a directory whose manifest parses and matches is complete.
 //
 // Invariants of the build: at most 2 * threads decoded files wait in memory for their turn
@@ -43,7 +45,9 @@
 #include <utility>
 
 #include "host/audio/audio_decoder.hpp"
+#include "host/audio/time_pitch.hpp"
 #include "host/core/error.hpp"
+#include "host/core/hash.hpp"
 #include "host/io/atomic_file.hpp"
 
 namespace cadenza {
@@ -73,16 +77,31 @@ std::string shard_name(std::size_t index) {
   return name;
 }
 
-// What the key records of one input file.
+// What the key records of one source.
 struct FileStamp {
   std::string absolute_path;
   std::int64_t size = -1;      // bytes, -1 when stat() fails
   std::int64_t mtime_ns = -1;  // nanoseconds since the epoch, -1 when stat() fails
+  std::string transform;       // "" or "stretch <rate> semitones <n>"
 };
 
-FileStamp stamp_file(const fs::path& path) {
+// "stretch 1.1000000000000001 semitones -2" for a transformed source, else "".
+std::string transform_text(const PcmSource& source) {
+  if (!source.transformed()) return "";
+  char text[96];
+  std::snprintf(text, sizeof(text), "stretch %.17g semitones %.17g", source.stretch, source.semitones);
+  return text;
+}
+
+// How a failure names its source: the path, and the transform if any.
+std::string source_name(const PcmSource& source) {
+  return source.transformed() ? source.path.string() + " (" + transform_text(source) + ")" : source.path.string();
+}
+
+FileStamp stamp_file(const PcmSource& source) {
   FileStamp stamp;
-  stamp.absolute_path = absolute_path_text(path);
+  stamp.absolute_path = absolute_path_text(source.path);
+  stamp.transform = transform_text(source);
   struct stat status {};
   if (::stat(stamp.absolute_path.c_str(), &status) == 0) {
     stamp.size = static_cast<std::int64_t>(status.st_size);
@@ -92,36 +111,15 @@ FileStamp stamp_file(const fs::path& path) {
   return stamp;
 }
 
-// FNV-1a 64 over fields, each terminated by a NUL byte so that field boundaries count.
-class FieldHash {
- public:
-  void add(std::string_view field) {
-    for (const char byte : field) mix(static_cast<unsigned char>(byte));
-    mix(0);
-  }
-  void add(std::int64_t number) { add(std::to_string(number)); }
-  std::string hex() const {
-    char text[17];
-    std::snprintf(text, sizeof(text), "%016llx", static_cast<unsigned long long>(state_));
-    return text;
-  }
-
- private:
-  void mix(unsigned char byte) {
-    state_ ^= byte;
-    state_ *= 0x100000001b3ULL;
-  }
-  std::uint64_t state_ = 0xcbf29ce484222325ULL;
-};
-
 std::string cache_key(int sample_rate, const std::vector<FileStamp>& stamps) {
-  FieldHash hash;
-  hash.add(kFormat);
-  hash.add(sample_rate);
+  Fnv1a64 hash;
+  hash.add_field(kFormat);
+  hash.add_field(sample_rate);
   for (const FileStamp& stamp : stamps) {
-    hash.add(stamp.absolute_path);
-    hash.add(stamp.size);
-    hash.add(stamp.mtime_ns);
+    hash.add_field(stamp.absolute_path);
+    hash.add_field(stamp.size);
+    hash.add_field(stamp.mtime_ns);
+    if (!stamp.transform.empty()) hash.add_field(stamp.transform);
   }
   return hash.hex();
 }
@@ -233,10 +231,14 @@ struct DecodedFile {
   std::string failure_reason;  // empty when the file decoded
 };
 
-DecodedFile decode_file(const fs::path& path, int sample_rate) {
+DecodedFile decode_file(const PcmSource& source, int sample_rate) {
+  const fs::path& path = source.path;
   DecodedFile decoded;
   try {
-    decoded.samples = to_pcm16(load_audio(path, sample_rate));
+    std::vector<float> samples = load_audio(path, sample_rate);
+    if (source.transformed() && !samples.empty())
+      samples = stretch_and_shift(samples, sample_rate, source.stretch, source.semitones);
+    decoded.samples = to_pcm16(samples);
     if (decoded.samples.empty()) {
       decoded.failure_reason = "no audio (0 samples at " + std::to_string(sample_rate) + " Hz)";
     }
@@ -312,12 +314,12 @@ std::string format_duration(double seconds) {
   return text;
 }
 
-// Decodes `files` on `threads` threads and writes them in input order into `directory`
+// Decodes `sources` on `threads` threads and writes them in input order into `directory`
 // (shards, then manifest.json). Reports progress through `log` from the calling thread.
 void build_cache_directory(const fs::path& directory, const std::string& key,
-                           const std::vector<fs::path>& files, const std::vector<FileStamp>& stamps,
+                           const std::vector<PcmSource>& sources, const std::vector<FileStamp>& stamps,
                            const PcmCacheOptions& options, int threads, Logger& log) {
-  const std::size_t file_count = files.size();
+  const std::size_t file_count = sources.size();
   const std::size_t reorder_window = 2 * static_cast<std::size_t>(threads);
 
   std::mutex mutex;
@@ -341,7 +343,7 @@ void build_cache_directory(const fs::path& directory, const std::string& key,
         index = next_to_claim++;
       }
       try {
-        DecodedFile decoded = decode_file(files[index], options.sample_rate);
+        DecodedFile decoded = decode_file(sources[index], options.sample_rate);
         std::lock_guard lock(mutex);
         decoded_waiting.emplace(index, std::move(decoded));
       } catch (...) {
@@ -389,6 +391,7 @@ void build_cache_directory(const fs::path& directory, const std::string& key,
     Json record = {{"path", stamps[index].absolute_path},
                    {"size", stamps[index].size},
                    {"mtime_ns", stamps[index].mtime_ns}};
+    if (!stamps[index].transform.empty()) record["transform"] = stamps[index].transform;
     if (decoded.failure_reason.empty()) {
       const ShardWriter::Placement placement = shards.append(decoded.samples);
       record["status"] = "ok";
@@ -462,7 +465,7 @@ int decode_thread_count(int requested, std::size_t file_count) {
 
 // Builds the cache in `<key>.building-<pid>` and renames it to `<key>` once complete.
 void build_and_publish(const fs::path& cache_root, const std::string& key,
-                       const std::vector<fs::path>& files, const std::vector<FileStamp>& stamps,
+                       const std::vector<PcmSource>& sources, const std::vector<FileStamp>& stamps,
                        const PcmCacheOptions& options, Logger& log) {
   const fs::path building = cache_root / (key + ".building-" + std::to_string(::getpid()));
   const fs::path directory = cache_root / key;
@@ -470,8 +473,8 @@ void build_and_publish(const fs::path& cache_root, const std::string& key,
   fs::create_directory(building, error);
   if (error) CADENZA_USER_ERROR("cannot create " << building.string() << ": " << error.message());
   try {
-    build_cache_directory(building, key, files, stamps, options,
-                          decode_thread_count(options.threads, files.size()), log);
+    build_cache_directory(building, key, sources, stamps, options,
+                          decode_thread_count(options.threads, sources.size()), log);
     fsync_directory(building);
     if (::rename(building.c_str(), directory.c_str()) != 0) {
       CADENZA_USER_ERROR("cannot rename " << building.string() << " to " << directory.string()
@@ -546,7 +549,7 @@ PcmCache::MappedShard& PcmCache::MappedShard::operator=(MappedShard&& other) noe
 }
 
 PcmCache PcmCache::load(const fs::path& directory, const std::string& key, int sample_rate,
-                        const std::vector<fs::path>& files) {
+                        const std::vector<PcmSource>& sources) {
   const fs::path manifest_path = directory / kManifestName;
   const Json manifest = Json::parse(read_file(manifest_path));
   auto check = [&](bool condition, const std::string& what) {
@@ -556,7 +559,7 @@ PcmCache PcmCache::load(const fs::path& directory, const std::string& key, int s
   check(manifest.at("key").get<std::string>() == key, "another key");
   check(manifest.at("sample_rate").get<int>() == sample_rate, "another sample rate");
   const Json& file_records = manifest.at("files");
-  check(file_records.size() == files.size(), "another number of files");
+  check(file_records.size() == sources.size(), "another number of files");
 
   PcmCache cache;
   cache.directory_ = directory;
@@ -568,11 +571,12 @@ PcmCache PcmCache::load(const fs::path& directory, const std::string& key, int s
     check(cache.shards_.back().sample_count() == shard.at("samples").get<std::int64_t>(),
           name + " does not hold the samples the manifest lists");
   }
-  cache.entries_.reserve(files.size());
-  for (std::size_t i = 0; i < files.size(); ++i) {
+  cache.entries_.reserve(sources.size());
+  for (std::size_t i = 0; i < sources.size(); ++i) {
     const Json& record = file_records[i];
-    check(record.at("path").get<std::string>() == absolute_path_text(files[i]),
-          "file " + std::to_string(i) + " is not " + files[i].string());
+    check(record.at("path").get<std::string>() == absolute_path_text(sources[i].path) &&
+              record.value("transform", std::string()) == transform_text(sources[i]),
+          "file " + std::to_string(i) + " is not " + source_name(sources[i]));
     Entry entry;
     if (record.at("status").get<std::string>() == "ok") {
       entry.shard = record.at("shard").get<int>();
@@ -584,7 +588,7 @@ PcmCache PcmCache::load(const fs::path& directory, const std::string& key, int s
                     cache.shards_[static_cast<std::size_t>(entry.shard)].sample_count(),
             "entry " + std::to_string(i) + " lies outside its shard");
     } else {
-      cache.failures_.push_back(files[i].string() + ": " + record.at("reason").get<std::string>());
+      cache.failures_.push_back(source_name(sources[i]) + ": " + record.at("reason").get<std::string>());
     }
     cache.entries_.push_back(entry);
   }
@@ -592,6 +596,14 @@ PcmCache PcmCache::load(const fs::path& directory, const std::string& key, int s
 }
 
 PcmCache PcmCache::open_or_build(const std::vector<fs::path>& files, const PcmCacheOptions& options,
+                                 Logger& log) {
+  std::vector<PcmSource> sources;
+  sources.reserve(files.size());
+  for (const fs::path& file : files) sources.push_back({file});
+  return open_or_build(sources, options, log);
+}
+
+PcmCache PcmCache::open_or_build(const std::vector<PcmSource>& sources, const PcmCacheOptions& options,
                                  Logger& log) {
   if (options.cache_root.empty()) CADENZA_USER_ERROR("PCM cache: no cache directory given");
   if (options.sample_rate <= 0) {
@@ -608,8 +620,8 @@ PcmCache PcmCache::open_or_build(const std::vector<fs::path>& files, const PcmCa
     CADENZA_USER_ERROR("cannot create " << options.cache_root.string() << ": " << error.message());
 
   std::vector<FileStamp> stamps;
-  stamps.reserve(files.size());
-  for (const fs::path& file : files) stamps.push_back(stamp_file(file));
+  stamps.reserve(sources.size());
+  for (const PcmSource& source : sources) stamps.push_back(stamp_file(source));
   const std::string key = cache_key(options.sample_rate, stamps);
   const fs::path directory = options.cache_root / key;
 
@@ -619,7 +631,7 @@ PcmCache PcmCache::open_or_build(const std::vector<fs::path>& files, const PcmCa
     std::error_code missing;
     if (!fs::exists(directory / kManifestName, missing)) return std::nullopt;
     try {
-      return load(directory, key, options.sample_rate, files);
+      return load(directory, key, options.sample_rate, sources);
     } catch (const Error&) {
       return std::nullopt;
     } catch (const Json::exception&) {
@@ -638,10 +650,10 @@ PcmCache PcmCache::open_or_build(const std::vector<fs::path>& files, const PcmCa
         log.info("PCM cache " + directory.string() + " was incomplete or damaged; rebuilding it");
       }
       const auto start = std::chrono::steady_clock::now();
-      build_and_publish(options.cache_root, key, files, stamps, options, log);
+      build_and_publish(options.cache_root, key, sources, stamps, options, log);
       build_seconds =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      cache = load(directory, key, options.sample_rate, files);
+      cache = load(directory, key, options.sample_rate, sources);
       built = true;
     }
   }

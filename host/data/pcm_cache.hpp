@@ -3,7 +3,7 @@
 //
 // Invariants:
 // - A cache lives in `cache_root/<key>/`, where the key hashes the format, the sample rate
-//   and every input file's absolute path, size and modification time (see pcm_cache.cpp).
+//   and every input file's absolute path, size, modification time and transform (see pcm_cache.cpp).
 //   Any change to the inputs gives another key, so a stale cache is never reused.
 // - A cache directory is complete once it exists under its key: it is built in
 //   `<key>.building-<pid>/`, its shards and manifest.json are fsync()ed, and only then is it
@@ -29,6 +29,16 @@
 
 namespace cadenza {
 
+// One entry of a cache: a file decoded at the cache's rate, then, for offline
+// augmentation, time-stretched by `stretch` (rate, > 1 faster) and pitch-shifted by
+// `semitones` (host/audio/time_pitch.hpp).
+struct PcmSource {
+  std::filesystem::path path;
+  double stretch = 1.0;
+  double semitones = 0.0;
+  bool transformed() const { return stretch != 1.0 || semitones != 0.0; }
+};
+
 struct PcmCacheOptions {
   std::filesystem::path cache_root;  // caches live in cache_root/<key>/
   int sample_rate = 16000;           // Hz, the rate every file is resampled to
@@ -45,6 +55,9 @@ class PcmCache {
   // missing. Files that cannot be decoded are skipped: recorded with their reason and
   // reported through `log` as one warning line with the count and the first few, never
   // fatal. Throws UserError for an unusable cache_root or a failed write.
+  static PcmCache open_or_build(const std::vector<PcmSource>& sources, const PcmCacheOptions& options,
+                                Logger& log);
+  // The same for plain files (no transform).
   static PcmCache open_or_build(const std::vector<std::filesystem::path>& files,
                                 const PcmCacheOptions& options, Logger& log);
 
@@ -92,7 +105,7 @@ class PcmCache {
   // Maps a complete cache directory whose manifest must describe exactly these inputs;
   // throws Error (or nlohmann::json's exception for a malformed manifest) otherwise.
   static PcmCache load(const std::filesystem::path& directory, const std::string& key,
-                       int sample_rate, const std::vector<std::filesystem::path>& files);
+                       int sample_rate, const std::vector<PcmSource>& sources);
 
   PcmCache() = default;
 
