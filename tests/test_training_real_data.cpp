@@ -10,6 +10,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <sys/wait.h>
 
 #include "host/config/config.hpp"
 #include "host/core/logger.hpp"
@@ -118,4 +119,32 @@ TEST_CASE("a folder of audio files trains with crops, augmentation and multifram
     CHECK(resumed_metrics == unbroken_metrics);
     CHECK_THAT(log.str(), Catch::Contains("PCM cache reused"));
   }
+}
+
+TEST_CASE("gpu_train --prepare-only builds the cache that training then reuses", "[slow][train]") {
+  TempDir data, cache, run_dir;
+  make_folder_dataset(data.path());
+  const std::string out = (run_dir.path() / "out.txt").string();
+  std::string command = std::string(CADENZA_GPU_TRAIN) + " " + kDemo;
+  for (const std::string& o : overrides_for(data.path(), cache.path())) command += " --set '" + o + "'";
+  const auto run = [&](const std::string& extra) {
+    const int status = std::system((command + extra + " > " + out + " 2>&1").c_str());
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  };
+  const auto output = [&] {
+    std::ifstream in(out);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  REQUIRE(run(" --prepare-only") == 0);
+  INFO(output());
+  CHECK_THAT(output(), Catch::Contains("PCM cache built") &&
+                           Catch::Contains("prepared folder: 49 clips, 4 classes, split 36 / 12 / 0, 1 files skipped"));
+  CHECK_FALSE(fs::exists(run_dir.path() / "checkpoints"));
+  REQUIRE(run(" --set train.epochs=1 --run-dir " + (run_dir.path() / "run").string()) == 0);
+  CHECK_THAT(output(), Catch::Contains("PCM cache reused"));
+  CHECK_FALSE(output().find("PCM cache built") != std::string::npos);
+
+  // A missing root is named before anything is decoded.
+  CHECK(run(" --set data.root=" + (data.path() / "absent").string() + " --prepare-only") == 2);
+  CHECK_THAT(output(), Catch::Contains("data.root") && Catch::Contains("absent"));
 }
