@@ -37,6 +37,8 @@
 namespace cadenza {
 namespace {
 
+using cadenza::testing::user_error_message;
+
 using cadenza::testing::TempDir;
 using cadenza::testing::write_audio_file;
 using cadenza::testing::write_bytes;
@@ -150,19 +152,6 @@ int zero_crossings(const float* x, std::size_t n) {
 
 std::vector<float> read_fixture(const std::string& name, std::size_t count) {
   return cadenza::testing::read_f32_file(std::string(CADENZA_TEST_FIXTURES) + "/audio/" + name, count);
-}
-
-// The message of the UserError that `call` throws, or a note saying what happened instead.
-template <typename Call>
-std::string user_error_message(Call&& call) {
-  try {
-    call();
-  } catch (const UserError& error) {
-    return error.what();
-  } catch (const std::exception& error) {
-    return std::string("not a UserError: ") + error.what();
-  }
-  return "no exception";
 }
 
 struct LosslessFormat {

@@ -12,7 +12,22 @@
 #include <string>
 #include <vector>
 
+#include "host/core/error.hpp"
+
 namespace cadenza::testing {
+
+// The message of the UserError that `call` throws, or a note saying what happened instead.
+template <typename Call>
+std::string user_error_message(Call&& call) {
+  try {
+    call();
+  } catch (const UserError& error) {
+    return error.what();
+  } catch (const std::exception& error) {
+    return std::string("not a UserError: ") + error.what();
+  }
+  return "no exception";
+}
 
 // A fresh directory under the system's temporary directory, removed with its content.
 class TempDir {

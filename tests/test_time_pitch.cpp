@@ -19,9 +19,12 @@
 
 #include "host/audio/time_pitch.hpp"
 #include "host/core/error.hpp"
+#include "tests/test_support.hpp"
 
 namespace cadenza {
 namespace {
+
+using cadenza::testing::user_error_message;
 
 using Catch::Matchers::StartsWith;
 
@@ -89,19 +92,6 @@ std::vector<float> busy_signal(std::size_t count) {
                                     0.1 * std::sin(3.0 * phase)) + noise(generator);
   }
   return samples;
-}
-
-// The message of the UserError that `call` throws, or a note saying what happened instead.
-template <typename Call>
-std::string user_error_message(Call&& call) {
-  try {
-    call();
-  } catch (const UserError& error) {
-    return error.what();
-  } catch (const std::exception& error) {
-    return std::string("not a UserError: ") + error.what();
-  }
-  return "no exception";
 }
 
 TEST_CASE("stretch_and_shift keeps the length rule, moves the pitch and keeps the level",
