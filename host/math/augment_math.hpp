@@ -62,9 +62,11 @@ CADENZA_HD int shift_of_row(std::uint64_t key, std::int64_t row, int max_shift) 
                           max_shift);
 }
 
-// A value uniform in [low, high] from counter `c` of `row` (low when low == high).
+// A value uniform in [low, high] from counter `c` of `row` (low when low == high). In
+// double, where the float product is exact, so a fused multiply-add (nvcc contracts by
+// default; the host build does not) gives the same bits as separate operations.
 CADENZA_HD float uniform_in(std::uint64_t key, std::int64_t row, WaveformCounter c, float low, float high) {
-  return low + (high - low) * waveform_uniform01(key, row, c);
+  return static_cast<float>(double(low) + double(high - low) * double(waveform_uniform01(key, row, c)));
 }
 
 // The amplitude factor of a gain of `db` decibels, 10^(db / 20), in double rounded once.
