@@ -1,5 +1,6 @@
-// Elementwise activations on the GPU: one thread per element (grid-stride), each calling
-// host/math/activation_math.hpp as the CPU loop in host/cpu/activation.cpp does.
+// Elementwise activations on the GPU (relu, elu, leaky_relu, sigmoid, tanh): one thread per
+// element (grid-stride), each calling host/math/activation_math.hpp as the CPU loop in
+// host/cpu/activation.cpp does.
 //
 // Invariants: indices are 64-bit; y may alias x and dx may alias dy (each element is read
 // before it is written, by the one thread that owns it); forward writes y and backward
@@ -23,8 +24,14 @@ __global__ void activation_forward_kernel(const float* x, float* y, float alpha,
   for (std::int64_t i = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
     if constexpr (kKind == Activation::relu)
       y[i] = relu_forward(x[i]);
-    else
+    else if constexpr (kKind == Activation::elu)
       y[i] = elu_forward(x[i], alpha);
+    else if constexpr (kKind == Activation::leaky_relu)
+      y[i] = leaky_relu_forward(x[i], alpha);
+    else if constexpr (kKind == Activation::sigmoid)
+      y[i] = sigmoid_forward(x[i]);
+    else
+      y[i] = tanh_forward(x[i]);
   }
 }
 
@@ -35,8 +42,14 @@ __global__ void activation_backward_kernel(const float* x, const float* y, const
   for (std::int64_t i = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
     if constexpr (kKind == Activation::relu)
       dx[i] = relu_backward(x[i], dy[i]);
-    else
+    else if constexpr (kKind == Activation::elu)
       dx[i] = elu_backward(x[i], y[i], alpha, dy[i]);
+    else if constexpr (kKind == Activation::leaky_relu)
+      dx[i] = leaky_relu_backward(x[i], alpha, dy[i]);
+    else if constexpr (kKind == Activation::sigmoid)
+      dx[i] = sigmoid_backward(y[i], dy[i]);
+    else
+      dx[i] = tanh_backward(y[i], dy[i]);
   }
 }
 
@@ -52,11 +65,24 @@ void launch_activation_forward(cudaStream_t stream, Activation kind, float alpha
       activation_forward_kernel<Activation::elu>
           <<<grid_stride_blocks(n), kThreads, 0, stream>>>(x, y, alpha, n);
       break;
+    case Activation::leaky_relu:
+      activation_forward_kernel<Activation::leaky_relu>
+          <<<grid_stride_blocks(n), kThreads, 0, stream>>>(x, y, alpha, n);
+      break;
+    case Activation::sigmoid:
+      activation_forward_kernel<Activation::sigmoid>
+          <<<grid_stride_blocks(n), kThreads, 0, stream>>>(x, y, alpha, n);
+      break;
+    case Activation::tanh:
+      activation_forward_kernel<Activation::tanh>
+          <<<grid_stride_blocks(n), kThreads, 0, stream>>>(x, y, alpha, n);
+      break;
   }
   CADENZA_CUDA_CHECK(cudaGetLastError());
 }
 
-// y is read only by elu (relu's derivative needs x alone); it may be null for relu.
+// x is read by relu, elu and leaky_relu, y by elu, sigmoid and tanh
+// (activation_backward_reads_x/_y); the one not read may be null.
 void launch_activation_backward(cudaStream_t stream, Activation kind, float alpha, const float* x,
                                 const float* y, const float* dy, float* dx, std::int64_t n) {
   if (n == 0) return;
@@ -69,12 +95,26 @@ void launch_activation_backward(cudaStream_t stream, Activation kind, float alph
       activation_backward_kernel<Activation::elu>
           <<<grid_stride_blocks(n), kThreads, 0, stream>>>(x, y, dy, dx, alpha, n);
       break;
+    case Activation::leaky_relu:
+      activation_backward_kernel<Activation::leaky_relu>
+          <<<grid_stride_blocks(n), kThreads, 0, stream>>>(x, y, dy, dx, alpha, n);
+      break;
+    case Activation::sigmoid:
+      activation_backward_kernel<Activation::sigmoid>
+          <<<grid_stride_blocks(n), kThreads, 0, stream>>>(x, y, dy, dx, alpha, n);
+      break;
+    case Activation::tanh:
+      activation_backward_kernel<Activation::tanh>
+          <<<grid_stride_blocks(n), kThreads, 0, stream>>>(x, y, dy, dx, alpha, n);
+      break;
   }
   CADENZA_CUDA_CHECK(cudaGetLastError());
 }
 
 void check_kind(Activation kind, const char* op) {
-  CADENZA_CHECK(kind == Activation::relu || kind == Activation::elu,
+  CADENZA_CHECK(kind == Activation::relu || kind == Activation::elu ||
+                    kind == Activation::leaky_relu || kind == Activation::sigmoid ||
+                    kind == Activation::tanh,
                 op << ": unknown activation " << static_cast<int>(kind));
 }
 
@@ -95,13 +135,14 @@ void activation_backward(CudaContext& ctx, Activation kind, float alpha, const T
                          const Tensor& y, const Tensor& dy, Tensor& dx) {
   const char* op = "activation_backward";
   check_kind(kind, op);
-  const std::int64_t n = x.numel();
-  check_device_tensor(ctx, x, op, "x", n);
-  const bool needs_y = kind == Activation::elu;
+  const std::int64_t n = dy.numel();
+  const bool needs_x = activation_backward_reads_x(kind), needs_y = activation_backward_reads_y(kind);
+  if (needs_x) check_device_tensor(ctx, x, op, "x", n);
   if (needs_y) check_device_tensor(ctx, y, op, "y", n);
   check_device_tensor(ctx, dy, op, "dy", n);
   check_device_tensor(ctx, dx, op, "dx", n);
-  launch_activation_backward(ctx.stream, kind, alpha, static_cast<const float*>(x.raw()),
+  launch_activation_backward(ctx.stream, kind, alpha,
+                             needs_x ? static_cast<const float*>(x.raw()) : nullptr,
                              needs_y ? static_cast<const float*>(y.raw()) : nullptr,
                              static_cast<const float*>(dy.raw()), static_cast<float*>(dx.raw()), n);
 }

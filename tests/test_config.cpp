@@ -75,9 +75,12 @@ model:
     - {type: elu, alpha: 0.5}
     - {type: maxpool2d, pool: [2, 3], pool_stride: 1}
     - {type: relu, inputs: [maxpool2d3]}
+    - {type: leaky_relu, negative_slope: 0.2}
+    - {type: sigmoid}
+    - {type: tanh}
     - {type: dropout, rate: 0.25}
     - {type: global_avg_pool}
-    - {type: flatten, inputs: global_avg_pool6}
+    - {type: flatten, inputs: global_avg_pool9}
     - {type: dense, units: 32, bias: false, init: glorot_uniform}
     - {type: dense, name: head, init: normal}
 loss:
@@ -181,7 +184,7 @@ TEST_CASE("a full config fills every field", "[cpu][config]") {
   CHECK(c.features.log1p_scale == 123.25);
 
   CHECK(c.model.name == "tiny-cnn_1");
-  REQUIRE(c.model.layers.size() == 10);
+  REQUIRE(c.model.layers.size() == 13);
   const LayerConfig& stem = c.model.layers[0];
   CHECK(stem.type == "conv2d");
   CHECK(stem.name == "stem");
@@ -201,14 +204,19 @@ TEST_CASE("a full config fills every field", "[cpu][config]") {
   CHECK(c.model.layers[3].pool == std::array<int, 2>{2, 3});
   CHECK(c.model.layers[3].pool_stride == std::array<int, 2>{1, 1});
   CHECK(c.model.layers[4].inputs == std::vector<std::string>{"maxpool2d3"});
-  CHECK(c.model.layers[5].rate == 0.25);
-  CHECK(c.model.layers[7].inputs == std::vector<std::string>{"global_avg_pool6"});
-  CHECK(c.model.layers[8].units == 32);
-  CHECK_FALSE(c.model.layers[8].bias);
-  CHECK(c.model.layers[8].init == "glorot_uniform");
-  CHECK(c.model.layers[9].name == "head");
-  CHECK(c.model.layers[9].inputs == std::vector<std::string>{"dense8"});
-  CHECK(c.model.layers[9].units == 0);
+  CHECK(c.model.layers[5].type == "leaky_relu");
+  CHECK(c.model.layers[5].negative_slope == 0.2);
+  CHECK(c.model.layers[6].name == "sigmoid6");
+  CHECK(c.model.layers[7].name == "tanh7");
+  CHECK(c.model.layers[7].inputs == std::vector<std::string>{"sigmoid6"});
+  CHECK(c.model.layers[8].rate == 0.25);
+  CHECK(c.model.layers[10].inputs == std::vector<std::string>{"global_avg_pool9"});
+  CHECK(c.model.layers[11].units == 32);
+  CHECK_FALSE(c.model.layers[11].bias);
+  CHECK(c.model.layers[11].init == "glorot_uniform");
+  CHECK(c.model.layers[12].name == "head");
+  CHECK(c.model.layers[12].inputs == std::vector<std::string>{"dense11"});
+  CHECK(c.model.layers[12].units == 0);
 
   CHECK(c.loss.type == "sigmoid_bce");
   CHECK(c.train.epochs == 3);
@@ -297,8 +305,8 @@ TEST_CASE("layer keys are checked against the layer's type", "[cpu][config]") {
                  Contains("units is a key of dense layers"));
   CHECK(parse_error("model:\n  layers:\n    - {type: conv, filters: 8}\n") ==
         "configs/x.yaml:3: model.layers[0].type: expected one of conv2d, batchnorm, relu, elu, "
-        "maxpool2d, global_avg_pool, flatten, dropout, dense, got 'conv' \u2014 did you mean "
-        "'conv2d'?");
+        "leaky_relu, sigmoid, tanh, maxpool2d, global_avg_pool, flatten, dropout, dense, got "
+        "'conv' \u2014 did you mean 'conv2d'?");
   CHECK_THAT(parse_error("model:\n  layers:\n    - {filters: 8}\n"),
              Contains("model.layers[0]: missing required key 'type' (one of conv2d,"));
   CHECK_THAT(parse_error("model:\n  layers:\n    - {type: conv2d}\n"),
@@ -318,6 +326,37 @@ TEST_CASE("layer keys are checked against the layer's type", "[cpu][config]") {
              Contains("configs/x.yaml:2: model.layers: expected a non-empty list of layers"));
   CHECK_THAT(parse_error("data:\n  sample_rate: 8000\n"),
              Contains("configs/x.yaml: model.layers: expected a non-empty list of layers"));
+}
+
+TEST_CASE("leaky_relu takes negative_slope; sigmoid and tanh take no keys", "[cpu][config]") {
+  const Config c = parse(
+      "model:\n  layers:\n    - {type: leaky_relu}\n    - {type: leaky_relu, negative_slope: 0}\n"
+      "    - {type: sigmoid, name: gate}\n    - {type: tanh}\n");
+  REQUIRE(c.model.layers.size() == 4);
+  CHECK(c.model.layers[0].negative_slope == 0.01);  // torch.nn.LeakyReLU's default
+  CHECK(c.model.layers[1].negative_slope == 0.0);   // >= 0: 0 is relu
+  CHECK(c.model.layers[2].name == "gate");
+  CHECK(c.model.layers[3].name == "tanh3");
+  CHECK(c.model.layers[3].inputs == std::vector<std::string>{"gate"});
+
+  CHECK(parse_error("model:\n  layers:\n    - {type: conv2d, filters: 8}\n    - {type: tanh, "
+                    "negative_slope: 0.1}\n") ==
+        "configs/x.yaml:4: unknown key 'model.layers[1].negative_slope' for a tanh layer; tanh "
+        "layers take: type, name, inputs (negative_slope is a key of leaky_relu layers)");
+  CHECK(parse_error("model:\n  layers:\n    - {type: sigmoid, alpha: 1}\n") ==
+        "configs/x.yaml:3: unknown key 'model.layers[0].alpha' for a sigmoid layer; sigmoid "
+        "layers take: type, name, inputs (alpha is a key of elu layers)");
+  CHECK_THAT(parse_error("model:\n  layers:\n    - {type: leaky_relu, negative_slop: 0.1}\n"),
+             Contains("unknown key 'model.layers[0].negative_slop' for a leaky_relu layer \u2014 "
+                      "did you mean 'model.layers[0].negative_slope'?"));
+  CHECK_THAT(parse_error("model:\n  layers:\n    - {type: leaky_relu, negative_slope: -0.1}\n"),
+             Contains("configs/x.yaml:3: model.layers[0].negative_slope: expected a number >= 0, "
+                      "got -0.1"));
+  CHECK_THAT(parse_error("model:\n  layers:\n    - {type: leaky_relu, alpha: 0.1}\n"),
+             Contains("unknown key 'model.layers[0].alpha' for a leaky_relu layer"));
+  CHECK_THAT(parse_error(kMinimalConfig, {"model.layers[1]={type: tanh}", "model.layers[1].negative_slope=0.3"}),
+             Contains("--set model.layers[1].negative_slope=0.3: unknown key "
+                      "'model.layers[1].negative_slope' for a tanh layer"));
 }
 
 TEST_CASE("layer names are unique and inputs name earlier layers", "[cpu][config]") {
@@ -489,7 +528,7 @@ TEST_CASE("load_config reads a file and names it in errors", "[cpu][config]") {
   const Config c = load_config(good.string(), {"train.epochs=9"});
   CHECK(c.source_path == good.string());
   CHECK(c.train.epochs == 9);
-  CHECK(c.model.layers.size() == 10);
+  CHECK(c.model.layers.size() == 13);
 
   const std::filesystem::path bad =
       write_temp_file("cadenza_test_config_bad.yaml", kMinimalConfig + "train:\n  epochs: ten\n");
@@ -567,6 +606,9 @@ TEST_CASE("to_yaml writes every key and reads back equal", "[cpu][config]") {
   // Layer entries hold their type's keys only.
   CHECK_THAT(text,
              Contains("    - type: relu\n      name: relu4\n      inputs: [maxpool2d3]\n    - "));
+  CHECK_THAT(text, Contains("    - type: leaky_relu\n      name: leaky_relu5\n      inputs: [relu4]\n"
+                            "      negative_slope: 0.2") &&
+                       Contains("    - type: tanh\n      name: tanh7\n      inputs: [sigmoid6]\n    - "));
 
   const Config back = parse_config(text, "round trip");
   CHECK(to_yaml(back) == text);
@@ -576,7 +618,8 @@ TEST_CASE("to_yaml writes every key and reads back equal", "[cpu][config]") {
   CHECK(back.data.root == "null");
   CHECK(back.data.synthetic.seed == c.data.synthetic.seed);
   CHECK(back.model.layers[0].kernel == c.model.layers[0].kernel);
-  CHECK(back.model.layers[9].name == "head");
+  CHECK(back.model.layers[12].name == "head");
+  CHECK(back.model.layers[5].negative_slope == 0.2);
   CHECK(model_hash(back) == model_hash(c));
 
   const Config defaults = parse(kMinimalConfig);

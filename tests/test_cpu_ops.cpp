@@ -4,14 +4,15 @@
 // Gradient checks use the scalar L = sum_i r_i * y_i with fixed random r, so dL/dy = r.
 // Ops compute in float32; a step of 1e-2 keeps float rounding of the differences below
 // ~1e-4 while the truncation error of smooth ops stays below that too (linear ops have
-// none). Kinks are declared: relu and elu inputs are kept at least 0.05 away from 0, and
-// max-pool inputs are a permutation of well-separated values, so no window has a tie
-// within the step.
+// none). Kinks are declared: relu, elu and leaky_relu inputs are kept at least 0.05 away
+// from 0, and max-pool inputs are a permutation of well-separated values, so no window has
+// a tie within the step. sigmoid and tanh are smooth and are checked on inputs through 0.
 #include <catch2/catch.hpp>
 
 #include <cmath>
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <numeric>
 #include <vector>
 
@@ -230,10 +231,10 @@ TEST_CASE("batchnorm normalises per channel, tracks running statistics, and has 
   }
 }
 
-TEST_CASE("relu and elu match their definitions away from the kink at 0", "[cpu][op]") {
-  for (Activation kind : {Activation::relu, Activation::elu}) {
-    SECTION(kind == Activation::relu ? "relu" : "elu") {
-      const float alpha = 0.7f;
+TEST_CASE("relu, elu and leaky_relu match their definitions away from the kink at 0", "[cpu][op]") {
+  for (Activation kind : {Activation::relu, Activation::elu, Activation::leaky_relu}) {
+    SECTION(activation_name(kind)) {
+      const float alpha = 0.7f;  // elu's alpha, leaky_relu's negative slope
       Tensor x = random_tensor(Shape{2, 3, 4}, 30, 3.0f);
       push_away_from_zero(x, 0.05f);
       Tensor y = Tensor::zeros(x.shape());
@@ -241,14 +242,129 @@ TEST_CASE("relu and elu match their definitions away from the kink at 0", "[cpu]
       forward();
       for (std::int64_t i = 0; i < x.numel(); ++i) {
         const double v = x.f32()[i];
-        const double expected = v > 0 ? v : (kind == Activation::relu ? 0.0 : alpha * std::expm1(v));
-        REQUIRE(y.f32()[i] == Approx(expected).margin(1e-6));
+        const double negative = kind == Activation::relu ? 0.0
+                                : kind == Activation::elu ? alpha * std::expm1(v)
+                                                          : double(alpha) * v;
+        REQUIRE(y.f32()[i] == Approx(v > 0 ? v : negative).margin(1e-6));
       }
       Tensor r = random_tensor(y.shape(), 31), dx = Tensor::zeros(x.shape());
-      cpu::activation_backward(kind, alpha, x, y, r, dx);
+      // relu and leaky_relu read x only: y is left out to show it.
+      const Tensor y_read = kind == Activation::elu ? y : Tensor();
+      cpu::activation_backward(kind, alpha, x, y_read, r, dx);
       check_gradient("dx", x, dx, y, r, forward, 1e-2f, 5e-3);
     }
   }
+}
+
+TEST_CASE("leaky_relu follows torch.nn.LeakyReLU at 0 and with a zero slope", "[cpu][op]") {
+  Tensor x = Tensor::zeros(Shape{5}), y = Tensor::zeros(Shape{5});
+  Tensor dy = Tensor::zeros(Shape{5}), dx = Tensor::zeros(Shape{5});
+  const float values[] = {-2.0f, -0.0f, 0.0f, 1e-30f, 3.0f};
+  for (int i = 0; i < 5; ++i) {
+    x.f32()[i] = values[i];
+    dy.f32()[i] = 1.0f;
+  }
+  SECTION("default slope 0.01: x > 0 ? dy : slope * dy, so the gradient at 0 is the slope") {
+    cpu::activation_forward(Activation::leaky_relu, 0.01f, x, y);
+    CHECK(y.f32()[0] == -2.0f * 0.01f);
+    CHECK(y.f32()[1] == 0.0f);
+    CHECK(y.f32()[2] == 0.0f);
+    CHECK(y.f32()[3] == 1e-30f);
+    CHECK(y.f32()[4] == 3.0f);
+    cpu::activation_backward(Activation::leaky_relu, 0.01f, x, Tensor(), dy, dx);
+    CHECK(dx.f32()[0] == 0.01f);
+    CHECK(dx.f32()[1] == 0.01f);
+    CHECK(dx.f32()[2] == 0.01f);
+    CHECK(dx.f32()[3] == 1.0f);
+    CHECK(dx.f32()[4] == 1.0f);
+  }
+  SECTION("slope 0 is relu") {
+    Tensor relu_y = Tensor::zeros(Shape{5}), relu_dx = Tensor::zeros(Shape{5});
+    cpu::activation_forward(Activation::leaky_relu, 0.0f, x, y);
+    cpu::activation_forward(Activation::relu, 0.0f, x, relu_y);
+    cpu::activation_backward(Activation::leaky_relu, 0.0f, x, Tensor(), dy, dx);
+    cpu::activation_backward(Activation::relu, 0.0f, x, Tensor(), dy, relu_dx);
+    for (int i = 0; i < 5; ++i) {
+      CHECK(y.f32()[i] == relu_y.f32()[i]);
+      CHECK(dx.f32()[i] == relu_dx.f32()[i]);
+    }
+  }
+}
+
+TEST_CASE("sigmoid and tanh match their closed forms; gradients come from y", "[cpu][op]") {
+  for (Activation kind : {Activation::sigmoid, Activation::tanh}) {
+    SECTION(activation_name(kind)) {
+      auto exact = [kind](double v) { return kind == Activation::sigmoid ? 1.0 / (1.0 + std::exp(-v)) : std::tanh(v); };
+      // Through 0 and into the tails: a few float ulps of the double value, relative
+      // (sigmoid's small values keep their relative precision: e^x / (1 + e^x) for x < 0).
+      Tensor x = random_tensor(Shape{3, 5, 7}, 32, 12.0f);
+      Tensor y = Tensor::zeros(x.shape());
+      auto forward = [&] { cpu::activation_forward(kind, 0.0f, x, y); };
+      forward();
+      for (std::int64_t i = 0; i < x.numel(); ++i) {
+        const double expected = exact(x.f32()[i]);
+        INFO("x = " << x.f32()[i] << ": " << y.f32()[i] << " vs " << expected);
+        REQUIRE(std::fabs(y.f32()[i] - expected) <= 5e-7 * std::fabs(expected) + 1e-37);
+      }
+      // Smooth everywhere: no kink to avoid. x in (-3, 3), where the derivatives are not
+      // negligible; x is not given to backward, which reads y only.
+      Tensor xs = random_tensor(Shape{2, 3, 4}, 33, 3.0f), ys = Tensor::zeros(xs.shape());
+      auto forward_small = [&] { cpu::activation_forward(kind, 0.0f, xs, ys); };
+      forward_small();
+      Tensor r = random_tensor(ys.shape(), 34), dx = Tensor::zeros(xs.shape());
+      cpu::activation_backward(kind, 0.0f, Tensor(), ys, r, dx);
+      check_gradient("dx", xs, dx, ys, r, forward_small, 1e-2f, 2e-3);
+    }
+  }
+}
+
+TEST_CASE("sigmoid and tanh saturate to exact values without NaN or Inf", "[cpu][op]") {
+  const float inf = std::numeric_limits<float>::infinity();
+  const float big = std::numeric_limits<float>::max();
+  const std::vector<float> values = {-inf, -big, -1000.0f, -200.0f, -110.0f, -100.0f, -88.8f,
+                                     -20.0f, -17.0f, 17.0f, 20.0f, 88.8f, 100.0f, 1000.0f,
+                                     big, inf};
+  const std::int64_t n = std::int64_t(values.size());
+  Tensor x = Tensor::zeros(Shape{n}), sig = Tensor::zeros(Shape{n}), th = Tensor::zeros(Shape{n});
+  Tensor dy = Tensor::zeros(Shape{n}), dsig = Tensor::zeros(Shape{n}), dth = Tensor::zeros(Shape{n});
+  for (std::int64_t i = 0; i < n; ++i) {
+    x.f32()[i] = values[i];
+    dy.f32()[i] = 1.0f;
+  }
+  cpu::activation_forward(Activation::sigmoid, 0.0f, x, sig);
+  cpu::activation_forward(Activation::tanh, 0.0f, x, th);
+  cpu::activation_backward(Activation::sigmoid, 0.0f, x, sig, dy, dsig);
+  cpu::activation_backward(Activation::tanh, 0.0f, x, th, dy, dth);
+  for (std::int64_t i = 0; i < n; ++i) {
+    const float v = values[i];
+    INFO("x = " << v << ": sigmoid " << sig.f32()[i] << ", tanh " << th.f32()[i]);
+    REQUIRE(std::isfinite(sig.f32()[i]));
+    REQUIRE(std::isfinite(th.f32()[i]));
+    REQUIRE(std::isfinite(dsig.f32()[i]));
+    REQUIRE(std::isfinite(dth.f32()[i]));
+    CHECK(sig.f32()[i] >= 0.0f);
+    CHECK(sig.f32()[i] <= 1.0f);
+    // |x| >= 17: tanh is exactly +-1 (from |x| ~ 9.01), its derivative exactly 0.
+    CHECK(th.f32()[i] == (v > 0 ? 1.0f : -1.0f));
+    CHECK(dth.f32()[i] == 0.0f);
+    if (v > 0) {
+      // e^-x is below half an ulp of 1 from x ~ 16.6: exactly 1, gradient exactly 0.
+      CHECK(sig.f32()[i] == 1.0f);
+      CHECK(dsig.f32()[i] == 0.0f);
+    } else if (v >= -88.8f) {
+      // e^x / (1 + e^x) keeps the tiny value (x = -20: 2.06e-9, x = -88.8: ~2.9e-39, subnormal
+      // from x ~ -87.3) rather than rounding 1 - something to 0.
+      CHECK(sig.f32()[i] > 0.0f);
+      CHECK(dsig.f32()[i] == sig.f32()[i] * (1.0f - sig.f32()[i]));
+    } else if (v >= -100.0f) {
+      CHECK(sig.f32()[i] > 0.0f);  // subnormal, still not 0
+    } else {
+      // expf underflows to 0 below x ~ -103.97: exactly 0, gradient exactly 0.
+      CHECK(sig.f32()[i] == 0.0f);
+      CHECK(dsig.f32()[i] == 0.0f);
+    }
+  }
+  CHECK(sig.f32()[7] == Approx(std::exp(-20.0)).epsilon(1e-6));  // x = -20
 }
 
 TEST_CASE("maxpool2d takes window maxima and routes gradients to them", "[cpu][op]") {

@@ -2,6 +2,8 @@
 // and the build-time errors that name layers and shapes.
 #include <catch2/catch.hpp>
 
+#include <cmath>
+
 #include "host/config/config.hpp"
 #include "host/core/error.hpp"
 #include "host/cpu/cpu_backend.hpp"
@@ -133,4 +135,50 @@ TEST_CASE("a parameter-free first layer needs no input gradient; batchnorm refus
     for (std::int64_t i = 0; i < grads.numel(); ++i) norm += std::abs(grads.f32()[i]);
     CHECK(norm > 0);
   }
+}
+
+TEST_CASE("leaky_relu, sigmoid and tanh layers build, run and pass gradients back", "[cpu][model]") {
+  const Config config = config_with_layers(
+      "    - {type: conv2d, name: c1, filters: 3}\n"
+      "    - {type: leaky_relu, name: leaky, negative_slope: 0.2}\n"
+      "    - {type: global_avg_pool}\n"
+      "    - {type: dense, name: logits, units: 4}\n"
+      "    - {type: tanh, name: squash}\n"
+      "    - {type: sigmoid, name: gate}\n");
+  CpuBackend backend(1);
+  ArenaPlan plan;
+  Model model(config.model, Shape{2, 1, 8, 8}, 4, plan, backend);
+  const auto rows = model.summary();
+  REQUIRE(rows.size() == 6);
+  CHECK(rows[1].type == "leaky_relu");
+  CHECK(rows[1].output_shape == (Shape{2, 3, 8, 8}));
+  CHECK(rows[1].forward_flops == 3 * 8 * 8);  // one per element, as relu and elu
+  CHECK(rows[4].type == "tanh");
+  CHECK(rows[5].type == "sigmoid");
+  CHECK(rows[5].output_shape == (Shape{2, 4}));
+  CHECK(model.parameter_count() == (9 * 3 + 3) + (3 * 4 + 4));
+
+  Arena arena(std::move(plan), backend);
+  model.bind(arena);
+  model.initialize(1, backend);
+  Tensor input = model.input();
+  for (std::int64_t i = 0; i < input.numel(); ++i) input.f32()[i] = std::sin(0.37f * float(i));
+  const StepInfo training{true, 3};
+  model.forward(backend, training);
+  // sigmoid(tanh(z)) lies in (sigmoid(-1), sigmoid(1)) whatever the logits z.
+  const Tensor out = model.output();
+  for (std::int64_t i = 0; i < out.numel(); ++i) {
+    CHECK(out.f32()[i] > 1.0f / (1.0f + std::exp(1.0f)));
+    CHECK(out.f32()[i] < 1.0f / (1.0f + std::exp(-1.0f)));
+  }
+  Tensor dout = model.output_gradient();
+  for (std::int64_t i = 0; i < dout.numel(); ++i) dout.f32()[i] = 0.1f * float(i + 1);
+  model.backward(backend, training);
+  const Tensor grads = arena.region(Region::gradients);
+  double norm = 0;
+  for (std::int64_t i = 0; i < grads.numel(); ++i) {
+    REQUIRE(std::isfinite(grads.f32()[i]));
+    norm += std::abs(grads.f32()[i]);
+  }
+  CHECK(norm > 0);
 }

@@ -87,7 +87,8 @@ struct AugmentConfig {
 // One layer of model.layers. `type` selects which of the remaining fields apply;
 // config.cpp validates that only the keys of that type were given.
 struct LayerConfig {
-  std::string type;   // conv2d, batchnorm, relu, elu, maxpool2d, global_avg_pool, dropout, flatten, dense
+  std::string type;   // conv2d, batchnorm, relu, elu, leaky_relu, sigmoid, tanh, maxpool2d,
+                      // global_avg_pool, dropout, flatten, dense
   std::string name;   // unique; defaults to "<type><index>" (e.g. conv2d0)
   std::vector<std::string> inputs;  // names of the layers it reads; default: the previous layer
   // conv2d
@@ -107,6 +108,8 @@ struct LayerConfig {
   double eps = 1e-5;
   // elu (alpha)
   double alpha = 1.0;
+  // leaky_relu: the slope for x < 0, as torch.nn.LeakyReLU's negative_slope
+  double negative_slope = 0.01;
   // dropout
   double rate = 0.0;
   // dense; units 0 on the last layer means "one per label of the dataset"

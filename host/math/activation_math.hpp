@@ -2,7 +2,12 @@
 // kernels both call these).
 //
 // Derivatives follow PyTorch at the kinks: relu'(0) = 0; elu takes the exponential branch
-// for x <= 0, so elu'(0) = alpha. Gradient tests declare x = 0 a kink for both.
+// for x <= 0, so elu'(0) = alpha; leaky_relu'(0) = negative_slope (torch's backward is
+// x > 0 ? dy : dy * negative_slope). Gradient tests declare x = 0 a kink for all three.
+//
+// Which input a backward reads: relu and leaky_relu read x; sigmoid and tanh read only the
+// forward output y (sigma' = y(1 - y), tanh' = 1 - y^2, as PyTorch's backward does); elu
+// reads both (host/ops/backend.hpp's activation_backward_reads_x/_y say the same).
 #pragma once
 
 #include <cmath>
@@ -21,5 +26,30 @@ CADENZA_HD float elu_forward(float x, float alpha) {
 CADENZA_HD float elu_backward(float x, float y, float alpha, float dy) {
   return x > 0.0f ? dy : dy * (y + alpha);
 }
+
+// torch.nn.LeakyReLU: x for x > 0, negative_slope * x otherwise (equal at 0).
+CADENZA_HD float leaky_relu_forward(float x, float negative_slope) {
+  return x > 0.0f ? x : negative_slope * x;
+}
+CADENZA_HD float leaky_relu_backward(float x, float negative_slope, float dy) {
+  return x > 0.0f ? dy : dy * negative_slope;
+}
+
+// 1 / (1 + e^-x), evaluated so that the exponential never overflows: e^-x for x >= 0 and
+// e^x / (1 + e^x) for x < 0 take expf of a non-positive number only. The result reaches
+// exactly 1 for x above ~16.6 (e^-x below half an ulp of 1) and exactly 0 only where
+// expf(x) underflows (x below ~-103.9); it is never NaN for finite or infinite x.
+CADENZA_HD float sigmoid_forward(float x) {
+  if (x >= 0.0f) return 1.0f / (1.0f + expf(-x));
+  const float e = expf(x);
+  return e / (1.0f + e);
+}
+// From the output: d/dx sigma(x) = sigma(x) (1 - sigma(x)).
+CADENZA_HD float sigmoid_backward(float y, float dy) { return dy * (y * (1.0f - y)); }
+
+// tanhf saturates to exactly +-1 for |x| above ~9.01 and never overflows.
+CADENZA_HD float tanh_forward(float x) { return tanhf(x); }
+// From the output: d/dx tanh(x) = 1 - tanh(x)^2.
+CADENZA_HD float tanh_backward(float y, float dy) { return dy * (1.0f - y * y); }
 
 }  // namespace cadenza

@@ -12,6 +12,7 @@
 
 #include <cmath>
 
+#include "host/math/activation_math.hpp"
 #include "host/math/hd.hpp"
 
 namespace cadenza {
@@ -44,9 +45,8 @@ CADENZA_HD float softmax_cross_entropy_row(const float* logits, const float* tar
   return loss;
 }
 
-CADENZA_HD float sigmoid(float z) {
-  return z >= 0.0f ? 1.0f / (1.0f + expf(-z)) : expf(z) / (1.0f + expf(z));
-}
+// The sigmoid activation's stable form (host/math/activation_math.hpp), one definition for both.
+CADENZA_HD float sigmoid(float z) { return sigmoid_forward(z); }
 
 CADENZA_HD float bce_with_logits(float z, float y) {
   return fmaxf(z, 0.0f) - z * y + log1pf(expf(-fabsf(z)));

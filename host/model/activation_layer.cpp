@@ -1,4 +1,5 @@
-// Activation layers (relu, elu): elementwise, output shaped as the input.
+// Activation layers (relu, elu, leaky_relu, sigmoid, tanh): elementwise, output shaped as
+// the input. The op's one parameter is elu's `alpha` or leaky_relu's `negative_slope`.
 #include "host/core/error.hpp"
 #include "host/model/layers.hpp"
 
@@ -8,7 +9,9 @@ namespace {
 class ActivationLayer final : public Layer {
  public:
   ActivationLayer(const LayerConfig& c, Activation kind)
-      : Layer(c.type, c.name), kind_(kind), alpha_(static_cast<float>(c.alpha)) {}
+      : Layer(c.type, c.name),
+        kind_(kind),
+        alpha_(static_cast<float>(kind == Activation::leaky_relu ? c.negative_slope : c.alpha)) {}
 
   Shape plan(const Shape& input, ArenaPlan&, Backend&) override {
     per_example_ = input.numel() / input[0];
@@ -32,8 +35,10 @@ class ActivationLayer final : public Layer {
 }  // namespace
 
 std::unique_ptr<Layer> make_activation_layer(const LayerConfig& config) {
-  if (config.type == "relu") return std::make_unique<ActivationLayer>(config, Activation::relu);
-  if (config.type == "elu") return std::make_unique<ActivationLayer>(config, Activation::elu);
+  for (Activation kind : {Activation::relu, Activation::elu, Activation::leaky_relu,
+                          Activation::sigmoid, Activation::tanh}) {
+    if (config.type == activation_name(kind)) return std::make_unique<ActivationLayer>(config, kind);
+  }
   CADENZA_CHECK(false, "not an activation type: " << config.type);
   return nullptr;
 }

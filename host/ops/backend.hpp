@@ -26,7 +26,31 @@
 
 namespace cadenza {
 
-enum class Activation { relu, elu };
+// The elementwise activations. Each takes one float parameter, `alpha` in the op
+// signatures: elu's alpha, leaky_relu's negative slope; the others ignore it.
+enum class Activation { relu, elu, leaky_relu, sigmoid, tanh };
+
+// The name a config's layer `type` gives it ("leaky_relu").
+constexpr const char* activation_name(Activation kind) {
+  switch (kind) {
+    case Activation::relu: return "relu";
+    case Activation::elu: return "elu";
+    case Activation::leaky_relu: return "leaky_relu";
+    case Activation::sigmoid: return "sigmoid";
+    case Activation::tanh: return "tanh";
+  }
+  return "unknown";
+}
+
+// What activation_backward reads besides dy: relu and leaky_relu need x; sigmoid and tanh
+// need y (their derivatives are y(1 - y) and 1 - y^2); elu needs both. An argument not
+// read may be an undefined Tensor.
+constexpr bool activation_backward_reads_x(Activation kind) {
+  return kind == Activation::relu || kind == Activation::elu || kind == Activation::leaky_relu;
+}
+constexpr bool activation_backward_reads_y(Activation kind) {
+  return kind == Activation::elu || kind == Activation::sigmoid || kind == Activation::tanh;
+}
 
 struct AdamHyper {
   float lr = 1e-3f, beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f, weight_decay = 0.0f;
@@ -148,7 +172,8 @@ class Backend {
                                   const Tensor& saved_invstd, Tensor& dx, Tensor& dgamma,
                                   Tensor& dbeta) = 0;
 
-  // Elementwise activations; backward reads x or y as the function needs.
+  // Elementwise activations; backward reads x or y as the function needs (see
+  // activation_backward_reads_x/_y); alpha is elu's alpha or leaky_relu's negative slope.
   virtual void activation_forward(Activation kind, float alpha, const Tensor& x, Tensor& y) = 0;
   virtual void activation_backward(Activation kind, float alpha, const Tensor& x,
                                    const Tensor& y, const Tensor& dy, Tensor& dx) = 0;

@@ -217,7 +217,7 @@ void batchnorm_cases(ParityRun& t) {
 // rounded on both sides and with nothing for nvcc to fuse, so they match exactly. elu
 // (expm1f), sigmoid (expf) and tanh (tanhf) go through functions whose CUDA and glibc
 // versions differ in the last ulps, and nvcc may fuse tanh's 1 - y*y into an FMA: a few
-// ulps of outputs in [-alpha, max(1, x)], so kElementwise.
+// ulps of values of magnitude at most max(1, |x|, |dy|), so kElementwise.
 double activation_tolerance(Activation kind) {
   return kind == Activation::relu || kind == Activation::leaky_relu ? kExact : kElementwise;
 }

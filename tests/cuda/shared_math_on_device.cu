@@ -16,7 +16,7 @@
 namespace cadenza::testing {
 namespace {
 
-constexpr int kOutputs = 15;  // arrays in SharedMathResults
+constexpr int kOutputs = 21;  // arrays in SharedMathResults
 
 struct Views {
   float* out[kOutputs];
@@ -45,6 +45,14 @@ CADENZA_HD void evaluate_element(const float* in, int n, int k, int i, const Vie
   v.out[12][i] = m;
   v.out[13][i] = v2;
   v.out[14][i] = to_db(spectral_power(x, 0.5f * x, 2.0f), 1e-10f, 10.0f, 0.0f);
+  v.out[15][i] = leaky_relu_forward(x, 0.2f);
+  v.out[16][i] = leaky_relu_backward(x, 0.2f, 0.5f);
+  const float s = sigmoid_forward(x);
+  v.out[17][i] = s;
+  v.out[18][i] = sigmoid_backward(s, 0.5f);
+  const float t = tanh_forward(x);
+  v.out[19][i] = t;
+  v.out[20][i] = tanh_backward(t, 0.5f);
 }
 
 __global__ void shared_math_kernel(const float* in, int n, int k, Views v) {
@@ -56,7 +64,10 @@ std::vector<float>* output(SharedMathResults& r, int index) {
   std::vector<float>* all[kOutputs] = {&r.relu,         &r.relu_grad,    &r.elu,      &r.elu_grad,
                                        &r.uniform,      &r.normal,       &r.dropout,  &r.softmax_loss,
                                        &r.softmax_grad, &r.bce_loss,     &r.bce_grad, &r.adam_param,
-                                       &r.adam_m,       &r.adam_v,       &r.db};
+                                       &r.adam_m,       &r.adam_v,       &r.db,
+                                       &r.leaky_relu,   &r.leaky_relu_grad,
+                                       &r.sigmoid,      &r.sigmoid_grad,
+                                       &r.tanh,         &r.tanh_grad};
   return all[index];
 }
 

@@ -9,6 +9,7 @@ namespace cadenza::testing {
 
 struct SharedMathResults {
   std::vector<float> relu, relu_grad, elu, elu_grad;  // per input x
+  std::vector<float> leaky_relu, leaky_relu_grad, sigmoid, sigmoid_grad, tanh, tanh_grad;
   std::vector<float> uniform, normal, dropout;        // per counter
   std::vector<float> softmax_loss, softmax_grad;      // rows of k logits
   std::vector<float> bce_loss, bce_grad;

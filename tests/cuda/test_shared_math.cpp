@@ -39,9 +39,19 @@ TEST_CASE("shared math on the device equals the host's", "[cuda]") {
   CHECK(device.dropout == host.dropout);
   CHECK(device.relu == host.relu);
   CHECK(device.relu_grad == host.relu_grad);
+  // leaky_relu is a comparison and one correctly rounded multiply on both sides: exact.
+  CHECK(device.leaky_relu == host.leaky_relu);
+  CHECK(device.leaky_relu_grad == host.leaky_relu_grad);
   // A few float ulps: expm1f, expf/logf, sqrtf, log10f, cosf differ in the last bits.
   require_close("elu", device.elu, host.elu, 1e-6);
   require_close("elu gradient", device.elu_grad, host.elu_grad, 1e-6);
+  // sigmoid (expf and a division) and tanh (tanhf) are within 2 ulps on each side; their
+  // outputs lie in [-1, 1], where a few ulps are below 1e-6, and so are their gradients
+  // (0.5 y(1 - y) and 0.5 (1 - y^2), the latter perhaps fused into an FMA by nvcc).
+  require_close("sigmoid", device.sigmoid, host.sigmoid, 1e-6);
+  require_close("sigmoid gradient", device.sigmoid_grad, host.sigmoid_grad, 1e-6);
+  require_close("tanh", device.tanh, host.tanh, 1e-6);
+  require_close("tanh gradient", device.tanh_grad, host.tanh_grad, 1e-6);
   require_close("normal", device.normal, host.normal, 1e-5);
   require_close("softmax cross-entropy", device.softmax_loss, host.softmax_loss, 1e-5);
   require_close("softmax gradient", device.softmax_grad, host.softmax_grad, 1e-5);
