@@ -34,7 +34,7 @@ class CountingAudio final : public ClipAudio {
 
 Dataset counting_dataset(int clips, int labels, std::int64_t length, int failing = -1) {
   Dataset d;
-  for (int k = 0; k < labels; ++k) d.label_names.push_back("l" + std::to_string(k));
+  for (int k = 0; k < labels; ++k) d.label_names.push_back("label_" + std::to_string(k));
   for (int c = 0; c < clips; ++c) {
     for (int k = 0; k < labels; ++k) d.targets.push_back(k == c % labels ? 1.0f : 0.0f);
     d.primary_label.push_back(c % labels);

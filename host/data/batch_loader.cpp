@@ -9,6 +9,11 @@
 
 namespace cadenza {
 
+int default_loader_threads() {
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  return std::clamp(cores / 4, 1, 4);
+}
+
 BatchLoader::BatchLoader(const Dataset& data, std::int64_t window, int threads) : data_(data), window_(window) {
   CADENZA_CHECK(threads >= 1 && window > 0, "loader threads " << threads << ", window " << window);
   for (int w = 0; w < threads; ++w) threads_.emplace_back([this, w] { work(w); });

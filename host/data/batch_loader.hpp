@@ -22,6 +22,11 @@
 
 namespace cadenza {
 
+// The loader threads training uses: a quarter of the cores, 1 to 4 — enough to read a
+// batch well within a GPU step (docs/PERFORMANCE.md), few enough to leave the cores to the
+// CPU backend's compute.
+int default_loader_threads();
+
 class BatchLoader {
  public:
   // Reads windows of `window` samples of `data`'s clips on `threads` threads (>= 1).

@@ -10,7 +10,6 @@
 #include <set>
 #include <nlohmann/json.hpp>
 #include <sstream>
-#include <thread>
 
 #include "host/core/arena.hpp"
 #include "host/core/context.hpp"
@@ -39,12 +38,6 @@ constexpr std::uint64_t kInitStream = 1, kDropoutStream = 3, kWaveformAugmentStr
 // The most evaluation windows per clip data.eval_windows 0 chooses (Won et al.'s 16).
 constexpr int kMaxAutoEvalWindows = 16;
 
-// Loader threads: enough to read a batch well within a GPU step, few enough to leave
-// the cores to the CPU backend's compute.
-int loader_thread_count() {
-  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  return std::clamp(cores / 4, 1, 4);
-}
 
 std::string format_duration(double seconds) {
   const long s = std::lround(std::max(0.0, seconds));
@@ -215,7 +208,7 @@ void Trainer::build() {
   model_->bind(*arena_);
   optimizer_->bind(*arena_);
   uploader_ = backend.make_uploader({Shape{batch_, window_}, Shape{batch_, num_labels_}});
-  loader_ = std::make_unique<BatchLoader>(data_, window_, loader_thread_count());
+  loader_ = std::make_unique<BatchLoader>(data_, window_, default_loader_threads());
   loss_ = arena_->get(loss_id_);
   grad_norm_ = arena_->get(grad_norm_id_);
   epoch_loss_sum_ = arena_->get(epoch_loss_sum_id_);
