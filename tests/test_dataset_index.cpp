@@ -10,22 +10,20 @@
 
 #include "host/core/error.hpp"
 #include "host/data/dataset_index.hpp"
+#include "tests/dataset_fixtures.hpp"
 #include "tests/test_support.hpp"
 
 namespace cadenza {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::kFmaGenres;
+using testing::kFmaTracks;
+using testing::kGtzanGenres;
+using testing::kMtatAnnotations;
+using testing::write_file;
 using Catch::Matchers::Contains;
 using Strings = std::vector<std::string>;
-
-const Strings kGtzanGenres = {"blues", "classical", "country", "disco",  "hiphop",
-                              "jazz",  "metal",     "pop",     "reggae", "rock"};
-
-void write_file(const fs::path& path, const std::string& text = "") {
-  fs::create_directories(path.parent_path());
-  std::ofstream(path, std::ios::binary) << text;
-}
 
 DataConfig config_for(const std::string& dataset, const fs::path& root) {
   DataConfig config;
@@ -183,19 +181,6 @@ TEST_CASE("gtzan: errors name data.root and the path tried", "[cpu][data]") {
 
 namespace {
 
-// annotations_final.csv as published: tab-separated, every field quoted, CRLF. Tag
-// counts: guitar 4, slow 3, classical 3 (slow's column comes first), techno 1 (only on
-// the broken clip), no voice 0.
-const std::string kAnnotations =
-    "\"clip_id\"\t\"no voice\"\t\"slow\"\t\"guitar\"\t\"classical\"\t\"techno\"\t\"mp3_path\"\r\n"
-    "\"2\"\t\"0\"\t\"0\"\t\"1\"\t\"1\"\t\"0\"\t\"f/american_bach_soloists-1-01-30.mp3\"\r\n"
-    "\"6\"\t\"0\"\t\"1\"\t\"1\"\t\"0\"\t\"0\"\t\"0/a, b\tc-2.mp3\"\r\n"
-    "\"10\"\t\"0\"\t\"1\"\t\"1\"\t\"0\"\t\"0\"\t\"b/x-3.mp3\"\r\n"
-    "\"11\"\t\"0\"\t\"1\"\t\"0\"\t\"1\"\t\"0\"\t\"c/x-4.mp3\"\r\n"
-    "\"12\"\t\"0\"\t\"0\"\t\"0\"\t\"0\"\t\"0\"\t\"d/x-5.mp3\"\r\n"
-    "\"35644\"\t\"0\"\t\"0\"\t\"1\"\t\"1\"\t\"1\"\t\"6/"
-    "norine_braun-now_and_zen-08-gently-117-146.mp3\"\r\n";
-
 DataConfig mtat_config(const fs::path& root, Strings tags, const std::string& split = "auto") {
   DataConfig config = config_for("mtat", root);
   config.tags = std::move(tags);
@@ -207,7 +192,7 @@ DataConfig mtat_config(const fs::path& root, Strings tags, const std::string& sp
 
 TEST_CASE("mtat: top<N> by counts, the folder split and broken clips", "[cpu][data]") {
   testing::TempDir dir;
-  write_file(dir / "annotations_final.csv", kAnnotations);
+  write_file(dir / "annotations_final.csv", kMtatAnnotations);
 
   const DatasetIndex index = index_dataset(mtat_config(dir.path(), {"top3"}));
   CHECK(index.multi_label);
@@ -249,7 +234,7 @@ TEST_CASE("mtat: top<N> by counts, the folder split and broken clips", "[cpu][da
 
 TEST_CASE("mtat: an explicit tag list, and tag errors", "[cpu][data]") {
   testing::TempDir dir;
-  write_file(dir / "annotations_final.csv", kAnnotations);
+  write_file(dir / "annotations_final.csv", kMtatAnnotations);
   const DatasetIndex index = index_dataset(mtat_config(dir.path(), {"techno", "guitar"}));
   CHECK(index.label_names == Strings{"techno", "guitar"});
   CHECK(index.clips[0].targets == std::vector<float>{0, 1});
@@ -265,12 +250,12 @@ TEST_CASE("mtat: an explicit tag list, and tag errors", "[cpu][data]") {
         "data.tags: expected top<N> with N in [1, 5] (the tags of '" + csv + "'), got 'top50'");
   CHECK_THAT(error_of(mtat_config(dir.path(), {"top0"})), Contains("got 'top0'"));
 
-  std::string short_row = kAnnotations;
+  std::string short_row = kMtatAnnotations;
   short_row.replace(short_row.find("\t\"0\"\t\"0\"\t\"0\"\t\"0\"\t\"0\""), 4, "");
   write_file(dir / "annotations_final.csv", short_row);
   CHECK(error_of(mtat_config(dir.path(), {"top3"})) == csv + ":6: expected 7 fields, got 6");
   write_file(dir / "annotations_final.csv",
-             kAnnotations + "\"13\"\t\"0\"\t\"yes\"\t\"0\"\t\"0\"\t\"0\"\t\"e/x.mp3\"\r\n");
+             kMtatAnnotations + "\"13\"\t\"0\"\t\"yes\"\t\"0\"\t\"0\"\t\"0\"\t\"e/x.mp3\"\r\n");
   CHECK(error_of(mtat_config(dir.path(), {"top3"})) ==
         csv + ":8: tag 'slow': expected 0 or 1, got 'yes'");
   fs::remove(dir / "annotations_final.csv");
@@ -314,32 +299,9 @@ TEST_CASE("mtat: top50 and top10 follow the tags' counts, not their columns", "[
 
 namespace {
 
-// tracks.csv with its three header rows (group, column, track_id), a quoted album title
-// holding a comma and a line break, and tracks of each subset.
-const std::string kTracks =
-    ",album,set,set,track,track\r\n"
-    ",title,split,subset,genre_top,genres_all\r\n"
-    "track_id,,,,,\r\n"
-    "2,\"AWOL - A Way, Of\nLife\",training,small,Hip-Hop,[21]\r\n"
-    "5,x,validation,small,Rock,\"[12, 25]\"\r\n"
-    "10,x,test,small,Pop,[10]\r\n"
-    "140,x,training,medium,Folk,[17]\r\n"
-    "141,x,training,medium,,\"[17, 12]\"\r\n"
-    "1486,x,training,medium,Rock,[12]\r\n"
-    "200,x,test,large,Rock,[12]\r\n"
-    "98559,x,validation,small,Rock,[12]\r\n";
-
-const std::string kGenres =
-    "genre_id,#tracks,parent,title,top_level\n"
-    "10,13845,0,Pop,10\n"
-    "12,32923,0,Rock,12\n"
-    "17,12706,0,Folk,17\n"
-    "21,8389,0,Hip-Hop,21\n"
-    "25,1000,12,Punk,12\n";
-
 void make_fma(const fs::path& root, bool with_genres = true) {
-  write_file(root / "fma_metadata" / "tracks.csv", kTracks);
-  if (with_genres) write_file(root / "fma_metadata" / "genres.csv", kGenres);
+  write_file(root / "fma_metadata" / "tracks.csv", kFmaTracks);
+  if (with_genres) write_file(root / "fma_metadata" / "genres.csv", kFmaGenres);
   for (const char* subset : {"fma_small", "fma_medium", "fma_large"}) {
     fs::create_directories(root / subset);
   }
@@ -429,7 +391,7 @@ TEST_CASE("fma: genres_all, genre names and genre filtering", "[cpu][data]") {
 
 TEST_CASE("fma: metadata and audio folders, and errors", "[cpu][data]") {
   testing::TempDir dir;
-  write_file(dir / "meta" / "tracks.csv", kTracks);
+  write_file(dir / "meta" / "tracks.csv", kFmaTracks);
   fs::create_directories(dir / "mp3");
   DataConfig config = fma_config(dir / "unused", "small");
   config.metadata = (dir / "meta").string();  // the folder, or the file itself
@@ -446,15 +408,15 @@ TEST_CASE("fma: metadata and audio folders, and errors", "[cpu][data]") {
   CHECK_THAT(error_of(fma_config(dir.path(), "medium")),
              Contains("data.root: the audio folder '" + (dir / "fma_medium").string() +
                       "' does not exist"));
-  write_file(dir / "fma_metadata" / "tracks.csv", kTracks + "7,x,training,small,Rock\r\n");
+  write_file(dir / "fma_metadata" / "tracks.csv", kFmaTracks + "7,x,training,small,Rock\r\n");
   CHECK(error_of(fma_config(dir.path(), "small")) == tracks + ":13: expected 6 fields, got 5");
-  write_file(dir / "fma_metadata" / "tracks.csv", kTracks + "7,x,train,small,Rock,[12]\r\n");
+  write_file(dir / "fma_metadata" / "tracks.csv", kFmaTracks + "7,x,train,small,Rock,[12]\r\n");
   CHECK(error_of(fma_config(dir.path(), "small")) ==
         tracks + ":13: split: expected training, validation or test, got 'train'");
-  write_file(dir / "fma_metadata" / "tracks.csv", kTracks + "7,x,training,small,Rock,12\r\n");
+  write_file(dir / "fma_metadata" / "tracks.csv", kFmaTracks + "7,x,training,small,Rock,12\r\n");
   CHECK_THAT(error_of(fma_config(dir.path(), "small", "genres_all")),
              Contains(tracks + ":13: genres_all: expected a list of genre ids like [21, 15]"));
-  std::string no_split = kTracks;
+  std::string no_split = kFmaTracks;
   no_split.replace(no_split.find(",split,"), 7, ",fold,");
   write_file(dir / "fma_metadata" / "tracks.csv", no_split);
   CHECK_THAT(error_of(fma_config(dir.path(), "small")),

@@ -31,12 +31,16 @@
 #include "host/data/dataset.hpp"
 #include "host/data/dataset_index.hpp"
 #include "host/data/split.hpp"
+#include "tests/dataset_fixtures.hpp"
 #include "tests/test_support.hpp"
 
 namespace cadenza {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::kGtzanGenres;
+using testing::kMtatAnnotations;
+using testing::write_file;
 using Catch::Matchers::Contains;
 using testing::TempDir;
 using Strings = std::vector<std::string>;
@@ -47,14 +51,6 @@ constexpr int kWav16 = SF_FORMAT_WAV | SF_FORMAT_PCM_16;
 constexpr int kFlac16 = SF_FORMAT_FLAC | SF_FORMAT_PCM_16;
 constexpr int kVorbis = SF_FORMAT_OGG | SF_FORMAT_VORBIS;
 constexpr int kMp3 = SF_FORMAT_MPEG | SF_FORMAT_MPEG_LAYER_III;
-
-const Strings kGtzanGenres = {"blues", "classical", "country", "disco",  "hiphop",
-                              "jazz",  "metal",     "pop",     "reggae", "rock"};
-
-void write_file(const fs::path& path, const std::string& text = "") {
-  fs::create_directories(path.parent_path());
-  std::ofstream(path, std::ios::binary) << text;
-}
 
 // Writes `seconds` of a two-partial tone at `pitch` Hz (channel c a fifth higher per
 // channel; peak 0.7, so int16 never clips) and returns the frame count.
@@ -312,28 +308,11 @@ TEST_CASE("load_dataset: gtzan AU files, resampled, an empty clip and a random s
   CHECK(load(config, 43).data.splits == d.splits);
 }
 
-namespace {
-
-// annotations_final.csv as published: tab-separated, every field quoted, CRLF. Tag
-// counts: guitar 4, slow 3, classical 3 (slow's column comes first), techno 1 (only on
-// the broken clip), no voice 0; so top2 is guitar, slow.
-const std::string kAnnotations =
-    "\"clip_id\"\t\"no voice\"\t\"slow\"\t\"guitar\"\t\"classical\"\t\"techno\"\t\"mp3_path\"\r\n"
-    "\"2\"\t\"0\"\t\"0\"\t\"1\"\t\"1\"\t\"0\"\t\"f/american_bach_soloists-1-01-30.mp3\"\r\n"
-    "\"6\"\t\"0\"\t\"1\"\t\"1\"\t\"0\"\t\"0\"\t\"0/a, b\tc-2.mp3\"\r\n"
-    "\"10\"\t\"0\"\t\"1\"\t\"1\"\t\"0\"\t\"0\"\t\"b/x-3.mp3\"\r\n"
-    "\"11\"\t\"0\"\t\"1\"\t\"0\"\t\"1\"\t\"0\"\t\"c/x-4.mp3\"\r\n"
-    "\"12\"\t\"0\"\t\"0\"\t\"0\"\t\"0\"\t\"0\"\t\"d/x-5.mp3\"\r\n"
-    "\"35644\"\t\"0\"\t\"0\"\t\"1\"\t\"1\"\t\"1\"\t\"6/"
-    "norine_braun-now_and_zen-08-gently-117-146.mp3\"\r\n";
-
-}  // namespace
-
 TEST_CASE("load_dataset: mtat mp3 files, top2 tags, the folder split and a broken clip",
           "[cpu][data]") {
   TempDir dir;
   const fs::path root = dir / "mtat";
-  write_file(root / "annotations_final.csv", kAnnotations);
+  write_file(root / "annotations_final.csv", kMtatAnnotations);
   const Strings mp3 = {"f/american_bach_soloists-1-01-30.mp3", "0/a, b\tc-2.mp3", "b/x-3.mp3",
                        "c/x-4.mp3", "d/x-5.mp3"};
   std::vector<std::int64_t> frames;
@@ -370,22 +349,8 @@ TEST_CASE("load_dataset: mtat mp3 files, top2 tags, the folder split and a broke
 
 namespace {
 
-// tracks.csv with its three header rows (group, column, track_id), a quoted album title
-// holding a comma and a line break, tracks of each subset, a known broken small track
-// (098559) and a small track (000007) whose mp3 the test fills with random bytes.
-const std::string kTracks =
-    ",album,set,set,track,track\r\n"
-    ",title,split,subset,genre_top,genres_all\r\n"
-    "track_id,,,,,\r\n"
-    "2,\"AWOL - A Way, Of\nLife\",training,small,Hip-Hop,[21]\r\n"
-    "5,x,validation,small,Rock,\"[12, 25]\"\r\n"
-    "10,x,test,small,Pop,[10]\r\n"
-    "140,x,training,medium,Folk,[17]\r\n"
-    "141,x,training,medium,,\"[17, 12]\"\r\n"
-    "1486,x,training,medium,Rock,[12]\r\n"
-    "200,x,test,large,Rock,[12]\r\n"
-    "98559,x,validation,small,Rock,[12]\r\n"
-    "7,x,training,small,Pop,[10]\r\n";
+// The shared tracks.csv plus a small track (000007) whose mp3 the test fills with random bytes.
+const std::string kTracks = testing::kFmaTracks + "7,x,training,small,Pop,[10]\r\n";
 
 }  // namespace
 
