@@ -6,6 +6,8 @@
 // up to per-clip means across batch boundaries.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 #include <cmath>
 #include <cstring>
 #include <set>
@@ -271,26 +273,24 @@ std::pair<int, int> check_masks(const Tensor& x, const SpectrogramMask& m, std::
     double sum = 0.0;
     for (std::int64_t i = 0; i < per_row; ++i) sum += x.f32()[b * per_row + i];
     const float mean = float(sum / double(per_row));
-    std::vector<bool> frame_masked(std::size_t(frames), false), bin_masked(std::size_t(bins), false);
-    for (int k = 0; k < m.time_masks; ++k) {
-      const MaskSpan s = mask_span(key, b, AugmentStream::time_masks, k, frames, m.max_time_width);
-      REQUIRE(s.width >= 0);
-      REQUIRE(s.width <= std::min(m.max_time_width, frames));
-      REQUIRE(s.start >= 0);
-      REQUIRE(s.start + s.width <= frames);
-      for (int t = s.start; t < s.start + s.width; ++t) frame_masked[std::size_t(t)] = true;
-    }
-    for (int k = 0; k < m.freq_masks; ++k) {
-      const MaskSpan s = mask_span(key, b, AugmentStream::freq_masks, k, bins, m.max_freq_width);
-      REQUIRE(s.width >= 0);
-      REQUIRE(s.width <= std::min(m.max_freq_width, bins));
-      REQUIRE(s.start >= 0);
-      REQUIRE(s.start + s.width <= bins);
-      for (int f = s.start; f < s.start + s.width; ++f) bin_masked[std::size_t(f)] = true;
-    }
-    int frames_here = 0, bins_here = 0;
-    for (int t = 0; t < frames; ++t) frames_here += frame_masked[std::size_t(t)];
-    for (int f = 0; f < bins; ++f) bins_here += bin_masked[std::size_t(f)];
+    // The positions of one axis the drawn spans cover; each span must lie in the axis.
+    const auto masked_positions = [&](AugmentStream stream, int masks, int size, int max_width) {
+      std::vector<bool> masked(std::size_t(size), false);
+      for (int k = 0; k < masks; ++k) {
+        const MaskSpan s = mask_span(key, b, stream, k, size, max_width);
+        REQUIRE(s.width >= 0);
+        REQUIRE(s.width <= std::min(max_width, size));
+        REQUIRE(s.start >= 0);
+        REQUIRE(s.start + s.width <= size);
+        for (int i = s.start; i < s.start + s.width; ++i) masked[std::size_t(i)] = true;
+      }
+      return masked;
+    };
+    const std::vector<bool> frame_masked =
+        masked_positions(AugmentStream::time_masks, m.time_masks, frames, m.max_time_width);
+    const std::vector<bool> bin_masked = masked_positions(AugmentStream::freq_masks, m.freq_masks, bins, m.max_freq_width);
+    const int frames_here = int(std::count(frame_masked.begin(), frame_masked.end(), true));
+    const int bins_here = int(std::count(bin_masked.begin(), bin_masked.end(), true));
     CHECK(frames_here <= m.time_masks * m.max_time_width);
     CHECK(bins_here <= m.freq_masks * m.max_freq_width);
     masked_frames += frames_here;
