@@ -21,63 +21,24 @@ constexpr int kThreads = kElementwiseThreads;
 template <Activation kKind>
 __global__ void activation_forward_kernel(const float* x, float* y, float alpha, std::int64_t n) {
   const std::int64_t stride = std::int64_t(blockDim.x) * gridDim.x;
-  for (std::int64_t i = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
-    if constexpr (kKind == Activation::relu)
-      y[i] = relu_forward(x[i]);
-    else if constexpr (kKind == Activation::elu)
-      y[i] = elu_forward(x[i], alpha);
-    else if constexpr (kKind == Activation::leaky_relu)
-      y[i] = leaky_relu_forward(x[i], alpha);
-    else if constexpr (kKind == Activation::sigmoid)
-      y[i] = sigmoid_forward(x[i]);
-    else
-      y[i] = tanh_forward(x[i]);
-  }
+  for (std::int64_t i = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
+    y[i] = activation_value<kKind>(x[i], alpha);
 }
 
 template <Activation kKind>
 __global__ void activation_backward_kernel(const float* x, const float* y, const float* dy,
                                            float* dx, float alpha, std::int64_t n) {
   const std::int64_t stride = std::int64_t(blockDim.x) * gridDim.x;
-  for (std::int64_t i = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
-    if constexpr (kKind == Activation::relu)
-      dx[i] = relu_backward(x[i], dy[i]);
-    else if constexpr (kKind == Activation::elu)
-      dx[i] = elu_backward(x[i], y[i], alpha, dy[i]);
-    else if constexpr (kKind == Activation::leaky_relu)
-      dx[i] = leaky_relu_backward(x[i], alpha, dy[i]);
-    else if constexpr (kKind == Activation::sigmoid)
-      dx[i] = sigmoid_backward(y[i], dy[i]);
-    else
-      dx[i] = tanh_backward(y[i], dy[i]);
-  }
+  for (std::int64_t i = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
+    dx[i] = activation_gradient<kKind>(x, y, i, alpha, dy[i]);
 }
 
 void launch_activation_forward(cudaStream_t stream, Activation kind, float alpha, const float* x,
                                float* y, std::int64_t n) {
   if (n == 0) return;
-  switch (kind) {
-    case Activation::relu:
-      activation_forward_kernel<Activation::relu>
-          <<<grid_stride_blocks(n), kThreads, 0, stream>>>(x, y, alpha, n);
-      break;
-    case Activation::elu:
-      activation_forward_kernel<Activation::elu>
-          <<<grid_stride_blocks(n), kThreads, 0, stream>>>(x, y, alpha, n);
-      break;
-    case Activation::leaky_relu:
-      activation_forward_kernel<Activation::leaky_relu>
-          <<<grid_stride_blocks(n), kThreads, 0, stream>>>(x, y, alpha, n);
-      break;
-    case Activation::sigmoid:
-      activation_forward_kernel<Activation::sigmoid>
-          <<<grid_stride_blocks(n), kThreads, 0, stream>>>(x, y, alpha, n);
-      break;
-    case Activation::tanh:
-      activation_forward_kernel<Activation::tanh>
-          <<<grid_stride_blocks(n), kThreads, 0, stream>>>(x, y, alpha, n);
-      break;
-  }
+  visit_activation(kind, [&](auto k) {
+    activation_forward_kernel<decltype(k)::value><<<grid_stride_blocks(n), kThreads, 0, stream>>>(x, y, alpha, n);
+  });
   CADENZA_CUDA_CHECK(cudaGetLastError());
 }
 
@@ -86,36 +47,11 @@ void launch_activation_forward(cudaStream_t stream, Activation kind, float alpha
 void launch_activation_backward(cudaStream_t stream, Activation kind, float alpha, const float* x,
                                 const float* y, const float* dy, float* dx, std::int64_t n) {
   if (n == 0) return;
-  switch (kind) {
-    case Activation::relu:
-      activation_backward_kernel<Activation::relu>
-          <<<grid_stride_blocks(n), kThreads, 0, stream>>>(x, y, dy, dx, alpha, n);
-      break;
-    case Activation::elu:
-      activation_backward_kernel<Activation::elu>
-          <<<grid_stride_blocks(n), kThreads, 0, stream>>>(x, y, dy, dx, alpha, n);
-      break;
-    case Activation::leaky_relu:
-      activation_backward_kernel<Activation::leaky_relu>
-          <<<grid_stride_blocks(n), kThreads, 0, stream>>>(x, y, dy, dx, alpha, n);
-      break;
-    case Activation::sigmoid:
-      activation_backward_kernel<Activation::sigmoid>
-          <<<grid_stride_blocks(n), kThreads, 0, stream>>>(x, y, dy, dx, alpha, n);
-      break;
-    case Activation::tanh:
-      activation_backward_kernel<Activation::tanh>
-          <<<grid_stride_blocks(n), kThreads, 0, stream>>>(x, y, dy, dx, alpha, n);
-      break;
-  }
+  visit_activation(kind, [&](auto k) {
+    activation_backward_kernel<decltype(k)::value>
+        <<<grid_stride_blocks(n), kThreads, 0, stream>>>(x, y, dy, dx, alpha, n);
+  });
   CADENZA_CUDA_CHECK(cudaGetLastError());
-}
-
-void check_kind(Activation kind, const char* op) {
-  CADENZA_CHECK(kind == Activation::relu || kind == Activation::elu ||
-                    kind == Activation::leaky_relu || kind == Activation::sigmoid ||
-                    kind == Activation::tanh,
-                op << ": unknown activation " << static_cast<int>(kind));
 }
 
 }  // namespace
@@ -123,7 +59,6 @@ void check_kind(Activation kind, const char* op) {
 void activation_forward(CudaContext& ctx, Activation kind, float alpha, const Tensor& x,
                         Tensor& y) {
   const char* op = "activation_forward";
-  check_kind(kind, op);
   const std::int64_t n = x.numel();
   check_device_tensor(ctx, x, op, "x", n);
   check_device_tensor(ctx, y, op, "y", n);
@@ -134,7 +69,6 @@ void activation_forward(CudaContext& ctx, Activation kind, float alpha, const Te
 void activation_backward(CudaContext& ctx, Activation kind, float alpha, const Tensor& x,
                          const Tensor& y, const Tensor& dy, Tensor& dx) {
   const char* op = "activation_backward";
-  check_kind(kind, op);
   const std::int64_t n = dy.numel();
   const bool needs_x = activation_backward_reads_x(kind), needs_y = activation_backward_reads_y(kind);
   if (needs_x) check_device_tensor(ctx, x, op, "x", n);

@@ -12,28 +12,11 @@ void activation_forward(Activation kind, float alpha, const Tensor& x, Tensor& y
   const float* in = x.f32();
   float* out = y.f32();
   const std::int64_t n = x.numel();
-  switch (kind) {
-    case Activation::relu:
+  visit_activation(kind, [&](auto k) {
+    constexpr Activation kKind = decltype(k)::value;
 #pragma omp parallel for schedule(static)
-      for (std::int64_t i = 0; i < n; ++i) out[i] = relu_forward(in[i]);
-      break;
-    case Activation::elu:
-#pragma omp parallel for schedule(static)
-      for (std::int64_t i = 0; i < n; ++i) out[i] = elu_forward(in[i], alpha);
-      break;
-    case Activation::leaky_relu:
-#pragma omp parallel for schedule(static)
-      for (std::int64_t i = 0; i < n; ++i) out[i] = leaky_relu_forward(in[i], alpha);
-      break;
-    case Activation::sigmoid:
-#pragma omp parallel for schedule(static)
-      for (std::int64_t i = 0; i < n; ++i) out[i] = sigmoid_forward(in[i]);
-      break;
-    case Activation::tanh:
-#pragma omp parallel for schedule(static)
-      for (std::int64_t i = 0; i < n; ++i) out[i] = tanh_forward(in[i]);
-      break;
-  }
+    for (std::int64_t i = 0; i < n; ++i) out[i] = activation_value<kKind>(in[i], alpha);
+  });
 }
 
 void activation_backward(Activation kind, float alpha, const Tensor& x, const Tensor& y,
@@ -46,30 +29,11 @@ void activation_backward(Activation kind, float alpha, const Tensor& x, const Te
   const float* out = reads_y ? y.f32() : nullptr;
   const float* grad_out = dy.f32();
   float* grad_in = dx.f32();
-  switch (kind) {
-    case Activation::relu:
+  visit_activation(kind, [&](auto k) {
+    constexpr Activation kKind = decltype(k)::value;
 #pragma omp parallel for schedule(static)
-      for (std::int64_t i = 0; i < n; ++i) grad_in[i] = relu_backward(in[i], grad_out[i]);
-      break;
-    case Activation::elu:
-#pragma omp parallel for schedule(static)
-      for (std::int64_t i = 0; i < n; ++i)
-        grad_in[i] = elu_backward(in[i], out[i], alpha, grad_out[i]);
-      break;
-    case Activation::leaky_relu:
-#pragma omp parallel for schedule(static)
-      for (std::int64_t i = 0; i < n; ++i)
-        grad_in[i] = leaky_relu_backward(in[i], alpha, grad_out[i]);
-      break;
-    case Activation::sigmoid:
-#pragma omp parallel for schedule(static)
-      for (std::int64_t i = 0; i < n; ++i) grad_in[i] = sigmoid_backward(out[i], grad_out[i]);
-      break;
-    case Activation::tanh:
-#pragma omp parallel for schedule(static)
-      for (std::int64_t i = 0; i < n; ++i) grad_in[i] = tanh_backward(out[i], grad_out[i]);
-      break;
-  }
+    for (std::int64_t i = 0; i < n; ++i) grad_in[i] = activation_gradient<kKind>(in, out, i, alpha, grad_out[i]);
+  });
 }
 
 }  // namespace cadenza::cpu

@@ -11,8 +11,12 @@
 #pragma once
 
 #include <cmath>
+#include <cstdint>
+#include <type_traits>
 
+#include "host/core/error.hpp"
 #include "host/math/hd.hpp"
+#include "host/ops/backend.hpp"
 
 namespace cadenza {
 
@@ -51,5 +55,41 @@ CADENZA_HD float sigmoid_backward(float y, float dy) { return dy * (y * (1.0f - 
 CADENZA_HD float tanh_forward(float x) { return tanhf(x); }
 // From the output: d/dx tanh(x) = 1 - tanh(x)^2.
 CADENZA_HD float tanh_backward(float y, float dy) { return dy * (1.0f - y * y); }
+
+// Activation `kKind` of one element: the one place that maps a kind to its functions.
+template <Activation kKind>
+CADENZA_HD float activation_value(float x, float alpha) {
+  if constexpr (kKind == Activation::relu) return relu_forward(x);
+  else if constexpr (kKind == Activation::elu) return elu_forward(x, alpha);
+  else if constexpr (kKind == Activation::leaky_relu) return leaky_relu_forward(x, alpha);
+  else if constexpr (kKind == Activation::sigmoid) return sigmoid_forward(x);
+  else return tanh_forward(x);
+}
+
+// The gradient at element i from dy; reads x[i] and y[i] only where the kind needs them
+// (activation_backward_reads_x/_y), so the other pointer may be null.
+template <Activation kKind>
+CADENZA_HD float activation_gradient(const float* x, const float* y, std::int64_t i, float alpha, float dy) {
+  if constexpr (kKind == Activation::relu) return relu_backward(x[i], dy);
+  else if constexpr (kKind == Activation::elu) return elu_backward(x[i], y[i], alpha, dy);
+  else if constexpr (kKind == Activation::leaky_relu) return leaky_relu_backward(x[i], alpha, dy);
+  else if constexpr (kKind == Activation::sigmoid) return sigmoid_backward(y[i], dy);
+  else return tanh_backward(y[i], dy);
+}
+
+// Calls f(std::integral_constant<Activation, K>{}) for the K equal to `kind` (host side),
+// so a loop or kernel is instantiated per kind and chooses its function once, not per
+// element. Throws Error for a value outside the enum.
+template <typename F>
+void visit_activation(Activation kind, F&& f) {
+  switch (kind) {
+    case Activation::relu: return f(std::integral_constant<Activation, Activation::relu>{});
+    case Activation::elu: return f(std::integral_constant<Activation, Activation::elu>{});
+    case Activation::leaky_relu: return f(std::integral_constant<Activation, Activation::leaky_relu>{});
+    case Activation::sigmoid: return f(std::integral_constant<Activation, Activation::sigmoid>{});
+    case Activation::tanh: return f(std::integral_constant<Activation, Activation::tanh>{});
+  }
+  CADENZA_CHECK(false, "unknown activation " << static_cast<int>(kind));
+}
 
 }  // namespace cadenza
