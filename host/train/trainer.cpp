@@ -38,7 +38,6 @@ constexpr std::uint64_t kInitStream = 1, kDropoutStream = 3, kWaveformAugmentStr
 // The most evaluation windows per clip data.eval_windows 0 chooses (Won et al.'s 16).
 constexpr int kMaxAutoEvalWindows = 16;
 
-
 std::string format_duration(double seconds) {
   const long s = std::lround(std::max(0.0, seconds));
   std::ostringstream os;
