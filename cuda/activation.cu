@@ -1,5 +1,5 @@
-// Elementwise activations on the GPU (relu, elu, leaky_relu, sigmoid, tanh): one thread per
-// element (grid-stride), each calling host/math/activation_math.hpp as the CPU loop in
+// Elementwise activations on the GPU (relu, elu, leaky_relu, sigmoid, tanh, power_to_db): one
+// thread per element (grid-stride), each calling host/math/activation_math.hpp as the CPU loop in
 // host/cpu/activation.cpp does.
 //
 // Invariants: indices are 64-bit; y may alias x and dx may alias dy (each element is read
@@ -42,7 +42,7 @@ void launch_activation_forward(cudaStream_t stream, Activation kind, float alpha
   CADENZA_CUDA_CHECK(cudaGetLastError());
 }
 
-// x is read by relu, elu and leaky_relu, y by elu, sigmoid and tanh
+// x is read by relu, elu, leaky_relu and power_to_db, y by elu, sigmoid and tanh
 // (activation_backward_reads_x/_y); the one not read may be null.
 void launch_activation_backward(cudaStream_t stream, Activation kind, float alpha, const float* x,
                                 const float* y, const float* dy, float* dx, std::int64_t n) {

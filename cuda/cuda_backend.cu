@@ -9,9 +9,14 @@
 #include "cuda/check.cuh"
 #include "cuda/conv2d.cuh"
 #include "cuda/dense.cuh"
+#include "cuda/harmonic_filterbank.cuh"
 #include "cuda/elementwise_ops.cuh"
 #include "cuda/pooling.cuh"
+#include "cuda/recurrent.cuh"
+#include "cuda/scale_rows.cuh"
 #include "cuda/spectrogram.cuh"
+#include "cuda/strided_copy.cuh"
+#include "host/features/waveform_frontend.hpp"
 
 namespace cadenza::cuda {
 namespace {
@@ -22,8 +27,9 @@ class CudaFrontend final : public Frontend {
   CudaFrontend(CudaContext& ctx, const FrontendSpec& spec, int sample_rate, int num_samples,
                int max_batch)
       : spectrogram_(ctx, spec, sample_rate, num_samples, max_batch) {}
-  int num_bins() const override { return spectrogram_.num_bins(); }
-  int num_frames() const override { return spectrogram_.num_frames(); }
+  Shape features_shape(int batch) const override {
+    return Shape{batch, 1, spectrogram_.num_bins(), spectrogram_.num_frames()};
+  }
   void compute(const Tensor& pcm, Tensor& features) override { spectrogram_.compute(pcm, features); }
 
  private:
@@ -32,7 +38,8 @@ class CudaFrontend final : public Frontend {
 
 }  // namespace
 
-CudaBackend::CudaBackend(int device_index) : conv_plans_(std::make_unique<Conv2dPlans>()) {
+CudaBackend::CudaBackend(int device_index)
+    : conv_plans_(std::make_unique<Conv2dPlans>()), recurrent_plans_(std::make_unique<RecurrentPlans>()) {
   ctx_.device = device_index;
   CADENZA_CUDA_CHECK(cudaSetDevice(device_index));
   CADENZA_CUDA_CHECK(cudaStreamCreateWithFlags(&ctx_.stream, cudaStreamNonBlocking));
@@ -51,6 +58,7 @@ CudaBackend::CudaBackend(int device_index) : conv_plans_(std::make_unique<Conv2d
 CudaBackend::~CudaBackend() {
   // Destructors only release; errors here cannot be reported usefully.
   conv_plans_.reset();
+  recurrent_plans_.reset();
   if (ctx_.reduction_scratch) cudaFree(ctx_.reduction_scratch);
   if (ctx_.cudnn) cudnnDestroy(ctx_.cudnn);
   if (ctx_.cublas) cublasDestroy(ctx_.cublas);
@@ -107,6 +115,7 @@ std::unique_ptr<BatchUploader> CudaBackend::make_uploader(const std::vector<Shap
 
 std::unique_ptr<Frontend> CudaBackend::make_frontend(const FrontendSpec& spec, int sample_rate,
                                                      int num_samples, int max_batch) {
+  if (spec.type == "waveform") return std::make_unique<WaveformFrontend>(*this, num_samples);
   return std::make_unique<CudaFrontend>(ctx_, spec, sample_rate, num_samples, max_batch);
 }
 
@@ -161,6 +170,26 @@ void CudaBackend::mean_pool_forward(int outer, int inner, const Tensor& x, Tenso
 void CudaBackend::mean_pool_backward(int outer, int inner, const Tensor& dy, Tensor& dx) {
   cuda::mean_pool_backward(ctx_, outer, inner, dy, dx);
 }
+void CudaBackend::avgpool2d_forward(const Pool2dGeometry& g, const Tensor& x, Tensor& y) {
+  cuda::avgpool2d_forward(ctx_, g, x, y);
+}
+void CudaBackend::avgpool2d_backward(const Pool2dGeometry& g, const Tensor& dy, Tensor& dx) {
+  cuda::avgpool2d_backward(ctx_, g, dy, dx);
+}
+void CudaBackend::strided_copy(const StridedCopy& c, const Tensor& src, Tensor& dst) {
+  cuda::strided_copy(ctx_, c, src, dst);
+}
+void CudaBackend::permute(const PermuteGeometry& g, const Tensor& x, Tensor& y) {
+  cuda::permute(ctx_, g, x, y);
+}
+void CudaBackend::scale_rows_forward(int rows, int inner, const Tensor& x, const Tensor& scale,
+                                     Tensor& y) {
+  cuda::scale_rows_forward(ctx_, rows, inner, x, scale, y);
+}
+void CudaBackend::scale_rows_backward(int rows, int inner, const Tensor& x, const Tensor& scale,
+                                      const Tensor& dy, Tensor& dx, Tensor& dscale) {
+  cuda::scale_rows_backward(ctx_, rows, inner, x, scale, dy, dx, dscale);
+}
 void CudaBackend::dropout_forward(float rate, std::uint64_t key, const Tensor& x, Tensor& y) {
   cuda::dropout_forward(ctx_, rate, key, x, y);
 }
@@ -174,6 +203,35 @@ void CudaBackend::dense_forward(const DenseGeometry& g, const Tensor& x, const T
 void CudaBackend::dense_backward(const DenseGeometry& g, const Tensor& x, const Tensor& w,
                                  const Tensor& dy, Tensor& dx, Tensor& dw, Tensor& dbias) {
   cuda::dense_backward(ctx_, g, x, w, dy, dx, dw, dbias);
+}
+std::size_t CudaBackend::harmonic_filterbank_workspace_bytes(const HarmonicFilterbankGeometry& g) {
+  return cuda::harmonic_filterbank_workspace_bytes(g);
+}
+void CudaBackend::harmonic_filterbank_forward(const HarmonicFilterbankGeometry& g,
+                                              const Tensor& spectrogram, const Tensor& q,
+                                              Tensor& filterbank, Tensor& y) {
+  cuda::harmonic_filterbank_forward(ctx_, g, spectrogram, q, filterbank, y);
+}
+void CudaBackend::harmonic_filterbank_backward(const HarmonicFilterbankGeometry& g,
+                                               const Tensor& spectrogram, const Tensor& q,
+                                               const Tensor& filterbank, const Tensor& dy, Tensor& dx,
+                                               Tensor& dq, Tensor& workspace) {
+  cuda::harmonic_filterbank_backward(ctx_, g, spectrogram, q, filterbank, dy, dx, dq, workspace);
+}
+std::size_t CudaBackend::recurrent_reserve_bytes(const RecurrentGeometry& g) {
+  return cuda::recurrent_reserve_bytes(ctx_, *recurrent_plans_, g);
+}
+std::size_t CudaBackend::recurrent_workspace_bytes(const RecurrentGeometry& g) {
+  return cuda::recurrent_workspace_bytes(ctx_, *recurrent_plans_, g);
+}
+void CudaBackend::recurrent_forward(const RecurrentGeometry& g, const RecurrentWeights& weights,
+                                    const Tensor& x, Tensor& y, Tensor& reserve, Tensor& workspace) {
+  cuda::recurrent_forward(ctx_, *recurrent_plans_, g, weights, x, y, reserve, workspace);
+}
+void CudaBackend::recurrent_backward(const RecurrentGeometry& g, const RecurrentWeights& weights,
+                                     const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& reserve,
+                                     Tensor& dx, RecurrentWeights& dweights, Tensor& workspace) {
+  cuda::recurrent_backward(ctx_, *recurrent_plans_, g, weights, x, y, dy, reserve, dx, dweights, workspace);
 }
 void CudaBackend::softmax_cross_entropy(const Tensor& logits, const Tensor& targets,
                                         float label_smoothing, Tensor& loss, Tensor& dlogits,

@@ -1,6 +1,7 @@
 // CudaBackend: the Backend on one GPU. Each op forwards to the function of the same name
-// in namespace cadenza::cuda (conv2d.cu, batchnorm.cu, pooling.cu, dense.cu,
-// elementwise_ops.cuh's files, spectrogram.cu, augmentation.cu), so a reader finds an op's
+// in namespace cadenza::cuda (conv2d.cu, batchnorm.cu, pooling.cu, dense.cu, harmonic_filterbank.cu,
+// elementwise_ops.cuh's files, spectrogram.cu, augmentation.cu, strided_copy.cu,
+// scale_rows.cu, recurrent.cu), so a reader finds an op's
 // CUDA code by its name. Plain C++ header: host code creates the backend.
 //
 // Invariants: all work is enqueued on the context's compute stream; copy() to the host
@@ -16,6 +17,7 @@
 namespace cadenza::cuda {
 
 class Conv2dPlans;
+class RecurrentPlans;
 
 class CudaBackend final : public Backend {
  public:
@@ -59,12 +61,33 @@ class CudaBackend final : public Backend {
                           Tensor& dx) override;
   void mean_pool_forward(int outer, int inner, const Tensor& x, Tensor& y) override;
   void mean_pool_backward(int outer, int inner, const Tensor& dy, Tensor& dx) override;
+  void avgpool2d_forward(const Pool2dGeometry& g, const Tensor& x, Tensor& y) override;
+  void avgpool2d_backward(const Pool2dGeometry& g, const Tensor& dy, Tensor& dx) override;
+  void strided_copy(const StridedCopy& c, const Tensor& src, Tensor& dst) override;
+  void permute(const PermuteGeometry& g, const Tensor& x, Tensor& y) override;
+  void scale_rows_forward(int rows, int inner, const Tensor& x, const Tensor& scale,
+                          Tensor& y) override;
+  void scale_rows_backward(int rows, int inner, const Tensor& x, const Tensor& scale,
+                           const Tensor& dy, Tensor& dx, Tensor& dscale) override;
   void dropout_forward(float rate, std::uint64_t key, const Tensor& x, Tensor& y) override;
   void dropout_backward(float rate, std::uint64_t key, const Tensor& dy, Tensor& dx) override;
   void dense_forward(const DenseGeometry& g, const Tensor& x, const Tensor& w, const Tensor& bias,
                      Tensor& y) override;
   void dense_backward(const DenseGeometry& g, const Tensor& x, const Tensor& w, const Tensor& dy,
                       Tensor& dx, Tensor& dw, Tensor& dbias) override;
+  std::size_t harmonic_filterbank_workspace_bytes(const HarmonicFilterbankGeometry& g) override;
+  void harmonic_filterbank_forward(const HarmonicFilterbankGeometry& g, const Tensor& spectrogram,
+                                   const Tensor& q, Tensor& filterbank, Tensor& y) override;
+  void harmonic_filterbank_backward(const HarmonicFilterbankGeometry& g, const Tensor& spectrogram,
+                                    const Tensor& q, const Tensor& filterbank, const Tensor& dy,
+                                    Tensor& dx, Tensor& dq, Tensor& workspace) override;
+  std::size_t recurrent_reserve_bytes(const RecurrentGeometry& g) override;
+  std::size_t recurrent_workspace_bytes(const RecurrentGeometry& g) override;
+  void recurrent_forward(const RecurrentGeometry& g, const RecurrentWeights& weights, const Tensor& x,
+                         Tensor& y, Tensor& reserve, Tensor& workspace) override;
+  void recurrent_backward(const RecurrentGeometry& g, const RecurrentWeights& weights, const Tensor& x,
+                          const Tensor& y, const Tensor& dy, Tensor& reserve, Tensor& dx,
+                          RecurrentWeights& dweights, Tensor& workspace) override;
   void softmax_cross_entropy(const Tensor& logits, const Tensor& targets, float label_smoothing,
                              Tensor& loss, Tensor& dlogits, float grad_scale) override;
   void sigmoid_bce(const Tensor& logits, const Tensor& targets, Tensor& loss, Tensor& dlogits,
@@ -87,6 +110,7 @@ class CudaBackend final : public Backend {
  private:
   CudaContext ctx_;
   std::unique_ptr<Conv2dPlans> conv_plans_;
+  std::unique_ptr<RecurrentPlans> recurrent_plans_;
 };
 
 }  // namespace cadenza::cuda

@@ -3,15 +3,14 @@
 //
 // Invariants:
 // - Forward: one block per row. Each thread sums a strided slice of the row in double,
-//   then the block adds the partial sums in a fixed tree (shuffles within each warp, then
-//   thread 0 adds the warps' totals in warp order), so a row's result depends only on its
-//   values and `inner`, never on scheduling: bit-identical run to run. Summing in double,
+//   then block_sum_in_order (block_reduce.cuh) adds the partial sums in a fixed tree:
+//   bit-identical run to run. Summing in double,
 //   as the CPU does, makes the float result agree with the CPU's except in rare cases where
 //   the two summation orders round the double sum to different floats.
 // - Backward: one thread per element of dx (grid-stride, 64-bit indices), written with `=`.
-#include <algorithm>
 #include <cstdint>
 
+#include "cuda/block_reduce.cuh"
 #include "cuda/check.cuh"
 #include "cuda/elementwise_ops.cuh"
 #include "host/core/error.hpp"
@@ -19,29 +18,15 @@
 namespace cadenza::cuda {
 namespace {
 
-constexpr int kWarp = 32;
-constexpr int kMaxPoolThreads = 256;
-constexpr int kMaxWarps = kMaxPoolThreads / kWarp;
 constexpr int kThreads = kElementwiseThreads;
 
-// Launched with one block per row and blockDim.x a multiple of 32, at most kMaxPoolThreads.
+// Launched with one block per row and row_reduction_threads(inner) threads.
 __global__ void mean_pool_forward_kernel(const float* x, float* y, int inner) {
   const float* row = x + std::int64_t(blockIdx.x) * inner;
   double sum = 0.0;
   for (std::int64_t i = threadIdx.x; i < inner; i += blockDim.x) sum += row[i];
-  // Every lane of every warp is active here (blockDim.x is a multiple of 32).
-  for (int offset = kWarp / 2; offset > 0; offset /= 2)
-    sum += __shfl_down_sync(0xffffffffu, sum, offset);
-  __shared__ double warp_sums[kMaxWarps];
-  const int warp = static_cast<int>(threadIdx.x) / kWarp;
-  if (threadIdx.x % kWarp == 0) warp_sums[warp] = sum;
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    const int warps = static_cast<int>(blockDim.x) / kWarp;
-    double total = 0.0;
-    for (int w = 0; w < warps; ++w) total += warp_sums[w];
-    y[blockIdx.x] = static_cast<float>(total / inner);
-  }
+  const double total = block_sum_in_order(sum);
+  if (threadIdx.x == 0) y[blockIdx.x] = static_cast<float>(total / inner);
 }
 
 __global__ void mean_pool_backward_kernel(const float* dy, float* dx, int inner, std::int64_t n) {
@@ -52,12 +37,8 @@ __global__ void mean_pool_backward_kernel(const float* dy, float* dx, int inner,
 
 void launch_mean_pool_forward(cudaStream_t stream, int outer, int inner, const float* x, float* y) {
   if (outer == 0) return;
-  // Threads: inner rounded up to whole warps, at most kMaxPoolThreads (a function of inner
-  // only, so the reduction's shape is too).
-  const std::int64_t whole_warps = (std::int64_t(inner) + kWarp - 1) / kWarp * kWarp;
-  const int threads =
-      static_cast<int>(std::clamp<std::int64_t>(whole_warps, kWarp, kMaxPoolThreads));
-  mean_pool_forward_kernel<<<static_cast<unsigned int>(outer), threads, 0, stream>>>(x, y, inner);
+  mean_pool_forward_kernel<<<static_cast<unsigned int>(outer), row_reduction_threads(inner), 0,
+                             stream>>>(x, y, inner);
   CADENZA_CUDA_CHECK(cudaGetLastError());
 }
 

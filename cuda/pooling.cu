@@ -1,4 +1,4 @@
-// Max pooling kernels; see pooling.cuh. Planes are (batch * channels) of in_h x in_w.
+// Max and average pooling kernels; see pooling.cuh. Planes are (batch * channels) of in_h x in_w.
 #include "cuda/pooling.cuh"
 
 #include <algorithm>
@@ -44,6 +44,28 @@ __global__ void backward_kernel(Pool2dGeometry g, const float* x, const float* d
   }
 }
 
+// One thread per output element: the window's mean.
+__global__ void average_forward_kernel(Pool2dGeometry g, const float* x, float* y, std::int64_t n) {
+  const std::int64_t out_plane = std::int64_t(g.out_h) * g.out_w;
+  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n;
+       i += std::int64_t(gridDim.x) * blockDim.x) {
+    const std::int64_t p = i / out_plane;
+    const int oy = static_cast<int>(i % out_plane / g.out_w), ox = static_cast<int>(i % g.out_w);
+    y[i] = average_window(g, x + p * g.in_h * g.in_w, oy, ox);
+  }
+}
+
+// One thread per input element: its share of the windows that contain it.
+__global__ void average_backward_kernel(Pool2dGeometry g, const float* dy, float* dx, std::int64_t n) {
+  const std::int64_t in_plane = std::int64_t(g.in_h) * g.in_w;
+  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n;
+       i += std::int64_t(gridDim.x) * blockDim.x) {
+    const std::int64_t p = i / in_plane;
+    const int index = static_cast<int>(i % in_plane);
+    dx[i] = average_window_gradient(g, dy + p * g.out_h * g.out_w, index / g.in_w, index % g.in_w);
+  }
+}
+
 }  // namespace
 
 void maxpool2d_forward(CudaContext& ctx, const Pool2dGeometry& g, const Tensor& x, Tensor& y) {
@@ -66,6 +88,28 @@ void maxpool2d_backward(CudaContext& ctx, const Pool2dGeometry& g, const Tensor&
   backward_kernel<<<grid_stride_blocks(n), kElementwiseThreads, 0, ctx.stream>>>(
       g, static_cast<const float*>(x.raw()), static_cast<const float*>(dy.raw()),
       static_cast<float*>(dx.raw()), n);
+  CADENZA_CUDA_CHECK(cudaGetLastError());
+}
+
+void avgpool2d_forward(CudaContext& ctx, const Pool2dGeometry& g, const Tensor& x, Tensor& y) {
+  const std::int64_t planes = std::int64_t(g.batch) * g.channels;
+  check_device_tensor(ctx, x, "avgpool2d_forward", "x", planes * g.in_h * g.in_w);
+  check_device_tensor(ctx, y, "avgpool2d_forward", "y", planes * g.out_h * g.out_w);
+  const std::int64_t n = y.numel();
+  if (n == 0) return;
+  average_forward_kernel<<<grid_stride_blocks(n), kElementwiseThreads, 0, ctx.stream>>>(
+      g, static_cast<const float*>(x.raw()), static_cast<float*>(y.raw()), n);
+  CADENZA_CUDA_CHECK(cudaGetLastError());
+}
+
+void avgpool2d_backward(CudaContext& ctx, const Pool2dGeometry& g, const Tensor& dy, Tensor& dx) {
+  const std::int64_t planes = std::int64_t(g.batch) * g.channels;
+  check_device_tensor(ctx, dy, "avgpool2d_backward", "dy", planes * g.out_h * g.out_w);
+  check_device_tensor(ctx, dx, "avgpool2d_backward", "dx", planes * g.in_h * g.in_w);
+  const std::int64_t n = dx.numel();
+  if (n == 0) return;
+  average_backward_kernel<<<grid_stride_blocks(n), kElementwiseThreads, 0, ctx.stream>>>(
+      g, static_cast<const float*>(dy.raw()), static_cast<float*>(dx.raw()), n);
   CADENZA_CUDA_CHECK(cudaGetLastError());
 }
 

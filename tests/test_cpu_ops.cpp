@@ -367,6 +367,47 @@ TEST_CASE("sigmoid and tanh saturate to exact values without NaN or Inf", "[cpu]
   CHECK(sig.f32()[7] == Approx(std::exp(-20.0)).epsilon(1e-6));  // x = -20
 }
 
+TEST_CASE("power_to_db is 10 log10(max(x, 1e-10)); its gradient is torch's, 0 below amin",
+          "[cpu][op]") {
+  // Powers log-uniform over 1e-12 .. 1e3, then the edges: 0, just below amin, amin itself
+  // (torch's clamp_min passes the gradient where x >= min), 1 and 1e3.
+  const std::vector<float> edges = {0.0f, 9.99e-11f, 1e-10f, 1.0f, 1e3f};
+  const std::int64_t n = 200 + std::int64_t(edges.size());
+  Tensor x = Tensor::zeros(Shape{n}), y = Tensor::zeros(Shape{n});
+  Tensor dy = random_tensor(Shape{n}, 35), dx = Tensor::zeros(Shape{n});
+  for (std::int64_t i = 0; i < 200; ++i)
+    x.f32()[i] = std::pow(10.0f, -12.0f + 15.0f * uniform01(36, 0, std::uint64_t(i)));
+  for (std::size_t i = 0; i < edges.size(); ++i) x.f32()[200 + std::int64_t(i)] = edges[i];
+  cpu::activation_forward(Activation::power_to_db, 0.0f, x, y);
+  cpu::activation_backward(Activation::power_to_db, 0.0f, x, Tensor(), dy, dx);  // reads x only
+  for (std::int64_t i = 0; i < n; ++i) {
+    const double v = x.f32()[i];
+    const double amin = 1e-10f;
+    const double expected = 10.0 * std::log10(std::max(v, amin));
+    const double expected_grad = v >= amin ? dy.f32()[i] * 10.0 / (std::log(10.0) * v) : 0.0;
+    INFO("x = " << v << ": y " << y.f32()[i] << " vs " << expected << ", dx " << dx.f32()[i]
+                << " vs " << expected_grad);
+    // A few float ulps of the result: log10f's rounding and the float products.
+    REQUIRE(std::fabs(y.f32()[i] - expected) <= 1e-6 * std::max(1.0, std::fabs(expected)));
+    REQUIRE(std::fabs(dx.f32()[i] - expected_grad) <= 1e-6 * std::fabs(expected_grad));
+  }
+  CHECK(y.f32()[200] == -100.0f);  // 0 is clamped to amin: 10 log10(1e-10)
+  CHECK(dx.f32()[200] == 0.0f);
+  CHECK(dx.f32()[201] == 0.0f);
+  CHECK(dx.f32()[202] != 0.0f);
+  CHECK(y.f32()[203] == 0.0f);
+  CHECK(y.f32()[204] == 30.0f);
+  // Finite differences on x in [0.5, 4]: there the central difference's truncation error,
+  // h^2 f'''(x) / 6 relative to f'(x), is at most 1.3e-4, below the tolerance 2e-3.
+  Tensor xs = Tensor::zeros(Shape{24}), ys = Tensor::zeros(Shape{24}), dxs = Tensor::zeros(Shape{24});
+  for (std::int64_t i = 0; i < 24; ++i) xs.f32()[i] = 0.5f + 3.5f * uniform01(37, 0, std::uint64_t(i));
+  Tensor r = random_tensor(Shape{24}, 38);
+  auto forward = [&] { cpu::activation_forward(Activation::power_to_db, 0.0f, xs, ys); };
+  forward();
+  cpu::activation_backward(Activation::power_to_db, 0.0f, xs, Tensor(), r, dxs);
+  check_gradient("dx", xs, dxs, ys, r, forward, 1e-2f, 2e-3);
+}
+
 TEST_CASE("maxpool2d takes window maxima and routes gradients to them", "[cpu][op]") {
   for (auto [wh, ww, sh, sw] : {std::array<int, 4>{2, 2, 2, 2}, {3, 2, 2, 1}, {2, 3, 1, 3}}) {
     SECTION("window " + std::to_string(wh) + "x" + std::to_string(ww) + " stride " +
@@ -418,6 +459,78 @@ TEST_CASE("mean pooling averages the trailing axis", "[cpu][op]") {
   Tensor r = random_tensor(y.shape(), 51), dx = Tensor::zeros(x.shape());
   cpu::mean_pool_backward(3, 7, r, dx);
   check_gradient("dx", x, dx, y, r, forward);
+}
+
+TEST_CASE("avgpool2d averages windows; its gradient spreads evenly", "[cpu][op]") {
+  for (auto [wh, ww, sh, sw] : {std::array<int, 4>{2, 2, 2, 2}, {3, 2, 1, 2}, {7, 1, 1, 1}, {2, 2, 3, 3}}) {
+    SECTION("window " + std::to_string(wh) + "x" + std::to_string(ww) + " stride " +
+            std::to_string(sh) + "x" + std::to_string(sw)) {
+      const auto g = Pool2dGeometry::make(2, 2, 7, 8, wh, ww, sh, sw);
+      Tensor x = random_tensor(Shape{2, 2, 7, 8}, 52), y = Tensor::zeros(Shape{2, 2, g.out_h, g.out_w});
+      auto forward = [&] { cpu::avgpool2d_forward(g, x, y); };
+      forward();
+      for (int p = 0; p < 4; ++p)
+        for (int oy = 0; oy < g.out_h; ++oy)
+          for (int ox = 0; ox < g.out_w; ++ox) {
+            double sum = 0.0;
+            for (int i = 0; i < wh; ++i)
+              for (int j = 0; j < ww; ++j) sum += x.f32()[(p * 7 + oy * sh + i) * 8 + ox * sw + j];
+            REQUIRE(y.f32()[(p * g.out_h + oy) * g.out_w + ox] == Approx(sum / (wh * ww)).margin(1e-7));
+          }
+      Tensor r = random_tensor(y.shape(), 53), dx = Tensor::zeros(x.shape());
+      cpu::avgpool2d_backward(g, r, dx);
+      check_gradient("dx", x, dx, y, r, forward);
+    }
+  }
+}
+
+TEST_CASE("strided_copy moves and adds row blocks; permute reorders axes", "[cpu][op]") {
+  SECTION("a block lands in the middle of wider rows, the rest untouched") {
+    Tensor src = random_tensor(Shape{3, 5}, 54), dst = random_tensor(Shape{3, 8}, 55);
+    const Tensor before = random_tensor(Shape{3, 8}, 55);
+    StridedCopy c;
+    c.rows = 3, c.width = 4, c.src_stride = 5, c.src_offset = 1, c.dst_stride = 8, c.dst_offset = 2;
+    cpu::strided_copy(c, src, dst);
+    for (int r = 0; r < 3; ++r)
+      for (int i = 0; i < 8; ++i) {
+        const bool inside = i >= 2 && i < 6;
+        REQUIRE(dst.f32()[r * 8 + i] == (inside ? src.f32()[r * 5 + i - 1] : before.f32()[r * 8 + i]));
+      }
+    c.accumulate = true;
+    cpu::strided_copy(c, src, dst);
+    CHECK(dst.f32()[8 + 3] == 2.0f * src.f32()[5 + 2]);
+    CHECK(dst.f32()[8 + 7] == before.f32()[8 + 7]);
+  }
+  SECTION("a copy past the end of a tensor is refused") {
+    Tensor src = Tensor::zeros(Shape{3, 5}), dst = Tensor::zeros(Shape{3, 5});
+    StridedCopy c;
+    c.rows = 3, c.width = 4, c.src_stride = 5, c.src_offset = 2, c.dst_stride = 5;
+    CHECK_THROWS(cpu::strided_copy(c, src, dst));
+  }
+  SECTION("permute follows torch.permute and its inverse undoes it") {
+    const Shape shape{2, 3, 4, 5};
+    Tensor x = random_tensor(shape, 56), y = Tensor::zeros(Shape{2, 5, 3, 4}), back = Tensor::zeros(shape);
+    const auto g = PermuteGeometry::make(shape, {0, 3, 1, 2});
+    cpu::permute(g, x, y);
+    for (int b = 0; b < 2; ++b)
+      for (int c = 0; c < 3; ++c)
+        for (int h = 0; h < 4; ++h)
+          for (int w = 0; w < 5; ++w)
+            REQUIRE(y.f32()[((b * 5 + w) * 3 + c) * 4 + h] == x.f32()[((b * 3 + c) * 4 + h) * 5 + w]);
+    cpu::permute(g.inverse(), y, back);
+    CHECK(std::memcmp(back.f32(), x.f32(), x.bytes()) == 0);
+  }
+}
+
+TEST_CASE("scale_rows gates each row; gradients by finite differences", "[cpu][op]") {
+  Tensor x = random_tensor(Shape{4, 9}, 57), s = random_tensor(Shape{4}, 58), y = Tensor::zeros(Shape{4, 9});
+  auto forward = [&] { cpu::scale_rows_forward(4, 9, x, s, y); };
+  forward();
+  for (int i = 0; i < 36; ++i) REQUIRE(y.f32()[i] == x.f32()[i] * s.f32()[i / 9]);
+  Tensor r = random_tensor(y.shape(), 59), dx = Tensor::zeros(x.shape()), ds = Tensor::zeros(s.shape());
+  cpu::scale_rows_backward(4, 9, x, s, r, dx, ds);
+  check_gradient("dx", x, dx, y, r, forward);
+  check_gradient("dscale", s, ds, y, r, forward);
 }
 
 TEST_CASE("dropout keeps 1 - rate of the elements, scaled, with a mask fixed by its key",

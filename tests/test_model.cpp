@@ -81,14 +81,32 @@ TEST_CASE("a layer that does not fit its input names both layers' shapes", "[cpu
     CHECK_THAT(message, Catch::Contains("head") && Catch::Contains("[2, 4]") &&
                             Catch::Contains("[2, 7]"));
   }
-  SECTION("two layers reading one output") {
+  SECTION("an output no layer reads") {
     const std::string message = build_error(
         config_with_layers("    - {type: conv2d, name: trunk, filters: 4}\n"
-                           "    - {type: relu, name: a, inputs: [trunk]}\n"
-                           "    - {type: relu, name: b, inputs: [trunk]}\n"
+                           "    - {type: relu, name: dead_end, inputs: [trunk]}\n"
+                           "    - {type: global_avg_pool, inputs: [trunk]}\n    - {type: dense}\n"),
+        Shape{2, 1, 32, 20});
+    CHECK_THAT(message, Catch::Contains("'dead_end'") && Catch::Contains("read by no layer"));
+  }
+  SECTION("an add of two shapes names both inputs") {
+    const std::string message = build_error(
+        config_with_layers("    - {type: conv2d, name: wide, filters: 4}\n"
+                           "    - {type: conv2d, name: narrow, filters: 2, inputs: [input]}\n"
+                           "    - {type: add, name: joint, inputs: [wide, narrow]}\n"
                            "    - {type: global_avg_pool}\n    - {type: dense}\n"),
         Shape{2, 1, 32, 20});
-    CHECK_THAT(message, Catch::Contains("'b'") && Catch::Contains("trunk"));
+    CHECK_THAT(message, Catch::Contains("'joint'") && Catch::Contains("'wide' [2, 4, 32, 20]") &&
+                            Catch::Contains("'narrow' [2, 2, 32, 20]"));
+  }
+  SECTION("a recurrent-style input after a conv names the layer it came from") {
+    const std::string message = build_error(
+        config_with_layers("    - {type: conv2d, name: c1, filters: 4}\n"
+                           "    - {type: conv1d, name: c2, filters: 4}\n"
+                           "    - {type: global_avg_pool}\n    - {type: dense}\n"),
+        Shape{2, 1, 32, 20});
+    CHECK_THAT(message, Catch::Contains("'c2' (conv1d)") &&
+                            Catch::Contains("layer 'c1' (conv2d) gives [2, 4, 32, 20]"));
   }
 }
 

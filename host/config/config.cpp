@@ -31,6 +31,7 @@
 #include <set>
 #include <type_traits>
 
+#include "host/config/blocks.hpp"
 #include "host/config/config_schema.hpp"
 #include "host/config/did_you_mean.hpp"
 #include "host/core/error.hpp"
@@ -162,6 +163,12 @@ template <typename Element, std::size_t kSize>
 std::string text_of(const std::array<Element, kSize>& values) {
   std::vector<std::string> items;
   for (const Element& value : values) items.push_back(text_of(value));
+  return "[" + joined(items) + "]";
+}
+
+std::string text_of(const std::vector<int>& values) {
+  std::vector<std::string> items;
+  for (int value : values) items.push_back(text_of(value));
   return "[" + joined(items) + "]";
 }
 
@@ -555,6 +562,30 @@ class ConfigReader {
     }
   }
 
+  // One integer means a list of that integer; a missing value (`key:`) or [] is the empty list.
+  void read_into(std::vector<int>& target, const std::string& path, const ConfigField& field,
+                 const ValueRule& rule, const YAML::Node& value) const {
+    target.clear();
+    if (value.IsNull()) return;
+    std::vector<YAML::Node> items;
+    if (value.IsScalar()) {
+      items = {value};
+    } else if (value.IsSequence()) {
+      for (const YAML::Node& item : value) items.push_back(item);
+    } else {
+      reject(path, rule, field, value);
+    }
+    for (const YAML::Node& item : items) {
+      const std::optional<long long> parsed =
+          item.IsScalar() ? parse_integer(item.Scalar()) : std::nullopt;
+      if (!parsed || !within_bounds(rule, static_cast<double>(*parsed)) ||
+          *parsed > std::numeric_limits<int>::max() || *parsed < std::numeric_limits<int>::min()) {
+        reject(path, rule, field, value);
+      }
+      target.push_back(static_cast<int>(*parsed));
+    }
+  }
+
   // One name means a list of that name; a missing value (`key:`) or [] is the empty list.
   void read_into(std::vector<std::string>& target, const std::string& path,
                  const ConfigField& field, const ValueRule& rule, const YAML::Node& value) const {
@@ -645,7 +676,8 @@ class ConfigReader {
   }
 
   // Default inputs are the previous layer (the model's input for the first); named inputs
-  // must be earlier layers; a dense layer may leave units 0 only when it is the last.
+  // must be earlier layers; a dense layer may leave units 0 only when it is the last, and a
+  // recurrent layer never.
   void connect_layers(const std::string& path, std::vector<LayerConfig>& layers,
                       const std::vector<std::set<std::string>>& given_keys) {
     std::vector<std::string> earlier_names = {"input"};
@@ -655,9 +687,15 @@ class ConfigReader {
       const std::string inputs_path = child_path(item_path, "inputs");
       const LayerTypeSpec& type = *find_layer_type(layer.type);
       if (given_keys[i].count("inputs") == 0) layer.inputs = {earlier_names.back()};
-      if (layer.inputs.size() != type.input_count) {
-        fail(inputs_path, "a " + type.type + " layer reads " + std::to_string(type.input_count) +
-                              " input" + (type.input_count == 1 ? "" : "s") + ", got " +
+      const bool count_fits = type.input_count == kTwoOrMoreInputs
+                                  ? layer.inputs.size() >= 2
+                                  : layer.inputs.size() == type.input_count;
+      if (!count_fits) {
+        const std::string expected = type.input_count == kTwoOrMoreInputs
+                                         ? std::string("two or more inputs")
+                                         : std::to_string(type.input_count) + " input" +
+                                               (type.input_count == 1 ? "" : "s");
+        fail(inputs_path, "a " + type.type + " layer reads " + expected + ", got " +
                               std::to_string(layer.inputs.size()) + " (" + joined(layer.inputs) +
                               ")");
       }
@@ -684,6 +722,11 @@ class ConfigReader {
         fail(item_path,
              "missing required key 'units' (an integer > 0) for a dense layer that is "
              "not the last (only the last may leave it out: one per label)");
+      }
+      const bool recurrent = type.type == "gru" || type.type == "lstm" || type.type == "rnn";
+      if (recurrent && layer.units == 0) {
+        fail(child_path(item_path, "units"),
+             "expected an integer > 0 (the hidden size) for a " + type.type + " layer, got 0");
       }
       earlier_names.push_back(layer.name);
     }
@@ -738,6 +781,23 @@ class ConfigReader {
 
     if (config.model.layers.empty())
       fail("model.layers", "expected a non-empty list of layers, got none");
+    // A harmonic filterbank places its filters by the bins' frequencies: it needs the
+    // audio's sample rate and, reading the model input, an STFT (bins 0 .. sample_rate / 2).
+    for (std::size_t i = 0; i < config.model.layers.size(); ++i) {
+      const LayerConfig& layer = config.model.layers[i];
+      if (layer.type != "harmonic_filterbank") continue;
+      const std::string item_path = indexed_path("model.layers", i);
+      if (layer.sample_rate != data.sample_rate)
+        fail(child_path(item_path, "sample_rate"),
+             "expected data.sample_rate = " + text_of(data.sample_rate) + ", got " +
+                 text_of(layer.sample_rate));
+      const bool reads_input =
+          std::find(layer.inputs.begin(), layer.inputs.end(), "input") != layer.inputs.end();
+      if (reads_input && features.type != "stft")
+        fail("features.type", "expected stft for " + item_path +
+                                  " (harmonic_filterbank reads a power STFT), got " +
+                                  quoted(features.type));
+    }
 
     const bool known_multi_label = (data.dataset == "synthetic" && data.synthetic.multi_label) ||
                                    data.dataset == "mtat" ||
@@ -752,6 +812,14 @@ class ConfigReader {
     }
 
     const AugmentConfig& augment = config.augment;
+    if (features.type == "waveform") {
+      for (const auto& [key, count] : {std::pair{"augment.time_masks", augment.time_masks},
+                                       std::pair{"augment.freq_masks", augment.freq_masks}}) {
+        if (count > 0)
+          fail(key, "expected 0 with features.type waveform (masks are for spectrograms), got " +
+                        text_of(count));
+      }
+    }
     const std::pair<const char*, const std::array<double, 2>*> ranges[] = {
         {"augment.gain_db", &augment.gain_db},
         {"augment.noise_snr_db", &augment.noise_snr_db},
@@ -818,6 +886,7 @@ Config parse_config(const std::string& yaml_text, const std::string& origin,
                                                       std::to_string(error.mark.column + 1);
     throw UserError(origin + at + ": invalid YAML: " + error.msg);
   }
+  root = expand_blocks(root, origin);
   std::vector<AppliedOverride> applied = apply_overrides(root, overrides);
   return ConfigReader(origin, std::move(applied)).read(root);
 }

@@ -87,20 +87,20 @@ struct AugmentConfig {
 // One layer of model.layers. `type` selects which of the remaining fields apply;
 // config.cpp validates that only the keys of that type were given.
 struct LayerConfig {
-  std::string type;   // conv2d, batchnorm, relu, elu, leaky_relu, sigmoid, tanh, maxpool2d,
-                      // global_avg_pool, dropout, flatten, dense
+  std::string type;   // one of layer_types() in config_schema.cpp
   std::string name;   // unique; defaults to "<type><index>" (e.g. conv2d0)
   std::vector<std::string> inputs;  // names of the layers it reads; default: the previous layer
-  // conv2d
+  // conv1d, conv2d (a conv1d takes one kernel, stride, dilation and pad value)
   int filters = 0;
   std::array<int, 2> kernel = {3, 3};
   std::array<int, 2> stride = {1, 1};
   std::array<int, 2> dilation = {1, 1};
-  std::string padding = "same";  // same | valid
+  std::string padding = "same";  // same | valid | explicit (the zeros `pad` gives)
+  std::array<int, 2> pad = {0, 0};  // explicit: zeros on each side, [height, width] (PyTorch's padding)
   bool bias = true;
   // conv2d, dense: weight initialisation
   std::string init = "torch_default";  // torch_default | he_normal | he_uniform | glorot_uniform | normal
-  // maxpool2d
+  // maxpool2d, avgpool2d; maxpool1d, avgpool1d (one value)
   std::array<int, 2> pool = {2, 2};
   std::array<int, 2> pool_stride = {0, 0};  // 0: equal to pool
   // batchnorm
@@ -114,6 +114,32 @@ struct LayerConfig {
   double rate = 0.0;
   // dense; units 0 on the last layer means "one per label of the dataset"
   int units = 0;
+  // concat: the axis joined; batchnorm: the axis normalised (1: channels; 2: frequency
+  // bins of a (B, C, F, T) spectrogram, Choi's per-frequency BN). Negative counts from
+  // the end; 0 (the batch) is refused.
+  int axis = 1;
+  // global_max_pool, global_avg_pool: the axes pooled, consecutive (e.g. [2]: over
+  // frequency of (B, C, F, T)); empty: every axis after the channels.
+  std::vector<int> axes;
+  // reshape: the shape after the batch axis; one entry may be -1 (inferred)
+  std::vector<int> shape;
+  // permute: the new order of all axes, batch first (torch.permute: [0, 3, 1, 2])
+  std::vector<int> order;
+  // gru, lstm, rnn (torch.nn.GRU/LSTM/RNN, batch_first; `units` is the hidden size, > 0):
+  int num_layers = 1;             // stacked recurrent layers
+  bool bidirectional = false;     // a reverse direction too; outputs are [forward, reverse]
+  // false: the last state, (batch, directions * units), as Keras and PyTorch's h_n: the
+  // forward direction's last step and the reverse direction's state after the whole
+  // sequence (its output at step 0); true: every step, (batch, steps, directions * units)
+  bool return_sequences = false;
+  double dropout = 0.0;           // on each stacked layer's output but the last, training only
+  std::string nonlinearity = "tanh";  // rnn: tanh | relu
+  // harmonic_filterbank (Won et al.'s HarmonicSTFT filters on a power STFT, features.type
+  // stft with power 2): harmonics * bands triangular filters, bands = (MIDI of
+  // sample_rate / (2 harmonics) - 24) * semitone_scale pitch bands from C1 per harmonic
+  int harmonics = 6;       // harmonics of each pitch band
+  int semitone_scale = 2;  // pitch bands per semitone
+  int sample_rate = 0;     // Hz, required: equal to data.sample_rate (the bins' frequencies)
 };
 
 struct ModelConfig {

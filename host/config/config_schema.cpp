@@ -62,6 +62,18 @@ bool is_plain_name(std::string_view text) {
   });
 }
 
+// Plain names joined by '.', as PyTorch names a submodule (layer1.conv): a layer expanded
+// from a block is named "<use>.<layer>".
+bool is_layer_name(std::string_view text) {
+  std::size_t start = 0;
+  while (true) {
+    const std::size_t dot = text.find('.', start);
+    if (!is_plain_name(text.substr(start, dot == std::string_view::npos ? dot : dot - start))) return false;
+    if (dot == std::string_view::npos) return true;
+    start = dot + 1;
+  }
+}
+
 // auto | cpu | cuda | cuda:N
 bool is_device(std::string_view text) {
   if (text == "auto" || text == "cpu" || text == "cuda") return true;
@@ -74,6 +86,8 @@ bool is_device(std::string_view text) {
 }
 
 const std::string kPlainNameExpectation = "a name of letters, digits, '_' or '-'";
+const std::string kLayerNameExpectation =
+    "a name of letters, digits, '_' or '-', or such names joined by '.' (layer1.conv)";
 const std::vector<std::string> kInitNames = {"torch_default", "he_normal", "he_uniform",
                                              "glorot_uniform", "normal"};
 
@@ -152,7 +166,7 @@ const std::vector<KeySpec>& config_keys() {
       {CONFIG_KEY(data.synthetic.multi_label), any_value(), ""},
       {CONFIG_KEY(data.synthetic.seed), any_value(), "audio generation; independent of train.seed"},
 
-      {CONFIG_KEY(features.type), one_of({"mel", "stft", "mfcc"}), ""},
+      {CONFIG_KEY(features.type), one_of({"mel", "stft", "mfcc", "waveform"}), ""},
       {CONFIG_KEY(features.n_fft), above(0), ""},
       {CONFIG_KEY(features.hop_length), above(0), ""},
       {CONFIG_KEY(features.win_length), at_least(0), "0: n_fft"},
@@ -226,13 +240,14 @@ const std::vector<KeySpec>& config_keys() {
 const std::vector<LayerKeySpec>& layer_keys() {
   static const std::vector<LayerKeySpec> keys = {
       {LAYER_KEY(type), one_of(layer_type_names()), ""},
-      {LAYER_KEY(name), text_where(is_plain_name, kPlainNameExpectation), ""},
+      {LAYER_KEY(name), text_where(is_layer_name, kLayerNameExpectation), ""},
       {LAYER_KEY(inputs), described(any_value(), "a layer name or a list of layer names"), ""},
       {LAYER_KEY(filters), above(0), ""},
       {LAYER_KEY(kernel), above(0), ""},
       {LAYER_KEY(stride), above(0), ""},
       {LAYER_KEY(dilation), above(0), ""},
-      {LAYER_KEY(padding), one_of({"same", "valid"}), ""},
+      {LAYER_KEY(padding), one_of({"same", "valid", "explicit"}), ""},
+      {LAYER_KEY(pad), at_least(0), "zeros on each side with padding: explicit"},
       {LAYER_KEY(bias), any_value(), ""},
       {LAYER_KEY(init), one_of(kInitNames), ""},
       {LAYER_KEY(momentum), between({0, false}, {1, true}), ""},
@@ -242,7 +257,21 @@ const std::vector<LayerKeySpec>& layer_keys() {
       {LAYER_KEY(pool), above(0), ""},
       {LAYER_KEY(pool_stride), at_least(0), "0: equal to pool"},
       {LAYER_KEY(rate), between({0, true}, {1, false}), ""},
-      {LAYER_KEY(units), at_least(0), "0 on the last layer: one per label"},
+      {LAYER_KEY(units), at_least(0),
+       "dense: 0 on the last layer means one per label; gru, lstm, rnn: the hidden size, > 0"},
+      {LAYER_KEY(axis), any_value(), "1: channels; negative counts from the end"},
+      {LAYER_KEY(axes), at_least(1), "empty: every axis after the channels"},
+      {LAYER_KEY(shape), at_least(-1), "-1: inferred"},
+      {LAYER_KEY(order), at_least(0), ""},
+      {LAYER_KEY(num_layers), at_least(1), "stacked recurrent layers"},
+      {LAYER_KEY(bidirectional), any_value(), ""},
+      {LAYER_KEY(return_sequences), any_value(),
+       "false: the last state, (batch, directions * units); true: every step"},
+      {LAYER_KEY(dropout), between({0, true}, {1, false}), "between stacked layers, training only"},
+      {LAYER_KEY(nonlinearity), one_of({"tanh", "relu"}), ""},
+      {LAYER_KEY(harmonics), at_least(1), "harmonics of each pitch band"},
+      {LAYER_KEY(semitone_scale), at_least(1), "pitch bands per semitone"},
+      {LAYER_KEY(sample_rate), above(0), "Hz; equal to data.sample_rate"},
   };
   return keys;
 }
@@ -252,21 +281,43 @@ const std::vector<LayerKeySpec>& layer_keys() {
 
 const std::vector<LayerTypeSpec>& layer_types() {
   static const std::vector<LayerTypeSpec> types = {
-      {"conv2d",
-       {"filters", "kernel", "stride", "dilation", "padding", "bias", "init"},
+      {"conv1d",
+       {"filters", "kernel", "stride", "dilation", "padding", "pad", "bias", "init"},
        {"filters"},
        1},
-      {"batchnorm", {"momentum", "eps"}, {}, 1},
+      {"conv2d",
+       {"filters", "kernel", "stride", "dilation", "padding", "pad", "bias", "init"},
+       {"filters"},
+       1},
+      {"batchnorm", {"axis", "momentum", "eps"}, {}, 1},
       {"relu", {}, {}, 1},
       {"elu", {"alpha"}, {}, 1},
       {"leaky_relu", {"negative_slope"}, {}, 1},
       {"sigmoid", {}, {}, 1},
       {"tanh", {}, {}, 1},
+      {"power_to_db", {}, {}, 1},
+      {"harmonic_filterbank", {"harmonics", "semitone_scale", "sample_rate"}, {"sample_rate"}, 1},
       {"maxpool2d", {"pool", "pool_stride"}, {}, 1},
-      {"global_avg_pool", {}, {}, 1},
+      {"avgpool2d", {"pool", "pool_stride"}, {}, 1},
+      {"maxpool1d", {"pool", "pool_stride"}, {}, 1},
+      {"avgpool1d", {"pool", "pool_stride"}, {}, 1},
+      {"global_max_pool", {"axes"}, {}, 1},
+      {"global_avg_pool", {"axes"}, {}, 1},
       {"flatten", {}, {}, 1},
+      {"reshape", {"shape"}, {"shape"}, 1},
+      {"permute", {"order"}, {"order"}, 1},
+      {"to_sequence", {}, {}, 1},
+      {"add", {}, {}, kTwoOrMoreInputs},
+      {"concat", {"axis"}, {}, kTwoOrMoreInputs},
+      {"scale_channels", {}, {}, 2},
       {"dropout", {"rate"}, {}, 1},
       {"dense", {"units", "bias", "init"}, {}, 1},
+      {"gru", {"units", "num_layers", "bidirectional", "return_sequences", "dropout"}, {"units"}, 1},
+      {"lstm", {"units", "num_layers", "bidirectional", "return_sequences", "dropout"}, {"units"}, 1},
+      {"rnn",
+       {"units", "num_layers", "bidirectional", "return_sequences", "dropout", "nonlinearity"},
+       {"units"},
+       1},
   };
   return types;
 }
@@ -382,6 +433,8 @@ std::string describe_expected(const ValueRule& rule, const ConfigField& field) {
         } else if constexpr (std::is_same_v<Target, std::array<double, 2>> ||
                              std::is_same_v<Target, std::array<double, 3>>) {
           return "a list of " + std::to_string(std::tuple_size_v<Target>) + " numbers" + bounds;
+        } else if constexpr (std::is_same_v<Target, std::vector<int>>) {
+          return "a list of integers" + bounds;
         } else {
           return "a list";
         }

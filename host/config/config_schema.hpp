@@ -25,11 +25,11 @@ namespace cadenza {
 
 // Where a key's value lives. The pointed-to type decides how it is read and written:
 // an int pair also accepts one integer n (meaning [n, n]); a double array is a list of
-// exactly that many numbers; a string list also accepts one string.
+// exactly that many numbers; a string or integer list also accepts one element.
 using ConfigField =
     std::variant<int*, std::uint64_t*, double*, bool*, std::string*, std::array<int, 2>*,
-                 std::array<double, 2>*, std::array<double, 3>*, std::vector<std::string>*,
-                 std::vector<LayerConfig>*>;
+                 std::array<double, 2>*, std::array<double, 3>*, std::vector<int>*,
+                 std::vector<std::string>*, std::vector<LayerConfig>*>;
 
 struct Bound {
   double value;
@@ -59,8 +59,9 @@ struct LayerTypeSpec {
   std::string type;
   std::vector<std::string> keys;      // besides type, name and inputs, in to_yaml order
   std::vector<std::string> required;  // keys that have no usable default
-  std::size_t input_count;            // how many layers it reads
+  std::size_t input_count;            // how many layers it reads, or kTwoOrMoreInputs
 };
+inline constexpr std::size_t kTwoOrMoreInputs = 0;
 
 struct DatasetSpec {
   std::string name;

@@ -28,7 +28,10 @@ const char* dtype_name(DType dtype) {
   return "?";
 }
 
-Shape::Shape(std::initializer_list<std::int64_t> dims) {
+Shape::Shape(std::initializer_list<std::int64_t> dims)
+    : Shape(std::span<const std::int64_t>(dims.begin(), dims.size())) {}
+
+Shape::Shape(std::span<const std::int64_t> dims) {
   CADENZA_CHECK(dims.size() <= kMaxRank, "rank " << dims.size() << " exceeds " << kMaxRank);
   for (std::int64_t d : dims) {
     CADENZA_CHECK(d >= 0, "negative dimension " << d);

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
+#include <span>
 #include <string>
 
 #include "host/core/device.hpp"
@@ -32,6 +33,7 @@ class Shape {
   static constexpr int kMaxRank = 6;
   Shape() = default;
   Shape(std::initializer_list<std::int64_t> dims);
+  explicit Shape(std::span<const std::int64_t> dims);
   int rank() const { return rank_; }
   std::int64_t operator[](int axis) const;  // negative axes count from the end
   std::int64_t numel() const;

@@ -10,6 +10,7 @@
 
 #include "host/core/error.hpp"
 #include "host/cpu/spectrogram.hpp"
+#include "host/features/waveform_frontend.hpp"
 
 namespace cadenza {
 namespace {
@@ -19,12 +20,13 @@ class CpuFrontend final : public Frontend {
  public:
   CpuFrontend(const FrontendSpec& spec, int sample_rate, int num_samples)
       : spectrogram_(spec, sample_rate, num_samples), num_samples_(num_samples) {}
-  int num_bins() const override { return spectrogram_.num_bins(); }
-  int num_frames() const override { return spectrogram_.num_frames(); }
+  Shape features_shape(int batch) const override {
+    return Shape{batch, 1, spectrogram_.num_bins(), spectrogram_.num_frames()};
+  }
   void compute(const Tensor& pcm, Tensor& features) override {
     const int batch = static_cast<int>(pcm.dim(0));
     CADENZA_CHECK(pcm.numel() == std::int64_t(batch) * num_samples_, "front-end input " << pcm.shape().str());
-    CADENZA_CHECK(features.numel() == std::int64_t(batch) * num_bins() * num_frames(),
+    CADENZA_CHECK(features.numel() == features_shape(batch).numel(),
                   "front-end output " << features.shape().str());
     spectrogram_.compute(pcm.f32(), batch, features.f32());
   }
@@ -92,6 +94,7 @@ std::unique_ptr<BatchUploader> CpuBackend::make_uploader(const std::vector<Shape
 
 std::unique_ptr<Frontend> CpuBackend::make_frontend(const FrontendSpec& spec, int sample_rate,
                                                     int num_samples, int /*max_batch*/) {
+  if (spec.type == "waveform") return std::make_unique<WaveformFrontend>(*this, num_samples);
   return std::make_unique<CpuFrontend>(spec, sample_rate, num_samples);
 }
 

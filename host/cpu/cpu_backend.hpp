@@ -78,6 +78,26 @@ class CpuBackend final : public Backend {
   void mean_pool_backward(int outer, int inner, const Tensor& dy, Tensor& dx) override {
     cpu::mean_pool_backward(outer, inner, dy, dx);
   }
+  void avgpool2d_forward(const Pool2dGeometry& g, const Tensor& x, Tensor& y) override {
+    cpu::avgpool2d_forward(g, x, y);
+  }
+  void avgpool2d_backward(const Pool2dGeometry& g, const Tensor& dy, Tensor& dx) override {
+    cpu::avgpool2d_backward(g, dy, dx);
+  }
+  void strided_copy(const StridedCopy& c, const Tensor& src, Tensor& dst) override {
+    cpu::strided_copy(c, src, dst);
+  }
+  void permute(const PermuteGeometry& g, const Tensor& x, Tensor& y) override {
+    cpu::permute(g, x, y);
+  }
+  void scale_rows_forward(int rows, int inner, const Tensor& x, const Tensor& scale,
+                          Tensor& y) override {
+    cpu::scale_rows_forward(rows, inner, x, scale, y);
+  }
+  void scale_rows_backward(int rows, int inner, const Tensor& x, const Tensor& scale,
+                           const Tensor& dy, Tensor& dx, Tensor& dscale) override {
+    cpu::scale_rows_backward(rows, inner, x, scale, dy, dx, dscale);
+  }
   void dropout_forward(float rate, std::uint64_t key, const Tensor& x, Tensor& y) override {
     cpu::dropout_forward(rate, key, x, y);
   }
@@ -91,6 +111,33 @@ class CpuBackend final : public Backend {
   void dense_backward(const DenseGeometry& g, const Tensor& x, const Tensor& w,
                       const Tensor& dy, Tensor& dx, Tensor& dw, Tensor& dbias) override {
     cpu::dense_backward(g, x, w, dy, dx, dw, dbias);
+  }
+  std::size_t harmonic_filterbank_workspace_bytes(const HarmonicFilterbankGeometry& g) override {
+    return cpu::harmonic_filterbank_workspace_bytes(g);
+  }
+  void harmonic_filterbank_forward(const HarmonicFilterbankGeometry& g, const Tensor& spectrogram,
+                                   const Tensor& q, Tensor& filterbank, Tensor& y) override {
+    cpu::harmonic_filterbank_forward(g, spectrogram, q, filterbank, y);
+  }
+  void harmonic_filterbank_backward(const HarmonicFilterbankGeometry& g, const Tensor& spectrogram,
+                                    const Tensor& q, const Tensor& filterbank, const Tensor& dy,
+                                    Tensor& dx, Tensor& dq, Tensor& workspace) override {
+    cpu::harmonic_filterbank_backward(g, spectrogram, q, filterbank, dy, dx, dq, workspace);
+  }
+  std::size_t recurrent_reserve_bytes(const RecurrentGeometry& g) override {
+    return cpu::recurrent_reserve_bytes(g);
+  }
+  std::size_t recurrent_workspace_bytes(const RecurrentGeometry& g) override {
+    return cpu::recurrent_workspace_bytes(g);
+  }
+  void recurrent_forward(const RecurrentGeometry& g, const RecurrentWeights& weights, const Tensor& x,
+                         Tensor& y, Tensor& reserve, Tensor& workspace) override {
+    cpu::recurrent_forward(g, weights, x, y, reserve, workspace);
+  }
+  void recurrent_backward(const RecurrentGeometry& g, const RecurrentWeights& weights, const Tensor& x,
+                          const Tensor& y, const Tensor& dy, Tensor& reserve, Tensor& dx,
+                          RecurrentWeights& dweights, Tensor& workspace) override {
+    cpu::recurrent_backward(g, weights, x, y, dy, reserve, dx, dweights, workspace);
   }
   void softmax_cross_entropy(const Tensor& logits, const Tensor& targets, float label_smoothing,
                              Tensor& loss, Tensor& dlogits, float grad_scale) override {

@@ -40,6 +40,15 @@ void maxpool2d_forward(const Pool2dGeometry& g, const Tensor& x, Tensor& y);
 void maxpool2d_backward(const Pool2dGeometry& g, const Tensor& x, const Tensor& dy, Tensor& dx);
 void mean_pool_forward(int outer, int inner, const Tensor& x, Tensor& y);
 void mean_pool_backward(int outer, int inner, const Tensor& dy, Tensor& dx);
+void avgpool2d_forward(const Pool2dGeometry& g, const Tensor& x, Tensor& y);
+void avgpool2d_backward(const Pool2dGeometry& g, const Tensor& dy, Tensor& dx);
+
+void strided_copy(const StridedCopy& c, const Tensor& src, Tensor& dst);
+void permute(const PermuteGeometry& g, const Tensor& x, Tensor& y);
+
+void scale_rows_forward(int rows, int inner, const Tensor& x, const Tensor& scale, Tensor& y);
+void scale_rows_backward(int rows, int inner, const Tensor& x, const Tensor& scale, const Tensor& dy,
+                         Tensor& dx, Tensor& dscale);
 
 void dropout_forward(float rate, std::uint64_t key, const Tensor& x, Tensor& y);
 void dropout_backward(float rate, std::uint64_t key, const Tensor& dy, Tensor& dx);
@@ -48,6 +57,21 @@ void dense_forward(const DenseGeometry& g, const Tensor& x, const Tensor& w, con
                    Tensor& y);
 void dense_backward(const DenseGeometry& g, const Tensor& x, const Tensor& w, const Tensor& dy,
                     Tensor& dx, Tensor& dw, Tensor& dbias);
+
+std::size_t harmonic_filterbank_workspace_bytes(const HarmonicFilterbankGeometry& g);
+void harmonic_filterbank_forward(const HarmonicFilterbankGeometry& g, const Tensor& spectrogram,
+                                 const Tensor& q, Tensor& filterbank, Tensor& y);
+void harmonic_filterbank_backward(const HarmonicFilterbankGeometry& g, const Tensor& spectrogram,
+                                  const Tensor& q, const Tensor& filterbank, const Tensor& dy,
+                                  Tensor& dx, Tensor& dq, Tensor& workspace);
+
+std::size_t recurrent_reserve_bytes(const RecurrentGeometry& g);
+std::size_t recurrent_workspace_bytes(const RecurrentGeometry& g);
+void recurrent_forward(const RecurrentGeometry& g, const RecurrentWeights& weights, const Tensor& x,
+                       Tensor& y, Tensor& reserve, Tensor& workspace);
+void recurrent_backward(const RecurrentGeometry& g, const RecurrentWeights& weights, const Tensor& x,
+                        const Tensor& y, const Tensor& dy, Tensor& reserve, Tensor& dx,
+                        RecurrentWeights& dweights, Tensor& workspace);
 
 void softmax_cross_entropy(const Tensor& logits, const Tensor& targets, float label_smoothing,
                            Tensor& loss, Tensor& dlogits, float grad_scale);

@@ -4,6 +4,7 @@
 #include "host/data/dataset.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <map>
 #include <optional>
@@ -191,6 +192,17 @@ Dataset indexed_dataset(const Config& full_config, std::uint64_t train_seed, int
 
 int dataset_label_count(const DataConfig& config) {
   if (config.dataset == "synthetic") return static_cast<int>(synthetic_label_names(config.synthetic.num_classes).size());
+  // Label sets the config itself fixes, so a model can be summarised without the data.
+  if (config.dataset == "mtat") {
+    const std::string& first = config.tags.front();
+    if (config.tags.size() == 1 && first.rfind("top", 0) == 0 && first.size() > 3 &&
+        std::all_of(first.begin() + 3, first.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }))
+      return std::stoi(first.substr(3));
+    return static_cast<int>(config.tags.size());
+  }
+  if (config.dataset == "fma" && config.labels == "genre_top" && !config.genres.empty())
+    return static_cast<int>(config.genres.size());
+  if (config.dataset == "gtzan" && !fs::exists(absolute_path(config.root))) return 10;  // its ten genres
   return static_cast<int>(index_dataset(config).label_names.size());
 }
 

@@ -54,7 +54,9 @@ struct Dataset {
   const float* clip_targets(int clip) const { return targets.data() + std::size_t(clip) * label_names.size(); }
 };
 
-// The number of labels (classes or tags) data.dataset defines, without loading audio.
+// The number of labels (classes or tags) data.dataset defines, without loading audio; read
+// from the config alone where it fixes the label set (synthetic, mtat, fma with a genres
+// list, gtzan without its folder: its ten genres), so a model summary needs no data.
 int dataset_label_count(const DataConfig& config);
 
 // Where the PCM cache lives: data.cache_dir, else $XDG_CACHE_HOME/cadenza/pcm, else

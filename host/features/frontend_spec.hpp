@@ -21,7 +21,7 @@
 namespace cadenza {
 
 struct FrontendSpec {
-  std::string type = "mel";       // mel | stft | mfcc (waveform comes with later layers)
+  std::string type = "mel";       // mel | stft | mfcc | waveform (the samples themselves)
   int n_fft = 512;
   int hop_length = 256;
   int win_length = 0;             // 0: n_fft; a shorter window is zero-padded centrally

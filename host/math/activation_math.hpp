@@ -5,9 +5,10 @@
 // for x <= 0, so elu'(0) = alpha; leaky_relu'(0) = negative_slope (torch's backward is
 // x > 0 ? dy : dy * negative_slope). Gradient tests declare x = 0 a kink for all three.
 //
-// Which input a backward reads: relu and leaky_relu read x; sigmoid and tanh read only the
-// forward output y (sigma' = y(1 - y), tanh' = 1 - y^2, as PyTorch's backward does); elu
-// reads both (host/ops/backend.hpp's activation_backward_reads_x/_y say the same).
+// Which input a backward reads: relu, leaky_relu and power_to_db read x; sigmoid and tanh
+// read only the forward output y (sigma' = y(1 - y), tanh' = 1 - y^2, as PyTorch's
+// backward does); elu reads both (host/ops/backend.hpp's activation_backward_reads_x/_y
+// say the same). power_to_db's kink at amin is torch's too (gradient 0 below it).
 #pragma once
 
 #include <cmath>
@@ -16,6 +17,7 @@
 
 #include "host/core/error.hpp"
 #include "host/math/hd.hpp"
+#include "host/math/spectral_math.hpp"
 #include "host/ops/backend.hpp"
 
 namespace cadenza {
@@ -56,6 +58,17 @@ CADENZA_HD float tanh_forward(float x) { return tanhf(x); }
 // From the output: d/dx tanh(x) = 1 - tanh(x)^2.
 CADENZA_HD float tanh_backward(float y, float dy) { return dy * (1.0f - y * y); }
 
+// power_to_db: torchaudio's AmplitudeToDB() on a power spectrogram, 10 log10(max(x, amin)),
+// no reference and no top_db; the front-end's to_db (spectral_math.hpp). amin is fixed at
+// torchaudio's default 1e-10 (not a config key: a layer of Won's HarmonicCNN, which keeps
+// the default). The gradient is torch autograd's: clamp_min passes dy where x >= amin and
+// 0 below, then log10's dy / (x ln 10) times the multiplier 10, evaluated in that order.
+constexpr float kPowerToDbAmin = 1e-10f;
+CADENZA_HD float power_to_db_forward(float x) { return to_db(x, kPowerToDbAmin, 10.0f, 0.0f); }
+CADENZA_HD float power_to_db_backward(float x, float dy) {
+  return x >= kPowerToDbAmin ? (10.0f * dy) / (x * 2.30258512f) : 0.0f;
+}
+
 // Activation `kKind` of one element: the one place that maps a kind to its functions.
 template <Activation kKind>
 CADENZA_HD float activation_value(float x, float alpha) {
@@ -63,7 +76,8 @@ CADENZA_HD float activation_value(float x, float alpha) {
   else if constexpr (kKind == Activation::elu) return elu_forward(x, alpha);
   else if constexpr (kKind == Activation::leaky_relu) return leaky_relu_forward(x, alpha);
   else if constexpr (kKind == Activation::sigmoid) return sigmoid_forward(x);
-  else return tanh_forward(x);
+  else if constexpr (kKind == Activation::tanh) return tanh_forward(x);
+  else return power_to_db_forward(x);
 }
 
 // The gradient at element i from dy; reads x[i] and y[i] only where the kind needs them
@@ -74,7 +88,8 @@ CADENZA_HD float activation_gradient(const float* x, const float* y, std::int64_
   else if constexpr (kKind == Activation::elu) return elu_backward(x[i], y[i], alpha, dy);
   else if constexpr (kKind == Activation::leaky_relu) return leaky_relu_backward(x[i], alpha, dy);
   else if constexpr (kKind == Activation::sigmoid) return sigmoid_backward(y[i], dy);
-  else return tanh_backward(y[i], dy);
+  else if constexpr (kKind == Activation::tanh) return tanh_backward(y[i], dy);
+  else return power_to_db_backward(x[i], dy);
 }
 
 // Calls f(std::integral_constant<Activation, K>{}) for the K equal to `kind` (host side),
@@ -88,6 +103,7 @@ void visit_activation(Activation kind, F&& f) {
     case Activation::leaky_relu: return f(std::integral_constant<Activation, Activation::leaky_relu>{});
     case Activation::sigmoid: return f(std::integral_constant<Activation, Activation::sigmoid>{});
     case Activation::tanh: return f(std::integral_constant<Activation, Activation::tanh>{});
+    case Activation::power_to_db: return f(std::integral_constant<Activation, Activation::power_to_db>{});
   }
   CADENZA_CHECK(false, "unknown activation " << static_cast<int>(kind));
 }

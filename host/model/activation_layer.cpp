@@ -1,15 +1,16 @@
-// Activation layers (relu, elu, leaky_relu, sigmoid, tanh): elementwise, output shaped as
-// the input. The op's one parameter is elu's `alpha` or leaky_relu's `negative_slope`.
+// Activation layers (relu, elu, leaky_relu, sigmoid, tanh, power_to_db): elementwise, output
+// shaped as the input. The op's one parameter is elu's `alpha` or leaky_relu's
+// `negative_slope`; power_to_db's amin is fixed (activation_math.hpp).
 #include "host/core/error.hpp"
 #include "host/model/layers.hpp"
 
 namespace cadenza {
 namespace {
 
-class ActivationLayer final : public Layer {
+class ActivationLayer final : public SingleInputLayer {
  public:
   ActivationLayer(const LayerConfig& c, Activation kind)
-      : Layer(c.type, c.name),
+      : SingleInputLayer(c.type, c.name),
         kind_(kind),
         alpha_(static_cast<float>(kind == Activation::leaky_relu ? c.negative_slope : c.alpha)) {}
 
@@ -36,7 +37,7 @@ class ActivationLayer final : public Layer {
 
 std::unique_ptr<Layer> make_activation_layer(const LayerConfig& config) {
   for (Activation kind : {Activation::relu, Activation::elu, Activation::leaky_relu,
-                          Activation::sigmoid, Activation::tanh}) {
+                          Activation::sigmoid, Activation::tanh, Activation::power_to_db}) {
     if (config.type == activation_name(kind)) return std::make_unique<ActivationLayer>(config, kind);
   }
   CADENZA_CHECK(false, "not an activation type: " << config.type);

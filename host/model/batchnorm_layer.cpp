@@ -1,4 +1,6 @@
-// batchnorm layer over the channel axis (axis 1) of any (B, C, ...) input.
+// batchnorm layer over one axis (`axis`, default 1: the channels) of any (B, C, ...)
+// input: statistics per index of that axis over all the others. Axis 2 of (B, C, F, T)
+// normalises each frequency bin (Choi's Keras CRNN).
 // Parameters weight (gamma, init 1) and bias (beta, init 0); state running_mean (0) and
 // running_var (1), named as PyTorch's BatchNorm2d. Training uses batch statistics and
 // updates the running ones; evaluation uses the running ones.
@@ -8,19 +10,22 @@
 namespace cadenza {
 namespace {
 
-class BatchNormLayer final : public Layer {
+class BatchNormLayer final : public SingleInputLayer {
  public:
-  explicit BatchNormLayer(const LayerConfig& c) : Layer("batchnorm", c.name), config_(c) {}
+  explicit BatchNormLayer(const LayerConfig& c) : SingleInputLayer("batchnorm", c.name), config_(c) {}
 
   Shape plan(const Shape& input, ArenaPlan& plan, Backend&) override {
-    if (input.rank() < 2)
-      CADENZA_USER_ERROR(describe() << ": expects a (batch, channels, ...) input, got " << input.str());
-    geometry_.outer = int(input[0]);
-    geometry_.channels = int(input[1]);
-    geometry_.inner = int(input.numel() / (input[0] * input[1]));
+    const int axis = config_.axis < 0 ? config_.axis + input.rank() : config_.axis;
+    if (input.rank() < 2 || axis < 1 || axis >= input.rank())
+      CADENZA_USER_ERROR(describe() << ": axis " << config_.axis << " is not an axis after the batch "
+                                    << "of its input " << input.str());
+    geometry_.outer = 1;
+    for (int a = 0; a < axis; ++a) geometry_.outer *= int(input[a]);
+    geometry_.channels = int(input[axis]);
+    geometry_.inner = int(input.numel() / (std::int64_t(geometry_.outer) * geometry_.channels));
     geometry_.eps = static_cast<float>(config_.eps);
     geometry_.momentum = static_cast<float>(config_.momentum);
-    const Shape per_channel{input[1]};
+    const Shape per_channel{input[axis]};
     gamma_ = plan.add_parameter(name() + ".weight", per_channel);
     beta_ = plan.add_parameter(name() + ".bias", per_channel);
     running_mean_ = plan.add(Region::state, name() + ".running_mean", per_channel);

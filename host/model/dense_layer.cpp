@@ -7,9 +7,9 @@
 namespace cadenza {
 namespace {
 
-class DenseLayer final : public Layer {
+class DenseLayer final : public SingleInputLayer {
  public:
-  DenseLayer(const LayerConfig& c, int units) : Layer("dense", c.name), config_(c), units_(units) {}
+  DenseLayer(const LayerConfig& c, int units) : SingleInputLayer("dense", c.name), config_(c), units_(units) {}
 
   Shape plan(const Shape& input, ArenaPlan& plan, Backend&) override {
     geometry_.batch = int(input[0]);

@@ -7,10 +7,10 @@
 namespace cadenza {
 namespace {
 
-class DropoutLayer final : public Layer {
+class DropoutLayer final : public SingleInputLayer {
  public:
   DropoutLayer(const LayerConfig& c, int index)
-      : Layer("dropout", c.name), rate_(static_cast<float>(c.rate)), index_(index) {}
+      : SingleInputLayer("dropout", c.name), rate_(static_cast<float>(c.rate)), index_(index) {}
 
   Shape plan(const Shape& input, ArenaPlan&, Backend&) override { return input; }
   void forward(Backend& backend, const Tensor& x, Tensor& y, const StepInfo& step) override {

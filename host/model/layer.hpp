@@ -1,7 +1,7 @@
 // Layer: one node of a model, built for a fixed input shape.
 //
 // Life of a layer:
-//   1. plan(input_shape, plan): checks the input fits (UserError naming the layer and the
+//   1. plan(input_shapes, plan): checks the input fits (UserError naming the layer and the
 //      shape it expected), declares parameters, state and workspace on the ArenaPlan and
 //      returns the output shape. Batch is the first dimension of every shape.
 //   2. bind(arena): looks up the views of what it declared.
@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -56,11 +57,15 @@ class Layer {
   const std::string& type() const { return type_; }
   const std::string& name() const { return name_; }
 
-  virtual Shape plan(const Shape& input, ArenaPlan& plan, Backend& backend) = 0;
+  // `inputs` are in the order of the config's `inputs` key.
+  virtual Shape plan(std::span<const Shape> inputs, ArenaPlan& plan, Backend& backend) = 0;
   virtual void bind(const Arena& arena) { (void)arena; }
-  virtual void forward(Backend& backend, const Tensor& x, Tensor& y, const StepInfo& step) = 0;
-  virtual void backward(Backend& backend, const Tensor& x, const Tensor& y, const Tensor& dy,
-                        Tensor& dx, const StepInfo& step) = 0;
+  virtual void forward(Backend& backend, std::span<const Tensor> inputs, Tensor& y,
+                       const StepInfo& step) = 0;
+  // dinputs[i] is the gradient of inputs[i], written with `=`; undefined where no gradient
+  // is wanted (the model's input).
+  virtual void backward(Backend& backend, std::span<const Tensor> inputs, const Tensor& y,
+                        const Tensor& dy, std::span<Tensor> dinputs, const StepInfo& step) = 0;
 
   virtual std::vector<NamedParameter> parameters() const { return {}; }
   virtual std::vector<NamedState> state() const { return {}; }
@@ -74,6 +79,32 @@ class Layer {
  private:
   std::string type_;
   std::string name_;
+};
+
+// A layer that reads one input: most layers. They implement the one-input forms below.
+class SingleInputLayer : public Layer {
+ public:
+  using Layer::Layer;
+  using Layer::backward;
+  using Layer::forward;
+  using Layer::plan;
+
+  virtual Shape plan(const Shape& input, ArenaPlan& plan, Backend& backend) = 0;
+  virtual void forward(Backend& backend, const Tensor& x, Tensor& y, const StepInfo& step) = 0;
+  virtual void backward(Backend& backend, const Tensor& x, const Tensor& y, const Tensor& dy,
+                        Tensor& dx, const StepInfo& step) = 0;
+
+  Shape plan(std::span<const Shape> inputs, ArenaPlan& arena_plan, Backend& backend) final {
+    return plan(inputs[0], arena_plan, backend);
+  }
+  void forward(Backend& backend, std::span<const Tensor> inputs, Tensor& y,
+               const StepInfo& step) final {
+    forward(backend, inputs[0], y, step);
+  }
+  void backward(Backend& backend, std::span<const Tensor> inputs, const Tensor& y,
+                const Tensor& dy, std::span<Tensor> dinputs, const StepInfo& step) final {
+    backward(backend, inputs[0], y, dy, dinputs[0], step);
+  }
 };
 
 // Creates the layer a config entry describes. `num_outputs` is the dataset's label count,

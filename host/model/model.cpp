@@ -8,6 +8,16 @@
 
 namespace cadenza {
 
+namespace {
+
+// "layer 'pool2' (maxpool2d)" or "the model input".
+std::string describe_source(const ModelConfig& config, int node) {
+  if (node < 0) return "the model input";
+  return "layer '" + config.layers[node].name + "' (" + config.layers[node].type + ")";
+}
+
+}  // namespace
+
 Model::Model(const ModelConfig& config, const Shape& input_shape, int num_outputs,
              ArenaPlan& plan, Backend& backend)
 {
@@ -15,45 +25,66 @@ Model::Model(const ModelConfig& config, const Shape& input_shape, int num_output
   input_id_ = plan.add(Region::activations, "input", input_shape);
   std::map<std::string, int> index_of;
   std::vector<int> readers(config.layers.size(), 0);
-  int input_readers = 0;
   for (std::size_t i = 0; i < config.layers.size(); ++i) {
     const LayerConfig& lc = config.layers[i];
     Node node;
-    node.input_node = static_cast<int>(i) - 1;
-    if (lc.inputs.size() > 1)
-      CADENZA_USER_ERROR("layer '" << lc.name << "': " << lc.inputs.size()
-                                   << " inputs given; layers here take one input");
-    if (lc.inputs.size() == 1) {
-      const std::string& source = lc.inputs[0];
-      if (source == "input") {
-        node.input_node = -1;
-      } else {
+    std::vector<Shape> input_shapes;
+    const std::vector<std::string> default_input = {i == 0 ? "input" : config.layers[i - 1].name};
+    for (const std::string& source : lc.inputs.empty() ? default_input : lc.inputs) {
+      int source_node = kModelInput;
+      if (source != "input") {
         const auto found = index_of.find(source);
         if (found == index_of.end())
           CADENZA_USER_ERROR("layer '" << lc.name << "': input '" << source
                                        << "' is not the name of an earlier layer");
-        node.input_node = found->second;
+        source_node = found->second;
       }
+      node.input_nodes.push_back(source_node);
+      input_shapes.push_back(source_node == kModelInput ? input_shape
+                                                        : nodes_[source_node].output_shape);
+      BufferId gradient;
+      if (source_node != kModelInput) {
+        Node& source_of = nodes_[source_node];
+        if (readers[source_node]++ == 0) {
+          gradient = source_of.output_grad;
+        } else {
+          gradient = plan.add(Region::activations,
+                              lc.name + ".input_grad" + std::to_string(node.input_grads.size()),
+                              source_of.output_shape);
+          source_of.extra_output_grads.push_back(gradient);
+        }
+        node.needs_backward = true;
+      }
+      node.input_grads.push_back(gradient);
     }
-    int& reader_count = node.input_node < 0 ? input_readers : readers[node.input_node];
-    if (++reader_count > 1)
-      CADENZA_USER_ERROR("layer '" << lc.name << "': the output of '"
-                                   << (node.input_node < 0 ? std::string("input")
-                                                           : config.layers[node.input_node].name)
-                                   << "' is already read by another layer; an output feeds one layer");
     const bool is_last = i + 1 == config.layers.size();
     node.layer = make_layer(lc, is_last, num_outputs, static_cast<int>(i));
-    const Shape in = node.input_node < 0 ? input_shape : nodes_[node.input_node].output_shape;
-    node.output_shape = node.layer->plan(in, plan, backend);
+    try {
+      node.output_shape = node.layer->plan(input_shapes, plan, backend);
+    } catch (const UserError& e) {
+      // Name where the input came from, so a shape mismatch names both layers.
+      std::string sources;
+      for (std::size_t k = 0; k < node.input_nodes.size(); ++k)
+        sources += (k ? ", " : "") + describe_source(config, node.input_nodes[k]) + " gives " +
+                   input_shapes[k].str();
+      throw UserError(std::string(e.what()) + " (its input: " + sources + ")");
+    }
     node.output = plan.add(Region::activations, lc.name + ".output", node.output_shape);
     node.output_grad = plan.add(Region::activations, lc.name + ".output_grad", node.output_shape);
     for (auto& p : node.layer->parameters()) {
       node.parameter_count += plan.entries()[p.id.value.index].shape.numel();
       parameters_.push_back(p);
     }
+    if (node.parameter_count > 0) node.needs_backward = true;
     for (auto& s : node.layer->state()) state_.push_back(s);
     index_of[lc.name] = static_cast<int>(i);
     nodes_.push_back(std::move(node));
+  }
+  for (std::size_t i = 0; i + 1 < config.layers.size(); ++i) {
+    if (readers[i] == 0)
+      CADENZA_USER_ERROR(describe_source(config, int(i))
+                         << ": its output is read by no layer; every layer but the last must "
+                            "feed a later one (name it in that layer's inputs)");
   }
   const Shape& out = nodes_.back().output_shape;
   if (out != (Shape{input_shape[0], num_outputs}))
@@ -73,6 +104,18 @@ void Model::bind(const Arena& arena) {
     node.layer->bind(arena);
     node.y = arena.get(node.output);
     node.dy = arena.get(node.output_grad);
+    node.extra_dy.clear();
+    for (BufferId id : node.extra_output_grads) node.extra_dy.push_back(arena.get(id));
+  }
+  // Inputs after every output is bound: a node reads outputs of earlier nodes.
+  for (Node& node : nodes_) {
+    node.x.clear();
+    node.dx.clear();
+    for (std::size_t k = 0; k < node.input_nodes.size(); ++k) {
+      const int source = node.input_nodes[k];
+      node.x.push_back(source == kModelInput ? input_ : nodes_[source].y);
+      node.dx.push_back(node.input_grads[k].valid() ? arena.get(node.input_grads[k]) : Tensor());
+    }
   }
 }
 
@@ -103,23 +146,17 @@ void Model::initialize(std::uint64_t seed, Backend& backend) {
 }
 
 void Model::forward(Backend& backend, const StepInfo& step) {
-  for (Node& node : nodes_) {
-    const Tensor& x = node.input_node < 0 ? input_ : nodes_[node.input_node].y;
-    node.layer->forward(backend, x, node.y, step);
-  }
+  for (Node& node : nodes_) node.layer->forward(backend, node.x, node.y, step);
 }
 
 void Model::backward(Backend& backend, const StepInfo& step) {
   for (auto it = nodes_.rbegin(); it != nodes_.rend(); ++it) {
     Node& node = *it;
-    const bool reads_input = node.input_node < 0;
-    // The model input needs no gradient: a layer reading it runs backward only for its
-    // parameters' gradients.
-    if (reads_input && node.parameter_count == 0) continue;
-    const Tensor& x = reads_input ? input_ : nodes_[node.input_node].y;
-    Tensor no_gradient;
-    Tensor& dx = reads_input ? no_gradient : nodes_[node.input_node].dy;
-    node.layer->backward(backend, x, node.y, node.dy, dx, step);
+    for (const Tensor& extra : node.extra_dy)
+      backend.strided_copy(StridedCopy::whole(extra.numel(), true), extra, node.dy);
+    // A layer whose only inputs are the model's, and which has no parameters, has nothing
+    // to compute.
+    if (node.needs_backward) node.layer->backward(backend, node.x, node.y, node.dy, node.dx, step);
   }
 }
 

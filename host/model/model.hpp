@@ -2,10 +2,13 @@
 // shape), with every buffer in the arena.
 //
 // Invariants:
-// - Layers run in config order; a layer reads the output of the layer named in its
-//   `inputs` (default: the previous one; "input" is the model's input). Each output is
-//   read by at most one layer for now, so each activation gradient has one writer.
+// - Layers run in config order; a layer reads the outputs of the layers named in its
+//   `inputs` (default: the previous one; "input" is the model's input), so the model is a
+//   DAG in topological order. Every output but the last layer's is read by some layer.
 // - Every layer output has a gradient buffer of the same shape; the model input has none.
+//   An output read by k layers gets k - 1 more gradient buffers, one per extra reader;
+//   backward sums them into the output's gradient before the layer that made it runs
+//   backward (its readers all come later, so all have run).
 // - output() is (batch, num_outputs): the logits the loss reads.
 #pragma once
 
@@ -55,13 +58,18 @@ class Model {
   std::vector<LayerSummary> summary() const;
 
  private:
+  static constexpr int kModelInput = -1;
   struct Node {
     std::unique_ptr<Layer> layer;
-    int input_node = -1;  // -1: the model input
+    std::vector<int> input_nodes;  // kModelInput: the model input
+    std::vector<BufferId> input_grads;  // where each input's gradient goes (invalid: none)
     Shape output_shape;
     std::int64_t parameter_count = 0;
     BufferId output, output_grad;
+    std::vector<BufferId> extra_output_grads;  // from readers after the first
+    bool needs_backward = false;  // it has parameters or an input that wants a gradient
     Tensor y, dy;
+    std::vector<Tensor> x, dx, extra_dy;
   };
   std::vector<Node> nodes_;
   BufferId input_id_;

@@ -13,6 +13,7 @@
 //   every backend (host/math/random_math.hpp).
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -28,7 +29,9 @@ namespace cadenza {
 
 // The elementwise activations. Each takes one float parameter, `alpha` in the op
 // signatures: elu's alpha, leaky_relu's negative slope; the others ignore it.
-enum class Activation { relu, elu, leaky_relu, sigmoid, tanh };
+// power_to_db is 10 log10(max(x, 1e-10)), torchaudio's AmplitudeToDB() on a power
+// spectrogram (no reference, no top_db), applied inside a model (Won's HarmonicCNN).
+enum class Activation { relu, elu, leaky_relu, sigmoid, tanh, power_to_db };
 
 // The name a config's layer `type` gives it ("leaky_relu").
 constexpr const char* activation_name(Activation kind) {
@@ -38,15 +41,17 @@ constexpr const char* activation_name(Activation kind) {
     case Activation::leaky_relu: return "leaky_relu";
     case Activation::sigmoid: return "sigmoid";
     case Activation::tanh: return "tanh";
+    case Activation::power_to_db: return "power_to_db";
   }
   return "unknown";
 }
 
-// What activation_backward reads besides dy: relu and leaky_relu need x; sigmoid and tanh
-// need y (their derivatives are y(1 - y) and 1 - y^2); elu needs both. An argument not
-// read may be an undefined Tensor.
+// What activation_backward reads besides dy: relu, leaky_relu and power_to_db need x;
+// sigmoid and tanh need y (their derivatives are y(1 - y) and 1 - y^2); elu needs both. An
+// argument not read may be an undefined Tensor.
 constexpr bool activation_backward_reads_x(Activation kind) {
-  return kind == Activation::relu || kind == Activation::elu || kind == Activation::leaky_relu;
+  return kind == Activation::relu || kind == Activation::elu || kind == Activation::leaky_relu ||
+         kind == Activation::power_to_db;
 }
 constexpr bool activation_backward_reads_y(Activation kind) {
   return kind == Activation::elu || kind == Activation::sigmoid || kind == Activation::tanh;
@@ -82,14 +87,25 @@ struct SgdHyper {
   bool nesterov = false;
 };
 
-// Computes the model's input features from a batch of PCM: (B, S) → (B, 1, bins, frames).
+// Computes the model's input features from a batch of PCM (B, S).
 class Frontend {
  public:
   virtual ~Frontend() = default;
-  virtual int num_bins() const = 0;
-  virtual int num_frames() const = 0;
+  // (batch, 1, bins, frames) for the spectral types; (batch, 1, samples) for waveform.
+  virtual Shape features_shape(int batch) const = 0;
   virtual void compute(const Tensor& pcm, Tensor& features) = 0;
 };
+
+// The parameters of one direction of a recurrent layer, in PyTorch's layout
+// (geometry.hpp's RecurrentGeometry): G gates of H units each.
+struct RecurrentDirectionWeights {
+  Tensor weight_ih;  // (G*H, input_size)
+  Tensor weight_hh;  // (G*H, H)
+  Tensor bias_ih;    // (G*H)
+  Tensor bias_hh;    // (G*H)
+};
+// [0] the forward direction; [1] the reverse one, read only when bidirectional.
+using RecurrentWeights = std::array<RecurrentDirectionWeights, 2>;
 
 // The ops every backend implements, by name: the CUDA parity test must exercise each one
 // (tests/cuda/test_op_parity.cpp checks this list against what it ran).
@@ -100,8 +116,13 @@ inline constexpr const char* kBackendOps[] = {
     "activation_forward",      "activation_backward",
     "maxpool2d_forward",       "maxpool2d_backward",
     "mean_pool_forward",       "mean_pool_backward",
+    "avgpool2d_forward",       "avgpool2d_backward",
+    "strided_copy",            "permute",
+    "scale_rows_forward",      "scale_rows_backward",
     "dropout_forward",         "dropout_backward",
     "dense_forward",           "dense_backward",
+    "harmonic_filterbank_forward", "harmonic_filterbank_backward",
+    "recurrent_forward",       "recurrent_backward",
     "softmax_cross_entropy",   "sigmoid_bce",
     "adam_step",               "sgd_step",
     "clip_gradient_norm",
@@ -187,6 +208,24 @@ class Backend {
   virtual void mean_pool_forward(int outer, int inner, const Tensor& x, Tensor& y) = 0;
   virtual void mean_pool_backward(int outer, int inner, const Tensor& dy, Tensor& dx) = 0;
 
+  // Average pooling (no padding, floor division: PyTorch's AvgPool2d default); backward
+  // spreads each window's gradient evenly over it.
+  virtual void avgpool2d_forward(const Pool2dGeometry& g, const Tensor& x, Tensor& y) = 0;
+  virtual void avgpool2d_backward(const Pool2dGeometry& g, const Tensor& dy, Tensor& dx) = 0;
+
+  // Data movement: a block copy (geometry.hpp's StridedCopy; accumulate adds into dst) and
+  // an axis permutation (f32; src and dst do not overlap).
+  virtual void strided_copy(const StridedCopy& c, const Tensor& src, Tensor& dst) = 0;
+  virtual void permute(const PermuteGeometry& g, const Tensor& x, Tensor& y) = 0;
+
+  // A gate per row (squeeze-excitation): x (rows, inner), scale (rows), y = x * scale[row].
+  // Backward writes dx = dy * scale[row] and dscale[row] = sum over the row of dy * x,
+  // summed in double in index order; both with `=`, either may be absent.
+  virtual void scale_rows_forward(int rows, int inner, const Tensor& x, const Tensor& scale,
+                                  Tensor& y) = 0;
+  virtual void scale_rows_backward(int rows, int inner, const Tensor& x, const Tensor& scale,
+                                   const Tensor& dy, Tensor& dx, Tensor& dscale) = 0;
+
   // Inverted dropout: y = x * keep / (1 - rate), keep drawn from `key` per element.
   virtual void dropout_forward(float rate, std::uint64_t key, const Tensor& x, Tensor& y) = 0;
   virtual void dropout_backward(float rate, std::uint64_t key, const Tensor& dy, Tensor& dx) = 0;
@@ -196,6 +235,42 @@ class Backend {
                              const Tensor& bias, Tensor& y) = 0;
   virtual void dense_backward(const DenseGeometry& g, const Tensor& x, const Tensor& w,
                               const Tensor& dy, Tensor& dx, Tensor& dw, Tensor& dbias) = 0;
+
+  // Harmonic filterbank (geometry.hpp's HarmonicFilterbankGeometry; the filters are
+  // host/math/harmonic_math.hpp's): spectrogram (B, bins, frames), a power spectrogram;
+  // q (1), the learnable bandwidth scale Q; filterbank (bins, filters); y (B, filters,
+  // frames). Forward rebuilds filterbank[i][k], filter k's value at bin i, from q, then
+  // writes y[b][k][t] = sum_i spectrogram[b][i][t] * filterbank[i][k].
+  // Backward reads the filterbank the forward pass left (built from the same q) and dy
+  // (B, filters, frames); it writes dx (B, bins, frames) = filterbank . dy with `=` and adds
+  // into dq (1) sum over i, k of dfb[i][k] * dfilter/dQ, where dfb = sum over b, t of
+  // spectrogram[b][i][t] * dy[b][k][t]; dx and dq may each be absent. `workspace`
+  // (harmonic_filterbank_workspace_bytes) holds dfb.
+  virtual std::size_t harmonic_filterbank_workspace_bytes(const HarmonicFilterbankGeometry& g) = 0;
+  virtual void harmonic_filterbank_forward(const HarmonicFilterbankGeometry& g,
+                                           const Tensor& spectrogram, const Tensor& q,
+                                           Tensor& filterbank, Tensor& y) = 0;
+  virtual void harmonic_filterbank_backward(const HarmonicFilterbankGeometry& g,
+                                            const Tensor& spectrogram, const Tensor& q,
+                                            const Tensor& filterbank, const Tensor& dy,
+                                            Tensor& dx, Tensor& dq, Tensor& workspace) = 0;
+
+  // Recurrent layers: one layer of a stack (RecurrentGeometry), one or both directions, from
+  // zero initial states. recurrent_forward writes y (B, T, D*H) and keeps in `reserve` what
+  // the backward pass reads (a layout of the backend's own, recurrent_reserve_bytes long,
+  // left untouched by the caller between a forward and its backward). recurrent_backward
+  // reads x, y, dy (B, T, D*H) and that reserve, which it may overwrite (one backward per
+  // forward); it writes dx (B, T, In) with `=` (dx may be absent) and adds into every tensor
+  // of dweights. `workspace` (recurrent_workspace_bytes) is scratch for either call.
+  virtual std::size_t recurrent_reserve_bytes(const RecurrentGeometry& g) = 0;
+  virtual std::size_t recurrent_workspace_bytes(const RecurrentGeometry& g) = 0;
+  virtual void recurrent_forward(const RecurrentGeometry& g, const RecurrentWeights& weights,
+                                 const Tensor& x, Tensor& y, Tensor& reserve,
+                                 Tensor& workspace) = 0;
+  virtual void recurrent_backward(const RecurrentGeometry& g, const RecurrentWeights& weights,
+                                  const Tensor& x, const Tensor& y, const Tensor& dy,
+                                  Tensor& reserve, Tensor& dx, RecurrentWeights& dweights,
+                                  Tensor& workspace) = 0;
 
   // Losses, fused with their gradient. logits and targets (B, K); targets are probability
   // rows (one-hot or smoothed) for softmax and 0/1 (or soft) labels for BCE. Writes the

@@ -4,6 +4,8 @@
 #include <algorithm>
 
 #include "host/core/error.hpp"
+#include "host/core/tensor.hpp"
+#include "host/math/harmonic_math.hpp"
 
 namespace cadenza {
 
@@ -41,6 +43,18 @@ Conv2dGeometry Conv2dGeometry::make(int batch, int in_channels, int in_h, int in
   return g;
 }
 
+Conv2dGeometry Conv2dGeometry::with_padding(int pad_h, int pad_w) const {
+  Conv2dGeometry g = *this;
+  g.pad_top = g.pad_bottom = pad_h;
+  g.pad_left = g.pad_right = pad_w;
+  const int span_h = dilation_h * (kernel_h - 1) + 1;
+  const int span_w = dilation_w * (kernel_w - 1) + 1;
+  const int padded_h = in_h + 2 * pad_h, padded_w = in_w + 2 * pad_w;
+  g.out_h = padded_h >= span_h ? (padded_h - span_h) / stride_h + 1 : 0;
+  g.out_w = padded_w >= span_w ? (padded_w - span_w) / stride_w + 1 : 0;
+  return g;
+}
+
 Pool2dGeometry Pool2dGeometry::make(int batch, int channels, int in_h, int in_w, int window_h,
                                     int window_w, int stride_h, int stride_w) {
   Pool2dGeometry g;
@@ -55,6 +69,62 @@ Pool2dGeometry Pool2dGeometry::make(int batch, int channels, int in_h, int in_w,
   g.out_h = in_h >= window_h ? (in_h - window_h) / stride_h + 1 : 0;
   g.out_w = in_w >= window_w ? (in_w - window_w) / stride_w + 1 : 0;
   return g;
+}
+
+HarmonicFilterbankGeometry HarmonicFilterbankGeometry::make(int batch, int bins, int frames,
+                                                            int sample_rate, int harmonics,
+                                                            int semitone_scale) {
+  HarmonicFilterbankGeometry g;
+  g.batch = batch;
+  g.bins = bins;
+  g.frames = frames;
+  g.sample_rate = sample_rate;
+  g.harmonics = harmonics;
+  g.semitone_scale = semitone_scale;
+  g.bands = harmonic_bands(sample_rate, harmonics, semitone_scale);
+  return g;
+}
+
+StridedCopy StridedCopy::whole(std::int64_t count, bool accumulate) {
+  StridedCopy c;
+  c.rows = 1;
+  c.width = count;
+  c.src_stride = count;
+  c.dst_stride = count;
+  c.accumulate = accumulate;
+  return c;
+}
+
+PermuteGeometry PermuteGeometry::make(const Shape& input, const std::vector<int>& order) {
+  CADENZA_CHECK(input.rank() == int(order.size()) && input.rank() <= kMaxRank,
+                "permute of " << input.str() << " by " << order.size() << " axes");
+  PermuteGeometry g;
+  g.rank = input.rank();
+  bool seen[kMaxRank] = {};
+  for (int i = 0; i < g.rank; ++i) {
+    CADENZA_CHECK(order[i] >= 0 && order[i] < g.rank && !seen[order[i]],
+                  "permute order is not a permutation of 0.." << g.rank - 1);
+    seen[order[i]] = true;
+    g.in_dims[i] = input[i];
+    g.order[i] = order[i];
+  }
+  return g;
+}
+
+PermuteGeometry PermuteGeometry::inverse() const {
+  PermuteGeometry g;
+  g.rank = rank;
+  for (int i = 0; i < rank; ++i) {
+    g.in_dims[i] = out_dim(i);
+    g.order[order[i]] = i;
+  }
+  return g;
+}
+
+std::int64_t PermuteGeometry::numel() const {
+  std::int64_t n = 1;
+  for (int i = 0; i < rank; ++i) n *= in_dims[i];
+  return n;
 }
 
 }  // namespace cadenza

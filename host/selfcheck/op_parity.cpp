@@ -25,6 +25,12 @@ constexpr double kElementwise = 1e-5;
 // Sums of many terms in another order (GEMMs, convolutions, reductions): float rounding
 // grows with the square root of the terms; 2e-4 covers ~10^4-term sums of O(1) values.
 constexpr double kReduction = 2e-4;
+// Recurrent layers: each step's projections are kReduction-like sums, and a step's
+// difference reaches the next through the recurrence; with weights in +-1/sqrt(H) the cells
+// contract it (sigmoid' <= 1/4, tanh' <= 1), so over T steps differences add up rather than
+// grow, and backward sums T steps' terms into each weight gradient. Estimated, not yet
+// measured on a GPU (cuDNN's RNN path has not run here).
+constexpr double kRecurrent = 5e-4;
 // The front-end: two FFT libraries (FFTW, cuFFT) round differently before a logarithm;
 // in dB, 1e-3 relative is 0.01 dB at 10 dB.
 constexpr double kFrontend = 1e-3;
@@ -242,6 +248,25 @@ void elementwise_cases(ParityRun& t) {
       t.compare("activation_backward", "dx", name, dx, tolerance);
     }
   }
+  {
+    // power_to_db reads powers: log-uniform over 1e-12 .. 1e3, so some lie below amin (1e-10:
+    // clamped, gradient 0) and the gradient 10 / (x ln 10) spans 4e-3 .. 4e12. log10f and the
+    // division may differ by a few ulps on the device: kElementwise, relative to |reference|.
+    const Shape powers_shape{2, 3, 17, 29};
+    Tensor powers = Tensor::zeros(powers_shape);
+    for (std::int64_t i = 0; i < powers.numel(); ++i)
+      powers.f32()[i] = std::pow(10.0f, -12.0f + 15.0f * uniform01(120, 19, std::uint64_t(i)));
+    const std::string name = "power_to_db x " + powers_shape.str() + ", 1e-12 .. 1e3";
+    auto x = t.upload(powers), y = t.make(powers_shape, 31);
+    auto dy = t.make(powers_shape, 32), dx = t.make(powers_shape, 33);
+    const Activation kind = Activation::power_to_db;
+    t.ref().activation_forward(kind, 0.0f, x.ref.tensor, y.ref.tensor);
+    t.cand().activation_forward(kind, 0.0f, x.cand.tensor, y.cand.tensor);
+    t.compare("activation_forward", "y", name, y, kElementwise);
+    t.ref().activation_backward(kind, 0.0f, x.ref.tensor, Tensor(), dy.ref.tensor, dx.ref.tensor);
+    t.cand().activation_backward(kind, 0.0f, x.cand.tensor, Tensor(), dy.cand.tensor, dx.cand.tensor);
+    t.compare("activation_backward", "dx", name, dx, kElementwise);
+  }
   const std::string name = "rate 0.3 x " + shape.str();
   auto x = t.make(shape, 34), y = t.make(shape, 35), dx = t.make(shape, 36);
   t.ref().dropout_forward(0.3f, 99, x.ref.tensor, y.ref.tensor);
@@ -285,6 +310,59 @@ void maxpool_cases(ParityRun& t) {
   }
 }
 
+void avgpool_cases(ParityRun& t) {
+  for (auto [wh, ww, sh, sw] : {std::array<int, 4>{2, 2, 2, 2}, {3, 3, 2, 2}, {13, 1, 1, 1}, {3, 2, 1, 3}}) {
+    const auto g = Pool2dGeometry::make(2, 3, 13, 10, wh, ww, sh, sw);
+    std::ostringstream name;
+    name << "x [2, 3, 13, 10], window " << wh << "x" << ww << " stride " << sh << "x" << sw;
+    auto x = t.make(Shape{2, 3, 13, 10}, 43), y = t.make(Shape{2, 3, g.out_h, g.out_w}, 44);
+    auto dy = t.make(y.ref.tensor.shape(), 45), dx = t.make(x.ref.tensor.shape(), 46);
+    t.ref().avgpool2d_forward(g, x.ref.tensor, y.ref.tensor);
+    t.cand().avgpool2d_forward(g, x.cand.tensor, y.cand.tensor);
+    t.compare("avgpool2d_forward", "y", name.str(), y, kElementwise);  // same double sum, one rounding
+    t.ref().avgpool2d_backward(g, dy.ref.tensor, dx.ref.tensor);
+    t.cand().avgpool2d_backward(g, dy.cand.tensor, dx.cand.tensor);
+    t.compare("avgpool2d_backward", "dx", name.str(), dx, kElementwise);
+  }
+}
+
+// Data movement and the squeeze-excitation gate.
+void layout_cases(ParityRun& t) {
+  // Concatenation into the middle of rows, then summing onto it (accumulate).
+  for (bool accumulate : {false, true}) {
+    StridedCopy c;
+    c.rows = 5, c.width = 7, c.src_stride = 9, c.src_offset = 2, c.dst_stride = 20, c.dst_offset = 11;
+    c.accumulate = accumulate;
+    auto src = t.make(Shape{5, 9}, 47), dst = t.make(Shape{5, 20}, 48);
+    t.ref().strided_copy(c, src.ref.tensor, dst.ref.tensor);
+    t.cand().strided_copy(c, src.cand.tensor, dst.cand.tensor);
+    t.compare("strided_copy", "dst", accumulate ? "5 rows of 7, accumulate" : "5 rows of 7", dst,
+              accumulate ? kElementwise : kExact);
+  }
+  const std::pair<Shape, std::vector<int>> permutes[] = {
+      {Shape{2, 3, 4, 5}, {0, 3, 1, 2}}, {Shape{1, 7, 9}, {0, 2, 1}}, {Shape{3, 1, 2, 5, 2}, {4, 2, 0, 3, 1}}};
+  for (const auto& [shape, order] : permutes) {
+    const auto g = PermuteGeometry::make(shape, order);
+    auto x = t.make(shape, 49), y = t.make(shape, 58);
+    t.ref().permute(g, x.ref.tensor, y.ref.tensor);
+    t.cand().permute(g, x.cand.tensor, y.cand.tensor);
+    t.compare("permute", "y", "x " + shape.str(), y, kExact);
+  }
+  for (auto [rows, inner] : {std::pair{6, 33}, std::pair{1, 1}, std::pair{64, 700}}) {
+    const std::string name = "x " + Shape{rows, inner}.str();
+    auto x = t.make(Shape{rows, inner}, 59), s = t.make(Shape{rows}, 68), y = t.make(Shape{rows, inner}, 69);
+    t.ref().scale_rows_forward(rows, inner, x.ref.tensor, s.ref.tensor, y.ref.tensor);
+    t.cand().scale_rows_forward(rows, inner, x.cand.tensor, s.cand.tensor, y.cand.tensor);
+    t.compare("scale_rows_forward", "y", name, y, kExact);  // one float product
+    auto dy = t.make(Shape{rows, inner}, 70), dx = t.make(Shape{rows, inner}, 71), ds = t.make(Shape{rows}, 72);
+    t.ref().scale_rows_backward(rows, inner, x.ref.tensor, s.ref.tensor, dy.ref.tensor, dx.ref.tensor, ds.ref.tensor);
+    t.cand().scale_rows_backward(rows, inner, x.cand.tensor, s.cand.tensor, dy.cand.tensor, dx.cand.tensor,
+                                 ds.cand.tensor);
+    t.compare("scale_rows_backward", "dx", name, dx, kExact);
+    t.compare("scale_rows_backward", "dscale", name, ds, kElementwise);  // double sums in another order
+  }
+}
+
 void dense_cases(ParityRun& t) {
   for (const DenseGeometry g : {DenseGeometry{16, 64, 10}, DenseGeometry{1, 7, 3}, DenseGeometry{5, 1000, 50}}) {
     const std::string name = "x " + Shape{g.batch, g.in_features}.str() + " -> " + std::to_string(g.out_features);
@@ -301,6 +379,110 @@ void dense_cases(ParityRun& t) {
     t.compare("dense_backward", "dx", name, dx, kReduction);
     t.compare("dense_backward", "dw", name, dw, kReduction);
     t.compare("dense_backward", "dbias", name, db, kReduction);
+  }
+}
+
+// The harmonic filterbank: filter values through the shared math (a few ulps: the centres'
+// pow and nvcc's fused multiply-adds), products and dq as GEMMs and sums in another order.
+void harmonic_filterbank_cases(ParityRun& t) {
+  struct Case {
+    HarmonicFilterbankGeometry g;
+    float q;
+  };
+  for (const Case& c : {Case{HarmonicFilterbankGeometry::make(2, 257, 13, 16000, 6, 2), 1.0f},  // Won's
+                        Case{HarmonicFilterbankGeometry::make(1, 33, 5, 2000, 2, 1), 0.8f},     // batch 1
+                        Case{HarmonicFilterbankGeometry::make(3, 129, 7, 8000, 3, 3), -1.2f}}) {  // Q < 0
+    const HarmonicFilterbankGeometry& g = c.g;
+    std::ostringstream name;
+    name << "spectrogram " << Shape{g.batch, g.bins, g.frames}.str() << ", " << g.sample_rate << " Hz, "
+         << g.harmonics << " harmonics x " << g.bands << " bands, Q " << c.q;
+    const Shape spectrogram_shape{g.batch, g.bins, g.frames}, output_shape{g.batch, g.filters(), g.frames};
+    auto spectrogram = t.make_in(spectrogram_shape, 130, 0.0f, 4.0f);  // powers: non-negative
+    Tensor q_host = Tensor::zeros(Shape{1});
+    q_host.f32()[0] = c.q;
+    auto q = t.upload(q_host);
+    auto filterbank = t.make(Shape{g.bins, g.filters()}, 131), y = t.make(output_shape, 132);
+    t.ref().harmonic_filterbank_forward(g, spectrogram.ref.tensor, q.ref.tensor, filterbank.ref.tensor,
+                                        y.ref.tensor);
+    t.cand().harmonic_filterbank_forward(g, spectrogram.cand.tensor, q.cand.tensor, filterbank.cand.tensor,
+                                         y.cand.tensor);
+    t.compare("harmonic_filterbank_forward", "filterbank", name.str(), filterbank, kElementwise);
+    t.compare("harmonic_filterbank_forward", "y", name.str(), y, kReduction);
+    auto dy = t.make(output_shape, 133), dx = t.make(spectrogram_shape, 134), dq = t.make(Shape{1}, 135);
+    auto [ws_ref, ws_cand] = t.workspaces(t.ref().harmonic_filterbank_workspace_bytes(g),
+                                          t.cand().harmonic_filterbank_workspace_bytes(g));
+    t.ref().harmonic_filterbank_backward(g, spectrogram.ref.tensor, q.ref.tensor, filterbank.ref.tensor,
+                                         dy.ref.tensor, dx.ref.tensor, dq.ref.tensor, ws_ref);
+    t.cand().harmonic_filterbank_backward(g, spectrogram.cand.tensor, q.cand.tensor, filterbank.cand.tensor,
+                                          dy.cand.tensor, dx.cand.tensor, dq.cand.tensor, ws_cand);
+    t.compare("harmonic_filterbank_backward", "dx", name.str(), dx, kReduction);
+    t.compare("harmonic_filterbank_backward", "dq", name.str(), dq, kReduction);  // dq starts random: +=
+  }
+}
+
+const char* recurrent_cell_name(RecurrentCell cell) {
+  switch (cell) {
+    case RecurrentCell::rnn_tanh: return "rnn tanh";
+    case RecurrentCell::rnn_relu: return "rnn relu";
+    case RecurrentCell::gru: return "gru";
+    case RecurrentCell::lstm: return "lstm";
+  }
+  return "?";
+}
+
+void recurrent_cases(ParityRun& t) {
+  const RecurrentGeometry cases[] = {
+      {RecurrentCell::gru, 3, 7, 5, 6, true},
+      {RecurrentCell::lstm, 1, 9, 4, 7, false},       // batch 1
+      {RecurrentCell::rnn_tanh, 2, 5, 3, 33, true},   // odd hidden size
+      {RecurrentCell::rnn_relu, 4, 6, 8, 5, false},
+      {RecurrentCell::lstm, 2, 4, 1, 3, true},        // one input feature
+      {RecurrentCell::gru, 1, 1, 2, 3, false},        // one step
+      {RecurrentCell::gru, 8, 20, 48, 32, true},      // a CRNN-sized layer
+  };
+  for (const RecurrentGeometry& g : cases) {
+    const std::string name = std::string(recurrent_cell_name(g.cell)) + (g.bidirectional ? " bidirectional" : "") +
+                             ", x " + Shape{g.batch, g.steps, g.input_size}.str() + ", hidden " +
+                             std::to_string(g.hidden_size);
+    const std::int64_t gate_rows = std::int64_t(g.gates()) * g.hidden_size;
+    const float bound = 1.0f / std::sqrt(float(g.hidden_size));  // PyTorch's initialisation
+    auto x = t.make(Shape{g.batch, g.steps, g.input_size}, 110);
+    auto y = t.make(Shape{g.batch, g.steps, g.output_size()}, 111);
+    std::vector<Pair> weights, gradients;  // per direction: weight_ih, weight_hh, bias_ih, bias_hh
+    for (int d = 0; d < g.directions(); ++d) {
+      const std::uint64_t seed = 120 + 10 * std::uint64_t(d);
+      for (const Shape& shape : {Shape{gate_rows, g.input_size}, Shape{gate_rows, g.hidden_size}, Shape{gate_rows},
+                                 Shape{gate_rows}}) {
+        weights.push_back(t.make(shape, seed + weights.size() % 4, bound));
+        gradients.push_back(t.make(shape, seed + 4 + gradients.size() % 4));
+      }
+    }
+    auto gather = [&](std::vector<Pair>& pairs, bool ref) {
+      RecurrentWeights out;
+      for (int d = 0; d < g.directions(); ++d) {
+        auto pick = [&](int k) { return ref ? pairs[std::size_t(4 * d + k)].ref.tensor : pairs[std::size_t(4 * d + k)].cand.tensor; };
+        out[std::size_t(d)] = {pick(0), pick(1), pick(2), pick(3)};
+      }
+      return out;
+    };
+    const RecurrentWeights ref_weights = gather(weights, true), cand_weights = gather(weights, false);
+    RecurrentWeights ref_gradients = gather(gradients, true), cand_gradients = gather(gradients, false);
+    auto [reserve_ref, reserve_cand] =
+        t.workspaces(t.ref().recurrent_reserve_bytes(g), t.cand().recurrent_reserve_bytes(g));
+    auto [ws_ref, ws_cand] = t.workspaces(t.ref().recurrent_workspace_bytes(g), t.cand().recurrent_workspace_bytes(g));
+    t.ref().recurrent_forward(g, ref_weights, x.ref.tensor, y.ref.tensor, reserve_ref, ws_ref);
+    t.cand().recurrent_forward(g, cand_weights, x.cand.tensor, y.cand.tensor, reserve_cand, ws_cand);
+    t.compare("recurrent_forward", "y", name, y, kRecurrent);
+    auto dy = t.make(y.ref.tensor.shape(), 112), dx = t.make(x.ref.tensor.shape(), 113);
+    t.ref().recurrent_backward(g, ref_weights, x.ref.tensor, y.ref.tensor, dy.ref.tensor, reserve_ref, dx.ref.tensor,
+                               ref_gradients, ws_ref);
+    t.cand().recurrent_backward(g, cand_weights, x.cand.tensor, y.cand.tensor, dy.cand.tensor, reserve_cand,
+                                dx.cand.tensor, cand_gradients, ws_cand);
+    t.compare("recurrent_backward", "dx", name, dx, kRecurrent);
+    const char* tensor_names[] = {"dweight_ih", "dweight_hh", "dbias_ih", "dbias_hh"};
+    for (std::size_t k = 0; k < gradients.size(); ++k)
+      t.compare("recurrent_backward", std::string(tensor_names[k % 4]) + (k >= 4 ? "_reverse" : ""), name,
+                gradients[k], kRecurrent);
   }
 }
 
@@ -385,15 +567,17 @@ void frontend_cases(ParityRun& t) {
   mfcc.type = "mfcc";
   mfcc.f_max = 8000;
   mfcc.top_db = 80;
+  FrontendSpec waveform;
+  waveform.type = "waveform";
   for (const Case& c : {Case{"mel, torchaudio defaults", won, 16000, 16000, 3},
                         Case{"mel, librosa defaults", librosa, 22050, 22050, 2},
                         Case{"stft magnitude, win 400, no centre", stft, 16000, 8000, 1},
                         Case{"mel log1p", log1p, 16000, 12345, 2},
-                        Case{"mfcc, top_db 80", mfcc, 16000, 16000, 2}}) {
+                        Case{"mfcc, top_db 80", mfcc, 16000, 16000, 2},
+                        Case{"waveform", waveform, 16000, 1001, 2}}) {
     auto ref_frontend = t.ref().make_frontend(c.spec, c.sample_rate, c.samples, c.batch);
     auto cand_frontend = t.cand().make_frontend(c.spec, c.sample_rate, c.samples, c.batch);
-    CADENZA_CHECK(ref_frontend->num_bins() == cand_frontend->num_bins() &&
-                      ref_frontend->num_frames() == cand_frontend->num_frames(),
+    CADENZA_CHECK(ref_frontend->features_shape(c.batch) == cand_frontend->features_shape(c.batch),
                   "front-ends disagree on the output shape");
     Tensor pcm_host = Tensor::zeros(Shape{c.batch, c.samples});
     for (std::int64_t i = 0; i < pcm_host.numel(); ++i) {  // silence, then a tone with noise
@@ -403,7 +587,7 @@ void frontend_cases(ParityRun& t) {
                                         0.1f * (uniform01(8, 0, std::uint64_t(i)) - 0.5f);
     }
     auto pcm = t.upload(pcm_host);
-    auto features = t.make(Shape{c.batch, 1, ref_frontend->num_bins(), ref_frontend->num_frames()}, 80);
+    auto features = t.make(ref_frontend->features_shape(c.batch), 80);
     ref_frontend->compute(pcm.ref.tensor, features.ref.tensor);
     cand_frontend->compute(pcm.cand.tensor, features.cand.tensor);
     t.compare("frontend", "features", c.name, features, kFrontend);
@@ -543,7 +727,11 @@ std::vector<ParityResult> run_op_parity(Backend& reference, Backend& candidate) 
   batchnorm_cases(run);
   elementwise_cases(run);
   maxpool_cases(run);
+  avgpool_cases(run);
+  layout_cases(run);
   dense_cases(run);
+  harmonic_filterbank_cases(run);
+  recurrent_cases(run);
   loss_and_optimizer_cases(run);
   evaluation_cases(run);
   augmentation_cases(run);

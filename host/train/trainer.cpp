@@ -200,7 +200,7 @@ void Trainer::build() {
   eval_targets_id_ = plan.add(Region::activations, "eval_targets", Shape{evaluated_clips, num_labels_});
   eval_confusion_id_ = plan.add(Region::activations, "eval_confusion", Shape{num_labels_, num_labels_});
   eval_loss_sum_id_ = plan.add(Region::activations, "eval_loss_sum", Shape{1});
-  const Shape input{batch_, 1, frontend_->num_bins(), frontend_->num_frames()};
+  const Shape input = frontend_->features_shape(batch_);
   model_ = std::make_unique<Model>(config_.model, input, num_labels_, plan, backend);
   optimizer_ = std::make_unique<Optimizer>(config_.train, plan);
   arena_ = std::make_unique<Arena>(std::move(plan), backend);
