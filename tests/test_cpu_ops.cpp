@@ -18,17 +18,12 @@
 
 #include "host/cpu/cpu_ops.hpp"
 #include "host/math/random_math.hpp"
+#include "tests/test_support.hpp"
 
 using namespace cadenza;
+using testing::random_tensor;
 
 namespace {
-
-Tensor random_tensor(const Shape& shape, std::uint64_t seed, float scale = 1.0f) {
-  Tensor t = Tensor::zeros(shape);
-  for (std::int64_t i = 0; i < t.numel(); ++i)
-    t.f32()[i] = scale * (2.0f * uniform01(seed, 0, std::uint64_t(i)) - 1.0f);
-  return t;
-}
 
 // Keeps every value at least `margin` away from 0 (for ops with a kink at 0).
 void push_away_from_zero(Tensor& t, float margin) {

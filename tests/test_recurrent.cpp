@@ -36,15 +36,9 @@
 #endif
 
 using namespace cadenza;
+using testing::random_tensor;
 
 namespace {
-
-Tensor random_tensor(const Shape& shape, std::uint64_t seed, float scale = 1.0f) {
-  Tensor t = Tensor::zeros(shape);
-  for (std::int64_t i = 0; i < t.numel(); ++i)
-    t.f32()[i] = scale * (2.0f * uniform01(seed, 0, std::uint64_t(i)) - 1.0f);
-  return t;
-}
 
 Tensor filled(const Shape& shape, float value) {
   Tensor t = Tensor::zeros(shape);

@@ -13,8 +13,18 @@
 #include <vector>
 
 #include "host/core/error.hpp"
+#include "host/core/tensor.hpp"
+#include "host/math/random_math.hpp"
 
 namespace cadenza::testing {
+
+// A CPU tensor of values uniform in [-scale, scale), drawn from `seed`.
+inline Tensor random_tensor(const Shape& shape, std::uint64_t seed, float scale = 1.0f) {
+  Tensor t = Tensor::zeros(shape);
+  for (std::int64_t i = 0; i < t.numel(); ++i)
+    t.f32()[i] = scale * (2.0f * uniform01(seed, 0, std::uint64_t(i)) - 1.0f);
+  return t;
+}
 
 // The message of the UserError that `call` throws, or a note saying what happened instead.
 template <typename Call>
