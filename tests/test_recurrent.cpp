@@ -48,16 +48,6 @@ Tensor filled(const Shape& shape, float value) {
 
 std::vector<double> as_double(const Tensor& t) { return {t.f32(), t.f32() + t.numel()}; }
 
-const char* cell_name(RecurrentCell cell) {
-  switch (cell) {
-    case RecurrentCell::rnn_tanh: return "rnn tanh";
-    case RecurrentCell::rnn_relu: return "rnn relu";
-    case RecurrentCell::gru: return "gru";
-    case RecurrentCell::lstm: return "lstm";
-  }
-  return "?";
-}
-
 // ---------------------------------------------------------------------------------------
 // The reference: one recurrent layer in double, PyTorch's formulas written out.
 
@@ -290,7 +280,7 @@ TEST_CASE("recurrent ops follow PyTorch's formulas; gradients equal finite diffe
   cases.push_back({RecurrentCell::rnn_relu, 1, 6, 2, 7, false});
   std::uint64_t seed = 100;
   for (const RecurrentGeometry& g : cases) {
-    const std::string name = std::string(cell_name(g.cell)) + (g.bidirectional ? " bidirectional" : "") +
+    const std::string name = std::string(recurrent_cell_name(g.cell)) + (g.bidirectional ? " bidirectional" : "") +
                              ", x " + Shape{g.batch, g.steps, g.input_size}.str() + ", hidden " +
                              std::to_string(g.hidden_size);
     seed += 100;
@@ -348,7 +338,7 @@ TEST_CASE("recurrent ops follow PyTorch's formulas; gradients equal finite diffe
 
 TEST_CASE("recurrent ops give the same bits with 1 and 4 threads", "[cpu][op]") {
   for (RecurrentCell cell : {RecurrentCell::gru, RecurrentCell::lstm, RecurrentCell::rnn_tanh}) {
-    SECTION(cell_name(cell)) {
+    SECTION(recurrent_cell_name(cell)) {
       // Large enough that OpenMP and OpenBLAS split the work.
       const RecurrentGeometry g{cell, 8, 12, 48, 64, true};
       std::vector<std::vector<float>> runs[2];

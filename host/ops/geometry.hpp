@@ -82,6 +82,17 @@ struct HarmonicFilterbankGeometry {
 // The cell of a recurrent layer: torch.nn.RNN with nonlinearity tanh or relu, nn.GRU, nn.LSTM.
 enum class RecurrentCell { rnn_tanh, rnn_relu, gru, lstm };
 
+// How tests and reports name a cell ("rnn tanh", "gru").
+constexpr const char* recurrent_cell_name(RecurrentCell cell) {
+  switch (cell) {
+    case RecurrentCell::rnn_tanh: return "rnn tanh";
+    case RecurrentCell::rnn_relu: return "rnn relu";
+    case RecurrentCell::gru: return "gru";
+    case RecurrentCell::lstm: return "lstm";
+  }
+  return "?";
+}
+
 // One layer of a recurrent stack, in one direction or two, as torch.nn.GRU/LSTM/RNN with
 // batch_first=True: x (batch, steps, input_size), y (batch, steps, directions * hidden_size)
 // holding at each step the forward direction's state in [0, H) and the reverse direction's

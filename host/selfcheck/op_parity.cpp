@@ -420,16 +420,6 @@ void harmonic_filterbank_cases(ParityRun& t) {
   }
 }
 
-const char* recurrent_cell_name(RecurrentCell cell) {
-  switch (cell) {
-    case RecurrentCell::rnn_tanh: return "rnn tanh";
-    case RecurrentCell::rnn_relu: return "rnn relu";
-    case RecurrentCell::gru: return "gru";
-    case RecurrentCell::lstm: return "lstm";
-  }
-  return "?";
-}
-
 void recurrent_cases(ParityRun& t) {
   const RecurrentGeometry cases[] = {
       {RecurrentCell::gru, 3, 7, 5, 6, true},
