@@ -5,7 +5,6 @@
 #include <cstdint>
 
 #include "cuda/check.cuh"
-#include "host/core/error.hpp"
 #include "host/math/layout_math.hpp"
 
 namespace cadenza::cuda {
@@ -27,22 +26,12 @@ __global__ void permute_kernel(PermuteGeometry g, const float* x, float* y, std:
     y[i] = x[permuted_source_index(g, i)];
 }
 
-void check_extent(const CudaContext& ctx, const Tensor& t, std::int64_t rows, std::int64_t stride,
-                  std::int64_t offset, std::int64_t width, const char* name) {
-  check_device_tensor(ctx, t, "strided_copy", name, t.numel());
-  CADENZA_CHECK(rows >= 0 && width >= 0 && offset >= 0 && offset + width <= stride,
-                "strided_copy " << name << ": rows " << rows << ", stride " << stride << ", offset "
-                                << offset << ", width " << width);
-  CADENZA_CHECK(rows == 0 || (rows - 1) * stride + offset + width <= t.numel(),
-                "strided_copy " << name << " of " << t.numel() << " elements is too short for "
-                                << rows << " rows of stride " << stride);
-}
-
 }  // namespace
 
 void strided_copy(CudaContext& ctx, const StridedCopy& c, const Tensor& src, Tensor& dst) {
-  check_extent(ctx, src, c.rows, c.src_stride, c.src_offset, c.width, "src");
-  check_extent(ctx, dst, c.rows, c.dst_stride, c.dst_offset, c.width, "dst");
+  check_device_tensor(ctx, src, "strided_copy", "src", src.numel());
+  check_device_tensor(ctx, dst, "strided_copy", "dst", dst.numel());
+  c.check_fits(src.numel(), dst.numel());
   const std::int64_t n = c.rows * c.width;
   if (n == 0) return;
   strided_copy_kernel<<<grid_stride_blocks(n), kElementwiseThreads, 0, ctx.stream>>>(

@@ -9,23 +9,10 @@
 #include "host/math/layout_math.hpp"
 
 namespace cadenza::cpu {
-namespace {
-
-void check_extent(const Tensor& t, std::int64_t rows, std::int64_t stride, std::int64_t offset,
-                  std::int64_t width, const char* what) {
-  CADENZA_CHECK(t.defined() && rows >= 0 && width >= 0 && offset >= 0 && offset + width <= stride,
-                "strided_copy " << what << ": rows " << rows << ", stride " << stride << ", offset "
-                                << offset << ", width " << width);
-  CADENZA_CHECK(rows == 0 || (rows - 1) * stride + offset + width <= t.numel(),
-                "strided_copy " << what << " of " << t.numel() << " elements is too short for "
-                                << rows << " rows of stride " << stride);
-}
-
-}  // namespace
 
 void strided_copy(const StridedCopy& c, const Tensor& src, Tensor& dst) {
-  check_extent(src, c.rows, c.src_stride, c.src_offset, c.width, "src");
-  check_extent(dst, c.rows, c.dst_stride, c.dst_offset, c.width, "dst");
+  CADENZA_CHECK(src.defined() && dst.defined(), "strided_copy of an absent tensor");
+  c.check_fits(src.numel(), dst.numel());
   const float* from = src.f32();
   float* to = dst.f32();
 #pragma omp parallel for schedule(static) if (c.rows * c.width > 65536)

@@ -95,6 +95,25 @@ StridedCopy StridedCopy::whole(std::int64_t count, bool accumulate) {
   return c;
 }
 
+namespace {
+
+void check_rows_fit(std::int64_t rows, std::int64_t stride, std::int64_t offset, std::int64_t width,
+                    std::int64_t numel, const char* what) {
+  CADENZA_CHECK(rows >= 0 && width >= 0 && offset >= 0 && offset + width <= stride,
+                "strided_copy " << what << ": rows " << rows << ", stride " << stride << ", offset "
+                                << offset << ", width " << width);
+  CADENZA_CHECK(rows == 0 || (rows - 1) * stride + offset + width <= numel,
+                "strided_copy " << what << " of " << numel << " elements is too short for " << rows
+                                << " rows of stride " << stride);
+}
+
+}  // namespace
+
+void StridedCopy::check_fits(std::int64_t src_numel, std::int64_t dst_numel) const {
+  check_rows_fit(rows, src_stride, src_offset, width, src_numel, "src");
+  check_rows_fit(rows, dst_stride, dst_offset, width, dst_numel, "dst");
+}
+
 PermuteGeometry PermuteGeometry::make(const Shape& input, const std::vector<int>& order) {
   CADENZA_CHECK(input.rank() == int(order.size()) && input.rank() <= kMaxRank,
                 "permute of " << input.str() << " by " << order.size() << " axes");

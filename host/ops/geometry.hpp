@@ -125,6 +125,8 @@ struct StridedCopy {
 
   // The whole of src into (or onto) dst, both `count` long.
   static StridedCopy whole(std::int64_t count, bool accumulate);
+  // Checks (internal error otherwise) that every row lies inside tensors of these sizes.
+  void check_fits(std::int64_t src_numel, std::int64_t dst_numel) const;
 };
 
 // A permutation of a tensor's axes: y's axis i is x's axis order[i] (torch.permute).
