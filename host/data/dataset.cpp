@@ -4,7 +4,6 @@
 #include "host/data/dataset.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <cstdlib>
 #include <map>
 #include <optional>
@@ -194,11 +193,8 @@ int dataset_label_count(const DataConfig& config) {
   if (config.dataset == "synthetic") return static_cast<int>(synthetic_label_names(config.synthetic.num_classes).size());
   // Label sets the config itself fixes, so a model can be summarised without the data.
   if (config.dataset == "mtat") {
-    const std::string& first = config.tags.front();
-    if (config.tags.size() == 1 && first.rfind("top", 0) == 0 && first.size() > 3 &&
-        std::all_of(first.begin() + 3, first.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }))
-      return std::stoi(first.substr(3));
-    return static_cast<int>(config.tags.size());
+    const std::optional<std::size_t> top = mtat_top_count(config.tags);
+    return static_cast<int>(top ? *top : config.tags.size());
   }
   if (config.dataset == "fma" && config.labels == "genre_top" && !config.genres.empty())
     return static_cast<int>(config.genres.size());

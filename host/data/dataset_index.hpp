@@ -44,6 +44,7 @@
 #include <array>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -83,6 +84,9 @@ DatasetIndex index_mtat(const DataConfig& config);
 DatasetIndex index_fma(const DataConfig& config);
 DatasetIndex index_folder(const DataConfig& config);
 DatasetIndex index_csv_manifest(const DataConfig& config);
+
+// N when mtat's data.tags is the one entry "top<N>" (N of at most 4 digits).
+std::optional<std::size_t> mtat_top_count(const std::vector<std::string>& tags);
 
 // What data.split means for this config: its value, or for auto the dataset's standard
 // split ("manifest" for csv, which falls back to random without a split column).

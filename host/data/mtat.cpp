@@ -39,23 +39,11 @@ std::optional<int> folder_split(char folder) {
   return std::nullopt;
 }
 
-// N when data.tags is the one entry "top<N>".
-std::optional<std::size_t> top_count(const std::vector<std::string>& tags) {
-  if (tags.size() != 1 || tags[0].rfind("top", 0) != 0 || tags[0].size() == 3) return std::nullopt;
-  const std::string digits = tags[0].substr(3);
-  if (!std::all_of(digits.begin(), digits.end(),
-                   [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }) ||
-      digits.size() > 4) {
-    return std::nullopt;
-  }
-  return std::stoul(digits);
-}
-
 // The CSV's tag columns (0-based among the tags) that data.tags selects, in label order.
 std::vector<std::size_t> select_tags(const std::vector<std::string>& tag_names,
                                      const std::vector<std::size_t>& counts,
                                      const std::vector<std::string>& wanted, const fs::path& csv) {
-  if (const std::optional<std::size_t> top = top_count(wanted)) {
+  if (const std::optional<std::size_t> top = mtat_top_count(wanted)) {
     if (*top < 1 || *top > tag_names.size()) {
       throw UserError("data.tags: expected top<N> with N in [1, " +
                       std::to_string(tag_names.size()) + "] (the tags of '" + csv.string() +
@@ -94,6 +82,17 @@ struct AnnotationRow {
 };
 
 }  // namespace
+
+std::optional<std::size_t> mtat_top_count(const std::vector<std::string>& tags) {
+  if (tags.size() != 1 || tags[0].rfind("top", 0) != 0 || tags[0].size() == 3) return std::nullopt;
+  const std::string digits = tags[0].substr(3);
+  if (!std::all_of(digits.begin(), digits.end(),
+                   [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }) ||
+      digits.size() > 4) {
+    return std::nullopt;
+  }
+  return std::stoul(digits);
+}
 
 DatasetIndex index_mtat(const DataConfig& config) {
   const fs::path root = absolute_path(config.root);
