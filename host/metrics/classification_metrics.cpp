@@ -1,8 +1,9 @@
-// Accuracy, ROC-AUC and average precision (see classification_metrics.hpp).
+// Classification and tagging metrics (see classification_metrics.hpp).
 //
-// The binary metrics sort the column once by descending score and walk groups of equal
-// scores (one threshold each); counts are exact integers in double, so the only rounding
-// is in the final divisions.
+// The binary metrics and the curves sort the column once by descending score and walk
+// groups of equal scores (one threshold each); counts are exact integers in double, so
+// the only rounding is in the final divisions (and, in the report's averages, the sums of
+// per-class values, added in class order).
 #include "host/metrics/classification_metrics.hpp"
 
 #include <algorithm>
@@ -38,7 +39,8 @@ bool sorted_by_descending_score(const float* scores, const float* labels01, int 
   return true;
 }
 
-// Calls visit(positives, negatives) for each group of equal scores, highest score first.
+// Calls visit(score, positives, negatives) for each group of equal scores, highest score
+// first.
 template <typename Visit>
 void for_each_tie_group(const std::vector<ScoredLabel>& column, Visit visit) {
   for (std::size_t begin = 0; begin < column.size();) {
@@ -48,10 +50,35 @@ void for_each_tie_group(const std::vector<ScoredLabel>& column, Visit visit) {
     for (; end < column.size() && column[end].score == column[begin].score; ++end) {
       (column[end].positive ? positives : negatives) += 1.0;
     }
-    visit(positives, negatives);
+    visit(column[begin].score, positives, negatives);
     begin = end;
   }
 }
+
+// sklearn's confusion_matrix_at_thresholds: for each distinct score, highest first, the
+// positives and negatives scoring at least that much.
+struct CountsAtThresholds {
+  std::vector<double> thresholds;
+  std::vector<double> true_positives;
+  std::vector<double> false_positives;
+};
+
+CountsAtThresholds counts_at_thresholds(const std::vector<ScoredLabel>& column) {
+  CountsAtThresholds counts;
+  double true_positives = 0.0;
+  double false_positives = 0.0;
+  for_each_tie_group(column, [&](float score, double positives, double negatives) {
+    true_positives += positives;
+    false_positives += negatives;
+    counts.thresholds.push_back(score);
+    counts.true_positives.push_back(true_positives);
+    counts.false_positives.push_back(false_positives);
+  });
+  return counts;
+}
+
+// count / total, or 0 when total is 0 (sklearn's zero_division=0).
+double ratio_or_zero(double count, double total) { return total > 0.0 ? count / total : 0.0; }
 
 int argmax_row(const float* row, int k) {
   int best = 0;
@@ -87,7 +114,7 @@ double roc_auc_binary(const float* scores, const float* labels01, int n, int str
   if (total_positives == 0.0 || total_negatives == 0.0) return kNaN;
   double negatives_at_or_above = 0.0;
   double correctly_ordered_pairs = 0.0;
-  for_each_tie_group(column, [&](double positives, double negatives) {
+  for_each_tie_group(column, [&](float, double positives, double negatives) {
     negatives_at_or_above += negatives;
     const double negatives_below = total_negatives - negatives_at_or_above;
     correctly_ordered_pairs += positives * (negatives_below + 0.5 * negatives);
@@ -105,7 +132,7 @@ double average_precision_binary(const float* scores, const float* labels01, int 
   double true_positives = 0.0;
   double false_positives = 0.0;
   double average_precision = 0.0;
-  for_each_tie_group(column, [&](double positives, double negatives) {
+  for_each_tie_group(column, [&](float, double positives, double negatives) {
     true_positives += positives;
     false_positives += negatives;
     const double recall_gain = positives / total_positives;
@@ -139,6 +166,157 @@ MacroAuc macro_roc_auc_pr_auc(const float* scores, const float* targets, int n, 
   result.roc_auc = result.evaluated_tags > 0 ? roc_sum / result.evaluated_tags : kNaN;
   result.pr_auc = result.evaluated_tags > 0 ? pr_sum / result.evaluated_tags : kNaN;
   return result;
+}
+
+std::vector<float> confusion_matrix(const float* scores, const float* targets, int n, int k) {
+  CADENZA_CHECK(n >= 0 && k >= 1, "n " << n << ", k " << k);
+  std::vector<float> confusion(static_cast<std::size_t>(k) * k, 0.0f);
+  for (int i = 0; i < n; ++i) {
+    const std::size_t row = static_cast<std::size_t>(i) * k;
+    const int truth = argmax_row(targets + row, k);
+    const int predicted = argmax_row(scores + row, k);
+    confusion[static_cast<std::size_t>(truth) * k + predicted] += 1.0f;
+  }
+  return confusion;
+}
+
+ClassificationReport classification_report(const float* confusion, int k) {
+  CADENZA_CHECK(k >= 1, "k " << k);
+  const std::size_t classes = static_cast<std::size_t>(k);
+  ClassificationReport report;
+  report.confusion.assign(confusion, confusion + classes * classes);
+  std::vector<double> predicted(classes, 0.0);
+  report.classes.resize(classes);
+  for (std::size_t truth = 0; truth < classes; ++truth) {
+    for (std::size_t guess = 0; guess < classes; ++guess) {
+      const double count = report.confusion[truth * classes + guess];
+      CADENZA_CHECK(count >= 0.0, "confusion count " << count << " at (" << truth << ", "
+                                                     << guess << ")");
+      report.classes[truth].support += count;
+      predicted[guess] += count;
+    }
+  }
+
+  report.normalized_confusion.resize(classes * classes);
+  double total = 0.0;
+  double diagonal = 0.0;
+  ReportRow weighted_sums;
+  for (std::size_t c = 0; c < classes; ++c) {
+    ReportRow& row = report.classes[c];
+    const double true_positives = report.confusion[c * classes + c];
+    row.precision = ratio_or_zero(true_positives, predicted[c]);
+    row.recall = ratio_or_zero(true_positives, row.support);
+    row.f1 = ratio_or_zero(2.0 * true_positives, row.support + predicted[c]);
+    for (std::size_t guess = 0; guess < classes; ++guess) {
+      report.normalized_confusion[c * classes + guess] =
+          ratio_or_zero(report.confusion[c * classes + guess], row.support);
+    }
+    total += row.support;
+    diagonal += true_positives;
+    report.macro_avg.precision += row.precision;
+    report.macro_avg.recall += row.recall;
+    report.macro_avg.f1 += row.f1;
+    weighted_sums.precision += row.precision * row.support;
+    weighted_sums.recall += row.recall * row.support;
+    weighted_sums.f1 += row.f1 * row.support;
+  }
+  report.accuracy = total > 0.0 ? diagonal / total : kNaN;
+  report.macro_avg.precision /= k;
+  report.macro_avg.recall /= k;
+  report.macro_avg.f1 /= k;
+  report.macro_avg.support = total;
+  // sklearn falls back to the unweighted mean when all weights are zero.
+  report.weighted_avg = total > 0.0 ? ReportRow{weighted_sums.precision / total,
+                                                weighted_sums.recall / total,
+                                                weighted_sums.f1 / total, total}
+                                    : report.macro_avg;
+  return report;
+}
+
+ThresholdedTagMetrics thresholded_tag_metrics(const float* scores, const float* targets, int n,
+                                              int k, float threshold) {
+  CADENZA_CHECK(n >= 0 && k >= 1, "n " << n << ", k " << k);
+  ThresholdedTagMetrics metrics;
+  metrics.threshold = threshold;
+  metrics.precision.resize(static_cast<std::size_t>(k));
+  metrics.recall.resize(static_cast<std::size_t>(k));
+  metrics.support.resize(static_cast<std::size_t>(k));
+  double correct = 0.0;
+  bool any_nan = false;
+  for (int tag = 0; tag < k; ++tag) {
+    double true_positives = 0.0;
+    double predicted_positives = 0.0;
+    bool tag_has_nan = false;
+    int positives = 0;
+    for (int i = 0; i < n; ++i) {
+      const std::size_t at = static_cast<std::size_t>(i) * k + tag;
+      tag_has_nan = tag_has_nan || std::isnan(scores[at]);
+      const bool predicted = scores[at] >= threshold;
+      const bool positive = is_positive(targets[at]);
+      positives += positive;
+      predicted_positives += predicted;
+      true_positives += predicted && positive;
+      correct += predicted == positive;
+    }
+    metrics.support[tag] = positives;
+    metrics.precision[tag] =
+        tag_has_nan ? kNaN : ratio_or_zero(true_positives, predicted_positives);
+    metrics.recall[tag] = tag_has_nan ? kNaN : ratio_or_zero(true_positives, positives);
+    any_nan = any_nan || tag_has_nan;
+  }
+  metrics.binary_accuracy =
+      n > 0 && !any_nan ? correct / (static_cast<double>(n) * k) : kNaN;
+  return metrics;
+}
+
+RocCurve roc_curve(const float* scores, const float* labels01, int n, int stride) {
+  std::vector<ScoredLabel> column;
+  RocCurve curve;
+  if (!sorted_by_descending_score(scores, labels01, n, stride, column)) return curve;
+  const CountsAtThresholds counts = counts_at_thresholds(column);
+  const double total_positives =
+      counts.true_positives.empty() ? 0.0 : counts.true_positives.back();
+  const double total_negatives =
+      counts.false_positives.empty() ? 0.0 : counts.false_positives.back();
+  const std::size_t points = counts.thresholds.size() + 1;
+  curve.thresholds.reserve(points);
+  curve.fpr.reserve(points);
+  curve.tpr.reserve(points);
+  curve.thresholds.push_back(std::numeric_limits<double>::infinity());
+  curve.fpr.push_back(total_negatives > 0.0 ? 0.0 : kNaN);
+  curve.tpr.push_back(total_positives > 0.0 ? 0.0 : kNaN);
+  for (std::size_t t = 0; t < counts.thresholds.size(); ++t) {
+    curve.thresholds.push_back(counts.thresholds[t]);
+    curve.fpr.push_back(total_negatives > 0.0 ? counts.false_positives[t] / total_negatives
+                                              : kNaN);
+    curve.tpr.push_back(total_positives > 0.0 ? counts.true_positives[t] / total_positives
+                                              : kNaN);
+  }
+  return curve;
+}
+
+PrecisionRecallCurve precision_recall_curve(const float* scores, const float* labels01, int n,
+                                            int stride) {
+  std::vector<ScoredLabel> column;
+  PrecisionRecallCurve curve;
+  if (!sorted_by_descending_score(scores, labels01, n, stride, column)) return curve;
+  const CountsAtThresholds counts = counts_at_thresholds(column);
+  const double total_positives =
+      counts.true_positives.empty() ? 0.0 : counts.true_positives.back();
+  const std::size_t thresholds = counts.thresholds.size();
+  curve.thresholds.reserve(thresholds);
+  curve.precision.reserve(thresholds + 1);
+  curve.recall.reserve(thresholds + 1);
+  // Lowest threshold first: the reverse of the descending walk.
+  for (std::size_t t = thresholds; t-- > 0;) {
+    const double true_positives = counts.true_positives[t];
+    curve.thresholds.push_back(counts.thresholds[t]);
+    curve.precision.push_back(true_positives / (true_positives + counts.false_positives[t]));
+    curve.recall.push_back(total_positives > 0.0 ? true_positives / total_positives : 1.0);
+  }
+  curve.precision.push_back(1.0);
+  curve.recall.push_back(0.0);
+  return curve;
 }
 
 }  // namespace cadenza
