@@ -363,7 +363,8 @@ TEST_CASE("recurrent layers equal torch.nn.GRU, LSTM and RNN (PyTorch fixtures)"
   CpuBackend backend(2);
   for (const char* name : {"gru_bidirectional_2_layers", "lstm_bidirectional_2_layers",
                            "rnn_tanh_bidirectional_2_layers", "rnn_relu_bidirectional_2_layers",
-                           "gru_one_layer", "lstm_batch_1_3_layers"}) {
+                           "gru_one_layer", "lstm_batch_1_3_layers",
+                           "gru_one_step_crnn_shapes"}) {
     for (bool return_sequences : {true, false}) {
       SECTION(std::string(name) + (return_sequences ? ", every step" : ", last state")) {
         const SafetensorsFile file(std::string(CADENZA_TEST_FIXTURES) + "/recurrent/" + name + ".safetensors");
