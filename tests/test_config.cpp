@@ -410,7 +410,7 @@ TEST_CASE("wrong types and out-of-range values say what was expected", "[cpu][co
              Contains("train.device: expected auto, cpu, cuda or cuda:N"));
   CHECK_THAT(parse_error(kMinimalConfig + "train:\n  select_metric: accuracy\n"),
              Contains("train.select_metric: expected one of auto, val_loss, val_accuracy, "
-                      "val_roc_auc, got 'accuracy'"));
+                      "val_roc_auc, val_pr_auc, got 'accuracy'"));
   CHECK_THAT(parse_error(kMinimalConfig + "train:\n  epochs:\n"),
              Contains("train.epochs: expected an integer >= 1, got nothing"));
   CHECK_THAT(parse_error(kMinimalConfig + "train: [1, 2]\n"),

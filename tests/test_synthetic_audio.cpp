@@ -227,6 +227,18 @@ TEST_CASE("synthetic multi-label clips have at least one tag, each tag often eno
   CHECK(clips_with_several_tags > set.num_clips() / 2);
 }
 
+TEST_CASE("data.synthetic.tag_probability sets how many tags a clip has", "[cpu][data]") {
+  SyntheticDataConfig sparse = small_config(10, 100, true);
+  sparse.tag_probability = 0.12;  // MagnaTagATune's top 10: about 1.2 tags a clip
+  const SyntheticClipSet set = generate_synthetic(sparse, 8000, 0.05);
+  double tags = 0.0;
+  for (const float t : set.targets) tags += t;
+  // Expected 10 · 0.12 + P(none) = 1.2 + 0.88^10 ≈ 1.48 tags a clip; 1000 clips: sd ≈ 0.03.
+  const double per_clip = tags / set.num_clips();
+  CHECK(per_clip > 1.35);
+  CHECK(per_clip < 1.6);
+}
+
 TEST_CASE("synthetic classes differ in brightness and onset rate", "[cpu][data]") {
   const SyntheticClipSet set = generate_synthetic(small_config(8, 20, false), 16000, 2.0);
   const std::vector<double> brightness = class_means(set, zero_crossing_rate);
@@ -284,6 +296,9 @@ TEST_CASE("synthetic config errors name the key", "[cpu][data]") {
   CHECK_THAT(user_error_of(small_config(4, 2, false), 16000, std::nan("")),
              Contains("data.clip_seconds"));
   CHECK_THAT(user_error_of(small_config(4, 2, false), 1000, 1.0), Contains("data.sample_rate"));
+  SyntheticDataConfig never = small_config(4, 2, true);
+  never.tag_probability = 0.0;
+  CHECK_THAT(user_error_of(never, 16000, 1.0), Contains("data.synthetic.tag_probability"));
   CHECK_THROWS_AS(synthetic_label_names(0), UserError);
 }
 

@@ -122,7 +122,7 @@ int train_main(int argc, char** argv) {
   const TrainOutcome outcome =
       run_training(config, TrainRequest{run_dir, resume_dir.has_value(), &g_stop_requested}, logger);
   if (outcome.status == TrainOutcome::Status::interrupted) return kExitInterrupted;
-  if (outcome.status == TrainOutcome::Status::completed) {
+  if (outcome.status == TrainOutcome::Status::completed || outcome.status == TrainOutcome::Status::stopped_early) {
     std::cout << "done: " << outcome.epochs_completed << " epochs, " << outcome.global_step << " steps";
     if (!outcome.metric_name.empty()) std::cout << ", " << outcome.metric_name << " " << outcome.last_val_metric;
     std::cout << "; run directory " << run_dir.string() << std::endl;

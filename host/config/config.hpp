@@ -25,6 +25,7 @@ struct SyntheticDataConfig {
   int num_classes = 8;         // labels (classes when single-label, tags when multi-label)
   int clips_per_class = 100;   // total clips = num_classes * clips_per_class
   bool multi_label = false;    // false: one class per clip; true: each tag present or not
+  double tag_probability = 0.35;  // multi-label: the chance each tag's source is in a clip
   std::uint64_t seed = 1234;   // audio generation seed (independent of train.seed)
 };
 
@@ -153,11 +154,28 @@ struct LossConfig {
   double label_smoothing = 0.0;  // softmax_cross_entropy only, as torch.nn.CrossEntropyLoss
 };
 
+// The learning rate over a run (host/train/lr_schedule.hpp): a linear warm-up, then one of
+// constant, step (× gamma every step_epochs), multistep (× gamma at each milestone),
+// cosine (down to min_lr at the last step) or plateau (× factor when select_metric has not
+// improved for `patience` epochs, as torch's ReduceLROnPlateau).
+struct ScheduleConfig {
+  std::string type = "constant";  // constant | step | multistep | cosine | plateau
+  double warmup_epochs = 0.0;     // lr rises linearly to train.lr over these (fractional) epochs
+  int step_epochs = 30;           // step
+  std::vector<int> milestones;    // multistep: epochs (from 1) after which lr × gamma
+  double gamma = 0.1;             // step, multistep
+  double min_lr = 0.0;            // cosine: the last step's lr; plateau: the floor
+  int patience = 10;              // plateau: epochs without improvement before reducing
+  double factor = 0.1;            // plateau: lr × factor
+  double threshold = 1e-4;        // plateau: relative change that counts as improvement
+};
+
 struct TrainConfig {
   int epochs = 10;
   int batch_size = 16;
   std::string optimizer = "adam";  // adam | adamw | sgd
   double lr = 1e-3;
+  ScheduleConfig schedule;
   double weight_decay = 0.0;       // adam/sgd: L2 added to the gradient; adamw: decoupled
   std::array<double, 2> betas = {0.9, 0.999};
   double eps = 1e-8;
@@ -170,7 +188,8 @@ struct TrainConfig {
   std::string run_dir;             // empty: runs/<model.name>-<timestamp>
   int checkpoint_every_steps = 0;  // 0: at the end of each epoch only
   int keep_checkpoints = 2;        // step checkpoints kept besides best
-  std::string select_metric = "auto";  // auto | val_loss | val_accuracy | val_roc_auc
+  std::string select_metric = "auto";  // auto | val_loss | val_accuracy | val_roc_auc | val_pr_auc
+  int early_stopping_patience = 0;  // stop after this many epochs without a new best; 0: never
   int max_steps = 0;               // stop (with a checkpoint) after this many steps; 0: no limit
   int log_every_steps = 10;        // one line of steps.jsonl every N steps
 };

@@ -229,10 +229,6 @@ const std::array<Source, kMaxSyntheticClasses> kSources = {{
                 .tremolo_depth = 0.35, .tremolo_hz = 1.2}},
 }};
 
-// Multi-label: each tag's source is present in a clip with this probability (a clip that
-// draws none gets one tag chosen uniformly).
-constexpr double kTagPresenceProbability = 0.35;
-
 // Per-clip level ranges.
 constexpr double kMinPeakDb = -18.0;
 constexpr double kMaxPeakDb = -1.0;
@@ -660,7 +656,7 @@ void generate_clip(const SyntheticDataConfig& config, int clip_index, double sam
   std::vector<int> present;
   if (config.multi_label) {
     for (int k = 0; k < num_labels; ++k) {
-      if (choices.chance(kTagPresenceProbability)) present.push_back(k);
+      if (choices.chance(config.tag_probability)) present.push_back(k);
     }
     if (present.empty()) present.push_back(choices.index(num_labels));
   } else {
@@ -724,6 +720,10 @@ SyntheticClipSet generate_synthetic(const SyntheticDataConfig& config, int sampl
   if (config.clips_per_class < 1) {
     CADENZA_USER_ERROR("data.synthetic.clips_per_class: expected a positive integer, got "
                        << config.clips_per_class);
+  }
+  if (!(config.tag_probability > 0.0 && config.tag_probability <= 1.0)) {
+    CADENZA_USER_ERROR("data.synthetic.tag_probability: expected a probability in (0, 1], got "
+                       << config.tag_probability);
   }
   constexpr int kMinSampleRate = 8000;
   constexpr int kMaxSampleRate = 192000;

@@ -11,9 +11,9 @@
 // model on per-band log-mel statistics scores ~99% on the default 8 classes).
 //
 // Invariants:
-// - Clip i depends only on (seed, i, num_classes, multi_label, sample_rate, clip length),
-//   not on clips_per_class: clips are generated in parallel, each from its own random
-//   streams.
+// - Clip i depends only on (seed, i, num_classes, multi_label, tag_probability, sample_rate,
+//   clip length), not on clips_per_class: clips are generated in parallel, each from its
+//   own random streams.
 // - All randomness comes from host/math/random_math.hpp (integer hashing); synthesis is in
 //   double precision and rounded to float once at the end, so the bytes are identical run
 //   to run, for any thread count, and across machines that share the C math library

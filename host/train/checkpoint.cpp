@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <nlohmann/json.hpp>
@@ -126,6 +127,10 @@ void save_checkpoint(const fs::path& checkpoints_dir, const CheckpointContents& 
                             {"config", state.config_values}};
   // NaN is not JSON; "no best yet" is best_epoch -1.
   trainer["best_metric"] = state.best_epoch >= 0 ? state.best_metric : 0.0;
+  trainer["plateau"] = {{"best", std::isnan(state.plateau.best) ? nlohmann::json(nullptr)
+                                                                : nlohmann::json(state.plateau.best)},
+                        {"bad_epochs", state.plateau.bad_epochs},
+                        {"scale", state.plateau.scale}};
   const std::map<std::string, std::string> meta = {
       {"format", kFormat}, {"model_hash", hash_text(model_hash)},
       {"global_step", std::to_string(state.global_step)}};
@@ -194,6 +199,12 @@ TrainerState load_checkpoint(const fs::path& checkpoint_dir, const CheckpointCon
   state.best_epoch = j.at("best_epoch");
   if (state.best_epoch >= 0 && j.at("best_metric").is_number()) state.best_metric = j.at("best_metric");
   state.config_values = j.at("config").get<std::map<std::string, std::string>>();
+  if (j.contains("plateau")) {
+    const nlohmann::json& plateau = j.at("plateau");
+    if (plateau.at("best").is_number()) state.plateau.best = plateau.at("best");
+    state.plateau.bad_epochs = plateau.at("bad_epochs");
+    state.plateau.scale = plateau.at("scale");
+  }
   return state;
 }
 

@@ -24,6 +24,7 @@
 
 #include "host/core/tensor.hpp"
 #include "host/ops/backend.hpp"
+#include "host/train/lr_schedule.hpp"
 
 namespace cadenza {
 
@@ -34,6 +35,7 @@ struct TrainerState {
   double epoch_loss_sum = 0.0;    // sum of the epoch's per-example losses so far (a float)
   double best_metric = std::numeric_limits<double>::quiet_NaN();
   int best_epoch = -1;            // epoch (from 1) whose checkpoint is `best`, -1: none
+  PlateauState plateau;           // train.schedule.type plateau's memory
   // The run's config (config_values) when saved, so a resume can refuse changes to the
   // keys that decide its steps.
   std::map<std::string, std::string> config_values;

@@ -23,6 +23,7 @@
 #include "host/metrics/classification_metrics.hpp"
 #include "host/model/model.hpp"
 #include "host/train/checkpoint.hpp"
+#include "host/train/lr_schedule.hpp"
 #include "host/train/optimizer.hpp"
 
 namespace cadenza {
@@ -101,6 +102,10 @@ class Trainer {
   void check_resumable(const std::map<std::string, std::string>& saved) const;
   void checkpoint(bool is_best);
   bool metric_improved(double value) const;
+  // train.early_stopping_patience epochs have passed since the best epoch (or since the
+  // start, when no epoch was best) — checked at each epoch's start, so a resumed run of a
+  // stopped one stops again.
+  bool patience_exhausted() const;
 
   const Config& config_;
   TrainRequest request_;
@@ -121,6 +126,7 @@ class Trainer {
   std::unique_ptr<Frontend> frontend_;
   std::unique_ptr<Model> model_;
   std::unique_ptr<Optimizer> optimizer_;
+  std::unique_ptr<LrSchedule> schedule_;
   std::unique_ptr<Arena> arena_;
   std::unique_ptr<BatchUploader> uploader_;  // (pcm (B, S), targets (B, K)), double-buffered
   std::vector<ClipWindow> epoch_examples_;    // this epoch's training examples
@@ -160,6 +166,15 @@ void Trainer::build() {
   if (train_examples < static_cast<std::size_t>(batch_))
     CADENZA_USER_ERROR("train.batch_size: " << batch_ << " is more than the " << train_examples
                                             << " training examples of an epoch; use a smaller batch");
+  schedule_ = std::make_unique<LrSchedule>(config_.train, static_cast<int>(train_examples / batch_));
+  if (data_.indices(Split::val).empty()) {
+    if (schedule_->uses_validation())
+      CADENZA_USER_ERROR("train.schedule.type: plateau watches train.select_metric, but the validation split "
+                         "is empty; give data.split_fractions a validation share or choose another schedule");
+    if (config_.train.early_stopping_patience > 0)
+      CADENZA_USER_ERROR("train.early_stopping_patience: needs a validation split, but it is empty; give "
+                         "data.split_fractions a validation share or set it to 0");
+  }
   const std::string loss = config_.loss.type == "auto"
                                ? (multi_label_ ? "sigmoid_bce" : "softmax_cross_entropy")
                                : config_.loss.type;
@@ -169,10 +184,12 @@ void Trainer::build() {
   sigmoid_loss_ = loss == "sigmoid_bce";
   metric_name_ = multi_label_ ? "val_roc_auc" : "val_accuracy";
   select_metric_ = config_.train.select_metric == "auto" ? metric_name_ : config_.train.select_metric;
-  if (select_metric_ != "val_loss" && select_metric_ != metric_name_)
+  const bool computed = select_metric_ == "val_loss" || select_metric_ == metric_name_ ||
+                        (multi_label_ && select_metric_ == "val_pr_auc");
+  if (!computed)
     CADENZA_USER_ERROR("train.select_metric: " << select_metric_ << " is not computed for "
-                                               << (multi_label_ ? "multi" : "single")
-                                               << "-label data; use val_loss or " << metric_name_);
+                                               << (multi_label_ ? "multi" : "single") << "-label data; use val_loss or "
+                                               << metric_name_ << (multi_label_ ? " or val_pr_auc" : ""));
 
   const AugmentConfig& augment = config_.augment;
   waveform_augment_.shift_probability = static_cast<float>(augment.shift_probability);
@@ -388,7 +405,7 @@ const std::set<std::string> kKeysAResumeMayChange = {
     "train.epochs",         "train.max_steps",  "train.device",
     "train.threads",        "train.run_dir",    "train.log_every_steps",
     "train.checkpoint_every_steps", "train.keep_checkpoints", "train.select_metric",
-    "data.cache_dir"};
+    "train.early_stopping_patience", "data.cache_dir"};
 
 void Trainer::check_resumable(const std::map<std::string, std::string>& saved) const {
   const std::map<std::string, std::string> now = config_values(config_);
@@ -402,6 +419,12 @@ void Trainer::check_resumable(const std::map<std::string, std::string>& saved) c
                                      << "; a resumed run keeps every setting that decides its steps "
                                         "(train.epochs, train.max_steps and the logging keys may change)");
   }
+}
+
+bool Trainer::patience_exhausted() const {
+  const int patience = config_.train.early_stopping_patience;
+  if (patience <= 0) return false;
+  return state_.epoch - std::max(state_.best_epoch, 0) >= patience;
 }
 
 bool Trainer::metric_improved(double value) const {
@@ -452,9 +475,19 @@ TrainOutcome Trainer::run() {
   const int epochs = config_.train.epochs;
   const std::vector<int>& train_indices = data_.indices(Split::train);
   const bool has_validation = !data_.indices(Split::val).empty();
-  const float lr = static_cast<float>(config_.train.lr);
+  float lr = 0.0f;
 
   for (int epoch = state_.epoch; epoch < epochs; ++epoch) {
+    if (patience_exhausted()) {
+      log_.info("early stopping: no better " + select_metric_ + " in the " +
+                std::to_string(state_.epoch - std::max(state_.best_epoch, 0)) + " epochs since epoch " +
+                std::to_string(std::max(state_.best_epoch, 0)) + " (train.early_stopping_patience " +
+                std::to_string(config_.train.early_stopping_patience) + ")");
+      outcome.status = TrainOutcome::Status::stopped_early;
+      outcome.global_step = state_.global_step;
+      outcome.epochs_completed = epoch;
+      return outcome;
+    }
     epoch_examples_ = training_epoch(train_indices, data_.lengths, data_.primary_label, window_, sampler_, epoch);
     const int steps_per_epoch = static_cast<int>(epoch_examples_.size() / batch_);
     const auto epoch_start = Clock::now();
@@ -486,6 +519,7 @@ TrainOutcome Trainer::run() {
       // The next batch is read on the loader's threads while the device computes this step.
       if (s + 1 < steps_per_epoch) start_fill(epoch_examples_, std::size_t(s + 1) * batch_, batch_);
       compute_features(batch, true);
+      lr = static_cast<float>(schedule_->lr(state_.global_step, state_.plateau));
       enqueue_train_step(lr);
       state_.step_in_epoch = s + 1;
       if (config_.train.checkpoint_every_steps > 0 &&
@@ -525,14 +559,18 @@ TrainOutcome Trainer::run() {
     summary << "epoch " << epoch + 1 << "/" << epochs << "  train_loss " << std::fixed
             << std::setprecision(4) << train_loss;
     bool is_best = !has_validation;
+    bool lr_reduced = false;
     if (has_validation) {
       const Evaluation e = evaluate(Split::val);
       line["val_loss"] = e.loss;
       line[metric_name_] = e.metric;
       if (multi_label_) line["val_pr_auc"] = e.pr_auc;
       summary << "  val_loss " << e.loss << "  " << metric_name_ << " " << e.metric;
-      const double selected = select_metric_ == "val_loss" ? e.loss : e.metric;
+      const double selected = select_metric_ == "val_loss"     ? e.loss
+                              : select_metric_ == "val_pr_auc" ? e.pr_auc
+                                                               : e.metric;
       is_best = metric_improved(selected);
+      lr_reduced = schedule_->observe(selected, select_metric_ == "val_loss", state_.plateau);
       if (is_best) {
         state_.best_metric = selected;
         state_.best_epoch = epoch + 1;
@@ -546,6 +584,12 @@ TrainOutcome Trainer::run() {
     append_line(metrics_path, line);
     summary << "  " << std::setprecision(1) << rate << " samples/s" << (is_best && has_validation ? "  (best)" : "");
     log_.info(summary.str());
+    if (lr_reduced) {
+      std::ostringstream reduced;
+      reduced << "plateau: no better " << select_metric_ << " for more than " << config_.train.schedule.patience
+              << " epochs; lr " << lr << " -> " << schedule_->lr(state_.global_step, state_.plateau);
+      log_.info(reduced.str());
+    }
 
     state_.epoch = epoch + 1;
     state_.step_in_epoch = 0;

@@ -32,7 +32,7 @@ struct TrainRequest {
 };
 
 struct TrainOutcome {
-  enum class Status { completed, reached_max_steps, interrupted } status = Status::completed;
+  enum class Status { completed, reached_max_steps, interrupted, stopped_early } status = Status::completed;
   int epochs_completed = 0;
   std::int64_t global_step = 0;
   double last_val_metric = 0.0;  // val_accuracy or val_roc_auc of the last epoch
