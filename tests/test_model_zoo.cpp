@@ -55,7 +55,7 @@ std::vector<double> losses_over_steps(const Config& config, int steps) {
   const BufferId loss_id = plan.add(Region::activations, "loss", Shape{batch});
   Arena arena(std::move(plan), backend);
   model.bind(arena);
-  optimizer.bind(arena);
+  optimizer.bind(arena, model.parameters(), {});
   model.initialize(config.train.seed, backend);
 
   Tensor x = model.input();

@@ -23,6 +23,7 @@
 #include "host/config/config.hpp"
 #include "host/core/context.hpp"
 #include "host/io/atomic_file.hpp"
+#include "host/io/safetensors.hpp"
 #include "host/train/trainer.hpp"
 #include "tests/test_support.hpp"
 
@@ -223,6 +224,53 @@ TEST_CASE("plateau lowers the lr and early stopping ends the run, also when resu
   CHECK(resumed.status == TrainOutcome::Status::stopped_early);
   CHECK(resumed.global_step == outcome.global_step);
   CHECK(read_jsonl(dir.path() / "metrics.jsonl").size() == epochs.size());
+}
+
+// Seed 003's transfer learning: a run on 4 classes is the source of one on 3 classes; the
+// convolutions load, the head is new, and the frozen layers end exactly as loaded.
+TEST_CASE("model.init_from loads matching layers, replaces the head, and train.freeze holds", "[slow][train]") {
+  TempDir source_dir, target_dir;
+  std::ostringstream log;
+  Logger logger(log);
+  auto source_overrides = small_run_overrides();
+  source_overrides.push_back("train.epochs=1");
+  train(load_config(kDemo, source_overrides), source_dir.path(), false, logger);
+
+  auto overrides = small_run_overrides();
+  for (const std::string& o : std::vector<std::string>{"data.synthetic.num_classes=3", "train.epochs=2", "train.weight_decay=0.01",
+                              "model.init_from=" + source_dir.path().string(), "train.freeze=[input_bn, conv1, bn1]"})
+    overrides.push_back(o);
+  const TrainOutcome outcome = train(load_config(kDemo, overrides), target_dir.path(), false, logger);
+  INFO(log.str());
+  REQUIRE(outcome.status == TrainOutcome::Status::completed);
+  CHECK_THAT(log.str(), Catch::Contains("skipped (shape differs, initialised): 2 (classifier.weight: file F32 "
+                                        "[4, 64], model [3, 64], classifier.bias: file F32 [4], model [3])") &&
+                            Catch::Contains("new (not in the file, initialised): 0") &&
+                            Catch::Contains("unused (in the file only): 0"));
+
+  const SafetensorsFile before(source_dir.path() / "checkpoints" / "best" / "model.safetensors");
+  const SafetensorsFile after(target_dir.path() / "checkpoints" / "last" / "model.safetensors");
+  auto values = [](const SafetensorsFile& file, const std::string& name) {
+    const SafetensorsFile::View& v = file.tensor(name);
+    const float* data = reinterpret_cast<const float*>(v.data);
+    return std::vector<float>(data, data + v.nbytes / sizeof(float));
+  };
+  for (const char* frozen : {"input_bn.weight", "input_bn.bias", "conv1.weight", "conv1.bias", "bn1.weight", "bn1.bias"}) {
+    INFO(frozen);
+    CHECK(values(before, frozen) == values(after, frozen));  // bit-identical, weight decay included
+  }
+  for (const char* trained : {"conv2.weight", "conv4.weight"}) {
+    INFO(trained);
+    CHECK(values(before, trained) != values(after, trained));
+  }
+  CHECK(after.tensor("classifier.weight").shape == (std::vector<std::int64_t>{3, 64}));
+
+  auto wrong = small_run_overrides();
+  wrong.push_back("train.freeze=[convolution1]");
+  TempDir wrong_dir;
+  CHECK_THROWS_WITH(train(load_config(kDemo, wrong), wrong_dir.path(), false, logger),
+                    Catch::Contains("train.freeze: 'convolution1' starts no parameter name") &&
+                        Catch::Contains("conv1"));
 }
 
 TEST_CASE("Ctrl-C checkpoints and exits 130; --resume then finishes the unbroken run",

@@ -146,6 +146,7 @@ struct LayerConfig {
 struct ModelConfig {
   std::string name = "model";
   std::vector<LayerConfig> layers;
+  std::string init_from;  // a run directory, checkpoint directory or model.safetensors to start from
 };
 
 struct LossConfig {
@@ -189,6 +190,7 @@ struct TrainConfig {
   int checkpoint_every_steps = 0;  // 0: at the end of each epoch only
   int keep_checkpoints = 2;        // step checkpoints kept besides best
   std::string select_metric = "auto";  // auto | val_loss | val_accuracy | val_roc_auc | val_pr_auc
+  std::vector<std::string> freeze;  // parameter-name prefixes that stay fixed (model.init_from's layers)
   int early_stopping_patience = 0;  // stop after this many epochs without a new best; 0: never
   int max_steps = 0;               // stop (with a checkpoint) after this many steps; 0: no limit
   int log_every_steps = 10;        // one line of steps.jsonl every N steps

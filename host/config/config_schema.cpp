@@ -192,6 +192,9 @@ const std::vector<KeySpec>& config_keys() {
 
       {CONFIG_KEY(model.name), text_where(is_plain_name, kPlainNameExpectation), ""},
       {CONFIG_KEY(model.layers), described(any_value(), "a non-empty list of layers"), ""},
+      {CONFIG_KEY(model.init_from), any_value(),
+       "a run directory (its best checkpoint), checkpoint directory or model.safetensors: tensors of the "
+       "same name and shape are loaded"},
 
       {CONFIG_KEY(loss.type), one_of({"auto", "softmax_cross_entropy", "sigmoid_bce"}),
        "auto: softmax_cross_entropy, or sigmoid_bce for multi-label data"},
@@ -244,6 +247,8 @@ const std::vector<KeySpec>& config_keys() {
       {CONFIG_KEY(train.keep_checkpoints), at_least(0), "step checkpoints kept besides best"},
       {CONFIG_KEY(train.select_metric), one_of({"auto", "val_loss", "val_accuracy", "val_roc_auc", "val_pr_auc"}),
        ""},
+      {CONFIG_KEY(train.freeze), described(any_value(), "a list of parameter-name prefixes"),
+       "parameters whose names start with one of these stay fixed, e.g. [layer1, layer2]"},
       {CONFIG_KEY(train.early_stopping_patience), at_least(0),
        "stop after this many epochs without a new best train.select_metric; 0: never"},
       {CONFIG_KEY(train.max_steps), at_least(0), "0: no limit"},

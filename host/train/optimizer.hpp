@@ -1,8 +1,10 @@
 // Optimizer: Adam, AdamW or SGD (train.optimizer) over the model's flat parameter region.
 //
 // Invariants: its moment buffers mirror the arena's parameter region (arena.hpp), so one
-// fused update runs over all parameters at once. step() is called with the 1-based global
-// step; the learning rate may change between steps (schedules).
+// fused update runs over all parameters at once — or, with frozen parameters, one update
+// per run of adjacent trainable ones; frozen parameters and their moments never change.
+// step() is called with the 1-based global step; the learning rate may change between
+// steps (schedules).
 #pragma once
 
 #include <string>
@@ -10,6 +12,7 @@
 
 #include "host/config/config.hpp"
 #include "host/core/arena.hpp"
+#include "host/model/layer.hpp"
 #include "host/ops/backend.hpp"
 
 namespace cadenza {
@@ -17,7 +20,11 @@ namespace cadenza {
 class Optimizer {
  public:
   Optimizer(const TrainConfig& config, ArenaPlan& plan);
-  void bind(const Arena& arena);
+  // `frozen[i]` keeps parameters[i] fixed (train.freeze); empty: all train.
+  void bind(const Arena& arena, const std::vector<NamedParameter>& parameters, const std::vector<bool>& frozen);
+  // Zeroes the frozen parameters' gradients, so gradient clipping measures the trainable
+  // ones only (torch's clip_grad_norm_ over parameters that require gradients).
+  void zero_frozen_gradients(Backend& backend) const;
   void step(Backend& backend, std::int64_t global_step, float lr);
 
   // The buffers a checkpoint saves, with their names ("optimizer.exp_avg", ...).
@@ -31,6 +38,11 @@ class Optimizer {
   TrainConfig config_;
   std::vector<BufferId> ids_;
   std::vector<std::string> names_;
+  // [first, end) element ranges of the parameter region that train, and that are frozen.
+  struct Range {
+    std::int64_t first, end;
+  };
+  std::vector<Range> trainable_, frozen_;
   Tensor params_, grads_;
   std::vector<Tensor> tensors_;
 };

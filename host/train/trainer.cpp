@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "host/config/config_schema.hpp"
 #include "host/core/arena.hpp"
 #include "host/core/context.hpp"
 #include "host/core/error.hpp"
@@ -25,6 +26,7 @@
 #include "host/train/checkpoint.hpp"
 #include "host/train/lr_schedule.hpp"
 #include "host/train/optimizer.hpp"
+#include "host/train/transfer.hpp"
 
 namespace cadenza {
 namespace fs = std::filesystem;
@@ -222,7 +224,15 @@ void Trainer::build() {
   optimizer_ = std::make_unique<Optimizer>(config_.train, plan);
   arena_ = std::make_unique<Arena>(std::move(plan), backend);
   model_->bind(*arena_);
-  optimizer_->bind(*arena_);
+  const std::vector<bool> frozen = frozen_parameters(model_->parameters(), config_.train.freeze);
+  optimizer_->bind(*arena_, model_->parameters(), frozen);
+  if (!config_.train.freeze.empty()) {
+    std::vector<std::string> names;
+    for (std::size_t i = 0; i < frozen.size(); ++i)
+      if (frozen[i]) names.push_back(model_->parameters()[i].name);
+    log_.info("train.freeze: " + std::to_string(names.size()) + " of " + std::to_string(frozen.size()) +
+              " parameters fixed (" + joined(names) + ")");
+  }
   uploader_ = backend.make_uploader({Shape{batch_, window_}, Shape{batch_, num_labels_}});
   loader_ = std::make_unique<BatchLoader>(data_, window_, default_loader_threads());
   loss_ = arena_->get(loss_id_);
@@ -322,6 +332,7 @@ void Trainer::enqueue_train_step(float lr) {
   uploader_->release_after_compute();  // the batch's last reader is enqueued
   backend.accumulate_sum(loss_, batch_, epoch_loss_sum_);
   model_->backward(backend, step);
+  optimizer_->zero_frozen_gradients(backend);
   if (config_.train.grad_clip_norm > 0)
     backend.clip_gradient_norm(static_cast<float>(config_.train.grad_clip_norm), grads, grad_norm_);
   ++state_.global_step;
@@ -466,6 +477,14 @@ TrainOutcome Trainer::run() {
               ", step " + std::to_string(state_.global_step));
   } else {
     model_->initialize(hash64(config_.train.seed, kInitStream), context_->backend());
+    if (!config_.model.init_from.empty()) {
+      const InitReport report = load_matching_weights(resolve_init_file(config_.model.init_from),
+                                                      checkpoint_contents().weights, context_->backend());
+      log_.info(report.describe());
+      if (report.loaded.empty())
+        CADENZA_USER_ERROR("model.init_from: " << report.file.string()
+                                               << " has no tensor of this model's names and shapes");
+    }
     fs::remove(metrics_path);
     fs::remove(steps_path);
   }

@@ -1,0 +1,100 @@
+// Transfer learning: loading matching weights and choosing frozen parameters (see transfer.hpp).
+#include "host/train/transfer.hpp"
+
+#include <set>
+#include <sstream>
+
+#include "host/config/config_schema.hpp"
+#include "host/core/error.hpp"
+#include "host/io/safetensors.hpp"
+
+namespace cadenza {
+namespace fs = std::filesystem;
+namespace {
+
+std::string shape_text(const std::vector<std::int64_t>& dims) {
+  std::string text = "[";
+  for (std::size_t i = 0; i < dims.size(); ++i) text += (i ? ", " : "") + std::to_string(dims[i]);
+  return text + "]";
+}
+
+void describe_group(std::ostringstream& os, const char* what, const std::vector<std::string>& names) {
+  os << "\n  " << what << ": " << names.size();
+  if (!names.empty()) os << " (" << joined(names) << ")";
+}
+
+}  // namespace
+
+std::string InitReport::describe() const {
+  std::ostringstream os;
+  os << "model.init_from: " << file.string();
+  describe_group(os, "loaded", loaded);
+  describe_group(os, "new (not in the file, initialised)", fresh);
+  describe_group(os, "skipped (shape differs, initialised)", skipped);
+  describe_group(os, "unused (in the file only)", unused);
+  return os.str();
+}
+
+fs::path resolve_init_file(const std::string& init_from) {
+  const fs::path path(init_from);
+  if (fs::is_regular_file(path)) return path;
+  for (const fs::path& candidate : {path / "checkpoints" / "best" / "model.safetensors",
+                                    path / "checkpoints" / "last" / "model.safetensors", path / "model.safetensors"}) {
+    if (fs::is_regular_file(candidate)) return candidate;
+  }
+  CADENZA_USER_ERROR("model.init_from: " << init_from
+                                         << " is not a model.safetensors file, a checkpoint directory or a run "
+                                            "directory with checkpoints/best or checkpoints/last");
+}
+
+InitReport load_matching_weights(const fs::path& file, const std::vector<NamedTensor>& weights, Backend& backend) {
+  const SafetensorsFile source(file);
+  InitReport report;
+  report.file = file;
+  std::set<std::string> model_names;
+  for (const NamedTensor& w : weights) {
+    model_names.insert(w.name);
+    if (!source.contains(w.name)) {
+      report.fresh.push_back(w.name);
+      continue;
+    }
+    const std::vector<std::int64_t> shape(w.tensor.shape().data(), w.tensor.shape().data() + w.tensor.shape().rank());
+    const SafetensorsFile::View& found = source.tensor(w.name);
+    if (found.shape != shape || found.dtype != "F32") {
+      report.skipped.push_back(w.name + ": file " + found.dtype + " " + shape_text(found.shape) + ", model " +
+                               shape_text(shape));
+      continue;
+    }
+    Tensor host = Tensor::zeros(w.tensor.shape());
+    source.copy_f32(w.name, shape, host.f32());
+    Tensor destination = w.tensor;
+    backend.copy(host, destination);
+    report.loaded.push_back(w.name);
+  }
+  for (const std::string& name : source.names())
+    if (!model_names.count(name)) report.unused.push_back(name);
+  return report;
+}
+
+std::vector<bool> frozen_parameters(const std::vector<NamedParameter>& parameters,
+                                    const std::vector<std::string>& prefixes) {
+  std::vector<bool> frozen(parameters.size(), false);
+  for (const std::string& prefix : prefixes) {
+    bool matched = false;
+    for (std::size_t i = 0; i < parameters.size(); ++i) {
+      if (parameters[i].name.compare(0, prefix.size(), prefix) == 0) frozen[i] = matched = true;
+    }
+    if (!matched) {
+      std::vector<std::string> owners;  // "layer1.conv" of "layer1.conv.weight", in model order
+      for (const NamedParameter& p : parameters) {
+        const std::string owner = p.name.substr(0, p.name.rfind('.'));
+        if (owners.empty() || owners.back() != owner) owners.push_back(owner);
+      }
+      CADENZA_USER_ERROR("train.freeze: '" << prefix << "' starts no parameter name; the model's parameters "
+                                           << "belong to " << joined(owners));
+    }
+  }
+  return frozen;
+}
+
+}  // namespace cadenza

@@ -1,0 +1,49 @@
+// Transfer learning (seed 003): model.init_from starts a run from another run's weights
+// where names and shapes match, and train.freeze names the parameters that stay fixed.
+//
+// Invariants:
+// - A tensor is loaded only when the file has one of the same name and shape; a model
+//   tensor the file lacks keeps its fresh initialisation ("new"), one whose shape differs
+//   (a head for another label set) too ("skipped", with both shapes). Nothing else in the
+//   run changes: the model hash of the source run is not checked.
+// - Freezing matches parameter names by prefix ("layer1" freezes layer1.conv.weight, ...);
+//   every prefix must match a parameter. Batchnorm running statistics are state, not
+//   parameters: they keep updating in training mode, as with requires_grad=False in torch.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "host/model/layer.hpp"
+#include "host/ops/backend.hpp"
+#include "host/train/checkpoint.hpp"
+
+namespace cadenza {
+
+struct InitReport {
+  std::filesystem::path file;
+  std::vector<std::string> loaded;   // names copied from the file
+  std::vector<std::string> fresh;    // in the model, not in the file
+  std::vector<std::string> skipped;  // "name: file [..], model [..]"
+  std::vector<std::string> unused;   // in the file, not in the model
+
+  // Several lines: the file, then counts and names of each group.
+  std::string describe() const;
+};
+
+// The model.safetensors that model.init_from means: a run directory's best checkpoint (its
+// last without a best), a checkpoint directory's file, or the file itself. UserError
+// naming model.init_from when there is none.
+std::filesystem::path resolve_init_file(const std::string& init_from);
+
+// Copies every tensor of `weights` that the file holds with the same name and shape.
+InitReport load_matching_weights(const std::filesystem::path& file, const std::vector<NamedTensor>& weights,
+                                 Backend& backend);
+
+// frozen[i]: parameters[i]'s name starts with one of `prefixes`. UserError naming
+// train.freeze for a prefix that matches no parameter.
+std::vector<bool> frozen_parameters(const std::vector<NamedParameter>& parameters,
+                                    const std::vector<std::string>& prefixes);
+
+}  // namespace cadenza
