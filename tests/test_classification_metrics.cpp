@@ -169,12 +169,16 @@ TEST_CASE("binary metrics read a column through the stride", "[cpu][metrics]") {
   CHECK(average_precision_binary(scores.data() + 1, targets.data() + 1, 4, 3) == 1.0);
 }
 
+// Four examples of three classes whose top scores tie in three rows, and their targets.
+const std::vector<float> kTiedScores = {0.2f, 0.5f, 0.5f,   // tie: class 1
+                                        0.7f, 0.1f, 0.7f,   // tie: class 0
+                                        0.3f, 0.3f, 0.3f,   // all tied: class 0
+                                        0.0f, 0.0f, 1.0f};  // class 2
+const std::vector<float> kTiedTargets = {0, 1, 0,  0, 0, 1,  1, 0, 0,  0, 1, 0};
+
 TEST_CASE("accuracy takes the lowest index among tied maxima", "[cpu][metrics]") {
-  const std::vector<float> scores = {0.2f, 0.5f, 0.5f,   // tie: class 1
-                                     0.7f, 0.1f, 0.7f,   // tie: class 0
-                                     0.3f, 0.3f, 0.3f,   // all tied: class 0
-                                     0.0f, 0.0f, 1.0f};  // class 2
-  const std::vector<float> targets = {0, 1, 0,  0, 0, 1,  1, 0, 0,  0, 1, 0};
+  const std::vector<float>& scores = kTiedScores;
+  const std::vector<float>& targets = kTiedTargets;
   CHECK(accuracy(scores.data(), targets.data(), 4, 3) == 0.5);
   CHECK(std::isnan(accuracy(scores.data(), targets.data(), 0, 3)));
 }
@@ -242,11 +246,8 @@ TEST_CASE("metrics agree with scikit-learn", "[cpu][metrics]") {
 }
 
 TEST_CASE("confusion_matrix counts argmax pairs, ties to the lowest index", "[cpu][metrics]") {
-  const std::vector<float> scores = {0.2f, 0.5f, 0.5f,   // tie: predicted 1
-                                     0.7f, 0.1f, 0.7f,   // tie: predicted 0
-                                     0.3f, 0.3f, 0.3f,   // all tied: predicted 0
-                                     0.0f, 0.0f, 1.0f};  // predicted 2
-  const std::vector<float> targets = {0, 1, 0,  0, 0, 1,  1, 0, 0,  0, 1, 0};
+  const std::vector<float>& scores = kTiedScores;
+  const std::vector<float>& targets = kTiedTargets;
   // (true, predicted): (1, 1), (2, 0), (0, 0), (1, 2).
   CHECK(confusion_matrix(scores.data(), targets.data(), 4, 3) ==
         std::vector<float>{1, 0, 0,  0, 1, 1,  1, 0, 0});
