@@ -55,14 +55,6 @@ std::optional<std::uint64_t> byte_size(const std::vector<std::int64_t>& shape,
   return total;
 }
 
-std::string format_shape(const std::vector<std::int64_t>& shape) {
-  std::ostringstream out;
-  out << '[';
-  for (std::size_t i = 0; i < shape.size(); ++i) out << (i == 0 ? "" : ", ") << shape[i];
-  out << ']';
-  return out.str();
-}
-
 // ---------------------------------------------------------------------------------
 // Reading
 
@@ -145,6 +137,14 @@ ParsedTensor parse_tensor_entry(const std::filesystem::path& path, const std::st
 }
 
 }  // namespace
+
+std::string format_shape(const std::vector<std::int64_t>& shape) {
+  std::ostringstream out;
+  out << '[';
+  for (std::size_t i = 0; i < shape.size(); ++i) out << (i == 0 ? "" : ", ") << shape[i];
+  out << ']';
+  return out.str();
+}
 
 SafetensorsFile::SafetensorsFile(const std::filesystem::path& path)
     : path_(path), bytes_(std::make_shared<const std::string>(read_file(path))) {

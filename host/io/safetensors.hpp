@@ -51,6 +51,9 @@ void write_safetensors(const std::filesystem::path& path,
 
 // A whole safetensors file read into memory and validated. Copies share the file's
 // bytes, so views stay valid as long as any copy is alive.
+// "[16, 1, 96, 126]": a tensor shape as messages show it (any rank).
+std::string format_shape(const std::vector<std::int64_t>& shape);
+
 class SafetensorsFile {
  public:
   struct View {

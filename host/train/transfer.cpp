@@ -12,12 +12,6 @@ namespace cadenza {
 namespace fs = std::filesystem;
 namespace {
 
-std::string shape_text(const std::vector<std::int64_t>& dims) {
-  std::string text = "[";
-  for (std::size_t i = 0; i < dims.size(); ++i) text += (i ? ", " : "") + std::to_string(dims[i]);
-  return text + "]";
-}
-
 void describe_group(std::ostringstream& os, const char* what, const std::vector<std::string>& names) {
   os << "\n  " << what << ": " << names.size();
   if (!names.empty()) os << " (" << joined(names) << ")";
@@ -61,8 +55,8 @@ InitReport load_matching_weights(const fs::path& file, const std::vector<NamedTe
     const std::vector<std::int64_t> shape(w.tensor.shape().data(), w.tensor.shape().data() + w.tensor.shape().rank());
     const SafetensorsFile::View& found = source.tensor(w.name);
     if (found.shape != shape || found.dtype != "F32") {
-      report.skipped.push_back(w.name + ": file " + found.dtype + " " + shape_text(found.shape) + ", model " +
-                               shape_text(shape));
+      report.skipped.push_back(w.name + ": file " + found.dtype + " " + format_shape(found.shape) + ", model " +
+                               format_shape(shape));
       continue;
     }
     Tensor host = Tensor::zeros(w.tensor.shape());
