@@ -122,6 +122,12 @@ void Model::bind(const Arena& arena) {
 Tensor Model::output() const { return nodes_.back().y; }
 Tensor Model::output_gradient() const { return nodes_.back().dy; }
 
+Tensor Model::embedding() const {
+  const Tensor& x = nodes_.back().x.front();
+  const std::int64_t batch = x.dim(0);
+  return x.reshaped(Shape{batch, x.numel() / batch});
+}
+
 void Model::initialize(std::uint64_t seed, Backend& backend) {
   CADENZA_CHECK(arena_, "initialize before bind");
   auto fill = [&](const TensorInit& init, Tensor device_tensor, std::uint64_t stream) {

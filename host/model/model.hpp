@@ -9,7 +9,8 @@
 //   An output read by k layers gets k - 1 more gradient buffers, one per extra reader;
 //   backward sums them into the output's gradient before the layer that made it runs
 //   backward (its readers all come later, so all have run).
-// - output() is (batch, num_outputs): the logits the loss reads.
+// - output() is (batch, num_outputs): the logits the loss reads; embedding() is the last
+//   layer's input, flattened per example.
 #pragma once
 
 #include <cstdint>
@@ -47,6 +48,9 @@ class Model {
   Tensor input() const { return input_; }
   Tensor output() const;
   Tensor output_gradient() const;
+  // The last layer's (first) input as (batch, features): the penultimate representation a
+  // transfer-learning user fits a classifier on (seed 003's SVM features).
+  Tensor embedding() const;
 
   void forward(Backend& backend, const StepInfo& step);
   // Backpropagates output_gradient() through every layer, adding into parameter gradients.

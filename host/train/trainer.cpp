@@ -18,6 +18,8 @@
 #include "host/data/batch_loader.hpp"
 #include "host/data/dataset.hpp"
 #include "host/data/sampler.hpp"
+#include "host/inference/clip_evaluator.hpp"
+#include "host/inference/window_pipeline.hpp"
 #include "host/io/atomic_file.hpp"
 #include "host/math/loss_math.hpp"
 #include "host/math/random_math.hpp"
@@ -37,9 +39,6 @@ using Clock = std::chrono::steady_clock;
 // Streams of train.seed, one per purpose (the sampler draws from the seed itself).
 constexpr std::uint64_t kInitStream = 1, kDropoutStream = 3, kWaveformAugmentStream = 4,
                         kMaskStream = 5;
-
-// The most evaluation windows per clip data.eval_windows 0 chooses (Won et al.'s 16).
-constexpr int kMaxAutoEvalWindows = 16;
 
 std::string format_duration(double seconds) {
   const long s = std::lround(std::max(0.0, seconds));
@@ -79,13 +78,6 @@ class Trainer {
  private:
   void build();
   void report_skipped_files() const;
-  int choose_eval_windows() const;
-  // Starts reading examples[first, first + count) into the uploader's next host buffers
-  // on the loader's threads; the rest of the batch repeats the first example (evaluation
-  // pads; callers ignore those rows).
-  void start_fill(const std::vector<ClipWindow>& examples, std::size_t first, int count);
-  // Waits for the fill and uploads the batch; returns its device tensors (pcm, targets).
-  std::vector<Tensor> upload_batch();
   // Enqueues the front-end on the uploaded batch (with the training augmentation when
   // `train`) and keeps its targets for the loss.
   void compute_features(const std::vector<Tensor>& batch, bool train);
@@ -96,6 +88,9 @@ class Trainer {
   void enqueue_train_step(float lr);
   float read_step_loss();
   double read_epoch_loss_sum();
+  // The epoch's training accuracy (single-label) or macro ROC-AUC (multi-label) over the
+  // scores of the steps taken since steps [first_step, steps) of this process.
+  double train_metric(int first_step, int steps);
   struct Evaluation {
     double loss = 0.0, metric = 0.0, pr_auc = 0.0;
   };
@@ -118,8 +113,7 @@ class Trainer {
   bool sigmoid_loss_ = false;  // sigmoid BCE (multi-label, or chosen); else softmax CE
   int batch_ = 0, num_labels_ = 0;
   std::int64_t window_ = 0;      // samples per example
-  int eval_windows_ = 1;         // windows per evaluated clip
-  std::int64_t eval_drop_ = 0;   // samples left out at each end of an evaluated clip
+  EvaluationWindows eval_cut_;   // how validation and test clips are cut
   TrainingSamplerOptions sampler_;
   WaveformAugment waveform_augment_;
   SpectrogramMask spectrogram_mask_;
@@ -132,20 +126,20 @@ class Trainer {
   std::unique_ptr<Arena> arena_;
   std::unique_ptr<BatchUploader> uploader_;  // (pcm (B, S), targets (B, K)), double-buffered
   std::vector<ClipWindow> epoch_examples_;    // this epoch's training examples
-  std::vector<ClipWindow> eval_examples_;     // the evaluated split's windows
   std::unique_ptr<BatchLoader> loader_;       // after the buffers and examples it reads
+  std::unique_ptr<WindowPipeline> pipeline_;
+  std::unique_ptr<ClipEvaluator> evaluator_;
   Tensor batch_targets_;                      // the submitted batch's targets, on the device
   BufferId augmented_pcm_id_;
   Tensor augmented_pcm_;                      // (B, S) when waveform augmentation is on
-  BufferId loss_id_, grad_norm_id_, epoch_loss_sum_id_;
+  BufferId loss_id_, grad_norm_id_, epoch_loss_sum_id_, step_scores_id_, epoch_scores_id_, epoch_targets_id_;
   Tensor loss_, grad_norm_;
+  // The training metric: a step's scores (B, K), and every example's scores and targets of
+  // the epoch so far (examples, K), row = step * B + b (as Keras reports it: on augmented
+  // crops, with dropout).
+  Tensor step_scores_, epoch_scores_, epoch_targets_;
   Tensor epoch_loss_sum_;  // (1): per-example training losses of the epoch so far
   Tensor host_loss_;
-  // Evaluation: a batch's window scores (B, K); the accumulators: clip scores (the mean
-  // over each clip's windows) and clip targets of the evaluated split (C, K), the
-  // confusion counts (K, K) and the window loss sum (1).
-  BufferId eval_window_scores_id_, eval_scores_id_, eval_targets_id_, eval_confusion_id_, eval_loss_sum_id_;
-  Tensor eval_window_scores_, eval_scores_, eval_targets_, eval_confusion_, eval_loss_sum_;
   TrainerState state_;
   std::uint64_t model_hash_ = 0;
 };
@@ -155,12 +149,16 @@ void Trainer::build() {
   Backend& backend = context_->backend();
   data_ = load_dataset(config_, config_.train.seed, config_.train.threads, log_);
   report_skipped_files();
+  std::string label_lines;
+  for (const std::string& label : data_.label_names) label_lines += label + "\n";
+  write_file_atomically(request_.run_dir / "labels.txt", label_lines);
   multi_label_ = data_.multi_label;
   num_labels_ = data_.num_labels();
   batch_ = config_.train.batch_size;
   window_ = std::llround(config_.data.clip_seconds * config_.data.sample_rate);
-  eval_drop_ = std::llround(config_.data.eval_drop_seconds * config_.data.sample_rate);
-  eval_windows_ = choose_eval_windows();
+  eval_cut_.window = window_;
+  eval_cut_.drop = std::llround(config_.data.eval_drop_seconds * config_.data.sample_rate);
+  eval_cut_.windows_per_clip = choose_eval_windows(config_.data.eval_windows, data_, window_, eval_cut_.drop);
   sampler_.seed = config_.train.seed;
   sampler_.balance = config_.data.balance;
   const std::size_t train_examples =
@@ -211,14 +209,11 @@ void Trainer::build() {
   loss_id_ = plan.add(Region::activations, "loss", Shape{batch_});
   grad_norm_id_ = plan.add(Region::activations, "grad_norm", Shape{1});
   epoch_loss_sum_id_ = plan.add(Region::activations, "epoch_loss_sum", Shape{1});
+  const std::int64_t epoch_rows = static_cast<std::int64_t>(train_examples / batch_) * batch_;
+  step_scores_id_ = plan.add(Region::activations, "step_scores", Shape{batch_, num_labels_});
+  epoch_scores_id_ = plan.add(Region::activations, "epoch_scores", Shape{epoch_rows, num_labels_});
+  epoch_targets_id_ = plan.add(Region::activations, "epoch_targets", Shape{epoch_rows, num_labels_});
   if (augment_waveform_) augmented_pcm_id_ = plan.add(Region::activations, "augmented_pcm", Shape{batch_, window_});
-  const std::int64_t evaluated_clips = std::max<std::int64_t>(
-      1, std::max(data_.indices(Split::val).size(), data_.indices(Split::test).size()));
-  eval_window_scores_id_ = plan.add(Region::activations, "eval_window_scores", Shape{batch_, num_labels_});
-  eval_scores_id_ = plan.add(Region::activations, "eval_scores", Shape{evaluated_clips, num_labels_});
-  eval_targets_id_ = plan.add(Region::activations, "eval_targets", Shape{evaluated_clips, num_labels_});
-  eval_confusion_id_ = plan.add(Region::activations, "eval_confusion", Shape{num_labels_, num_labels_});
-  eval_loss_sum_id_ = plan.add(Region::activations, "eval_loss_sum", Shape{1});
   const Shape input = frontend_->features_shape(batch_);
   model_ = std::make_unique<Model>(config_.model, input, num_labels_, plan, backend);
   optimizer_ = std::make_unique<Optimizer>(config_.train, plan);
@@ -235,15 +230,21 @@ void Trainer::build() {
   }
   uploader_ = backend.make_uploader({Shape{batch_, window_}, Shape{batch_, num_labels_}});
   loader_ = std::make_unique<BatchLoader>(data_, window_, default_loader_threads());
+  pipeline_ = std::make_unique<WindowPipeline>(backend, *loader_, *uploader_, *frontend_, *model_, batch_);
+  ClipEvaluator::Options evaluation;
+  evaluation.batch = batch_;
+  evaluation.labels = num_labels_;
+  evaluation.max_clips = static_cast<std::int64_t>(data_.indices(Split::val).size());
+  evaluation.multi_label = multi_label_;
+  evaluation.sigmoid_loss = sigmoid_loss_;
+  evaluator_ = std::make_unique<ClipEvaluator>(evaluation, backend);
   loss_ = arena_->get(loss_id_);
   grad_norm_ = arena_->get(grad_norm_id_);
   epoch_loss_sum_ = arena_->get(epoch_loss_sum_id_);
   if (augment_waveform_) augmented_pcm_ = arena_->get(augmented_pcm_id_);
-  eval_window_scores_ = arena_->get(eval_window_scores_id_);
-  eval_scores_ = arena_->get(eval_scores_id_);
-  eval_targets_ = arena_->get(eval_targets_id_);
-  eval_confusion_ = arena_->get(eval_confusion_id_);
-  eval_loss_sum_ = arena_->get(eval_loss_sum_id_);
+  step_scores_ = arena_->get(step_scores_id_);
+  epoch_scores_ = arena_->get(epoch_scores_id_);
+  epoch_targets_ = arena_->get(epoch_targets_id_);
   host_loss_ = Tensor::zeros(loss_.shape());
   model_hash_ = model_hash(config_);
 
@@ -252,7 +253,8 @@ void Trainer::build() {
      << " Hz, " << num_labels_ << (multi_label_ ? " tags" : " classes") << "; split "
      << data_.indices(Split::train).size() << " / " << data_.indices(Split::val).size() << " / "
      << data_.indices(Split::test).size() << "; examples of " << config_.data.clip_seconds << " s, "
-     << eval_windows_ << " evaluation window" << (eval_windows_ == 1 ? "" : "s") << " per clip";
+     << eval_cut_.windows_per_clip << " evaluation window" << (eval_cut_.windows_per_clip == 1 ? "" : "s")
+     << " per clip";
   log_.info(os.str());
   os.str("");
   os << "model: " << config_.model.name << ", " << model_->parameter_count() << " parameters, input "
@@ -274,28 +276,6 @@ void Trainer::report_skipped_files() const {
   write_file_atomically(list, text);
   log_.warn("data: " + std::to_string(data_.skipped.size()) +
             " files skipped (listed as broken, unlabelled, or cannot be decoded); see " + list.string());
-}
-
-// data.eval_windows, or for 0 the whole windows in the median evaluated clip (1 to 16).
-int Trainer::choose_eval_windows() const {
-  if (config_.data.eval_windows > 0) return config_.data.eval_windows;
-  std::vector<std::int64_t> lengths;
-  for (Split s : {Split::val, Split::test})
-    for (int clip : data_.indices(s)) lengths.push_back(data_.lengths[clip]);
-  if (lengths.empty()) return 1;
-  std::nth_element(lengths.begin(), lengths.begin() + lengths.size() / 2, lengths.end());
-  const std::int64_t median = lengths[lengths.size() / 2];
-  return static_cast<int>(std::clamp<std::int64_t>((median - 2 * eval_drop_) / window_, 1, kMaxAutoEvalWindows));
-}
-
-void Trainer::start_fill(const std::vector<ClipWindow>& examples, std::size_t first, int count) {
-  const std::vector<Tensor> host = uploader_->next_host_buffers();
-  loader_->start(examples, first, count, host[0], host[1]);
-}
-
-std::vector<Tensor> Trainer::upload_batch() {
-  loader_->wait();
-  return uploader_->submit();
 }
 
 void Trainer::compute_features(const std::vector<Tensor>& device, bool train) {
@@ -329,7 +309,11 @@ void Trainer::enqueue_train_step(float lr) {
   else
     backend.softmax_cross_entropy(logits, batch_targets_,
                                   static_cast<float>(config_.loss.label_smoothing), loss_, dlogits, scale);
-  uploader_->release_after_compute();  // the batch's last reader is enqueued
+  const std::int64_t first_row = std::int64_t(state_.step_in_epoch) * batch_;
+  backend.output_scores(multi_label_, logits, step_scores_);
+  backend.accumulate_window_scores(step_scores_, first_row, batch_, 1, epoch_scores_);
+  backend.accumulate_window_scores(batch_targets_, first_row, batch_, 1, epoch_targets_);
+  pipeline_->release_batch();  // the batch's last reader is enqueued
   backend.accumulate_sum(loss_, batch_, epoch_loss_sum_);
   model_->backward(backend, step);
   optimizer_->zero_frozen_gradients(backend);
@@ -345,6 +329,17 @@ double Trainer::read_epoch_loss_sum() {
   return sum.f32()[0];
 }
 
+double Trainer::train_metric(int first_step, int steps) {
+  Backend& backend = context_->backend();
+  Tensor scores = Tensor::zeros(epoch_scores_.shape()), targets = Tensor::zeros(epoch_targets_.shape());
+  backend.copy(epoch_scores_, scores);
+  backend.copy(epoch_targets_, targets);
+  const std::size_t offset = std::size_t(first_step) * batch_ * num_labels_;
+  const int n = (steps - first_step) * batch_;
+  if (multi_label_) return macro_roc_auc_pr_auc(scores.f32() + offset, targets.f32() + offset, n, num_labels_).roc_auc;
+  return accuracy(scores.f32() + offset, targets.f32() + offset, n, num_labels_);
+}
+
 float Trainer::read_step_loss() {
   context_->backend().copy(loss_, host_loss_);
   double sum = 0.0;
@@ -352,60 +347,18 @@ float Trainer::read_step_loss() {
   return static_cast<float>(sum / batch_);
 }
 
-// Multiframe: each clip is cut into eval_windows_ windows whose scores are averaged on
-// the device into the clip's row; the confusion counts (single-label) or, for ROC-AUC,
-// the clip scores come back once at the end. The loss is the mean over windows.
+// Multiframe evaluation of the split (host/inference/clip_evaluator.hpp), reduced to the
+// epoch's figures.
 Trainer::Evaluation Trainer::evaluate(Split split) {
-  Backend& backend = context_->backend();
-  const std::vector<int>& clips = data_.indices(split);
-  const int clip_count = static_cast<int>(clips.size());
-  eval_examples_ = evaluation_windows(clips, data_.lengths, window_, eval_windows_, eval_drop_);
-  const std::size_t n = eval_examples_.size();
-  Tensor targets = Tensor::zeros(eval_targets_.shape());
-  for (int c = 0; c < clip_count; ++c)
-    std::copy_n(data_.clip_targets(clips[c]), num_labels_, targets.f32() + std::size_t(c) * num_labels_);
-  backend.copy(targets, eval_targets_);
-  backend.fill_zero(eval_scores_);
-  backend.fill_zero(eval_confusion_);
-  backend.fill_zero(eval_loss_sum_);
-  Tensor no_gradient;
-  const StepInfo inference{false, 0};
-  if (n > 0) start_fill(eval_examples_, 0, static_cast<int>(std::min<std::size_t>(batch_, n)));
-  for (std::size_t first = 0; first < n; first += batch_) {
-    const int count = static_cast<int>(std::min<std::size_t>(batch_, n - first));
-    const std::vector<Tensor> batch = upload_batch();
-    const std::size_t next = first + batch_;
-    if (next < n) start_fill(eval_examples_, next, static_cast<int>(std::min<std::size_t>(batch_, n - next)));
-    compute_features(batch, false);
-    model_->forward(backend, inference);
-    Tensor logits = model_->output();
-    if (sigmoid_loss_)
-      backend.sigmoid_bce(logits, batch_targets_, loss_, no_gradient, 1.0f);
-    else
-      backend.softmax_cross_entropy(logits, batch_targets_, 0.0f, loss_, no_gradient, 1.0f);
-    backend.output_scores(multi_label_, logits, eval_window_scores_);
-    uploader_->release_after_compute();
-    backend.accumulate_window_scores(eval_window_scores_, static_cast<std::int64_t>(first), count, eval_windows_,
-                                     eval_scores_);
-    backend.accumulate_sum(loss_, count, eval_loss_sum_);
-  }
-  Tensor loss_sum = Tensor::zeros(Shape{1});
-  backend.copy(eval_loss_sum_, loss_sum);
+  const ClipEvaluation clips = evaluator_->evaluate(data_, data_.indices(split), eval_cut_, *pipeline_, *model_);
   Evaluation e;
-  e.loss = n ? double(loss_sum.f32()[0]) / double(n) : 0.0;
+  e.loss = clips.loss;
   if (multi_label_) {
-    Tensor scores = Tensor::zeros(eval_scores_.shape());
-    backend.copy(eval_scores_, scores);
-    const MacroAuc auc = macro_roc_auc_pr_auc(scores.f32(), targets.f32(), clip_count, num_labels_);
+    const MacroAuc auc = macro_roc_auc_pr_auc(clips.scores.data(), clips.targets.data(), clips.clips, num_labels_);
     e.metric = auc.roc_auc;
     e.pr_auc = auc.pr_auc;
   } else {
-    backend.accumulate_confusion(eval_scores_, eval_targets_, clip_count, eval_confusion_);
-    Tensor confusion = Tensor::zeros(eval_confusion_.shape());
-    backend.copy(eval_confusion_, confusion);
-    double correct = 0;
-    for (int k = 0; k < num_labels_; ++k) correct += confusion.f32()[k * num_labels_ + k];
-    e.metric = clip_count ? correct / double(clip_count) : std::nan("");
+    e.metric = classification_report(clips.confusion.data(), num_labels_).accuracy;
   }
   return e;
 }
@@ -511,7 +464,9 @@ TrainOutcome Trainer::run() {
     const int steps_per_epoch = static_cast<int>(epoch_examples_.size() / batch_);
     const auto epoch_start = Clock::now();
     const int first_step = state_.step_in_epoch;
-    if (first_step < steps_per_epoch) start_fill(epoch_examples_, std::size_t(first_step) * batch_, batch_);
+    context_->backend().fill_zero(epoch_scores_);
+    context_->backend().fill_zero(epoch_targets_);
+    if (first_step < steps_per_epoch) pipeline_->start_fill(epoch_examples_, std::size_t(first_step) * batch_, batch_);
     for (int s = first_step; s < steps_per_epoch; ++s) {
       if (request_.stop_requested && request_.stop_requested->load()) {
         log_.end_progress();
@@ -534,9 +489,9 @@ TrainOutcome Trainer::run() {
         outcome.epochs_completed = epoch;
         return outcome;
       }
-      const std::vector<Tensor> batch = upload_batch();
+      const std::vector<Tensor> batch = pipeline_->upload_batch();
       // The next batch is read on the loader's threads while the device computes this step.
-      if (s + 1 < steps_per_epoch) start_fill(epoch_examples_, std::size_t(s + 1) * batch_, batch_);
+      if (s + 1 < steps_per_epoch) pipeline_->start_fill(epoch_examples_, std::size_t(s + 1) * batch_, batch_);
       compute_features(batch, true);
       lr = static_cast<float>(schedule_->lr(state_.global_step, state_.plateau));
       enqueue_train_step(lr);
@@ -572,11 +527,13 @@ TrainOutcome Trainer::run() {
     if (!std::isfinite(train_loss))
       CADENZA_USER_ERROR("training diverged: the mean loss of epoch " << epoch + 1 << " is " << train_loss
                                                                        << "; try a lower train.lr");
+    const std::string train_metric_name = multi_label_ ? "train_roc_auc" : "train_accuracy";
+    const double train_metric_value = train_metric(first_step, steps_per_epoch);
     nlohmann::json line = {{"epoch", epoch + 1}, {"global_step", state_.global_step},
-                           {"train_loss", train_loss}};
+                           {"train_loss", train_loss}, {train_metric_name, train_metric_value}};
     std::ostringstream summary;
     summary << "epoch " << epoch + 1 << "/" << epochs << "  train_loss " << std::fixed
-            << std::setprecision(4) << train_loss;
+            << std::setprecision(4) << train_loss << "  " << train_metric_name << " " << train_metric_value;
     bool is_best = !has_validation;
     bool lr_reduced = false;
     if (has_validation) {
