@@ -117,4 +117,13 @@ TEST_CASE("csv: reading a file", "[cpu][csv]") {
                     Contains("cannot read " + (dir / "missing.csv").string() + ": No such file"));
 }
 
+TEST_CASE("csv: csv_record quotes what the reader needs quoted and reads back as written", "[cpu][csv]") {
+  const std::vector<std::string> fields{"plain", "a,b", "say \"hi\"", "two\nlines", "", "tab\there"};
+  CHECK(csv_record({"a", "b"}) == "a,b\n");
+  CHECK(csv_record(fields) == "plain,\"a,b\",\"say \"\"hi\"\"\",\"two\nlines\",,tab\there\n");
+  CHECK(read_all(csv_record(fields) + csv_record({"x", "y", "z", "", "", ""})) ==
+        Records{fields, {"x", "y", "z", "", "", ""}});
+  CHECK(read_all(csv_record(fields, '\t'), '\t') == Records{fields});
+}
+
 }  // namespace cadenza

@@ -1,9 +1,10 @@
-// Helpers shared by the test files: a scratch directory, raw and audio file writing and
-// fixture reading.
+// Helpers shared by the test files: a scratch directory, raw and audio file writing,
+// fixture reading, PNG checks and a headless browser for HTML reports.
 #pragma once
 
 #include <catch2/catch.hpp>
 #include <sndfile.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -14,6 +15,7 @@
 
 #include "host/core/error.hpp"
 #include "host/core/tensor.hpp"
+#include "host/io/atomic_file.hpp"
 #include "host/math/random_math.hpp"
 
 namespace cadenza::testing {
@@ -108,6 +110,83 @@ inline std::vector<float> read_f32_file(const std::string& path, std::size_t cou
   file.seekg(0);
   file.read(reinterpret_cast<char*>(values.data()), static_cast<std::streamsize>(count * sizeof(float)));
   return values;
+}
+
+inline std::uint32_t big_endian_u32(const std::string& bytes, std::size_t at) {
+  std::uint32_t value = 0;
+  for (std::size_t i = 0; i < 4; ++i) value = (value << 8) | static_cast<unsigned char>(bytes[at + i]);
+  return value;
+}
+
+// Checks that `png` is a well-formed PNG (signature, IHDR, chunks to IEND) of a plausible
+// size that holds a picture rather than one flat colour; returns its (width, height).
+inline std::pair<int, int> check_png(const std::filesystem::path& png) {
+  INFO(png.string());
+  const std::string bytes = read_file(png);
+  CHECK(bytes.size() > 5 * 1024);
+  CHECK(bytes.size() < 2 * 1024 * 1024);
+  REQUIRE(bytes.size() > 33);
+  REQUIRE(bytes.compare(0, 8, "\x89PNG\r\n\x1a\n") == 0);
+  REQUIRE(bytes.compare(12, 4, "IHDR") == 0);
+  const auto width = static_cast<int>(big_endian_u32(bytes, 16));
+  const auto height = static_cast<int>(big_endian_u32(bytes, 20));
+  const int bit_depth = bytes[24];
+  const int colour_type = bytes[25];
+  REQUIRE(bit_depth == 8);
+  const int channels = colour_type == 2 ? 3 : colour_type == 6 ? 4 : colour_type == 4 ? 2 : 1;
+  // Walk the chunks to IEND, adding up the compressed image data.
+  std::size_t image_data = 0;
+  bool ended = false;
+  for (std::size_t at = 8; !ended && at + 12 <= bytes.size();) {
+    const std::size_t length = big_endian_u32(bytes, at);
+    const std::string type = bytes.substr(at + 4, 4);
+    if (type == "IDAT") image_data += length;
+    ended = type == "IEND";
+    at += 12 + length;
+  }
+  CHECK(ended);
+  // cairo writes PNGs at zlib's default level, where an image of one flat colour
+  // compresses about 560:1 (a white 900x600 RGB image: 1.6 MB of rows, 2.9 KB of IDAT).
+  // Lines, text and colour compress 20:1 to 60:1 in these charts, so requiring a ratio
+  // below 200:1 tells a chart from a blank page with room on both sides.
+  const std::size_t raw_bytes = static_cast<std::size_t>(height) * (1 + static_cast<std::size_t>(width) * channels);
+  CHECK(image_data > raw_bytes / 200);
+  return {width, height};
+}
+
+// Runs `command` through the shell; returns its standard output and sets `status` to its
+// exit status (-1 when it did not exit normally).
+inline std::string capture_output(const std::string& command, int& status) {
+  FILE* pipe = ::popen(command.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  std::string output;
+  char buffer[4096];
+  while (const std::size_t got = std::fread(buffer, 1, sizeof buffer, pipe)) output.append(buffer, got);
+  const int wait_status = ::pclose(pipe);
+  status = WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : -1;
+  return output;
+}
+
+// The DOM of the page `html` (an absolute path) after headless Chromium has loaded it and
+// run its scripts; `home` is a scratch directory for Chromium's profile. Chromium is a
+// test dependency tools/setup.sh installs: without it the calling test fails.
+inline std::string chromium_dom(const std::filesystem::path& html, const std::filesystem::path& home) {
+  const char* chromium = "/usr/bin/chromium-headless-shell";
+  if (!std::filesystem::exists(chromium))
+    FAIL(chromium << " is missing; run tools/setup.sh (it installs chromium-headless-shell)");
+  std::filesystem::create_directories(home);
+  REQUIRE(html.is_absolute());
+  REQUIRE(html.string().find('\'') == std::string::npos);
+  // --virtual-time-budget lets the load event and its script run before the DOM is
+  // dumped; stderr only carries Chromium's complaints about D-Bus and GPUs.
+  const std::string command = "HOME='" + home.string() + "' timeout 60 " + chromium +
+                              " --no-sandbox --disable-gpu --headless --virtual-time-budget=5000"
+                              " --dump-dom 'file://" + html.string() + "' 2>/dev/null";
+  int status = 0;
+  const std::string dom = capture_output(command, status);
+  INFO(command);
+  CHECK(status == 0);
+  return dom;
 }
 
 }  // namespace cadenza::testing

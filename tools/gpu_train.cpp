@@ -4,6 +4,9 @@
 //                    [--threads N] [--summary] [--prepare-only] [--quiet]
 //   gpu_train --resume RUN_DIR [--set key=value ...]
 //
+// At the end of a run it draws loss.png and metric.png (curves per epoch) in the run
+// directory; gpu_eval RUN_DIR then evaluates it.
+//
 // Ctrl-C (or SIGTERM) finishes the current step, writes a checkpoint and exits 130; a
 // second Ctrl-C exits at once (losing only the steps since the last checkpoint).
 #include <atomic>
@@ -21,6 +24,7 @@
 #include "host/core/logger.hpp"
 #include "host/data/dataset.hpp"
 #include "host/model/summary.hpp"
+#include "host/report/evaluation_report.hpp"
 #include "host/train/trainer.hpp"
 
 namespace {
@@ -122,6 +126,12 @@ int train_main(int argc, char** argv) {
   const TrainOutcome outcome =
       run_training(config, TrainRequest{run_dir, resume_dir.has_value(), &g_stop_requested}, logger);
   if (outcome.status == TrainOutcome::Status::interrupted) return kExitInterrupted;
+  // The curves are a view of metrics.jsonl: a failure to draw them costs the run nothing.
+  try {
+    write_training_curves(run_dir / "metrics.jsonl", run_dir);
+  } catch (const std::exception& e) {
+    logger.warn(std::string("training curves not drawn: ") + e.what());
+  }
   if (outcome.status == TrainOutcome::Status::completed || outcome.status == TrainOutcome::Status::stopped_early) {
     std::cout << "done: " << outcome.epochs_completed << " epochs, " << outcome.global_step << " steps";
     if (!outcome.metric_name.empty()) std::cout << ", " << outcome.metric_name << " " << outcome.last_val_metric;

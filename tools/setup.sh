@@ -16,6 +16,10 @@ packages=(
   libsoxr-dev          # resampling
   librubberband-dev    # time-stretching and pitch-shifting (3.x, for the R3 engine)
   libopenmpi-dev openmpi-bin  # multi-process launch
+  libplplot-dev        # report charts
+  plplot-driver-cairo  # PLplot's pngcairo device, which writes the PNGs
+  chromium-headless-shell  # the report test renders the HTML report headless
+  fonts-dejavu-core    # the fonts the charts are drawn with
 )
 
 missing=()

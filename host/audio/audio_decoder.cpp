@@ -251,4 +251,13 @@ std::vector<float> load_audio(const fs::path& path, int sample_rate) {
   return resample(decoded.samples, decoded.sample_rate, sample_rate);
 }
 
+bool has_audio_extension(const std::filesystem::path& path) {
+  static const char* const kExtensions[] = {".wav", ".au", ".aif", ".aiff", ".flac", ".ogg", ".opus", ".mp3"};
+  std::string extension = path.extension().string();
+  std::transform(extension.begin(), extension.end(), extension.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return std::any_of(std::begin(kExtensions), std::end(kExtensions),
+                     [&](const char* known) { return extension == known; });
+}
+
 }  // namespace cadenza

@@ -70,6 +70,10 @@ DecodedAudio decode_audio(const std::filesystem::path& path);
 DecodedAudio decode_audio(const std::filesystem::path& path, double start_seconds,
                           double duration_seconds);
 
+// Whether the file name ends in an extension of a format read here (.wav, .au, .aif,
+// .aiff, .flac, .ogg, .opus, .mp3; any case): what a folder of music is searched for.
+bool has_audio_extension(const std::filesystem::path& path);
+
 // decode_audio(path), then resample() to `sample_rate` (Hz, positive).
 std::vector<float> load_audio(const std::filesystem::path& path, int sample_rate);
 

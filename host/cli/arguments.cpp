@@ -1,6 +1,9 @@
 // Command-line parsing; see arguments.hpp.
 #include "host/cli/arguments.hpp"
 
+#include <cmath>
+#include <string>
+
 #include "host/config/did_you_mean.hpp"
 #include "host/core/error.hpp"
 
@@ -10,6 +13,29 @@ std::optional<std::string> Arguments::value(const std::string& flag) const {
   const auto found = values.find(flag);
   if (found == values.end()) return std::nullopt;
   return found->second;
+}
+
+double Arguments::number(const std::string& flag, double fallback) const {
+  const auto text = value(flag);
+  if (!text) return fallback;
+  std::size_t used = 0;
+  double parsed = 0.0;
+  try {
+    parsed = std::stod(*text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != text->size() || !std::isfinite(parsed))
+    CADENZA_USER_ERROR(flag << ": expected a number, got '" << *text << "'");
+  return parsed;
+}
+
+int Arguments::integer(const std::string& flag, int fallback) const {
+  if (!value(flag)) return fallback;
+  const double parsed = number(flag, fallback);
+  if (parsed != std::floor(parsed) || std::abs(parsed) > 1e9)
+    CADENZA_USER_ERROR(flag << ": expected a whole number, got '" << *value(flag) << "'");
+  return static_cast<int>(parsed);
 }
 
 Arguments parse_arguments(int argc, char** argv, const ArgumentSpec& spec) {

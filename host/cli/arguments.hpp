@@ -24,6 +24,10 @@ struct Arguments {
   std::set<std::string> switches;
 
   std::optional<std::string> value(const std::string& flag) const;
+  // The flag's value as a number, or `fallback` when absent; UserError "--flag: expected a
+  // number, got ..." when it is not one (or not a whole number, for integer()).
+  double number(const std::string& flag, double fallback) const;
+  int integer(const std::string& flag, int fallback) const;
   bool has(const std::string& flag) const { return switches.count(flag) != 0; }
 };
 

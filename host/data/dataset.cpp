@@ -189,6 +189,10 @@ Dataset indexed_dataset(const Config& full_config, std::uint64_t train_seed, int
 
 }  // namespace
 
+std::unique_ptr<ClipAudio> make_in_memory_audio(std::vector<float> pcm, const std::vector<std::int64_t>& lengths) {
+  return std::make_unique<InMemoryAudio>(std::move(pcm), lengths);
+}
+
 int dataset_label_count(const DataConfig& config) {
   if (config.dataset == "synthetic") return static_cast<int>(synthetic_label_names(config.synthetic.num_classes).size());
   // Label sets the config itself fixes, so a model can be summarised without the data.

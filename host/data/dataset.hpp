@@ -54,6 +54,9 @@ struct Dataset {
   const float* clip_targets(int clip) const { return targets.data() + std::size_t(clip) * label_names.size(); }
 };
 
+// Clips held in memory back to back: clip c is pcm[sum of lengths before c, + lengths[c]).
+std::unique_ptr<ClipAudio> make_in_memory_audio(std::vector<float> pcm, const std::vector<std::int64_t>& lengths);
+
 // The number of labels (classes or tags) data.dataset defines, without loading audio; read
 // from the config alone where it fixes the label set (synthetic, mtat, fma with a genres
 // list, gtzan without its folder: its ten genres), so a model summary needs no data.

@@ -12,6 +12,7 @@
 
 #include "host/core/error.hpp"
 #include "host/data/dataset_index.hpp"
+#include "host/audio/audio_decoder.hpp"
 #include "host/io/csv.hpp"
 
 namespace cadenza {
@@ -19,7 +20,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const std::vector<std::string> kAudioExtensions = {".wav", ".au", ".flac", ".ogg", ".opus", ".mp3"};
 const std::string kManifestLayout =
     "a CSV with a header row and the columns path, label or labels (';'-separated), and "
     "optionally split";
@@ -28,12 +28,6 @@ std::string lowercase(std::string text) {
   std::transform(text.begin(), text.end(), text.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return text;
-}
-
-bool is_audio_file(const fs::directory_entry& entry) {
-  const std::string extension = lowercase(entry.path().extension().string());
-  return entry.is_regular_file() && std::find(kAudioExtensions.begin(), kAudioExtensions.end(),
-                                              extension) != kAudioExtensions.end();
 }
 
 std::string trimmed(const std::string& text) {
@@ -94,7 +88,7 @@ DatasetIndex index_folder(const DataConfig& config) {
     if (!folder.is_directory() || label.front() == '.') continue;
     std::vector<fs::path> files;
     for (const fs::directory_entry& entry : fs::recursive_directory_iterator(folder.path())) {
-      if (is_audio_file(entry)) files.push_back(absolute_path(entry.path()));
+      if (entry.is_regular_file() && has_audio_extension(entry.path())) files.push_back(absolute_path(entry.path()));
     }
     if (files.empty()) continue;
     std::sort(files.begin(), files.end());

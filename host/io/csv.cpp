@@ -132,4 +132,20 @@ bool CsvReader::next(std::vector<std::string>& fields) {
   return true;
 }
 
+std::string csv_record(const std::vector<std::string>& fields, char delimiter) {
+  std::string line;
+  for (std::size_t i = 0; i < fields.size(); ++i) {
+    if (i > 0) line += delimiter;
+    const std::string& field = fields[i];
+    if (field.find_first_of(std::string{delimiter, '"', '\r', '\n'}) == std::string::npos) {
+      line += field;
+      continue;
+    }
+    line += '"';
+    for (char c : field) line += c == '"' ? std::string("\"\"") : std::string(1, c);
+    line += '"';
+  }
+  return line + "\n";
+}
+
 }  // namespace cadenza

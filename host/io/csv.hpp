@@ -14,6 +14,8 @@
 // - Line numbers are 1-based and count the physical lines of the input, so a record after
 //   a quoted field that spans lines has the number an editor shows.
 // - Every problem throws UserError "<file>:<line>: <what was wrong>".
+// - csv_record writes what the reader reads back field for field: a field holding the
+//   delimiter, a '"', CR or LF is quoted, with each '"' doubled.
 #pragma once
 
 #include <cstddef>
@@ -61,5 +63,8 @@ class CsvReader {
   std::size_t record_line_ = 0;
   std::optional<std::size_t> expected_field_count_;
 };
+
+// One record of `fields`, ending in "\n", quoted where RFC 4180 needs it.
+std::string csv_record(const std::vector<std::string>& fields, char delimiter = ',');
 
 }  // namespace cadenza

@@ -149,9 +149,8 @@ void Trainer::build() {
   Backend& backend = context_->backend();
   data_ = load_dataset(config_, config_.train.seed, config_.train.threads, log_);
   report_skipped_files();
-  std::string label_lines;
-  for (const std::string& label : data_.label_names) label_lines += label + "\n";
-  write_file_atomically(request_.run_dir / "labels.txt", label_lines);
+  const nlohmann::json labels = {{"multi_label", data_.multi_label}, {"labels", data_.label_names}};
+  write_file_atomically(request_.run_dir / "labels.json", labels.dump(2) + "\n");
   multi_label_ = data_.multi_label;
   num_labels_ = data_.num_labels();
   batch_ = config_.train.batch_size;

@@ -11,7 +11,7 @@
 //   evaluation scores each clip by the mean of its windows' scores (multiframe).
 // - Files in the run directory: config.yaml (resolved), metrics.jsonl (one object per
 //   epoch), steps.jsonl (one object every train.log_every_steps steps), checkpoints/,
-//   labels.txt (the class or tag names, one per line, in output order) and
+//   labels.json ({"multi_label": bool, "labels": the names in output order}) and
 //   skipped_files.txt when files of the dataset were left out.
 //   A resumed run first cuts both .jsonl files back to its checkpoint, then appends.
 #pragma once

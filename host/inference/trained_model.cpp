@@ -1,0 +1,89 @@
+// TrainedModel: opening a run's config, labels and checkpoint, and building its model for
+// inference.
+#include "host/inference/trained_model.hpp"
+
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "host/core/error.hpp"
+#include "host/data/batch_loader.hpp"
+#include "host/train/checkpoint.hpp"
+
+namespace cadenza {
+namespace fs = std::filesystem;
+
+TrainedRun open_trained_run(const fs::path& run_dir, const std::string& checkpoint,
+                            const std::vector<std::string>& overrides) {
+  TrainedRun run;
+  run.run_dir = run_dir;
+  const fs::path config_file = run_dir / "config.yaml";
+  if (!fs::is_regular_file(config_file))
+    CADENZA_USER_ERROR(run_dir.string() << ": not a run directory (no config.yaml; give the directory gpu_train "
+                                           "wrote)");
+  run.config = load_config(config_file.string(), overrides);
+  const fs::path labels_file = run_dir / "labels.json";
+  std::ifstream labels_in(labels_file);
+  if (!labels_in)
+    CADENZA_USER_ERROR(labels_file.string() << ": missing; the run's label names are written there when training "
+                                               "starts");
+  const nlohmann::json labels = nlohmann::json::parse(labels_in, nullptr, false);
+  if (labels.is_discarded() || !labels.contains("labels") || !labels["labels"].is_array() ||
+      !labels.contains("multi_label") || !labels["multi_label"].is_boolean())
+    CADENZA_USER_ERROR(labels_file.string() << ": expected {\"multi_label\": true|false, \"labels\": [names]}");
+  run.labels = labels["labels"].get<std::vector<std::string>>();
+  run.multi_label = labels["multi_label"].get<bool>();
+
+  if (checkpoint == "best" || checkpoint == "last") {
+    const fs::path dir = run_dir / "checkpoints" / checkpoint;
+    if (!fs::exists(dir))
+      CADENZA_USER_ERROR(dir.string() << ": no " << checkpoint << " checkpoint"
+                                      << (checkpoint == "best" ? " (a run without a validation split has none; use "
+                                                                 "--checkpoint last)"
+                                                               : ""));
+    run.weights = dir / "model.safetensors";
+  } else if (fs::is_directory(checkpoint)) {
+    run.weights = fs::path(checkpoint) / "model.safetensors";
+  } else {
+    run.weights = checkpoint;
+  }
+  if (!fs::is_regular_file(run.weights))
+    CADENZA_USER_ERROR("--checkpoint " << checkpoint << ": " << run.weights.string()
+                                       << " is missing (expected best, last, a checkpoint directory or a "
+                                          "model.safetensors file)");
+  return run;
+}
+
+TrainedModel::TrainedModel(const TrainedRun& run, const Dataset& data, Logger& log)
+    : run_(run) {
+  const Config& config = run_.config;
+  if (data.label_names != run_.labels)
+    CADENZA_USER_ERROR(run_.run_dir.string() << ": the data's " << data.num_labels() << " labels are not the "
+                                             << run_.labels.size() << " the run was trained on (labels.json)");
+  context_ = make_context(config.train.device, config.train.threads, log);
+  Backend& backend = context_->backend();
+  batch_ = config.train.batch_size;
+  window_ = std::llround(config.data.clip_seconds * config.data.sample_rate);
+  const int labels = static_cast<int>(run_.labels.size());
+  frontend_ = backend.make_frontend(config.features, config.data.sample_rate, static_cast<int>(window_), batch_);
+  ArenaPlan plan;
+  model_ = std::make_unique<Model>(config.model, frontend_->features_shape(batch_), labels, plan, backend);
+  arena_ = std::make_unique<Arena>(std::move(plan), backend);
+  model_->bind(*arena_);
+  std::vector<NamedTensor> weights;
+  for (const NamedParameter& p : model_->parameters()) weights.push_back({p.name, arena_->value(p.id)});
+  for (const NamedState& s : model_->state()) weights.push_back({s.name, arena_->get(s.id)});
+  load_weights(run_.weights, weights, model_hash(config), backend);
+  uploader_ = backend.make_uploader({Shape{batch_, window_}, Shape{batch_, labels}});
+  loader_ = std::make_unique<BatchLoader>(data, window_, default_loader_threads());
+  pipeline_ = std::make_unique<WindowPipeline>(backend, *loader_, *uploader_, *frontend_, *model_, batch_);
+}
+
+TrainedModel::~TrainedModel() = default;
+
+bool TrainedModel::sigmoid_loss() const {
+  const std::string& type = run_.config.loss.type;
+  return type == "auto" ? run_.multi_label : type == "sigmoid_bce";
+}
+
+}  // namespace cadenza

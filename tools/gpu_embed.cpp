@@ -1,0 +1,149 @@
+// gpu_embed: exports the penultimate-layer features of a trained run for every clip of a
+// dataset split, so that a user can fit another classifier on them (seed 003's SVM on
+// convnet features).
+//
+//   gpu_embed RUN_DIR [--split all|train|val|test] [--out FILE.safetensors|FILE.npy]
+//             [--checkpoint best|last|PATH] [--windows N] [--device D] [--threads N]
+//             [--set KEY=VALUE]
+//
+// A clip's features are the mean over its evaluation windows of the last layer's input.
+// FILE.safetensors holds `embeddings` (clips, D) and `targets` (clips, labels) as F32 and
+// `split` (clips) as I32 (0 train, 1 val, 2 test), with the clip ids and label names as
+// JSON in its metadata. FILE.npy holds the embeddings; FILE.clips.csv beside it the clip,
+// its split and its true_<label> columns, row for row.
+#include <filesystem>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "host/cli/arguments.hpp"
+#include "host/cli/tool_main.hpp"
+#include "host/core/error.hpp"
+#include "host/core/logger.hpp"
+#include "host/data/dataset.hpp"
+#include "host/inference/clip_evaluator.hpp"
+#include "host/inference/trained_model.hpp"
+#include "host/io/atomic_file.hpp"
+#include "host/io/csv.hpp"
+#include "host/io/npy.hpp"
+#include "host/io/safetensors.hpp"
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: gpu_embed RUN_DIR [options]    export penultimate-layer features of a dataset's clips\n"
+    "options:\n"
+    "  --split S         all (default), train, val or test\n"
+    "  --out FILE        FILE.safetensors (default RUN_DIR/embeddings-SPLIT.safetensors) or FILE.npy\n"
+    "  --checkpoint C    best (default), last, or a checkpoint directory or model.safetensors\n"
+    "  --windows N       windows averaged per clip (default: data.eval_windows of the run)\n"
+    "  --device D        auto (default), cpu, cuda, cuda:N\n"
+    "  --threads N       CPU threads (default: all cores)\n"
+    "  --set KEY=VALUE   override a config key that does not define the model (repeatable)\n"
+    "  --quiet           only warnings and errors\n";
+
+const char* const kSplitNames[] = {"train", "val", "test"};
+
+int embed_main(int argc, char** argv) {
+  using namespace cadenza;
+  namespace fs = std::filesystem;
+  const ArgumentSpec spec{{"--split", "--out", "--checkpoint", "--windows", "--device", "--threads"},
+                          {"--set"},
+                          {"--quiet", "--help"}};
+  const Arguments args = parse_arguments(argc, argv, spec);
+  if (args.has("--help")) {
+    std::cout << kUsage;
+    return 0;
+  }
+  if (args.positionals.size() != 1) {
+    std::cerr << kUsage;
+    CADENZA_USER_ERROR("one run directory expected, got " << args.positionals.size());
+  }
+  const fs::path run_dir = args.positionals[0];
+  const std::string split_name = args.value("--split").value_or("all");
+  std::vector<Split> splits;
+  for (int s = 0; s < 3; ++s)
+    if (split_name == "all" || split_name == kSplitNames[s]) splits.push_back(Split(s));
+  if (splits.empty()) CADENZA_USER_ERROR("--split: expected all, train, val or test, got " << split_name);
+  const fs::path out = args.value("--out").value_or((run_dir / ("embeddings-" + split_name + ".safetensors")).string());
+  const std::string extension = out.extension().string();
+  if (extension != ".safetensors" && extension != ".npy")
+    CADENZA_USER_ERROR("--out " << out.string() << ": expected a .safetensors or .npy file name");
+  std::vector<std::string> overrides;
+  if (const auto it = args.repeated.find("--set"); it != args.repeated.end()) overrides = it->second;
+  if (auto windows = args.value("--windows")) overrides.push_back("data.eval_windows=" + *windows);
+  if (auto device = args.value("--device")) overrides.push_back("train.device=" + *device);
+  if (auto threads = args.value("--threads")) overrides.push_back("train.threads=" + *threads);
+
+  Logger log(std::cerr, args.has("--quiet") ? Logger::Level::warn : Logger::Level::info);
+  const TrainedRun run = open_trained_run(run_dir, args.value("--checkpoint").value_or("best"), overrides);
+  const Config& config = run.config;
+  const Dataset data = load_dataset(config, config.train.seed, config.train.threads, log);
+  for (const std::string& line : data.skipped) log.warn("skipped " + line);
+  std::vector<int> clips, clip_split;
+  for (Split s : splits)
+    for (int clip : data.indices(s)) {
+      clips.push_back(clip);
+      clip_split.push_back(int(s));
+    }
+  if (clips.empty()) CADENZA_USER_ERROR("--split " << split_name << ": no clips in the run's " << split_name << " split");
+  TrainedModel trained(run, data, log);
+
+  EvaluationWindows cut;
+  cut.window = trained.window();
+  cut.drop = std::llround(config.data.eval_drop_seconds * config.data.sample_rate);
+  cut.windows_per_clip = choose_eval_windows(config.data.eval_windows, data, cut.window, cut.drop);
+  ClipEvaluator::Options options;
+  options.batch = trained.batch();
+  options.labels = data.num_labels();
+  options.max_clips = static_cast<std::int64_t>(clips.size());
+  options.multi_label = run.multi_label;
+  options.sigmoid_loss = trained.sigmoid_loss();
+  options.embedding_width = trained.model().embedding().dim(1);
+  ClipEvaluator evaluator(options, trained.backend());
+  log.info("embedding " + std::to_string(clips.size()) + " clips (" + split_name + "), " +
+           std::to_string(cut.windows_per_clip) + " windows each, " + std::to_string(options.embedding_width) +
+           " features per clip");
+  const ClipEvaluation evaluation = evaluator.evaluate(data, clips, cut, trained.pipeline(), trained.model());
+
+  const auto c = static_cast<std::int64_t>(clips.size());
+  const std::int64_t d = options.embedding_width, k = data.num_labels();
+  std::vector<std::string> ids;
+  for (int clip : clips) ids.push_back(data.clip_ids[clip]);
+  if (extension == ".npy") {
+    write_npy_f32(out, {c, d}, evaluation.embeddings.data());
+    std::vector<std::string> fields{"clip", "split"};
+    for (const std::string& label : data.label_names) fields.push_back("true_" + label);
+    std::string csv = csv_record(fields);
+    for (std::int64_t i = 0; i < c; ++i) {
+      fields = {ids[i], kSplitNames[clip_split[i]]};
+      for (std::int64_t j = 0; j < k; ++j) fields.push_back(evaluation.targets[i * k + j] >= 0.5f ? "1" : "0");
+      csv += csv_record(fields);
+    }
+    const fs::path sidecar = fs::path(out).replace_extension(".clips.csv");
+    write_file_atomically(sidecar, csv);
+    std::cout << "wrote " << out.string() << " (" << c << " x " << d << " float32) and " << sidecar.string()
+              << std::endl;
+    return 0;
+  }
+  const std::map<std::string, std::string> metadata = {
+      {"clips", nlohmann::json(ids).dump()},
+      {"labels", nlohmann::json(data.label_names).dump()},
+      {"splits", R"(["train", "val", "test"])"},
+      {"run_dir", run_dir.string()},
+      {"checkpoint", run.weights.string()},
+      {"windows_per_clip", std::to_string(cut.windows_per_clip)}};
+  write_safetensors(out,
+                    {{"embeddings", "F32", {c, d}, evaluation.embeddings.data(), evaluation.embeddings.size() * 4},
+                     {"targets", "F32", {c, k}, evaluation.targets.data(), evaluation.targets.size() * 4},
+                     {"split", "I32", {c}, clip_split.data(), clip_split.size() * 4}},
+                    metadata);
+  std::cout << "wrote " << out.string() << " (embeddings " << c << " x " << d << ", targets " << c << " x " << k
+            << ")" << std::endl;
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return cadenza::tool_main("gpu_embed", [&] { return embed_main(argc, argv); });
+}

@@ -1,0 +1,135 @@
+// gpu_eval: evaluates a trained run on a split of its dataset, the way papers report it.
+//
+//   gpu_eval RUN_DIR [--split test|val|train] [--checkpoint best|last|PATH] [--windows N]
+//                    [--threshold T] [--out DIR] [--device D] [--threads N] [--set KEY=VALUE]
+//
+// Each clip is scored by the mean of N windows (multiframe; data.eval_windows by default,
+// Won et al.'s protocol is 16). Prints a classification report and writes, to --out
+// (default RUN_DIR/eval-SPLIT): report.json, predictions.csv, the plots and report.html.
+#include <filesystem>
+#include <iostream>
+
+#include "host/cli/arguments.hpp"
+#include "host/cli/tool_main.hpp"
+#include "host/core/error.hpp"
+#include "host/core/logger.hpp"
+#include "host/data/dataset.hpp"
+#include "host/inference/clip_evaluator.hpp"
+#include "host/inference/trained_model.hpp"
+#include "host/io/atomic_file.hpp"
+#include "host/report/evaluation_report.hpp"
+#include "host/report/html_report.hpp"
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: gpu_eval RUN_DIR [options]     evaluate a trained run on a split of its dataset\n"
+    "options:\n"
+    "  --split S         test (default), val or train\n"
+    "  --checkpoint C    best (default), last, or a checkpoint directory or model.safetensors\n"
+    "  --windows N       windows averaged per clip (default: data.eval_windows of the run)\n"
+    "  --threshold T     multi-label: a tag is predicted when its score >= T (default 0.5)\n"
+    "  --out DIR         where to write the report (default RUN_DIR/eval-SPLIT)\n"
+    "  --device D        auto (default), cpu, cuda, cuda:N\n"
+    "  --threads N       CPU threads (default: all cores)\n"
+    "  --set KEY=VALUE   override a config key that does not define the model, e.g.\n"
+    "                    --set data.root=/data/mtat (repeatable)\n"
+    "  --quiet           only warnings, errors and the report\n";
+
+int eval_main(int argc, char** argv) {
+  using namespace cadenza;
+  namespace fs = std::filesystem;
+  const ArgumentSpec spec{{"--split", "--checkpoint", "--windows", "--threshold", "--out", "--device", "--threads"},
+                          {"--set"},
+                          {"--quiet", "--help"}};
+  const Arguments args = parse_arguments(argc, argv, spec);
+  if (args.has("--help")) {
+    std::cout << kUsage;
+    return 0;
+  }
+  if (args.positionals.size() != 1) {
+    std::cerr << kUsage;
+    CADENZA_USER_ERROR("one run directory expected, got " << args.positionals.size());
+  }
+  const fs::path run_dir = args.positionals[0];
+  const std::string split_name = args.value("--split").value_or("test");
+  const Split split = split_name == "train" ? Split::train
+                      : split_name == "val" ? Split::val
+                      : split_name == "test"
+                          ? Split::test
+                          : throw UserError("--split: expected test, val or train, got " + split_name);
+  const std::string checkpoint = args.value("--checkpoint").value_or("best");
+  const auto threshold = static_cast<float>(args.number("--threshold", 0.5));
+  std::vector<std::string> overrides;
+  if (const auto it = args.repeated.find("--set"); it != args.repeated.end()) overrides = it->second;
+  if (auto device = args.value("--device")) overrides.push_back("train.device=" + *device);
+  if (auto threads = args.value("--threads")) overrides.push_back("train.threads=" + *threads);
+  if (auto windows = args.value("--windows")) overrides.push_back("data.eval_windows=" + *windows);
+
+  Logger log(std::cerr, args.has("--quiet") ? Logger::Level::warn : Logger::Level::info);
+  const TrainedRun run = open_trained_run(run_dir, checkpoint, overrides);
+  const Config& config = run.config;
+  const Dataset data = load_dataset(config, config.train.seed, config.train.threads, log);
+  for (const std::string& line : data.skipped) log.warn("skipped " + line);
+  const std::vector<int>& clips = data.indices(split);
+  if (clips.empty())
+    CADENZA_USER_ERROR("--split " << split_name << ": the run's " << split_name
+                                  << " split is empty; choose another with --split");
+  TrainedModel trained(run, data, log);
+
+  EvaluationWindows cut;
+  cut.window = trained.window();
+  cut.drop = std::llround(config.data.eval_drop_seconds * config.data.sample_rate);
+  cut.windows_per_clip = choose_eval_windows(config.data.eval_windows, data, cut.window, cut.drop);
+  ClipEvaluator::Options options;
+  options.batch = trained.batch();
+  options.labels = data.num_labels();
+  options.max_clips = static_cast<std::int64_t>(clips.size());
+  options.multi_label = run.multi_label;
+  options.sigmoid_loss = trained.sigmoid_loss();
+  ClipEvaluator evaluator(options, trained.backend());
+  log.info("evaluating " + run_dir.string() + " (" + run.weights.string() + ") on " + std::to_string(clips.size()) +
+           " " + split_name + " clips, " + std::to_string(cut.windows_per_clip) + " windows each");
+  const ClipEvaluation evaluation = evaluator.evaluate(data, clips, cut, trained.pipeline(), trained.model());
+
+  const EvaluationReport report = make_evaluation_report(evaluation, data.label_names, run.multi_label, threshold);
+  std::cout << format_evaluation_report(report) << std::flush;
+
+  const fs::path out = args.value("--out").value_or((run_dir / ("eval-" + split_name)).string());
+  fs::create_directories(out);
+  const nlohmann::json context = {{"run_dir", run_dir.string()},     {"checkpoint", run.weights.string()},
+                                  {"split", split_name},             {"windows_per_clip", cut.windows_per_clip},
+                                  {"dataset", config.data.dataset},  {"model", config.model.name}};
+  write_file_atomically(out / "report.json", evaluation_report_json(report, context).dump(2) + "\n");
+  std::vector<std::string> clip_ids;
+  for (int clip : clips) clip_ids.push_back(data.clip_ids[clip]);
+  write_predictions_csv(out / "predictions.csv", clip_ids, data.label_names, evaluation);
+
+  HtmlReport html;
+  html.title = config.model.name + " on " + config.data.dataset + ": " + split_name + " split";
+  html.summary = {{"run", run_dir.string()},
+                  {"checkpoint", run.weights.string()},
+                  {"split", split_name + ", " + std::to_string(clips.size()) + " clips, " +
+                                std::to_string(cut.windows_per_clip) + " windows per clip"},
+                  {"loss", std::to_string(report.loss)}};
+  if (run.multi_label) {
+    html.summary.push_back({"ROC-AUC (macro)", std::to_string(report.auc.roc_auc)});
+    html.summary.push_back({"PR-AUC (macro)", std::to_string(report.auc.pr_auc)});
+  } else {
+    html.summary.push_back({"accuracy", std::to_string(report.classification.accuracy)});
+  }
+  html.tables.push_back(evaluation_table(report));
+  html.images = write_training_curves(run_dir / "metrics.jsonl", run_dir);
+  for (auto& plot : write_evaluation_plots(out, report, evaluation)) html.images.push_back(std::move(plot));
+  html.config_yaml = to_yaml(config);
+  write_html_report(out / "report.html", html);
+  std::cout << "wrote " << (out / "report.json").string() << ", predictions.csv, report.html and "
+            << html.images.size() << " plots" << std::endl;
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return cadenza::tool_main("gpu_eval", [&] { return eval_main(argc, argv); });
+}
