@@ -471,6 +471,30 @@ TEST_CASE("rules across keys", "[cpu][config]") {
              Contains("train.nesterov: true needs train.momentum > 0"));
 }
 
+TEST_CASE("train.phases: increasing epochs, one lr each, a constant schedule", "[cpu][config]") {
+  const Config won = parse(kMinimalConfig +
+                           "train:\n  phases:\n    epochs: [80, 100, 120]\n    lr: [1e-3, 1e-4, 1e-5]\n"
+                           "    optimizer: sgd\n");
+  CHECK(won.train.phases.epochs == std::vector<int>{80, 100, 120});
+  CHECK(won.train.phases.lr == std::vector<double>{1e-3, 1e-4, 1e-5});
+  CHECK(won.train.phases.optimizer == "sgd");
+  CHECK(won.train.phases.reload_best);
+  CHECK(parse_config(to_yaml(won), "round trip").train.phases.lr == won.train.phases.lr);
+  CHECK(parse(kMinimalConfig + "train:\n  phases:\n    epochs: 5\n    lr: 0.01\n").train.phases.lr ==
+        std::vector<double>{0.01});
+  CHECK_THAT(parse_error(kMinimalConfig + "train:\n  phases:\n    epochs: [10, 5]\n    lr: [1, 2]\n"),
+             Contains("train.phases.epochs: expected increasing epochs, got [10, 5]"));
+  CHECK_THAT(parse_error(kMinimalConfig + "train:\n  phases:\n    epochs: [10, 20]\n    lr: [0.1]\n"),
+             Contains("train.phases.lr: expected one lr per phase (2 for train.phases.epochs [10, 20]), got [0.1]"));
+  CHECK_THAT(parse_error(kMinimalConfig + "train:\n  phases:\n    epochs: [10]\n    lr: [0.1, x]\n"),
+             Contains("train.phases.lr: expected a list of numbers > 0"));
+  CHECK_THAT(parse_error(kMinimalConfig + "train:\n  schedule:\n    type: cosine\n  phases:\n    epochs: [10]\n"
+                                          "    lr: [0.1]\n"),
+             Contains("train.schedule.type: expected constant with train.phases"));
+  CHECK_THAT(parse_error(kMinimalConfig + "train:\n  phases:\n    optimizer: sdg\n"),
+             Contains("train.phases.optimizer") && Contains("sgd"));
+}
+
 TEST_CASE("dataset keys: the splits each dataset takes, and what it requires", "[cpu][config]") {
   CHECK_THAT(parse_error(kMinimalConfig + "data:\n  dataset: gtzan\n"),
              Contains("data.root: required for dataset 'gtzan'"));

@@ -180,6 +180,62 @@ TEST_CASE("the same seed gives the same run; stopping and resuming changes nothi
   CHECK(logger.warnings() == 0);
 }
 
+// train.phases as Won et al.'s protocol uses them. Phase 1 trains at lr 1e-12 after
+// reloading the best epoch, so epoch 3 ends with (nearly) that epoch's weights; phase 2
+// switches lr again. A run stopped at the phase boundary or inside a phase and resumed
+// takes exactly the unbroken run's steps.
+TEST_CASE("train.phases reload the best weights, switch optimizer and lr, and resume exactly", "[slow][train]") {
+  std::ostringstream log;
+  Logger logger(log);
+  auto overrides = small_run_overrides();
+  for (const char* o : {"train.epochs=4", "train.keep_checkpoints=10", "train.phases.epochs=[2, 3]",
+                        "train.phases.lr=[1e-12, 0.01]", "train.phases.optimizer=sgd", "train.momentum=0.9",
+                        "train.nesterov=true"})
+    overrides.push_back(o);
+  const Config config = load_config(kDemo, overrides);
+  TempDir unbroken, resumed;
+  const TrainOutcome outcome = train(config, unbroken.path(), false, logger);
+  INFO(log.str());
+  REQUIRE(outcome.status == TrainOutcome::Status::completed);
+  const auto epochs = read_jsonl(unbroken.path() / "metrics.jsonl");
+  REQUIRE(epochs.size() == 4);
+  CHECK(epochs[0]["lr"].get<double>() == Approx(0.002));
+  CHECK(epochs[1]["lr"].get<double>() == Approx(0.002));
+  CHECK(epochs[2]["lr"].get<double>() == Approx(1e-12));
+  CHECK(epochs[3]["lr"].get<double>() == Approx(0.01));
+  const int best = epochs[1]["val_accuracy"].get<double>() > epochs[0]["val_accuracy"].get<double>() ? 2 : 1;
+  CHECK_THAT(log.str(), Catch::Contains("phase 1 from epoch 3: sgd, lr 1e-12, weights of the best epoch (" +
+                                        std::to_string(best) + ") reloaded"));
+  // 4 steps an epoch: the best epoch's checkpoint is step 4 * best, epoch 3's is step 12.
+  auto parameter = [&](int step, const std::string& name, std::int64_t count) {
+    char dir[32];
+    std::snprintf(dir, sizeof dir, "step-%08d", step);
+    const SafetensorsFile file(unbroken.path() / "checkpoints" / dir / "model.safetensors");
+    std::vector<float> values(count);
+    file.copy_f32(name, file.tensor(name).shape, values.data());
+    return values;
+  };
+  for (const auto& [name, count] : {std::pair<std::string, std::int64_t>{"conv1.weight", 16 * 9},
+                                    {"classifier.weight", 4 * 64}}) {
+    const auto reloaded = parameter(4 * best, name, count), after = parameter(12, name, count);
+    for (std::int64_t i = 0; i < count; ++i) CHECK(after[i] == Approx(reloaded[i]).margin(1e-6));
+    CHECK(parameter(16, name, count) != after);  // phase 2 trains again
+  }
+
+  for (int stop_after : {8, 13}) {  // at the first phase's boundary; inside the second phase
+    SECTION("stopped after " + std::to_string(stop_after) + " steps") {
+      auto stopping = overrides;
+      stopping.push_back("train.max_steps=" + std::to_string(stop_after));
+      CHECK(train(load_config(kDemo, stopping), resumed.path(), false, logger).status ==
+            TrainOutcome::Status::reached_max_steps);
+      CHECK(train(config, resumed.path(), true, logger).status == TrainOutcome::Status::completed);
+      CHECK(epoch_figures(resumed.path()) == epoch_figures(unbroken.path()));
+      CHECK(read_file(resumed.path() / "checkpoints" / "last" / "model.safetensors") ==
+            read_file(unbroken.path() / "checkpoints" / "last" / "model.safetensors"));
+    }
+  }
+}
+
 // The trainer's wiring of train.schedule (plateau) and train.early_stopping_patience: the
 // rules are replayed on the run's own metrics.jsonl, so the test holds whatever the
 // values are. A learning rate of 1e-5 barely moves the model, so val_accuracy stalls (and

@@ -166,9 +166,10 @@ std::string text_of(const std::array<Element, kSize>& values) {
   return "[" + joined(items) + "]";
 }
 
-std::string text_of(const std::vector<int>& values) {
+template <typename Number>
+std::string text_of(const std::vector<Number>& values) {
   std::vector<std::string> items;
-  for (int value : values) items.push_back(text_of(value));
+  for (Number value : values) items.push_back(text_of(value));
   return "[" + joined(items) + "]";
 }
 
@@ -562,6 +563,26 @@ class ConfigReader {
     }
   }
 
+  // One number means a list of that number; a missing value (`key:`) or [] is the empty list.
+  void read_into(std::vector<double>& target, const std::string& path, const ConfigField& field,
+                 const ValueRule& rule, const YAML::Node& value) const {
+    target.clear();
+    if (value.IsNull()) return;
+    std::vector<YAML::Node> items;
+    if (value.IsScalar()) {
+      items = {value};
+    } else if (value.IsSequence()) {
+      for (const YAML::Node& item : value) items.push_back(item);
+    } else {
+      reject(path, rule, field, value);
+    }
+    for (const YAML::Node& item : items) {
+      const std::optional<double> parsed = item.IsScalar() ? parse_number(item.Scalar()) : std::nullopt;
+      if (!parsed || !within_bounds(rule, *parsed)) reject(path, rule, field, value);
+      target.push_back(*parsed);
+    }
+  }
+
   // One integer means a list of that integer; a missing value (`key:`) or [] is the empty list.
   void read_into(std::vector<int>& target, const std::string& path, const ConfigField& field,
                  const ValueRule& rule, const YAML::Node& value) const {
@@ -760,6 +781,18 @@ class ConfigReader {
            "expected 3 numbers >= 0 (train, val, test) summing to 1 with train > 0, got " +
                text_of(fractions));
     }
+
+    const PhasesConfig& phases = config.train.phases;
+    for (std::size_t i = 1; i < phases.epochs.size(); ++i)
+      if (phases.epochs[i] <= phases.epochs[i - 1])
+        fail("train.phases.epochs", "expected increasing epochs, got " + text_of(phases.epochs));
+    if (phases.lr.size() != phases.epochs.size())
+      fail("train.phases.lr", "expected one lr per phase (" + std::to_string(phases.epochs.size()) +
+                                  " for train.phases.epochs " + text_of(phases.epochs) + "), got " +
+                                  text_of(phases.lr));
+    if (!phases.epochs.empty() && config.train.schedule.type != "constant")
+      fail("train.schedule.type", "expected constant with train.phases (each phase has its own lr), got " +
+                                      quoted(config.train.schedule.type));
 
     const FrontendSpec& features = config.features;
     if (features.win_length > features.n_fft) {

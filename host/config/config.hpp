@@ -171,12 +171,24 @@ struct ScheduleConfig {
   double threshold = 1e-4;        // plateau: relative change that counts as improvement
 };
 
+// Phases of a run (Won et al.'s protocol): after epochs[i] epochs, optionally reload the
+// best checkpoint so far, reset the optimizer's state, switch to `optimizer` and train at
+// the constant rate lr[i]. Before the first phase, train.optimizer, train.lr and
+// train.schedule apply.
+struct PhasesConfig {
+  std::vector<int> epochs;   // strictly increasing; empty: no phases
+  std::vector<double> lr;    // one per phase
+  std::string optimizer;     // adam | adamw | sgd for every phase; empty: train.optimizer
+  bool reload_best = true;   // start each phase from the best checkpoint so far
+};
+
 struct TrainConfig {
   int epochs = 10;
   int batch_size = 16;
   std::string optimizer = "adam";  // adam | adamw | sgd
   double lr = 1e-3;
   ScheduleConfig schedule;
+  PhasesConfig phases;
   double weight_decay = 0.0;       // adam/sgd: L2 added to the gradient; adamw: decoupled
   std::array<double, 2> betas = {0.9, 0.999};
   double eps = 1e-8;

@@ -233,6 +233,11 @@ const std::vector<KeySpec>& config_keys() {
        "plateau: epochs without improvement of train.select_metric before lr × factor"},
       {CONFIG_KEY(train.schedule.factor), between({0, false}, {1, false}), "plateau"},
       {CONFIG_KEY(train.schedule.threshold), at_least(0), "plateau: relative, as torch's threshold_mode rel"},
+      {CONFIG_KEY(train.phases.epochs), at_least(1), "a phase starts after this many epochs (increasing)"},
+      {CONFIG_KEY(train.phases.lr), above(0), "each phase's constant lr"},
+      {CONFIG_KEY(train.phases.optimizer), one_of({"", "adam", "adamw", "sgd"}), "the phases' optimizer; "
+                                                                                   "empty: train.optimizer"},
+      {CONFIG_KEY(train.phases.reload_best), any_value(), "each phase starts from the best checkpoint"},
       {CONFIG_KEY(train.weight_decay), at_least(0), "adamw: decoupled; adam, sgd: L2"},
       {CONFIG_KEY(train.betas), between({0, true}, {1, false}), ""},
       {CONFIG_KEY(train.eps), above(0), ""},
@@ -455,6 +460,8 @@ std::string describe_expected(const ValueRule& rule, const ConfigField& field) {
           return "a list of " + std::to_string(std::tuple_size_v<Target>) + " numbers" + bounds;
         } else if constexpr (std::is_same_v<Target, std::vector<int>>) {
           return "a list of integers" + bounds;
+        } else if constexpr (std::is_same_v<Target, std::vector<double>>) {
+          return "a list of numbers" + bounds;
         } else {
           return "a list";
         }

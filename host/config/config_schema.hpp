@@ -25,11 +25,11 @@ namespace cadenza {
 
 // Where a key's value lives. The pointed-to type decides how it is read and written:
 // an int pair also accepts one integer n (meaning [n, n]); a double array is a list of
-// exactly that many numbers; a string or integer list also accepts one element.
+// exactly that many numbers; a string, integer or number list also accepts one element.
 using ConfigField =
     std::variant<int*, std::uint64_t*, double*, bool*, std::string*, std::array<int, 2>*,
                  std::array<double, 2>*, std::array<double, 3>*, std::vector<int>*,
-                 std::vector<std::string>*, std::vector<LayerConfig>*>;
+                 std::vector<double>*, std::vector<std::string>*, std::vector<LayerConfig>*>;
 
 struct Bound {
   double value;

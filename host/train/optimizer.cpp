@@ -7,15 +7,37 @@
 
 namespace cadenza {
 
-Optimizer::Optimizer(const TrainConfig& config, ArenaPlan& plan) : config_(config) {
-  if (config.optimizer == "adam" || config.optimizer == "adamw") {
-    names_ = {"optimizer.exp_avg", "optimizer.exp_avg_sq"};  // torch.optim.Adam's state names
-  } else if (config.optimizer == "sgd") {
-    names_ = {"optimizer.momentum_buffer"};
-  } else {
-    CADENZA_USER_ERROR("train.optimizer: expected adam, adamw or sgd, got '" << config.optimizer << "'");
+Optimizer::Optimizer(const TrainConfig& config, ArenaPlan& plan) : config_(config), kind_(config.optimizer) {
+  std::vector<std::string> kinds{config.optimizer};
+  if (!config.phases.epochs.empty() && !config.phases.optimizer.empty()) kinds.push_back(config.phases.optimizer);
+  for (const std::string& kind : kinds) {
+    std::vector<std::string> names;
+    if (kind == "adam" || kind == "adamw") {
+      names = {"optimizer.exp_avg", "optimizer.exp_avg_sq"};  // torch.optim.Adam's state names
+    } else if (kind == "sgd") {
+      names = {"optimizer.momentum_buffer"};
+    } else {
+      CADENZA_USER_ERROR("train.optimizer: expected adam, adamw or sgd, got '" << kind << "'");
+    }
+    for (const std::string& name : names)
+      if (std::find(names_.begin(), names_.end(), name) == names_.end()) names_.push_back(name);
   }
   for (const auto& name : names_) ids_.push_back(plan.add_parameter_mirror(name));
+}
+
+Tensor& Optimizer::buffer(const std::string& name) {
+  const auto found = std::find(names_.begin(), names_.end(), name);
+  CADENZA_CHECK(found != names_.end(), "optimizer " << kind_ << " has no buffer " << name);
+  return tensors_[found - names_.begin()];
+}
+
+void Optimizer::switch_to(const std::string& kind) {
+  CADENZA_CHECK(kind == config_.optimizer || kind == config_.phases.optimizer, "optimizer kind " << kind);
+  kind_ = kind;
+}
+
+void Optimizer::reset(Backend& backend) {
+  for (Tensor& t : tensors_) backend.fill_zero(t);
 }
 
 namespace {
@@ -61,16 +83,16 @@ void Optimizer::zero_frozen_gradients(Backend& backend) const {
   }
 }
 
-void Optimizer::step(Backend& backend, std::int64_t global_step, float lr) {
-  if (config_.optimizer == "sgd") {
+void Optimizer::step(Backend& backend, std::int64_t phase_step, float lr) {
+  if (kind_ == "sgd") {
     SgdHyper h;
     h.lr = lr;
     h.momentum = static_cast<float>(config_.momentum);
     h.weight_decay = static_cast<float>(config_.weight_decay);
     h.nesterov = config_.nesterov;
     for (const Range& r : trainable_) {
-      Tensor params = slice(params_, r.first, r.end), momentum = slice(tensors_[0], r.first, r.end);
-      backend.sgd_step(h, global_step, params, slice(grads_, r.first, r.end), momentum);
+      Tensor params = slice(params_, r.first, r.end), momentum = slice(buffer("optimizer.momentum_buffer"), r.first, r.end);
+      backend.sgd_step(h, phase_step, params, slice(grads_, r.first, r.end), momentum);
     }
     return;
   }
@@ -80,11 +102,11 @@ void Optimizer::step(Backend& backend, std::int64_t global_step, float lr) {
   h.beta2 = static_cast<float>(config_.betas[1]);
   h.eps = static_cast<float>(config_.eps);
   h.weight_decay = static_cast<float>(config_.weight_decay);
-  h.decoupled_weight_decay = config_.optimizer == "adamw";
+  h.decoupled_weight_decay = kind_ == "adamw";
   for (const Range& r : trainable_) {
-    Tensor params = slice(params_, r.first, r.end), exp_avg = slice(tensors_[0], r.first, r.end),
-           exp_avg_sq = slice(tensors_[1], r.first, r.end);
-    backend.adam_step(h, global_step, params, slice(grads_, r.first, r.end), exp_avg, exp_avg_sq);
+    Tensor params = slice(params_, r.first, r.end), exp_avg = slice(buffer("optimizer.exp_avg"), r.first, r.end),
+           exp_avg_sq = slice(buffer("optimizer.exp_avg_sq"), r.first, r.end);
+    backend.adam_step(h, phase_step, params, slice(grads_, r.first, r.end), exp_avg, exp_avg_sq);
   }
 }
 

@@ -3,8 +3,11 @@
 // Invariants: its moment buffers mirror the arena's parameter region (arena.hpp), so one
 // fused update runs over all parameters at once — or, with frozen parameters, one update
 // per run of adjacent trainable ones; frozen parameters and their moments never change.
-// step() is called with the 1-based global step; the learning rate may change between
-// steps (schedules).
+// step() is called with the 1-based step of the current phase (the global step when the
+// run has no train.phases); the learning rate may change between steps (schedules).
+// A run whose phases switch optimizer keeps the moments of both kinds (and saves both);
+// switch_to() changes the kind, reset() zeroes every moment, as a new torch optimizer
+// starts.
 #pragma once
 
 #include <string>
@@ -25,7 +28,10 @@ class Optimizer {
   // Zeroes the frozen parameters' gradients, so gradient clipping measures the trainable
   // ones only (torch's clip_grad_norm_ over parameters that require gradients).
   void zero_frozen_gradients(Backend& backend) const;
-  void step(Backend& backend, std::int64_t global_step, float lr);
+  void step(Backend& backend, std::int64_t phase_step, float lr);
+  // adam, adamw or sgd: one of train.optimizer and train.phases.optimizer.
+  void switch_to(const std::string& kind);
+  void reset(Backend& backend);
 
   // The buffers a checkpoint saves, with their names ("optimizer.exp_avg", ...).
   struct NamedBuffer {
@@ -36,6 +42,7 @@ class Optimizer {
 
  private:
   TrainConfig config_;
+  std::string kind_;
   std::vector<BufferId> ids_;
   std::vector<std::string> names_;
   // [first, end) element ranges of the parameter region that train, and that are frozen.
@@ -45,6 +52,8 @@ class Optimizer {
   std::vector<Range> trainable_, frozen_;
   Tensor params_, grads_;
   std::vector<Tensor> tensors_;
+  // The tensors of the moment buffer `name`.
+  Tensor& buffer(const std::string& name);
 };
 
 }  // namespace cadenza

@@ -103,6 +103,11 @@ class Trainer {
   // start, when no epoch was best) — checked at each epoch's start, so a resumed run of a
   // stopped one stops again.
   bool patience_exhausted() const;
+  // Enters the phase of train.phases that `epoch` (from 0) is in: its optimizer and first
+  // step; at the phase's first step, also its fresh optimizer state and, with reload_best,
+  // the best checkpoint's weights. Called at every epoch's start, so a resumed run is in
+  // the same phase as an unbroken one.
+  void enter_phase(int epoch);
 
   const Config& config_;
   TrainRequest request_;
@@ -123,6 +128,11 @@ class Trainer {
   std::unique_ptr<Model> model_;
   std::unique_ptr<Optimizer> optimizer_;
   std::unique_ptr<LrSchedule> schedule_;
+  int steps_per_epoch_ = 0;
+  // train.phases: the phase of the epoch in progress (0: before the first phase) and the
+  // global step at which it began (optimizer steps count from there).
+  int phase_ = 0;
+  std::int64_t phase_start_step_ = 0;
   std::unique_ptr<Arena> arena_;
   std::unique_ptr<BatchUploader> uploader_;  // (pcm (B, S), targets (B, K)), double-buffered
   std::vector<ClipWindow> epoch_examples_;    // this epoch's training examples
@@ -165,7 +175,8 @@ void Trainer::build() {
   if (train_examples < static_cast<std::size_t>(batch_))
     CADENZA_USER_ERROR("train.batch_size: " << batch_ << " is more than the " << train_examples
                                             << " training examples of an epoch; use a smaller batch");
-  schedule_ = std::make_unique<LrSchedule>(config_.train, static_cast<int>(train_examples / batch_));
+  steps_per_epoch_ = static_cast<int>(train_examples / batch_);
+  schedule_ = std::make_unique<LrSchedule>(config_.train, steps_per_epoch_);
   if (data_.indices(Split::val).empty()) {
     if (schedule_->uses_validation())
       CADENZA_USER_ERROR("train.schedule.type: plateau watches train.select_metric, but the validation split "
@@ -319,7 +330,7 @@ void Trainer::enqueue_train_step(float lr) {
   if (config_.train.grad_clip_norm > 0)
     backend.clip_gradient_norm(static_cast<float>(config_.train.grad_clip_norm), grads, grad_norm_);
   ++state_.global_step;
-  optimizer_->step(backend, state_.global_step, lr);
+  optimizer_->step(backend, state_.global_step - phase_start_step_, lr);
 }
 
 double Trainer::read_epoch_loss_sum() {
@@ -388,6 +399,27 @@ bool Trainer::patience_exhausted() const {
   const int patience = config_.train.early_stopping_patience;
   if (patience <= 0) return false;
   return state_.epoch - std::max(state_.best_epoch, 0) >= patience;
+}
+
+void Trainer::enter_phase(int epoch) {
+  const PhasesConfig& phases = config_.train.phases;
+  phase_ = static_cast<int>(std::upper_bound(phases.epochs.begin(), phases.epochs.end(), epoch) - phases.epochs.begin());
+  if (phase_ == 0) return;
+  const int start_epoch = phases.epochs[phase_ - 1];
+  phase_start_step_ = std::int64_t(start_epoch) * steps_per_epoch_;
+  optimizer_->switch_to(phases.optimizer.empty() ? config_.train.optimizer : phases.optimizer);
+  if (epoch != start_epoch || state_.step_in_epoch != 0) return;  // resumed inside the phase
+  Backend& backend = context_->backend();
+  std::ostringstream os;
+  os << "phase " << phase_ << " from epoch " << epoch + 1 << ": "
+     << (phases.optimizer.empty() ? config_.train.optimizer : phases.optimizer) << ", lr " << phases.lr[phase_ - 1];
+  if (phases.reload_best && state_.best_epoch >= 0) {
+    load_weights(request_.run_dir / "checkpoints" / "best" / "model.safetensors", checkpoint_contents().weights,
+                 model_hash_, backend);
+    os << ", weights of the best epoch (" << state_.best_epoch << ") reloaded";
+  }
+  optimizer_->reset(backend);
+  log_.info(os.str());
 }
 
 bool Trainer::metric_improved(double value) const {
@@ -459,6 +491,7 @@ TrainOutcome Trainer::run() {
       outcome.epochs_completed = epoch;
       return outcome;
     }
+    enter_phase(epoch);
     epoch_examples_ = training_epoch(train_indices, data_.lengths, data_.primary_label, window_, sampler_, epoch);
     const int steps_per_epoch = static_cast<int>(epoch_examples_.size() / batch_);
     const auto epoch_start = Clock::now();
@@ -492,7 +525,8 @@ TrainOutcome Trainer::run() {
       // The next batch is read on the loader's threads while the device computes this step.
       if (s + 1 < steps_per_epoch) pipeline_->start_fill(epoch_examples_, std::size_t(s + 1) * batch_, batch_);
       compute_features(batch, true);
-      lr = static_cast<float>(schedule_->lr(state_.global_step, state_.plateau));
+      lr = phase_ > 0 ? static_cast<float>(config_.train.phases.lr[phase_ - 1])
+                      : static_cast<float>(schedule_->lr(state_.global_step, state_.plateau));
       enqueue_train_step(lr);
       state_.step_in_epoch = s + 1;
       if (config_.train.checkpoint_every_steps > 0 &&
