@@ -20,7 +20,6 @@
 #include "host/core/error.hpp"
 #include "host/core/logger.hpp"
 #include "host/data/dataset.hpp"
-#include "host/inference/clip_evaluator.hpp"
 #include "host/inference/trained_model.hpp"
 #include "host/io/atomic_file.hpp"
 #include "host/io/csv.hpp"
@@ -68,11 +67,7 @@ int embed_main(int argc, char** argv) {
   const std::string extension = out.extension().string();
   if (extension != ".safetensors" && extension != ".npy")
     CADENZA_USER_ERROR("--out " << out.string() << ": expected a .safetensors or .npy file name");
-  std::vector<std::string> overrides;
-  if (const auto it = args.repeated.find("--set"); it != args.repeated.end()) overrides = it->second;
-  if (auto windows = args.value("--windows")) overrides.push_back("data.eval_windows=" + *windows);
-  if (auto device = args.value("--device")) overrides.push_back("train.device=" + *device);
-  if (auto threads = args.value("--threads")) overrides.push_back("train.threads=" + *threads);
+  const std::vector<std::string> overrides = config_overrides(args);
 
   Logger log(std::cerr, args.has("--quiet") ? Logger::Level::warn : Logger::Level::info);
   const TrainedRun run = open_trained_run(run_dir, args.value("--checkpoint").value_or("best"), overrides);
@@ -88,25 +83,11 @@ int embed_main(int argc, char** argv) {
   if (clips.empty()) CADENZA_USER_ERROR("--split " << split_name << ": no clips in the run's " << split_name << " split");
   TrainedModel trained(run, data, log);
 
-  EvaluationWindows cut;
-  cut.window = trained.window();
-  cut.drop = std::llround(config.data.eval_drop_seconds * config.data.sample_rate);
-  cut.windows_per_clip = choose_eval_windows(config.data.eval_windows, data, cut.window, cut.drop);
-  ClipEvaluator::Options options;
-  options.batch = trained.batch();
-  options.labels = data.num_labels();
-  options.max_clips = static_cast<std::int64_t>(clips.size());
-  options.multi_label = run.multi_label;
-  options.sigmoid_loss = trained.sigmoid_loss();
-  options.embedding_width = trained.model().embedding().dim(1);
-  ClipEvaluator evaluator(options, trained.backend());
-  log.info("embedding " + std::to_string(clips.size()) + " clips (" + split_name + "), " +
-           std::to_string(cut.windows_per_clip) + " windows each, " + std::to_string(options.embedding_width) +
-           " features per clip");
-  const ClipEvaluation evaluation = evaluator.evaluate(data, clips, cut, trained.pipeline(), trained.model());
+  log.info("embedding " + std::to_string(clips.size()) + " clips (" + split_name + ")");
+  const ClipEvaluation evaluation = trained.evaluate(clips, true);
 
   const auto c = static_cast<std::int64_t>(clips.size());
-  const std::int64_t d = options.embedding_width, k = data.num_labels();
+  const std::int64_t d = trained.model().embedding().dim(1), k = data.num_labels();
   std::vector<std::string> ids;
   for (int clip : clips) ids.push_back(data.clip_ids[clip]);
   if (extension == ".npy") {
@@ -131,7 +112,7 @@ int embed_main(int argc, char** argv) {
       {"splits", R"(["train", "val", "test"])"},
       {"run_dir", run_dir.string()},
       {"checkpoint", run.weights.string()},
-      {"windows_per_clip", std::to_string(cut.windows_per_clip)}};
+      {"windows_per_clip", std::to_string(evaluation.windows_per_clip)}};
   write_safetensors(out,
                     {{"embeddings", "F32", {c, d}, evaluation.embeddings.data(), evaluation.embeddings.size() * 4},
                      {"targets", "F32", {c, k}, evaluation.targets.data(), evaluation.targets.size() * 4},

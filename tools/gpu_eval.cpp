@@ -14,7 +14,6 @@
 #include "host/core/error.hpp"
 #include "host/core/logger.hpp"
 #include "host/data/dataset.hpp"
-#include "host/inference/clip_evaluator.hpp"
 #include "host/inference/trained_model.hpp"
 #include "host/io/atomic_file.hpp"
 #include "host/report/evaluation_report.hpp"
@@ -60,11 +59,7 @@ int eval_main(int argc, char** argv) {
                           : throw UserError("--split: expected test, val or train, got " + split_name);
   const std::string checkpoint = args.value("--checkpoint").value_or("best");
   const auto threshold = static_cast<float>(args.number("--threshold", 0.5));
-  std::vector<std::string> overrides;
-  if (const auto it = args.repeated.find("--set"); it != args.repeated.end()) overrides = it->second;
-  if (auto device = args.value("--device")) overrides.push_back("train.device=" + *device);
-  if (auto threads = args.value("--threads")) overrides.push_back("train.threads=" + *threads);
-  if (auto windows = args.value("--windows")) overrides.push_back("data.eval_windows=" + *windows);
+  const std::vector<std::string> overrides = config_overrides(args);
 
   Logger log(std::cerr, args.has("--quiet") ? Logger::Level::warn : Logger::Level::info);
   const TrainedRun run = open_trained_run(run_dir, checkpoint, overrides);
@@ -77,20 +72,9 @@ int eval_main(int argc, char** argv) {
                                   << " split is empty; choose another with --split");
   TrainedModel trained(run, data, log);
 
-  EvaluationWindows cut;
-  cut.window = trained.window();
-  cut.drop = std::llround(config.data.eval_drop_seconds * config.data.sample_rate);
-  cut.windows_per_clip = choose_eval_windows(config.data.eval_windows, data, cut.window, cut.drop);
-  ClipEvaluator::Options options;
-  options.batch = trained.batch();
-  options.labels = data.num_labels();
-  options.max_clips = static_cast<std::int64_t>(clips.size());
-  options.multi_label = run.multi_label;
-  options.sigmoid_loss = trained.sigmoid_loss();
-  ClipEvaluator evaluator(options, trained.backend());
   log.info("evaluating " + run_dir.string() + " (" + run.weights.string() + ") on " + std::to_string(clips.size()) +
-           " " + split_name + " clips, " + std::to_string(cut.windows_per_clip) + " windows each");
-  const ClipEvaluation evaluation = evaluator.evaluate(data, clips, cut, trained.pipeline(), trained.model());
+           " " + split_name + " clips");
+  const ClipEvaluation evaluation = trained.evaluate(clips, false);
 
   const EvaluationReport report = make_evaluation_report(evaluation, data.label_names, run.multi_label, threshold);
   std::cout << format_evaluation_report(report) << std::flush;
@@ -98,7 +82,7 @@ int eval_main(int argc, char** argv) {
   const fs::path out = args.value("--out").value_or((run_dir / ("eval-" + split_name)).string());
   fs::create_directories(out);
   const nlohmann::json context = {{"run_dir", run_dir.string()},     {"checkpoint", run.weights.string()},
-                                  {"split", split_name},             {"windows_per_clip", cut.windows_per_clip},
+                                  {"split", split_name},             {"windows_per_clip", evaluation.windows_per_clip},
                                   {"dataset", config.data.dataset},  {"model", config.model.name}};
   write_file_atomically(out / "report.json", evaluation_report_json(report, context).dump(2) + "\n");
   std::vector<std::string> clip_ids;
@@ -110,7 +94,7 @@ int eval_main(int argc, char** argv) {
   html.summary = {{"run", run_dir.string()},
                   {"checkpoint", run.weights.string()},
                   {"split", split_name + ", " + std::to_string(clips.size()) + " clips, " +
-                                std::to_string(cut.windows_per_clip) + " windows per clip"},
+                                std::to_string(evaluation.windows_per_clip) + " windows per clip"},
                   {"loss", std::to_string(report.loss)}};
   if (run.multi_label) {
     html.summary.push_back({"ROC-AUC (macro)", std::to_string(report.auc.roc_auc)});

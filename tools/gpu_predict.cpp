@@ -73,9 +73,7 @@ int predict_main(int argc, char** argv) {
   const int top_k = args.integer("--top-k", structured ? 1 << 30 : 5);
   if (top_k < 1) CADENZA_USER_ERROR("--top-k: expected at least 1, got " << top_k);
   const auto threshold = static_cast<float>(args.number("--threshold", -1.0));
-  std::vector<std::string> overrides;
-  if (auto device = args.value("--device")) overrides.push_back("train.device=" + *device);
-  if (auto threads = args.value("--threads")) overrides.push_back("train.threads=" + *threads);
+  const std::vector<std::string> overrides = config_overrides(args);
 
   Logger log(std::cerr, args.has("--quiet") ? Logger::Level::warn : Logger::Level::info);
   const TrainedRun run =

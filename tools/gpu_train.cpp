@@ -68,10 +68,7 @@ int train_main(int argc, char** argv) {
     std::cout << kUsage;
     return 0;
   }
-  std::vector<std::string> overrides;
-  if (const auto it = args.repeated.find("--set"); it != args.repeated.end()) overrides = it->second;
-  if (auto device = args.value("--device")) overrides.push_back("train.device=" + *device);
-  if (auto threads = args.value("--threads")) overrides.push_back("train.threads=" + *threads);
+  const std::vector<std::string> overrides = config_overrides(args);
 
   const auto resume_dir = args.value("--resume");
   Config config;

@@ -81,4 +81,13 @@ Arguments parse_arguments(int argc, char** argv, const ArgumentSpec& spec) {
   return args;
 }
 
+std::vector<std::string> config_overrides(const Arguments& args) {
+  std::vector<std::string> overrides;
+  if (const auto it = args.repeated.find("--set"); it != args.repeated.end()) overrides = it->second;
+  for (const auto& [flag, key] : {std::pair{"--device", "train.device"}, std::pair{"--threads", "train.threads"},
+                                  std::pair{"--windows", "data.eval_windows"}})
+    if (const auto value = args.value(flag)) overrides.push_back(std::string(key) + "=" + *value);
+  return overrides;
+}
+
 }  // namespace cadenza

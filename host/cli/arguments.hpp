@@ -33,4 +33,9 @@ struct Arguments {
 
 Arguments parse_arguments(int argc, char** argv, const ArgumentSpec& spec);
 
+// The config overrides the tools' flags stand for, in this order: each --set, then
+// --device (train.device), --threads (train.threads) and --windows (data.eval_windows)
+// where given.
+std::vector<std::string> config_overrides(const Arguments& args);
+
 }  // namespace cadenza

@@ -563,8 +563,11 @@ class ConfigReader {
     }
   }
 
-  // One number means a list of that number; a missing value (`key:`) or [] is the empty list.
-  void read_into(std::vector<double>& target, const std::string& path, const ConfigField& field,
+  // One number means a list of that number; a missing value (`key:`) or [] is the empty
+  // list. Integer lists take whole numbers within int's range.
+  template <typename Number>
+    requires std::is_same_v<Number, int> || std::is_same_v<Number, double>
+  void read_into(std::vector<Number>& target, const std::string& path, const ConfigField& field,
                  const ValueRule& rule, const YAML::Node& value) const {
     target.clear();
     if (value.IsNull()) return;
@@ -577,33 +580,16 @@ class ConfigReader {
       reject(path, rule, field, value);
     }
     for (const YAML::Node& item : items) {
-      const std::optional<double> parsed = item.IsScalar() ? parse_number(item.Scalar()) : std::nullopt;
-      if (!parsed || !within_bounds(rule, *parsed)) reject(path, rule, field, value);
-      target.push_back(*parsed);
-    }
-  }
-
-  // One integer means a list of that integer; a missing value (`key:`) or [] is the empty list.
-  void read_into(std::vector<int>& target, const std::string& path, const ConfigField& field,
-                 const ValueRule& rule, const YAML::Node& value) const {
-    target.clear();
-    if (value.IsNull()) return;
-    std::vector<YAML::Node> items;
-    if (value.IsScalar()) {
-      items = {value};
-    } else if (value.IsSequence()) {
-      for (const YAML::Node& item : value) items.push_back(item);
-    } else {
-      reject(path, rule, field, value);
-    }
-    for (const YAML::Node& item : items) {
-      const std::optional<long long> parsed =
-          item.IsScalar() ? parse_integer(item.Scalar()) : std::nullopt;
-      if (!parsed || !within_bounds(rule, static_cast<double>(*parsed)) ||
-          *parsed > std::numeric_limits<int>::max() || *parsed < std::numeric_limits<int>::min()) {
-        reject(path, rule, field, value);
+      std::optional<double> parsed;
+      if (item.IsScalar() && std::is_same_v<Number, double>) {
+        parsed = parse_number(item.Scalar());
+      } else if (item.IsScalar()) {
+        const std::optional<long long> whole = parse_integer(item.Scalar());
+        if (whole && *whole <= std::numeric_limits<int>::max() && *whole >= std::numeric_limits<int>::min())
+          parsed = static_cast<double>(*whole);
       }
-      target.push_back(static_cast<int>(*parsed));
+      if (!parsed || !within_bounds(rule, *parsed)) reject(path, rule, field, value);
+      target.push_back(static_cast<Number>(*parsed));
     }
   }
 

@@ -65,6 +65,7 @@ ClipEvaluation ClipEvaluator::evaluate(const Dataset& data, const std::vector<in
   ClipEvaluation result;
   result.clips = clip_count;
   result.labels = k;
+  result.windows_per_clip = cut.windows_per_clip;
   result.targets.resize(std::size_t(clip_count) * k);
   for (int c = 0; c < clip_count; ++c)
     std::copy_n(data.clip_targets(clips[c]), k, result.targets.begin() + std::size_t(c) * k);

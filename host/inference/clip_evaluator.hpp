@@ -35,6 +35,7 @@ int choose_eval_windows(int configured, const Dataset& data, std::int64_t window
 struct ClipEvaluation {
   int clips = 0;
   int labels = 0;
+  int windows_per_clip = 0;
   double loss = 0.0;                // mean over windows; NaN without windows
   std::vector<float> scores;        // (clips, labels), mean over each clip's windows
   std::vector<float> targets;       // (clips, labels)

@@ -55,7 +55,7 @@ TrainedRun open_trained_run(const fs::path& run_dir, const std::string& checkpoi
 }
 
 TrainedModel::TrainedModel(const TrainedRun& run, const Dataset& data, Logger& log)
-    : run_(run) {
+    : run_(run), data_(data) {
   const Config& config = run_.config;
   if (data.label_names != run_.labels)
     CADENZA_USER_ERROR(run_.run_dir.string() << ": the data's " << data.num_labels() << " labels are not the "
@@ -80,6 +80,23 @@ TrainedModel::TrainedModel(const TrainedRun& run, const Dataset& data, Logger& l
 }
 
 TrainedModel::~TrainedModel() = default;
+
+ClipEvaluation TrainedModel::evaluate(const std::vector<int>& clips, bool with_embeddings) {
+  const Config& config = run_.config;
+  EvaluationWindows cut;
+  cut.window = window_;
+  cut.drop = std::llround(config.data.eval_drop_seconds * config.data.sample_rate);
+  cut.windows_per_clip = choose_eval_windows(config.data.eval_windows, data_, cut.window, cut.drop);
+  ClipEvaluator::Options options;
+  options.batch = batch_;
+  options.labels = data_.num_labels();
+  options.max_clips = static_cast<std::int64_t>(clips.size());
+  options.multi_label = run_.multi_label;
+  options.sigmoid_loss = sigmoid_loss();
+  options.embedding_width = with_embeddings ? model_->embedding().dim(1) : 0;
+  ClipEvaluator evaluator(options, backend());
+  return evaluator.evaluate(data_, clips, cut, *pipeline_, *model_);
+}
 
 bool TrainedModel::sigmoid_loss() const {
   const std::string& type = run_.config.loss.type;

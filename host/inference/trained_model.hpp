@@ -21,6 +21,7 @@
 #include "host/core/context.hpp"
 #include "host/core/logger.hpp"
 #include "host/data/dataset.hpp"
+#include "host/inference/clip_evaluator.hpp"
 #include "host/inference/window_pipeline.hpp"
 
 namespace cadenza {
@@ -55,9 +56,14 @@ class TrainedModel {
   std::int64_t window() const { return window_; }  // samples per window
   // The loss the run trained with: sigmoid BCE, else softmax cross-entropy.
   bool sigmoid_loss() const;
+  // Multiframe evaluation of `clips` of the dataset given at construction, cut as the
+  // run's data.eval_windows and data.eval_drop_seconds say; with_embeddings also averages
+  // the model's embedding().
+  ClipEvaluation evaluate(const std::vector<int>& clips, bool with_embeddings);
 
  private:
   TrainedRun run_;
+  const Dataset& data_;
   std::unique_ptr<Context> context_;
   int batch_ = 0;
   std::int64_t window_ = 0;
