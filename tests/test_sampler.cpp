@@ -61,7 +61,7 @@ TEST_CASE("ranks get disjoint, equal shards of the same epoch order", "[cpu][dat
     std::size_t total = 0;
     for (int rank = 0; rank < world; ++rank) {
       const auto shard = training_epoch(f.clips, f.lengths, f.labels, 60, TrainingSamplerOptions{7, "none", rank, world}, 3);
-      CHECK(shard.size() == 30 / world);
+      CHECK(shard.size() == static_cast<std::size_t>(30 / world));
       for (const ClipWindow& w : shard) CHECK(all.insert(w.clip).second);  // never seen by another rank
       total += shard.size();
     }

@@ -56,7 +56,7 @@ std::vector<nlohmann::json> read_jsonl(const fs::path& path) {
 std::vector<std::vector<double>> epoch_figures(const fs::path& run_dir) {
   std::vector<std::vector<double>> out;
   for (const auto& j : read_jsonl(run_dir / "metrics.jsonl"))
-    out.push_back({j["epoch"].get<double>(), j["train_loss"].get<double>(),
+    out.push_back({j["epoch"].get<double>(), j["train_loss"].get<double>(), j["train_accuracy"].get<double>(),
                    j["val_loss"].get<double>(), j["val_accuracy"].get<double>()});
   return out;
 }

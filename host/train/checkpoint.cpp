@@ -172,7 +172,8 @@ void save_checkpoint(const fs::path& checkpoints_dir, const CheckpointContents& 
 }
 
 TrainerState load_checkpoint(const fs::path& checkpoint_dir, const CheckpointContents& contents,
-                             std::uint64_t model_hash, Backend& backend) {
+                             std::uint64_t model_hash, Backend& backend,
+                             const std::function<void(const TrainerState&)>& check_state) {
   if (!fs::exists(checkpoint_dir / "trainer.safetensors"))
     CADENZA_USER_ERROR(checkpoint_dir.string() << ": no checkpoint here (expected model.safetensors "
                                                   "and trainer.safetensors)");
@@ -185,8 +186,6 @@ TrainerState load_checkpoint(const fs::path& checkpoint_dir, const CheckpointCon
   if (model_step == model.metadata().end() || trainer_step == trainer.metadata().end() ||
       model_step->second != trainer_step->second)
     CADENZA_USER_ERROR(checkpoint_dir.string() << ": model and trainer files are not of the same step");
-  read_into(model, contents.weights, backend);
-  read_into(trainer, contents.trainer_state, backend);
   const auto found = trainer.metadata().find("trainer_state");
   if (found == trainer.metadata().end())
     CADENZA_USER_ERROR(trainer.path().string() << ": metadata has no trainer_state");
@@ -205,6 +204,9 @@ TrainerState load_checkpoint(const fs::path& checkpoint_dir, const CheckpointCon
     state.plateau.bad_epochs = plateau.at("bad_epochs");
     state.plateau.scale = plateau.at("scale");
   }
+  if (check_state) check_state(state);
+  read_into(model, contents.weights, backend);
+  read_into(trainer, contents.trainer_state, backend);
   return state;
 }
 

@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <limits>
 #include <map>
 #include <string>
@@ -58,10 +59,13 @@ void save_checkpoint(const std::filesystem::path& checkpoints_dir, const Checkpo
                      Backend& backend);
 
 // Reads a checkpoint directory (or a run's checkpoints/last) into the given tensors,
-// checking names, shapes and the model hash; returns the trainer state.
+// checking names, shapes and the model hash; returns the trainer state. `check_state`,
+// when given, sees the trainer state before any tensor is read (a resume refuses a
+// changed config there, before the shapes it changed could).
 TrainerState load_checkpoint(const std::filesystem::path& checkpoint_dir,
                              const CheckpointContents& contents, std::uint64_t model_hash,
-                             Backend& backend);
+                             Backend& backend,
+                             const std::function<void(const TrainerState&)>& check_state = {});
 
 // Loads only model weights (for evaluation and prediction).
 void load_weights(const std::filesystem::path& model_file, const std::vector<NamedTensor>& weights,

@@ -89,8 +89,8 @@ class Trainer {
   float read_step_loss();
   double read_epoch_loss_sum();
   // The epoch's training accuracy (single-label) or macro ROC-AUC (multi-label) over the
-  // scores of the steps taken since steps [first_step, steps) of this process.
-  double train_metric(int first_step, int steps);
+  // scores of its `steps` steps.
+  double train_metric(int steps);
   struct Evaluation {
     double loss = 0.0, metric = 0.0, pr_auc = 0.0;
   };
@@ -339,15 +339,14 @@ double Trainer::read_epoch_loss_sum() {
   return sum.f32()[0];
 }
 
-double Trainer::train_metric(int first_step, int steps) {
+double Trainer::train_metric(int steps) {
   Backend& backend = context_->backend();
   Tensor scores = Tensor::zeros(epoch_scores_.shape()), targets = Tensor::zeros(epoch_targets_.shape());
   backend.copy(epoch_scores_, scores);
   backend.copy(epoch_targets_, targets);
-  const std::size_t offset = std::size_t(first_step) * batch_ * num_labels_;
-  const int n = (steps - first_step) * batch_;
-  if (multi_label_) return macro_roc_auc_pr_auc(scores.f32() + offset, targets.f32() + offset, n, num_labels_).roc_auc;
-  return accuracy(scores.f32() + offset, targets.f32() + offset, n, num_labels_);
+  const int n = steps * batch_;
+  if (multi_label_) return macro_roc_auc_pr_auc(scores.f32(), targets.f32(), n, num_labels_).roc_auc;
+  return accuracy(scores.f32(), targets.f32(), n, num_labels_);
 }
 
 float Trainer::read_step_loss() {
@@ -434,6 +433,10 @@ CheckpointContents Trainer::checkpoint_contents() const {
     contents.weights.push_back({p.name, arena_->value(p.id)});
   for (const NamedState& s : model_->state()) contents.weights.push_back({s.name, arena_->get(s.id)});
   for (const auto& b : optimizer_->buffers()) contents.trainer_state.push_back({b.name, b.tensor});
+  // The epoch's training scores so far, so that a run resumed mid-epoch reports the same
+  // training metric as an unbroken one.
+  contents.trainer_state.push_back({"train_metric.scores", epoch_scores_});
+  contents.trainer_state.push_back({"train_metric.targets", epoch_targets_});
   return contents;
 }
 
@@ -450,8 +453,8 @@ TrainOutcome Trainer::run() {
   const fs::path steps_path = request_.run_dir / "steps.jsonl";
   if (request_.resume) {
     state_ = load_checkpoint(request_.run_dir / "checkpoints" / "last", checkpoint_contents(), model_hash_,
-                             context_->backend());
-    check_resumable(state_.config_values);
+                             context_->backend(),
+                             [&](const TrainerState& saved) { check_resumable(saved.config_values); });
     Tensor restored = Tensor::zeros(Shape{1});
     restored.f32()[0] = static_cast<float>(state_.epoch_loss_sum);  // saved from this float
     context_->backend().copy(restored, epoch_loss_sum_);
@@ -496,8 +499,10 @@ TrainOutcome Trainer::run() {
     const int steps_per_epoch = static_cast<int>(epoch_examples_.size() / batch_);
     const auto epoch_start = Clock::now();
     const int first_step = state_.step_in_epoch;
-    context_->backend().fill_zero(epoch_scores_);
-    context_->backend().fill_zero(epoch_targets_);
+    if (first_step == 0) {  // a resumed epoch keeps the rows its checkpoint restored
+      context_->backend().fill_zero(epoch_scores_);
+      context_->backend().fill_zero(epoch_targets_);
+    }
     if (first_step < steps_per_epoch) pipeline_->start_fill(epoch_examples_, std::size_t(first_step) * batch_, batch_);
     for (int s = first_step; s < steps_per_epoch; ++s) {
       if (request_.stop_requested && request_.stop_requested->load()) {
@@ -561,7 +566,7 @@ TrainOutcome Trainer::run() {
       CADENZA_USER_ERROR("training diverged: the mean loss of epoch " << epoch + 1 << " is " << train_loss
                                                                        << "; try a lower train.lr");
     const std::string train_metric_name = multi_label_ ? "train_roc_auc" : "train_accuracy";
-    const double train_metric_value = train_metric(first_step, steps_per_epoch);
+    const double train_metric_value = train_metric(steps_per_epoch);
     nlohmann::json line = {{"epoch", epoch + 1}, {"global_step", state_.global_step},
                            {"train_loss", train_loss}, {train_metric_name, train_metric_value}};
     std::ostringstream summary;
