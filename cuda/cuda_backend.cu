@@ -259,6 +259,10 @@ void CudaBackend::accumulate_confusion(const Tensor& scores, const Tensor& targe
 void CudaBackend::accumulate_sum(const Tensor& values, int count, Tensor& sum) {
   cuda::accumulate_sum(ctx_, values, count, sum);
 }
+void CudaBackend::tag_metrics(const Tensor& scores, const Tensor& targets, int count, float threshold,
+                              Tensor& metrics) {
+  cuda::tag_metrics(ctx_, scores, targets, count, threshold, metrics);
+}
 void CudaBackend::accumulate_window_scores(const Tensor& scores, std::int64_t first_window, int count,
                                            int windows_per_clip, Tensor& clip_scores) {
   cuda::accumulate_window_scores(ctx_, scores, first_window, count, windows_per_clip, clip_scores);

@@ -101,6 +101,8 @@ class CudaBackend final : public Backend {
   void accumulate_confusion(const Tensor& scores, const Tensor& targets, int count,
                             Tensor& confusion) override;
   void accumulate_sum(const Tensor& values, int count, Tensor& sum) override;
+  void tag_metrics(const Tensor& scores, const Tensor& targets, int count, float threshold,
+                   Tensor& metrics) override;
   void accumulate_window_scores(const Tensor& scores, std::int64_t first_window, int count,
                                 int windows_per_clip, Tensor& clip_scores) override;
   void augment_waveform(const WaveformAugment& a, std::uint64_t key, const Tensor& pcm,

@@ -38,6 +38,8 @@ void clip_gradient_norm(CudaContext& ctx, float max_norm, Tensor& grads, Tensor&
 void output_scores(CudaContext& ctx, bool multi_label, const Tensor& logits, Tensor& scores);
 void accumulate_confusion(CudaContext& ctx, const Tensor& scores, const Tensor& targets, int count,
                           Tensor& confusion);
+void tag_metrics(CudaContext& ctx, const Tensor& scores, const Tensor& targets, int count, float threshold,
+                 Tensor& metrics);
 void accumulate_sum(CudaContext& ctx, const Tensor& values, int count, Tensor& sum);
 void accumulate_window_scores(CudaContext& ctx, const Tensor& scores, std::int64_t first_window, int count,
                               int windows_per_clip, Tensor& clip_scores);

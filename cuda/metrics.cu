@@ -1,9 +1,16 @@
 // Evaluation accumulators on the GPU: class scores (one thread per row), the confusion
 // matrix (one thread per row; float atomics adding 1.0 are exact below 2^24, so the
 // counts do not depend on the order), running sums (one thread, in index order, as the
-// CPU) and multiframe clip scores (one thread per (clip row, class) adding its windows'
-// terms in window order, as the CPU: no atomics, bit-equal results), all with
-// host/math/metric_math.hpp's row math.
+// CPU), multiframe clip scores (one thread per (clip row, class) adding its windows'
+// terms in window order, as the CPU: no atomics, bit-equal results) and the per-tag
+// metrics (one block per tag), all with host/math/metric_math.hpp's row math.
+//
+// The per-tag ranking metrics need no sort: each positive example is ranked against its
+// whole column (O(n) per example, O(n^2 / threads) per tag, a few milliseconds for tens of
+// thousands of clips). Counts and ROC-AUC terms are integers or halves, exact in double,
+// so those results do not depend on the summation order; average precision sums
+// ratios, in the fixed order of block_sum_in_order.
+#include "cuda/block_reduce.cuh"
 #include "cuda/check.cuh"
 #include "cuda/elementwise_ops.cuh"
 #include "host/math/metric_math.hpp"
@@ -32,6 +39,43 @@ __global__ void sum_kernel(const float* values, int count, float* sum) {
   float total = sum[0];
   for (int i = 0; i < count; ++i) total += values[i];
   sum[0] = total;
+}
+
+// Block `tag`: each thread ranks examples threadIdx.x, + blockDim.x, ... of the column.
+__global__ void tag_metrics_kernel(const float* scores, const float* targets, int n, int k, float threshold,
+                                   float* metrics) {
+  const int tag = static_cast<int>(blockIdx.x);
+  const float* column = scores + tag;
+  const float* labels = targets + tag;
+  double sums[6] = {};  // ROC-AUC terms, AP terms, true positives, predicted, positives, NaN scores
+  for (int i = static_cast<int>(threadIdx.x); i < n; i += static_cast<int>(blockDim.x)) {
+    const float score = column[std::int64_t(i) * k];
+    const bool positive = is_positive_target(labels[std::int64_t(i) * k]);
+    const bool predicted = predicted_positive(score, threshold);
+    sums[2] += predicted && positive;
+    sums[3] += predicted;
+    sums[4] += positive;
+    if (isnan(score)) {
+      sums[5] += 1.0;
+    } else if (positive) {
+      const ColumnRank rank = rank_in_column(column, labels, n, k, score);
+      sums[0] += roc_auc_term(rank);
+      sums[1] += average_precision_term(rank);
+    }
+  }
+  for (double& sum : sums) {
+    sum = block_sum_in_order(sum);
+    __syncthreads();  // the next sum reuses block_sum_in_order's shared memory
+  }
+  if (threadIdx.x != 0) return;
+  const bool has_nan = sums[5] > 0.0;
+  const double positives = sums[4], negatives = double(n) - positives;
+  metrics[kTagRocAuc * k + tag] = has_nan ? NAN : roc_auc_from_terms(sums[0], positives, negatives);
+  metrics[kTagAveragePrecision * k + tag] = has_nan ? NAN : average_precision_from_terms(sums[1], positives);
+  metrics[kTagTruePositives * k + tag] = static_cast<float>(sums[2]);
+  metrics[kTagPredictedPositives * k + tag] = static_cast<float>(sums[3]);
+  metrics[kTagPositives * k + tag] = static_cast<float>(positives);
+  metrics[kTagNanScores * k + tag] = static_cast<float>(sums[5]);
 }
 
 // Thread (j, c) of clips * k: clip row first_clip + j, class c, adds the terms of the
@@ -86,6 +130,25 @@ void accumulate_confusion(CudaContext& ctx, const Tensor& scores, const Tensor& 
   confusion_kernel<<<blocks_for(count, 128), 128, 0, ctx.stream>>>(
       static_cast<const float*>(scores.raw()), static_cast<const float*>(targets.raw()), count, k,
       static_cast<float*>(confusion.raw()));
+  CADENZA_CUDA_CHECK(cudaGetLastError());
+}
+
+void tag_metrics(CudaContext& ctx, const Tensor& scores, const Tensor& targets, int count, float threshold,
+                 Tensor& metrics) {
+  CADENZA_CHECK(scores.shape().rank() == 2 && targets.shape() == scores.shape() && count >= 0 &&
+                    count <= scores.dim(0),
+                "tag_metrics: scores " << scores.shape().str() << ", targets " << targets.shape().str()
+                                       << ", count " << count);
+  const int k = static_cast<int>(scores.dim(1));
+  CADENZA_CHECK(metrics.shape() == Shape({std::int64_t(kTagMetricRows), k}),
+                "tag_metrics: metrics " << metrics.shape().str() << " for " << k << " tags");
+  check_device_tensor(ctx, scores, "tag_metrics", "scores", scores.numel());
+  check_device_tensor(ctx, targets, "tag_metrics", "targets", targets.numel());
+  check_device_tensor(ctx, metrics, "tag_metrics", "metrics", metrics.numel());
+  if (k == 0) return;
+  tag_metrics_kernel<<<k, row_reduction_threads(count), 0, ctx.stream>>>(
+      static_cast<const float*>(scores.raw()), static_cast<const float*>(targets.raw()), count, k, threshold,
+      static_cast<float*>(metrics.raw()));
   CADENZA_CUDA_CHECK(cudaGetLastError());
 }
 

@@ -20,6 +20,9 @@
 #include <nlohmann/json.hpp>
 
 #include "host/core/error.hpp"
+#include "host/core/tensor.hpp"
+#include "host/cpu/cpu_ops.hpp"
+#include "host/math/metric_math.hpp"
 #include "host/metrics/classification_metrics.hpp"
 
 #ifndef CADENZA_TEST_FIXTURES
@@ -470,6 +473,86 @@ TEST_CASE("thresholded tag metrics agree with scikit-learn", "[cpu][metrics]") {
       CHECK(metrics.support == expected.at("support").get<std::vector<int>>());
     }
   }
+}
+
+// The CUDA tag_metrics kernel ranks each positive example against its whole column
+// (metric_math.hpp's rank_in_column) instead of sorting; the same terms, summed here in
+// example order, must give scikit-learn's figures, ties and one-class tags included.
+TEST_CASE("the per-example ranking terms give scikit-learn's ROC-AUC and average precision",
+          "[cpu][metrics]") {
+  const nlohmann::json fixture = load_cases();
+  for (const nlohmann::json& c : fixture.at("cases")) {
+    const FixtureCase fc = read_case(c);
+    INFO("case " << fc.name);
+    for (int tag = 0; tag < fc.k; ++tag) {
+      INFO("tag " << tag);
+      const float* column = fc.scores.data() + tag;
+      const float* labels = fc.targets.data() + tag;
+      double roc_terms = 0.0, ap_terms = 0.0, positives = 0.0;
+      for (int i = 0; i < fc.n; ++i) {
+        if (!is_positive_target(labels[std::size_t(i) * fc.k])) continue;
+        const ColumnRank rank = rank_in_column(column, labels, fc.n, fc.k, column[std::size_t(i) * fc.k]);
+        roc_terms += roc_auc_term(rank);
+        ap_terms += average_precision_term(rank);
+        positives += 1.0;
+      }
+      // Float results: within a float rounding of sklearn's double.
+      const double roc = roc_auc_from_terms(roc_terms, positives, fc.n - positives);
+      const double ap = average_precision_from_terms(ap_terms, positives);
+      const double expected_roc = value_or_nan(c.at("roc_auc")[tag]);
+      const double expected_ap = value_or_nan(c.at("average_precision")[tag]);
+      CHECK(std::isnan(roc) == std::isnan(expected_roc));
+      CHECK(std::isnan(ap) == std::isnan(expected_ap));
+      if (!std::isnan(expected_roc)) CHECK(roc == Approx(expected_roc).epsilon(1e-7));
+      if (!std::isnan(expected_ap)) CHECK(ap == Approx(expected_ap).epsilon(1e-7));
+    }
+  }
+}
+
+// The CPU backend's tag_metrics op, read back through the *_from_tag_metrics reducers the
+// evaluator uses, gives the figures computed from the scores (to float rounding).
+TEST_CASE("tag_metrics op and its reducers agree with the figures from scores", "[cpu][metrics]") {
+  const nlohmann::json fixture = load_cases();
+  for (const nlohmann::json& c : fixture.at("cases")) {
+    FixtureCase fc = read_case(c);
+    INFO("case " << fc.name);
+    Tensor scores = Tensor::view(fc.scores.data(), Shape{fc.n, fc.k}, DType::f32, Device::cpu());
+    Tensor targets = Tensor::view(fc.targets.data(), Shape{fc.n, fc.k}, DType::f32, Device::cpu());
+    Tensor matrix = Tensor::zeros(Shape{std::int64_t(kTagMetricRows), fc.k});
+    for (const float threshold : {0.5f, 0.3f}) {
+      cpu::tag_metrics(scores, targets, fc.n, threshold, matrix);
+      const MacroAuc from_scores = macro_roc_auc_pr_auc(fc.scores.data(), fc.targets.data(), fc.n, fc.k);
+      const MacroAuc from_op = macro_auc_from_tag_metrics(matrix.f32(), fc.n, fc.k);
+      CHECK(from_op.evaluated_tags == from_scores.evaluated_tags);
+      CHECK(from_op.skipped_tags == from_scores.skipped_tags);
+      auto close = [](double a, double b) { return std::isnan(b) ? std::isnan(a) : a == Approx(b).epsilon(1e-7); };
+      CHECK(close(from_op.roc_auc, from_scores.roc_auc));
+      CHECK(close(from_op.pr_auc, from_scores.pr_auc));
+      const ThresholdedTagMetrics expected =
+          thresholded_tag_metrics(fc.scores.data(), fc.targets.data(), fc.n, fc.k, threshold);
+      const ThresholdedTagMetrics actual = thresholded_from_tag_metrics(matrix.f32(), fc.n, fc.k, threshold);
+      CHECK(close(actual.binary_accuracy, expected.binary_accuracy));
+      CHECK(actual.support == expected.support);
+      for (int tag = 0; tag < fc.k; ++tag) {
+        CHECK(close(actual.precision[tag], expected.precision[tag]));
+        CHECK(close(actual.recall[tag], expected.recall[tag]));
+      }
+    }
+  }
+  // Counts of a NaN score: the tag's precision and the binary accuracy are NaN.
+  std::vector<float> scores = {0.5f, NAN, 0.2f, 0.4f, 0.9f, 0.0f}, targets = {1, 0, 1, 1, 0, 0};
+  Tensor matrix = Tensor::zeros(Shape{std::int64_t(kTagMetricRows), 2});
+  cpu::tag_metrics(Tensor::view(scores.data(), Shape{3, 2}, DType::f32, Device::cpu()),
+                   Tensor::view(targets.data(), Shape{3, 2}, DType::f32, Device::cpu()), 3, 0.5f, matrix);
+  CHECK(matrix.f32()[kTagNanScores * 2 + 1] == 1.0f);
+  CHECK(matrix.f32()[kTagTruePositives * 2 + 0] == 1.0f);
+  CHECK(matrix.f32()[kTagPredictedPositives * 2 + 0] == 2.0f);
+  CHECK(matrix.f32()[kTagPositives * 2 + 0] == 2.0f);
+  CHECK(std::isnan(matrix.f32()[kTagRocAuc * 2 + 1]));
+  const ThresholdedTagMetrics t = thresholded_from_tag_metrics(matrix.f32(), 3, 2, 0.5f);
+  CHECK(std::isnan(t.binary_accuracy));
+  CHECK(std::isnan(t.precision[1]));
+  CHECK(t.precision[0] == 0.5);
 }
 
 TEST_CASE("ROC and precision-recall curves agree with scikit-learn", "[cpu][metrics]") {

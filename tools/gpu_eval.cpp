@@ -74,9 +74,9 @@ int eval_main(int argc, char** argv) {
 
   log.info("evaluating " + run_dir.string() + " (" + run.weights.string() + ") on " + std::to_string(clips.size()) +
            " " + split_name + " clips");
-  const ClipEvaluation evaluation = trained.evaluate(clips, false);
+  const ClipEvaluation evaluation = trained.evaluate(clips, false, threshold);
 
-  const EvaluationReport report = make_evaluation_report(evaluation, data.label_names, run.multi_label, threshold);
+  const EvaluationReport report = make_evaluation_report(evaluation, data.label_names, run.multi_label);
   std::cout << format_evaluation_report(report) << std::flush;
 
   const fs::path out = args.value("--out").value_or((run_dir / ("eval-" + split_name)).string());

@@ -161,6 +161,10 @@ class CpuBackend final : public Backend {
   void output_scores(bool multi_label, const Tensor& logits, Tensor& scores) override {
     cpu::output_scores(multi_label, logits, scores);
   }
+  void tag_metrics(const Tensor& scores, const Tensor& targets, int count, float threshold,
+                   Tensor& metrics) override {
+    cpu::tag_metrics(scores, targets, count, threshold, metrics);
+  }
   void accumulate_confusion(const Tensor& scores, const Tensor& targets, int count,
                             Tensor& confusion) override {
     cpu::accumulate_confusion(scores, targets, count, confusion);

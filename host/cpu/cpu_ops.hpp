@@ -86,6 +86,7 @@ void clip_gradient_norm(float max_norm, Tensor& grads, Tensor& total_norm);
 
 void output_scores(bool multi_label, const Tensor& logits, Tensor& scores);
 void accumulate_confusion(const Tensor& scores, const Tensor& targets, int count, Tensor& confusion);
+void tag_metrics(const Tensor& scores, const Tensor& targets, int count, float threshold, Tensor& metrics);
 void accumulate_sum(const Tensor& values, int count, Tensor& sum);
 void accumulate_window_scores(const Tensor& scores, std::int64_t first_window, int count, int windows_per_clip,
                               Tensor& clip_scores);

@@ -1,8 +1,14 @@
-// Evaluation accumulators on the CPU: class scores, the confusion matrix, running sums and
-// the multiframe clip scores; the per-row math is host/math/metric_math.hpp's.
+// Evaluation accumulators on the CPU: class scores, the confusion matrix, running sums,
+// the multiframe clip scores and the per-tag metrics; the per-row math is
+// host/math/metric_math.hpp's. The per-tag ranking metrics sort each column once
+// (classification_metrics.hpp, checked against scikit-learn), where the CUDA kernel ranks
+// every example against its column; both count ties as scikit-learn does.
+#include <cmath>
+
 #include "host/core/error.hpp"
 #include "host/cpu/cpu_ops.hpp"
 #include "host/math/metric_math.hpp"
+#include "host/metrics/classification_metrics.hpp"
 
 namespace cadenza::cpu {
 
@@ -31,6 +37,36 @@ void accumulate_confusion(const Tensor& scores, const Tensor& targets, int count
     const int truth = argmax_row(targets.f32() + std::int64_t(r) * k, k);
     const int predicted = argmax_row(scores.f32() + std::int64_t(r) * k, k);
     confusion.f32()[truth * k + predicted] += 1.0f;
+  }
+}
+
+void tag_metrics(const Tensor& scores, const Tensor& targets, int count, float threshold, Tensor& metrics) {
+  CADENZA_CHECK(scores.shape().rank() == 2 && targets.shape() == scores.shape() && count >= 0 &&
+                    count <= scores.dim(0),
+                "tag_metrics: scores " << scores.shape().str() << ", targets " << targets.shape().str()
+                                       << ", count " << count);
+  const int k = static_cast<int>(scores.dim(1));
+  CADENZA_CHECK(metrics.shape() == Shape({std::int64_t(kTagMetricRows), k}),
+                "tag_metrics: metrics " << metrics.shape().str() << " for " << k << " tags");
+  float* out = metrics.f32();
+  for (int tag = 0; tag < k; ++tag) {
+    const float* column = scores.f32() + tag;
+    const float* labels = targets.f32() + tag;
+    out[kTagRocAuc * k + tag] = static_cast<float>(roc_auc_binary(column, labels, count, k));
+    out[kTagAveragePrecision * k + tag] = static_cast<float>(average_precision_binary(column, labels, count, k));
+    float true_positives = 0.0f, predicted = 0.0f, positives = 0.0f, nan_scores = 0.0f;
+    for (int i = 0; i < count; ++i) {
+      nan_scores += std::isnan(column[std::int64_t(i) * k]);
+      const bool is_predicted = predicted_positive(column[std::int64_t(i) * k], threshold);
+      const bool is_positive = is_positive_target(labels[std::int64_t(i) * k]);
+      true_positives += is_predicted && is_positive;
+      predicted += is_predicted;
+      positives += is_positive;
+    }
+    out[kTagTruePositives * k + tag] = true_positives;
+    out[kTagPredictedPositives * k + tag] = predicted;
+    out[kTagPositives * k + tag] = positives;
+    out[kTagNanScores * k + tag] = nan_scores;
   }
 }
 

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "host/core/error.hpp"
+#include "host/math/metric_math.hpp"
 
 namespace cadenza {
 namespace {
@@ -38,7 +39,9 @@ ClipEvaluator::ClipEvaluator(const Options& options, Backend& backend) : options
   const BufferId window_scores = plan.add(Region::activations, "eval_window_scores", Shape{b, k});
   const BufferId clip_scores = plan.add(Region::activations, "eval_clip_scores", Shape{c, k});
   const BufferId clip_targets = plan.add(Region::activations, "eval_clip_targets", Shape{c, k});
-  const BufferId confusion = plan.add(Region::activations, "eval_confusion", Shape{k, k});
+  const BufferId metrics =
+      options.multi_label ? plan.add(Region::activations, "eval_tag_metrics", Shape{std::int64_t(kTagMetricRows), k})
+                          : plan.add(Region::activations, "eval_confusion", Shape{k, k});
   const BufferId loss_sum = plan.add(Region::activations, "eval_loss_sum", Shape{1});
   BufferId embeddings;
   if (options.embedding_width > 0)
@@ -48,7 +51,7 @@ ClipEvaluator::ClipEvaluator(const Options& options, Backend& backend) : options
   window_scores_ = arena_->get(window_scores);
   clip_scores_ = arena_->get(clip_scores);
   clip_targets_ = arena_->get(clip_targets);
-  confusion_ = arena_->get(confusion);
+  metrics_ = arena_->get(metrics);
   loss_sum_ = arena_->get(loss_sum);
   if (options.embedding_width > 0) clip_embeddings_ = arena_->get(embeddings);
 }
@@ -73,7 +76,7 @@ ClipEvaluation ClipEvaluator::evaluate(const Dataset& data, const std::vector<in
   std::copy(result.targets.begin(), result.targets.end(), targets.f32());
   backend_.copy(targets, clip_targets_);
   backend_.fill_zero(clip_scores_);
-  backend_.fill_zero(confusion_);
+  backend_.fill_zero(metrics_);
   backend_.fill_zero(loss_sum_);
   if (options_.embedding_width > 0) backend_.fill_zero(clip_embeddings_);
 
@@ -99,11 +102,17 @@ ClipEvaluation ClipEvaluator::evaluate(const Dataset& data, const std::vector<in
 
   const std::size_t n = windows.size();
   result.loss = n ? double(to_host(backend_, loss_sum_)[0]) / double(n) : std::nan("");
-  result.scores = to_host(backend_, clip_scores_);
-  result.scores.resize(std::size_t(clip_count) * k);
-  if (!options_.multi_label) {
-    backend_.accumulate_confusion(clip_scores_, clip_targets_, clip_count, confusion_);
-    result.confusion = to_host(backend_, confusion_);
+  if (options_.scores_to_host) {
+    result.scores = to_host(backend_, clip_scores_);
+    result.scores.resize(std::size_t(clip_count) * k);
+  }
+  if (options_.multi_label) {
+    backend_.tag_metrics(clip_scores_, clip_targets_, clip_count, options_.threshold, metrics_);
+    result.tag_metrics = to_host(backend_, metrics_);
+    result.threshold = options_.threshold;
+  } else {
+    backend_.accumulate_confusion(clip_scores_, clip_targets_, clip_count, metrics_);
+    result.confusion = to_host(backend_, metrics_);
   }
   if (options_.embedding_width > 0) {
     result.embeddings = to_host(backend_, clip_embeddings_);

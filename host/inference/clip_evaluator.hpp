@@ -1,7 +1,9 @@
 // ClipEvaluator: multiframe evaluation of a dataset's clips — each clip cut into a fixed
 // number of windows whose scores (and, when asked, penultimate-layer features) are averaged
-// on the device into the clip's row, with the mean window loss and, for single-label data,
-// the confusion counts accumulated there too. Only the totals come back to the host.
+// on the device into the clip's row, with the mean window loss and the metrics computed
+// there too: the confusion counts (single-label) or the per-tag ROC-AUC, average precision
+// and counts at a threshold (multi-label). Only those totals come back to the host, and
+// the clip scores when asked for.
 //
 // Invariants:
 // - Clip rows follow the order of the clips given; window terms are added in window order,
@@ -37,9 +39,11 @@ struct ClipEvaluation {
   int labels = 0;
   int windows_per_clip = 0;
   double loss = 0.0;                // mean over windows; NaN without windows
-  std::vector<float> scores;        // (clips, labels), mean over each clip's windows
+  std::vector<float> scores;        // (clips, labels), mean over each clip's windows; when asked
   std::vector<float> targets;       // (clips, labels)
   std::vector<float> confusion;     // (labels, labels) counts, single-label only
+  std::vector<float> tag_metrics;   // (kTagMetricRows, labels), multi-label only (metric_math.hpp)
+  float threshold = 0.5f;           // the threshold tag_metrics counted predictions at
   std::vector<float> embeddings;    // (clips, embedding_width), when asked
 };
 
@@ -52,6 +56,8 @@ class ClipEvaluator {
     bool multi_label = false;
     bool sigmoid_loss = false;          // the loss the model trains with (BCE, else CE)
     std::int64_t embedding_width = 0;   // > 0: also average the model's embedding()
+    float threshold = 0.5f;             // multi-label: a tag is predicted when its score >= this
+    bool scores_to_host = true;         // copy the clip scores back (reports, predictions)
   };
   ClipEvaluator(const Options& options, Backend& backend);
 
@@ -63,8 +69,9 @@ class ClipEvaluator {
   Backend& backend_;
   std::unique_ptr<Arena> arena_;
   // A batch's per-window losses (B) and scores (B, K); the accumulators: clip scores,
-  // clip targets (C, K), embeddings (C, D), confusion (K, K) and the loss sum (1).
-  Tensor window_loss_, window_scores_, clip_scores_, clip_targets_, clip_embeddings_, confusion_, loss_sum_;
+  // clip targets (C, K), embeddings (C, D), the loss sum (1); the metrics: confusion (K, K)
+  // or per-tag metrics (kTagMetricRows, K).
+  Tensor window_loss_, window_scores_, clip_scores_, clip_targets_, clip_embeddings_, loss_sum_, metrics_;
 };
 
 }  // namespace cadenza

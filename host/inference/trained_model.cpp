@@ -81,7 +81,7 @@ TrainedModel::TrainedModel(const TrainedRun& run, const Dataset& data, Logger& l
 
 TrainedModel::~TrainedModel() = default;
 
-ClipEvaluation TrainedModel::evaluate(const std::vector<int>& clips, bool with_embeddings) {
+ClipEvaluation TrainedModel::evaluate(const std::vector<int>& clips, bool with_embeddings, float threshold) {
   const Config& config = run_.config;
   EvaluationWindows cut;
   cut.window = window_;
@@ -94,6 +94,7 @@ ClipEvaluation TrainedModel::evaluate(const std::vector<int>& clips, bool with_e
   options.multi_label = run_.multi_label;
   options.sigmoid_loss = sigmoid_loss();
   options.embedding_width = with_embeddings ? model_->embedding().dim(1) : 0;
+  options.threshold = threshold;
   ClipEvaluator evaluator(options, backend());
   return evaluator.evaluate(data_, clips, cut, *pipeline_, *model_);
 }

@@ -58,8 +58,8 @@ class TrainedModel {
   bool sigmoid_loss() const;
   // Multiframe evaluation of `clips` of the dataset given at construction, cut as the
   // run's data.eval_windows and data.eval_drop_seconds say; with_embeddings also averages
-  // the model's embedding().
-  ClipEvaluation evaluate(const std::vector<int>& clips, bool with_embeddings);
+  // the model's embedding(); multi-label tags are predicted at score >= threshold.
+  ClipEvaluation evaluate(const std::vector<int>& clips, bool with_embeddings, float threshold = 0.5f);
 
  private:
   TrainedRun run_;

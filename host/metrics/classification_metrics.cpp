@@ -11,6 +11,7 @@
 #include <limits>
 
 #include "host/core/error.hpp"
+#include "host/math/metric_math.hpp"
 
 namespace cadenza {
 namespace {
@@ -22,8 +23,6 @@ struct ScoredLabel {
   bool positive = false;
 };
 
-bool is_positive(float label) { return label >= 0.5f; }
-
 // The column sorted by descending score; false (and no column) when a score is NaN.
 bool sorted_by_descending_score(const float* scores, const float* labels01, int n, int stride,
                                 std::vector<ScoredLabel>& column) {
@@ -32,7 +31,7 @@ bool sorted_by_descending_score(const float* scores, const float* labels01, int 
   for (int i = 0; i < n; ++i) {
     const std::size_t at = static_cast<std::size_t>(i) * stride;
     if (std::isnan(scores[at])) return false;
-    column[i] = {scores[at], is_positive(labels01[at])};
+    column[i] = {scores[at], is_positive_target(labels01[at])};
   }
   std::sort(column.begin(), column.end(),
             [](const ScoredLabel& a, const ScoredLabel& b) { return a.score > b.score; });
@@ -80,12 +79,68 @@ CountsAtThresholds counts_at_thresholds(const std::vector<ScoredLabel>& column) 
 // count / total, or 0 when total is 0 (sklearn's zero_division=0).
 double ratio_or_zero(double count, double total) { return total > 0.0 ? count / total : 0.0; }
 
-int argmax_row(const float* row, int k) {
-  int best = 0;
-  for (int j = 1; j < k; ++j) {
-    if (row[j] > row[best]) best = j;
+// The per-tag values and counts the multi-label figures are made of: the rows of the
+// tag_metrics matrix, each of k tags.
+struct TagColumns {
+  explicit TagColumns(int k)
+      : roc_auc(std::size_t(k)), average_precision(std::size_t(k)), true_positives(std::size_t(k)),
+        predicted_positives(std::size_t(k)), positives(std::size_t(k)), nan_scores(std::size_t(k)) {}
+  TagColumns(const float* tag_metrics, int k) : TagColumns(k) {
+    auto row = [&](int r, std::vector<double>& out) {
+      std::copy_n(tag_metrics + std::size_t(r) * k, k, out.begin());
+    };
+    row(kTagRocAuc, roc_auc);
+    row(kTagAveragePrecision, average_precision);
+    row(kTagTruePositives, true_positives);
+    row(kTagPredictedPositives, predicted_positives);
+    row(kTagPositives, positives);
+    row(kTagNanScores, nan_scores);
   }
-  return best;
+  std::vector<double> roc_auc, average_precision, true_positives, predicted_positives, positives, nan_scores;
+};
+
+MacroAuc macro_of_tags(TagColumns tags, int n) {
+  MacroAuc result;
+  double roc_sum = 0.0;
+  double pr_sum = 0.0;
+  for (std::size_t tag = 0; tag < tags.positives.size(); ++tag) {
+    if (tags.positives[tag] == 0.0 || tags.positives[tag] == n) {
+      ++result.skipped_tags;
+      continue;
+    }
+    ++result.evaluated_tags;
+    roc_sum += tags.roc_auc[tag];
+    pr_sum += tags.average_precision[tag];
+  }
+  result.roc_auc = result.evaluated_tags > 0 ? roc_sum / result.evaluated_tags : kNaN;
+  result.pr_auc = result.evaluated_tags > 0 ? pr_sum / result.evaluated_tags : kNaN;
+  result.per_tag_roc_auc = std::move(tags.roc_auc);
+  result.per_tag_pr_auc = std::move(tags.average_precision);
+  return result;
+}
+
+// Precision, recall and support per tag, and the binary accuracy: an entry is right when
+// its prediction equals its target, so a tag has n - predicted - positives + 2 * tp right.
+ThresholdedTagMetrics thresholded_of_tags(const TagColumns& tags, int n, float threshold) {
+  const std::size_t k = tags.positives.size();
+  ThresholdedTagMetrics metrics;
+  metrics.threshold = threshold;
+  metrics.precision.resize(k);
+  metrics.recall.resize(k);
+  metrics.support.resize(k);
+  double correct = 0.0;
+  bool any_nan = false;
+  for (std::size_t tag = 0; tag < k; ++tag) {
+    const bool tag_has_nan = tags.nan_scores[tag] > 0.0;
+    const double true_positives = tags.true_positives[tag];
+    metrics.support[tag] = static_cast<int>(tags.positives[tag]);
+    metrics.precision[tag] = tag_has_nan ? kNaN : ratio_or_zero(true_positives, tags.predicted_positives[tag]);
+    metrics.recall[tag] = tag_has_nan ? kNaN : ratio_or_zero(true_positives, tags.positives[tag]);
+    correct += n - tags.predicted_positives[tag] - tags.positives[tag] + 2.0 * true_positives;
+    any_nan = any_nan || tag_has_nan;
+  }
+  metrics.binary_accuracy = n > 0 && !any_nan ? correct / (static_cast<double>(n) * double(k)) : kNaN;
+  return metrics;
 }
 
 }  // namespace
@@ -143,29 +198,13 @@ double average_precision_binary(const float* scores, const float* labels01, int 
 
 MacroAuc macro_roc_auc_pr_auc(const float* scores, const float* targets, int n, int k) {
   CADENZA_CHECK(n >= 0 && k >= 1, "n " << n << ", k " << k);
-  MacroAuc result;
-  result.per_tag_roc_auc.resize(static_cast<std::size_t>(k));
-  result.per_tag_pr_auc.resize(static_cast<std::size_t>(k));
-  double roc_sum = 0.0;
-  double pr_sum = 0.0;
+  TagColumns tags(k);
   for (int tag = 0; tag < k; ++tag) {
-    result.per_tag_roc_auc[tag] = roc_auc_binary(scores + tag, targets + tag, n, k);
-    result.per_tag_pr_auc[tag] = average_precision_binary(scores + tag, targets + tag, n, k);
-    int positives = 0;
-    for (int i = 0; i < n; ++i) {
-      positives += is_positive(targets[static_cast<std::size_t>(i) * k + tag]);
-    }
-    if (positives == 0 || positives == n) {
-      ++result.skipped_tags;
-      continue;
-    }
-    ++result.evaluated_tags;
-    roc_sum += result.per_tag_roc_auc[tag];
-    pr_sum += result.per_tag_pr_auc[tag];
+    tags.roc_auc[tag] = roc_auc_binary(scores + tag, targets + tag, n, k);
+    tags.average_precision[tag] = average_precision_binary(scores + tag, targets + tag, n, k);
+    for (int i = 0; i < n; ++i) tags.positives[tag] += is_positive_target(targets[static_cast<std::size_t>(i) * k + tag]);
   }
-  result.roc_auc = result.evaluated_tags > 0 ? roc_sum / result.evaluated_tags : kNaN;
-  result.pr_auc = result.evaluated_tags > 0 ? pr_sum / result.evaluated_tags : kNaN;
-  return result;
+  return macro_of_tags(std::move(tags), n);
 }
 
 std::vector<float> confusion_matrix(const float* scores, const float* targets, int n, int k) {
@@ -236,37 +275,29 @@ ClassificationReport classification_report(const float* confusion, int k) {
 ThresholdedTagMetrics thresholded_tag_metrics(const float* scores, const float* targets, int n,
                                               int k, float threshold) {
   CADENZA_CHECK(n >= 0 && k >= 1, "n " << n << ", k " << k);
-  ThresholdedTagMetrics metrics;
-  metrics.threshold = threshold;
-  metrics.precision.resize(static_cast<std::size_t>(k));
-  metrics.recall.resize(static_cast<std::size_t>(k));
-  metrics.support.resize(static_cast<std::size_t>(k));
-  double correct = 0.0;
-  bool any_nan = false;
+  TagColumns tags(k);
   for (int tag = 0; tag < k; ++tag) {
-    double true_positives = 0.0;
-    double predicted_positives = 0.0;
-    bool tag_has_nan = false;
-    int positives = 0;
     for (int i = 0; i < n; ++i) {
       const std::size_t at = static_cast<std::size_t>(i) * k + tag;
-      tag_has_nan = tag_has_nan || std::isnan(scores[at]);
-      const bool predicted = scores[at] >= threshold;
-      const bool positive = is_positive(targets[at]);
-      positives += positive;
-      predicted_positives += predicted;
-      true_positives += predicted && positive;
-      correct += predicted == positive;
+      const bool predicted = predicted_positive(scores[at], threshold);
+      const bool positive = is_positive_target(targets[at]);
+      tags.nan_scores[tag] += std::isnan(scores[at]);
+      tags.positives[tag] += positive;
+      tags.predicted_positives[tag] += predicted;
+      tags.true_positives[tag] += predicted && positive;
     }
-    metrics.support[tag] = positives;
-    metrics.precision[tag] =
-        tag_has_nan ? kNaN : ratio_or_zero(true_positives, predicted_positives);
-    metrics.recall[tag] = tag_has_nan ? kNaN : ratio_or_zero(true_positives, positives);
-    any_nan = any_nan || tag_has_nan;
   }
-  metrics.binary_accuracy =
-      n > 0 && !any_nan ? correct / (static_cast<double>(n) * k) : kNaN;
-  return metrics;
+  return thresholded_of_tags(tags, n, threshold);
+}
+
+MacroAuc macro_auc_from_tag_metrics(const float* tag_metrics, int n, int k) {
+  CADENZA_CHECK(n >= 0 && k >= 1, "n " << n << ", k " << k);
+  return macro_of_tags(TagColumns(tag_metrics, k), n);
+}
+
+ThresholdedTagMetrics thresholded_from_tag_metrics(const float* tag_metrics, int n, int k, float threshold) {
+  CADENZA_CHECK(n >= 0 && k >= 1, "n " << n << ", k " << k);
+  return thresholded_of_tags(TagColumns(tag_metrics, k), n, threshold);
 }
 
 RocCurve roc_curve(const float* scores, const float* labels01, int n, int stride) {

@@ -115,6 +115,14 @@ struct ThresholdedTagMetrics {
 ThresholdedTagMetrics thresholded_tag_metrics(const float* scores, const float* targets, int n,
                                               int k, float threshold);
 
+// ---- The same figures from the device's per-tag matrix -----------------------------------
+
+// macro_roc_auc_pr_auc and thresholded_tag_metrics of n examples, read from the
+// (kTagMetricRows, k) matrix of the backends' tag_metrics op (host/math/metric_math.hpp's
+// TagMetricRow): per-tag values in float, averages and ratios in double as above.
+MacroAuc macro_auc_from_tag_metrics(const float* tag_metrics, int n, int k);
+ThresholdedTagMetrics thresholded_from_tag_metrics(const float* tag_metrics, int n, int k, float threshold);
+
 // ---- Curves ------------------------------------------------------------------------------
 
 // sklearn.metrics.roc_curve(drop_intermediate=False) of one column: a first point at

@@ -127,7 +127,7 @@ inline constexpr const char* kBackendOps[] = {
     "adam_step",               "sgd_step",
     "clip_gradient_norm",
     "output_scores",           "accumulate_confusion",        "accumulate_sum",
-    "accumulate_window_scores",
+    "accumulate_window_scores", "tag_metrics",
     "augment_waveform",        "mask_spectrogram",
 };
 
@@ -306,6 +306,12 @@ class Backend {
   // Each clip row receives its windows' terms in window order (deterministic).
   virtual void accumulate_window_scores(const Tensor& scores, std::int64_t first_window, int count,
                                         int windows_per_clip, Tensor& clip_scores) = 0;
+  // Multi-label: for each tag (column) of the first `count` rows of scores and targets
+  // (N, K), writes metrics (kTagMetricRows, K) — ROC-AUC, average precision, and the
+  // true-positive, predicted-positive and positive counts at `threshold` (metric_math.hpp's
+  // TagMetricRow). Ties count as scikit-learn counts them.
+  virtual void tag_metrics(const Tensor& scores, const Tensor& targets, int count, float threshold,
+                           Tensor& metrics) = 0;
 
   // Augmentation. augment_waveform writes the augmented pcm (B, S) to out (not in place);
   // mask_spectrogram masks features (B, C, F, T) in place.

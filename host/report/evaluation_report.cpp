@@ -45,7 +45,7 @@ std::string support_text(double support) { return std::to_string(std::llround(su
 }  // namespace
 
 EvaluationReport make_evaluation_report(const ClipEvaluation& evaluation, const std::vector<std::string>& labels,
-                                        bool multi_label, float threshold) {
+                                        bool multi_label) {
   CADENZA_CHECK(int(labels.size()) == evaluation.labels, "make_evaluation_report: " << labels.size() << " names for "
                                                                                     << evaluation.labels << " labels");
   EvaluationReport report;
@@ -55,9 +55,8 @@ EvaluationReport make_evaluation_report(const ClipEvaluation& evaluation, const 
   report.loss = evaluation.loss;
   const int k = evaluation.labels;
   if (multi_label) {
-    report.auc = macro_roc_auc_pr_auc(evaluation.scores.data(), evaluation.targets.data(), evaluation.clips, k);
-    report.at_threshold =
-        thresholded_tag_metrics(evaluation.scores.data(), evaluation.targets.data(), evaluation.clips, k, threshold);
+    report.auc = macro_auc_from_tag_metrics(evaluation.tag_metrics.data(), evaluation.clips, k);
+    report.at_threshold = thresholded_from_tag_metrics(evaluation.tag_metrics.data(), evaluation.clips, k, evaluation.threshold);
   } else {
     report.classification = classification_report(evaluation.confusion.data(), k);
   }

@@ -36,9 +36,9 @@ struct EvaluationReport {
   ThresholdedTagMetrics at_threshold;    // multi-label
 };
 
-// `threshold` applies to multi-label scores (a tag is predicted when score >= threshold).
+// Multi-label figures at a threshold use the one the evaluation counted at.
 EvaluationReport make_evaluation_report(const ClipEvaluation& evaluation, const std::vector<std::string>& labels,
-                                        bool multi_label, float threshold);
+                                        bool multi_label);
 
 // The text table gpu_eval prints: scikit-learn's classification_report layout (4 digits)
 // for classes; per-tag ROC-AUC, PR-AUC, precision, recall and support, then the macro

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "host/core/error.hpp"
+#include "host/math/metric_math.hpp"
 #include "host/math/random_math.hpp"
 
 namespace cadenza {
@@ -44,6 +45,11 @@ constexpr double kExact = 0.0;
 // kElementwise. Cases without noise (no normal(), no RMS) are held to kExact or to one
 // ulp of the gain.
 constexpr double kAugment = kElementwise;
+
+// Per-tag metrics: counts and ROC-AUC are exact (integer and half-integer sums in double);
+// average precision is a double sum of ratios, added per tie group on the CPU and per
+// example on the GPU, then rounded to float: at most a float ulp or two.
+constexpr double kTagMetrics = 1e-6;
 
 constexpr std::size_t kGuardBytes = 256;
 constexpr unsigned char kSentinel = 0xA5;
@@ -98,7 +104,8 @@ class ParityRun {
     for (std::int64_t i = 0; i < reference.numel(); ++i) {
       const double c = candidate.f32()[i], e = reference.f32()[i];
       if (!std::isfinite(c)) {
-        r.finite = false;
+        // NaN is the defined value of some metrics (ROC-AUC of a tag with one class).
+        r.finite = r.finite && std::isnan(c) && std::isnan(e);
         continue;
       }
       r.max_error = std::max(r.max_error, std::fabs(c - e) / std::max(1.0, std::fabs(e)));
@@ -638,6 +645,34 @@ void evaluation_cases(ParityRun& t) {
     }
     // The same float divisions and additions, in window order, on both sides.
     t.compare("accumulate_window_scores", "clip_scores", name, clip_scores, kExact);
+  }
+
+  // Per-tag metrics of scores on a grid of 9 values (many ties), with a tag that has no
+  // positives (ROC-AUC and AP NaN), one with only positives (ROC-AUC NaN), a NaN score in
+  // the last tag, and a partial count; thresholds on and off the grid.
+  struct TagCase {
+    int rows, k, count;
+    float threshold;
+  };
+  for (const TagCase& c : {TagCase{16, 10, 16, 0.5f}, TagCase{1, 3, 1, 0.5f}, TagCase{37, 50, 30, 0.3f},
+                           TagCase{2000, 5, 1999, 0.45f}}) {
+    const std::string name = "scores " + Shape{c.rows, c.k}.str() + ", count " + std::to_string(c.count) +
+                             ", threshold " + std::to_string(c.threshold);
+    Tensor scores_host = Tensor::zeros(Shape{c.rows, c.k}), targets_host = Tensor::zeros(Shape{c.rows, c.k});
+    for (int r = 0; r < c.rows; ++r) {
+      for (int j = 0; j < c.k; ++j) {
+        const std::int64_t at = std::int64_t(r) * c.k + j;
+        scores_host.f32()[at] = std::floor(9.0f * uniform01(96, 0, std::uint64_t(at))) / 8.0f;
+        const float prevalence = 0.1f + 0.8f * float(j) / float(c.k);
+        targets_host.f32()[at] = j == 0 ? 0.0f : j == 1 ? 1.0f : float(uniform01(97, 0, std::uint64_t(at)) < prevalence);
+      }
+    }
+    if (c.rows > 1) scores_host.f32()[std::int64_t(c.rows / 2) * c.k + c.k - 1] = std::nanf("");
+    auto scores = t.upload(scores_host), targets = t.upload(targets_host);
+    auto metrics = t.make(Shape{kTagMetricRows, c.k}, 98);
+    t.ref().tag_metrics(scores.ref.tensor, targets.ref.tensor, c.count, c.threshold, metrics.ref.tensor);
+    t.cand().tag_metrics(scores.cand.tensor, targets.cand.tensor, c.count, c.threshold, metrics.cand.tensor);
+    t.compare("tag_metrics", "metrics", name, metrics, kTagMetrics);
   }
 }
 

@@ -5,7 +5,8 @@
 // For each case both backends get the same inputs and the same initial outputs (random,
 // so an op that should overwrite but accumulates, or the reverse, shows). Every output on
 // either side sits between guard bytes of a sentinel pattern that must be intact after the
-// op (out-of-bounds writes), and every candidate value must be finite. Errors are relative
+// op (out-of-bounds writes), and every candidate value must be finite (or NaN where the
+// reference is NaN, a defined value of some metrics). Errors are relative
 // to max(1, |reference value|); each op family has one tolerance, with its reason in
 // op_parity.cpp.
 #pragma once

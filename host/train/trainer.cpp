@@ -22,6 +22,7 @@
 #include "host/inference/window_pipeline.hpp"
 #include "host/io/atomic_file.hpp"
 #include "host/math/loss_math.hpp"
+#include "host/math/metric_math.hpp"
 #include "host/math/random_math.hpp"
 #include "host/metrics/classification_metrics.hpp"
 #include "host/model/model.hpp"
@@ -142,12 +143,13 @@ class Trainer {
   Tensor batch_targets_;                      // the submitted batch's targets, on the device
   BufferId augmented_pcm_id_;
   Tensor augmented_pcm_;                      // (B, S) when waveform augmentation is on
-  BufferId loss_id_, grad_norm_id_, epoch_loss_sum_id_, step_scores_id_, epoch_scores_id_, epoch_targets_id_;
+  BufferId loss_id_, grad_norm_id_, epoch_loss_sum_id_, step_scores_id_, epoch_scores_id_, epoch_targets_id_,
+      epoch_metric_id_;
   Tensor loss_, grad_norm_;
   // The training metric: a step's scores (B, K), and every example's scores and targets of
   // the epoch so far (examples, K), row = step * B + b (as Keras reports it: on augmented
-  // crops, with dropout).
-  Tensor step_scores_, epoch_scores_, epoch_targets_;
+  // crops, with dropout), and their metric: confusion (K, K) or per-tag metrics.
+  Tensor step_scores_, epoch_scores_, epoch_targets_, epoch_metric_;
   Tensor epoch_loss_sum_;  // (1): per-example training losses of the epoch so far
   Tensor host_loss_;
   TrainerState state_;
@@ -221,6 +223,9 @@ void Trainer::build() {
   epoch_loss_sum_id_ = plan.add(Region::activations, "epoch_loss_sum", Shape{1});
   const std::int64_t epoch_rows = static_cast<std::int64_t>(train_examples / batch_) * batch_;
   step_scores_id_ = plan.add(Region::activations, "step_scores", Shape{batch_, num_labels_});
+  epoch_metric_id_ = multi_label_ ? plan.add(Region::activations, "epoch_tag_metrics",
+                                             Shape{std::int64_t(kTagMetricRows), num_labels_})
+                                  : plan.add(Region::activations, "epoch_confusion", Shape{num_labels_, num_labels_});
   epoch_scores_id_ = plan.add(Region::activations, "epoch_scores", Shape{epoch_rows, num_labels_});
   epoch_targets_id_ = plan.add(Region::activations, "epoch_targets", Shape{epoch_rows, num_labels_});
   if (augment_waveform_) augmented_pcm_id_ = plan.add(Region::activations, "augmented_pcm", Shape{batch_, window_});
@@ -247,6 +252,7 @@ void Trainer::build() {
   evaluation.max_clips = static_cast<std::int64_t>(data_.indices(Split::val).size());
   evaluation.multi_label = multi_label_;
   evaluation.sigmoid_loss = sigmoid_loss_;
+  evaluation.scores_to_host = false;
   evaluator_ = std::make_unique<ClipEvaluator>(evaluation, backend);
   loss_ = arena_->get(loss_id_);
   grad_norm_ = arena_->get(grad_norm_id_);
@@ -255,6 +261,7 @@ void Trainer::build() {
   step_scores_ = arena_->get(step_scores_id_);
   epoch_scores_ = arena_->get(epoch_scores_id_);
   epoch_targets_ = arena_->get(epoch_targets_id_);
+  epoch_metric_ = arena_->get(epoch_metric_id_);
   host_loss_ = Tensor::zeros(loss_.shape());
   model_hash_ = model_hash(config_);
 
@@ -341,12 +348,17 @@ double Trainer::read_epoch_loss_sum() {
 
 double Trainer::train_metric(int steps) {
   Backend& backend = context_->backend();
-  Tensor scores = Tensor::zeros(epoch_scores_.shape()), targets = Tensor::zeros(epoch_targets_.shape());
-  backend.copy(epoch_scores_, scores);
-  backend.copy(epoch_targets_, targets);
   const int n = steps * batch_;
-  if (multi_label_) return macro_roc_auc_pr_auc(scores.f32(), targets.f32(), n, num_labels_).roc_auc;
-  return accuracy(scores.f32(), targets.f32(), n, num_labels_);
+  Tensor metric = Tensor::zeros(epoch_metric_.shape());
+  if (multi_label_) {
+    backend.tag_metrics(epoch_scores_, epoch_targets_, n, 0.5f, epoch_metric_);
+    backend.copy(epoch_metric_, metric);
+    return macro_auc_from_tag_metrics(metric.f32(), n, num_labels_).roc_auc;
+  }
+  backend.fill_zero(epoch_metric_);
+  backend.accumulate_confusion(epoch_scores_, epoch_targets_, n, epoch_metric_);
+  backend.copy(epoch_metric_, metric);
+  return classification_report(metric.f32(), num_labels_).accuracy;
 }
 
 float Trainer::read_step_loss() {
@@ -363,7 +375,7 @@ Trainer::Evaluation Trainer::evaluate(Split split) {
   Evaluation e;
   e.loss = clips.loss;
   if (multi_label_) {
-    const MacroAuc auc = macro_roc_auc_pr_auc(clips.scores.data(), clips.targets.data(), clips.clips, num_labels_);
+    const MacroAuc auc = macro_auc_from_tag_metrics(clips.tag_metrics.data(), clips.clips, num_labels_);
     e.metric = auc.roc_auc;
     e.pr_auc = auc.pr_auc;
   } else {
