@@ -9,6 +9,9 @@
 #include <cuda_runtime.h>
 #include <cudnn.h>
 #include <cufft.h>
+#ifdef CADENZA_WITH_NCCL
+#include <nccl.h>
+#endif
 
 #include <string>
 
@@ -29,6 +32,20 @@ inline std::string describe(cublasStatus_t s) {
   return std::string(cublasGetStatusName(s)) + ": " + cublasGetStatusString(s);
 }
 inline std::string describe(cufftResult s) { return "cufftResult " + std::to_string(int(s)); }
+
+#ifdef CADENZA_WITH_NCCL
+// ncclInProgress is not success: a non-blocking communicator's caller handles it before
+// checking (see cuda/nccl_communicator.cu).
+inline bool ok(ncclResult_t s) { return s == ncclSuccess; }
+// NCCL's name for the code, then its last error message when it has one (that message
+// may come from an earlier asynchronous failure, so it is labelled as such).
+inline std::string describe(ncclResult_t s) {
+  std::string text = ncclGetErrorString(s);
+  const char* last = ncclGetLastError(nullptr);
+  if (last != nullptr && last[0] != '\0') text += " (NCCL's last error: " + std::string(last) + ")";
+  return text;
+}
+#endif
 
 [[noreturn]] void fail(const char* call, const char* file, int line, const std::string& status);
 

@@ -69,6 +69,27 @@ TEST_CASE("ranks get disjoint, equal shards of the same epoch order", "[cpu][dat
   }
 }
 
+TEST_CASE("a step of W ranks reads the rows of one process's step with a W times larger batch", "[cpu][data]") {
+  const Fixture f = make();
+  for (auto [world, batch] : {std::pair{2, 4}, std::pair{3, 2}, std::pair{4, 1}}) {
+    INFO(world << " ranks of batch " << batch);
+    TrainingSamplerOptions one{7, "none", 0, 1, batch * world};
+    const auto single = training_epoch(f.clips, f.lengths, f.labels, 60, one, 5);
+    CHECK(single.size() == std::size_t(30 / (batch * world) * batch * world));
+    for (int rank = 0; rank < world; ++rank) {
+      const auto shard =
+          training_epoch(f.clips, f.lengths, f.labels, 60, TrainingSamplerOptions{7, "none", rank, world, batch}, 5);
+      REQUIRE(shard.size() * world == single.size());
+      for (std::size_t k = 0; k < shard.size(); ++k) {
+        const std::size_t step = k / batch, row = rank * batch + k % batch;  // row of the large batch
+        const ClipWindow& expected = single[step * batch * world + row];
+        CHECK(shard[k].clip == expected.clip);
+        CHECK(shard[k].offset == expected.offset);  // the same crop
+      }
+    }
+  }
+}
+
 TEST_CASE("balanced sampling over- or under-samples every class to the same count", "[cpu][data]") {
   const Fixture f = make();
   for (auto [mode, per_class] : {std::pair<std::string, int>{"oversample", 20}, {"undersample", 3}}) {

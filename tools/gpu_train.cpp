@@ -9,12 +9,18 @@
 //
 // Ctrl-C (or SIGTERM) finishes the current step, writes a checkpoint and exits 130; a
 // second Ctrl-C exits at once (losing only the steps since the last checkpoint).
+//
+// Data-parallel: one process per device, started by mpirun, srun or torchrun-style
+// variables (host/dist/launch.hpp); rank 0 prints and writes the run directory.
 #include <atomic>
+#include <cstdlib>
 #include <chrono>
 #include <csignal>
 #include <ctime>
 #include <filesystem>
 #include <iostream>
+#include <optional>
+#include <vector>
 
 #include "host/cli/arguments.hpp"
 #include "host/cli/tool_main.hpp"
@@ -23,6 +29,8 @@
 #include "host/core/error.hpp"
 #include "host/core/logger.hpp"
 #include "host/data/dataset.hpp"
+#include "host/dist/launch.hpp"
+#include "host/dist/process_group.hpp"
 #include "host/model/summary.hpp"
 #include "host/report/evaluation_report.hpp"
 #include "host/train/trainer.hpp"
@@ -50,8 +58,11 @@ constexpr const char* kUsage =
     "  --prepare-only   index the dataset and build its decoded-audio cache, then exit\n"
     "  --quiet          only warnings and errors\n";
 
-std::string default_run_dir(const std::string& model_name) {
-  const std::time_t now = std::time(nullptr);
+// runs/NAME-TIME, with rank 0's time on every rank.
+std::string default_run_dir(const std::string& model_name, cadenza::Communicator& communicator) {
+  std::vector<double> time = {communicator.rank() == 0 ? double(std::time(nullptr)) : 0.0};
+  communicator.all_reduce_host(time);
+  const auto now = static_cast<std::time_t>(time[0]);
   char stamp[32];
   std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", std::localtime(&now));
   return "runs/" + model_name + "-" + stamp;
@@ -71,18 +82,19 @@ int train_main(int argc, char** argv) {
   const std::vector<std::string> overrides = config_overrides(args);
 
   const auto resume_dir = args.value("--resume");
+  const LaunchInfo launch = detect_launch([](const char* name) { return std::getenv(name); });
   Config config;
-  fs::path run_dir;
+  std::optional<fs::path> run_dir;
   if (resume_dir) {
     if (!args.positionals.empty())
       CADENZA_USER_ERROR("--resume takes the run directory's config; do not also give " << args.positionals[0]);
     if (args.value("--run-dir"))
       CADENZA_USER_ERROR("--resume RUN_DIR continues in RUN_DIR; do not also give --run-dir");
     run_dir = *resume_dir;
-    if (!fs::exists(run_dir / "checkpoints" / "last"))
-      CADENZA_USER_ERROR("--resume " << run_dir.string() << ": no checkpoint there (expected "
-                                     << (run_dir / "checkpoints" / "last").string() << ")");
-    config = load_config((run_dir / "config.yaml").string(), overrides);
+    if (!fs::exists(*run_dir / "checkpoints" / "last"))
+      CADENZA_USER_ERROR("--resume " << run_dir->string() << ": no checkpoint there (expected "
+                                     << (*run_dir / "checkpoints" / "last").string() << ")");
+    config = load_config((*run_dir / "config.yaml").string(), overrides);
   } else {
     if (args.positionals.size() != 1) {
       std::cerr << kUsage;
@@ -91,17 +103,19 @@ int train_main(int argc, char** argv) {
                                                         std::to_string(args.positionals.size()));
     }
     config = load_config(args.positionals[0], overrides);
-    run_dir = args.value("--run-dir").value_or(
-        config.train.run_dir.empty() ? default_run_dir(config.model.name) : config.train.run_dir);
+    if (const auto given = args.value("--run-dir")) run_dir = *given;
+    else if (!config.train.run_dir.empty()) run_dir = config.train.run_dir;
   }
 
-  Logger logger(std::cerr, args.has("--quiet") ? Logger::Level::warn : Logger::Level::info);
+  // Ranks other than 0 print only warnings and errors.
+  Logger logger(std::cerr, args.has("--quiet") || launch.rank != 0 ? Logger::Level::warn : Logger::Level::info);
   if (args.has("--summary")) {
     const auto context = make_context("cpu", config.train.threads, logger);
     std::cout << model_summary(config, context->backend());
     return 0;
   }
   if (args.has("--prepare-only")) {
+    if (launch.rank != 0) return 0;  // one process builds the cache
     const Dataset data = load_dataset(config, config.train.seed, config.train.threads, logger);
     for (const std::string& line : data.skipped) logger.warn("skipped " + line);
     std::cout << "prepared " << config.data.dataset << ": " << data.num_clips() << " clips, "
@@ -111,28 +125,34 @@ int train_main(int argc, char** argv) {
               << std::endl;
     return 0;
   }
-  if (!resume_dir && fs::exists(run_dir / "checkpoints" / "last"))
-    CADENZA_USER_ERROR("run directory " << run_dir.string() << " already holds a run; continue it with "
-                                        << "--resume " << run_dir.string() << " or choose another --run-dir");
+  ProcessGroup group = join_process_group(launch, config.train.device, config.train.threads,
+                                          config.train.dist.timeout_seconds, logger);
+  if (!run_dir) run_dir = default_run_dir(config.model.name, *group.communicator);
+  if (!resume_dir && fs::exists(*run_dir / "checkpoints" / "last"))
+    CADENZA_USER_ERROR("run directory " << run_dir->string() << " already holds a run; continue it with "
+                                        << "--resume " << run_dir->string() << " or choose another --run-dir");
 
   logger.info("cadenza gpu_train: " + (config.source_path.empty() ? std::string("(built-in)") : config.source_path) +
-              " → " + run_dir.string());
+              " → " + run_dir->string());
   logger.info("resolved config:\n" + to_yaml(config));
   std::signal(SIGINT, on_stop_signal);
   std::signal(SIGTERM, on_stop_signal);
-  const TrainOutcome outcome =
-      run_training(config, TrainRequest{run_dir, resume_dir.has_value(), &g_stop_requested}, logger);
+  TrainRequest request{*run_dir, resume_dir.has_value(), &g_stop_requested};
+  request.context = group.context.get();
+  request.communicator = group.communicator.get();
+  const TrainOutcome outcome = run_training(config, request, logger);
   if (outcome.status == TrainOutcome::Status::interrupted) return kExitInterrupted;
+  if (launch.rank != 0) return 0;
   // The curves are a view of metrics.jsonl: a failure to draw them costs the run nothing.
   try {
-    write_training_curves(run_dir / "metrics.jsonl", run_dir);
+    write_training_curves(*run_dir / "metrics.jsonl", *run_dir);
   } catch (const std::exception& e) {
     logger.warn(std::string("training curves not drawn: ") + e.what());
   }
   if (outcome.status == TrainOutcome::Status::completed || outcome.status == TrainOutcome::Status::stopped_early) {
     std::cout << "done: " << outcome.epochs_completed << " epochs, " << outcome.global_step << " steps";
     if (!outcome.metric_name.empty()) std::cout << ", " << outcome.metric_name << " " << outcome.last_val_metric;
-    std::cout << "; run directory " << run_dir.string() << std::endl;
+    std::cout << "; run directory " << run_dir->string() << std::endl;
   }
   return 0;
 }

@@ -182,6 +182,12 @@ struct PhasesConfig {
   bool reload_best = true;   // start each phase from the best checkpoint so far
 };
 
+// Data-parallel training (one process per device; see host/dist/).
+struct DistributedConfig {
+  double bucket_mb = 25.0;          // gradients are averaged in buckets of about this size
+  double timeout_seconds = 600.0;   // a collective that long without progress ends the job
+};
+
 struct TrainConfig {
   int epochs = 10;
   int batch_size = 16;
@@ -189,6 +195,7 @@ struct TrainConfig {
   double lr = 1e-3;
   ScheduleConfig schedule;
   PhasesConfig phases;
+  DistributedConfig dist;
   double weight_decay = 0.0;       // adam/sgd: L2 added to the gradient; adamw: decoupled
   std::array<double, 2> betas = {0.9, 0.999};
   double eps = 1e-8;

@@ -45,19 +45,21 @@ std::vector<int> balanced(const std::vector<int>& clips, const std::vector<int>&
 std::vector<ClipWindow> training_epoch(const std::vector<int>& clips, const std::vector<std::int64_t>& lengths,
                                        const std::vector<int>& primary_label, std::int64_t window,
                                        const TrainingSamplerOptions& options, int epoch) {
-  CADENZA_CHECK(options.world_size >= 1 && options.rank >= 0 && options.rank < options.world_size,
-                "rank " << options.rank << " of " << options.world_size);
+  CADENZA_CHECK(options.world_size >= 1 && options.rank >= 0 && options.rank < options.world_size &&
+                    options.batch >= 1,
+                "rank " << options.rank << " of " << options.world_size << ", batch " << options.batch);
   CADENZA_CHECK(window > 0, "window " << window);
   if (options.balance != "none" && options.balance != "oversample" && options.balance != "undersample")
     CADENZA_USER_ERROR("data.balance: expected none, oversample or undersample, got '" << options.balance << "'");
   std::vector<int> order = options.balance == "none" ? clips : balanced(clips, primary_label, options.balance,
                                                                           options.seed, epoch);
   shuffle(order, options.seed, hash64(kOrderStream, std::uint64_t(epoch)));
-  const std::size_t per_rank = order.size() / std::size_t(options.world_size);
+  const std::size_t batch = std::size_t(options.batch), global_batch = batch * std::size_t(options.world_size);
+  const std::size_t per_rank = order.size() / global_batch * batch;
   std::vector<ClipWindow> examples;
   examples.reserve(per_rank);
   for (std::size_t k = 0; k < per_rank; ++k) {
-    const std::size_t position = k * std::size_t(options.world_size) + std::size_t(options.rank);
+    const std::size_t position = k / batch * global_batch + std::size_t(options.rank) * batch + k % batch;
     const int clip = order[position];
     const std::int64_t room = std::max<std::int64_t>(0, lengths.at(clip) - window);
     const std::uint64_t draw = uniform_index(options.seed, hash64(kCropStream, std::uint64_t(epoch)),

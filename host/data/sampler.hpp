@@ -4,8 +4,13 @@
 // - Every choice is a pure function of (seed, epoch, the clip lists): a resumed run and
 //   an unbroken one draw the same examples, on any number of threads.
 // - Data-parallel ranks get disjoint shards of each epoch's order (no clip is seen twice
-//   in an epoch across ranks); every rank gets the same number of examples, dropping at
-//   most world_size - 1 from the end of the epoch's order.
+//   in an epoch across ranks) and the same number of examples: the order is cut into
+//   global batches of batch * world_size examples, rank r taking the r-th run of `batch`
+//   examples of each, so step s of the ranks together reads exactly step s of one process
+//   with a batch world_size times larger, in the same rows (rank r's rows are that
+//   batch's rows r * batch ...). The last partial global batch is dropped.
+// - An example's window start depends on its position in the epoch's order only, never
+//   on the rank or the world size.
 // - Windows never leave the clip, except that a clip shorter than the window starts at 0
 //   and is zero-padded by the reader.
 #pragma once
@@ -29,6 +34,7 @@ struct TrainingSamplerOptions {
   std::string balance = "none";
   int rank = 0;
   int world_size = 1;
+  int batch = 1;  // examples per rank and step
 };
 
 // The epoch's examples for this rank: shuffled clips (balanced if asked), each with a

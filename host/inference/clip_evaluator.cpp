@@ -63,8 +63,16 @@ ClipEvaluation ClipEvaluator::evaluate(const Dataset& data, const std::vector<in
   CADENZA_CHECK(clip_count <= options_.max_clips && data.num_labels() == k,
                 "ClipEvaluator: " << clip_count << " clips of " << data.num_labels() << " labels for buffers of "
                                   << options_.max_clips << " clips of " << k);
+  // This rank's share: clips [share_begin, share_end), whose windows are numbered from the
+  // share's first clip on, so they land in their own clip rows.
+  Communicator* communicator = options_.communicator;
+  const int rank = communicator ? communicator->rank() : 0, ranks = communicator ? communicator->world_size() : 1;
+  const auto share_begin = static_cast<std::size_t>(std::int64_t(clip_count) * rank / ranks);
+  const auto share_end = static_cast<std::size_t>(std::int64_t(clip_count) * (rank + 1) / ranks);
+  const std::vector<int> share(clips.begin() + std::ptrdiff_t(share_begin), clips.begin() + std::ptrdiff_t(share_end));
   const std::vector<ClipWindow> windows =
-      evaluation_windows(clips, data.lengths, cut.window, cut.windows_per_clip, cut.drop);
+      evaluation_windows(share, data.lengths, cut.window, cut.windows_per_clip, cut.drop);
+  const auto window_offset = static_cast<std::int64_t>(share_begin) * cut.windows_per_clip;
   ClipEvaluation result;
   result.clips = clip_count;
   result.labels = k;
@@ -88,7 +96,7 @@ ClipEvaluation ClipEvaluator::evaluate(const Dataset& data, const std::vector<in
     else
       backend_.softmax_cross_entropy(logits, batch_targets, 0.0f, window_loss_, no_gradient, 1.0f);
     backend_.output_scores(options_.multi_label, logits, window_scores_);
-    const auto first_window = static_cast<std::int64_t>(first);
+    const auto first_window = window_offset + static_cast<std::int64_t>(first);
     backend_.accumulate_window_scores(window_scores_, first_window, count, cut.windows_per_clip, clip_scores_);
     if (options_.embedding_width > 0) {
       const Tensor features = model.embedding();
@@ -100,7 +108,12 @@ ClipEvaluation ClipEvaluator::evaluate(const Dataset& data, const std::vector<in
     backend_.accumulate_sum(window_loss_, count, loss_sum_);
   });
 
-  const std::size_t n = windows.size();
+  if (communicator) {
+    communicator->all_reduce(clip_scores_, Reduction::sum);
+    communicator->all_reduce(loss_sum_, Reduction::sum);
+    if (options_.embedding_width > 0) communicator->all_reduce(clip_embeddings_, Reduction::sum);
+  }
+  const std::size_t n = std::size_t(clip_count) * std::size_t(cut.windows_per_clip);
   result.loss = n ? double(to_host(backend_, loss_sum_)[0]) / double(n) : std::nan("");
   if (options_.scores_to_host) {
     result.scores = to_host(backend_, clip_scores_);

@@ -6,6 +6,10 @@
 // the clip scores when asked for.
 //
 // Invariants:
+// - With a communicator of several ranks, rank r evaluates the r-th contiguous share of the
+//   clips into their own rows, and the rows, loss sums and embeddings are summed over the
+//   ranks before the metrics: every clip is evaluated exactly once, and every rank ends
+//   with the whole evaluation.
 // - Clip rows follow the order of the clips given; window terms are added in window order,
 //   so a result is the same on every run (and the CPU backend is the reference for CUDA's).
 // - Scores are softmax probabilities (single-label) or per-tag sigmoids (multi-label).
@@ -18,6 +22,7 @@
 
 #include "host/core/arena.hpp"
 #include "host/data/dataset.hpp"
+#include "host/dist/communicator.hpp"
 #include "host/inference/window_pipeline.hpp"
 
 namespace cadenza {
@@ -58,6 +63,7 @@ class ClipEvaluator {
     std::int64_t embedding_width = 0;   // > 0: also average the model's embedding()
     float threshold = 0.5f;             // multi-label: a tag is predicted when its score >= this
     bool scores_to_host = true;         // copy the clip scores back (reports, predictions)
+    Communicator* communicator = nullptr;  // data-parallel: share the clips among its ranks
   };
   ClipEvaluator(const Options& options, Backend& backend);
 

@@ -71,10 +71,12 @@ Model::Model(const ModelConfig& config, const Shape& input_shape, int num_output
     }
     node.output = plan.add(Region::activations, lc.name + ".output", node.output_shape);
     node.output_grad = plan.add(Region::activations, lc.name + ".output_grad", node.output_shape);
+    node.first_parameter = static_cast<int>(parameters_.size());
     for (auto& p : node.layer->parameters()) {
       node.parameter_count += plan.entries()[p.id.value.index].shape.numel();
       parameters_.push_back(p);
     }
+    node.parameter_end = static_cast<int>(parameters_.size());
     if (node.parameter_count > 0) node.needs_backward = true;
     for (auto& s : node.layer->state()) state_.push_back(s);
     index_of[lc.name] = static_cast<int>(i);
@@ -155,7 +157,7 @@ void Model::forward(Backend& backend, const StepInfo& step) {
   for (Node& node : nodes_) node.layer->forward(backend, node.x, node.y, step);
 }
 
-void Model::backward(Backend& backend, const StepInfo& step) {
+void Model::backward(Backend& backend, const StepInfo& step, GradientListener* listener) {
   for (auto it = nodes_.rbegin(); it != nodes_.rend(); ++it) {
     Node& node = *it;
     for (const Tensor& extra : node.extra_dy)
@@ -163,6 +165,8 @@ void Model::backward(Backend& backend, const StepInfo& step) {
     // A layer whose only inputs are the model's, and which has no parameters, has nothing
     // to compute.
     if (node.needs_backward) node.layer->backward(backend, node.x, node.y, node.dy, node.dx, step);
+    if (listener && node.parameter_end > node.first_parameter)
+      listener->gradients_ready(node.first_parameter, node.parameter_end);
   }
 }
 

@@ -32,6 +32,15 @@ struct LayerSummary {
   std::int64_t forward_flops = 0;  // one example
 };
 
+// Told during backward, after each layer that has parameters has written their gradients:
+// parameters()[first, end) are final for this step (data-parallel training starts
+// reducing them here while earlier layers still run backward).
+class GradientListener {
+ public:
+  virtual ~GradientListener() = default;
+  virtual void gradients_ready(int first, int end) = 0;
+};
+
 class Model {
  public:
   // Declares the model's parameters, state, activations and workspace on `plan`.
@@ -53,8 +62,9 @@ class Model {
   Tensor embedding() const;
 
   void forward(Backend& backend, const StepInfo& step);
-  // Backpropagates output_gradient() through every layer, adding into parameter gradients.
-  void backward(Backend& backend, const StepInfo& step);
+  // Backpropagates output_gradient() through every layer, adding into parameter gradients;
+  // `listener`, when given, hears of each layer's finished parameter gradients.
+  void backward(Backend& backend, const StepInfo& step, GradientListener* listener = nullptr);
 
   const std::vector<NamedParameter>& parameters() const { return parameters_; }
   const std::vector<NamedState>& state() const { return state_; }
@@ -69,6 +79,7 @@ class Model {
     std::vector<BufferId> input_grads;  // where each input's gradient goes (invalid: none)
     Shape output_shape;
     std::int64_t parameter_count = 0;
+    int first_parameter = 0, parameter_end = 0;  // its parameters in parameters()
     BufferId output, output_grad;
     std::vector<BufferId> extra_output_grads;  // from readers after the first
     bool needs_backward = false;  // it has parameters or an input that wants a gradient

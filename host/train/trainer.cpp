@@ -18,6 +18,8 @@
 #include "host/data/batch_loader.hpp"
 #include "host/data/dataset.hpp"
 #include "host/data/sampler.hpp"
+#include "host/dist/communicator.hpp"
+#include "host/dist/gradient_reducer.hpp"
 #include "host/inference/clip_evaluator.hpp"
 #include "host/inference/window_pipeline.hpp"
 #include "host/io/atomic_file.hpp"
@@ -88,7 +90,13 @@ class Trainer {
   // steps run without a host synchronisation.
   void enqueue_train_step(float lr);
   float read_step_loss();
-  double read_epoch_loss_sum();
+  double read_epoch_loss_sum();  // over every rank
+  // Every rank's training scores and targets of the epoch so far into gathered_scores_ and
+  // gathered_targets_ (each rank wrote only its own rows of epoch_scores_ and epoch_targets_).
+  void gather_epoch_rows();
+  // Whether to stop now: the stop request of any rank, agreed by all (every step in a
+  // single process, at logging steps across ranks).
+  bool stop_agreed();
   // The epoch's training accuracy (single-label) or macro ROC-AUC (multi-label) over the
   // scores of its `steps` steps.
   double train_metric(int steps);
@@ -97,6 +105,8 @@ class Trainer {
   };
   Evaluation evaluate(Split split);
   CheckpointContents checkpoint_contents() const;
+  // The config's values and the global batch: what a checkpoint records and a resume keeps.
+  std::map<std::string, std::string> run_values() const;
   void check_resumable(const std::map<std::string, std::string>& saved) const;
   void checkpoint(bool is_best);
   bool metric_improved(double value) const;
@@ -113,7 +123,12 @@ class Trainer {
   const Config& config_;
   TrainRequest request_;
   Logger& log_;
-  std::unique_ptr<Context> context_;
+  std::unique_ptr<Context> owned_context_;
+  Context* context_ = nullptr;
+  std::unique_ptr<Communicator> owned_communicator_;
+  Communicator* communicator_ = nullptr;
+  int rank_ = 0, world_size_ = 1;
+  bool writes_files_ = true;  // rank 0
   Dataset data_;
   bool multi_label_ = false;
   bool sigmoid_loss_ = false;  // sigmoid BCE (multi-label, or chosen); else softmax CE
@@ -140,16 +155,20 @@ class Trainer {
   std::unique_ptr<BatchLoader> loader_;       // after the buffers and examples it reads
   std::unique_ptr<WindowPipeline> pipeline_;
   std::unique_ptr<ClipEvaluator> evaluator_;
+  std::unique_ptr<GradientReducer> gradient_reducer_;
   Tensor batch_targets_;                      // the submitted batch's targets, on the device
   BufferId augmented_pcm_id_;
   Tensor augmented_pcm_;                      // (B, S) when waveform augmentation is on
   BufferId loss_id_, grad_norm_id_, epoch_loss_sum_id_, step_scores_id_, epoch_scores_id_, epoch_targets_id_,
-      epoch_metric_id_;
+      gathered_scores_id_, gathered_targets_id_, epoch_metric_id_;
   Tensor loss_, grad_norm_;
-  // The training metric: a step's scores (B, K), and every example's scores and targets of
-  // the epoch so far (examples, K), row = step * B + b (as Keras reports it: on augmented
-  // crops, with dropout), and their metric: confusion (K, K) or per-tag metrics.
-  Tensor step_scores_, epoch_scores_, epoch_targets_, epoch_metric_;
+  // The training metric: a step's scores (B, K), and the scores and targets of the epoch's
+  // examples so far (rows, K), row = the example's position in the epoch's order (global
+  // step * B * world_size + rank * B + b; as Keras reports it: on augmented crops, with
+  // dropout). Each rank writes its own rows; gathered_* hold every rank's (the sum over
+  // ranks), which the metric reads and a checkpoint saves. Their metric: confusion (K, K) or
+  // per-tag metrics.
+  Tensor step_scores_, epoch_scores_, epoch_targets_, gathered_scores_, gathered_targets_, epoch_metric_;
   Tensor epoch_loss_sum_;  // (1): per-example training losses of the epoch so far
   Tensor host_loss_;
   TrainerState state_;
@@ -157,12 +176,31 @@ class Trainer {
 };
 
 void Trainer::build() {
-  context_ = make_context(config_.train.device, config_.train.threads, log_);
+  if (request_.context) {
+    context_ = request_.context;
+  } else {
+    owned_context_ = make_context(config_.train.device, config_.train.threads, log_);
+    context_ = owned_context_.get();
+  }
+  if (request_.communicator) {
+    communicator_ = request_.communicator;
+  } else {
+    owned_communicator_ = make_solo_communicator();
+    communicator_ = owned_communicator_.get();
+  }
+  rank_ = communicator_->rank();
+  world_size_ = communicator_->world_size();
+  writes_files_ = rank_ == 0;
   Backend& backend = context_->backend();
+  // Rank 0 indexes the dataset and builds its decoded-audio cache; the others then find it.
+  if (!writes_files_) communicator_->barrier();
   data_ = load_dataset(config_, config_.train.seed, config_.train.threads, log_);
-  report_skipped_files();
-  const nlohmann::json labels = {{"multi_label", data_.multi_label}, {"labels", data_.label_names}};
-  write_file_atomically(request_.run_dir / "labels.json", labels.dump(2) + "\n");
+  if (writes_files_) communicator_->barrier();
+  if (writes_files_) {
+    report_skipped_files();
+    const nlohmann::json labels = {{"multi_label", data_.multi_label}, {"labels", data_.label_names}};
+    write_file_atomically(request_.run_dir / "labels.json", labels.dump(2) + "\n");
+  }
   multi_label_ = data_.multi_label;
   num_labels_ = data_.num_labels();
   batch_ = config_.train.batch_size;
@@ -172,10 +210,17 @@ void Trainer::build() {
   eval_cut_.windows_per_clip = choose_eval_windows(config_.data.eval_windows, data_, window_, eval_cut_.drop);
   sampler_.seed = config_.train.seed;
   sampler_.balance = config_.data.balance;
+  // The epoch's whole order (every rank's examples): the rows of the training metric.
+  const std::size_t epoch_order =
+      training_epoch(data_.indices(Split::train), data_.lengths, data_.primary_label, window_, sampler_, 0).size();
+  sampler_.rank = rank_;
+  sampler_.world_size = world_size_;
+  sampler_.batch = batch_;
   const std::size_t train_examples =
       training_epoch(data_.indices(Split::train), data_.lengths, data_.primary_label, window_, sampler_, 0).size();
   if (train_examples < static_cast<std::size_t>(batch_))
-    CADENZA_USER_ERROR("train.batch_size: " << batch_ << " is more than the " << train_examples
+    CADENZA_USER_ERROR("train.batch_size: " << batch_ << (world_size_ > 1 ? " per rank × " + std::to_string(world_size_) + " ranks" : "")
+                                            << " is more than the " << epoch_order
                                             << " training examples of an epoch; use a smaller batch");
   steps_per_epoch_ = static_cast<int>(train_examples / batch_);
   schedule_ = std::make_unique<LrSchedule>(config_.train, steps_per_epoch_);
@@ -221,8 +266,10 @@ void Trainer::build() {
   loss_id_ = plan.add(Region::activations, "loss", Shape{batch_});
   grad_norm_id_ = plan.add(Region::activations, "grad_norm", Shape{1});
   epoch_loss_sum_id_ = plan.add(Region::activations, "epoch_loss_sum", Shape{1});
-  const std::int64_t epoch_rows = static_cast<std::int64_t>(train_examples / batch_) * batch_;
+  const auto epoch_rows = static_cast<std::int64_t>(epoch_order);
   step_scores_id_ = plan.add(Region::activations, "step_scores", Shape{batch_, num_labels_});
+  gathered_scores_id_ = plan.add(Region::activations, "gathered_scores", Shape{epoch_rows, num_labels_});
+  gathered_targets_id_ = plan.add(Region::activations, "gathered_targets", Shape{epoch_rows, num_labels_});
   epoch_metric_id_ = multi_label_ ? plan.add(Region::activations, "epoch_tag_metrics",
                                              Shape{std::int64_t(kTagMetricRows), num_labels_})
                                   : plan.add(Region::activations, "epoch_confusion", Shape{num_labels_, num_labels_});
@@ -253,6 +300,7 @@ void Trainer::build() {
   evaluation.multi_label = multi_label_;
   evaluation.sigmoid_loss = sigmoid_loss_;
   evaluation.scores_to_host = false;
+  evaluation.communicator = communicator_;
   evaluator_ = std::make_unique<ClipEvaluator>(evaluation, backend);
   loss_ = arena_->get(loss_id_);
   grad_norm_ = arena_->get(grad_norm_id_);
@@ -262,6 +310,11 @@ void Trainer::build() {
   epoch_scores_ = arena_->get(epoch_scores_id_);
   epoch_targets_ = arena_->get(epoch_targets_id_);
   epoch_metric_ = arena_->get(epoch_metric_id_);
+  gathered_scores_ = arena_->get(gathered_scores_id_);
+  gathered_targets_ = arena_->get(gathered_targets_id_);
+  gradient_reducer_ = std::make_unique<GradientReducer>(
+      *arena_, model_->parameters(), static_cast<std::size_t>(config_.train.dist.bucket_mb * 1048576.0),
+      *communicator_);
   host_loss_ = Tensor::zeros(loss_.shape());
   model_hash_ = model_hash(config_);
 
@@ -273,6 +326,13 @@ void Trainer::build() {
      << eval_cut_.windows_per_clip << " evaluation window" << (eval_cut_.windows_per_clip == 1 ? "" : "s")
      << " per clip";
   log_.info(os.str());
+  if (world_size_ > 1) {
+    os.str("");
+    os << "data-parallel: " << communicator_->describe() << ", batch " << batch_ << " per rank ("
+       << batch_ * world_size_ << " per step), gradients averaged in " << gradient_reducer_->buckets().size()
+       << " bucket" << (gradient_reducer_->buckets().size() == 1 ? "" : "s");
+    log_.info(os.str());
+  }
   os.str("");
   os << "model: " << config_.model.name << ", " << model_->parameter_count() << " parameters, input "
      << input.str() << ", arena " << std::fixed << std::setprecision(1)
@@ -326,13 +386,15 @@ void Trainer::enqueue_train_step(float lr) {
   else
     backend.softmax_cross_entropy(logits, batch_targets_,
                                   static_cast<float>(config_.loss.label_smoothing), loss_, dlogits, scale);
-  const std::int64_t first_row = std::int64_t(state_.step_in_epoch) * batch_;
+  const std::int64_t first_row = (std::int64_t(state_.step_in_epoch) * world_size_ + rank_) * batch_;
   backend.output_scores(multi_label_, logits, step_scores_);
   backend.accumulate_window_scores(step_scores_, first_row, batch_, 1, epoch_scores_);
   backend.accumulate_window_scores(batch_targets_, first_row, batch_, 1, epoch_targets_);
   pipeline_->release_batch();  // the batch's last reader is enqueued
   backend.accumulate_sum(loss_, batch_, epoch_loss_sum_);
-  model_->backward(backend, step);
+  gradient_reducer_->begin_step();
+  model_->backward(backend, step, gradient_reducer_.get());
+  gradient_reducer_->finish();
   optimizer_->zero_frozen_gradients(backend);
   if (config_.train.grad_clip_norm > 0)
     backend.clip_gradient_norm(static_cast<float>(config_.train.grad_clip_norm), grads, grad_norm_);
@@ -343,29 +405,50 @@ void Trainer::enqueue_train_step(float lr) {
 double Trainer::read_epoch_loss_sum() {
   Tensor sum = Tensor::zeros(Shape{1});
   context_->backend().copy(epoch_loss_sum_, sum);
-  return sum.f32()[0];
+  std::vector<double> total = {sum.f32()[0]};
+  communicator_->all_reduce_host(total);
+  return total[0];
+}
+
+void Trainer::gather_epoch_rows() {
+  Backend& backend = context_->backend();
+  backend.copy(epoch_scores_, gathered_scores_);
+  backend.copy(epoch_targets_, gathered_targets_);
+  communicator_->all_reduce(gathered_scores_, Reduction::sum);
+  communicator_->all_reduce(gathered_targets_, Reduction::sum);
+}
+
+bool Trainer::stop_agreed() {
+  const bool local = request_.stop_requested && request_.stop_requested->load();
+  if (world_size_ == 1) return local;
+  if (state_.global_step % config_.train.log_every_steps != 0) return false;
+  std::vector<double> flag = {local ? 1.0 : 0.0};
+  communicator_->all_reduce_host(flag);
+  return flag[0] > 0.0;
 }
 
 double Trainer::train_metric(int steps) {
   Backend& backend = context_->backend();
-  const int n = steps * batch_;
+  const int n = steps * batch_ * world_size_;
+  gather_epoch_rows();
   Tensor metric = Tensor::zeros(epoch_metric_.shape());
   if (multi_label_) {
-    backend.tag_metrics(epoch_scores_, epoch_targets_, n, 0.5f, epoch_metric_);
+    backend.tag_metrics(gathered_scores_, gathered_targets_, n, 0.5f, epoch_metric_);
     backend.copy(epoch_metric_, metric);
     return macro_auc_from_tag_metrics(metric.f32(), n, num_labels_).roc_auc;
   }
   backend.fill_zero(epoch_metric_);
-  backend.accumulate_confusion(epoch_scores_, epoch_targets_, n, epoch_metric_);
+  backend.accumulate_confusion(gathered_scores_, gathered_targets_, n, epoch_metric_);
   backend.copy(epoch_metric_, metric);
   return classification_report(metric.f32(), num_labels_).accuracy;
 }
 
 float Trainer::read_step_loss() {
   context_->backend().copy(loss_, host_loss_);
-  double sum = 0.0;
-  for (int b = 0; b < batch_; ++b) sum += host_loss_.f32()[b];
-  return static_cast<float>(sum / batch_);
+  std::vector<double> sum = {0.0};
+  for (int b = 0; b < batch_; ++b) sum[0] += host_loss_.f32()[b];
+  communicator_->all_reduce_host(sum);
+  return static_cast<float>(sum[0] / (double(batch_) * world_size_));
 }
 
 // Multiframe evaluation of the split (host/inference/clip_evaluator.hpp), reduced to the
@@ -390,12 +473,22 @@ const std::set<std::string> kKeysAResumeMayChange = {
     "train.epochs",         "train.max_steps",  "train.device",
     "train.threads",        "train.run_dir",    "train.log_every_steps",
     "train.checkpoint_every_steps", "train.keep_checkpoints", "train.select_metric",
-    "train.early_stopping_patience", "data.cache_dir"};
+    "train.early_stopping_patience", "data.cache_dir", "train.dist.bucket_mb", "train.dist.timeout_seconds"};
+
+// The per-rank batch may change on resume with the world size, as long as the global batch
+// (the examples of one step, which decide the steps) stays.
+constexpr const char* kGlobalBatch = "the global batch (train.batch_size × ranks)";
+
+std::map<std::string, std::string> Trainer::run_values() const {
+  std::map<std::string, std::string> values = config_values(config_);
+  values[kGlobalBatch] = std::to_string(batch_ * world_size_);
+  return values;
+}
 
 void Trainer::check_resumable(const std::map<std::string, std::string>& saved) const {
-  const std::map<std::string, std::string> now = config_values(config_);
+  const std::map<std::string, std::string> now = run_values();
   for (const auto& [key, value] : now) {
-    if (kKeysAResumeMayChange.count(key)) continue;
+    if (kKeysAResumeMayChange.count(key) || key == "train.batch_size") continue;
     const auto found = saved.find(key);
     const std::string before = found == saved.end() ? "(absent)" : found->second;
     if (before != value)
@@ -447,16 +540,19 @@ CheckpointContents Trainer::checkpoint_contents() const {
   for (const auto& b : optimizer_->buffers()) contents.trainer_state.push_back({b.name, b.tensor});
   // The epoch's training scores so far, so that a run resumed mid-epoch reports the same
   // training metric as an unbroken one.
-  contents.trainer_state.push_back({"train_metric.scores", epoch_scores_});
-  contents.trainer_state.push_back({"train_metric.targets", epoch_targets_});
+  contents.trainer_state.push_back({"train_metric.scores", gathered_scores_});
+  contents.trainer_state.push_back({"train_metric.targets", gathered_targets_});
   return contents;
 }
 
 void Trainer::checkpoint(bool is_best) {
   state_.epoch_loss_sum = read_epoch_loss_sum();
-  state_.config_values = config_values(config_);
-  save_checkpoint(request_.run_dir / "checkpoints", checkpoint_contents(), state_, model_hash_, is_best,
-                  config_.train.keep_checkpoints, context_->backend());
+  state_.config_values = run_values();
+  gather_epoch_rows();
+  if (writes_files_)
+    save_checkpoint(request_.run_dir / "checkpoints", checkpoint_contents(), state_, model_hash_, is_best,
+                    config_.train.keep_checkpoints, context_->backend());
+  communicator_->barrier();  // the checkpoint is complete before any rank reads it
 }
 
 TrainOutcome Trainer::run() {
@@ -467,11 +563,23 @@ TrainOutcome Trainer::run() {
     state_ = load_checkpoint(request_.run_dir / "checkpoints" / "last", checkpoint_contents(), model_hash_,
                              context_->backend(),
                              [&](const TrainerState& saved) { check_resumable(saved.config_values); });
+    // The epoch's sums so far go to rank 0 and zeros to the others, so that the sums over
+    // ranks continue from them at any world size.
+    Backend& backend = context_->backend();
     Tensor restored = Tensor::zeros(Shape{1});
-    restored.f32()[0] = static_cast<float>(state_.epoch_loss_sum);  // saved from this float
-    context_->backend().copy(restored, epoch_loss_sum_);
-    truncate_jsonl(metrics_path, "epoch", state_.epoch);
-    truncate_jsonl(steps_path, "step", state_.global_step);
+    restored.f32()[0] = writes_files_ ? static_cast<float>(state_.epoch_loss_sum) : 0.0f;  // saved from this float
+    backend.copy(restored, epoch_loss_sum_);
+    if (writes_files_) {
+      backend.copy(gathered_scores_, epoch_scores_);
+      backend.copy(gathered_targets_, epoch_targets_);
+    } else {
+      backend.fill_zero(epoch_scores_);
+      backend.fill_zero(epoch_targets_);
+    }
+    if (writes_files_) {
+      truncate_jsonl(metrics_path, "epoch", state_.epoch);
+      truncate_jsonl(steps_path, "step", state_.global_step);
+    }
     log_.info("resuming " + request_.run_dir.string() + " at epoch " + std::to_string(state_.epoch + 1) +
               ", step " + std::to_string(state_.global_step));
   } else {
@@ -484,8 +592,15 @@ TrainOutcome Trainer::run() {
         CADENZA_USER_ERROR("model.init_from: " << report.file.string()
                                                << " has no tensor of this model's names and shapes");
     }
-    fs::remove(metrics_path);
-    fs::remove(steps_path);
+    // Every rank starts from rank 0's weights (the same seed gives the same ones; this
+    // makes it so whatever the initialisation).
+    Tensor parameters = arena_->region(Region::parameters), state = arena_->region(Region::state);
+    communicator_->broadcast(parameters, 0);
+    communicator_->broadcast(state, 0);
+    if (writes_files_) {
+      fs::remove(metrics_path);
+      fs::remove(steps_path);
+    }
   }
 
   TrainOutcome outcome;
@@ -517,7 +632,7 @@ TrainOutcome Trainer::run() {
     }
     if (first_step < steps_per_epoch) pipeline_->start_fill(epoch_examples_, std::size_t(first_step) * batch_, batch_);
     for (int s = first_step; s < steps_per_epoch; ++s) {
-      if (request_.stop_requested && request_.stop_requested->load()) {
+      if (stop_agreed()) {
         log_.end_progress();
         checkpoint(false);
         log_.info("stopped: checkpoint at step " + std::to_string(state_.global_step) +
@@ -557,23 +672,25 @@ TrainOutcome Trainer::run() {
         CADENZA_USER_ERROR("training diverged: loss is " << loss << " at step " << state_.global_step
                                                          << " (epoch " << epoch + 1
                                                          << "); try a lower train.lr");
-      append_line(steps_path, {{"step", state_.global_step}, {"epoch", epoch + 1}, {"loss", loss}, {"lr", lr}});
+      if (writes_files_)
+        append_line(steps_path, {{"step", state_.global_step}, {"epoch", epoch + 1}, {"loss", loss}, {"lr", lr}});
       const double elapsed = std::chrono::duration<double>(Clock::now() - epoch_start).count();
       const int done = s + 1 - first_step;
-      const double rate = elapsed > 0 ? done * batch_ / elapsed : 0.0;
-      const double eta = rate > 0 ? (steps_per_epoch - s - 1) * batch_ / rate : 0.0;
+      const int global_batch = batch_ * world_size_;
+      const double rate = elapsed > 0 ? done * global_batch / elapsed : 0.0;
+      const double eta = rate > 0 ? (steps_per_epoch - s - 1) * global_batch / rate : 0.0;
       std::ostringstream bar;
       const int width = 24, filled = width * (s + 1) / steps_per_epoch;
       bar << "epoch " << epoch + 1 << "/" << epochs << " [" << std::string(filled, '#')
           << std::string(width - filled, '.') << "] " << s + 1 << "/" << steps_per_epoch
           << "  loss " << std::fixed << std::setprecision(4)
-          << read_epoch_loss_sum() / (double(s + 1) * batch_)
+          << read_epoch_loss_sum() / (double(s + 1) * global_batch)
           << "  " << std::setprecision(1) << rate << " samples/s  ETA " << format_duration(eta);
       log_.progress_line(bar.str());
     }
     log_.end_progress();
     const double train_seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
-    const double train_loss = read_epoch_loss_sum() / (double(steps_per_epoch) * batch_);
+    const double train_loss = read_epoch_loss_sum() / (double(steps_per_epoch) * batch_ * world_size_);
     if (!std::isfinite(train_loss))
       CADENZA_USER_ERROR("training diverged: the mean loss of epoch " << epoch + 1 << " is " << train_loss
                                                                        << "; try a lower train.lr");
@@ -603,11 +720,12 @@ TrainOutcome Trainer::run() {
       }
       outcome.last_val_metric = e.metric;
     }
-    const double rate = train_seconds > 0 ? (steps_per_epoch - first_step) * batch_ / train_seconds : 0.0;
+    const double rate =
+        train_seconds > 0 ? double(steps_per_epoch - first_step) * batch_ * world_size_ / train_seconds : 0.0;
     line["samples_per_s"] = rate;
     line["lr"] = lr;
     line["seconds"] = train_seconds;
-    append_line(metrics_path, line);
+    if (writes_files_) append_line(metrics_path, line);
     summary << "  " << std::setprecision(1) << rate << " samples/s" << (is_best && has_validation ? "  (best)" : "");
     log_.info(summary.str());
     if (lr_reduced) {
@@ -630,8 +748,10 @@ TrainOutcome Trainer::run() {
 }  // namespace
 
 TrainOutcome run_training(const Config& config, const TrainRequest& request, Logger& logger) {
-  fs::create_directories(request.run_dir);
-  write_file_atomically(request.run_dir / "config.yaml", to_yaml(config));
+  if (!request.communicator || request.communicator->rank() == 0) {
+    fs::create_directories(request.run_dir);
+    write_file_atomically(request.run_dir / "config.yaml", to_yaml(config));
+  }
   Trainer trainer(config, request, logger);
   return trainer.run();
 }

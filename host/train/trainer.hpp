@@ -14,6 +14,11 @@
 //   labels.json ({"multi_label": bool, "labels": the names in output order}) and
 //   skipped_files.txt when files of the dataset were left out.
 //   A resumed run first cuts both .jsonl files back to its checkpoint, then appends.
+// - Data-parallel (host/dist/): each rank trains on its shard of every global batch of
+//   train.batch_size * world_size examples, gradients are averaged over the ranks during
+//   backward, and every rank takes the same optimizer step, so all hold the same weights;
+//   losses and metrics are those of the global batch and of every validation clip once.
+//   Only rank 0 writes files; its checkpoint resumes any world size.
 #pragma once
 
 #include <atomic>
@@ -25,11 +30,19 @@
 
 namespace cadenza {
 
+class Context;
+class Communicator;
+
 struct TrainRequest {
   std::filesystem::path run_dir;
   bool resume = false;  // continue from run_dir/checkpoints/last
   // Polled between steps; when it becomes true the trainer checkpoints and returns.
   const std::atomic<bool>* stop_requested = nullptr;
+  // Data-parallel training: this rank's context and communicator (host/dist/
+  // process_group.hpp), both outliving the run. Null: a context from train.device, and
+  // one process.
+  Context* context = nullptr;
+  Communicator* communicator = nullptr;
 };
 
 struct TrainOutcome {

@@ -1,0 +1,43 @@
+// Launch detection: how this process was started (mpirun, srun, torchrun-style variables
+// or by hand) and which rank of the job it is, read from the launcher's environment.
+//
+// Launchers and the variables read (when several are present, the first listed wins:
+// OpenMPI, then MPICH/PMI, then Slurm, then the torchrun-style "env" variables):
+// - "mpirun": OpenMPI's OMPI_COMM_WORLD_RANK, _SIZE, _LOCAL_RANK, _LOCAL_SIZE, or
+//   MPICH/PMI's PMI_RANK, PMI_SIZE, MPI_LOCALRANKID, MPI_LOCALNRANKS.
+// - "slurm": SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID and the tasks on this node from
+//   SLURM_NTASKS_PER_NODE (else SLURM_STEP_TASKS_PER_NODE; "4", "4(x2)" or "2,1", indexed
+//   by SLURM_NODEID). Only inside a job step (SLURM_STEP_ID or SLURM_STEPID set): a batch
+//   script outside srun is a single process. MASTER_ADDR/MASTER_PORT are copied when set.
+// - "env": RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT (the
+//   last two required when WORLD_SIZE > 1).
+// - "single": none of those; rank 0 of 1.
+//
+// Invariants of a returned LaunchInfo:
+// - 0 <= rank < world_size and 0 <= local_rank < local_world_size. A local rank given
+//   without a local size makes the local size local_rank + 1 (the fewest the node can
+//   hold); neither given means local rank 0 of 1.
+// - master_port is 0 (unset) or in 1..65535; an "env" launch with world_size > 1 always
+//   has a non-empty master_addr and a master_port.
+// - Any variable that is set but malformed or inconsistent is a UserError naming it and
+//   what was expected; nothing is silently replaced by a default.
+#pragma once
+
+#include <functional>
+#include <string>
+
+namespace cadenza {
+
+// How this process was launched and where it sits in the job.
+struct LaunchInfo {
+  std::string launcher = "single";  // "single" | "mpirun" | "slurm" | "env"
+  int rank = 0, world_size = 1, local_rank = 0, local_world_size = 1;
+  std::string master_addr;  // "env" launch only (and slurm when MASTER_ADDR is set)
+  int master_port = 0;      // 0: not set
+};
+
+// Reads the launcher's variables through `get` (returns nullptr when a variable is unset;
+// production passes std::getenv; tests pass a map lookup).
+LaunchInfo detect_launch(const std::function<const char*(const char*)>& get);
+
+}  // namespace cadenza

@@ -1,0 +1,45 @@
+// The CPU backend's communicator over MPI (OpenMPI's mpirun, or srun with MPI support).
+//
+// Invariants:
+// - MPI is initialised once per process by MpiSession (in main), with thread support
+//   MPI_THREAD_FUNNELED: only the thread that made the session calls MPI.
+// - Tensors are host memory (the CPU backend's); started all-reduces are MPI_Iallreduce
+//   requests, so MPI may progress them while the backward pass goes on; wait_all()
+//   completes them all. Sums are MPI's (element-wise, the same on every rank), and an
+//   average divides the sum by the world size afterwards.
+// - A rank that dies ends the job: mpirun aborts the remaining ranks (see the README's
+//   multi-process section); MPI errors are thrown as Errors, never ignored.
+#pragma once
+
+#include <memory>
+
+#include "host/dist/communicator.hpp"
+
+namespace cadenza {
+
+// Whether this build has MPI (CADENZA_WITH_MPI).
+bool mpi_available();
+
+// MPI_Init_thread on construction and MPI_Finalize on destruction; a no-op when this build
+// has no MPI. Make one in main() before anything else when launched by an MPI launcher.
+class MpiSession {
+ public:
+  MpiSession(int* argc, char*** argv);
+  ~MpiSession();
+  MpiSession(const MpiSession&) = delete;
+  MpiSession& operator=(const MpiSession&) = delete;
+  int rank() const { return rank_; }
+  int world_size() const { return world_size_; }
+
+ private:
+  int rank_ = 0, world_size_ = 1;
+  bool initialized_ = false;
+};
+
+// A communicator over MPI_COMM_WORLD (requires a live MpiSession).
+std::unique_ptr<Communicator> make_mpi_communicator();
+
+// Rank 0's bytes on every rank (MPI_Bcast): how NCCL shares its unique id under mpirun.
+std::vector<char> mpi_share_from_root(const std::vector<char>& root_payload);
+
+}  // namespace cadenza

@@ -1,0 +1,200 @@
+// [cuda][dist] The NCCL communicator on real GPUs: world size 1 on one GPU (every
+// collective leaves its values as they are), and two ranks as two threads of this process
+// on two GPUs ([multigpu]; the unique id travels through a promise), checking all-reduce
+// sum and average, broadcast from rank 1 and the host all-reduce against exact values.
+// Without a GPU the binary skips as a whole (cuda_test_main.cpp); with one GPU the
+// two-rank case says it needs two and returns. Without NCCL in the build the factory must
+// refuse with a UserError, and that is all these tests check.
+#include <catch2/catch.hpp>
+
+#ifdef CADENZA_WITH_CUDA
+
+#include <algorithm>
+#include <chrono>
+#include <exception>
+#include <future>
+#include <thread>
+#include <vector>
+
+#include "cuda/cuda_backend.cuh"
+#include "cuda/nccl_communicator.cuh"
+#include "host/core/context.hpp"
+#include "host/cpu/cpu_backend.hpp"
+
+using namespace cadenza;
+
+constexpr double kTimeoutSeconds = 60.0;
+
+#ifdef CADENZA_WITH_NCCL
+
+namespace {
+
+// A device tensor owned by the test, filled from and read back to host values.
+class DeviceTensor {
+ public:
+  DeviceTensor(Backend& backend, const std::vector<float>& values) : backend_(backend) {
+    const Shape shape{static_cast<std::int64_t>(values.size())};
+    tensor_ = Tensor::view(backend.allocate(values.size() * sizeof(float)), shape, DType::f32, backend.device());
+    set(values);
+  }
+  ~DeviceTensor() { backend_.release(tensor_.raw()); }
+  DeviceTensor(const DeviceTensor&) = delete;
+  DeviceTensor& operator=(const DeviceTensor&) = delete;
+
+  Tensor& tensor() { return tensor_; }
+  void set(const std::vector<float>& values) {
+    Tensor host = Tensor::zeros(tensor_.shape());
+    std::copy(values.begin(), values.end(), host.f32());
+    backend_.copy(host, tensor_);
+  }
+  // Waits for the compute stream (the backend's copy to the host does).
+  std::vector<float> values() {
+    Tensor host = Tensor::zeros(tensor_.shape());
+    backend_.copy(tensor_, host);
+    return std::vector<float>(host.f32(), host.f32() + host.numel());
+  }
+
+ private:
+  Backend& backend_;
+  Tensor tensor_;
+};
+
+std::vector<float> ramp(int n, float scale, float offset) {
+  std::vector<float> v(static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) v[static_cast<std::size_t>(i)] = scale * static_cast<float>(i + 1) + offset;
+  return v;
+}
+
+// What one rank of the two-rank run saw, checked on the test's thread (Catch2's
+// assertions are not thread-safe).
+struct RankResult {
+  std::vector<float> sum, average, broadcast;
+  std::vector<double> host;
+  std::string describe;
+  std::exception_ptr error;
+};
+
+}  // namespace
+
+TEST_CASE("NCCL communicator of world size 1 leaves values as they are", "[cuda][dist]") {
+  cuda::CudaBackend gpu(0);
+  const cuda::ShareFromRoot identity = [](const std::vector<char>& payload) { return payload; };
+  std::unique_ptr<Communicator> comm = cuda::make_nccl_communicator(gpu, 0, 1, identity, kTimeoutSeconds);
+  REQUIRE(comm->rank() == 0);
+  REQUIRE(comm->world_size() == 1);
+  CHECK_THAT(comm->describe(), Catch::StartsWith("NCCL 2.") && Catch::EndsWith(", 1 rank"));
+
+  const std::vector<float> expected = ramp(1000, 0.25f, -3.0f);
+  DeviceTensor t(gpu, expected);
+
+  SECTION("all-reduce average of [1000]") {
+    comm->all_reduce(t.tensor(), Reduction::average);
+    CHECK(t.values() == expected);
+  }
+  SECTION("two started all-reduces of [1000], one wait") {
+    DeviceTensor u(gpu, expected);
+    comm->start_all_reduce(t.tensor(), Reduction::sum);
+    comm->start_all_reduce(u.tensor(), Reduction::average);
+    comm->wait_all();
+    CHECK(t.values() == expected);
+    CHECK(u.values() == expected);
+  }
+  SECTION("broadcast from root 0 of [1000]") {
+    comm->broadcast(t.tensor(), 0);
+    CHECK(t.values() == expected);
+  }
+  SECTION("host all-reduce of 3 values, then a barrier") {
+    std::vector<double> values{1.5, -2.0, 1e300};
+    comm->all_reduce_host(values);
+    CHECK(values == std::vector<double>{1.5, -2.0, 1e300});
+    comm->barrier();
+  }
+}
+
+TEST_CASE("NCCL communicator refuses a backend that is not CUDA", "[cuda][dist]") {
+  CpuBackend cpu(1);
+  const cuda::ShareFromRoot identity = [](const std::vector<char>& payload) { return payload; };
+  CHECK_THROWS_WITH(cuda::make_nccl_communicator(cpu, 0, 1, identity, kTimeoutSeconds),
+                    Catch::Contains("not the CUDA backend"));
+}
+
+TEST_CASE("NCCL communicator over two GPUs, one thread per rank", "[cuda][dist][multigpu]") {
+  const CudaAvailability cuda = probe_cuda();
+  if (cuda.device_count < 2) {
+    WARN("SKIP: needs 2 GPUs, found " << cuda.device_count);
+    return;
+  }
+  constexpr int kWorld = 2;
+  constexpr int n = 4099;  // not a multiple of NCCL's chunk sizes
+  std::promise<std::vector<char>> id_promise;
+  std::shared_future<std::vector<char>> id_future = id_promise.get_future().share();
+  std::vector<RankResult> results(kWorld);
+
+  auto run_rank = [&](int rank) {
+    RankResult& result = results[static_cast<std::size_t>(rank)];
+    try {
+      cuda::CudaBackend gpu(rank);
+      const cuda::ShareFromRoot share = [&](const std::vector<char>& payload) {
+        if (rank == 0) {
+          id_promise.set_value(payload);
+          return payload;
+        }
+        if (id_future.wait_for(std::chrono::seconds(60)) != std::future_status::ready)
+          throw Error("rank 1: rank 0 did not share the NCCL id within 60 s");
+        return id_future.get();
+      };
+      std::unique_ptr<Communicator> comm = cuda::make_nccl_communicator(gpu, rank, kWorld, share, kTimeoutSeconds);
+      result.describe = comm->describe();
+      const float r = static_cast<float>(rank + 1);
+      // Rank r holds (r + 1) * (i + 1): sums 3 (i + 1) and averages 1.5 (i + 1), exact in f32.
+      DeviceTensor sum(gpu, ramp(n, r, 0.0f));
+      DeviceTensor average(gpu, ramp(n, r, 0.0f));
+      comm->start_all_reduce(sum.tensor(), Reduction::sum);
+      comm->start_all_reduce(average.tensor(), Reduction::average);
+      comm->wait_all();
+      result.sum = sum.values();
+      result.average = average.values();
+      // Rank 1 holds 7 + (i + 1); rank 0 holds -(i + 1), which must be overwritten.
+      DeviceTensor broadcast(gpu, rank == 1 ? ramp(n, 1.0f, 7.0f) : ramp(n, -1.0f, 0.0f));
+      comm->broadcast(broadcast.tensor(), 1);
+      result.broadcast = broadcast.values();
+      result.host = {double(rank + 1), 10.0 * (rank + 1), 0.25};
+      comm->all_reduce_host(result.host);
+      comm->barrier();
+    } catch (...) {
+      result.error = std::current_exception();
+      if (rank == 0) {
+        try {
+          id_promise.set_exception(std::current_exception());  // rank 1 must not wait for the id
+        } catch (const std::future_error&) {
+          // the id was shared already
+        }
+      }
+    }
+  };
+  std::thread rank1(run_rank, 1);
+  run_rank(0);
+  rank1.join();
+
+  for (int rank = 0; rank < kWorld; ++rank) {
+    const RankResult& result = results[static_cast<std::size_t>(rank)];
+    INFO("rank " << rank);
+    if (result.error) std::rethrow_exception(result.error);
+    CHECK_THAT(result.describe, Catch::EndsWith(", 2 ranks"));
+    CHECK(result.sum == ramp(n, 3.0f, 0.0f));
+    CHECK(result.average == ramp(n, 1.5f, 0.0f));
+    CHECK(result.broadcast == ramp(n, 1.0f, 7.0f));
+    CHECK(result.host == std::vector<double>{3.0, 30.0, 0.5});
+  }
+}
+
+#else  // CUDA without NCCL
+
+TEST_CASE("without NCCL the communicator factory says the build lacks it", "[cuda][dist]") {
+  CpuBackend cpu(1);
+  const cuda::ShareFromRoot identity = [](const std::vector<char>& payload) { return payload; };
+  CHECK_THROWS_AS(cuda::make_nccl_communicator(cpu, 0, 1, identity, kTimeoutSeconds), UserError);
+}
+
+#endif  // CADENZA_WITH_NCCL
+#endif  // CADENZA_WITH_CUDA

@@ -1,0 +1,186 @@
+// Data-parallel training on the CPU backend over MPI, end to end through gpu_train under
+// `mpirun -np 2` (OpenMPI from tools/setup.sh):
+// - two ranks of batch B train to the weights of one process of batch 2B, and evaluate
+//   every validation clip once (the same validation figures);
+// - only rank 0 writes the run directory;
+// - a checkpoint of two ranks resumes in one process with the same global batch;
+// - a rank killed mid-run ends the job with a non-zero status well within the timeout,
+//   leaving the last checkpoint readable;
+// - a torchrun-style launch of the CPU backend is refused with a clear message.
+//
+// Tolerance of the weight comparison: each step's gradient is the same sum over the 2B
+// examples, formed as two B-example GEMM sums averaged by MPI instead of one; that changes
+// float rounding (~1e-7 relative per step), which 18 Adam steps carry into the weights. The
+// observed difference is ~1e-7; 1e-4 of the largest weight (|w| ~ 0.5) leaves room and
+// still fails for any missing, doubled or unaveraged gradient (>= 1e-3 after one step).
+#include <catch2/catch.hpp>
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "host/io/atomic_file.hpp"
+#include "host/io/safetensors.hpp"
+#include "tests/test_support.hpp"
+
+using namespace cadenza;
+using namespace cadenza::testing;
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string kConfig = std::string(CADENZA_TEST_FIXTURES) + "/configs/data_parallel.yaml";
+
+std::string mpirun(int ranks) {
+  std::string command = "mpirun -np " + std::to_string(ranks) + " --oversubscribe";
+  if (::geteuid() == 0) command += " --allow-run-as-root";
+  return command + " ";
+}
+
+std::string train(const fs::path& run_dir, const std::string& extra = "") {
+  return std::string(CADENZA_GPU_TRAIN) + " " + kConfig + " --quiet --run-dir " + run_dir.string() + " " + extra;
+}
+
+int run(const std::string& command, const fs::path& log) {
+  const int status = std::system((command + " > " + log.string() + " 2>&1").c_str());
+  INFO(command << "\n" << read_file(log));
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+std::vector<nlohmann::json> metrics_lines(const fs::path& run_dir) {
+  std::ifstream in(run_dir / "metrics.jsonl");
+  std::vector<nlohmann::json> lines;
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty()) lines.push_back(nlohmann::json::parse(line));
+  return lines;
+}
+
+// The largest |a - b| over every tensor of two weight files, and the largest |a|.
+std::pair<double, double> weight_difference(const fs::path& a, const fs::path& b) {
+  const SafetensorsFile fa(a), fb(b);
+  REQUIRE(fa.names() == fb.names());
+  double difference = 0.0, largest = 0.0;
+  for (const std::string& name : fa.names()) {
+    const auto& va = fa.tensor(name);
+    const auto& vb = fb.tensor(name);
+    REQUIRE(va.shape == vb.shape);
+    const auto* x = reinterpret_cast<const float*>(va.data);
+    const auto* y = reinterpret_cast<const float*>(vb.data);
+    for (std::size_t i = 0; i < va.nbytes / sizeof(float); ++i) {
+      difference = std::max(difference, double(std::fabs(x[i] - y[i])));
+      largest = std::max(largest, double(std::fabs(x[i])));
+    }
+  }
+  return {difference, largest};
+}
+
+}  // namespace
+
+TEST_CASE("two MPI ranks of batch 4 train as one process of batch 8", "[slow][dist]") {
+  TempDir dir;
+  const fs::path two = dir / "two_ranks", one = dir / "one_process";
+  REQUIRE(run(mpirun(2) + train(two), dir / "two.log") == 0);
+  REQUIRE(run(train(one, "--set train.batch_size=8"), dir / "one.log") == 0);
+
+  const auto [difference, largest] =
+      weight_difference(two / "checkpoints" / "last" / "model.safetensors",
+                        one / "checkpoints" / "last" / "model.safetensors");
+  INFO("max |w_2 - w_1| " << difference << ", max |w| " << largest);
+  CHECK(largest > 0.05);
+  CHECK(difference <= 1e-4 * largest);
+
+  // One metrics line per epoch (rank 0 alone writes), with the same figures: the global
+  // batch's losses, and every validation clip evaluated once.
+  const auto a = metrics_lines(two), b = metrics_lines(one);
+  REQUIRE(a.size() == 2);
+  REQUIRE(b.size() == 2);
+  for (std::size_t e = 0; e < a.size(); ++e) {
+    CHECK(a[e]["global_step"] == b[e]["global_step"]);
+    CHECK(a[e]["train_loss"].get<double>() == Approx(b[e]["train_loss"].get<double>()).epsilon(1e-5));
+    CHECK(a[e]["train_accuracy"].get<double>() == b[e]["train_accuracy"].get<double>());
+    CHECK(a[e]["val_loss"].get<double>() == Approx(b[e]["val_loss"].get<double>()).epsilon(1e-5));
+    CHECK(a[e]["val_accuracy"].get<double>() == b[e]["val_accuracy"].get<double>());
+  }
+  std::ifstream steps(two / "steps.jsonl");
+  int step_lines = 0;
+  for (std::string line; std::getline(steps, line);) step_lines += !line.empty();
+  CHECK(step_lines == 1);  // 18 steps logged every 10: one line, not one per rank
+}
+
+TEST_CASE("a checkpoint of two ranks resumes in one process with the same global batch", "[slow][dist]") {
+  TempDir dir;
+  const fs::path resumed = dir / "resumed", unbroken = dir / "unbroken";
+  // Stopped at step 5, inside the first epoch of 9 steps.
+  REQUIRE(run(mpirun(2) + train(resumed, "--set train.max_steps=5"), dir / "first.log") == 0);
+  REQUIRE(run(std::string(CADENZA_GPU_TRAIN) + " --resume " + resumed.string() +
+                  " --quiet --set train.batch_size=8 --set train.max_steps=0",
+              dir / "resume.log") == 0);
+  REQUIRE(run(train(unbroken, "--set train.batch_size=8"), dir / "unbroken.log") == 0);
+  const auto [difference, largest] =
+      weight_difference(resumed / "checkpoints" / "last" / "model.safetensors",
+                        unbroken / "checkpoints" / "last" / "model.safetensors");
+  INFO("max |w_resumed - w_unbroken| " << difference << ", max |w| " << largest);
+  CHECK(difference <= 1e-4 * largest);
+  const auto a = metrics_lines(resumed), b = metrics_lines(unbroken);
+  REQUIRE(a.size() == b.size());
+  CHECK(a.back()["train_accuracy"].get<double>() == b.back()["train_accuracy"].get<double>());
+
+  // A resume with another global batch is refused, naming it.
+  int status = 0;
+  const std::string message =
+      capture_output(std::string(CADENZA_GPU_TRAIN) + " --resume " + resumed.string() +
+                         " --set train.batch_size=4 --set train.epochs=3 2>&1",
+                     status);
+  CHECK(status == 2);
+  CHECK_THAT(message, Catch::Contains("global batch") && Catch::Contains("4 now") && Catch::Contains("8"));
+}
+
+TEST_CASE("a rank killed mid-run ends the job, and the last checkpoint stays readable", "[slow][dist]") {
+  TempDir dir;
+  const fs::path run_dir = dir / "killed";
+  // Long enough to be killed mid-run: many epochs, a checkpoint every 3 steps.
+  const std::string job = mpirun(2) + train(run_dir, "--set train.epochs=200 --set train.checkpoint_every_steps=3 "
+                                                     "--set train.log_every_steps=1");
+  const std::string script =
+      "(" + job + " > " + (dir / "job.log").string() + " 2>&1; echo $? > " + (dir / "status").string() + ") &\n" +
+      "for i in $(seq 1200); do [ -f " + (run_dir / "steps.jsonl").string() + " ] && [ $(wc -l < " +
+      (run_dir / "steps.jsonl").string() + ") -ge 8 ] && break; sleep 0.05; done\n" +
+      "pkill -9 -n -f '^" + std::string(CADENZA_GPU_TRAIN) + " .*" + run_dir.string() + "'\n";
+  const auto killed_at = std::chrono::steady_clock::now();
+  REQUIRE(std::system(script.c_str()) == 0);
+  const fs::path status_file = dir / "status";
+  while (!fs::exists(status_file) && std::chrono::steady_clock::now() - killed_at < std::chrono::seconds(120))
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - killed_at).count();
+  INFO(read_file(dir / "job.log"));
+  REQUIRE(fs::exists(status_file));
+  CHECK(seconds < 60.0);
+  std::ifstream in(status_file);
+  int status = 0;
+  in >> status;
+  CHECK(status != 0);
+  CHECK(metrics_lines(run_dir).size() < 200);  // it did not run to the end
+
+  // The last checkpoint is whole: a single process evaluates it.
+  REQUIRE(run(std::string(CADENZA_GPU_EVAL) + " " + run_dir.string() + " --checkpoint last --split val --out " +
+                  (dir / "eval").string(),
+              dir / "eval.log") == 0);
+}
+
+TEST_CASE("torchrun-style variables with the CPU backend are refused, naming MPI", "[slow][dist]") {
+  TempDir dir;
+  int status = 0;
+  const std::string message = capture_output(
+      "RANK=0 WORLD_SIZE=2 LOCAL_RANK=0 MASTER_ADDR=127.0.0.1 MASTER_PORT=29511 " + train(dir / "run") + " 2>&1",
+      status);
+  CHECK(status == 2);
+  CHECK_THAT(message, Catch::Contains("mpirun") && Catch::Contains("CPU backend"));
+}
