@@ -56,7 +56,7 @@ __device__ double row_total(const double* partial, int r) {
 __global__ void waveform_squares_kernel(WaveformAugment a, std::uint64_t key, const float* __restrict__ pcm,
                                         std::int64_t n, std::int64_t first_row, double* partial) {
   const std::int64_t b = first_row + blockIdx.y;
-  const WaveformRowPlan plan = waveform_row_plan(a, key, b);
+  const WaveformRowPlan plan = waveform_row_plan(a, key, a.first_row + b);
   if (!plan.noise) return;  // the whole block: no barrier is skipped by part of it
   const float* in = pcm + b * n;
   double sum = 0.0;
@@ -77,7 +77,7 @@ __global__ void waveform_kernel(WaveformAugment a, std::uint64_t key, const floa
   __shared__ WaveformRowPlan plan;
   __shared__ float sigma;
   if (threadIdx.x == 0) {
-    plan = waveform_row_plan(a, key, b);
+    plan = waveform_row_plan(a, key, a.first_row + b);
     if (plan.noise) sigma = noise_sigma(sqrt(row_total(partial, blockIdx.y) / double(n)), plan.snr_db);
   }
   __syncthreads();
@@ -86,7 +86,7 @@ __global__ void waveform_kernel(WaveformAugment a, std::uint64_t key, const floa
   const std::int64_t stride = std::int64_t(blockDim.x) * gridDim.x;
   for (std::int64_t i = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
     const float value = shifted_gained_sample(in, n, plan, i);
-    y[i] = plan.noise ? value + sigma * noise_value(key, b, i) : value;
+    y[i] = plan.noise ? value + sigma * noise_value(key, a.first_row + b, i) : value;
   }
 }
 
@@ -106,8 +106,8 @@ __global__ void mask_kernel(SpectrogramMask m, std::uint64_t key, float* x, std:
   const std::int64_t per_row = channels * bins * frames;
   const int k = static_cast<int>(blockIdx.x);
   const bool time = k < m.time_masks;
-  const MaskSpan s = time ? mask_span(key, b, AugmentStream::time_masks, k, frames, m.max_time_width)
-                          : mask_span(key, b, AugmentStream::freq_masks, k - m.time_masks, bins, m.max_freq_width);
+  const MaskSpan s = time ? mask_span(key, m.first_row + b, AugmentStream::time_masks, k, frames, m.max_time_width)
+                          : mask_span(key, m.first_row + b, AugmentStream::freq_masks, k - m.time_masks, bins, m.max_freq_width);
   if (s.width == 0) return;  // the whole block
   __shared__ float mean;
   if (threadIdx.x == 0) mean = static_cast<float>(row_total(partial, blockIdx.y) / double(per_row));

@@ -190,11 +190,13 @@ void CudaBackend::scale_rows_backward(int rows, int inner, const Tensor& x, cons
                                       const Tensor& dy, Tensor& dx, Tensor& dscale) {
   cuda::scale_rows_backward(ctx_, rows, inner, x, scale, dy, dx, dscale);
 }
-void CudaBackend::dropout_forward(float rate, std::uint64_t key, const Tensor& x, Tensor& y) {
-  cuda::dropout_forward(ctx_, rate, key, x, y);
+void CudaBackend::dropout_forward(float rate, std::uint64_t key, std::uint64_t first_index, const Tensor& x,
+                                  Tensor& y) {
+  cuda::dropout_forward(ctx_, rate, key, first_index, x, y);
 }
-void CudaBackend::dropout_backward(float rate, std::uint64_t key, const Tensor& dy, Tensor& dx) {
-  cuda::dropout_backward(ctx_, rate, key, dy, dx);
+void CudaBackend::dropout_backward(float rate, std::uint64_t key, std::uint64_t first_index, const Tensor& dy,
+                                   Tensor& dx) {
+  cuda::dropout_backward(ctx_, rate, key, first_index, dy, dx);
 }
 void CudaBackend::dense_forward(const DenseGeometry& g, const Tensor& x, const Tensor& w,
                                 const Tensor& bias, Tensor& y) {

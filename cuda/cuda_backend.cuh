@@ -69,8 +69,8 @@ class CudaBackend final : public Backend {
                           Tensor& y) override;
   void scale_rows_backward(int rows, int inner, const Tensor& x, const Tensor& scale,
                            const Tensor& dy, Tensor& dx, Tensor& dscale) override;
-  void dropout_forward(float rate, std::uint64_t key, const Tensor& x, Tensor& y) override;
-  void dropout_backward(float rate, std::uint64_t key, const Tensor& dy, Tensor& dx) override;
+  void dropout_forward(float rate, std::uint64_t key, std::uint64_t first_index, const Tensor& x, Tensor& y) override;
+  void dropout_backward(float rate, std::uint64_t key, std::uint64_t first_index, const Tensor& dy, Tensor& dx) override;
   void dense_forward(const DenseGeometry& g, const Tensor& x, const Tensor& w, const Tensor& bias,
                      Tensor& y) override;
   void dense_backward(const DenseGeometry& g, const Tensor& x, const Tensor& w, const Tensor& dy,

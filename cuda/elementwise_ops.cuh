@@ -18,8 +18,10 @@ void activation_forward(CudaContext& ctx, Activation kind, float alpha, const Te
 void activation_backward(CudaContext& ctx, Activation kind, float alpha, const Tensor& x,
                          const Tensor& y, const Tensor& dy, Tensor& dx);
 
-void dropout_forward(CudaContext& ctx, float rate, std::uint64_t key, const Tensor& x, Tensor& y);
-void dropout_backward(CudaContext& ctx, float rate, std::uint64_t key, const Tensor& dy, Tensor& dx);
+void dropout_forward(CudaContext& ctx, float rate, std::uint64_t key, std::uint64_t first_index, const Tensor& x,
+                     Tensor& y);
+void dropout_backward(CudaContext& ctx, float rate, std::uint64_t key, std::uint64_t first_index, const Tensor& dy,
+                      Tensor& dx);
 
 void mean_pool_forward(CudaContext& ctx, int outer, int inner, const Tensor& x, Tensor& y);
 void mean_pool_backward(CudaContext& ctx, int outer, int inner, const Tensor& dy, Tensor& dx);

@@ -240,6 +240,14 @@ TEST_CASE("augment_waveform: the same key gives the same output, another key ano
   std::memcpy(first4.raw(), pcm.raw(), first4.bytes());
   const Tensor full = augmented(a, 15, pcm), part = augmented(a, 15, first4);
   for (std::int64_t b = 0; b < 4; ++b) CHECK(row_equal(full, part, b));
+  // A data-parallel rank holding rows 4..7 of the global batch (first_row 4) draws them as
+  // the whole batch does.
+  Tensor last4 = Tensor::zeros(Shape{4, 100});
+  std::memcpy(last4.raw(), pcm.f32() + 4 * 100, last4.bytes());
+  a.first_row = 4;
+  const Tensor rank_rows = augmented(a, 15, last4);
+  for (std::int64_t b = 0; b < 4; ++b)
+    CHECK(std::memcmp(rank_rows.f32() + b * 100, full.f32() + (4 + b) * 100, 100 * sizeof(float)) == 0);
 }
 
 TEST_CASE("augment_waveform rejects bad arguments", "[cpu][augment]") {
@@ -334,6 +342,18 @@ TEST_CASE("mask_spectrogram sets the drawn frames and bins to the pre-mask mean"
   SECTION("features [3, 2, 9, 1], one frame") {
     check_masks(random_features(Shape{3, 2, 9, 1}, 26), SpectrogramMask{1, 3, 1, 3}, 27);
   }
+}
+
+TEST_CASE("mask_spectrogram of rows from first_row draws those rows of a larger batch", "[cpu][augment]") {
+  const Tensor x = random_features(Shape{6, 1, 12, 20}, 30);
+  Tensor whole = Tensor::zeros(x.shape());
+  std::memcpy(whole.raw(), x.raw(), x.bytes());
+  cpu::mask_spectrogram(SpectrogramMask{2, 6, 2, 5}, 31, whole);
+  const std::int64_t per_row = 12 * 20;
+  Tensor last2 = Tensor::zeros(Shape{2, 1, 12, 20});
+  std::memcpy(last2.raw(), x.f32() + 4 * per_row, last2.bytes());
+  cpu::mask_spectrogram(SpectrogramMask{2, 6, 2, 5, 4}, 31, last2);
+  CHECK(std::memcmp(last2.raw(), whole.f32() + 4 * per_row, last2.bytes()) == 0);
 }
 
 TEST_CASE("mask_spectrogram without masks leaves the features unchanged", "[cpu][augment]") {

@@ -534,9 +534,9 @@ TEST_CASE("dropout keeps 1 - rate of the elements, scaled, with a mask fixed by 
   Tensor x = Tensor::zeros(Shape{100000});
   for (std::int64_t i = 0; i < x.numel(); ++i) x.f32()[i] = 1.0f;
   Tensor y = Tensor::zeros(x.shape()), y2 = Tensor::zeros(x.shape()), y3 = Tensor::zeros(x.shape());
-  cpu::dropout_forward(rate, 7, x, y);
-  cpu::dropout_forward(rate, 7, x, y2);
-  cpu::dropout_forward(rate, 8, x, y3);
+  cpu::dropout_forward(rate, 7, 0, x, y);
+  cpu::dropout_forward(rate, 7, 0, x, y2);
+  cpu::dropout_forward(rate, 8, 0, x, y3);
   std::int64_t kept = 0, same_as_other_key = 0;
   for (std::int64_t i = 0; i < x.numel(); ++i) {
     const float v = y.f32()[i];
@@ -548,8 +548,13 @@ TEST_CASE("dropout keeps 1 - rate of the elements, scaled, with a mask fixed by 
   CHECK(double(kept) / x.numel() == Approx(0.7).margin(0.01));
   CHECK(double(same_as_other_key) / x.numel() < 0.65);  // 0.58 expected for independent masks
   Tensor dx = Tensor::zeros(x.shape());
-  cpu::dropout_backward(rate, 7, x, dx);  // dy = 1: the mask itself
+  cpu::dropout_backward(rate, 7, 0, x, dx);  // dy = 1: the mask itself
   for (std::int64_t i = 0; i < x.numel(); ++i) REQUIRE(dx.f32()[i] == y.f32()[i]);
+  // A data-parallel rank's tensor starting at global element 60000 draws that part of the
+  // whole batch's mask.
+  Tensor part = Tensor::view(x.f32(), Shape{40000}, DType::f32, Device::cpu()), part_y = Tensor::zeros(Shape{40000});
+  cpu::dropout_forward(rate, 7, 60000, part, part_y);
+  for (std::int64_t i = 0; i < part.numel(); ++i) REQUIRE(part_y.f32()[i] == y.f32()[60000 + i]);
 }
 
 TEST_CASE("softmax cross-entropy matches its definition, with label smoothing", "[cpu][op]") {

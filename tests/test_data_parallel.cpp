@@ -1,7 +1,8 @@
 // Data-parallel training on the CPU backend over MPI, end to end through gpu_train under
 // `mpirun -np 2` (OpenMPI from tools/setup.sh):
-// - two ranks of batch B train to the weights of one process of batch 2B, and evaluate
-//   every validation clip once (the same validation figures);
+// - two ranks of batch B train to the weights of one process of batch 2B (dropout and
+//   augmentation included: they draw per row of the global batch), and evaluate every
+//   validation clip once (the same validation figures);
 // - only rank 0 writes the run directory;
 // - a checkpoint of two ranks resumes in one process with the same global batch;
 // - a rank killed mid-run ends the job with a non-zero status well within the timeout,

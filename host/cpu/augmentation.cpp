@@ -27,7 +27,7 @@ void augment_waveform(const WaveformAugment& a, std::uint64_t key, const Tensor&
   if (n == 0) return;
 #pragma omp parallel for schedule(static)
   for (std::int64_t b = 0; b < rows; ++b) {
-    const WaveformRowPlan plan = waveform_row_plan(a, key, b);
+    const WaveformRowPlan plan = waveform_row_plan(a, key, a.first_row + b);
     const float* in = pcm.f32() + b * n;
     float* y = out.f32() + b * n;
     for (std::int64_t i = 0; i < n; ++i) y[i] = shifted_gained_sample(in, n, plan, i);
@@ -35,7 +35,7 @@ void augment_waveform(const WaveformAugment& a, std::uint64_t key, const Tensor&
     double squares = 0.0;
     for (std::int64_t i = 0; i < n; ++i) squares += double(y[i]) * y[i];
     const float sigma = noise_sigma(std::sqrt(squares / double(n)), plan.snr_db);
-    for (std::int64_t i = 0; i < n; ++i) y[i] += sigma * noise_value(key, b, i);
+    for (std::int64_t i = 0; i < n; ++i) y[i] += sigma * noise_value(key, a.first_row + b, i);
   }
 }
 
@@ -56,12 +56,12 @@ void mask_spectrogram(const SpectrogramMask& m, std::uint64_t key, Tensor& featu
     for (std::int64_t i = 0; i < per_row; ++i) sum += x[i];
     const float mean = static_cast<float>(sum / double(per_row));
     for (int k = 0; k < m.time_masks; ++k) {
-      const MaskSpan s = mask_span(key, b, AugmentStream::time_masks, k, frames, m.max_time_width);
+      const MaskSpan s = mask_span(key, m.first_row + b, AugmentStream::time_masks, k, frames, m.max_time_width);
       for (std::int64_t cf = 0; cf < channels * bins; ++cf)
         for (int t = s.start; t < s.start + s.width; ++t) x[cf * frames + t] = mean;
     }
     for (int k = 0; k < m.freq_masks; ++k) {
-      const MaskSpan s = mask_span(key, b, AugmentStream::freq_masks, k, bins, m.max_freq_width);
+      const MaskSpan s = mask_span(key, m.first_row + b, AugmentStream::freq_masks, k, bins, m.max_freq_width);
       for (std::int64_t c = 0; c < channels; ++c)
         for (int f = s.start; f < s.start + s.width; ++f)
           for (int t = 0; t < frames; ++t) x[(c * bins + f) * frames + t] = mean;

@@ -98,11 +98,13 @@ class CpuBackend final : public Backend {
                            const Tensor& dy, Tensor& dx, Tensor& dscale) override {
     cpu::scale_rows_backward(rows, inner, x, scale, dy, dx, dscale);
   }
-  void dropout_forward(float rate, std::uint64_t key, const Tensor& x, Tensor& y) override {
-    cpu::dropout_forward(rate, key, x, y);
+  void dropout_forward(float rate, std::uint64_t key, std::uint64_t first_index, const Tensor& x,
+                       Tensor& y) override {
+    cpu::dropout_forward(rate, key, first_index, x, y);
   }
-  void dropout_backward(float rate, std::uint64_t key, const Tensor& dy, Tensor& dx) override {
-    cpu::dropout_backward(rate, key, dy, dx);
+  void dropout_backward(float rate, std::uint64_t key, std::uint64_t first_index, const Tensor& dy,
+                        Tensor& dx) override {
+    cpu::dropout_backward(rate, key, first_index, dy, dx);
   }
   void dense_forward(const DenseGeometry& g, const Tensor& x, const Tensor& w,
                      const Tensor& bias, Tensor& y) override {

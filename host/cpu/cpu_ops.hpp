@@ -50,8 +50,8 @@ void scale_rows_forward(int rows, int inner, const Tensor& x, const Tensor& scal
 void scale_rows_backward(int rows, int inner, const Tensor& x, const Tensor& scale, const Tensor& dy,
                          Tensor& dx, Tensor& dscale);
 
-void dropout_forward(float rate, std::uint64_t key, const Tensor& x, Tensor& y);
-void dropout_backward(float rate, std::uint64_t key, const Tensor& dy, Tensor& dx);
+void dropout_forward(float rate, std::uint64_t key, std::uint64_t first_index, const Tensor& x, Tensor& y);
+void dropout_backward(float rate, std::uint64_t key, std::uint64_t first_index, const Tensor& dy, Tensor& dx);
 
 void dense_forward(const DenseGeometry& g, const Tensor& x, const Tensor& w, const Tensor& bias,
                    Tensor& y);

@@ -1,6 +1,8 @@
 // MpiSession and the MPI communicator (see mpi_communicator.hpp).
 #include "host/dist/mpi_communicator.hpp"
 
+#include <cstdlib>
+
 #include "host/core/error.hpp"
 
 #ifdef CADENZA_WITH_MPI
@@ -94,6 +96,7 @@ class MpiCommunicator final : public Communicator {
 bool mpi_available() { return true; }
 
 MpiSession::MpiSession(int* argc, char*** argv) {
+  ::setenv("OMPI_MCA_mpi_yield_when_idle", "1", /*overwrite=*/0);
   int provided = 0;
   CADENZA_MPI_CHECK(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided));
   initialized_ = true;

@@ -15,14 +15,14 @@ class DropoutLayer final : public SingleInputLayer {
   Shape plan(const Shape& input, ArenaPlan&, Backend&) override { return input; }
   void forward(Backend& backend, const Tensor& x, Tensor& y, const StepInfo& step) override {
     if (step.training && rate_ > 0.0f)
-      backend.dropout_forward(rate_, key(step), x, y);
+      backend.dropout_forward(rate_, key(step), step.first_element(x), x, y);
     else
       backend.copy(x, y);
   }
   void backward(Backend& backend, const Tensor&, const Tensor&, const Tensor& dy, Tensor& dx,
                 const StepInfo& step) override {
     if (step.training && rate_ > 0.0f)
-      backend.dropout_backward(rate_, key(step), dy, dx);
+      backend.dropout_backward(rate_, key(step), step.first_element(dy), dy, dx);
     else
       backend.copy(dy, dx);
   }

@@ -114,7 +114,7 @@ class RecurrentLayer final : public SingleInputLayer {
       Stacked& s = stack_[k];
       Tensor sequence = sequence_of(k, y);
       backend.recurrent_forward(s.geometry, s.weights, input_of(k, x, step), sequence, s.reserve, workspace_);
-      if (drops_after(k, step)) backend.dropout_forward(rate(), dropout_key(step, k), sequence, s.dropped);
+      if (drops_after(k, step)) backend.dropout_forward(rate(), dropout_key(step, k), step.first_element(sequence), sequence, s.dropped);
     }
     if (!config_.return_sequences) {
       for (const StridedCopy& c : last_state_copies(true)) backend.strided_copy(c, stack_.back().sequence, y);
@@ -139,7 +139,8 @@ class RecurrentLayer final : public SingleInputLayer {
       if (k > 0) {
         Stacked& below = stack_[k - 1];
         if (drops_after(k - 1, step))
-          backend.dropout_backward(rate(), dropout_key(step, k - 1), below.dropped_grad, below.sequence_grad);
+          backend.dropout_backward(rate(), dropout_key(step, k - 1), step.first_element(below.dropped_grad),
+                                   below.dropped_grad, below.sequence_grad);
         d_sequence = below.sequence_grad;
       }
     }

@@ -72,6 +72,9 @@ struct WaveformAugment {
   int max_shift = 0;
   float gain_probability = 0.0f, gain_db_min = 0.0f, gain_db_max = 0.0f;
   float noise_probability = 0.0f, snr_db_min = 0.0f, snr_db_max = 0.0f;
+  // Row b of the batch draws as row first_row + b (data-parallel: its row in the step's
+  // global batch, so that ranks draw what one process of the whole batch would).
+  std::int64_t first_row = 0;
 };
 
 // SpecAugment masking (train only): per example, `time_masks` masks of a width uniform in
@@ -80,6 +83,7 @@ struct WaveformAugment {
 struct SpectrogramMask {
   int time_masks = 0, max_time_width = 0;
   int freq_masks = 0, max_freq_width = 0;
+  std::int64_t first_row = 0;  // as WaveformAugment::first_row
 };
 
 struct SgdHyper {
@@ -226,9 +230,12 @@ class Backend {
   virtual void scale_rows_backward(int rows, int inner, const Tensor& x, const Tensor& scale,
                                    const Tensor& dy, Tensor& dx, Tensor& dscale) = 0;
 
-  // Inverted dropout: y = x * keep / (1 - rate), keep drawn from `key` per element.
-  virtual void dropout_forward(float rate, std::uint64_t key, const Tensor& x, Tensor& y) = 0;
-  virtual void dropout_backward(float rate, std::uint64_t key, const Tensor& dy, Tensor& dx) = 0;
+  // Inverted dropout: y = x * keep / (1 - rate), keep drawn from `key` per element, element
+  // i as element first_index + i (data-parallel: its index in the step's global batch).
+  virtual void dropout_forward(float rate, std::uint64_t key, std::uint64_t first_index, const Tensor& x,
+                               Tensor& y) = 0;
+  virtual void dropout_backward(float rate, std::uint64_t key, std::uint64_t first_index, const Tensor& dy,
+                                Tensor& dx) = 0;
 
   // Dense: y = x w^T + bias. x (B, in), w (out, in), bias (out), y (B, out).
   virtual void dense_forward(const DenseGeometry& g, const Tensor& x, const Tensor& w,

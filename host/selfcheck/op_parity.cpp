@@ -276,12 +276,15 @@ void elementwise_cases(ParityRun& t) {
   }
   const std::string name = "rate 0.3 x " + shape.str();
   auto x = t.make(shape, 34), y = t.make(shape, 35), dx = t.make(shape, 36);
-  t.ref().dropout_forward(0.3f, 99, x.ref.tensor, y.ref.tensor);
-  t.cand().dropout_forward(0.3f, 99, x.cand.tensor, y.cand.tensor);
-  t.compare("dropout_forward", "y", name, y, kExact);
-  t.ref().dropout_backward(0.3f, 99, x.ref.tensor, dx.ref.tensor);
-  t.cand().dropout_backward(0.3f, 99, x.cand.tensor, dx.cand.tensor);
-  t.compare("dropout_backward", "dx", name, dx, kExact);
+  for (const std::uint64_t first_index : {std::uint64_t(0), std::uint64_t(3) * std::uint64_t(shape.numel())}) {
+    const std::string indexed = name + ", first index " + std::to_string(first_index);
+    t.ref().dropout_forward(0.3f, 99, first_index, x.ref.tensor, y.ref.tensor);
+    t.cand().dropout_forward(0.3f, 99, first_index, x.cand.tensor, y.cand.tensor);
+    t.compare("dropout_forward", "y", indexed, y, kExact);
+    t.ref().dropout_backward(0.3f, 99, first_index, x.ref.tensor, dx.ref.tensor);
+    t.cand().dropout_backward(0.3f, 99, first_index, x.cand.tensor, dx.cand.tensor);
+    t.compare("dropout_backward", "dx", indexed, dx, kExact);
+  }
 
   for (auto [outer, inner] : {std::pair{15, 77}, std::pair{1, 5000}, std::pair{64, 1}}) {
     const std::string pool_name = "x " + Shape{outer, inner}.str();
@@ -683,6 +686,10 @@ void augmentation_cases(ParityRun& t) {
     WaveformAugment a;
     double tolerance;
   };
+  auto from_row = [](WaveformAugment a, std::int64_t first_row) {
+    a.first_row = first_row;
+    return a;
+  };
   auto all_kinds = [](float p, int max_shift) {
     WaveformAugment a;
     a.shift_probability = a.gain_probability = a.noise_probability = p;
@@ -711,6 +718,7 @@ void augmentation_cases(ParityRun& t) {
            WaveCase{"all kinds, p 1, shift beyond the row", 5, 37, all_kinds(1.0f, 100), kAugment},
            WaveCase{"all kinds, p 0.5, 70 rows (two row chunks on the GPU)", 70, 129, all_kinds(0.5f, 5), kAugment},
            WaveCase{"all kinds, p 1, rows past the GPU's capped grid", 2, 300000, all_kinds(1.0f, 1000), kAugment},
+           WaveCase{"all kinds, p 0.5, rows 48.. of a global batch", 8, 513, from_row(all_kinds(0.5f, 10), 48), kAugment},
        }) {
     const Shape shape{c.rows, c.samples};
     const std::string name = std::string(c.what) + ", pcm " + shape.str();
@@ -733,6 +741,7 @@ void augmentation_cases(ParityRun& t) {
            MaskCase{"frequency masks only", Shape{2, 3, 17, 9}, SpectrogramMask{0, 5, 3, 6}},
            MaskCase{"no masks", Shape{2, 1, 8, 8}, SpectrogramMask{0, 5, 0, 5}},
            MaskCase{"70 rows (two row chunks on the GPU)", Shape{70, 1, 5, 11}, SpectrogramMask{1, 4, 1, 2}},
+           MaskCase{"rows 32.. of a global batch", Shape{6, 1, 13, 29}, SpectrogramMask{2, 5, 2, 4, 32}},
        }) {
     const std::string name = std::string(c.what) + ", features " + c.shape.str();
     auto features = t.make_in(c.shape, 102, -80.0f, 0.0f);  // dB-like values, mean far from 0

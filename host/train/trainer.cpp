@@ -259,6 +259,8 @@ void Trainer::build() {
   waveform_augment_.snr_db_max = static_cast<float>(augment.noise_snr_db[1]);
   augment_waveform_ = augment.shift_probability > 0 || augment.gain_probability > 0 || augment.noise_probability > 0;
   spectrogram_mask_ = {augment.time_masks, augment.time_mask_frames, augment.freq_masks, augment.freq_mask_bins};
+  // Each rank's rows draw as their rows of the step's global batch.
+  waveform_augment_.first_row = spectrogram_mask_.first_row = std::int64_t(rank_) * batch_;
   mask_spectrogram_ = augment.time_masks > 0 || augment.freq_masks > 0;
 
   frontend_ = backend.make_frontend(config_.features, config_.data.sample_rate, static_cast<int>(window_), batch_);
@@ -374,7 +376,8 @@ void Trainer::compute_features(const std::vector<Tensor>& device, bool train) {
 void Trainer::enqueue_train_step(float lr) {
   Backend& backend = context_->backend();
   StepInfo step{true, random_bits(config_.train.seed, kDropoutStream,
-                                  static_cast<std::uint64_t>(state_.global_step))};
+                                  static_cast<std::uint64_t>(state_.global_step)),
+                std::int64_t(rank_) * batch_};
   model_->forward(backend, step);
   Tensor grads = arena_->region(Region::gradients);
   backend.fill_zero(grads);
