@@ -3,6 +3,7 @@
 #include "cuda/batchnorm.cuh"
 
 #include "cuda/check.cuh"
+#include "host/math/batchnorm_math.hpp"
 
 namespace cadenza::cuda {
 namespace {
@@ -100,6 +101,78 @@ __global__ void backward_kernel(BatchNormGeometry g, const float* x, const float
   }
 }
 
+// The split ops of synchronised batchnorm (one block per channel, as above).
+__global__ void sums_kernel(BatchNormGeometry g, const float* x, const float* sums, double count, float* out) {
+  __shared__ double shared[kThreads];
+  const int c = blockIdx.x;
+  const std::int64_t elements = std::int64_t(g.outer) * g.inner;
+  const double mean = sums ? double(sums[c]) / count : 0.0;
+  double total = 0.0;
+  for (std::int64_t e = threadIdx.x; e < elements; e += blockDim.x) {
+    const float v = x[element_offset(g, c, e)];
+    total += sums ? (v - mean) * (v - mean) : double(v);
+  }
+  total = block_sum(total, shared);
+  if (threadIdx.x == 0) out[c] = static_cast<float>(total);
+}
+
+__global__ void forward_from_sums_kernel(BatchNormGeometry g, const float* x, const float* gamma, const float* beta,
+                                         const float* sums, const float* squares, double count, float* y,
+                                         float* running_mean, float* running_var, float* saved_mean,
+                                         float* saved_invstd) {
+  const int c = blockIdx.x;
+  const std::int64_t elements = std::int64_t(g.outer) * g.inner;
+  const double mean = double(sums[c]) / count;
+  const float invstd = batchnorm_invstd(squares[c], count, g.eps);
+  const float scale = gamma[c] * invstd;
+  const float shift = beta[c] - static_cast<float>(mean) * scale;
+  for (std::int64_t e = threadIdx.x; e < elements; e += blockDim.x) {
+    const std::int64_t at = element_offset(g, c, e);
+    y[at] = x[at] * scale + shift;
+  }
+  if (threadIdx.x == 0) {
+    saved_mean[c] = static_cast<float>(mean);
+    saved_invstd[c] = invstd;
+    running_mean[c] = batchnorm_running(running_mean[c], mean, g.momentum);
+    running_var[c] = batchnorm_running(running_var[c], batchnorm_unbiased_variance(squares[c], count), g.momentum);
+  }
+}
+
+__global__ void backward_sums_kernel(BatchNormGeometry g, const float* x, const float* dy, const float* saved_mean,
+                                     const float* saved_invstd, float* sums, float* dgamma, float* dbeta) {
+  __shared__ double shared[kThreads];
+  const int c = blockIdx.x;
+  const std::int64_t elements = std::int64_t(g.outer) * g.inner;
+  const float mean = saved_mean[c], invstd = saved_invstd[c];
+  double sum_dy = 0.0, sum_dy_xhat = 0.0;
+  for (std::int64_t e = threadIdx.x; e < elements; e += blockDim.x) {
+    const std::int64_t at = element_offset(g, c, e);
+    sum_dy += dy[at];
+    sum_dy_xhat += double(dy[at]) * ((x[at] - mean) * invstd);
+  }
+  const double total_dy = block_sum(sum_dy, shared);
+  const double total_dy_xhat = block_sum(sum_dy_xhat, shared);
+  if (threadIdx.x == 0) {
+    sums[c] = static_cast<float>(total_dy);
+    sums[g.channels + c] = static_cast<float>(total_dy_xhat);
+    dbeta[c] += static_cast<float>(total_dy);
+    dgamma[c] += static_cast<float>(total_dy_xhat);
+  }
+}
+
+__global__ void backward_from_sums_kernel(BatchNormGeometry g, const float* x, const float* dy, const float* gamma,
+                                          const float* saved_mean, const float* saved_invstd, const float* sums,
+                                          double count, float* dx) {
+  const int c = blockIdx.x;
+  const std::int64_t elements = std::int64_t(g.outer) * g.inner;
+  const float mean = saved_mean[c], invstd = saved_invstd[c];
+  for (std::int64_t e = threadIdx.x; e < elements; e += blockDim.x) {
+    const std::int64_t at = element_offset(g, c, e);
+    dx[at] = batchnorm_dx(gamma[c], invstd, static_cast<float>(count), dy[at], (x[at] - mean) * invstd, sums[c],
+                          sums[g.channels + c]);
+  }
+}
+
 void check(const CudaContext& ctx, const BatchNormGeometry& g, const Tensor& x, const Tensor& gamma,
            const char* op) {
   check_device_tensor(ctx, x, op, "x", std::int64_t(g.outer) * g.channels * g.inner);
@@ -151,6 +224,61 @@ void batchnorm_backward(CudaContext& ctx, const BatchNormGeometry& g, const Tens
   backward_kernel<<<g.channels, kThreads, 0, ctx.stream>>>(
       g, in(x), in(dy), in(gamma), in(saved_mean), in(saved_invstd), dx.defined() ? out(dx) : nullptr,
       out(dgamma), out(dbeta));
+  CADENZA_CUDA_CHECK(cudaGetLastError());
+}
+
+void batchnorm_sums(CudaContext& ctx, const BatchNormGeometry& g, const Tensor& x, const Tensor& sums, double count,
+                    Tensor& out_sums) {
+  const char* op = "batchnorm_sums";
+  check_device_tensor(ctx, x, op, "x", std::int64_t(g.outer) * g.channels * g.inner);
+  if (sums.defined()) check_device_tensor(ctx, sums, op, "sums", g.channels);
+  check_device_tensor(ctx, out_sums, op, "out", g.channels);
+  sums_kernel<<<g.channels, kThreads, 0, ctx.stream>>>(g, in(x), sums.defined() ? in(sums) : nullptr, count,
+                                                       out(out_sums));
+  CADENZA_CUDA_CHECK(cudaGetLastError());
+}
+
+void batchnorm_forward_from_sums(CudaContext& ctx, const BatchNormGeometry& g, const Tensor& x, const Tensor& gamma,
+                                 const Tensor& beta, const Tensor& sums, const Tensor& squares, double count,
+                                 Tensor& y, Tensor& running_mean, Tensor& running_var, Tensor& saved_mean,
+                                 Tensor& saved_invstd) {
+  const char* op = "batchnorm_forward_from_sums";
+  check(ctx, g, x, gamma, op);
+  check_device_tensor(ctx, y, op, "y", x.numel());
+  for (const Tensor& t : {beta, sums, squares, running_mean, running_var, saved_mean, saved_invstd})
+    check_device_tensor(ctx, t, op, "per-channel tensor", g.channels);
+  forward_from_sums_kernel<<<g.channels, kThreads, 0, ctx.stream>>>(
+      g, in(x), in(gamma), in(beta), in(sums), in(squares), count, out(y), out(running_mean), out(running_var),
+      out(saved_mean), out(saved_invstd));
+  CADENZA_CUDA_CHECK(cudaGetLastError());
+}
+
+void batchnorm_backward_sums(CudaContext& ctx, const BatchNormGeometry& g, const Tensor& x, const Tensor& dy,
+                             const Tensor& saved_mean, const Tensor& saved_invstd, Tensor& sums, Tensor& dgamma,
+                             Tensor& dbeta) {
+  const char* op = "batchnorm_backward_sums";
+  check_device_tensor(ctx, x, op, "x", std::int64_t(g.outer) * g.channels * g.inner);
+  check_device_tensor(ctx, dy, op, "dy", x.numel());
+  check_device_tensor(ctx, sums, op, "sums", 2 * std::int64_t(g.channels));
+  for (const Tensor& t : {saved_mean, saved_invstd, dgamma, dbeta})
+    check_device_tensor(ctx, t, op, "per-channel tensor", g.channels);
+  backward_sums_kernel<<<g.channels, kThreads, 0, ctx.stream>>>(g, in(x), in(dy), in(saved_mean), in(saved_invstd),
+                                                                out(sums), out(dgamma), out(dbeta));
+  CADENZA_CUDA_CHECK(cudaGetLastError());
+}
+
+void batchnorm_backward_from_sums(CudaContext& ctx, const BatchNormGeometry& g, const Tensor& x, const Tensor& dy,
+                                  const Tensor& gamma, const Tensor& saved_mean, const Tensor& saved_invstd,
+                                  const Tensor& sums, double count, Tensor& dx) {
+  const char* op = "batchnorm_backward_from_sums";
+  check(ctx, g, x, gamma, op);
+  check_device_tensor(ctx, dy, op, "dy", x.numel());
+  check_device_tensor(ctx, dx, op, "dx", x.numel());
+  check_device_tensor(ctx, sums, op, "sums", 2 * std::int64_t(g.channels));
+  for (const Tensor& t : {saved_mean, saved_invstd})
+    check_device_tensor(ctx, t, op, "per-channel tensor", g.channels);
+  backward_from_sums_kernel<<<g.channels, kThreads, 0, ctx.stream>>>(
+      g, in(x), in(dy), in(gamma), in(saved_mean), in(saved_invstd), in(sums), count, out(dx));
   CADENZA_CUDA_CHECK(cudaGetLastError());
 }
 

@@ -21,5 +21,18 @@ void batchnorm_forward_inference(CudaContext& ctx, const BatchNormGeometry& g, c
 void batchnorm_backward(CudaContext& ctx, const BatchNormGeometry& g, const Tensor& x, const Tensor& dy,
                         const Tensor& gamma, const Tensor& saved_mean, const Tensor& saved_invstd,
                         Tensor& dx, Tensor& dgamma, Tensor& dbeta);
+// Synchronised batchnorm's split ops (backend.hpp).
+void batchnorm_sums(CudaContext& ctx, const BatchNormGeometry& g, const Tensor& x, const Tensor& sums, double count,
+                    Tensor& out);
+void batchnorm_forward_from_sums(CudaContext& ctx, const BatchNormGeometry& g, const Tensor& x, const Tensor& gamma,
+                                 const Tensor& beta, const Tensor& sums, const Tensor& squares, double count,
+                                 Tensor& y, Tensor& running_mean, Tensor& running_var, Tensor& saved_mean,
+                                 Tensor& saved_invstd);
+void batchnorm_backward_sums(CudaContext& ctx, const BatchNormGeometry& g, const Tensor& x, const Tensor& dy,
+                             const Tensor& saved_mean, const Tensor& saved_invstd, Tensor& sums, Tensor& dgamma,
+                             Tensor& dbeta);
+void batchnorm_backward_from_sums(CudaContext& ctx, const BatchNormGeometry& g, const Tensor& x, const Tensor& dy,
+                                  const Tensor& gamma, const Tensor& saved_mean, const Tensor& saved_invstd,
+                                  const Tensor& sums, double count, Tensor& dx);
 
 }  // namespace cadenza::cuda

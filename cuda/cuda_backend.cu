@@ -150,6 +150,28 @@ void CudaBackend::batchnorm_backward(const BatchNormGeometry& g, const Tensor& x
                                      Tensor& dbeta) {
   cuda::batchnorm_backward(ctx_, g, x, dy, gamma, saved_mean, saved_invstd, dx, dgamma, dbeta);
 }
+void CudaBackend::batchnorm_sums(const BatchNormGeometry& g, const Tensor& x, const Tensor& sums, double count,
+                                 Tensor& out) {
+  cuda::batchnorm_sums(ctx_, g, x, sums, count, out);
+}
+void CudaBackend::batchnorm_forward_from_sums(const BatchNormGeometry& g, const Tensor& x, const Tensor& gamma,
+                                              const Tensor& beta, const Tensor& sums, const Tensor& squares,
+                                              double count, Tensor& y, Tensor& running_mean, Tensor& running_var,
+                                              Tensor& saved_mean, Tensor& saved_invstd) {
+  cuda::batchnorm_forward_from_sums(ctx_, g, x, gamma, beta, sums, squares, count, y, running_mean, running_var,
+                                    saved_mean, saved_invstd);
+}
+void CudaBackend::batchnorm_backward_sums(const BatchNormGeometry& g, const Tensor& x, const Tensor& dy,
+                                          const Tensor& saved_mean, const Tensor& saved_invstd, Tensor& sums,
+                                          Tensor& dgamma, Tensor& dbeta) {
+  cuda::batchnorm_backward_sums(ctx_, g, x, dy, saved_mean, saved_invstd, sums, dgamma, dbeta);
+}
+void CudaBackend::batchnorm_backward_from_sums(const BatchNormGeometry& g, const Tensor& x, const Tensor& dy,
+                                               const Tensor& gamma, const Tensor& saved_mean,
+                                               const Tensor& saved_invstd, const Tensor& sums, double count,
+                                               Tensor& dx) {
+  cuda::batchnorm_backward_from_sums(ctx_, g, x, dy, gamma, saved_mean, saved_invstd, sums, count, dx);
+}
 void CudaBackend::activation_forward(Activation kind, float alpha, const Tensor& x, Tensor& y) {
   cuda::activation_forward(ctx_, kind, alpha, x, y);
 }

@@ -186,6 +186,7 @@ struct PhasesConfig {
 struct DistributedConfig {
   double bucket_mb = 25.0;          // gradients are averaged in buckets of about this size
   double timeout_seconds = 600.0;   // a collective that long without progress ends the job
+  bool sync_batchnorm = false;      // batchnorm statistics over every rank's batch (SyncBatchNorm)
 };
 
 struct TrainConfig {

@@ -241,6 +241,8 @@ const std::vector<KeySpec>& config_keys() {
       {CONFIG_KEY(train.dist.bucket_mb), above(0), "data-parallel: gradients are averaged in buckets of this size"},
       {CONFIG_KEY(train.dist.timeout_seconds), above(0),
        "data-parallel: a collective without progress for this long ends the job"},
+      {CONFIG_KEY(train.dist.sync_batchnorm), any_value(),
+       "data-parallel: batchnorm statistics over every rank's batch, as one large batch"},
       {CONFIG_KEY(train.weight_decay), at_least(0), "adamw: decoupled; adam, sgd: L2"},
       {CONFIG_KEY(train.betas), between({0, true}, {1, false}), ""},
       {CONFIG_KEY(train.eps), above(0), ""},

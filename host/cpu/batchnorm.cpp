@@ -3,10 +3,13 @@
 // Training: biased batch variance normalises; the running variance is updated with the
 // unbiased one (PyTorch's convention). Sums are accumulated in double, one channel per
 // thread, in a fixed order. saved_invstd = 1 / sqrt(var + eps) is what backward reads.
+// The *_sums ops split the same functions at the channel sums, which synchronised
+// batchnorm adds up over ranks in between (their per-channel math: batchnorm_math.hpp).
 #include <cmath>
 
 #include "host/core/error.hpp"
 #include "host/cpu/cpu_ops.hpp"
+#include "host/math/batchnorm_math.hpp"
 
 namespace cadenza::cpu {
 namespace {
@@ -116,6 +119,86 @@ void batchnorm_backward(const BatchNormGeometry& g, const Tensor& x, const Tenso
         const float xhat = (xp[i] - mean) * invstd;
         out[i] = k * (static_cast<float>(count) * dp[i] - total_dy - xhat * total_dy_xhat);
       }
+    }
+  }
+}
+
+void batchnorm_sums(const BatchNormGeometry& g, const Tensor& x, const Tensor& sums, double count, Tensor& out) {
+  CADENZA_CHECK(out.numel() == g.channels, "batchnorm_sums: out " << out.shape().str());
+  const bool centred = sums.defined();
+#pragma omp parallel for schedule(static)
+  for (int c = 0; c < g.channels; ++c) {
+    const double mean = centred ? double(sums.f32()[c]) / count : 0.0;
+    double total = 0.0;
+    for (int o = 0; o < g.outer; ++o) {
+      const float* p = x.f32() + offset(g, o, c);
+      for (int i = 0; i < g.inner; ++i) total += centred ? (p[i] - mean) * (p[i] - mean) : double(p[i]);
+    }
+    out.f32()[c] = static_cast<float>(total);
+  }
+}
+
+void batchnorm_forward_from_sums(const BatchNormGeometry& g, const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                 const Tensor& sums, const Tensor& squares, double count, Tensor& y,
+                                 Tensor& running_mean, Tensor& running_var, Tensor& saved_mean,
+                                 Tensor& saved_invstd) {
+  check(g, x, gamma);
+#pragma omp parallel for schedule(static)
+  for (int c = 0; c < g.channels; ++c) {
+    const double mean = double(sums.f32()[c]) / count;
+    const float invstd = batchnorm_invstd(squares.f32()[c], count, g.eps);
+    const float scale = gamma.f32()[c] * invstd;
+    const float shift = beta.f32()[c] - static_cast<float>(mean) * scale;
+    for (int o = 0; o < g.outer; ++o) {
+      const float* p = x.f32() + offset(g, o, c);
+      float* q = y.f32() + offset(g, o, c);
+      for (int i = 0; i < g.inner; ++i) q[i] = p[i] * scale + shift;
+    }
+    saved_mean.f32()[c] = static_cast<float>(mean);
+    saved_invstd.f32()[c] = invstd;
+    running_mean.f32()[c] = batchnorm_running(running_mean.f32()[c], mean, g.momentum);
+    running_var.f32()[c] =
+        batchnorm_running(running_var.f32()[c], batchnorm_unbiased_variance(squares.f32()[c], count), g.momentum);
+  }
+}
+
+void batchnorm_backward_sums(const BatchNormGeometry& g, const Tensor& x, const Tensor& dy, const Tensor& saved_mean,
+                             const Tensor& saved_invstd, Tensor& sums, Tensor& dgamma, Tensor& dbeta) {
+  CADENZA_CHECK(sums.numel() == 2 * std::int64_t(g.channels), "batchnorm_backward_sums: sums " << sums.shape().str());
+#pragma omp parallel for schedule(static)
+  for (int c = 0; c < g.channels; ++c) {
+    const float mean = saved_mean.f32()[c], invstd = saved_invstd.f32()[c];
+    double sum_dy = 0.0, sum_dy_xhat = 0.0;
+    for (int o = 0; o < g.outer; ++o) {
+      const float* xp = x.f32() + offset(g, o, c);
+      const float* dp = dy.f32() + offset(g, o, c);
+      for (int i = 0; i < g.inner; ++i) {
+        sum_dy += dp[i];
+        sum_dy_xhat += double(dp[i]) * ((xp[i] - mean) * invstd);
+      }
+    }
+    sums.f32()[c] = static_cast<float>(sum_dy);
+    sums.f32()[g.channels + c] = static_cast<float>(sum_dy_xhat);
+    dbeta.f32()[c] += static_cast<float>(sum_dy);
+    dgamma.f32()[c] += static_cast<float>(sum_dy_xhat);
+  }
+}
+
+void batchnorm_backward_from_sums(const BatchNormGeometry& g, const Tensor& x, const Tensor& dy, const Tensor& gamma,
+                                  const Tensor& saved_mean, const Tensor& saved_invstd, const Tensor& sums,
+                                  double count, Tensor& dx) {
+  check(g, x, gamma);
+#pragma omp parallel for schedule(static)
+  for (int c = 0; c < g.channels; ++c) {
+    const float mean = saved_mean.f32()[c], invstd = saved_invstd.f32()[c];
+    const float sum_dy = sums.f32()[c], sum_dy_xhat = sums.f32()[g.channels + c];
+    for (int o = 0; o < g.outer; ++o) {
+      const float* xp = x.f32() + offset(g, o, c);
+      const float* dp = dy.f32() + offset(g, o, c);
+      float* out = dx.f32() + offset(g, o, c);
+      for (int i = 0; i < g.inner; ++i)
+        out[i] = batchnorm_dx(gamma.f32()[c], invstd, static_cast<float>(count), dp[i], (xp[i] - mean) * invstd,
+                              sum_dy, sum_dy_xhat);
     }
   }
 }

@@ -58,6 +58,27 @@ class CpuBackend final : public Backend {
                           Tensor& dbeta) override {
     cpu::batchnorm_backward(g, x, dy, gamma, saved_mean, saved_invstd, dx, dgamma, dbeta);
   }
+  void batchnorm_sums(const BatchNormGeometry& g, const Tensor& x, const Tensor& sums, double count,
+                      Tensor& out) override {
+    cpu::batchnorm_sums(g, x, sums, count, out);
+  }
+  void batchnorm_forward_from_sums(const BatchNormGeometry& g, const Tensor& x, const Tensor& gamma,
+                                   const Tensor& beta, const Tensor& sums, const Tensor& squares, double count,
+                                   Tensor& y, Tensor& running_mean, Tensor& running_var, Tensor& saved_mean,
+                                   Tensor& saved_invstd) override {
+    cpu::batchnorm_forward_from_sums(g, x, gamma, beta, sums, squares, count, y, running_mean, running_var,
+                                     saved_mean, saved_invstd);
+  }
+  void batchnorm_backward_sums(const BatchNormGeometry& g, const Tensor& x, const Tensor& dy,
+                               const Tensor& saved_mean, const Tensor& saved_invstd, Tensor& sums, Tensor& dgamma,
+                               Tensor& dbeta) override {
+    cpu::batchnorm_backward_sums(g, x, dy, saved_mean, saved_invstd, sums, dgamma, dbeta);
+  }
+  void batchnorm_backward_from_sums(const BatchNormGeometry& g, const Tensor& x, const Tensor& dy,
+                                    const Tensor& gamma, const Tensor& saved_mean, const Tensor& saved_invstd,
+                                    const Tensor& sums, double count, Tensor& dx) override {
+    cpu::batchnorm_backward_from_sums(g, x, dy, gamma, saved_mean, saved_invstd, sums, count, dx);
+  }
   void activation_forward(Activation kind, float alpha, const Tensor& x, Tensor& y) override {
     cpu::activation_forward(kind, alpha, x, y);
   }

@@ -3,8 +3,11 @@
 // normalises each frequency bin (Choi's Keras CRNN).
 // Parameters weight (gamma, init 1) and bias (beta, init 0); state running_mean (0) and
 // running_var (1), named as PyTorch's BatchNorm2d. Training uses batch statistics and
-// updates the running ones; evaluation uses the running ones.
+// updates the running ones; evaluation uses the running ones. With StepInfo::sync_batchnorm
+// the training statistics and the gradient sums are those of every rank's batch together
+// (PyTorch's SyncBatchNorm), through the backend's split *_sums ops.
 #include "host/core/error.hpp"
+#include "host/dist/communicator.hpp"
 #include "host/model/layers.hpp"
 
 namespace cadenza {
@@ -32,6 +35,9 @@ class BatchNormLayer final : public SingleInputLayer {
     running_var_ = plan.add(Region::state, name() + ".running_var", per_channel);
     saved_mean_ = plan.add(Region::activations, name() + ".saved_mean", per_channel);
     saved_invstd_ = plan.add(Region::activations, name() + ".saved_invstd", per_channel);
+    sums_ = plan.add(Region::activations, name() + ".sums", per_channel);
+    squares_ = plan.add(Region::activations, name() + ".squares", per_channel);
+    gradient_sums_ = plan.add(Region::activations, name() + ".gradient_sums", Shape{2, input[axis]});
     return input;
   }
 
@@ -44,6 +50,9 @@ class BatchNormLayer final : public SingleInputLayer {
     running_var_t_ = arena.get(running_var_);
     saved_mean_t_ = arena.get(saved_mean_);
     saved_invstd_t_ = arena.get(saved_invstd_);
+    sums_t_ = arena.get(sums_);
+    squares_t_ = arena.get(squares_);
+    gradient_sums_t_ = arena.get(gradient_sums_);
   }
 
   void forward(Backend& backend, const Tensor& x, Tensor& y, const StepInfo& step) override {
@@ -51,18 +60,40 @@ class BatchNormLayer final : public SingleInputLayer {
       CADENZA_USER_ERROR(describe() << ": training needs more than one value per channel, but each "
                                     << "batch has " << geometry_.outer * geometry_.inner
                                     << "; use a larger train.batch_size");
-    if (step.training)
+    if (step.training && step.sync_batchnorm) {
+      Communicator& ranks = *step.sync_batchnorm;
+      const double count = synchronised_count(ranks);
+      backend.batchnorm_sums(geometry_, x, Tensor(), count, sums_t_);
+      ranks.all_reduce(sums_t_, Reduction::sum);
+      backend.batchnorm_sums(geometry_, x, sums_t_, count, squares_t_);
+      ranks.all_reduce(squares_t_, Reduction::sum);
+      backend.batchnorm_forward_from_sums(geometry_, x, gamma_t_, beta_t_, sums_t_, squares_t_, count, y,
+                                          running_mean_t_, running_var_t_, saved_mean_t_, saved_invstd_t_);
+    } else if (step.training) {
       backend.batchnorm_forward_train(geometry_, x, gamma_t_, beta_t_, y, running_mean_t_,
                                       running_var_t_, saved_mean_t_, saved_invstd_t_);
-    else
+    } else {
       backend.batchnorm_forward_inference(geometry_, x, gamma_t_, beta_t_, running_mean_t_,
                                           running_var_t_, y);
+    }
   }
 
   void backward(Backend& backend, const Tensor& x, const Tensor&, const Tensor& dy, Tensor& dx,
-                const StepInfo&) override {
-    backend.batchnorm_backward(geometry_, x, dy, gamma_t_, saved_mean_t_, saved_invstd_t_, dx,
-                               dgamma_t_, dbeta_t_);
+                const StepInfo& step) override {
+    if (!step.sync_batchnorm) {
+      backend.batchnorm_backward(geometry_, x, dy, gamma_t_, saved_mean_t_, saved_invstd_t_, dx,
+                                 dgamma_t_, dbeta_t_);
+      return;
+    }
+    // dgamma and dbeta keep this rank's sums (the gradient reduction averages them); dx
+    // needs the sums over every rank.
+    Communicator& ranks = *step.sync_batchnorm;
+    backend.batchnorm_backward_sums(geometry_, x, dy, saved_mean_t_, saved_invstd_t_, gradient_sums_t_, dgamma_t_,
+                                    dbeta_t_);
+    ranks.all_reduce(gradient_sums_t_, Reduction::sum);
+    if (dx.defined())
+      backend.batchnorm_backward_from_sums(geometry_, x, dy, gamma_t_, saved_mean_t_, saved_invstd_t_,
+                                           gradient_sums_t_, synchronised_count(ranks), dx);
   }
 
   std::vector<NamedParameter> parameters() const override {
@@ -78,12 +109,17 @@ class BatchNormLayer final : public SingleInputLayer {
   }
 
  private:
+  // A channel's values in the batches of every rank (all ranks have the same batch).
+  double synchronised_count(const Communicator& ranks) const {
+    return double(geometry_.outer) * geometry_.inner * ranks.world_size();
+  }
+
   LayerConfig config_;
   BatchNormGeometry geometry_;
   ParameterId gamma_, beta_;
-  BufferId running_mean_, running_var_, saved_mean_, saved_invstd_;
+  BufferId running_mean_, running_var_, saved_mean_, saved_invstd_, sums_, squares_, gradient_sums_;
   Tensor gamma_t_, dgamma_t_, beta_t_, dbeta_t_, running_mean_t_, running_var_t_, saved_mean_t_,
-      saved_invstd_t_;
+      saved_invstd_t_, sums_t_, squares_t_, gradient_sums_t_;
 };
 
 }  // namespace

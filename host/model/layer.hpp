@@ -45,12 +45,17 @@ struct NamedState {
   TensorInit init;
 };
 
+class Communicator;
+
 struct StepInfo {
   bool training = false;
   std::uint64_t dropout_seed = 0;  // differs per step; layers mix in their own index
   // Data-parallel: the row of this batch's first example in the step's global batch (rank ×
   // batch), so that per-element draws are those of one process of the whole global batch.
   std::int64_t first_row = 0;
+  // train.dist.sync_batchnorm: batchnorm layers normalise training batches with statistics
+  // summed over this communicator's ranks (null: each rank's own batch).
+  Communicator* sync_batchnorm = nullptr;
   // The global index of element 0 of a batch-first tensor `t` of this batch.
   std::uint64_t first_element(const Tensor& t) const {
     return t.dim(0) > 0 ? static_cast<std::uint64_t>(first_row * (t.numel() / t.dim(0))) : 0;

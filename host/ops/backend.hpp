@@ -117,6 +117,8 @@ inline constexpr const char* kBackendOps[] = {
     "frontend",
     "conv2d_forward",          "conv2d_backward",
     "batchnorm_forward_train", "batchnorm_forward_inference", "batchnorm_backward",
+    "batchnorm_sums",          "batchnorm_forward_from_sums", "batchnorm_backward_sums",
+    "batchnorm_backward_from_sums",
     "activation_forward",      "activation_backward",
     "maxpool2d_forward",       "maxpool2d_backward",
     "mean_pool_forward",       "mean_pool_backward",
@@ -196,6 +198,24 @@ class Backend {
                                   const Tensor& gamma, const Tensor& saved_mean,
                                   const Tensor& saved_invstd, Tensor& dx, Tensor& dgamma,
                                   Tensor& dbeta) = 0;
+  // Synchronised batch normalisation (train.dist.sync_batchnorm): the same functions in
+  // steps, so that the channel sums can be summed over ranks between them; `count` is the
+  // channel's element count over every rank. Forward: sums = sum x, all-reduce; squares =
+  // sum (x - sums / count)^2, all-reduce; then normalise. Backward: local sums (2, C) of
+  // dy and dy * xhat (also added into dbeta and dgamma), all-reduce; then dx.
+  virtual void batchnorm_sums(const BatchNormGeometry& g, const Tensor& x, const Tensor& sums,
+                              double count, Tensor& out) = 0;  // sums undefined: out = sum x
+  virtual void batchnorm_forward_from_sums(const BatchNormGeometry& g, const Tensor& x, const Tensor& gamma,
+                                           const Tensor& beta, const Tensor& sums, const Tensor& squares,
+                                           double count, Tensor& y, Tensor& running_mean, Tensor& running_var,
+                                           Tensor& saved_mean, Tensor& saved_invstd) = 0;
+  virtual void batchnorm_backward_sums(const BatchNormGeometry& g, const Tensor& x, const Tensor& dy,
+                                       const Tensor& saved_mean, const Tensor& saved_invstd, Tensor& sums,
+                                       Tensor& dgamma, Tensor& dbeta) = 0;
+  virtual void batchnorm_backward_from_sums(const BatchNormGeometry& g, const Tensor& x, const Tensor& dy,
+                                            const Tensor& gamma, const Tensor& saved_mean,
+                                            const Tensor& saved_invstd, const Tensor& sums, double count,
+                                            Tensor& dx) = 0;
 
   // Elementwise activations; backward reads x or y as the function needs (see
   // activation_backward_reads_x/_y); alpha is elu's alpha or leaky_relu's negative slope.

@@ -223,6 +223,55 @@ void batchnorm_cases(ParityRun& t) {
     t.compare("batchnorm_backward", "dx", name, dx, kReduction);
     t.compare("batchnorm_backward", "dgamma", name, dg, kReduction);
     t.compare("batchnorm_backward", "dbeta", name, dbeta, kReduction);
+
+    // The split ops of synchronised batchnorm, as one of two ranks sees them: its own sums,
+    // then statistics and gradients from sums over a count twice its own (the sums passed
+    // on are the reference's own sums doubled, as an all-reduce of two equal ranks gives).
+    const double count = 2.0 * double(g.outer) * g.inner;
+    auto doubled = [&](const Pair& p) {
+      Tensor host = Tensor::zeros(p.ref.tensor.shape());
+      t.ref().copy(p.ref.tensor, host);
+      for (std::int64_t i = 0; i < host.numel(); ++i) host.f32()[i] *= 2.0f;
+      return t.upload(host);
+    };
+    auto sums = t.make(channel, 23), squares = t.make(channel, 24);
+    Tensor undefined;
+    t.ref().batchnorm_sums(g, x.ref.tensor, undefined, count, sums.ref.tensor);
+    t.cand().batchnorm_sums(g, x.cand.tensor, undefined, count, sums.cand.tensor);
+    t.compare("batchnorm_sums", "sum x", name, sums, kReduction);
+    const Pair global_sums = doubled(sums);
+    t.ref().batchnorm_sums(g, x.ref.tensor, global_sums.ref.tensor, count, squares.ref.tensor);
+    t.cand().batchnorm_sums(g, x.cand.tensor, global_sums.cand.tensor, count, squares.cand.tensor);
+    t.compare("batchnorm_sums", "sum (x - mean)^2", name, squares, kReduction);
+    const Pair global_squares = doubled(squares);
+    auto ys = t.make(shape, 25), rms = t.make(channel, 26), rvs = t.make_in(channel, 27, 0.5f, 2.0f);
+    auto sms = t.make(channel, 28), sis = t.make(channel, 29);
+    auto run_from_sums = [&](Backend& b, bool ref) {
+      auto pick = [ref](const Pair& p) -> Tensor { return ref ? p.ref.tensor : p.cand.tensor; };
+      Tensor y_out = pick(ys), rm_out = pick(rms), rv_out = pick(rvs), sm_out = pick(sms), si_out = pick(sis);
+      b.batchnorm_forward_from_sums(g, pick(x), pick(gamma), pick(beta), pick(global_sums), pick(global_squares),
+                                    count, y_out, rm_out, rv_out, sm_out, si_out);
+    };
+    run_from_sums(t.ref(), true);
+    run_from_sums(t.cand(), false);
+    for (auto [output, pair] : {std::pair<const char*, Pair*>{"y", &ys}, {"running_mean", &rms},
+                                {"running_var", &rvs}, {"saved_mean", &sms}, {"saved_invstd", &sis}})
+      t.compare("batchnorm_forward_from_sums", output, name, *pair, kReduction);
+    auto grad_sums = t.make(Shape{2, g.channels}, 30), dgs = t.make(channel, 31), dbs = t.make(channel, 32);
+    t.ref().batchnorm_backward_sums(g, x.ref.tensor, dy.ref.tensor, sms.ref.tensor, sis.ref.tensor,
+                                    grad_sums.ref.tensor, dgs.ref.tensor, dbs.ref.tensor);
+    t.cand().batchnorm_backward_sums(g, x.cand.tensor, dy.cand.tensor, sms.cand.tensor, sis.cand.tensor,
+                                     grad_sums.cand.tensor, dgs.cand.tensor, dbs.cand.tensor);
+    t.compare("batchnorm_backward_sums", "sums", name, grad_sums, kReduction);
+    t.compare("batchnorm_backward_sums", "dgamma", name, dgs, kReduction);
+    t.compare("batchnorm_backward_sums", "dbeta", name, dbs, kReduction);
+    const Pair global_grad_sums = doubled(grad_sums);
+    auto dxs = t.make(shape, 33);
+    t.ref().batchnorm_backward_from_sums(g, x.ref.tensor, dy.ref.tensor, gamma.ref.tensor, sms.ref.tensor,
+                                         sis.ref.tensor, global_grad_sums.ref.tensor, count, dxs.ref.tensor);
+    t.cand().batchnorm_backward_from_sums(g, x.cand.tensor, dy.cand.tensor, gamma.cand.tensor, sms.cand.tensor,
+                                          sis.cand.tensor, global_grad_sums.cand.tensor, count, dxs.cand.tensor);
+    t.compare("batchnorm_backward_from_sums", "dx", name, dxs, kReduction);
   }
 }
 

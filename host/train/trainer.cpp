@@ -377,7 +377,7 @@ void Trainer::enqueue_train_step(float lr) {
   Backend& backend = context_->backend();
   StepInfo step{true, random_bits(config_.train.seed, kDropoutStream,
                                   static_cast<std::uint64_t>(state_.global_step)),
-                std::int64_t(rank_) * batch_};
+                std::int64_t(rank_) * batch_, config_.train.dist.sync_batchnorm ? communicator_ : nullptr};
   model_->forward(backend, step);
   Tensor grads = arena_->region(Region::gradients);
   backend.fill_zero(grads);

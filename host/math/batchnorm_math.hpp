@@ -1,0 +1,34 @@
+// Per-channel math of batch normalisation from channel sums (CPU loops and CUDA kernels of
+// the synchronised batchnorm ops, whose sums may come from several ranks).
+//
+// Conventions (PyTorch's): the biased variance normalises, the unbiased one updates the
+// running variance, running = (1 - momentum) * running + momentum * batch statistic;
+// invstd = 1 / sqrt(var + eps); xhat = (x - mean) * invstd.
+#pragma once
+
+#include <cmath>
+
+#include "host/math/hd.hpp"
+
+namespace cadenza {
+
+CADENZA_HD float batchnorm_invstd(double squares, double count, float eps) {
+  return static_cast<float>(1.0 / sqrt(squares / count + double(eps)));
+}
+
+CADENZA_HD float batchnorm_running(float running, double batch_statistic, float momentum) {
+  return static_cast<float>((1.0 - double(momentum)) * running + double(momentum) * batch_statistic);
+}
+
+CADENZA_HD double batchnorm_unbiased_variance(double squares, double count) {
+  return count > 1.0 ? squares / (count - 1.0) : squares / count;
+}
+
+// dx of one element from the channel's sums over every rank: sum_dy = sum dy and
+// sum_dy_xhat = sum dy * xhat over all `count` elements of the channel.
+CADENZA_HD float batchnorm_dx(float gamma, float invstd, float count, float dy, float xhat, float sum_dy,
+                              float sum_dy_xhat) {
+  return gamma * invstd / count * (count * dy - sum_dy - xhat * sum_dy_xhat);
+}
+
+}  // namespace cadenza
