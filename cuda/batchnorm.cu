@@ -27,6 +27,24 @@ __device__ double block_sum(double value, double* shared) {
   return total;
 }
 
+// Channel c's sums of dy and dy * xhat over the block (every thread gets them).
+struct GradientSums {
+  double dy, dy_xhat;
+};
+
+__device__ GradientSums gradient_sums(const BatchNormGeometry& g, const float* x, const float* dy, float mean,
+                                      float invstd, int c, double* shared) {
+  const std::int64_t count = std::int64_t(g.outer) * g.inner;
+  double sum_dy = 0.0, sum_dy_xhat = 0.0;
+  for (std::int64_t e = threadIdx.x; e < count; e += blockDim.x) {
+    const std::int64_t at = element_offset(g, c, e);
+    sum_dy += dy[at];
+    sum_dy_xhat += double(dy[at]) * ((x[at] - mean) * invstd);
+  }
+  const double total_dy = block_sum(sum_dy, shared);
+  return {total_dy, block_sum(sum_dy_xhat, shared)};
+}
+
 __global__ void forward_train_kernel(BatchNormGeometry g, const float* x, const float* gamma,
                                      const float* beta, float* y, float* running_mean,
                                      float* running_var, float* saved_mean, float* saved_invstd) {
@@ -79,14 +97,8 @@ __global__ void backward_kernel(BatchNormGeometry g, const float* x, const float
   const int c = blockIdx.x;
   const std::int64_t count = std::int64_t(g.outer) * g.inner;
   const float mean = saved_mean[c], invstd = saved_invstd[c];
-  double sum_dy = 0.0, sum_dy_xhat = 0.0;
-  for (std::int64_t e = threadIdx.x; e < count; e += blockDim.x) {
-    const std::int64_t at = element_offset(g, c, e);
-    sum_dy += dy[at];
-    sum_dy_xhat += double(dy[at]) * ((x[at] - mean) * invstd);
-  }
-  const double total_dy = block_sum(sum_dy, shared);
-  const double total_dy_xhat = block_sum(sum_dy_xhat, shared);
+  const GradientSums sums = gradient_sums(g, x, dy, mean, invstd, c, shared);
+  const double total_dy = sums.dy, total_dy_xhat = sums.dy_xhat;
   if (threadIdx.x == 0) {
     dbeta[c] += static_cast<float>(total_dy);
     dgamma[c] += static_cast<float>(total_dy_xhat);
@@ -142,21 +154,12 @@ __global__ void backward_sums_kernel(BatchNormGeometry g, const float* x, const 
                                      const float* saved_invstd, float* sums, float* dgamma, float* dbeta) {
   __shared__ double shared[kThreads];
   const int c = blockIdx.x;
-  const std::int64_t elements = std::int64_t(g.outer) * g.inner;
-  const float mean = saved_mean[c], invstd = saved_invstd[c];
-  double sum_dy = 0.0, sum_dy_xhat = 0.0;
-  for (std::int64_t e = threadIdx.x; e < elements; e += blockDim.x) {
-    const std::int64_t at = element_offset(g, c, e);
-    sum_dy += dy[at];
-    sum_dy_xhat += double(dy[at]) * ((x[at] - mean) * invstd);
-  }
-  const double total_dy = block_sum(sum_dy, shared);
-  const double total_dy_xhat = block_sum(sum_dy_xhat, shared);
+  const GradientSums total = gradient_sums(g, x, dy, saved_mean[c], saved_invstd[c], c, shared);
   if (threadIdx.x == 0) {
-    sums[c] = static_cast<float>(total_dy);
-    sums[g.channels + c] = static_cast<float>(total_dy_xhat);
-    dbeta[c] += static_cast<float>(total_dy);
-    dgamma[c] += static_cast<float>(total_dy_xhat);
+    sums[c] = static_cast<float>(total.dy);
+    sums[g.channels + c] = static_cast<float>(total.dy_xhat);
+    dbeta[c] += static_cast<float>(total.dy);
+    dgamma[c] += static_cast<float>(total.dy_xhat);
   }
 }
 

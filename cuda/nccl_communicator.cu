@@ -318,7 +318,7 @@ class NcclCommunicator final : public Communicator {
   }
 
   void throw_if_failed_locked() const {
-    if (!failure_.empty()) throw Error("the NCCL communicator was aborted: " + failure_);
+    if (!failure_.empty()) throw JobError("the NCCL communicator was aborted: " + failure_);
   }
 
   // Aborts the communicator if it still exists and records why (the first reason wins).
@@ -333,7 +333,7 @@ class NcclCommunicator final : public Communicator {
 
   [[noreturn]] void fail_locked(const std::string& reason) {
     abort_locked(reason);
-    throw Error(failure_);
+    throw JobError(failure_);
   }
 
   // Throws (after aborting) when NCCL reports an asynchronous error, the message starting

@@ -176,36 +176,64 @@ TEST_CASE("a checkpoint of two ranks resumes in one process with the same global
   CHECK_THAT(message, Catch::Contains("global batch") && Catch::Contains("4 now") && Catch::Contains("8"));
 }
 
+namespace {
+
+// A two-rank job of `extra` options in the background; once its steps.jsonl has `steps`
+// lines, `signal` (a pkill option) goes to the newest rank. Returns the job's exit status,
+// the seconds from the signal to its end (at most 120) and its output.
+struct SignalledJob {
+  int status = -1;
+  double seconds = 0.0;
+  std::string log;
+};
+
+SignalledJob signal_a_rank(const TempDir& dir, const fs::path& run_dir, const std::string& extra, int steps,
+                           const std::string& signal) {
+  const std::string job = mpirun(2) + train(run_dir, "--set train.epochs=200 --set train.log_every_steps=1 " + extra);
+  const fs::path steps_file = run_dir / "steps.jsonl", status_file = dir / "status";
+  const std::string script =
+      "(" + job + " > " + (dir / "job.log").string() + " 2>&1; echo $? > " + status_file.string() + ") &\n" +
+      "for i in $(seq 1200); do [ -f " + steps_file.string() + " ] && [ $(wc -l < " + steps_file.string() +
+      ") -ge " + std::to_string(steps) + " ] && break; sleep 0.05; done\n" + "pkill " + signal + " -n -f '^" +
+      std::string(CADENZA_GPU_TRAIN) + " .*" + run_dir.string() + "'\n";
+  const auto signalled_at = std::chrono::steady_clock::now();
+  REQUIRE(std::system(script.c_str()) == 0);
+  while (!fs::exists(status_file) && std::chrono::steady_clock::now() - signalled_at < std::chrono::seconds(120))
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  SignalledJob result;
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - signalled_at).count();
+  result.log = read_file(dir / "job.log");
+  REQUIRE(fs::exists(status_file));
+  std::ifstream(status_file) >> result.status;
+  return result;
+}
+
+}  // namespace
+
 TEST_CASE("a rank killed mid-run ends the job, and the last checkpoint stays readable", "[slow][dist]") {
   TempDir dir;
   const fs::path run_dir = dir / "killed";
-  // Long enough to be killed mid-run: many epochs, a checkpoint every 3 steps.
-  const std::string job = mpirun(2) + train(run_dir, "--set train.epochs=200 --set train.checkpoint_every_steps=3 "
-                                                     "--set train.log_every_steps=1");
-  const std::string script =
-      "(" + job + " > " + (dir / "job.log").string() + " 2>&1; echo $? > " + (dir / "status").string() + ") &\n" +
-      "for i in $(seq 1200); do [ -f " + (run_dir / "steps.jsonl").string() + " ] && [ $(wc -l < " +
-      (run_dir / "steps.jsonl").string() + ") -ge 8 ] && break; sleep 0.05; done\n" +
-      "pkill -9 -n -f '^" + std::string(CADENZA_GPU_TRAIN) + " .*" + run_dir.string() + "'\n";
-  const auto killed_at = std::chrono::steady_clock::now();
-  REQUIRE(std::system(script.c_str()) == 0);
-  const fs::path status_file = dir / "status";
-  while (!fs::exists(status_file) && std::chrono::steady_clock::now() - killed_at < std::chrono::seconds(120))
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - killed_at).count();
-  INFO(read_file(dir / "job.log"));
-  REQUIRE(fs::exists(status_file));
-  CHECK(seconds < 60.0);
-  std::ifstream in(status_file);
-  int status = 0;
-  in >> status;
-  CHECK(status != 0);
+  const SignalledJob job = signal_a_rank(dir, run_dir, "--set train.checkpoint_every_steps=3", 8, "-9");
+  INFO(job.log);
+  CHECK(job.seconds < 60.0);
+  CHECK(job.status != 0);
   CHECK(metrics_lines(run_dir).size() < 200);  // it did not run to the end
 
   // The last checkpoint is whole: a single process evaluates it.
   REQUIRE(run(std::string(CADENZA_GPU_EVAL) + " " + run_dir.string() + " --checkpoint last --split val --out " +
                   (dir / "eval").string(),
               dir / "eval.log") == 0);
+}
+
+TEST_CASE("a rank that hangs ends the job within train.dist.timeout_seconds, naming the cause", "[slow][dist]") {
+  TempDir dir;
+  // SIGSTOP freezes a rank: the other waits in a collective that never completes.
+  const SignalledJob job = signal_a_rank(dir, dir / "hung", "--set train.dist.timeout_seconds=3", 4, "-STOP");
+  INFO(job.log);
+  CHECK(job.seconds >= 2.5);  // not before the timeout
+  CHECK(job.seconds < 30.0);  // and soon after it
+  CHECK(job.status != 0);
+  CHECK_THAT(job.log, Catch::Contains("no progress for 3 s") && Catch::Contains("another rank died or hung"));
 }
 
 TEST_CASE("torchrun-style variables with the CPU backend are refused, naming MPI", "[slow][dist]") {

@@ -6,7 +6,8 @@
 // - UserError is a mistake the user can fix (a config key, a missing file, a shape that
 //   does not fit); its message is already the whole line the user sees, naming the file,
 //   key or layer and what was expected. Error is everything else (a bug, a library
-//   failure) and carries the source location of the check that failed.
+//   failure) and carries the source location of the check that failed; JobError is the
+//   failure of another rank of a data-parallel job.
 // - Vendor status codes (CUDA, cuDNN, cuBLAS, cuFFT, NCCL) are checked by the macro in
 //   cuda/check.cuh, which throws Error the same way.
 #pragma once
@@ -24,6 +25,13 @@ class Error : public std::runtime_error {
 
 // A mistake in the user's input; the message names what was wrong and what was expected.
 class UserError : public Error {
+ public:
+  using Error::Error;
+};
+
+// Another process of a data-parallel job died, hung or broke the communicator: not a
+// mistake of this process; the message names the rank, the operation and the timeout.
+class JobError : public Error {
  public:
   using Error::Error;
 };

@@ -6,6 +6,7 @@
 // The *_sums ops split the same functions at the channel sums, which synchronised
 // batchnorm adds up over ranks in between (their per-channel math: batchnorm_math.hpp).
 #include <cmath>
+#include <utility>
 
 #include "host/core/error.hpp"
 #include "host/cpu/cpu_ops.hpp"
@@ -16,6 +17,21 @@ namespace {
 
 std::int64_t offset(const BatchNormGeometry& g, int o, int c) {
   return (std::int64_t(o) * g.channels + c) * g.inner;
+}
+
+// Channel c's sum of dy and of dy * xhat, in double, in a fixed order.
+std::pair<double, double> gradient_sums(const BatchNormGeometry& g, const Tensor& x, const Tensor& dy, float mean,
+                                        float invstd, int c) {
+  double sum_dy = 0.0, sum_dy_xhat = 0.0;
+  for (int o = 0; o < g.outer; ++o) {
+    const float* xp = x.f32() + offset(g, o, c);
+    const float* dp = dy.f32() + offset(g, o, c);
+    for (int i = 0; i < g.inner; ++i) {
+      sum_dy += dp[i];
+      sum_dy_xhat += double(dp[i]) * ((xp[i] - mean) * invstd);
+    }
+  }
+  return {sum_dy, sum_dy_xhat};
 }
 
 void check(const BatchNormGeometry& g, const Tensor& x, const Tensor& gamma) {
@@ -96,15 +112,7 @@ void batchnorm_backward(const BatchNormGeometry& g, const Tensor& x, const Tenso
   for (int c = 0; c < g.channels; ++c) {
     const float mean = saved_mean.f32()[c];
     const float invstd = saved_invstd.f32()[c];
-    double sum_dy = 0.0, sum_dy_xhat = 0.0;
-    for (int o = 0; o < g.outer; ++o) {
-      const float* xp = x.f32() + offset(g, o, c);
-      const float* dp = dy.f32() + offset(g, o, c);
-      for (int i = 0; i < g.inner; ++i) {
-        sum_dy += dp[i];
-        sum_dy_xhat += double(dp[i]) * ((xp[i] - mean) * invstd);
-      }
-    }
+    const auto [sum_dy, sum_dy_xhat] = gradient_sums(g, x, dy, mean, invstd, c);
     dbeta.f32()[c] += static_cast<float>(sum_dy);
     dgamma.f32()[c] += static_cast<float>(sum_dy_xhat);
     if (!want_dx) continue;
@@ -167,16 +175,7 @@ void batchnorm_backward_sums(const BatchNormGeometry& g, const Tensor& x, const 
   CADENZA_CHECK(sums.numel() == 2 * std::int64_t(g.channels), "batchnorm_backward_sums: sums " << sums.shape().str());
 #pragma omp parallel for schedule(static)
   for (int c = 0; c < g.channels; ++c) {
-    const float mean = saved_mean.f32()[c], invstd = saved_invstd.f32()[c];
-    double sum_dy = 0.0, sum_dy_xhat = 0.0;
-    for (int o = 0; o < g.outer; ++o) {
-      const float* xp = x.f32() + offset(g, o, c);
-      const float* dp = dy.f32() + offset(g, o, c);
-      for (int i = 0; i < g.inner; ++i) {
-        sum_dy += dp[i];
-        sum_dy_xhat += double(dp[i]) * ((xp[i] - mean) * invstd);
-      }
-    }
+    const auto [sum_dy, sum_dy_xhat] = gradient_sums(g, x, dy, saved_mean.f32()[c], saved_invstd.f32()[c], c);
     sums.f32()[c] = static_cast<float>(sum_dy);
     sums.f32()[g.channels + c] = static_cast<float>(sum_dy_xhat);
     dbeta.f32()[c] += static_cast<float>(sum_dy);

@@ -1,7 +1,11 @@
 // MpiSession and the MPI communicator (see mpi_communicator.hpp).
 #include "host/dist/mpi_communicator.hpp"
 
+#include <chrono>
 #include <cstdlib>
+#include <exception>
+#include <sstream>
+#include <thread>
 
 #include "host/core/error.hpp"
 
@@ -27,7 +31,7 @@ void check_mpi(int code, const char* call) {
 
 class MpiCommunicator final : public Communicator {
  public:
-  MpiCommunicator() {
+  explicit MpiCommunicator(double timeout_seconds) : timeout_seconds_(timeout_seconds) {
     CADENZA_MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &rank_));
     CADENZA_MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &world_size_));
   }
@@ -49,7 +53,7 @@ class MpiCommunicator final : public Communicator {
     std::vector<Pending> done;
     done.swap(pending_);
     if (requests.empty()) return;
-    CADENZA_MPI_CHECK(MPI_Waitall(static_cast<int>(requests.size()), requests.data(), MPI_STATUSES_IGNORE));
+    wait(requests, "all-reduce");
     for (Pending& p : done) {
       if (p.op != Reduction::average) continue;
       const float ranks = static_cast<float>(world_size_);
@@ -60,16 +64,24 @@ class MpiCommunicator final : public Communicator {
 
   void broadcast(Tensor& tensor, int root) override {
     check_host_f32(tensor, "broadcast");
-    CADENZA_MPI_CHECK(MPI_Bcast(tensor.raw(), count_of(tensor), MPI_FLOAT, root, MPI_COMM_WORLD));
+    std::vector<MPI_Request> request(1);
+    CADENZA_MPI_CHECK(MPI_Ibcast(tensor.raw(), count_of(tensor), MPI_FLOAT, root, MPI_COMM_WORLD, &request[0]));
+    wait(request, "broadcast");
   }
 
   void all_reduce_host(std::vector<double>& values) override {
     if (values.empty()) return;
-    CADENZA_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, values.data(), static_cast<int>(values.size()), MPI_DOUBLE,
-                                    MPI_SUM, MPI_COMM_WORLD));
+    std::vector<MPI_Request> request(1);
+    CADENZA_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, values.data(), static_cast<int>(values.size()), MPI_DOUBLE,
+                                     MPI_SUM, MPI_COMM_WORLD, &request[0]));
+    wait(request, "all-reduce");
   }
 
-  void barrier() override { CADENZA_MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD)); }
+  void barrier() override {
+    std::vector<MPI_Request> request(1);
+    CADENZA_MPI_CHECK(MPI_Ibarrier(MPI_COMM_WORLD, &request[0]));
+    wait(request, "barrier");
+  }
 
  private:
   struct Pending {
@@ -87,6 +99,26 @@ class MpiCommunicator final : public Communicator {
     return static_cast<int>(tensor.numel());
   }
 
+  // Polls the requests until all complete (MPI progresses them inside MPI_Testall), sleeping
+  // briefly between polls so that a waiting rank leaves the core to the others.
+  void wait(std::vector<MPI_Request>& requests, const char* operation) const {
+    using Clock = std::chrono::steady_clock;
+    const auto deadline = Clock::now() + std::chrono::duration<double>(timeout_seconds_);
+    for (int polls = 0;; ++polls) {
+      int done = 0;
+      CADENZA_MPI_CHECK(MPI_Testall(static_cast<int>(requests.size()), requests.data(), &done, MPI_STATUSES_IGNORE));
+      if (done) return;
+      if (Clock::now() > deadline) {
+        std::ostringstream message;
+        message << "MPI " << operation << " on rank " << rank_ << " of " << world_size_ << ": no progress for "
+                << timeout_seconds_ << " s (train.dist.timeout_seconds); another rank died or hung";
+        throw JobError(message.str());
+      }
+      if (polls > 100) std::this_thread::sleep_for(std::chrono::microseconds(50));
+    }
+  }
+
+  double timeout_seconds_;
   int rank_ = 0, world_size_ = 1;
   std::vector<Pending> pending_;
 };
@@ -106,10 +138,12 @@ MpiSession::MpiSession(int* argc, char*** argv) {
 }
 
 MpiSession::~MpiSession() {
-  if (initialized_) MPI_Finalize();
+  if (initialized_ && std::uncaught_exceptions() == 0) MPI_Finalize();
 }
 
-std::unique_ptr<Communicator> make_mpi_communicator() { return std::make_unique<MpiCommunicator>(); }
+std::unique_ptr<Communicator> make_mpi_communicator(double timeout_seconds) {
+  return std::make_unique<MpiCommunicator>(timeout_seconds);
+}
 
 std::vector<char> mpi_share_from_root(const std::vector<char>& root_payload) {
   int rank = 0;
@@ -127,7 +161,7 @@ bool mpi_available() { return false; }
 MpiSession::MpiSession(int*, char***) {}
 MpiSession::~MpiSession() = default;
 
-std::unique_ptr<Communicator> make_mpi_communicator() {
+std::unique_ptr<Communicator> make_mpi_communicator(double) {
   CADENZA_USER_ERROR("this build has no MPI (configured with -DCADENZA_MPI=OFF or without OpenMPI); "
                      "multi-process training on the CPU needs it");
 }

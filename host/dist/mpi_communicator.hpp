@@ -10,8 +10,10 @@
 //   requests, so MPI may progress them while the backward pass goes on; wait_all()
 //   completes them all. Sums are MPI's (element-wise, the same on every rank), and an
 //   average divides the sum by the world size afterwards.
-// - A rank that dies ends the job: mpirun aborts the remaining ranks (see the README's
-//   multi-process section); MPI errors are thrown as Errors, never ignored.
+// - Every collective is non-blocking underneath and waited for with a deadline: one that
+//   makes no progress for the timeout (a rank hung or stopped) throws an Error naming the
+//   operation, the rank and the timeout. A rank that exits without finalising MPI (that
+//   error, or a crash) makes mpirun end the job. MPI errors are thrown, never ignored.
 #pragma once
 
 #include <memory>
@@ -23,8 +25,9 @@ namespace cadenza {
 // Whether this build has MPI (CADENZA_WITH_MPI).
 bool mpi_available();
 
-// MPI_Init_thread on construction and MPI_Finalize on destruction; a no-op when this build
-// has no MPI. Make one in main() before anything else when launched by an MPI launcher.
+// MPI_Init_thread on construction and MPI_Finalize on destruction — unless an exception is
+// unwinding (finalising would wait for the ranks the error is about; exiting without it
+// makes the launcher end the job). A no-op when this build has no MPI.
 class MpiSession {
  public:
   MpiSession(int* argc, char*** argv);
@@ -40,7 +43,7 @@ class MpiSession {
 };
 
 // A communicator over MPI_COMM_WORLD (requires a live MpiSession).
-std::unique_ptr<Communicator> make_mpi_communicator();
+std::unique_ptr<Communicator> make_mpi_communicator(double timeout_seconds);
 
 // Rank 0's bytes on every rank (MPI_Bcast): how NCCL shares its unique id under mpirun.
 std::vector<char> mpi_share_from_root(const std::vector<char>& root_payload);

@@ -44,7 +44,7 @@ ProcessGroup join_process_group(const LaunchInfo& launch, const std::string& dev
                                           << "; was this binary built against the MPI that launched it?");
   }
   if (on_cpu) {
-    group.communicator = make_mpi_communicator();
+    group.communicator = make_mpi_communicator(timeout_seconds);
   } else {
 #ifdef CADENZA_WITH_CUDA
     const cuda::ShareFromRoot share = [&](const std::vector<char>& root_payload) {
