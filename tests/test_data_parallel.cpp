@@ -58,13 +58,15 @@ int run(const std::string& command, const fs::path& log) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-std::vector<nlohmann::json> metrics_lines(const fs::path& run_dir) {
-  std::ifstream in(run_dir / "metrics.jsonl");
+std::vector<nlohmann::json> jsonl_lines(const fs::path& path) {
+  std::ifstream in(path);
   std::vector<nlohmann::json> lines;
   for (std::string line; std::getline(in, line);)
     if (!line.empty()) lines.push_back(nlohmann::json::parse(line));
   return lines;
 }
+
+std::vector<nlohmann::json> metrics_lines(const fs::path& run_dir) { return jsonl_lines(run_dir / "metrics.jsonl"); }
 
 // The largest |a - b| over every tensor of two weight files, and the largest |a|.
 std::pair<double, double> weight_difference(const fs::path& a, const fs::path& b) {
@@ -121,14 +123,16 @@ TEST_CASE("two MPI ranks of batch 4 train as one process of batch 8", "[slow][di
 // The demo has batchnorm after every convolution, normalised with the statistics of both
 // ranks' batches. SGD rather than the demo's Adam: Adam divides by the gradient's running
 // magnitude, so the biases feeding a batchnorm (whose true gradient is zero) move by
-// normalised float noise, which differs with the summation order (up to 3e-2 after 40
-// steps) and would hide what this test checks. Seen: 2e-5 of the largest value with sync,
-// 1e-2 without.
+// normalised float noise, which differs with the summation order and would hide what this
+// test checks. 10 steps: the demo's training is chaotic enough that rounding differences
+// grow with every step (1e-4 of the largest value after 40). Seen after 10 steps: 3e-6 of
+// the largest value with sync, 7e-2 without.
 TEST_CASE("with sync_batchnorm two ranks train the demo as one process of twice the batch", "[slow][dist]") {
   TempDir dir;
   const std::string demo = std::string(CADENZA_SOURCE_DIR) + "/configs/demo.yaml";
-  const std::string common = " --quiet --threads 1 --set train.epochs=1 --set train.optimizer=sgd --set train.lr=0.02 "
-                             "--set train.momentum=0.9 --set train.dist.sync_batchnorm=true ";
+  const std::string common = " --quiet --threads 1 --set train.max_steps=10 --set train.log_every_steps=1 "
+                             "--set train.optimizer=sgd --set train.lr=0.02 --set train.momentum=0.9 "
+                             "--set train.dist.sync_batchnorm=true ";
   const fs::path two = dir / "two_ranks", one = dir / "one_process";
   REQUIRE(run(mpirun(2) + CADENZA_GPU_TRAIN + " " + demo + common + "--set train.batch_size=8 --run-dir " +
                   two.string(),
@@ -141,11 +145,12 @@ TEST_CASE("with sync_batchnorm two ranks train the demo as one process of twice 
                         one / "checkpoints" / "last" / "model.safetensors");
   INFO("max |w_2 - w_1| " << difference << ", max |w| " << largest);
   CHECK(difference <= 1e-4 * largest);
-  const auto a = metrics_lines(two), b = metrics_lines(one);
-  REQUIRE(a.size() == 1);
-  REQUIRE(b.size() == 1);
-  CHECK(a[0]["train_loss"].get<double>() == Approx(b[0]["train_loss"].get<double>()).epsilon(1e-4));
-  CHECK(a[0]["train_accuracy"].get<double>() == b[0]["train_accuracy"].get<double>());
+  // The global batch's loss at every step (seen within 2e-5; without sync 1e-2 apart).
+  const auto a = jsonl_lines(two / "steps.jsonl"), b = jsonl_lines(one / "steps.jsonl");
+  REQUIRE(a.size() == 10);
+  REQUIRE(b.size() == 10);
+  for (std::size_t s = 0; s < a.size(); ++s)
+    CHECK(a[s]["loss"].get<double>() == Approx(b[s]["loss"].get<double>()).epsilon(1e-4));
 }
 
 TEST_CASE("a checkpoint of two ranks resumes in one process with the same global batch", "[slow][dist]") {

@@ -2,6 +2,7 @@
 #include "host/core/context.hpp"
 
 #include "host/core/error.hpp"
+#include "host/cpu/blas_kernels.hpp"
 #include "host/cpu/cpu_backend.hpp"
 #ifdef CADENZA_WITH_CUDA
 #include "cuda/cuda_backend.cuh"
@@ -26,7 +27,10 @@ CudaAvailability probe_cuda() {
 std::unique_ptr<Context> make_context(const std::string& device, int cpu_threads, Logger& logger) {
   auto cpu = [&]() {
     auto backend = std::make_unique<CpuBackend>(cpu_threads);
-    logger.info("device: cpu (" + std::to_string(backend->threads()) + " threads)");
+    const BlasKernels& blas = select_blas_kernels();
+    logger.info("device: cpu (" + std::to_string(backend->threads()) + " threads; OpenBLAS " +
+                (blas.running.empty() ? std::string("kernels unknown") : blas.running + " kernels") + ": " +
+                blas.reason + ")");
     return std::make_unique<Context>(std::move(backend), logger);
   };
   if (device == "cpu") return cpu();

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "host/core/error.hpp"
+#include "host/cpu/blas_kernels.hpp"
 #include "host/cpu/spectrogram.hpp"
 #include "host/features/waveform_frontend.hpp"
 
@@ -60,6 +61,7 @@ class CpuBatchUploader final : public BatchUploader {
 }  // namespace
 
 CpuBackend::CpuBackend(int threads) : threads_(threads > 0 ? threads : omp_get_num_procs()) {
+  select_blas_kernels();
   omp_set_num_threads(threads_);
   openblas_set_num_threads(threads_);
 }
