@@ -45,6 +45,27 @@ __device__ GradientSums gradient_sums(const BatchNormGeometry& g, const float* x
   return {total_dy, block_sum(sum_dy_xhat, shared)};
 }
 
+// Normalises channel c with its batch mean and sum of squared deviations over `count`
+// values, and updates the running and saved statistics (thread 0).
+__device__ void normalize_channel(const BatchNormGeometry& g, const float* x, const float* gamma, const float* beta,
+                                  int c, double mean, double squares, double count, float* y, float* running_mean,
+                                  float* running_var, float* saved_mean, float* saved_invstd) {
+  const std::int64_t elements = std::int64_t(g.outer) * g.inner;
+  const float invstd = batchnorm_invstd(squares, count, g.eps);
+  const float scale = gamma[c] * invstd;
+  const float shift = beta[c] - static_cast<float>(mean) * scale;
+  for (std::int64_t e = threadIdx.x; e < elements; e += blockDim.x) {
+    const std::int64_t at = element_offset(g, c, e);
+    y[at] = x[at] * scale + shift;
+  }
+  if (threadIdx.x == 0) {
+    saved_mean[c] = static_cast<float>(mean);
+    saved_invstd[c] = invstd;
+    running_mean[c] = batchnorm_running(running_mean[c], mean, g.momentum);
+    running_var[c] = batchnorm_running(running_var[c], batchnorm_unbiased_variance(squares, count), g.momentum);
+  }
+}
+
 __global__ void forward_train_kernel(BatchNormGeometry g, const float* x, const float* gamma,
                                      const float* beta, float* y, float* running_mean,
                                      float* running_var, float* saved_mean, float* saved_invstd) {
@@ -59,22 +80,8 @@ __global__ void forward_train_kernel(BatchNormGeometry g, const float* x, const 
     const double d = x[element_offset(g, c, e)] - mean;
     squares += d * d;
   }
-  const double total_squares = block_sum(squares, shared);
-  const double var = total_squares / double(count);
-  const float invstd = static_cast<float>(1.0 / sqrt(var + g.eps));
-  const float scale = gamma[c] * invstd;
-  const float shift = beta[c] - static_cast<float>(mean) * scale;
-  for (std::int64_t e = threadIdx.x; e < count; e += blockDim.x) {
-    const std::int64_t at = element_offset(g, c, e);
-    y[at] = x[at] * scale + shift;
-  }
-  if (threadIdx.x == 0) {
-    saved_mean[c] = static_cast<float>(mean);
-    saved_invstd[c] = invstd;
-    const double unbiased = count > 1 ? total_squares / double(count - 1) : var;
-    running_mean[c] = static_cast<float>((1.0 - g.momentum) * running_mean[c] + g.momentum * mean);
-    running_var[c] = static_cast<float>((1.0 - g.momentum) * running_var[c] + g.momentum * unbiased);
-  }
+  normalize_channel(g, x, gamma, beta, c, mean, block_sum(squares, shared), double(count), y, running_mean,
+                    running_var, saved_mean, saved_invstd);
 }
 
 __global__ void forward_inference_kernel(BatchNormGeometry g, const float* x, const float* gamma,
@@ -133,21 +140,8 @@ __global__ void forward_from_sums_kernel(BatchNormGeometry g, const float* x, co
                                          float* running_mean, float* running_var, float* saved_mean,
                                          float* saved_invstd) {
   const int c = blockIdx.x;
-  const std::int64_t elements = std::int64_t(g.outer) * g.inner;
-  const double mean = double(sums[c]) / count;
-  const float invstd = batchnorm_invstd(squares[c], count, g.eps);
-  const float scale = gamma[c] * invstd;
-  const float shift = beta[c] - static_cast<float>(mean) * scale;
-  for (std::int64_t e = threadIdx.x; e < elements; e += blockDim.x) {
-    const std::int64_t at = element_offset(g, c, e);
-    y[at] = x[at] * scale + shift;
-  }
-  if (threadIdx.x == 0) {
-    saved_mean[c] = static_cast<float>(mean);
-    saved_invstd[c] = invstd;
-    running_mean[c] = batchnorm_running(running_mean[c], mean, g.momentum);
-    running_var[c] = batchnorm_running(running_var[c], batchnorm_unbiased_variance(squares[c], count), g.momentum);
-  }
+  normalize_channel(g, x, gamma, beta, c, double(sums[c]) / count, squares[c], count, y, running_mean, running_var,
+                    saved_mean, saved_invstd);
 }
 
 __global__ void backward_sums_kernel(BatchNormGeometry g, const float* x, const float* dy, const float* saved_mean,

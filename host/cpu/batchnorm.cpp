@@ -34,6 +34,26 @@ std::pair<double, double> gradient_sums(const BatchNormGeometry& g, const Tensor
   return {sum_dy, sum_dy_xhat};
 }
 
+// Normalises channel c with its batch mean and sum of squared deviations over `count`
+// values, and updates the running and saved statistics.
+void normalize_channel(const BatchNormGeometry& g, const Tensor& x, const Tensor& gamma, const Tensor& beta, int c,
+                       double mean, double squares, double count, Tensor& y, Tensor& running_mean,
+                       Tensor& running_var, Tensor& saved_mean, Tensor& saved_invstd) {
+  const float invstd = batchnorm_invstd(squares, count, g.eps);
+  const float scale = gamma.f32()[c] * invstd;
+  const float shift = beta.f32()[c] - static_cast<float>(mean) * scale;
+  for (int o = 0; o < g.outer; ++o) {
+    const float* p = x.f32() + offset(g, o, c);
+    float* q = y.f32() + offset(g, o, c);
+    for (int i = 0; i < g.inner; ++i) q[i] = p[i] * scale + shift;
+  }
+  saved_mean.f32()[c] = static_cast<float>(mean);
+  saved_invstd.f32()[c] = invstd;
+  running_mean.f32()[c] = batchnorm_running(running_mean.f32()[c], mean, g.momentum);
+  running_var.f32()[c] =
+      batchnorm_running(running_var.f32()[c], batchnorm_unbiased_variance(squares, count), g.momentum);
+}
+
 void check(const BatchNormGeometry& g, const Tensor& x, const Tensor& gamma) {
   CADENZA_CHECK(x.numel() == std::int64_t(g.outer) * g.channels * g.inner,
                 "batchnorm input " << x.shape().str());
@@ -48,7 +68,6 @@ void batchnorm_forward_train(const BatchNormGeometry& g, const Tensor& x, const 
   check(g, x, gamma);
   const std::int64_t count = std::int64_t(g.outer) * g.inner;
   const float* in = x.f32();
-  float* out = y.f32();
 #pragma omp parallel for schedule(static)
   for (int c = 0; c < g.channels; ++c) {
     double sum = 0.0;
@@ -62,22 +81,8 @@ void batchnorm_forward_train(const BatchNormGeometry& g, const Tensor& x, const 
       const float* p = in + offset(g, o, c);
       for (int i = 0; i < g.inner; ++i) squares += (p[i] - mean) * (p[i] - mean);
     }
-    const double var = squares / double(count);
-    const float invstd = static_cast<float>(1.0 / std::sqrt(var + g.eps));
-    const float scale = gamma.f32()[c] * invstd;
-    const float shift = beta.f32()[c] - static_cast<float>(mean) * scale;
-    for (int o = 0; o < g.outer; ++o) {
-      const float* p = in + offset(g, o, c);
-      float* q = out + offset(g, o, c);
-      for (int i = 0; i < g.inner; ++i) q[i] = p[i] * scale + shift;
-    }
-    saved_mean.f32()[c] = static_cast<float>(mean);
-    saved_invstd.f32()[c] = invstd;
-    const double unbiased = count > 1 ? squares / double(count - 1) : var;
-    running_mean.f32()[c] = static_cast<float>((1.0 - g.momentum) * running_mean.f32()[c] +
-                                               g.momentum * mean);
-    running_var.f32()[c] = static_cast<float>((1.0 - g.momentum) * running_var.f32()[c] +
-                                              g.momentum * unbiased);
+    normalize_channel(g, x, gamma, beta, c, mean, squares, double(count), y, running_mean, running_var, saved_mean,
+                      saved_invstd);
   }
 }
 
@@ -153,20 +158,8 @@ void batchnorm_forward_from_sums(const BatchNormGeometry& g, const Tensor& x, co
   check(g, x, gamma);
 #pragma omp parallel for schedule(static)
   for (int c = 0; c < g.channels; ++c) {
-    const double mean = double(sums.f32()[c]) / count;
-    const float invstd = batchnorm_invstd(squares.f32()[c], count, g.eps);
-    const float scale = gamma.f32()[c] * invstd;
-    const float shift = beta.f32()[c] - static_cast<float>(mean) * scale;
-    for (int o = 0; o < g.outer; ++o) {
-      const float* p = x.f32() + offset(g, o, c);
-      float* q = y.f32() + offset(g, o, c);
-      for (int i = 0; i < g.inner; ++i) q[i] = p[i] * scale + shift;
-    }
-    saved_mean.f32()[c] = static_cast<float>(mean);
-    saved_invstd.f32()[c] = invstd;
-    running_mean.f32()[c] = batchnorm_running(running_mean.f32()[c], mean, g.momentum);
-    running_var.f32()[c] =
-        batchnorm_running(running_var.f32()[c], batchnorm_unbiased_variance(squares.f32()[c], count), g.momentum);
+    normalize_channel(g, x, gamma, beta, c, double(sums.f32()[c]) / count, squares.f32()[c], count, y, running_mean,
+                      running_var, saved_mean, saved_invstd);
   }
 }
 
