@@ -107,9 +107,14 @@ int train_main(int argc, char** argv) {
     else if (!config.train.run_dir.empty()) run_dir = config.train.run_dir;
   }
 
-  // Ranks other than 0 print only warnings and errors.
-  Logger logger(std::cerr, args.has("--quiet") || launch.rank != 0 ? Logger::Level::warn : Logger::Level::info);
+  // Ranks other than 0 print only errors: they read the same data and config, so their
+  // warnings would repeat rank 0's.
+  const Logger::Level level = launch.rank != 0     ? Logger::Level::error
+                              : args.has("--quiet") ? Logger::Level::warn
+                                                    : Logger::Level::info;
+  Logger logger(std::cerr, level);
   if (args.has("--summary")) {
+    if (launch.rank != 0) return 0;  // one table per job
     const auto context = make_context("cpu", config.train.threads, logger);
     std::cout << model_summary(config, context->backend());
     return 0;
