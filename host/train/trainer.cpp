@@ -549,9 +549,13 @@ CheckpointContents Trainer::checkpoint_contents() const {
 }
 
 void Trainer::checkpoint(bool is_best) {
-  state_.epoch_loss_sum = read_epoch_loss_sum();
+  // Inside an epoch, its loss sum and training-metric rows so far (over every rank) go
+  // with the checkpoint; at an epoch's start both are empty, and a resume starts them
+  // afresh, so the collectives are skipped (gathered_* may then hold the last epoch's rows).
+  const bool inside_epoch = state_.step_in_epoch > 0;
+  state_.epoch_loss_sum = inside_epoch ? read_epoch_loss_sum() : 0.0;
   state_.config_values = run_values();
-  gather_epoch_rows();
+  if (inside_epoch) gather_epoch_rows();
   if (writes_files_)
     save_checkpoint(request_.run_dir / "checkpoints", checkpoint_contents(), state_, model_hash_, is_best,
                     config_.train.keep_checkpoints, context_->backend());
