@@ -16,6 +16,9 @@
 #include <numeric>
 #include <vector>
 
+#include <omp.h>
+
+#include "host/cpu/cpu_backend.hpp"
 #include "host/cpu/cpu_ops.hpp"
 #include "host/math/random_math.hpp"
 #include "tests/test_support.hpp"
@@ -128,7 +131,7 @@ TEST_CASE("conv2d forward equals a direct convolution, backward equals finite di
       Tensor w = random_tensor(Shape{g.out_channels, g.in_channels, g.kernel_h, g.kernel_w}, 2, 0.5f);
       Tensor b = random_tensor(Shape{g.out_channels}, 3);
       Tensor y = Tensor::zeros(Shape{g.batch, g.out_channels, g.out_h, g.out_w});
-      Tensor workspace = Tensor::zeros(Shape{std::int64_t(cpu::conv2d_workspace_bytes(g))}, DType::u8);
+      Tensor workspace = Tensor::zeros(Shape{std::int64_t(cpu::conv2d_workspace_bytes(g, omp_get_max_threads()))}, DType::u8);
       auto forward = [&] { cpu::conv2d_forward(g, x, w, b, y, workspace); };
       forward();
       const std::vector<double> expected = naive_conv2d(g, x, w, b);
@@ -150,6 +153,53 @@ TEST_CASE("conv2d forward equals a direct convolution, backward equals finite di
       for (std::int64_t i = 0; i < dx.numel(); ++i) REQUIRE(dx_again.f32()[i] == dx.f32()[i]);
     }
   }
+}
+
+// Images wide enough that a tile of output rows is smaller than the image, and a batch
+// that splits unevenly into the weight-gradient groups.
+TEST_CASE("conv2d over many row tiles and image groups equals direct sums, with the same bits on 1 and 4 threads",
+          "[cpu][op]") {
+  const auto g = Conv2dGeometry::make(10, 40, 9, 400, 3, 3, 3, 1, 2, 1, 1, true);
+  Tensor x = random_tensor(Shape{g.batch, g.in_channels, g.in_h, g.in_w}, 21);
+  Tensor w = random_tensor(Shape{g.out_channels, g.in_channels, g.kernel_h, g.kernel_w}, 22, 0.5f);
+  Tensor b = random_tensor(Shape{g.out_channels}, 23);
+  Tensor r = random_tensor(Shape{g.batch, g.out_channels, g.out_h, g.out_w}, 24);
+  // dx and dw in double, straight from the definition.
+  std::vector<double> dx_expected(std::size_t(x.numel())), dw_expected(std::size_t(w.numel()));
+  for (int n = 0; n < g.batch; ++n)
+    for (int o = 0; o < g.out_channels; ++o)
+      for (int oy = 0; oy < g.out_h; ++oy)
+        for (int ox = 0; ox < g.out_w; ++ox) {
+          const double d = r.f32()[((std::int64_t(n) * g.out_channels + o) * g.out_h + oy) * g.out_w + ox];
+          for (int c = 0; c < g.in_channels; ++c)
+            for (int i = 0; i < g.kernel_h; ++i)
+              for (int j = 0; j < g.kernel_w; ++j) {
+                const int iy = oy * g.stride_h - g.pad_top + i, ix = ox * g.stride_w - g.pad_left + j;
+                if (iy < 0 || iy >= g.in_h || ix < 0 || ix >= g.in_w) continue;
+                const std::int64_t xi = ((std::int64_t(n) * g.in_channels + c) * g.in_h + iy) * g.in_w + ix;
+                const std::int64_t wi = ((std::int64_t(o) * g.in_channels + c) * g.kernel_h + i) * g.kernel_w + j;
+                dx_expected[std::size_t(xi)] += d * w.f32()[wi];
+                dw_expected[std::size_t(wi)] += d * x.f32()[xi];
+              }
+        }
+  const std::vector<double> y_expected = naive_conv2d(g, x, w, b);
+  std::vector<std::vector<float>> runs[2];
+  for (int run = 0; run < 2; ++run) {
+    CpuBackend backend(run == 0 ? 1 : 4);
+    REQUIRE(backend.conv2d_workspace_bytes(g) == cpu::conv2d_workspace_bytes(g, run == 0 ? 1 : 4));
+    Tensor workspace = Tensor::zeros(Shape{std::int64_t(backend.conv2d_workspace_bytes(g))}, DType::u8);
+    Tensor y = Tensor::zeros(r.shape()), dx = Tensor::zeros(x.shape()), dw = Tensor::zeros(w.shape());
+    Tensor db = Tensor::zeros(b.shape());
+    backend.conv2d_forward(g, x, w, b, y, workspace);
+    backend.conv2d_backward(g, x, w, r, dx, dw, db, workspace);
+    for (std::size_t i = 0; i < y_expected.size(); ++i) REQUIRE(y.f32()[i] == Approx(y_expected[i]).margin(1e-4));
+    for (std::size_t i = 0; i < dx_expected.size(); ++i)
+      REQUIRE(dx.f32()[i] == Approx(dx_expected[i]).margin(1e-4));
+    for (std::size_t i = 0; i < dw_expected.size(); ++i)
+      REQUIRE(dw.f32()[i] == Approx(dw_expected[i]).epsilon(1e-4).margin(1e-3));
+    for (const Tensor& t : {y, dx, dw, db}) runs[run].emplace_back(t.f32(), t.f32() + t.numel());
+  }
+  CHECK(runs[0] == runs[1]);
 }
 
 TEST_CASE("dense forward equals x w^T + b, backward equals finite differences", "[cpu][op]") {

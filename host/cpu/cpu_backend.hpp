@@ -28,7 +28,7 @@ class CpuBackend final : public Backend {
                                           int num_samples, int max_batch) override;
 
   std::size_t conv2d_workspace_bytes(const Conv2dGeometry& g) override {
-    return cpu::conv2d_workspace_bytes(g);
+    return cpu::conv2d_workspace_bytes(g, threads_);
   }
   void conv2d_forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
                       const Tensor& bias, Tensor& y, Tensor& workspace) override {

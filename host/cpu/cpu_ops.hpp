@@ -16,7 +16,8 @@
 
 namespace cadenza::cpu {
 
-std::size_t conv2d_workspace_bytes(const Conv2dGeometry& g);
+// conv2d's workspace when run on at most `threads` threads (conv2d.cpp).
+std::size_t conv2d_workspace_bytes(const Conv2dGeometry& g, int threads);
 void conv2d_forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, const Tensor& bias,
                     Tensor& y, Tensor& workspace);
 void conv2d_backward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, const Tensor& dy,

@@ -206,6 +206,13 @@ int dataset_label_count(const DataConfig& config) {
   return static_cast<int>(index_dataset(config).label_names.size());
 }
 
+bool dataset_multi_label(const DataConfig& config) {
+  if (config.dataset == "synthetic") return config.synthetic.multi_label;
+  if (config.dataset == "mtat") return true;
+  if (config.dataset == "gtzan") return false;
+  return index_dataset(config).multi_label;
+}
+
 fs::path pcm_cache_root(const DataConfig& config) {
   if (!config.cache_dir.empty()) return absolute_path(config.cache_dir);
   if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) return fs::path(xdg) / "cadenza" / "pcm";

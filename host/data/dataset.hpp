@@ -61,6 +61,10 @@ std::unique_ptr<ClipAudio> make_in_memory_audio(std::vector<float> pcm, const st
 // from the config alone where it fixes the label set (synthetic, mtat, fma with a genres
 // list, gtzan without its folder: its ten genres), so a model summary needs no data.
 int dataset_label_count(const DataConfig& config);
+// Whether data.dataset is multi-label (tags) rather than single-label (classes), decided
+// like dataset_label_count: from the config where it does (synthetic, mtat, gtzan), else by
+// indexing the files.
+bool dataset_multi_label(const DataConfig& config);
 
 // Where the PCM cache lives: data.cache_dir, else $XDG_CACHE_HOME/cadenza/pcm, else
 // $HOME/.cache/cadenza/pcm.

@@ -31,6 +31,7 @@
 #include "host/train/checkpoint.hpp"
 #include "host/train/lr_schedule.hpp"
 #include "host/train/optimizer.hpp"
+#include "host/train/training_step.hpp"
 #include "host/train/transfer.hpp"
 
 namespace cadenza {
@@ -141,8 +142,9 @@ class Trainer {
   bool augment_waveform_ = false, mask_spectrogram_ = false;
   std::string metric_name_, select_metric_;
   std::unique_ptr<Frontend> frontend_;
-  std::unique_ptr<Model> model_;
-  std::unique_ptr<Optimizer> optimizer_;
+  std::unique_ptr<TrainingStep> step_;
+  Model* model_ = nullptr;  // step_'s
+  Optimizer* optimizer_ = nullptr;
   std::unique_ptr<LrSchedule> schedule_;
   int steps_per_epoch_ = 0;
   // train.phases: the phase of the epoch in progress (0: before the first phase) and the
@@ -159,9 +161,8 @@ class Trainer {
   Tensor batch_targets_;                      // the submitted batch's targets, on the device
   BufferId augmented_pcm_id_;
   Tensor augmented_pcm_;                      // (B, S) when waveform augmentation is on
-  BufferId loss_id_, grad_norm_id_, epoch_loss_sum_id_, step_scores_id_, epoch_scores_id_, epoch_targets_id_,
+  BufferId epoch_loss_sum_id_, step_scores_id_, epoch_scores_id_, epoch_targets_id_,
       gathered_scores_id_, gathered_targets_id_, epoch_metric_id_;
-  Tensor loss_, grad_norm_;
   // The training metric: a step's scores (B, K), and the scores and targets of the epoch's
   // examples so far (rows, K), row = the example's position in the epoch's order (global
   // step * B * world_size + rank * B + b; as Keras reports it: on augmented crops, with
@@ -265,8 +266,6 @@ void Trainer::build() {
 
   frontend_ = backend.make_frontend(config_.features, config_.data.sample_rate, static_cast<int>(window_), batch_);
   ArenaPlan plan;
-  loss_id_ = plan.add(Region::activations, "loss", Shape{batch_});
-  grad_norm_id_ = plan.add(Region::activations, "grad_norm", Shape{1});
   epoch_loss_sum_id_ = plan.add(Region::activations, "epoch_loss_sum", Shape{1});
   const auto epoch_rows = static_cast<std::int64_t>(epoch_order);
   step_scores_id_ = plan.add(Region::activations, "step_scores", Shape{batch_, num_labels_});
@@ -279,12 +278,12 @@ void Trainer::build() {
   epoch_targets_id_ = plan.add(Region::activations, "epoch_targets", Shape{epoch_rows, num_labels_});
   if (augment_waveform_) augmented_pcm_id_ = plan.add(Region::activations, "augmented_pcm", Shape{batch_, window_});
   const Shape input = frontend_->features_shape(batch_);
-  model_ = std::make_unique<Model>(config_.model, input, num_labels_, plan, backend);
-  optimizer_ = std::make_unique<Optimizer>(config_.train, plan);
+  step_ = std::make_unique<TrainingStep>(config_, input, num_labels_, sigmoid_loss_, plan, backend);
+  model_ = &step_->model();
+  optimizer_ = &step_->optimizer();
   arena_ = std::make_unique<Arena>(std::move(plan), backend);
-  model_->bind(*arena_);
-  const std::vector<bool> frozen = frozen_parameters(model_->parameters(), config_.train.freeze);
-  optimizer_->bind(*arena_, model_->parameters(), frozen);
+  step_->bind(*arena_);
+  const std::vector<bool>& frozen = step_->frozen();
   if (!config_.train.freeze.empty()) {
     std::vector<std::string> names;
     for (std::size_t i = 0; i < frozen.size(); ++i)
@@ -304,8 +303,6 @@ void Trainer::build() {
   evaluation.scores_to_host = false;
   evaluation.communicator = communicator_;
   evaluator_ = std::make_unique<ClipEvaluator>(evaluation, backend);
-  loss_ = arena_->get(loss_id_);
-  grad_norm_ = arena_->get(grad_norm_id_);
   epoch_loss_sum_ = arena_->get(epoch_loss_sum_id_);
   if (augment_waveform_) augmented_pcm_ = arena_->get(augmented_pcm_id_);
   step_scores_ = arena_->get(step_scores_id_);
@@ -317,7 +314,7 @@ void Trainer::build() {
   gradient_reducer_ = std::make_unique<GradientReducer>(
       *arena_, model_->parameters(), static_cast<std::size_t>(config_.train.dist.bucket_mb * 1048576.0),
       *communicator_);
-  host_loss_ = Tensor::zeros(loss_.shape());
+  host_loss_ = Tensor::zeros(step_->loss().shape());
   model_hash_ = model_hash(config_);
 
   std::ostringstream os;
@@ -378,31 +375,15 @@ void Trainer::enqueue_train_step(float lr) {
   StepInfo step{true, random_bits(config_.train.seed, kDropoutStream,
                                   static_cast<std::uint64_t>(state_.global_step)),
                 std::int64_t(rank_) * batch_, config_.train.dist.sync_batchnorm ? communicator_ : nullptr};
-  model_->forward(backend, step);
-  Tensor grads = arena_->region(Region::gradients);
-  backend.fill_zero(grads);
-  Tensor logits = model_->output();
-  Tensor dlogits = model_->output_gradient();
-  const float scale = 1.0f / static_cast<float>(batch_);
-  if (sigmoid_loss_)
-    backend.sigmoid_bce(logits, batch_targets_, loss_, dlogits, scale);
-  else
-    backend.softmax_cross_entropy(logits, batch_targets_,
-                                  static_cast<float>(config_.loss.label_smoothing), loss_, dlogits, scale);
+  step_->forward_and_loss(backend, step, batch_targets_);
   const std::int64_t first_row = (std::int64_t(state_.step_in_epoch) * world_size_ + rank_) * batch_;
-  backend.output_scores(multi_label_, logits, step_scores_);
+  backend.output_scores(multi_label_, model_->output(), step_scores_);
   backend.accumulate_window_scores(step_scores_, first_row, batch_, 1, epoch_scores_);
   backend.accumulate_window_scores(batch_targets_, first_row, batch_, 1, epoch_targets_);
   pipeline_->release_batch();  // the batch's last reader is enqueued
-  backend.accumulate_sum(loss_, batch_, epoch_loss_sum_);
-  gradient_reducer_->begin_step();
-  model_->backward(backend, step, gradient_reducer_.get());
-  gradient_reducer_->finish();
-  optimizer_->zero_frozen_gradients(backend);
-  if (config_.train.grad_clip_norm > 0)
-    backend.clip_gradient_norm(static_cast<float>(config_.train.grad_clip_norm), grads, grad_norm_);
+  backend.accumulate_sum(step_->loss(), batch_, epoch_loss_sum_);
   ++state_.global_step;
-  optimizer_->step(backend, state_.global_step - phase_start_step_, lr);
+  step_->backward_and_update(backend, step, gradient_reducer_.get(), state_.global_step - phase_start_step_, lr);
 }
 
 double Trainer::read_epoch_loss_sum() {
@@ -447,7 +428,7 @@ double Trainer::train_metric(int steps) {
 }
 
 float Trainer::read_step_loss() {
-  context_->backend().copy(loss_, host_loss_);
+  context_->backend().copy(step_->loss(), host_loss_);
   std::vector<double> sum = {0.0};
   for (int b = 0; b < batch_; ++b) sum[0] += host_loss_.f32()[b];
   communicator_->all_reduce_host(sum);

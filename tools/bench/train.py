@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+"""Training step speed: cadenza (build/bench_train) next to the same model in PyTorch, on
+the same batch, input and thread count, for each config, in one table.
+
+    /usr/bin/python3 tools/bench/train.py --threads 2
+    /usr/bin/python3 tools/bench/train.py --cuda      # on a GPU machine: adds cadenza's CUDA
+                                                      # backend (and torch's, if it has CUDA)
+
+A step on both sides is the config's front-end on a batch of audio held on the device,
+forward, loss (BCE with logits for tags, cross-entropy for classes), backward and the
+optimizer's update (train.optimizer, lr, betas, eps, weight decay, momentum). The peer's
+model is built from the resolved config bench_train writes (tools/bench/torch_peer.py)
+and must have cadenza's parameter count. Both time --steps steps after --warmup, each to
+the device's completion, and report the median as samples/s. The ceiling column is
+bench_train's: its measured GEMM rate over 3 x the forward FLOPs per example. Nothing
+here is a test; --json FILE writes the table.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import torch
+import torchaudio
+import yaml
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import torch_peer  # noqa: E402
+
+DEFAULT_CONFIGS = ["configs/mtat_top10_crnn.yaml", "configs/gtzan_cnn2d.yaml"]
+
+
+def cadenza(args, config, device):
+    with tempfile.NamedTemporaryFile(suffix=".json") as out:
+        command = [args.bench_train, "--config", config, "--device", device, "--warmup", str(args.warmup),
+                   "--steps", str(args.steps), "--json", out.name]
+        if device == "cpu":
+            command += ["--threads", str(args.threads)]
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+        return json.load(open(out.name))
+
+
+def optimizer_for(train, parameters):
+    kind, lr = train.get("optimizer", "adam"), float(train.get("lr", 0.001))
+    decay = float(train.get("weight_decay", 0))
+    if kind in ("adam", "adamw"):
+        cls = torch.optim.Adam if kind == "adam" else torch.optim.AdamW
+        return cls(parameters, lr=lr, betas=tuple(float(b) for b in train.get("betas", [0.9, 0.999])),
+                   eps=float(train.get("eps", 1e-8)), weight_decay=decay)
+    if kind == "sgd":
+        return torch.optim.SGD(parameters, lr=lr, momentum=float(train.get("momentum", 0)), weight_decay=decay,
+                               nesterov=bool(train.get("nesterov", False)))
+    raise ValueError(f"train.optimizer {kind} is not covered by the torch peer")
+
+
+def peer(args, figures, device):
+    """PyTorch samples/s for the model bench_train described in `figures`."""
+    torch.set_num_threads(args.threads)
+    config = yaml.safe_load(figures["resolved_config"])
+    data, train = config["data"], config["train"]
+    sample_rate = data["sample_rate"]
+    batch = figures["batch"]
+    samples = int(round(float(data["clip_seconds"]) * sample_rate))
+    frontend = torch_peer.front_end(config["features"], sample_rate).to(device)
+    audio = (torch.randn(batch, samples) * 0.1).to(device)
+    with torch.no_grad():
+        input_shape = frontend(audio[:1]).unsqueeze(1).shape[1:]
+    model = torch_peer.ConfigModel(config["model"]["layers"], input_shape, figures["labels"]).to(device)
+    count = sum(p.numel() for p in model.parameters())
+    if count != figures["parameters"]:
+        sys.exit(f"train.py: the torch model of {figures['config']} has {count} parameters, cadenza's "
+                 f"{figures['parameters']}; the peer is not the same model")
+    optimizer = optimizer_for(train, model.parameters())
+    if figures["loss"] == "sigmoid_bce":
+        loss_fn = torch.nn.BCEWithLogitsLoss()
+        targets = torch.randint(0, 2, (batch, figures["labels"])).float().to(device)
+    else:
+        loss_fn = torch.nn.CrossEntropyLoss()
+        targets = torch.randint(0, figures["labels"], (batch,)).to(device)
+    clip = float(train.get("grad_clip_norm", 0))
+
+    def step():
+        loss = loss_fn(model(frontend(audio).unsqueeze(1)), targets)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+        optimizer.step()
+        if device == "cuda":
+            torch.cuda.synchronize()
+
+    model.train()
+    timings = []
+    for s in range(args.warmup + args.steps):
+        start = time.perf_counter()
+        step()
+        if s >= args.warmup:
+            timings.append(time.perf_counter() - start)
+    return batch / statistics.median(timings)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("configs", nargs="*", default=DEFAULT_CONFIGS)
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=7)
+    parser.add_argument("--cuda", action="store_true", help="also time both on the GPU")
+    parser.add_argument("--no-cpu", action="store_true", help="with --cuda: the GPU rows only")
+    parser.add_argument("--bench-train", default="build/bench_train")
+    parser.add_argument("--json", help="also write the table to this file")
+    args = parser.parse_args()
+
+    devices = ([] if args.no_cpu else ["cpu"]) + (["cuda"] if args.cuda else [])
+    rows = []
+    for config in args.configs:
+        for device in devices:
+            figures = cadenza(args, config, device)
+            torch_device = "cuda" if device == "cuda" and torch.cuda.is_available() else "cpu"
+            if device == "cuda" and torch_device == "cpu":
+                print(f"note: torch {torch.__version__} has no CUDA; the GPU rows show no PyTorch figure",
+                      file=sys.stderr)
+                peer_rate = None
+            else:
+                peer_rate = peer(args, figures, torch_device)
+            rows.append({"config": config, "model": figures["model"], "device": figures["device"],
+                         "threads": args.threads if device == "cpu" else None, "batch": figures["batch"],
+                         "cadenza_samples_per_s": figures["samples_per_s"], "pytorch_samples_per_s": peer_rate,
+                         "ratio": figures["samples_per_s"] / peer_rate if peer_rate else None,
+                         "ceiling_samples_per_s": figures["ceiling_samples_per_s"],
+                         "gemm_gflops": figures["gemm_flops_per_s"] / 1e9,
+                         "forward_gflop_per_sample": figures["forward_flops_per_sample"] / 1e9})
+
+    print(f"training step, median of {args.steps} after {args.warmup} warm-up; PyTorch {torch.__version__}, "
+          f"torchaudio {torchaudio.__version__}; CPU rows on {args.threads} threads")
+    header = f"{'model':18} {'device':7} {'batch':>5} {'cadenza/s':>10} {'PyTorch/s':>10} {'ratio':>6} " \
+             f"{'ceiling/s':>10} {'GEMM GFLOP/s':>12}"
+    print(header)
+    for r in rows:
+        peer_text = f"{r['pytorch_samples_per_s']:10.2f}" if r["pytorch_samples_per_s"] else f"{'-':>10}"
+        ratio_text = f"{r['ratio']:5.2f}x" if r["ratio"] else f"{'-':>6}"
+        print(f"{r['model']:18} {r['device']:7} {r['batch']:>5} {r['cadenza_samples_per_s']:10.2f} {peer_text} "
+              f"{ratio_text} {r['ceiling_samples_per_s']:10.2f} {r['gemm_gflops']:12.0f}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"torch": torch.__version__, "warmup": args.warmup, "steps": args.steps, "rows": rows}, f,
+                      indent=2)
+
+
+if __name__ == "__main__":
+    main()
