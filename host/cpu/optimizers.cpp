@@ -46,15 +46,17 @@ void sgd_step(const SgdHyper& h, std::int64_t step, Tensor& params, const Tensor
 // Partial sums over fixed chunks (whatever the thread count), added in chunk order.
 void clip_gradient_norm(float max_norm, Tensor& grads, Tensor& total_norm) {
   CADENZA_CHECK(total_norm.numel() == 1, "clip_gradient_norm: total_norm has one element");
-  constexpr std::int64_t kChunk = 1 << 16;
+  // kChunks fixed runs of the gradient, each summed by one thread, then in order: the
+  // same bits on any thread count, and no allocation.
+  constexpr std::int64_t kChunks = 64;
   const std::int64_t n = grads.numel();
-  const std::int64_t chunks = (n + kChunk - 1) / kChunk;
-  std::vector<double> partial(static_cast<std::size_t>(chunks), 0.0);
+  const std::int64_t chunk = (n + kChunks - 1) / kChunks;
+  double partial[kChunks] = {};
   float* g = grads.f32();
 #pragma omp parallel for schedule(static)
-  for (std::int64_t c = 0; c < chunks; ++c) {
+  for (std::int64_t c = 0; c < kChunks; ++c) {
     double sum = 0.0;
-    for (std::int64_t i = c * kChunk; i < std::min(n, (c + 1) * kChunk); ++i) sum += double(g[i]) * g[i];
+    for (std::int64_t i = c * chunk; i < std::min(n, (c + 1) * chunk); ++i) sum += double(g[i]) * g[i];
     partial[c] = sum;
   }
   double squares = 0.0;

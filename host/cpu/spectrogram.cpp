@@ -307,26 +307,50 @@ CpuSpectrogram::~CpuSpectrogram() {
   fftwf_destroy_plan(plan_);
 }
 
+struct CpuSpectrogram::WorkspaceSet {
+  std::vector<Workspace> per_thread;
+};
+
+std::unique_ptr<CpuSpectrogram::WorkspaceSet> CpuSpectrogram::take_workspaces() const {
+  {
+    std::lock_guard<std::mutex> lock(pool_mutex_);
+    while (!pool_.empty()) {
+      std::unique_ptr<WorkspaceSet> set = std::move(pool_.back());
+      pool_.pop_back();
+      if (set->per_thread.size() >= static_cast<std::size_t>(max_threads())) return set;
+    }
+  }
+  auto set = std::make_unique<WorkspaceSet>();
+  set->per_thread.resize(static_cast<std::size_t>(max_threads()));
+  for (Workspace& workspace : set->per_thread) {
+    workspace.padded.assign(static_cast<std::size_t>(num_samples_) + 2 * pad_, 0.0f);
+    workspace.frame.reset(fftwf_alloc_real(spec_.n_fft));
+    workspace.spectrum.reset(fftwf_alloc_complex(num_freqs_));
+    CADENZA_CHECK(workspace.frame && workspace.spectrum, "out of memory for FFT buffers of n_fft " << spec_.n_fft);
+    if (num_mels_ > 0) workspace.power.resize(static_cast<std::size_t>(num_frames_) * num_freqs_);
+    if (!dct_.empty()) workspace.log_mel.resize(static_cast<std::size_t>(num_mels_) * num_frames_);
+  }
+  return set;
+}
+
+void CpuSpectrogram::return_workspaces(std::unique_ptr<WorkspaceSet> set) const {
+  std::lock_guard<std::mutex> lock(pool_mutex_);
+  pool_.push_back(std::move(set));
+}
+
 void CpuSpectrogram::compute(const float* pcm, int batch, float* out) const {
   CADENZA_CHECK(batch >= 0, "negative batch " << batch);
   if (batch == 0) return;
   const int threads = std::min(batch, max_threads());
-  std::vector<Workspace> workspaces(threads);
-  for (Workspace& workspace : workspaces) {
-    workspace.padded.assign(static_cast<std::size_t>(num_samples_) + 2 * pad_, 0.0f);
-    workspace.frame.reset(fftwf_alloc_real(spec_.n_fft));
-    workspace.spectrum.reset(fftwf_alloc_complex(num_freqs_));
-    CADENZA_CHECK(workspace.frame && workspace.spectrum,
-                  "out of memory for FFT buffers of n_fft " << spec_.n_fft);
-    if (num_mels_ > 0) workspace.power.resize(static_cast<std::size_t>(num_frames_) * num_freqs_);
-    if (!dct_.empty()) workspace.log_mel.resize(static_cast<std::size_t>(num_mels_) * num_frames_);
-  }
+  std::unique_ptr<WorkspaceSet> set = take_workspaces();
+  std::vector<Workspace>& workspaces = set->per_thread;
   const std::size_t in_stride = static_cast<std::size_t>(num_samples_);
   const std::size_t out_stride = static_cast<std::size_t>(num_bins_) * num_frames_;
 #pragma omp parallel for num_threads(threads) schedule(static)
   for (int b = 0; b < batch; ++b) {
     compute_one(pcm + b * in_stride, workspaces[thread_index()], out + b * out_stride);
   }
+  return_workspaces(std::move(set));
 }
 
 void CpuSpectrogram::compute_one(const float* pcm, Workspace& workspace, float* out) const {

@@ -14,10 +14,14 @@
 //   float32 or float64 as spec.mel_filterbank's library builds them (see
 //   host/math/spectral_math.hpp).
 // - compute() is const and thread-safe: concurrent calls on different data are allowed.
+//   Its per-thread buffers are made on first use and kept for the next call (a pool, one
+//   set per concurrent call), so repeated calls allocate nothing.
 // - Invalid specs are rejected at construction with UserError naming `features.<key>`.
 #pragma once
 
 #include <cstddef>
+#include <memory>
+#include <mutex>
 #include <vector>
 
 #include "host/features/frontend_spec.hpp"
@@ -72,6 +76,9 @@ class CpuSpectrogram {
 
  private:
   struct Workspace;
+  struct WorkspaceSet;  // one Workspace per OpenMP thread
+  std::unique_ptr<WorkspaceSet> take_workspaces() const;
+  void return_workspaces(std::unique_ptr<WorkspaceSet> set) const;
   void compute_one(const float* pcm, Workspace& workspace, float* out) const;
   // Log compression of one example's `count` values in place (top_db over all of them).
   void apply_log(float* example, std::size_t count) const;
@@ -88,6 +95,8 @@ class CpuSpectrogram {
   // Each filterbank row is zero outside [band_begin_[m], band_end_[m]); the projection
   // sums over that band only (the same sum as the dense product, without the zeros).
   std::vector<int> band_begin_;
+  mutable std::mutex pool_mutex_;
+  mutable std::vector<std::unique_ptr<WorkspaceSet>> pool_;
   std::vector<int> band_end_;
   std::vector<float> dct_;  // (n_mfcc, n_mels); empty unless type "mfcc"
   float db_multiplier_;  // 20 / power: 10 for power, 20 for magnitude spectrograms

@@ -117,7 +117,8 @@ class RecurrentLayer final : public SingleInputLayer {
       if (drops_after(k, step)) backend.dropout_forward(rate(), dropout_key(step, k), step.first_element(sequence), sequence, s.dropped);
     }
     if (!config_.return_sequences) {
-      for (const StridedCopy& c : last_state_copies(true)) backend.strided_copy(c, stack_.back().sequence, y);
+      for (int d = 0; d < stack_.back().geometry.directions(); ++d)
+        backend.strided_copy(last_state_copy(d, true), stack_.back().sequence, y);
     }
   }
 
@@ -127,7 +128,8 @@ class RecurrentLayer final : public SingleInputLayer {
     if (!config_.return_sequences) {
       d_sequence = stack_.back().sequence_grad;
       backend.fill_zero(d_sequence);  // only the last state's steps receive a gradient
-      for (const StridedCopy& c : last_state_copies(false)) backend.strided_copy(c, dy, d_sequence);
+      for (int d = 0; d < stack_.back().geometry.directions(); ++d)
+        backend.strided_copy(last_state_copy(d, false), dy, d_sequence);
     }
     for (std::size_t k = stack_.size(); k-- > 0;) {
       Stacked& s = stack_[k];
@@ -204,25 +206,21 @@ class RecurrentLayer final : public SingleInputLayer {
   // The copies between the last stacked layer's sequence (B, T, D*H) and the last state
   // (B, D*H): the forward direction at step T-1, the reverse one at step 0. `to_state`:
   // sequence → state; otherwise state → sequence.
-  std::vector<StridedCopy> last_state_copies(bool to_state) const {
+  StridedCopy last_state_copy(int d, bool to_state) const {
     const RecurrentGeometry& g = stack_.back().geometry;
     const std::int64_t width = g.output_size();
-    std::vector<StridedCopy> copies;
-    for (int d = 0; d < g.directions(); ++d) {
-      const std::int64_t step = d == 0 ? g.steps - 1 : 0;
-      StridedCopy c;
-      c.rows = g.batch;
-      c.width = g.hidden_size;
-      const std::int64_t sequence_stride = std::int64_t(g.steps) * width;
-      const std::int64_t sequence_offset = step * width + std::int64_t(d) * g.hidden_size;
-      const std::int64_t state_offset = std::int64_t(d) * g.hidden_size;
-      c.src_stride = to_state ? sequence_stride : width;
-      c.src_offset = to_state ? sequence_offset : state_offset;
-      c.dst_stride = to_state ? width : sequence_stride;
-      c.dst_offset = to_state ? state_offset : sequence_offset;
-      copies.push_back(c);
-    }
-    return copies;
+    const std::int64_t step = d == 0 ? g.steps - 1 : 0;
+    StridedCopy c;
+    c.rows = g.batch;
+    c.width = g.hidden_size;
+    const std::int64_t sequence_stride = std::int64_t(g.steps) * width;
+    const std::int64_t sequence_offset = step * width + std::int64_t(d) * g.hidden_size;
+    const std::int64_t state_offset = std::int64_t(d) * g.hidden_size;
+    c.src_stride = to_state ? sequence_stride : width;
+    c.src_offset = to_state ? sequence_offset : state_offset;
+    c.dst_stride = to_state ? width : sequence_stride;
+    c.dst_offset = to_state ? state_offset : sequence_offset;
+    return c;
   }
 
   LayerConfig config_;

@@ -25,7 +25,7 @@ Optimizer::Optimizer(const TrainConfig& config, ArenaPlan& plan) : config_(confi
   for (const auto& name : names_) ids_.push_back(plan.add_parameter_mirror(name));
 }
 
-Tensor& Optimizer::buffer(const std::string& name) {
+Tensor& Optimizer::buffer(std::string_view name) {
   const auto found = std::find(names_.begin(), names_.end(), name);
   CADENZA_CHECK(found != names_.end(), "optimizer " << kind_ << " has no buffer " << name);
   return tensors_[found - names_.begin()];

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "host/config/config.hpp"
@@ -53,7 +54,7 @@ class Optimizer {
   Tensor params_, grads_;
   std::vector<Tensor> tensors_;
   // The tensors of the moment buffer `name`.
-  Tensor& buffer(const std::string& name);
+  Tensor& buffer(std::string_view name);
 };
 
 }  // namespace cadenza
