@@ -118,7 +118,7 @@ Conv2dPlans::~Conv2dPlans() = default;
 const Conv2dPlans::Plan& Conv2dPlans::get(CudaContext& ctx, const Conv2dGeometry& g) {
   const auto key = std::make_tuple(g.batch, g.in_channels, g.in_h, g.in_w, g.out_channels, g.kernel_h,
                                    g.kernel_w, g.stride_h, g.stride_w, g.dilation_h, g.dilation_w,
-                                   g.pad_top, g.pad_left);
+                                   g.pad_top, g.pad_left, ctx.tf32);
   if (const auto found = plans_.find(key); found != plans_.end()) return *found->second;
   auto plan = std::make_unique<Plan>();
   plan->explicit_padding = g.pad_top != g.pad_bottom || g.pad_left != g.pad_right;
@@ -142,7 +142,7 @@ const Conv2dPlans::Plan& Conv2dPlans::get(CudaContext& ctx, const Conv2dGeometry
   CADENZA_CUDA_CHECK(cudnnSetConvolution2dDescriptor(plan->conv_desc, pad_h, pad_w, g.stride_h,
                                                      g.stride_w, g.dilation_h, g.dilation_w,
                                                      CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
-  CADENZA_CUDA_CHECK(cudnnSetConvolutionMathType(plan->conv_desc, CUDNN_FMA_MATH));
+  CADENZA_CUDA_CHECK(cudnnSetConvolutionMathType(plan->conv_desc, ctx.tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH));
   int n = 0, h = 0, w = 0, c = 0;
   CADENZA_CUDA_CHECK(cudnnGetConvolution2dForwardOutputDim(plan->conv_desc, plan->x_desc, plan->w_desc,
                                                            &n, &c, &h, &w));

@@ -27,7 +27,7 @@ class Conv2dPlans {
   const Plan& get(CudaContext& ctx, const Conv2dGeometry& g);
 
  private:
-  std::map<std::tuple<int, int, int, int, int, int, int, int, int, int, int, int, int>,
+  std::map<std::tuple<int, int, int, int, int, int, int, int, int, int, int, int, int, bool>,
            std::unique_ptr<Plan>> plans_;
 };
 

@@ -34,6 +34,7 @@ class CudaBackend final : public Backend {
   void copy(const Tensor& src, Tensor& dst) override;
   void fill_zero(Tensor& t) override;
   void synchronize() override;
+  void allow_tf32(bool allowed) override;
 
   std::unique_ptr<BatchUploader> make_uploader(const std::vector<Shape>& shapes) override;
   std::unique_ptr<Frontend> make_frontend(const FrontendSpec& spec, int sample_rate, int num_samples,

@@ -39,6 +39,10 @@ CudaAvailability probe_cuda_devices() {
   int usable = 0;
   for (int d = 0; d < count; ++d) {
     cudaDeviceProp prop{};
+    int memory_khz = 0, bus_bits = 0;
+    cudaDeviceGetAttribute(&memory_khz, cudaDevAttrMemoryClockRate, d);
+    cudaDeviceGetAttribute(&bus_bits, cudaDevAttrGlobalMemoryBusWidth, d);
+    a.peak_memory_bandwidth.push_back(2.0 * memory_khz * 1e3 * bus_bits / 8.0);
     if (cudaGetDeviceProperties(&prop, d) != cudaSuccess) continue;
     const bool supported = prop.major >= kMinComputeCapabilityMajor;
     usable += supported;

@@ -8,7 +8,9 @@
 // space), cached in the RecurrentPlans of the backend. One call runs one layer, one or two
 // directions, from zero initial states; data is batch-major and unpacked, as PyTorch's
 // batch_first tensors; math is FP32 FMA (no tensor-op conversion) so results compare with
-// the CPU backend's.
+// the CPU backend's, or TF32 with train.precision tf32. Hidden sizes up to 256 use cuDNN's
+// persistent-kernel algorithm (PERSIST_STATIC) where cuDNN accepts the geometry for it,
+// else the standard per-step one.
 //
 // Reserve (per layer, from the arena): cuDNN's weight space, filled from the PyTorch-layout
 // parameters by every forward and read again by the backward, then cuDNN's reserve space.
@@ -37,7 +39,7 @@ class RecurrentPlans {
   const Plan& get(CudaContext& ctx, const RecurrentGeometry& g);
 
  private:
-  std::map<std::tuple<int, int, int, int, int, bool>, std::unique_ptr<Plan>> plans_;
+  std::map<std::tuple<int, int, int, int, int, bool, bool>, std::unique_ptr<Plan>> plans_;  // ..., tf32
 };
 
 std::size_t recurrent_reserve_bytes(CudaContext& ctx, RecurrentPlans& plans, const RecurrentGeometry& g);

@@ -9,6 +9,9 @@
 // device), and the median gives clips/s and seconds of audio per second. PCM upload is
 // not timed: in training it overlaps the previous step. tools/bench/frontend.py runs this
 // next to torchaudio's MelSpectrogram + AmplitudeToDB on the same shapes and prints both.
+// On a GPU it also prints the front-end kernels' achieved memory bandwidth next to the
+// device's peak: the bytes its stages must read and write (mel_pipeline_bytes) over the
+// median time.
 // Nothing here is a test. Exit codes: 0 done, 2 a user error.
 #include <algorithm>
 #include <chrono>
@@ -38,6 +41,22 @@ constexpr const char* kUsage =
     "  --threads N      CPU threads (default: all cores)\n"
     "  --repeats R      timed calls (default 7)\n"
     "  --json FILE      also write the figures as JSON\n";
+
+// Bytes the CUDA mel pipeline (cuda/spectrogram.cu) reads and writes for `batch` clips,
+// each buffer counted once per stage that reads or writes it: framing (pcm in, frames
+// out), the R2C FFT (frames in, complex spectrum out), |X|^p (spectrum in, power out), the
+// filterbank GEMM (power in, mel out), dB in place (mel in and out) and, with top_db, the
+// per-example maximum (mel in) and the clipping (mel in and out).
+double mel_pipeline_bytes(const cadenza::FrontendSpec& spec, int batch, std::int64_t samples, std::int64_t frames) {
+  const double f = 4.0, clips = batch;
+  const double freqs = spec.n_fft / 2 + 1;
+  const double pcm = clips * samples * f, framed = clips * frames * spec.n_fft * f;
+  const double spectrum = clips * frames * freqs * 2 * f, power = clips * frames * freqs * f;
+  const double mel = clips * frames * spec.n_mels * f;
+  double bytes = pcm + framed + framed + spectrum + spectrum + power + power + mel;
+  if (spec.log == "db") bytes += 2 * mel + (spec.top_db > 0 ? 3 * mel : 0);
+  return bytes;
+}
 
 int bench_main(int argc, char** argv) {
   using namespace cadenza;
@@ -102,8 +121,18 @@ int bench_main(int argc, char** argv) {
             << " Hz, features " << features.shape().str() << "\n"
             << "  " << clips_per_s << " clips/s, " << clips_per_s * seconds << " s of audio per s (median of "
             << repeats << ", " << median * 1e3 << " ms per batch)\n";
+  double achieved = 0, peak = 0;
+  if (backend.device().is_cuda() && config.features.type == "mel") {
+    const CudaAvailability cuda = probe_cuda();
+    const auto index = static_cast<std::size_t>(backend.device().index);
+    peak = index < cuda.peak_memory_bandwidth.size() ? cuda.peak_memory_bandwidth[index] : 0;
+    achieved = mel_pipeline_bytes(config.features, batch, samples, features.shape()[3]) / median;
+    std::cout << "  kernels' memory traffic " << achieved / 1e9 << " GB/s, device peak " << peak / 1e9
+              << " GB/s (" << (peak > 0 ? 100 * achieved / peak : 0) << "%)\n";
+  }
   if (const auto path = args.value("--json")) {
     const nlohmann::json j = {{"device", device},           {"batch", batch},
+                              {"achieved_bytes_per_s", achieved}, {"peak_bytes_per_s", peak},
                               {"seconds", seconds},         {"sample_rate", sample_rate},
                               {"clips_per_s", clips_per_s}, {"median_batch_seconds", median},
                               {"features_shape", std::vector<std::int64_t>(features.shape().data(),

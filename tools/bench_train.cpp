@@ -103,6 +103,7 @@ int bench_main(int argc, char** argv) {
 
   Logger logger(std::cerr, Logger::Level::warn);
   const auto context = make_context(args.value("--device").value_or("cpu"), args.integer("--threads", 0), logger);
+  apply_precision(*context, config.train.precision);
   Backend& backend = context->backend();
   const int sample_rate = config.data.sample_rate;
   const auto window = static_cast<int>(std::llround(config.data.clip_seconds * sample_rate));

@@ -206,6 +206,10 @@ struct TrainConfig {
   std::uint64_t seed = 42;         // data order, initialisation, dropout
   std::string device = "auto";     // auto | cpu | cuda | cuda:N
   int threads = 0;                 // CPU threads; 0: all cores
+  // fp32 | tf32: on a GPU, tf32 lets cuDNN convolutions and recurrent layers and cuBLAS
+  // dense GEMMs round their fp32 inputs to TF32 on tensor cores (fp32 sums), as PyTorch
+  // does for convolutions by default; the CPU computes in fp32 either way.
+  std::string precision = "fp32";
   std::string run_dir;             // empty: runs/<model.name>-<timestamp>
   int checkpoint_every_steps = 0;  // 0: at the end of each epoch only
   int keep_checkpoints = 2;        // step checkpoints kept besides best

@@ -67,4 +67,11 @@ std::unique_ptr<Context> make_context(const std::string& device, int cpu_threads
 #endif
 }
 
+void apply_precision(Context& context, const std::string& precision) {
+  const bool tf32 = precision == "tf32";
+  if (tf32 && context.device().is_cpu())
+    context.log().info("train.precision: tf32 applies to GPUs; the CPU backend computes in fp32");
+  context.backend().allow_tf32(tf32);
+}
+
 }  // namespace cadenza

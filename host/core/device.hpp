@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace cadenza {
 
@@ -25,6 +26,8 @@ struct CudaAvailability {
   bool usable = false;    // a device of a supported compute capability answered
   int device_count = 0;
   std::string summary;    // one line: the devices and library versions found, or why none works
+  // Per device: the memory's peak bandwidth in bytes/s (memory clock x bus width x 2).
+  std::vector<double> peak_memory_bandwidth;
 };
 
 }  // namespace cadenza

@@ -61,6 +61,7 @@ TrainedModel::TrainedModel(const TrainedRun& run, const Dataset& data, Logger& l
     CADENZA_USER_ERROR(run_.run_dir.string() << ": the data's " << data.num_labels() << " labels are not the "
                                              << run_.labels.size() << " the run was trained on (labels.json)");
   context_ = make_context(config.train.device, config.train.threads, log);
+  apply_precision(*context_, config.train.precision);
   Backend& backend = context_->backend();
   batch_ = config.train.batch_size;
   window_ = std::llround(config.data.clip_seconds * config.data.sample_rate);

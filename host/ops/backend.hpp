@@ -169,6 +169,10 @@ class Backend {
   virtual void fill_zero(Tensor& t) = 0;
   // Waits until all queued work is done (a no-op on the CPU).
   virtual void synchronize() = 0;
+  // Whether convolutions, recurrent layers and dense GEMMs may round fp32 inputs to TF32
+  // on tensor cores (train.precision: tf32). Set before any layer is planned. The CPU
+  // backend computes in fp32 regardless and ignores it.
+  virtual void allow_tf32(bool allowed) { (void)allowed; }
 
   // An uploader for batches made of tensors of these shapes (f32), its memory allocated now.
   virtual std::unique_ptr<BatchUploader> make_uploader(const std::vector<Shape>& shapes) = 0;

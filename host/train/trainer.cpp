@@ -189,6 +189,7 @@ void Trainer::build() {
     owned_communicator_ = make_solo_communicator();
     communicator_ = owned_communicator_.get();
   }
+  apply_precision(*context_, config_.train.precision);
   rank_ = communicator_->rank();
   world_size_ = communicator_->world_size();
   writes_files_ = rank_ == 0;

@@ -8,7 +8,8 @@ The peer is what a PyTorch training script computes for the config's features (t
 MelSpectrogram with the config's n_fft, hop, mels, f_min/f_max, centring, power, HTK
 scale, then AmplitudeToDB) on a (batch, samples) tensor in memory, timed like cadenza's:
 two untimed calls, then the median of --repeats. --cuda also times cadenza on the GPU
-(build/bench_frontend --device cuda). Nothing here is a test.
+(build/bench_frontend --device cuda) and prints its kernels' achieved memory bandwidth
+next to the device's peak. Nothing here is a test.
 """
 import argparse
 import json
@@ -32,7 +33,7 @@ def cadenza(args, device):
         if device == "cpu":
             command += ["--threads", str(args.threads)]
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-        return json.load(open(out.name))["clips_per_s"]
+        return json.load(open(out.name))
 
 
 def torchaudio_rate(args, features, sample_rate):
@@ -79,11 +80,13 @@ def main():
 
     config = yaml.safe_load(open(args.config))
     features, sample_rate = config.get("features", {}), config.get("data", {}).get("sample_rate", 16000)
-    rows = [{"what": f"cadenza CPU, {args.threads} threads", "clips_per_s": cadenza(args, "cpu")},
+    rows = [{"what": f"cadenza CPU, {args.threads} threads", "clips_per_s": cadenza(args, "cpu")["clips_per_s"]},
             {"what": f"torchaudio {torchaudio.__version__} CPU, {args.threads} threads",
              "clips_per_s": torchaudio_rate(args, features, sample_rate)}]
-    if args.cuda:
-        rows.append({"what": "cadenza GPU", "clips_per_s": cadenza(args, "cuda")})
+    gpu = cadenza(args, "cuda") if args.cuda else None
+    if gpu:
+        rows.append({"what": "cadenza GPU", "clips_per_s": gpu["clips_per_s"],
+                     "achieved_bytes_per_s": gpu["achieved_bytes_per_s"], "peak_bytes_per_s": gpu["peak_bytes_per_s"]})
     peer = rows[1]["clips_per_s"]
     print(f"{args.config}: {features.get('n_mels', 96)}-mel dB spectrograms of {args.seconds:g} s clips at "
           f"{sample_rate} Hz, batch {args.batch}, median of {args.repeats}")
@@ -92,6 +95,10 @@ def main():
         r["vs_torchaudio"] = r["clips_per_s"] / peer
         print(f"{r['what']:40}  {r['clips_per_s']:>9.1f}  {r['clips_per_s'] * args.seconds:>10.0f}  "
               f"{r['vs_torchaudio']:>12.2f}x")
+    if gpu and gpu["peak_bytes_per_s"] > 0:
+        print(f"GPU kernels' memory traffic: {gpu['achieved_bytes_per_s'] / 1e9:.0f} GB/s of the device's "
+              f"{gpu['peak_bytes_per_s'] / 1e9:.0f} GB/s peak "
+              f"({100 * gpu['achieved_bytes_per_s'] / gpu['peak_bytes_per_s']:.0f} %)")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"config": args.config, "seconds": args.seconds, "batch": args.batch, "rows": rows}, f, indent=2)

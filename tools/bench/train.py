@@ -11,7 +11,9 @@ forward, loss (BCE with logits for tags, cross-entropy for classes), backward an
 optimizer's update (train.optimizer, lr, betas, eps, weight decay, momentum). The peer's
 model is built from the resolved config bench_train writes (tools/bench/torch_peer.py)
 and must have cadenza's parameter count. Both time --steps steps after --warmup, each to
-the device's completion, and report the median as samples/s. The ceiling column is
+the device's completion, and report the median as samples/s. On the GPU both run at
+--precision (fp32: no TF32 anywhere; tf32: cadenza's train.precision tf32, torch's
+allow_tf32 for cuDNN and matmul), torch with cudnn.benchmark. The ceiling column is
 bench_train's: its measured GEMM rate over 3 x the forward FLOPs per example. Nothing
 here is a test; --json FILE writes the table.
 """
@@ -40,6 +42,8 @@ def cadenza(args, config, device):
                    "--steps", str(args.steps), "--json", out.name]
         if device == "cpu":
             command += ["--threads", str(args.threads)]
+        else:
+            command += ["--set", f"train.precision={args.precision}"]
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
         return json.load(open(out.name))
 
@@ -60,6 +64,10 @@ def optimizer_for(train, parameters):
 def peer(args, figures, device):
     """PyTorch samples/s for the model bench_train described in `figures`."""
     torch.set_num_threads(args.threads)
+    if device == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = args.precision == "tf32"
+        torch.backends.cudnn.allow_tf32 = args.precision == "tf32"
+        torch.backends.cudnn.benchmark = True
     config = yaml.safe_load(figures["resolved_config"])
     data, train = config["data"], config["train"]
     sample_rate = data["sample_rate"]
@@ -111,6 +119,8 @@ def main():
     parser.add_argument("--steps", type=int, default=7)
     parser.add_argument("--cuda", action="store_true", help="also time both on the GPU")
     parser.add_argument("--no-cpu", action="store_true", help="with --cuda: the GPU rows only")
+    parser.add_argument("--precision", choices=["fp32", "tf32"], default="fp32",
+                        help="GPU rows: train.precision for cadenza, allow_tf32 for torch (default fp32)")
     parser.add_argument("--bench-train", default="build/bench_train")
     parser.add_argument("--json", help="also write the table to this file")
     args = parser.parse_args()
@@ -136,7 +146,8 @@ def main():
                          "forward_gflop_per_sample": figures["forward_flops_per_sample"] / 1e9})
 
     print(f"training step, median of {args.steps} after {args.warmup} warm-up; PyTorch {torch.__version__}, "
-          f"torchaudio {torchaudio.__version__}; CPU rows on {args.threads} threads")
+          f"torchaudio {torchaudio.__version__}; CPU rows on {args.threads} threads"
+          + (f"; GPU rows in {args.precision}" if args.cuda else ""))
     header = f"{'model':18} {'device':7} {'batch':>5} {'cadenza/s':>10} {'PyTorch/s':>10} {'ratio':>6} " \
              f"{'ceiling/s':>10} {'GEMM GFLOP/s':>12}"
     print(header)
@@ -147,7 +158,7 @@ def main():
               f"{ratio_text} {r['ceiling_samples_per_s']:10.2f} {r['gemm_gflops']:12.0f}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"torch": torch.__version__, "warmup": args.warmup, "steps": args.steps, "rows": rows}, f,
+            json.dump({"torch": torch.__version__, "precision": args.precision, "warmup": args.warmup, "steps": args.steps, "rows": rows}, f,
                       indent=2)
 
 

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The GPU benchmarks in one command, on a machine with an NVIDIA GPU (sm_80 or newer), the
+# CUDA 13 toolkit and this project's set-up (tools/setup.sh); about five minutes on one
+# H100-class GPU and 16 cores:
+#
+#     bash tools/bench/gpu.sh [OUT_DIR]
+#
+# 1. builds the tools (Release), 2. runs gpu_selfcheck and stops if any op disagrees with
+# the CPU backend, 3. times the training step of the headline CRNN and the 2-D CNN on
+# cadenza's CPU and CUDA backends next to PyTorch (tools/bench/train.py), in fp32 and in
+# tf32, 4. times the mel front-end next to torchaudio, with the GPU kernels' achieved
+# memory bandwidth next to the device's (tools/bench/frontend.py). Every table and the
+# machine's description land in OUT_DIR (default bench-gpu-<time>) for docs/PERFORMANCE.md
+# and docs/GPU_VALIDATION.md. PYTHON picks the interpreter; a torch built with CUDA gives
+# the PyTorch GPU column (Debian's python3-torch has none, and the column then says so).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+out=${1:-bench-gpu-$(date +%Y%m%d-%H%M%S)}
+python=${PYTHON:-python3}
+mkdir -p "$out"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release > "$out/cmake.txt"
+cmake --build build --target gpu_selfcheck bench_train bench_frontend > "$out/build.txt"
+{
+  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.max.mem --format=csv
+  nproc
+  git rev-parse --short HEAD
+} | tee "$out/machine.txt"
+./build/gpu_selfcheck | tee "$out/selfcheck.txt"
+for precision in fp32 tf32; do
+  "$python" tools/bench/train.py --cuda --precision "$precision" --bench-train build/bench_train \
+    --json "$out/train-$precision.json" $([ "$precision" = tf32 ] && echo --no-cpu) |
+    tee "$out/train-$precision.txt"
+done
+"$python" tools/bench/frontend.py --cuda --bench-frontend build/bench_frontend --json "$out/frontend.json" |
+  tee "$out/frontend.txt"
+echo "results in $out/"
