@@ -61,15 +61,10 @@ double mel_pipeline_bytes(const cadenza::FrontendSpec& spec, int batch, std::int
 int bench_main(int argc, char** argv) {
   using namespace cadenza;
   using Clock = std::chrono::steady_clock;
-  const ArgumentSpec spec{{"--config", "--seconds", "--batch", "--device", "--threads", "--repeats", "--json"},
-                          {},
-                          {"--help"}};
+  const ArgumentSpec spec{
+      .with_value = {"--config", "--seconds", "--batch", "--device", "--threads", "--repeats", "--json"},
+      .usage = kUsage};
   const Arguments args = parse_arguments(argc, argv, spec);
-  if (args.has("--help")) {
-    std::cout << kUsage;
-    return 0;
-  }
-  if (!args.positionals.empty()) CADENZA_USER_ERROR("unexpected argument " << args.positionals[0]);
   const Config config = load_config(args.value("--config").value_or("configs/mtat_top10_crnn.yaml"));
   const double seconds = args.number("--seconds", 30.0);
   const int batch = args.integer("--batch", 16), repeats = args.integer("--repeats", 7);

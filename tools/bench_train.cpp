@@ -85,14 +85,10 @@ double gemm_flops_per_second(cadenza::Backend& backend) {
 
 int bench_main(int argc, char** argv) {
   using namespace cadenza;
-  const ArgumentSpec spec{
-      {"--config", "--device", "--threads", "--batch", "--warmup", "--steps", "--json"}, {"--set"}, {"--help"}};
+  const ArgumentSpec spec{.with_value = {"--config", "--device", "--threads", "--batch", "--warmup", "--steps", "--json"},
+                          .repeatable = {"--set"},
+                          .usage = kUsage};
   const Arguments args = parse_arguments(argc, argv, spec);
-  if (args.has("--help")) {
-    std::cout << kUsage;
-    return 0;
-  }
-  if (!args.positionals.empty()) CADENZA_USER_ERROR("unexpected argument " << args.positionals[0]);
   const std::string config_path = args.value("--config").value_or("configs/mtat_top10_crnn.yaml");
   const auto sets = args.repeated.find("--set");
   const Config config =

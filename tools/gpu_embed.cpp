@@ -45,18 +45,14 @@ const char* const kSplitNames[] = {"train", "val", "test"};
 int embed_main(int argc, char** argv) {
   using namespace cadenza;
   namespace fs = std::filesystem;
-  const ArgumentSpec spec{{"--split", "--out", "--checkpoint", "--windows", "--device", "--threads"},
-                          {"--set"},
-                          {"--quiet", "--help"}};
+  const ArgumentSpec spec{.with_value = {"--split", "--out", "--checkpoint", "--windows", "--device", "--threads"},
+                          .repeatable = {"--set"},
+                          .switches = {"--quiet"},
+                          .usage = kUsage,
+                          .min_positionals = 1,
+                          .max_positionals = 1,
+                          .positionals = "one run directory"};
   const Arguments args = parse_arguments(argc, argv, spec);
-  if (args.has("--help")) {
-    std::cout << kUsage;
-    return 0;
-  }
-  if (args.positionals.size() != 1) {
-    std::cerr << kUsage;
-    CADENZA_USER_ERROR("one run directory expected, got " << args.positionals.size());
-  }
   const fs::path run_dir = args.positionals[0];
   const std::string split_name = args.value("--split").value_or("all");
   std::vector<Split> splits;

@@ -38,18 +38,14 @@ constexpr const char* kUsage =
 int eval_main(int argc, char** argv) {
   using namespace cadenza;
   namespace fs = std::filesystem;
-  const ArgumentSpec spec{{"--split", "--checkpoint", "--windows", "--threshold", "--out", "--device", "--threads"},
-                          {"--set"},
-                          {"--quiet", "--help"}};
+  const ArgumentSpec spec{.with_value = {"--split", "--checkpoint", "--windows", "--threshold", "--out", "--device", "--threads"},
+                          .repeatable = {"--set"},
+                          .switches = {"--quiet"},
+                          .usage = kUsage,
+                          .min_positionals = 1,
+                          .max_positionals = 1,
+                          .positionals = "one run directory"};
   const Arguments args = parse_arguments(argc, argv, spec);
-  if (args.has("--help")) {
-    std::cout << kUsage;
-    return 0;
-  }
-  if (args.positionals.size() != 1) {
-    std::cerr << kUsage;
-    CADENZA_USER_ERROR("one run directory expected, got " << args.positionals.size());
-  }
   const fs::path run_dir = args.positionals[0];
   const std::string split_name = args.value("--split").value_or("test");
   const Split split = split_name == "train" ? Split::train

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <iomanip>
 #include <iostream>
+#include <limits>
 #include <numeric>
 #include <sstream>
 #include <nlohmann/json.hpp>
@@ -56,18 +57,13 @@ std::string minutes(double seconds) {
 
 int predict_main(int argc, char** argv) {
   using namespace cadenza;
-  const ArgumentSpec spec{{"--top-k", "--threshold", "--checkpoint", "--device", "--threads"},
-                          {},
-                          {"--json", "--csv", "--quiet", "--help"}};
+  const ArgumentSpec spec{.with_value = {"--top-k", "--threshold", "--checkpoint", "--device", "--threads"},
+                          .switches = {"--json", "--csv", "--quiet"},
+                          .usage = kUsage,
+                          .min_positionals = 2,
+                          .max_positionals = std::numeric_limits<std::size_t>::max(),
+                          .positionals = "a run directory and at least one audio file or folder"};
   const Arguments args = parse_arguments(argc, argv, spec);
-  if (args.has("--help")) {
-    std::cout << kUsage;
-    return 0;
-  }
-  if (args.positionals.size() < 2) {
-    std::cerr << kUsage;
-    CADENZA_USER_ERROR("expected a run directory and at least one audio file or folder");
-  }
   if (args.has("--json") && args.has("--csv")) CADENZA_USER_ERROR("choose one of --json and --csv");
   const bool structured = args.has("--json") || args.has("--csv");
   const int top_k = args.integer("--top-k", structured ? 1 << 30 : 5);

@@ -44,12 +44,9 @@ std::vector<double> step_losses(const fs::path& run_dir) {
 }
 
 int selfcheck_main(int argc, char** argv) {
-  const ArgumentSpec spec{{"--device", "--config", "--steps"}, {}, {"--help"}};
+  const ArgumentSpec spec{.with_value = {"--device", "--config", "--steps"},
+                          .usage = "usage: gpu_selfcheck [--device cuda:N] [--config CONFIG] [--steps N]\n"};
   const Arguments args = parse_arguments(argc, argv, spec);
-  if (args.has("--help")) {
-    std::cout << "usage: gpu_selfcheck [--device cuda:N] [--config CONFIG] [--steps N]\n";
-    return 0;
-  }
   const std::string device = args.value("--device").value_or("cuda:0");
   const std::string config_path = args.value("--config").value_or(CADENZA_SOURCE_DIR "/configs/demo.yaml");
   const int steps = std::stoi(args.value("--steps").value_or("5"));

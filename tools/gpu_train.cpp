@@ -71,14 +71,14 @@ std::string default_run_dir(const std::string& model_name, cadenza::Communicator
 int train_main(int argc, char** argv) {
   using namespace cadenza;
   namespace fs = std::filesystem;
-  const ArgumentSpec spec{{"--device", "--run-dir", "--threads", "--resume"},
-                          {"--set"},
-                          {"--summary", "--prepare-only", "--quiet", "--help"}};
+  const ArgumentSpec spec{.with_value = {"--device", "--run-dir", "--threads", "--resume"},
+                          .repeatable = {"--set"},
+                          .switches = {"--summary", "--prepare-only", "--quiet"},
+                          .usage = kUsage,
+                          .min_positionals = 0,
+                          .max_positionals = 1,
+                          .positionals = "one config file"};
   const Arguments args = parse_arguments(argc, argv, spec);
-  if (args.has("--help")) {
-    std::cout << kUsage;
-    return 0;
-  }
   const std::vector<std::string> overrides = config_overrides(args);
 
   const auto resume_dir = args.value("--resume");
@@ -96,12 +96,7 @@ int train_main(int argc, char** argv) {
                                      << (*run_dir / "checkpoints" / "last").string() << ")");
     config = load_config((*run_dir / "config.yaml").string(), overrides);
   } else {
-    if (args.positionals.size() != 1) {
-      std::cerr << kUsage;
-      CADENZA_USER_ERROR(args.positionals.empty() ? "no config file given"
-                                                  : "one config file expected, got " +
-                                                        std::to_string(args.positionals.size()));
-    }
+    if (args.positionals.empty()) throw UsageError("no config file given", kUsage);
     config = load_config(args.positionals[0], overrides);
     if (const auto given = args.value("--run-dir")) run_dir = *given;
     else if (!config.train.run_dir.empty()) run_dir = config.train.run_dir;

@@ -264,17 +264,13 @@ ServeTiming time_serving(const Dataset& data, const std::vector<int>& clips, std
 }
 
 int benchmark_main(int argc, char** argv) {
-  const ArgumentSpec spec{{"--clips", "--seconds", "--rate", "--format", "--sample-rate", "--batch",
-                           "--crop-seconds", "--threads", "--dir", "--gpu-clips-per-second", "--json"},
-                          {},
-                          {"--keep", "--help"}};
+  const ArgumentSpec spec{.with_value = {"--clips", "--seconds", "--rate", "--format", "--sample-rate", "--batch",
+                                         "--crop-seconds", "--threads", "--dir", "--gpu-clips-per-second", "--json"},
+                          .switches = {"--keep"},
+                          .usage = "usage: loader_benchmark [--clips 200] [--seconds 30] [--rate 22050] [--format wav|flac|mp3]\n"
+                          "                        [--sample-rate 16000] [--batch 16] [--crop-seconds 29.1] [--threads T]\n"
+                          "                        [--dir DIR] [--keep] [--gpu-clips-per-second X] [--json FILE]\n"};
   const Arguments args = parse_arguments(argc, argv, spec);
-  if (args.has("--help") || !args.positionals.empty()) {
-    std::cout << "usage: loader_benchmark [--clips 200] [--seconds 30] [--rate 22050] [--format wav|flac|mp3]\n"
-                 "                        [--sample-rate 16000] [--batch 16] [--crop-seconds 29.1] [--threads T]\n"
-                 "                        [--dir DIR] [--keep] [--gpu-clips-per-second X] [--json FILE]\n";
-    return args.has("--help") ? 0 : kExitUserError;
-  }
   const int clips = positive_int(args, "--clips", 200);
   const double seconds = positive_double(args, "--seconds", 30.0);
   const int rate = positive_int(args, "--rate", 22050);

@@ -52,6 +52,7 @@ Arguments parse_arguments(int argc, char** argv, const ArgumentSpec& spec) {
       arg = arg.substr(0, eq);
     }
     const bool takes_value = spec.with_value.count(arg) || spec.repeatable.count(arg);
+    if (arg == "--help") throw HelpRequest{spec.usage};
     if (!takes_value && !spec.switches.count(arg)) {
       std::vector<std::string> known(spec.with_value.begin(), spec.with_value.end());
       known.insert(known.end(), spec.repeatable.begin(), spec.repeatable.end());
@@ -77,6 +78,13 @@ Arguments parse_arguments(int argc, char** argv, const ArgumentSpec& spec) {
       args.repeated[arg].push_back(value);
     else
       args.values[arg] = value;
+  }
+  const std::size_t count = args.positionals.size();
+  if (count < spec.min_positionals || count > spec.max_positionals) {
+    if (spec.max_positionals == 0) throw UsageError("unexpected argument " + args.positionals[0], spec.usage);
+    throw UsageError("expected " + spec.positionals + ", got " +
+                         (count == 0 ? std::string("none") : std::to_string(count) + (count == 1 ? " argument" : " arguments")),
+                     spec.usage);
   }
   return args;
 }

@@ -1,6 +1,8 @@
 // Command-line parsing shared by the tools: long flags with values (--flag value or
 // --flag=value), repeatable flags (--set), boolean switches and positionals.
 // Unknown flags are UserErrors that name the flag and suggest the closest known one.
+// Every tool takes --help, which prints its usage (tool_main does); a wrong number of
+// positionals is a UsageError, printed after the usage.
 #pragma once
 
 #include <map>
@@ -9,12 +11,35 @@
 #include <string>
 #include <vector>
 
+#include "host/core/error.hpp"
+
 namespace cadenza {
 
 struct ArgumentSpec {
-  std::set<std::string> with_value;  // e.g. "--device"
-  std::set<std::string> repeatable;  // e.g. "--set" (also take a value)
-  std::set<std::string> switches;    // e.g. "--summary"
+  std::set<std::string> with_value = {};  // e.g. "--device"
+  std::set<std::string> repeatable = {};  // e.g. "--set" (also take a value)
+  std::set<std::string> switches = {};    // e.g. "--summary"; --help is always accepted
+  std::string usage = {};                 // the text --help prints
+  // How many positionals the tool takes, and what they are ("one run directory"), for the
+  // error when the count is outside [min, max].
+  std::size_t min_positionals = 0, max_positionals = 0;
+  std::string positionals = {};
+};
+
+// parse_arguments' answer to --help: tool_main prints `usage` on stdout and exits 0.
+struct HelpRequest {
+  std::string usage;
+};
+
+// A mistake in the command line's shape (the positionals): tool_main prints the usage on
+// stderr, then the message.
+class UsageError : public UserError {
+ public:
+  UsageError(const std::string& message, std::string usage) : UserError(message), usage_(std::move(usage)) {}
+  const std::string& usage() const { return usage_; }
+
+ private:
+  std::string usage_;
 };
 
 struct Arguments {
@@ -31,6 +56,8 @@ struct Arguments {
   bool has(const std::string& flag) const { return switches.count(flag) != 0; }
 };
 
+// Throws HelpRequest for --help, UsageError for a count of positionals outside the spec's
+// bounds, and UserError for an unknown option, a missing value or a value given to a switch.
 Arguments parse_arguments(int argc, char** argv, const ArgumentSpec& spec);
 
 // The config overrides the tools' flags stand for, in this order: each --set, then

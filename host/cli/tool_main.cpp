@@ -3,6 +3,7 @@
 
 #include <iostream>
 
+#include "host/cli/arguments.hpp"
 #include "host/core/error.hpp"
 
 namespace cadenza {
@@ -10,6 +11,12 @@ namespace cadenza {
 int tool_main(const char* tool_name, const std::function<int()>& body) {
   try {
     return body();
+  } catch (const HelpRequest& help) {
+    std::cout << help.usage;
+    return 0;
+  } catch (const UsageError& e) {
+    std::cerr << e.usage() << tool_name << ": error: " << e.what() << std::endl;
+    return kExitUserError;
   } catch (const UserError& e) {
     std::cerr << tool_name << ": error: " << e.what() << std::endl;
     return kExitUserError;

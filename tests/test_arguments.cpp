@@ -1,0 +1,62 @@
+// Command-line parsing shared by the tools: values, repeatable flags, switches, --help as a
+// HelpRequest carrying the usage, and the positional count as a UsageError that names
+// what was expected.
+#include <catch2/catch.hpp>
+
+#include <string>
+#include <vector>
+
+#include "host/cli/arguments.hpp"
+
+namespace cadenza {
+namespace {
+
+Arguments parse(std::vector<std::string> words, const ArgumentSpec& spec) {
+  words.insert(words.begin(), "tool");
+  std::vector<char*> argv;
+  for (std::string& word : words) argv.push_back(word.data());
+  return parse_arguments(static_cast<int>(argv.size()), argv.data(), spec);
+}
+
+const ArgumentSpec kSpec{.with_value = {"--device"},
+                         .repeatable = {"--set"},
+                         .switches = {"--quiet"},
+                         .usage = "usage: tool RUN_DIR\n",
+                         .min_positionals = 1,
+                         .max_positionals = 1,
+                         .positionals = "one run directory"};
+
+TEST_CASE("arguments: values, repeatable flags, switches and positionals", "[cpu][cli]") {
+  const Arguments args = parse({"runs/a", "--device=cpu", "--set", "a=1", "--set", "b=2", "--quiet"}, kSpec);
+  CHECK(args.positionals == std::vector<std::string>{"runs/a"});
+  CHECK(args.value("--device") == "cpu");
+  CHECK(args.repeated.at("--set") == std::vector<std::string>{"a=1", "b=2"});
+  CHECK(args.has("--quiet"));
+}
+
+TEST_CASE("arguments: --help asks for the usage, a wrong positional count names what was expected",
+          "[cpu][cli]") {
+  try {
+    parse({"--help"}, kSpec);
+    FAIL("--help did not throw");
+  } catch (const HelpRequest& help) {
+    CHECK(help.usage == "usage: tool RUN_DIR\n");
+  }
+  for (const auto& [words, message] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{}, "expected one run directory, got none"},
+           {{"a", "b"}, "expected one run directory, got 2 arguments"}}) {
+    try {
+      parse(words, kSpec);
+      FAIL("no UsageError");
+    } catch (const UsageError& error) {
+      CHECK(std::string(error.what()) == message);
+      CHECK(error.usage() == kSpec.usage);
+    }
+  }
+  const ArgumentSpec none{.usage = "usage: bench\n"};
+  CHECK_THROWS_WITH(parse({"extra"}, none), "unexpected argument extra");
+  CHECK_THROWS_WITH(parse({"--devise", "cpu"}, kSpec), Catch::Contains("did you mean --device?"));
+}
+
+}  // namespace
+}  // namespace cadenza
