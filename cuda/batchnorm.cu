@@ -32,14 +32,20 @@ struct GradientSums {
   double dy, dy_xhat;
 };
 
-__device__ GradientSums gradient_sums(const BatchNormGeometry& g, const float* x, const float* dy, float mean,
-                                      float invstd, int c, double* shared) {
+// The gradient reaching the normalisation at `at`: dy, masked by the fused ReLU's output y.
+__device__ float upstream(const BatchNormGeometry& g, const float* y, const float* dy, std::int64_t at) {
+  return batchnorm_upstream(g.relu, g.relu ? y[at] : 0.0f, dy[at]);
+}
+
+__device__ GradientSums gradient_sums(const BatchNormGeometry& g, const float* x, const float* y, const float* dy,
+                                      float mean, float invstd, int c, double* shared) {
   const std::int64_t count = std::int64_t(g.outer) * g.inner;
   double sum_dy = 0.0, sum_dy_xhat = 0.0;
   for (std::int64_t e = threadIdx.x; e < count; e += blockDim.x) {
     const std::int64_t at = element_offset(g, c, e);
-    sum_dy += dy[at];
-    sum_dy_xhat += double(dy[at]) * ((x[at] - mean) * invstd);
+    const float d = upstream(g, y, dy, at);
+    sum_dy += d;
+    sum_dy_xhat += double(d) * ((x[at] - mean) * invstd);
   }
   const double total_dy = block_sum(sum_dy, shared);
   return {total_dy, block_sum(sum_dy_xhat, shared)};
@@ -56,7 +62,7 @@ __device__ void normalize_channel(const BatchNormGeometry& g, const float* x, co
   const float shift = beta[c] - static_cast<float>(mean) * scale;
   for (std::int64_t e = threadIdx.x; e < elements; e += blockDim.x) {
     const std::int64_t at = element_offset(g, c, e);
-    y[at] = x[at] * scale + shift;
+    y[at] = batchnorm_output(g.relu, x[at] * scale + shift);
   }
   if (threadIdx.x == 0) {
     saved_mean[c] = static_cast<float>(mean);
@@ -93,18 +99,18 @@ __global__ void forward_inference_kernel(BatchNormGeometry g, const float* x, co
     const float invstd = 1.0f / sqrtf(running_var[c] + g.eps);
     const float scale = gamma[c] * invstd;
     const float shift = beta[c] - running_mean[c] * scale;
-    y[i] = x[i] * scale + shift;
+    y[i] = batchnorm_output(g.relu, x[i] * scale + shift);
   }
 }
 
-__global__ void backward_kernel(BatchNormGeometry g, const float* x, const float* dy, const float* gamma,
+__global__ void backward_kernel(BatchNormGeometry g, const float* x, const float* y, const float* dy, const float* gamma,
                                 const float* saved_mean, const float* saved_invstd, float* dx,
                                 float* dgamma, float* dbeta) {
   __shared__ double shared[kThreads];
   const int c = blockIdx.x;
   const std::int64_t count = std::int64_t(g.outer) * g.inner;
   const float mean = saved_mean[c], invstd = saved_invstd[c];
-  const GradientSums sums = gradient_sums(g, x, dy, mean, invstd, c, shared);
+  const GradientSums sums = gradient_sums(g, x, y, dy, mean, invstd, c, shared);
   const double total_dy = sums.dy, total_dy_xhat = sums.dy_xhat;
   if (threadIdx.x == 0) {
     dbeta[c] += static_cast<float>(total_dy);
@@ -116,7 +122,7 @@ __global__ void backward_kernel(BatchNormGeometry g, const float* x, const float
   for (std::int64_t e = threadIdx.x; e < count; e += blockDim.x) {
     const std::int64_t at = element_offset(g, c, e);
     const float xhat = (x[at] - mean) * invstd;
-    dx[at] = k * (static_cast<float>(count) * dy[at] - a - xhat * b);
+    dx[at] = k * (static_cast<float>(count) * upstream(g, y, dy, at) - a - xhat * b);
   }
 }
 
@@ -144,11 +150,12 @@ __global__ void forward_from_sums_kernel(BatchNormGeometry g, const float* x, co
                     saved_mean, saved_invstd);
 }
 
-__global__ void backward_sums_kernel(BatchNormGeometry g, const float* x, const float* dy, const float* saved_mean,
+__global__ void backward_sums_kernel(BatchNormGeometry g, const float* x, const float* y, const float* dy,
+                                     const float* saved_mean,
                                      const float* saved_invstd, float* sums, float* dgamma, float* dbeta) {
   __shared__ double shared[kThreads];
   const int c = blockIdx.x;
-  const GradientSums total = gradient_sums(g, x, dy, saved_mean[c], saved_invstd[c], c, shared);
+  const GradientSums total = gradient_sums(g, x, y, dy, saved_mean[c], saved_invstd[c], c, shared);
   if (threadIdx.x == 0) {
     sums[c] = static_cast<float>(total.dy);
     sums[g.channels + c] = static_cast<float>(total.dy_xhat);
@@ -157,7 +164,8 @@ __global__ void backward_sums_kernel(BatchNormGeometry g, const float* x, const 
   }
 }
 
-__global__ void backward_from_sums_kernel(BatchNormGeometry g, const float* x, const float* dy, const float* gamma,
+__global__ void backward_from_sums_kernel(BatchNormGeometry g, const float* x, const float* y, const float* dy,
+                                          const float* gamma,
                                           const float* saved_mean, const float* saved_invstd, const float* sums,
                                           double count, float* dx) {
   const int c = blockIdx.x;
@@ -165,8 +173,8 @@ __global__ void backward_from_sums_kernel(BatchNormGeometry g, const float* x, c
   const float mean = saved_mean[c], invstd = saved_invstd[c];
   for (std::int64_t e = threadIdx.x; e < elements; e += blockDim.x) {
     const std::int64_t at = element_offset(g, c, e);
-    dx[at] = batchnorm_dx(gamma[c], invstd, static_cast<float>(count), dy[at], (x[at] - mean) * invstd, sums[c],
-                          sums[g.channels + c]);
+    dx[at] = batchnorm_dx(gamma[c], invstd, static_cast<float>(count), upstream(g, y, dy, at),
+                          (x[at] - mean) * invstd, sums[c], sums[g.channels + c]);
   }
 }
 
@@ -178,6 +186,14 @@ void check(const CudaContext& ctx, const BatchNormGeometry& g, const Tensor& x, 
 
 const float* in(const Tensor& t) { return static_cast<const float*>(t.raw()); }
 float* out(Tensor& t) { return static_cast<float*>(t.raw()); }
+
+// The forward output a backward reads for the fused ReLU's mask (null without one).
+const float* relu_output(const CudaContext& ctx, const BatchNormGeometry& g, const Tensor& y, const char* op,
+                         std::int64_t numel) {
+  if (!g.relu) return nullptr;
+  check_device_tensor(ctx, y, op, "y", numel);
+  return in(y);
+}
 
 }  // namespace
 
@@ -209,7 +225,7 @@ void batchnorm_forward_inference(CudaContext& ctx, const BatchNormGeometry& g, c
   CADENZA_CUDA_CHECK(cudaGetLastError());
 }
 
-void batchnorm_backward(CudaContext& ctx, const BatchNormGeometry& g, const Tensor& x, const Tensor& dy,
+void batchnorm_backward(CudaContext& ctx, const BatchNormGeometry& g, const Tensor& x, const Tensor& y, const Tensor& dy,
                         const Tensor& gamma, const Tensor& saved_mean, const Tensor& saved_invstd,
                         Tensor& dx, Tensor& dgamma, Tensor& dbeta) {
   const char* op = "batchnorm_backward";
@@ -219,7 +235,7 @@ void batchnorm_backward(CudaContext& ctx, const BatchNormGeometry& g, const Tens
   for (const Tensor& t : {saved_mean, saved_invstd, dgamma, dbeta})
     check_device_tensor(ctx, t, op, "per-channel tensor", g.channels);
   backward_kernel<<<g.channels, kThreads, 0, ctx.stream>>>(
-      g, in(x), in(dy), in(gamma), in(saved_mean), in(saved_invstd), dx.defined() ? out(dx) : nullptr,
+      g, in(x), relu_output(ctx, g, y, op, x.numel()), in(dy), in(gamma), in(saved_mean), in(saved_invstd), dx.defined() ? out(dx) : nullptr,
       out(dgamma), out(dbeta));
   CADENZA_CUDA_CHECK(cudaGetLastError());
 }
@@ -250,7 +266,7 @@ void batchnorm_forward_from_sums(CudaContext& ctx, const BatchNormGeometry& g, c
   CADENZA_CUDA_CHECK(cudaGetLastError());
 }
 
-void batchnorm_backward_sums(CudaContext& ctx, const BatchNormGeometry& g, const Tensor& x, const Tensor& dy,
+void batchnorm_backward_sums(CudaContext& ctx, const BatchNormGeometry& g, const Tensor& x, const Tensor& y, const Tensor& dy,
                              const Tensor& saved_mean, const Tensor& saved_invstd, Tensor& sums, Tensor& dgamma,
                              Tensor& dbeta) {
   const char* op = "batchnorm_backward_sums";
@@ -259,12 +275,13 @@ void batchnorm_backward_sums(CudaContext& ctx, const BatchNormGeometry& g, const
   check_device_tensor(ctx, sums, op, "sums", 2 * std::int64_t(g.channels));
   for (const Tensor& t : {saved_mean, saved_invstd, dgamma, dbeta})
     check_device_tensor(ctx, t, op, "per-channel tensor", g.channels);
-  backward_sums_kernel<<<g.channels, kThreads, 0, ctx.stream>>>(g, in(x), in(dy), in(saved_mean), in(saved_invstd),
-                                                                out(sums), out(dgamma), out(dbeta));
+  backward_sums_kernel<<<g.channels, kThreads, 0, ctx.stream>>>(g, in(x), relu_output(ctx, g, y, op, x.numel()),
+                                                                in(dy), in(saved_mean), in(saved_invstd), out(sums),
+                                                                out(dgamma), out(dbeta));
   CADENZA_CUDA_CHECK(cudaGetLastError());
 }
 
-void batchnorm_backward_from_sums(CudaContext& ctx, const BatchNormGeometry& g, const Tensor& x, const Tensor& dy,
+void batchnorm_backward_from_sums(CudaContext& ctx, const BatchNormGeometry& g, const Tensor& x, const Tensor& y, const Tensor& dy,
                                   const Tensor& gamma, const Tensor& saved_mean, const Tensor& saved_invstd,
                                   const Tensor& sums, double count, Tensor& dx) {
   const char* op = "batchnorm_backward_from_sums";
@@ -275,7 +292,7 @@ void batchnorm_backward_from_sums(CudaContext& ctx, const BatchNormGeometry& g, 
   for (const Tensor& t : {saved_mean, saved_invstd})
     check_device_tensor(ctx, t, op, "per-channel tensor", g.channels);
   backward_from_sums_kernel<<<g.channels, kThreads, 0, ctx.stream>>>(
-      g, in(x), in(dy), in(gamma), in(saved_mean), in(saved_invstd), in(sums), count, out(dx));
+      g, in(x), relu_output(ctx, g, y, op, x.numel()), in(dy), in(gamma), in(saved_mean), in(saved_invstd), in(sums), count, out(dx));
   CADENZA_CUDA_CHECK(cudaGetLastError());
 }
 

@@ -4,7 +4,9 @@
 //
 // Custom kernels rather than cuDNN: cuDNN 9 deprecates its batchnorm entry points, and
 // per-axis normalisation (Choi's per-frequency BN) is one geometry here. One block per
-// channel sums in double in a fixed order, so results are deterministic.
+// channel sums in double in a fixed order, so results are deterministic. A fused ReLU
+// (BatchNormGeometry::relu) is applied as the normalised values are written and as the
+// backward reads dy, so batchnorm + relu costs the passes of batchnorm alone.
 #pragma once
 
 #include "cuda/cuda_context.cuh"
@@ -18,7 +20,7 @@ void batchnorm_forward_train(CudaContext& ctx, const BatchNormGeometry& g, const
 void batchnorm_forward_inference(CudaContext& ctx, const BatchNormGeometry& g, const Tensor& x,
                                  const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,
                                  const Tensor& running_var, Tensor& y);
-void batchnorm_backward(CudaContext& ctx, const BatchNormGeometry& g, const Tensor& x, const Tensor& dy,
+void batchnorm_backward(CudaContext& ctx, const BatchNormGeometry& g, const Tensor& x, const Tensor& y, const Tensor& dy,
                         const Tensor& gamma, const Tensor& saved_mean, const Tensor& saved_invstd,
                         Tensor& dx, Tensor& dgamma, Tensor& dbeta);
 // Synchronised batchnorm's split ops (backend.hpp).
@@ -28,10 +30,10 @@ void batchnorm_forward_from_sums(CudaContext& ctx, const BatchNormGeometry& g, c
                                  const Tensor& beta, const Tensor& sums, const Tensor& squares, double count,
                                  Tensor& y, Tensor& running_mean, Tensor& running_var, Tensor& saved_mean,
                                  Tensor& saved_invstd);
-void batchnorm_backward_sums(CudaContext& ctx, const BatchNormGeometry& g, const Tensor& x, const Tensor& dy,
+void batchnorm_backward_sums(CudaContext& ctx, const BatchNormGeometry& g, const Tensor& x, const Tensor& y, const Tensor& dy,
                              const Tensor& saved_mean, const Tensor& saved_invstd, Tensor& sums, Tensor& dgamma,
                              Tensor& dbeta);
-void batchnorm_backward_from_sums(CudaContext& ctx, const BatchNormGeometry& g, const Tensor& x, const Tensor& dy,
+void batchnorm_backward_from_sums(CudaContext& ctx, const BatchNormGeometry& g, const Tensor& x, const Tensor& y, const Tensor& dy,
                                   const Tensor& gamma, const Tensor& saved_mean, const Tensor& saved_invstd,
                                   const Tensor& sums, double count, Tensor& dx);
 

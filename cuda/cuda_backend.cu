@@ -149,11 +149,11 @@ void CudaBackend::batchnorm_forward_inference(const BatchNormGeometry& g, const 
                                               const Tensor& running_var, Tensor& y) {
   cuda::batchnorm_forward_inference(ctx_, g, x, gamma, beta, running_mean, running_var, y);
 }
-void CudaBackend::batchnorm_backward(const BatchNormGeometry& g, const Tensor& x, const Tensor& dy,
+void CudaBackend::batchnorm_backward(const BatchNormGeometry& g, const Tensor& x, const Tensor& y, const Tensor& dy,
                                      const Tensor& gamma, const Tensor& saved_mean,
                                      const Tensor& saved_invstd, Tensor& dx, Tensor& dgamma,
                                      Tensor& dbeta) {
-  cuda::batchnorm_backward(ctx_, g, x, dy, gamma, saved_mean, saved_invstd, dx, dgamma, dbeta);
+  cuda::batchnorm_backward(ctx_, g, x, y, dy, gamma, saved_mean, saved_invstd, dx, dgamma, dbeta);
 }
 void CudaBackend::batchnorm_sums(const BatchNormGeometry& g, const Tensor& x, const Tensor& sums, double count,
                                  Tensor& out) {
@@ -166,16 +166,16 @@ void CudaBackend::batchnorm_forward_from_sums(const BatchNormGeometry& g, const 
   cuda::batchnorm_forward_from_sums(ctx_, g, x, gamma, beta, sums, squares, count, y, running_mean, running_var,
                                     saved_mean, saved_invstd);
 }
-void CudaBackend::batchnorm_backward_sums(const BatchNormGeometry& g, const Tensor& x, const Tensor& dy,
+void CudaBackend::batchnorm_backward_sums(const BatchNormGeometry& g, const Tensor& x, const Tensor& y, const Tensor& dy,
                                           const Tensor& saved_mean, const Tensor& saved_invstd, Tensor& sums,
                                           Tensor& dgamma, Tensor& dbeta) {
-  cuda::batchnorm_backward_sums(ctx_, g, x, dy, saved_mean, saved_invstd, sums, dgamma, dbeta);
+  cuda::batchnorm_backward_sums(ctx_, g, x, y, dy, saved_mean, saved_invstd, sums, dgamma, dbeta);
 }
-void CudaBackend::batchnorm_backward_from_sums(const BatchNormGeometry& g, const Tensor& x, const Tensor& dy,
+void CudaBackend::batchnorm_backward_from_sums(const BatchNormGeometry& g, const Tensor& x, const Tensor& y, const Tensor& dy,
                                                const Tensor& gamma, const Tensor& saved_mean,
                                                const Tensor& saved_invstd, const Tensor& sums, double count,
                                                Tensor& dx) {
-  cuda::batchnorm_backward_from_sums(ctx_, g, x, dy, gamma, saved_mean, saved_invstd, sums, count, dx);
+  cuda::batchnorm_backward_from_sums(ctx_, g, x, y, dy, gamma, saved_mean, saved_invstd, sums, count, dx);
 }
 void CudaBackend::activation_forward(Activation kind, float alpha, const Tensor& x, Tensor& y) {
   cuda::activation_forward(ctx_, kind, alpha, x, y);

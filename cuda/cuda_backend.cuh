@@ -57,13 +57,13 @@ class CudaBackend final : public Backend {
                                    const Tensor& beta, const Tensor& sums, const Tensor& squares, double count,
                                    Tensor& y, Tensor& running_mean, Tensor& running_var, Tensor& saved_mean,
                                    Tensor& saved_invstd) override;
-  void batchnorm_backward_sums(const BatchNormGeometry& g, const Tensor& x, const Tensor& dy,
+  void batchnorm_backward_sums(const BatchNormGeometry& g, const Tensor& x, const Tensor& y, const Tensor& dy,
                                const Tensor& saved_mean, const Tensor& saved_invstd, Tensor& sums, Tensor& dgamma,
                                Tensor& dbeta) override;
-  void batchnorm_backward_from_sums(const BatchNormGeometry& g, const Tensor& x, const Tensor& dy,
+  void batchnorm_backward_from_sums(const BatchNormGeometry& g, const Tensor& x, const Tensor& y, const Tensor& dy,
                                     const Tensor& gamma, const Tensor& saved_mean, const Tensor& saved_invstd,
                                     const Tensor& sums, double count, Tensor& dx) override;
-  void batchnorm_backward(const BatchNormGeometry& g, const Tensor& x, const Tensor& dy,
+  void batchnorm_backward(const BatchNormGeometry& g, const Tensor& x, const Tensor& y, const Tensor& dy,
                           const Tensor& gamma, const Tensor& saved_mean, const Tensor& saved_invstd,
                           Tensor& dx, Tensor& dgamma, Tensor& dbeta) override;
   void activation_forward(Activation kind, float alpha, const Tensor& x, Tensor& y) override;

@@ -9,6 +9,7 @@
 // a tie within the step. sigmoid and tanh are smooth and are checked on inputs through 0.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -265,7 +266,7 @@ TEST_CASE("batchnorm normalises per channel, tracks running statistics, and has 
   SECTION("gradients") {
     Tensor r = random_tensor(y.shape(), 23);
     Tensor dx = Tensor::zeros(x.shape()), dgamma = Tensor::zeros(Shape{2}), dbeta = Tensor::zeros(Shape{2});
-    cpu::batchnorm_backward(g, x, r, gamma, saved_mean, saved_invstd, dx, dgamma, dbeta);
+    cpu::batchnorm_backward(g, x, Tensor(), r, gamma, saved_mean, saved_invstd, dx, dgamma, dbeta);
     Tensor rm = Tensor::zeros(Shape{2}), rv = Tensor::zeros(Shape{2});
     auto forward = [&] {
       cpu::batchnorm_forward_train(g, x, gamma, beta, y, rm, rv, saved_mean, saved_invstd);
@@ -274,6 +275,63 @@ TEST_CASE("batchnorm normalises per channel, tracks running statistics, and has 
     check_gradient("dgamma", gamma, dgamma, y, r, forward);
     check_gradient("dbeta", beta, dbeta, y, r, forward);
   }
+}
+
+// A ReLU fused into batchnorm gives the bits of batchnorm followed by relu, forward and
+// backward, in the plain ops and in synchronised batchnorm's split ops.
+TEST_CASE("batchnorm with a fused relu equals batchnorm then relu", "[cpu][op]") {
+  BatchNormGeometry g{3, 4, 17, 1e-5f, 0.1f};
+  BatchNormGeometry fused = g;
+  fused.relu = true;
+  const Shape shape{3, 4, 17}, channel{4};
+  const Tensor x = random_tensor(shape, 40, 2.0f), gamma = random_tensor(channel, 41), beta = random_tensor(channel, 42);
+  const Tensor dy = random_tensor(shape, 43);
+  auto zeros = [](const Shape& s) { return Tensor::zeros(s); };
+  auto values = [](const Tensor& t) { return std::vector<float>(t.f32(), t.f32() + t.numel()); };
+
+  // Unfused: z = batchnorm(x), y = relu(z); dz = relu'(z) dy, then batchnorm backward.
+  Tensor z = zeros(shape), y = zeros(shape), rm = zeros(channel), rv = zeros(channel), sm = zeros(channel),
+         si = zeros(channel);
+  cpu::batchnorm_forward_train(g, x, gamma, beta, z, rm, rv, sm, si);
+  cpu::activation_forward(Activation::relu, 0.0f, z, y);
+  Tensor dz = zeros(shape), dx = zeros(shape), dgamma = zeros(channel), dbeta = zeros(channel);
+  cpu::activation_backward(Activation::relu, 0.0f, z, y, dy, dz);
+  cpu::batchnorm_backward(g, x, Tensor(), dz, gamma, sm, si, dx, dgamma, dbeta);
+
+  Tensor yf = zeros(shape), rmf = zeros(channel), rvf = zeros(channel), smf = zeros(channel), sif = zeros(channel);
+  cpu::batchnorm_forward_train(fused, x, gamma, beta, yf, rmf, rvf, smf, sif);
+  Tensor dxf = zeros(shape), dgammaf = zeros(channel), dbetaf = zeros(channel);
+  cpu::batchnorm_backward(fused, x, yf, dy, gamma, smf, sif, dxf, dgammaf, dbetaf);
+  const std::vector<float> clipped = values(y);
+  REQUIRE(std::count(clipped.begin(), clipped.end(), 0.0f) > 20);
+  CHECK(values(yf) == values(y));
+  CHECK(values(dxf) == values(dx));
+  CHECK(values(dgammaf) == values(dgamma));
+  CHECK(values(dbetaf) == values(dbeta));
+
+  Tensor yi = zeros(shape), yif = zeros(shape), zi = zeros(shape);
+  cpu::batchnorm_forward_inference(g, x, gamma, beta, rm, rv, zi);
+  cpu::activation_forward(Activation::relu, 0.0f, zi, yi);
+  cpu::batchnorm_forward_inference(fused, x, gamma, beta, rm, rv, yif);
+  CHECK(values(yif) == values(yi));
+
+  // The split ops on one rank's sums.
+  const double count = 3.0 * 17;
+  Tensor sums = zeros(channel), squares = zeros(channel);
+  cpu::batchnorm_sums(g, x, Tensor(), count, sums);
+  cpu::batchnorm_sums(g, x, sums, count, squares);
+  Tensor ys = zeros(shape);
+  cpu::batchnorm_forward_from_sums(fused, x, gamma, beta, sums, squares, count, ys, rmf, rvf, smf, sif);
+  CHECK(values(ys) == values(y));
+  Tensor grad_sums = zeros(Shape{2, 4}), grad_sums_unfused = zeros(Shape{2, 4});
+  Tensor dg1 = zeros(channel), db1 = zeros(channel), dg2 = zeros(channel), db2 = zeros(channel);
+  cpu::batchnorm_backward_sums(fused, x, ys, dy, smf, sif, grad_sums, dg1, db1);
+  cpu::batchnorm_backward_sums(g, x, Tensor(), dz, sm, si, grad_sums_unfused, dg2, db2);
+  CHECK(values(grad_sums) == values(grad_sums_unfused));
+  Tensor dxs = zeros(shape), dxs_unfused = zeros(shape);
+  cpu::batchnorm_backward_from_sums(fused, x, ys, dy, gamma, smf, sif, grad_sums, count, dxs);
+  cpu::batchnorm_backward_from_sums(g, x, Tensor(), dz, gamma, sm, si, grad_sums_unfused, count, dxs_unfused);
+  CHECK(values(dxs) == values(dxs_unfused));
 }
 
 TEST_CASE("relu, elu and leaky_relu match their definitions away from the kink at 0", "[cpu][op]") {

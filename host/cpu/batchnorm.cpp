@@ -5,7 +5,11 @@
 // thread, in a fixed order. saved_invstd = 1 / sqrt(var + eps) is what backward reads.
 // The *_sums ops split the same functions at the channel sums, which synchronised
 // batchnorm adds up over ranks in between (their per-channel math: batchnorm_math.hpp).
+// With g.relu every op applies the fused ReLU: outputs are max(0, z), and the backward ops
+// read the output y to pass dy only where y > 0.
+#include <bit>
 #include <cmath>
+#include <cstdint>
 #include <utility>
 
 #include "host/core/error.hpp"
@@ -19,19 +23,48 @@ std::int64_t offset(const BatchNormGeometry& g, int o, int c) {
   return (std::int64_t(o) * g.channels + c) * g.inner;
 }
 
-// Channel c's sum of dy and of dy * xhat, in double, in a fixed order.
-std::pair<double, double> gradient_sums(const BatchNormGeometry& g, const Tensor& x, const Tensor& dy, float mean,
-                                        float invstd, int c) {
+// Row (o, c) of the forward output a fused ReLU masks dy with, or null without one.
+const float* relu_output_row(const BatchNormGeometry& g, const Tensor& y, int o, int c) {
+  return g.relu ? y.f32() + offset(g, o, c) : nullptr;
+}
+
+// batchnorm_upstream(true, y, dy) (dy where y > 0, else +0) without a branch: the data
+// decide y > 0 at random, and a mispredicted branch per element made the masked loops
+// several times slower than the unmasked ones.
+float relu_masked(float y, float dy) {
+  const std::uint32_t keep = 0u - static_cast<std::uint32_t>(y > 0.0f);
+  return std::bit_cast<float>(std::bit_cast<std::uint32_t>(dy) & keep);
+}
+
+// The gradient reaching the normalisation: dy, or with a fused ReLU dy where y > 0.
+float upstream(const float* y_row, const float* dy_row, int i) {
+  return y_row ? relu_masked(y_row[i], dy_row[i]) : dy_row[i];
+}
+
+// Channel c's sum of the upstream gradient and of it times xhat, in double, in a fixed order.
+// The loop is instantiated with and without the mask, so that neither tests per element
+// whether there is one.
+template <bool kRelu>
+std::pair<double, double> gradient_sums_of(const BatchNormGeometry& g, const Tensor& x, const Tensor& y,
+                                           const Tensor& dy, float mean, float invstd, int c) {
   double sum_dy = 0.0, sum_dy_xhat = 0.0;
   for (int o = 0; o < g.outer; ++o) {
     const float* xp = x.f32() + offset(g, o, c);
     const float* dp = dy.f32() + offset(g, o, c);
+    const float* yp = kRelu ? y.f32() + offset(g, o, c) : nullptr;
     for (int i = 0; i < g.inner; ++i) {
-      sum_dy += dp[i];
-      sum_dy_xhat += double(dp[i]) * ((xp[i] - mean) * invstd);
+      const float d = kRelu ? relu_masked(yp[i], dp[i]) : dp[i];
+      sum_dy += d;
+      sum_dy_xhat += double(d) * ((xp[i] - mean) * invstd);
     }
   }
   return {sum_dy, sum_dy_xhat};
+}
+
+std::pair<double, double> gradient_sums(const BatchNormGeometry& g, const Tensor& x, const Tensor& y,
+                                        const Tensor& dy, float mean, float invstd, int c) {
+  return g.relu ? gradient_sums_of<true>(g, x, y, dy, mean, invstd, c)
+                : gradient_sums_of<false>(g, x, y, dy, mean, invstd, c);
 }
 
 // Normalises channel c with its batch mean and sum of squared deviations over `count`
@@ -45,7 +78,7 @@ void normalize_channel(const BatchNormGeometry& g, const Tensor& x, const Tensor
   for (int o = 0; o < g.outer; ++o) {
     const float* p = x.f32() + offset(g, o, c);
     float* q = y.f32() + offset(g, o, c);
-    for (int i = 0; i < g.inner; ++i) q[i] = p[i] * scale + shift;
+    for (int i = 0; i < g.inner; ++i) q[i] = batchnorm_output(g.relu, p[i] * scale + shift);
   }
   saved_mean.f32()[c] = static_cast<float>(mean);
   saved_invstd.f32()[c] = invstd;
@@ -100,14 +133,14 @@ void batchnorm_forward_inference(const BatchNormGeometry& g, const Tensor& x, co
     for (int o = 0; o < g.outer; ++o) {
       const float* p = in + offset(g, o, c);
       float* q = out + offset(g, o, c);
-      for (int i = 0; i < g.inner; ++i) q[i] = p[i] * scale + shift;
+      for (int i = 0; i < g.inner; ++i) q[i] = batchnorm_output(g.relu, p[i] * scale + shift);
     }
   }
 }
 
 // With xhat = (x - mean) invstd:  dbeta = sum dy,  dgamma = sum dy xhat,
 // dx = gamma invstd / n (n dy - dbeta - xhat dgamma).
-void batchnorm_backward(const BatchNormGeometry& g, const Tensor& x, const Tensor& dy,
+void batchnorm_backward(const BatchNormGeometry& g, const Tensor& x, const Tensor& y, const Tensor& dy,
                         const Tensor& gamma, const Tensor& saved_mean, const Tensor& saved_invstd,
                         Tensor& dx, Tensor& dgamma, Tensor& dbeta) {
   check(g, x, gamma);
@@ -117,7 +150,7 @@ void batchnorm_backward(const BatchNormGeometry& g, const Tensor& x, const Tenso
   for (int c = 0; c < g.channels; ++c) {
     const float mean = saved_mean.f32()[c];
     const float invstd = saved_invstd.f32()[c];
-    const auto [sum_dy, sum_dy_xhat] = gradient_sums(g, x, dy, mean, invstd, c);
+    const auto [sum_dy, sum_dy_xhat] = gradient_sums(g, x, y, dy, mean, invstd, c);
     dbeta.f32()[c] += static_cast<float>(sum_dy);
     dgamma.f32()[c] += static_cast<float>(sum_dy_xhat);
     if (!want_dx) continue;
@@ -127,10 +160,12 @@ void batchnorm_backward(const BatchNormGeometry& g, const Tensor& x, const Tenso
     for (int o = 0; o < g.outer; ++o) {
       const float* xp = x.f32() + offset(g, o, c);
       const float* dp = dy.f32() + offset(g, o, c);
+      const float* yp = relu_output_row(g, y, o, c);
       float* out = dx.f32() + offset(g, o, c);
       for (int i = 0; i < g.inner; ++i) {
         const float xhat = (xp[i] - mean) * invstd;
-        out[i] = k * (static_cast<float>(count) * dp[i] - total_dy - xhat * total_dy_xhat);
+        const float d = upstream(yp, dp, i);
+        out[i] = k * (static_cast<float>(count) * d - total_dy - xhat * total_dy_xhat);
       }
     }
   }
@@ -163,12 +198,13 @@ void batchnorm_forward_from_sums(const BatchNormGeometry& g, const Tensor& x, co
   }
 }
 
-void batchnorm_backward_sums(const BatchNormGeometry& g, const Tensor& x, const Tensor& dy, const Tensor& saved_mean,
-                             const Tensor& saved_invstd, Tensor& sums, Tensor& dgamma, Tensor& dbeta) {
+void batchnorm_backward_sums(const BatchNormGeometry& g, const Tensor& x, const Tensor& y, const Tensor& dy,
+                             const Tensor& saved_mean, const Tensor& saved_invstd, Tensor& sums, Tensor& dgamma,
+                             Tensor& dbeta) {
   CADENZA_CHECK(sums.numel() == 2 * std::int64_t(g.channels), "batchnorm_backward_sums: sums " << sums.shape().str());
 #pragma omp parallel for schedule(static)
   for (int c = 0; c < g.channels; ++c) {
-    const auto [sum_dy, sum_dy_xhat] = gradient_sums(g, x, dy, saved_mean.f32()[c], saved_invstd.f32()[c], c);
+    const auto [sum_dy, sum_dy_xhat] = gradient_sums(g, x, y, dy, saved_mean.f32()[c], saved_invstd.f32()[c], c);
     sums.f32()[c] = static_cast<float>(sum_dy);
     sums.f32()[g.channels + c] = static_cast<float>(sum_dy_xhat);
     dbeta.f32()[c] += static_cast<float>(sum_dy);
@@ -176,9 +212,9 @@ void batchnorm_backward_sums(const BatchNormGeometry& g, const Tensor& x, const 
   }
 }
 
-void batchnorm_backward_from_sums(const BatchNormGeometry& g, const Tensor& x, const Tensor& dy, const Tensor& gamma,
-                                  const Tensor& saved_mean, const Tensor& saved_invstd, const Tensor& sums,
-                                  double count, Tensor& dx) {
+void batchnorm_backward_from_sums(const BatchNormGeometry& g, const Tensor& x, const Tensor& y, const Tensor& dy,
+                                  const Tensor& gamma, const Tensor& saved_mean, const Tensor& saved_invstd,
+                                  const Tensor& sums, double count, Tensor& dx) {
   check(g, x, gamma);
 #pragma omp parallel for schedule(static)
   for (int c = 0; c < g.channels; ++c) {
@@ -187,10 +223,11 @@ void batchnorm_backward_from_sums(const BatchNormGeometry& g, const Tensor& x, c
     for (int o = 0; o < g.outer; ++o) {
       const float* xp = x.f32() + offset(g, o, c);
       const float* dp = dy.f32() + offset(g, o, c);
+      const float* yp = relu_output_row(g, y, o, c);
       float* out = dx.f32() + offset(g, o, c);
       for (int i = 0; i < g.inner; ++i)
-        out[i] = batchnorm_dx(gamma.f32()[c], invstd, static_cast<float>(count), dp[i], (xp[i] - mean) * invstd,
-                              sum_dy, sum_dy_xhat);
+        out[i] = batchnorm_dx(gamma.f32()[c], invstd, static_cast<float>(count), upstream(yp, dp, i),
+                              (xp[i] - mean) * invstd, sum_dy, sum_dy_xhat);
     }
   }
 }

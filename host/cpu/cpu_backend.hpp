@@ -52,11 +52,11 @@ class CpuBackend final : public Backend {
                                    Tensor& y) override {
     cpu::batchnorm_forward_inference(g, x, gamma, beta, running_mean, running_var, y);
   }
-  void batchnorm_backward(const BatchNormGeometry& g, const Tensor& x, const Tensor& dy,
+  void batchnorm_backward(const BatchNormGeometry& g, const Tensor& x, const Tensor& y, const Tensor& dy,
                           const Tensor& gamma, const Tensor& saved_mean,
                           const Tensor& saved_invstd, Tensor& dx, Tensor& dgamma,
                           Tensor& dbeta) override {
-    cpu::batchnorm_backward(g, x, dy, gamma, saved_mean, saved_invstd, dx, dgamma, dbeta);
+    cpu::batchnorm_backward(g, x, y, dy, gamma, saved_mean, saved_invstd, dx, dgamma, dbeta);
   }
   void batchnorm_sums(const BatchNormGeometry& g, const Tensor& x, const Tensor& sums, double count,
                       Tensor& out) override {
@@ -69,15 +69,15 @@ class CpuBackend final : public Backend {
     cpu::batchnorm_forward_from_sums(g, x, gamma, beta, sums, squares, count, y, running_mean, running_var,
                                      saved_mean, saved_invstd);
   }
-  void batchnorm_backward_sums(const BatchNormGeometry& g, const Tensor& x, const Tensor& dy,
+  void batchnorm_backward_sums(const BatchNormGeometry& g, const Tensor& x, const Tensor& y, const Tensor& dy,
                                const Tensor& saved_mean, const Tensor& saved_invstd, Tensor& sums, Tensor& dgamma,
                                Tensor& dbeta) override {
-    cpu::batchnorm_backward_sums(g, x, dy, saved_mean, saved_invstd, sums, dgamma, dbeta);
+    cpu::batchnorm_backward_sums(g, x, y, dy, saved_mean, saved_invstd, sums, dgamma, dbeta);
   }
-  void batchnorm_backward_from_sums(const BatchNormGeometry& g, const Tensor& x, const Tensor& dy,
+  void batchnorm_backward_from_sums(const BatchNormGeometry& g, const Tensor& x, const Tensor& y, const Tensor& dy,
                                     const Tensor& gamma, const Tensor& saved_mean, const Tensor& saved_invstd,
                                     const Tensor& sums, double count, Tensor& dx) override {
-    cpu::batchnorm_backward_from_sums(g, x, dy, gamma, saved_mean, saved_invstd, sums, count, dx);
+    cpu::batchnorm_backward_from_sums(g, x, y, dy, gamma, saved_mean, saved_invstd, sums, count, dx);
   }
   void activation_forward(Activation kind, float alpha, const Tensor& x, Tensor& y) override {
     cpu::activation_forward(kind, alpha, x, y);

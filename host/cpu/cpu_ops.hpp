@@ -29,16 +29,16 @@ void batchnorm_forward_train(const BatchNormGeometry& g, const Tensor& x, const 
 void batchnorm_forward_inference(const BatchNormGeometry& g, const Tensor& x, const Tensor& gamma,
                                  const Tensor& beta, const Tensor& running_mean,
                                  const Tensor& running_var, Tensor& y);
-void batchnorm_backward(const BatchNormGeometry& g, const Tensor& x, const Tensor& dy,
+void batchnorm_backward(const BatchNormGeometry& g, const Tensor& x, const Tensor& y, const Tensor& dy,
                         const Tensor& gamma, const Tensor& saved_mean, const Tensor& saved_invstd,
                         Tensor& dx, Tensor& dgamma, Tensor& dbeta);
 void batchnorm_sums(const BatchNormGeometry& g, const Tensor& x, const Tensor& sums, double count, Tensor& out);
 void batchnorm_forward_from_sums(const BatchNormGeometry& g, const Tensor& x, const Tensor& gamma, const Tensor& beta,
                                  const Tensor& sums, const Tensor& squares, double count, Tensor& y,
                                  Tensor& running_mean, Tensor& running_var, Tensor& saved_mean, Tensor& saved_invstd);
-void batchnorm_backward_sums(const BatchNormGeometry& g, const Tensor& x, const Tensor& dy, const Tensor& saved_mean,
+void batchnorm_backward_sums(const BatchNormGeometry& g, const Tensor& x, const Tensor& y, const Tensor& dy, const Tensor& saved_mean,
                              const Tensor& saved_invstd, Tensor& sums, Tensor& dgamma, Tensor& dbeta);
-void batchnorm_backward_from_sums(const BatchNormGeometry& g, const Tensor& x, const Tensor& dy, const Tensor& gamma,
+void batchnorm_backward_from_sums(const BatchNormGeometry& g, const Tensor& x, const Tensor& y, const Tensor& dy, const Tensor& gamma,
                                   const Tensor& saved_mean, const Tensor& saved_invstd, const Tensor& sums,
                                   double count, Tensor& dx);
 

@@ -6,6 +6,9 @@
 // updates the running ones; evaluation uses the running ones. With StepInfo::sync_batchnorm
 // the training statistics and the gradient sums are those of every rank's batch together
 // (PyTorch's SyncBatchNorm), through the backend's split *_sums ops.
+// The model fuses a relu that alone reads a batchnorm's output into it (model.cpp): the
+// layer "batchnorm+relu" then writes max(0, batchnorm(x)) and masks dy by its output in
+// the same passes (BatchNormGeometry::relu).
 #include "host/core/error.hpp"
 #include "host/dist/communicator.hpp"
 #include "host/model/layers.hpp"
@@ -15,7 +18,10 @@ namespace {
 
 class BatchNormLayer final : public SingleInputLayer {
  public:
-  explicit BatchNormLayer(const LayerConfig& c) : SingleInputLayer("batchnorm", c.name), config_(c) {}
+  BatchNormLayer(const LayerConfig& c, bool fused_relu)
+      : SingleInputLayer(fused_relu ? "batchnorm+relu" : "batchnorm", c.name), config_(c) {
+    geometry_.relu = fused_relu;
+  }
 
   Shape plan(const Shape& input, ArenaPlan& plan, Backend&) override {
     const int axis = config_.axis < 0 ? config_.axis + input.rank() : config_.axis;
@@ -78,21 +84,21 @@ class BatchNormLayer final : public SingleInputLayer {
     }
   }
 
-  void backward(Backend& backend, const Tensor& x, const Tensor&, const Tensor& dy, Tensor& dx,
+  void backward(Backend& backend, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx,
                 const StepInfo& step) override {
     if (!step.sync_batchnorm) {
-      backend.batchnorm_backward(geometry_, x, dy, gamma_t_, saved_mean_t_, saved_invstd_t_, dx,
+      backend.batchnorm_backward(geometry_, x, y, dy, gamma_t_, saved_mean_t_, saved_invstd_t_, dx,
                                  dgamma_t_, dbeta_t_);
       return;
     }
     // dgamma and dbeta keep this rank's sums (the gradient reduction averages them); dx
     // needs the sums over every rank.
     Communicator& ranks = *step.sync_batchnorm;
-    backend.batchnorm_backward_sums(geometry_, x, dy, saved_mean_t_, saved_invstd_t_, gradient_sums_t_, dgamma_t_,
+    backend.batchnorm_backward_sums(geometry_, x, y, dy, saved_mean_t_, saved_invstd_t_, gradient_sums_t_, dgamma_t_,
                                     dbeta_t_);
     ranks.all_reduce(gradient_sums_t_, Reduction::sum);
     if (dx.defined())
-      backend.batchnorm_backward_from_sums(geometry_, x, dy, gamma_t_, saved_mean_t_, saved_invstd_t_,
+      backend.batchnorm_backward_from_sums(geometry_, x, y, dy, gamma_t_, saved_mean_t_, saved_invstd_t_,
                                            gradient_sums_t_, synchronised_count(ranks), dx);
   }
 
@@ -105,7 +111,7 @@ class BatchNormLayer final : public SingleInputLayer {
             {name() + ".running_var", running_var_, {TensorInit::Kind::constant, 1.0f}}};
   }
   std::int64_t forward_flops() const override {
-    return 2 * std::int64_t(geometry_.channels) * geometry_.inner;
+    return (geometry_.relu ? 3 : 2) * std::int64_t(geometry_.channels) * geometry_.inner;
   }
 
  private:
@@ -125,7 +131,11 @@ class BatchNormLayer final : public SingleInputLayer {
 }  // namespace
 
 std::unique_ptr<Layer> make_batchnorm_layer(const LayerConfig& config) {
-  return std::make_unique<BatchNormLayer>(config);
+  return std::make_unique<BatchNormLayer>(config, false);
+}
+
+std::unique_ptr<Layer> make_batchnorm_relu_layer(const LayerConfig& config) {
+  return std::make_unique<BatchNormLayer>(config, true);
 }
 
 }  // namespace cadenza

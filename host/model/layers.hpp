@@ -11,6 +11,8 @@ namespace cadenza {
 std::unique_ptr<Layer> make_conv1d_layer(const LayerConfig& config);
 std::unique_ptr<Layer> make_conv2d_layer(const LayerConfig& config);
 std::unique_ptr<Layer> make_batchnorm_layer(const LayerConfig& config);
+// A batchnorm with the relu that follows it fused in (Model fuses them; no config type).
+std::unique_ptr<Layer> make_batchnorm_relu_layer(const LayerConfig& config);
 std::unique_ptr<Layer> make_activation_layer(const LayerConfig& config);
 std::unique_ptr<Layer> make_maxpool2d_layer(const LayerConfig& config);
 std::unique_ptr<Layer> make_avgpool2d_layer(const LayerConfig& config);

@@ -5,18 +5,43 @@
 
 #include "host/core/error.hpp"
 #include "host/math/random_math.hpp"
+#include "host/model/layers.hpp"
 
 namespace cadenza {
 
 namespace {
 
-// "layer 'pool2' (maxpool2d)" or "the model input".
-std::string describe_source(const ModelConfig& config, int node) {
-  if (node < 0) return "the model input";
-  return "layer '" + config.layers[node].name + "' (" + config.layers[node].type + ")";
+// Which config layers are a relu the model fuses into the batchnorm before it: the relu
+// reads that batchnorm alone, no other layer reads the batchnorm, and the relu is not the
+// last layer (whose input is the embedding).
+std::vector<bool> relus_fused_into_batchnorm(const ModelConfig& config) {
+  const std::size_t n = config.layers.size();
+  std::map<std::string, int> readers;
+  std::vector<std::string> sole_input(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const LayerConfig& lc = config.layers[i];
+    const std::vector<std::string> inputs =
+        lc.inputs.empty() ? std::vector<std::string>{i == 0 ? "input" : config.layers[i - 1].name} : lc.inputs;
+    for (const std::string& source : inputs) ++readers[source];
+    if (inputs.size() == 1) sole_input[i] = inputs[0];
+  }
+  std::vector<bool> fused(n, false);
+  for (std::size_t i = 1; i + 1 < n; ++i) {
+    const LayerConfig& previous = config.layers[i - 1];
+    fused[i] = config.layers[i].type == "relu" && previous.type == "batchnorm" && sole_input[i] == previous.name &&
+               readers[previous.name] == 1;
+  }
+  return fused;
 }
 
 }  // namespace
+
+// "layer 'pool2' (maxpool2d)" or "the model input".
+std::string Model::describe_node(const ModelConfig& config, int node) const {
+  if (node == kModelInput) return "the model input";
+  const LayerConfig& layer = config.layers[nodes_[node].config_layer];
+  return "layer '" + layer.name + "' (" + layer.type + ")";
+}
 
 Model::Model(const ModelConfig& config, const Shape& input_shape, int num_outputs,
              ArenaPlan& plan, Backend& backend)
@@ -25,9 +50,15 @@ Model::Model(const ModelConfig& config, const Shape& input_shape, int num_output
   input_id_ = plan.add(Region::activations, "input", input_shape);
   std::map<std::string, int> index_of;
   std::vector<int> readers(config.layers.size(), 0);
+  const std::vector<bool> fused_relu = relus_fused_into_batchnorm(config);
   for (std::size_t i = 0; i < config.layers.size(); ++i) {
     const LayerConfig& lc = config.layers[i];
+    if (fused_relu[i]) {  // the batchnorm's node computes it; the relu's readers read that node
+      index_of[lc.name] = static_cast<int>(nodes_.size()) - 1;
+      continue;
+    }
     Node node;
+    node.config_layer = static_cast<int>(i);
     std::vector<Shape> input_shapes;
     const std::vector<std::string> default_input = {i == 0 ? "input" : config.layers[i - 1].name};
     for (const std::string& source : lc.inputs.empty() ? default_input : lc.inputs) {
@@ -58,14 +89,15 @@ Model::Model(const ModelConfig& config, const Shape& input_shape, int num_output
       node.input_grads.push_back(gradient);
     }
     const bool is_last = i + 1 == config.layers.size();
-    node.layer = make_layer(lc, is_last, num_outputs, static_cast<int>(i));
+    node.layer = i + 1 < fused_relu.size() && fused_relu[i + 1] ? make_batchnorm_relu_layer(lc)
+                                                                 : make_layer(lc, is_last, num_outputs, static_cast<int>(i));
     try {
       node.output_shape = node.layer->plan(input_shapes, plan, backend);
     } catch (const UserError& e) {
       // Name where the input came from, so a shape mismatch names both layers.
       std::string sources;
       for (std::size_t k = 0; k < node.input_nodes.size(); ++k)
-        sources += (k ? ", " : "") + describe_source(config, node.input_nodes[k]) + " gives " +
+        sources += (k ? ", " : "") + describe_node(config, node.input_nodes[k]) + " gives " +
                    input_shapes[k].str();
       throw UserError(std::string(e.what()) + " (its input: " + sources + ")");
     }
@@ -79,12 +111,12 @@ Model::Model(const ModelConfig& config, const Shape& input_shape, int num_output
     node.parameter_end = static_cast<int>(parameters_.size());
     if (node.parameter_count > 0) node.needs_backward = true;
     for (auto& s : node.layer->state()) state_.push_back(s);
-    index_of[lc.name] = static_cast<int>(i);
+    index_of[lc.name] = static_cast<int>(nodes_.size());
     nodes_.push_back(std::move(node));
   }
-  for (std::size_t i = 0; i + 1 < config.layers.size(); ++i) {
-    if (readers[i] == 0)
-      CADENZA_USER_ERROR(describe_source(config, int(i))
+  for (std::size_t n = 0; n + 1 < nodes_.size(); ++n) {
+    if (readers[n] == 0)
+      CADENZA_USER_ERROR(describe_node(config, int(n))
                          << ": its output is read by no layer; every layer but the last must "
                             "feed a later one (name it in that layer's inputs)");
   }

@@ -11,6 +11,11 @@
 //   backward (its readers all come later, so all have run).
 // - output() is (batch, num_outputs): the logits the loss reads; embedding() is the last
 //   layer's input, flattened per example.
+// - A relu that alone reads a batchnorm's output, itself its only reader, and is not the
+//   last layer, is fused into it: one node "batchnorm+relu" (named as the batchnorm) whose
+//   output the relu's readers read. The batchnorm's own output and gradient buffers then
+//   never exist, and the step makes one pass less over them each way. Parameters, state
+//   and their names are unchanged.
 #pragma once
 
 #include <cstdint>
@@ -75,6 +80,7 @@ class Model {
   static constexpr int kModelInput = -1;
   struct Node {
     std::unique_ptr<Layer> layer;
+    int config_layer = 0;  // its layer in model.layers (a fused batchnorm+relu: the batchnorm)
     std::vector<int> input_nodes;  // kModelInput: the model input
     std::vector<BufferId> input_grads;  // where each input's gradient goes (invalid: none)
     Shape output_shape;
@@ -86,6 +92,7 @@ class Model {
     Tensor y, dy;
     std::vector<Tensor> x, dx, extra_dy;
   };
+  std::string describe_node(const ModelConfig& config, int node) const;
   std::vector<Node> nodes_;
   BufferId input_id_;
   Tensor input_;

@@ -189,7 +189,9 @@ class Backend {
                                const Tensor& dy, Tensor& dx, Tensor& dw, Tensor& dbias,
                                Tensor& workspace) = 0;
 
-  // Batch normalisation. gamma, beta, running_*, saved_* are (channels).
+  // Batch normalisation. gamma, beta, running_*, saved_* are (channels). With g.relu a
+  // ReLU is fused in: every forward writes max(0, z), and every backward reads the output
+  // y and passes dy only where y > 0 (y may be undefined without g.relu).
   virtual void batchnorm_forward_train(const BatchNormGeometry& g, const Tensor& x,
                                        const Tensor& gamma, const Tensor& beta, Tensor& y,
                                        Tensor& running_mean, Tensor& running_var,
@@ -198,7 +200,7 @@ class Backend {
                                            const Tensor& gamma, const Tensor& beta,
                                            const Tensor& running_mean,
                                            const Tensor& running_var, Tensor& y) = 0;
-  virtual void batchnorm_backward(const BatchNormGeometry& g, const Tensor& x, const Tensor& dy,
+  virtual void batchnorm_backward(const BatchNormGeometry& g, const Tensor& x, const Tensor& y, const Tensor& dy,
                                   const Tensor& gamma, const Tensor& saved_mean,
                                   const Tensor& saved_invstd, Tensor& dx, Tensor& dgamma,
                                   Tensor& dbeta) = 0;
@@ -213,10 +215,10 @@ class Backend {
                                            const Tensor& beta, const Tensor& sums, const Tensor& squares,
                                            double count, Tensor& y, Tensor& running_mean, Tensor& running_var,
                                            Tensor& saved_mean, Tensor& saved_invstd) = 0;
-  virtual void batchnorm_backward_sums(const BatchNormGeometry& g, const Tensor& x, const Tensor& dy,
+  virtual void batchnorm_backward_sums(const BatchNormGeometry& g, const Tensor& x, const Tensor& y, const Tensor& dy,
                                        const Tensor& saved_mean, const Tensor& saved_invstd, Tensor& sums,
                                        Tensor& dgamma, Tensor& dbeta) = 0;
-  virtual void batchnorm_backward_from_sums(const BatchNormGeometry& g, const Tensor& x, const Tensor& dy,
+  virtual void batchnorm_backward_from_sums(const BatchNormGeometry& g, const Tensor& x, const Tensor& y, const Tensor& dy,
                                             const Tensor& gamma, const Tensor& saved_mean,
                                             const Tensor& saved_invstd, const Tensor& sums, double count,
                                             Tensor& dx) = 0;

@@ -54,6 +54,9 @@ struct BatchNormGeometry {
   int outer = 0, channels = 0, inner = 0;
   float eps = 1e-5f;
   float momentum = 0.1f;  // running = (1 - momentum) * running + momentum * batch statistic
+  // A ReLU fused in: y = max(0, batchnorm(x)), and backward passes dy only where y > 0
+  // (the backward ops then read y).
+  bool relu = false;
 };
 
 // A dense layer on (batch, in_features) → (batch, out_features).

@@ -193,9 +193,10 @@ void conv2d_cases(ParityRun& t) {
 void batchnorm_cases(ParityRun& t) {
   for (const BatchNormGeometry g : {BatchNormGeometry{4, 3, 35, 1e-5f, 0.1f},
                                     BatchNormGeometry{1, 7, 1000, 1e-3f, 0.01f},
-                                    BatchNormGeometry{16, 96, 5, 1e-5f, 0.1f}}) {
+                                    BatchNormGeometry{16, 96, 5, 1e-5f, 0.1f},
+                                    BatchNormGeometry{4, 3, 35, 1e-5f, 0.1f, true}}) {
     const Shape shape{g.outer, g.channels, g.inner}, channel{g.channels};
-    const std::string name = "x " + shape.str();
+    const std::string name = "x " + shape.str() + (g.relu ? ", fused relu" : "");
     auto x = t.make(shape, 10, 3.0f), gamma = t.make(channel, 11), beta = t.make(channel, 12);
     auto y = t.make(shape, 13), rm = t.make(channel, 14), rv = t.make_in(channel, 15, 0.5f, 2.0f);
     auto sm = t.make(channel, 16), si = t.make(channel, 17);
@@ -216,9 +217,9 @@ void batchnorm_cases(ParityRun& t) {
                                          rm.cand.tensor, rv.cand.tensor, yi.cand.tensor);
     t.compare("batchnorm_forward_inference", "y", name, yi, kReduction);
     auto dy = t.make(shape, 19), dx = t.make(shape, 20), dg = t.make(channel, 21), dbeta = t.make(channel, 22);
-    t.ref().batchnorm_backward(g, x.ref.tensor, dy.ref.tensor, gamma.ref.tensor, sm.ref.tensor,
+    t.ref().batchnorm_backward(g, x.ref.tensor, y.ref.tensor, dy.ref.tensor, gamma.ref.tensor, sm.ref.tensor,
                                si.ref.tensor, dx.ref.tensor, dg.ref.tensor, dbeta.ref.tensor);
-    t.cand().batchnorm_backward(g, x.cand.tensor, dy.cand.tensor, gamma.cand.tensor, sm.cand.tensor,
+    t.cand().batchnorm_backward(g, x.cand.tensor, y.cand.tensor, dy.cand.tensor, gamma.cand.tensor, sm.cand.tensor,
                                 si.cand.tensor, dx.cand.tensor, dg.cand.tensor, dbeta.cand.tensor);
     t.compare("batchnorm_backward", "dx", name, dx, kReduction);
     t.compare("batchnorm_backward", "dgamma", name, dg, kReduction);
@@ -258,18 +259,18 @@ void batchnorm_cases(ParityRun& t) {
                                 {"running_var", &rvs}, {"saved_mean", &sms}, {"saved_invstd", &sis}})
       t.compare("batchnorm_forward_from_sums", output, name, *pair, kReduction);
     auto grad_sums = t.make(Shape{2, g.channels}, 30), dgs = t.make(channel, 31), dbs = t.make(channel, 32);
-    t.ref().batchnorm_backward_sums(g, x.ref.tensor, dy.ref.tensor, sms.ref.tensor, sis.ref.tensor,
+    t.ref().batchnorm_backward_sums(g, x.ref.tensor, ys.ref.tensor, dy.ref.tensor, sms.ref.tensor, sis.ref.tensor,
                                     grad_sums.ref.tensor, dgs.ref.tensor, dbs.ref.tensor);
-    t.cand().batchnorm_backward_sums(g, x.cand.tensor, dy.cand.tensor, sms.cand.tensor, sis.cand.tensor,
+    t.cand().batchnorm_backward_sums(g, x.cand.tensor, ys.cand.tensor, dy.cand.tensor, sms.cand.tensor, sis.cand.tensor,
                                      grad_sums.cand.tensor, dgs.cand.tensor, dbs.cand.tensor);
     t.compare("batchnorm_backward_sums", "sums", name, grad_sums, kReduction);
     t.compare("batchnorm_backward_sums", "dgamma", name, dgs, kReduction);
     t.compare("batchnorm_backward_sums", "dbeta", name, dbs, kReduction);
     const Pair global_grad_sums = doubled(grad_sums);
     auto dxs = t.make(shape, 33);
-    t.ref().batchnorm_backward_from_sums(g, x.ref.tensor, dy.ref.tensor, gamma.ref.tensor, sms.ref.tensor,
+    t.ref().batchnorm_backward_from_sums(g, x.ref.tensor, ys.ref.tensor, dy.ref.tensor, gamma.ref.tensor, sms.ref.tensor,
                                          sis.ref.tensor, global_grad_sums.ref.tensor, count, dxs.ref.tensor);
-    t.cand().batchnorm_backward_from_sums(g, x.cand.tensor, dy.cand.tensor, gamma.cand.tensor, sms.cand.tensor,
+    t.cand().batchnorm_backward_from_sums(g, x.cand.tensor, ys.cand.tensor, dy.cand.tensor, gamma.cand.tensor, sms.cand.tensor,
                                           sis.cand.tensor, global_grad_sums.cand.tensor, count, dxs.cand.tensor);
     t.compare("batchnorm_backward_from_sums", "dx", name, dxs, kReduction);
   }
