@@ -9,9 +9,40 @@ namespace cadenza::cuda {
 namespace {
 
 constexpr int kThreads = 256;
+// A block's share of a channel is at least this many elements (where the channel has them),
+// and the grid has about kTargetBlocks blocks (a few per SM) when the channels are fewer.
+constexpr std::int64_t kMinElementsPerBlock = 4 * kThreads;
+constexpr int kTargetBlocks = 1024;
 
 __device__ std::int64_t element_offset(const BatchNormGeometry& g, int c, std::int64_t e) {
   return (e / g.inner * g.channels + c) * std::int64_t(g.inner) + e % g.inner;
+}
+
+// Each channel's elements are split into `parts` slices, one block each (grid: channels x
+// parts), so that a few channels of many elements (the input spectrogram's one channel, the
+// first conv block's 64 of 2.8 M each at batch 16) still fill the GPU. A block leaves its
+// partial sums in the context's reduction scratch: slot c * parts + p of two halves of
+// channels * parts doubles (channels * parts <= max(channels, kTargetBlocks)). Everything
+// here depends on the geometry only, never on timing, so the sums (partials in slice
+// order, each a fixed block tree) are deterministic.
+int parts_for(const BatchNormGeometry& g) {
+  const std::int64_t count = std::int64_t(g.outer) * g.inner;
+  const std::int64_t by_grid = std::max(1, kTargetBlocks / g.channels);
+  const std::int64_t by_size = std::max<std::int64_t>(1, count / kMinElementsPerBlock);
+  return static_cast<int>(std::min(by_grid, by_size));
+}
+
+dim3 grid_for(const BatchNormGeometry& g) { return dim3(static_cast<unsigned>(g.channels), parts_for(g)); }
+
+// This block's elements [begin, end) of channel blockIdx.x.
+struct Slice {
+  std::int64_t begin, end;
+};
+
+__device__ Slice block_slice(const BatchNormGeometry& g) {
+  const std::int64_t count = std::int64_t(g.outer) * g.inner;
+  const std::int64_t p = blockIdx.y, parts = gridDim.y;
+  return {count * p / parts, count * (p + 1) / parts};
 }
 
 // Sums `value` over the block in a fixed tree; every thread gets the total.
@@ -27,44 +58,44 @@ __device__ double block_sum(double value, double* shared) {
   return total;
 }
 
-// Channel c's sums of dy and dy * xhat over the block (every thread gets them).
-struct GradientSums {
-  double dy, dy_xhat;
-};
+// Channel c's total of the partials in half `half` of the scratch, in slice order: thread
+// 0 adds them up and every thread of the block gets the total (through `slot`).
+__device__ double channel_total(const double* scratch, int half, int c, double* slot) {
+  if (threadIdx.x == 0) {
+    const int parts = gridDim.y;
+    const double* partials = scratch + std::int64_t(half) * gridDim.x * parts + std::int64_t(c) * parts;
+    double total = 0.0;
+    for (int p = 0; p < parts; ++p) total += partials[p];
+    *slot = total;
+  }
+  __syncthreads();
+  return *slot;
+}
+
+__device__ void store_partial(double* scratch, int half, double value) {
+  if (threadIdx.x == 0) scratch[std::int64_t(half) * gridDim.x * gridDim.y + blockIdx.x * gridDim.y + blockIdx.y] = value;
+}
 
 // The gradient reaching the normalisation at `at`: dy, masked by the fused ReLU's output y.
 __device__ float upstream(const BatchNormGeometry& g, const float* y, const float* dy, std::int64_t at) {
   return batchnorm_upstream(g.relu, g.relu ? y[at] : 0.0f, dy[at]);
 }
 
-__device__ GradientSums gradient_sums(const BatchNormGeometry& g, const float* x, const float* y, const float* dy,
-                                      float mean, float invstd, int c, double* shared) {
-  const std::int64_t count = std::int64_t(g.outer) * g.inner;
-  double sum_dy = 0.0, sum_dy_xhat = 0.0;
-  for (std::int64_t e = threadIdx.x; e < count; e += blockDim.x) {
-    const std::int64_t at = element_offset(g, c, e);
-    const float d = upstream(g, y, dy, at);
-    sum_dy += d;
-    sum_dy_xhat += double(d) * ((x[at] - mean) * invstd);
-  }
-  const double total_dy = block_sum(sum_dy, shared);
-  return {total_dy, block_sum(sum_dy_xhat, shared)};
-}
-
-// Normalises channel c with its batch mean and sum of squared deviations over `count`
-// values, and updates the running and saved statistics (thread 0).
-__device__ void normalize_channel(const BatchNormGeometry& g, const float* x, const float* gamma, const float* beta,
-                                  int c, double mean, double squares, double count, float* y, float* running_mean,
-                                  float* running_var, float* saved_mean, float* saved_invstd) {
-  const std::int64_t elements = std::int64_t(g.outer) * g.inner;
+// Normalises this block's slice of channel c with the channel's mean and sum of squared
+// deviations over `count` values; block 0 of the channel updates the running and saved
+// statistics.
+__device__ void normalize_slice(const BatchNormGeometry& g, const float* x, const float* gamma, const float* beta,
+                                int c, double mean, double squares, double count, float* y, float* running_mean,
+                                float* running_var, float* saved_mean, float* saved_invstd) {
+  const Slice slice = block_slice(g);
   const float invstd = batchnorm_invstd(squares, count, g.eps);
   const float scale = gamma[c] * invstd;
   const float shift = beta[c] - static_cast<float>(mean) * scale;
-  for (std::int64_t e = threadIdx.x; e < elements; e += blockDim.x) {
+  for (std::int64_t e = slice.begin + threadIdx.x; e < slice.end; e += blockDim.x) {
     const std::int64_t at = element_offset(g, c, e);
     y[at] = batchnorm_output(g.relu, x[at] * scale + shift);
   }
-  if (threadIdx.x == 0) {
+  if (blockIdx.y == 0 && threadIdx.x == 0) {
     saved_mean[c] = static_cast<float>(mean);
     saved_invstd[c] = invstd;
     running_mean[c] = batchnorm_running(running_mean[c], mean, g.momentum);
@@ -72,22 +103,41 @@ __device__ void normalize_channel(const BatchNormGeometry& g, const float* x, co
   }
 }
 
-__global__ void forward_train_kernel(BatchNormGeometry g, const float* x, const float* gamma,
-                                     const float* beta, float* y, float* running_mean,
-                                     float* running_var, float* saved_mean, float* saved_invstd) {
+// Training forward, pass 1: each block's sum of x (half 0).
+__global__ void sum_partials_kernel(BatchNormGeometry g, const float* x, double* scratch) {
   __shared__ double shared[kThreads];
   const int c = blockIdx.x;
-  const std::int64_t count = std::int64_t(g.outer) * g.inner;
+  const Slice slice = block_slice(g);
   double sum = 0.0;
-  for (std::int64_t e = threadIdx.x; e < count; e += blockDim.x) sum += x[element_offset(g, c, e)];
-  const double mean = block_sum(sum, shared) / double(count);
+  for (std::int64_t e = slice.begin + threadIdx.x; e < slice.end; e += blockDim.x) sum += x[element_offset(g, c, e)];
+  store_partial(scratch, 0, block_sum(sum, shared));
+}
+
+// Pass 2: each block's sum of squared deviations from the channel mean (half 1).
+__global__ void squares_partials_kernel(BatchNormGeometry g, const float* x, double* scratch) {
+  __shared__ double shared[kThreads];
+  const int c = blockIdx.x;
+  const Slice slice = block_slice(g);
+  __shared__ double total;
+  const double mean = channel_total(scratch, 0, c, &total) / (double(g.outer) * g.inner);
   double squares = 0.0;
-  for (std::int64_t e = threadIdx.x; e < count; e += blockDim.x) {
+  for (std::int64_t e = slice.begin + threadIdx.x; e < slice.end; e += blockDim.x) {
     const double d = x[element_offset(g, c, e)] - mean;
     squares += d * d;
   }
-  normalize_channel(g, x, gamma, beta, c, mean, block_sum(squares, shared), double(count), y, running_mean,
-                    running_var, saved_mean, saved_invstd);
+  store_partial(scratch, 1, block_sum(squares, shared));
+}
+
+// Pass 3: normalise with the channel's totals.
+__global__ void normalize_kernel(BatchNormGeometry g, const float* x, const float* gamma, const float* beta,
+                                 const double* scratch, float* y, float* running_mean, float* running_var,
+                                 float* saved_mean, float* saved_invstd) {
+  __shared__ double totals[2];
+  const int c = blockIdx.x;
+  const double count = double(g.outer) * g.inner;
+  const double sum = channel_total(scratch, 0, c, &totals[0]), squares = channel_total(scratch, 1, c, &totals[1]);
+  normalize_slice(g, x, gamma, beta, c, sum / count, squares, count, y, running_mean, running_var, saved_mean,
+                  saved_invstd);
 }
 
 __global__ void forward_inference_kernel(BatchNormGeometry g, const float* x, const float* gamma,
@@ -103,30 +153,52 @@ __global__ void forward_inference_kernel(BatchNormGeometry g, const float* x, co
   }
 }
 
-__global__ void backward_kernel(BatchNormGeometry g, const float* x, const float* y, const float* dy, const float* gamma,
-                                const float* saved_mean, const float* saved_invstd, float* dx,
-                                float* dgamma, float* dbeta) {
+// Backward, pass 1: each block's sums of the upstream gradient (half 0) and of it times
+// xhat (half 1).
+__global__ void gradient_partials_kernel(BatchNormGeometry g, const float* x, const float* y, const float* dy,
+                                         const float* saved_mean, const float* saved_invstd, double* scratch) {
   __shared__ double shared[kThreads];
   const int c = blockIdx.x;
-  const std::int64_t count = std::int64_t(g.outer) * g.inner;
+  const Slice slice = block_slice(g);
   const float mean = saved_mean[c], invstd = saved_invstd[c];
-  const GradientSums sums = gradient_sums(g, x, y, dy, mean, invstd, c, shared);
-  const double total_dy = sums.dy, total_dy_xhat = sums.dy_xhat;
-  if (threadIdx.x == 0) {
+  double sum_dy = 0.0, sum_dy_xhat = 0.0;
+  for (std::int64_t e = slice.begin + threadIdx.x; e < slice.end; e += blockDim.x) {
+    const std::int64_t at = element_offset(g, c, e);
+    const float d = upstream(g, y, dy, at);
+    sum_dy += d;
+    sum_dy_xhat += double(d) * ((x[at] - mean) * invstd);
+  }
+  const double block_dy = block_sum(sum_dy, shared);
+  store_partial(scratch, 0, block_dy);
+  store_partial(scratch, 1, block_sum(sum_dy_xhat, shared));
+}
+
+// Pass 2: block 0 of each channel adds the totals into dbeta and dgamma; every block
+// computes dx of its slice when asked.
+__global__ void gradient_totals_kernel(BatchNormGeometry g, const float* x, const float* y, const float* dy,
+                                       const float* gamma, const float* saved_mean, const float* saved_invstd,
+                                       const double* scratch, float* dx, float* dgamma, float* dbeta) {
+  __shared__ double totals[2];
+  const int c = blockIdx.x;
+  const double total_dy = channel_total(scratch, 0, c, &totals[0]);
+  const double total_dy_xhat = channel_total(scratch, 1, c, &totals[1]);
+  if (blockIdx.y == 0 && threadIdx.x == 0) {
     dbeta[c] += static_cast<float>(total_dy);
     dgamma[c] += static_cast<float>(total_dy_xhat);
   }
   if (!dx) return;
-  const float k = gamma[c] * invstd / static_cast<float>(count);
+  const Slice slice = block_slice(g);
+  const float count = static_cast<float>(double(g.outer) * g.inner);
+  const float mean = saved_mean[c], invstd = saved_invstd[c];
   const float a = static_cast<float>(total_dy), b = static_cast<float>(total_dy_xhat);
-  for (std::int64_t e = threadIdx.x; e < count; e += blockDim.x) {
+  for (std::int64_t e = slice.begin + threadIdx.x; e < slice.end; e += blockDim.x) {
     const std::int64_t at = element_offset(g, c, e);
-    const float xhat = (x[at] - mean) * invstd;
-    dx[at] = k * (static_cast<float>(count) * upstream(g, y, dy, at) - a - xhat * b);
+    dx[at] = batchnorm_dx(gamma[c], invstd, count, upstream(g, y, dy, at), (x[at] - mean) * invstd, a, b);
   }
 }
 
-// The split ops of synchronised batchnorm (one block per channel, as above).
+// The split ops of synchronised batchnorm. The channel sums they produce come from one
+// block per channel (grid: channels x 1); normalising and dx use the sliced grid.
 __global__ void sums_kernel(BatchNormGeometry g, const float* x, const float* sums, double count, float* out) {
   __shared__ double shared[kThreads];
   const int c = blockIdx.x;
@@ -146,32 +218,40 @@ __global__ void forward_from_sums_kernel(BatchNormGeometry g, const float* x, co
                                          float* running_mean, float* running_var, float* saved_mean,
                                          float* saved_invstd) {
   const int c = blockIdx.x;
-  normalize_channel(g, x, gamma, beta, c, double(sums[c]) / count, squares[c], count, y, running_mean, running_var,
-                    saved_mean, saved_invstd);
+  normalize_slice(g, x, gamma, beta, c, double(sums[c]) / count, squares[c], count, y, running_mean, running_var,
+                  saved_mean, saved_invstd);
 }
 
 __global__ void backward_sums_kernel(BatchNormGeometry g, const float* x, const float* y, const float* dy,
-                                     const float* saved_mean,
-                                     const float* saved_invstd, float* sums, float* dgamma, float* dbeta) {
+                                     const float* saved_mean, const float* saved_invstd, float* sums, float* dgamma,
+                                     float* dbeta) {
   __shared__ double shared[kThreads];
   const int c = blockIdx.x;
-  const GradientSums total = gradient_sums(g, x, y, dy, saved_mean[c], saved_invstd[c], c, shared);
+  const std::int64_t count = std::int64_t(g.outer) * g.inner;
+  const float mean = saved_mean[c], invstd = saved_invstd[c];
+  double sum_dy = 0.0, sum_dy_xhat = 0.0;
+  for (std::int64_t e = threadIdx.x; e < count; e += blockDim.x) {
+    const std::int64_t at = element_offset(g, c, e);
+    const float d = upstream(g, y, dy, at);
+    sum_dy += d;
+    sum_dy_xhat += double(d) * ((x[at] - mean) * invstd);
+  }
+  const double total_dy = block_sum(sum_dy, shared), total_dy_xhat = block_sum(sum_dy_xhat, shared);
   if (threadIdx.x == 0) {
-    sums[c] = static_cast<float>(total.dy);
-    sums[g.channels + c] = static_cast<float>(total.dy_xhat);
-    dbeta[c] += static_cast<float>(total.dy);
-    dgamma[c] += static_cast<float>(total.dy_xhat);
+    sums[c] = static_cast<float>(total_dy);
+    sums[g.channels + c] = static_cast<float>(total_dy_xhat);
+    dbeta[c] += static_cast<float>(total_dy);
+    dgamma[c] += static_cast<float>(total_dy_xhat);
   }
 }
 
 __global__ void backward_from_sums_kernel(BatchNormGeometry g, const float* x, const float* y, const float* dy,
-                                          const float* gamma,
-                                          const float* saved_mean, const float* saved_invstd, const float* sums,
-                                          double count, float* dx) {
+                                          const float* gamma, const float* saved_mean, const float* saved_invstd,
+                                          const float* sums, double count, float* dx) {
   const int c = blockIdx.x;
-  const std::int64_t elements = std::int64_t(g.outer) * g.inner;
+  const Slice slice = block_slice(g);
   const float mean = saved_mean[c], invstd = saved_invstd[c];
-  for (std::int64_t e = threadIdx.x; e < elements; e += blockDim.x) {
+  for (std::int64_t e = slice.begin + threadIdx.x; e < slice.end; e += blockDim.x) {
     const std::int64_t at = element_offset(g, c, e);
     dx[at] = batchnorm_dx(gamma[c], invstd, static_cast<float>(count), upstream(g, y, dy, at),
                           (x[at] - mean) * invstd, sums[c], sums[g.channels + c]);
@@ -186,6 +266,12 @@ void check(const CudaContext& ctx, const BatchNormGeometry& g, const Tensor& x, 
 
 const float* in(const Tensor& t) { return static_cast<const float*>(t.raw()); }
 float* out(Tensor& t) { return static_cast<float*>(t.raw()); }
+
+// The partials of a sliced grid fit the context's reduction scratch.
+void check_scratch(const BatchNormGeometry& g, const dim3& grid) {
+  CADENZA_CHECK(2 * std::int64_t(grid.x) * grid.y <= CudaContext::kReductionScratchDoubles,
+                "batchnorm: " << g.channels << " channels need more reduction scratch than the context has");
+}
 
 // The forward output a backward reads for the fused ReLU's mask (null without one).
 const float* relu_output(const CudaContext& ctx, const BatchNormGeometry& g, const Tensor& y, const char* op,
@@ -205,9 +291,13 @@ void batchnorm_forward_train(CudaContext& ctx, const BatchNormGeometry& g, const
   check_device_tensor(ctx, y, op, "y", x.numel());
   for (const Tensor& t : {beta, running_mean, running_var, saved_mean, saved_invstd})
     check_device_tensor(ctx, t, op, "per-channel tensor", g.channels);
-  forward_train_kernel<<<g.channels, kThreads, 0, ctx.stream>>>(g, in(x), in(gamma), in(beta), out(y),
-                                                                out(running_mean), out(running_var),
-                                                                out(saved_mean), out(saved_invstd));
+  const dim3 grid = grid_for(g);
+  check_scratch(g, grid);
+  sum_partials_kernel<<<grid, kThreads, 0, ctx.stream>>>(g, in(x), ctx.reduction_scratch);
+  squares_partials_kernel<<<grid, kThreads, 0, ctx.stream>>>(g, in(x), ctx.reduction_scratch);
+  normalize_kernel<<<grid, kThreads, 0, ctx.stream>>>(g, in(x), in(gamma), in(beta), ctx.reduction_scratch, out(y),
+                                                      out(running_mean), out(running_var), out(saved_mean),
+                                                      out(saved_invstd));
   CADENZA_CUDA_CHECK(cudaGetLastError());
 }
 
@@ -234,9 +324,15 @@ void batchnorm_backward(CudaContext& ctx, const BatchNormGeometry& g, const Tens
   if (dx.defined()) check_device_tensor(ctx, dx, op, "dx", x.numel());
   for (const Tensor& t : {saved_mean, saved_invstd, dgamma, dbeta})
     check_device_tensor(ctx, t, op, "per-channel tensor", g.channels);
-  backward_kernel<<<g.channels, kThreads, 0, ctx.stream>>>(
-      g, in(x), relu_output(ctx, g, y, op, x.numel()), in(dy), in(gamma), in(saved_mean), in(saved_invstd), dx.defined() ? out(dx) : nullptr,
-      out(dgamma), out(dbeta));
+  const dim3 grid = grid_for(g);
+  check_scratch(g, grid);
+  const float* y_mask = relu_output(ctx, g, y, op, x.numel());
+  gradient_partials_kernel<<<grid, kThreads, 0, ctx.stream>>>(g, in(x), y_mask, in(dy), in(saved_mean),
+                                                              in(saved_invstd), ctx.reduction_scratch);
+  gradient_totals_kernel<<<grid, kThreads, 0, ctx.stream>>>(g, in(x), y_mask, in(dy), in(gamma), in(saved_mean),
+                                                            in(saved_invstd), ctx.reduction_scratch,
+                                                            dx.defined() ? out(dx) : nullptr, out(dgamma),
+                                                            out(dbeta));
   CADENZA_CUDA_CHECK(cudaGetLastError());
 }
 
@@ -260,7 +356,7 @@ void batchnorm_forward_from_sums(CudaContext& ctx, const BatchNormGeometry& g, c
   check_device_tensor(ctx, y, op, "y", x.numel());
   for (const Tensor& t : {beta, sums, squares, running_mean, running_var, saved_mean, saved_invstd})
     check_device_tensor(ctx, t, op, "per-channel tensor", g.channels);
-  forward_from_sums_kernel<<<g.channels, kThreads, 0, ctx.stream>>>(
+  forward_from_sums_kernel<<<grid_for(g), kThreads, 0, ctx.stream>>>(
       g, in(x), in(gamma), in(beta), in(sums), in(squares), count, out(y), out(running_mean), out(running_var),
       out(saved_mean), out(saved_invstd));
   CADENZA_CUDA_CHECK(cudaGetLastError());
@@ -291,7 +387,7 @@ void batchnorm_backward_from_sums(CudaContext& ctx, const BatchNormGeometry& g, 
   check_device_tensor(ctx, sums, op, "sums", 2 * std::int64_t(g.channels));
   for (const Tensor& t : {saved_mean, saved_invstd})
     check_device_tensor(ctx, t, op, "per-channel tensor", g.channels);
-  backward_from_sums_kernel<<<g.channels, kThreads, 0, ctx.stream>>>(
+  backward_from_sums_kernel<<<grid_for(g), kThreads, 0, ctx.stream>>>(
       g, in(x), relu_output(ctx, g, y, op, x.numel()), in(dy), in(gamma), in(saved_mean), in(saved_invstd), in(sums), count, out(dx));
   CADENZA_CUDA_CHECK(cudaGetLastError());
 }

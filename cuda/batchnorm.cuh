@@ -3,8 +3,10 @@
 // running variance, PyTorch's momentum convention, saved mean and 1/sqrt(var + eps).
 //
 // Custom kernels rather than cuDNN: cuDNN 9 deprecates its batchnorm entry points, and
-// per-axis normalisation (Choi's per-frequency BN) is one geometry here. One block per
-// channel sums in double in a fixed order, so results are deterministic. A fused ReLU
+// per-axis normalisation (Choi's per-frequency BN) is one geometry here. Each channel is
+// split into slices, one block each, so few channels of many elements still fill the GPU;
+// sums are in double, per block in a fixed tree, then over the slices in order, so results
+// are deterministic. A fused ReLU
 // (BatchNormGeometry::relu) is applied as the normalised values are written and as the
 // backward reads dy, so batchnorm + relu costs the passes of batchnorm alone.
 #pragma once

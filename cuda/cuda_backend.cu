@@ -52,7 +52,7 @@ CudaBackend::CudaBackend(int device_index)
   CADENZA_CUDA_CHECK(cudnnSetStream(ctx_.cudnn, ctx_.stream));
   CADENZA_CUDA_CHECK(cudaDeviceGetAttribute(&ctx_.max_threads_per_block, cudaDevAttrMaxThreadsPerBlock,
                                             device_index));
-  CADENZA_CUDA_CHECK(cudaMalloc(&ctx_.reduction_scratch, sizeof(double) * CudaContext::kReductionBlocks));
+  CADENZA_CUDA_CHECK(cudaMalloc(&ctx_.reduction_scratch, sizeof(double) * CudaContext::kReductionScratchDoubles));
 }
 
 CudaBackend::~CudaBackend() {

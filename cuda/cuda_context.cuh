@@ -31,6 +31,9 @@ struct CudaContext {
   // Device scratch for fixed-shape reductions (one double per block), allocated with the
   // context so that no op allocates.
   static constexpr int kReductionBlocks = 512;
+  // Its length in doubles: kReductionBlocks and more (batchnorm keeps two partial sums per
+  // block of its sliced grid there, batchnorm.cu).
+  static constexpr int kReductionScratchDoubles = 65536;
   double* reduction_scratch = nullptr;
 };
 

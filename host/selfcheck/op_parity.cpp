@@ -194,7 +194,9 @@ void batchnorm_cases(ParityRun& t) {
   for (const BatchNormGeometry g : {BatchNormGeometry{4, 3, 35, 1e-5f, 0.1f},
                                     BatchNormGeometry{1, 7, 1000, 1e-3f, 0.01f},
                                     BatchNormGeometry{16, 96, 5, 1e-5f, 0.1f},
-                                    BatchNormGeometry{4, 3, 35, 1e-5f, 0.1f, true}}) {
+                                    BatchNormGeometry{4, 3, 35, 1e-5f, 0.1f, true},
+                                    // channels of 32768 values: the CUDA kernels split each over 32 blocks
+                                    BatchNormGeometry{8, 2, 4096, 1e-5f, 0.1f, true}}) {
     const Shape shape{g.outer, g.channels, g.inner}, channel{g.channels};
     const std::string name = "x " + shape.str() + (g.relu ? ", fused relu" : "");
     auto x = t.make(shape, 10, 3.0f), gamma = t.make(channel, 11), beta = t.make(channel, 12);
