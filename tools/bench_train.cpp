@@ -16,6 +16,9 @@
 // model's forward FLOPs per example (backward costs about twice forward; the front-end
 // and elementwise layers are not counted).
 //
+// Memory: the arena (every parameter, gradient, activation and workspace buffer of the
+// step, on the device) and the process's peak resident set.
+//
 // tools/bench/train.py runs this next to the same model in PyTorch and prints both. The
 // JSON holds the resolved config (blocks expanded) for that peer to build the model from.
 // Nothing here is a test. Exit codes: 0 done, 2 a user error.
@@ -81,6 +84,15 @@ double gemm_flops_per_second(cadenza::Backend& backend) {
   }
   std::sort(timings.begin(), timings.end());
   return 2.0 * g.batch * g.in_features * g.out_features / timings[timings.size() / 2];
+}
+
+// This process's peak resident set: VmHWM of /proc/self/status (getrusage's ru_maxrss would
+// include the peak of the process that started this one, which it keeps across exec).
+double peak_resident_bytes() {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);)
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) * 1024.0;  // kB
+  return 0.0;
 }
 
 int bench_main(int argc, char** argv) {
@@ -152,6 +164,7 @@ int bench_main(int argc, char** argv) {
   std::sort(timings.begin(), timings.end());
   const double median = timings[timings.size() / 2];
   const double samples_per_s = batch / median;
+  const double peak_rss_bytes = peak_resident_bytes();  // before the GEMM probe's own buffers
 
   double forward_flops = 0;
   for (const LayerSummary& row : step.model().summary()) forward_flops += double(row.forward_flops);
@@ -163,7 +176,9 @@ int bench_main(int argc, char** argv) {
             << "  " << samples_per_s << " samples/s (median of " << steps << " steps, " << median * 1e3
             << " ms per step, range " << timings.front() * 1e3 << "-" << timings.back() * 1e3 << " ms)\n"
             << "  ceiling " << ceiling << " samples/s: GEMM " << gemm / 1e9 << " GFLOP/s over 3 x "
-            << forward_flops / 1e9 << " GFLOP forward per example\n";
+            << forward_flops / 1e9 << " GFLOP forward per example\n"
+            << "  arena " << arena.total_bytes() / 1048576.0 << " MiB on " << device << ", peak resident set "
+            << peak_rss_bytes / 1048576.0 << " MiB\n";
   if (const auto path = args.value("--json")) {
     const nlohmann::json j = {{"config", config_path},
                               {"model", config.model.name},
@@ -179,6 +194,8 @@ int bench_main(int argc, char** argv) {
                               {"forward_flops_per_sample", forward_flops},
                               {"gemm_flops_per_s", gemm},
                               {"ceiling_samples_per_s", ceiling},
+                              {"arena_bytes", arena.total_bytes()},
+                              {"peak_rss_bytes", peak_rss_bytes},
                               {"resolved_config", to_yaml(config)}};
     std::ofstream(*path) << j.dump(2) << "\n";
   }

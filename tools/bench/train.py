@@ -14,11 +14,14 @@ and must have cadenza's parameter count. Both time --steps steps after --warmup,
 the device's completion, and report the median as samples/s. On the GPU both run at
 --precision (fp32: no TF32 anywhere; tf32: cadenza's train.precision tf32, torch's
 allow_tf32 for cuDNN and matmul), torch with cudnn.benchmark. The ceiling column is
-bench_train's: its measured GEMM rate over 3 x the forward FLOPs per example. Nothing
-here is a test; --json FILE writes the table.
+bench_train's: its measured GEMM rate over 3 x the forward FLOPs per example. Memory:
+on the CPU each side's process peak resident set (the peer's from a process of its own); on
+the GPU cadenza's arena and torch's peak device allocation. Nothing here is a test;
+--json FILE writes the table.
 """
 import argparse
 import json
+import multiprocessing
 import os
 import statistics
 import subprocess
@@ -62,7 +65,8 @@ def optimizer_for(train, parameters):
 
 
 def peer(args, figures, device):
-    """PyTorch samples/s for the model bench_train described in `figures`."""
+    """PyTorch samples/s for the model bench_train described in `figures`, and the memory it
+    took: the process's peak resident set (CPU) or torch's peak device allocation (GPU)."""
     torch.set_num_threads(args.threads)
     if device == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = args.precision == "tf32"
@@ -108,7 +112,27 @@ def peer(args, figures, device):
         step()
         if s >= args.warmup:
             timings.append(time.perf_counter() - start)
-    return batch / statistics.median(timings)
+    memory = torch.cuda.max_memory_allocated() if device == "cuda" else peak_resident_bytes()
+    return batch / statistics.median(timings), memory
+
+
+def peak_resident_bytes():
+    """This process's peak resident set (VmHWM; ru_maxrss keeps the parent's across exec)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def peer_memory(args, figures, device):
+    """The memory of one warm-up and one timed peer() step in a fresh process, so that the
+    peak resident set is this model's alone (a process's peak never goes down). The speed
+    comes from peer() in this process: a spawned process ran the same steps up to 15 %
+    slower, which would flatter cadenza."""
+    short = argparse.Namespace(**{**vars(args), "warmup": 1, "steps": 1})
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(peer, (short, figures, device))[1]
 
 
 def main():
@@ -134,28 +158,34 @@ def main():
             if device == "cuda" and torch_device == "cpu":
                 print(f"note: torch {torch.__version__} has no CUDA; the GPU rows show no PyTorch figure",
                       file=sys.stderr)
-                peer_rate = None
+                peer_rate, peer_bytes = None, None
             else:
-                peer_rate = peer(args, figures, torch_device)
+                peer_rate = peer(args, figures, torch_device)[0]
+                peer_bytes = peer_memory(args, figures, torch_device)
             rows.append({"config": config, "model": figures["model"], "device": figures["device"],
                          "threads": args.threads if device == "cpu" else None, "batch": figures["batch"],
                          "cadenza_samples_per_s": figures["samples_per_s"], "pytorch_samples_per_s": peer_rate,
                          "ratio": figures["samples_per_s"] / peer_rate if peer_rate else None,
                          "ceiling_samples_per_s": figures["ceiling_samples_per_s"],
                          "gemm_gflops": figures["gemm_flops_per_s"] / 1e9,
+                         "cadenza_memory_bytes": figures["peak_rss_bytes"] if device == "cpu" else figures["arena_bytes"],
+                         "pytorch_memory_bytes": peer_bytes,
                          "forward_gflop_per_sample": figures["forward_flops_per_sample"] / 1e9})
 
     print(f"training step, median of {args.steps} after {args.warmup} warm-up; PyTorch {torch.__version__}, "
           f"torchaudio {torchaudio.__version__}; CPU rows on {args.threads} threads"
           + (f"; GPU rows in {args.precision}" if args.cuda else ""))
     header = f"{'model':18} {'device':7} {'batch':>5} {'cadenza/s':>10} {'PyTorch/s':>10} {'ratio':>6} " \
-             f"{'ceiling/s':>10} {'GEMM GFLOP/s':>12}"
+             f"{'ceiling/s':>10} {'GEMM GFLOP/s':>12} {'cadenza MiB':>11} {'PyTorch MiB':>11}"
     print(header)
     for r in rows:
         peer_text = f"{r['pytorch_samples_per_s']:10.2f}" if r["pytorch_samples_per_s"] else f"{'-':>10}"
         ratio_text = f"{r['ratio']:5.2f}x" if r["ratio"] else f"{'-':>6}"
+        peer_memory_text = (f"{r['pytorch_memory_bytes'] / 2**20:11.0f}" if r["pytorch_memory_bytes"]
+                            else f"{'-':>11}")
         print(f"{r['model']:18} {r['device']:7} {r['batch']:>5} {r['cadenza_samples_per_s']:10.2f} {peer_text} "
-              f"{ratio_text} {r['ceiling_samples_per_s']:10.2f} {r['gemm_gflops']:12.0f}")
+              f"{ratio_text} {r['ceiling_samples_per_s']:10.2f} {r['gemm_gflops']:12.0f} "
+              f"{r['cadenza_memory_bytes'] / 2**20:11.0f} {peer_memory_text}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"torch": torch.__version__, "precision": args.precision, "warmup": args.warmup, "steps": args.steps, "rows": rows}, f,
