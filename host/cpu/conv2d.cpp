@@ -24,6 +24,7 @@
 #include <algorithm>
 #include <cblas.h>
 #include <cstring>
+#include <utility>
 
 #include "host/core/error.hpp"
 #include "host/cpu/cpu_ops.hpp"
@@ -60,6 +61,15 @@ Plan plan_for(const Conv2dGeometry& g) {
   return p;
 }
 
+// The output columns [begin, end) whose input column ox * stride_w + offset lies inside
+// the image, for the kernel column at `offset` (j * dilation_w - pad_left).
+std::pair<int, int> columns_inside(const Conv2dGeometry& g, int offset) {
+  int begin = 0, end = g.out_w;
+  while (begin < g.out_w && begin * g.stride_w + offset < 0) ++begin;
+  while (end > begin && (end - 1) * g.stride_w + offset >= g.in_w) --end;
+  return {begin, end};
+}
+
 // col[(c*kh + i)*kw + j][(oy - first_row)*Wo + ox] = x[c][oy*sh - pt + i*dh][ox*sw - pl + j*dw]
 // for oy in [first_row, first_row + rows), 0 outside the image.
 void im2col_tile(const Conv2dGeometry& g, const float* image, int first_row, int rows, float* col) {
@@ -71,11 +81,8 @@ void im2col_tile(const Conv2dGeometry& g, const float* image, int first_row, int
     const int j = static_cast<int>(r % g.kernel_w);
     const float* channel = image + std::int64_t(c) * g.in_h * g.in_w;
     float* out = col + r * tile_pixels;
-    // The output columns whose input column lies inside the image: [ox_begin, ox_end).
     const int offset = j * g.dilation_w - g.pad_left;
-    int ox_begin = 0, ox_end = g.out_w;
-    while (ox_begin < g.out_w && ox_begin * g.stride_w + offset < 0) ++ox_begin;
-    while (ox_end > ox_begin && (ox_end - 1) * g.stride_w + offset >= g.in_w) --ox_end;
+    const auto [ox_begin, ox_end] = columns_inside(g, offset);
     for (int row = 0; row < rows; ++row) {
       const int iy = (first_row + row) * g.stride_h - g.pad_top + i * g.dilation_h;
       float* out_row = out + std::int64_t(row) * g.out_w;
@@ -105,9 +112,7 @@ void col2im_tile(const Conv2dGeometry& g, const float* col, int first_row, int r
         const std::int64_t r = (std::int64_t(c) * g.kernel_h + i) * g.kernel_w + j;
         const float* in = col + r * tile_pixels;
         const int offset = j * g.dilation_w - g.pad_left;
-        int ox_begin = 0, ox_end = g.out_w;
-        while (ox_begin < g.out_w && ox_begin * g.stride_w + offset < 0) ++ox_begin;
-        while (ox_end > ox_begin && (ox_end - 1) * g.stride_w + offset >= g.in_w) --ox_end;
+        const auto [ox_begin, ox_end] = columns_inside(g, offset);
         for (int row = 0; row < rows; ++row) {
           const int iy = (first_row + row) * g.stride_h - g.pad_top + i * g.dilation_h;
           if (iy < 0 || iy >= g.in_h) continue;
