@@ -27,7 +27,7 @@ class TrainingStep {
  public:
   // Declares the model (for `input`, batch first), the optimizer and the loss buffers on
   // `plan`. `sigmoid_loss`: sigmoid BCE against multi-hot targets; else softmax cross-
-  // entropy with loss.label_smoothing.
+  // entropy with loss.label_smoothing. `config` must outlive the step.
   TrainingStep(const Config& config, const Shape& input, int num_labels, bool sigmoid_loss, ArenaPlan& plan,
                Backend& backend);
   // Binds to the arena; the parameters train.freeze names stay fixed.
