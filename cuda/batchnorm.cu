@@ -113,13 +113,16 @@ __global__ void sum_partials_kernel(BatchNormGeometry g, const float* x, double*
   store_partial(scratch, 0, block_sum(sum, shared));
 }
 
-// Pass 2: each block's sum of squared deviations from the channel mean (half 1).
-__global__ void squares_partials_kernel(BatchNormGeometry g, const float* x, double* scratch) {
+// Pass 2: each block's sum of squared deviations from the channel mean (half 1): the mean
+// of pass 1's partials, or sums[c] / count when `sums` is given (synchronised batchnorm:
+// the sums of every rank).
+__global__ void squares_partials_kernel(BatchNormGeometry g, const float* x, const float* sums, double count,
+                                        double* scratch) {
   __shared__ double shared[kThreads];
   const int c = blockIdx.x;
   const Slice slice = block_slice(g);
   __shared__ double total;
-  const double mean = channel_total(scratch, 0, c, &total) / (double(g.outer) * g.inner);
+  const double mean = sums ? double(sums[c]) / count : channel_total(scratch, 0, c, &total) / count;
   double squares = 0.0;
   for (std::int64_t e = slice.begin + threadIdx.x; e < slice.end; e += blockDim.x) {
     const double d = x[element_offset(g, c, e)] - mean;
@@ -173,11 +176,12 @@ __global__ void gradient_partials_kernel(BatchNormGeometry g, const float* x, co
   store_partial(scratch, 1, block_sum(sum_dy_xhat, shared));
 }
 
-// Pass 2: block 0 of each channel adds the totals into dbeta and dgamma; every block
-// computes dx of its slice when asked.
+// Pass 2: block 0 of each channel adds the totals into dbeta and dgamma (and, for
+// synchronised batchnorm, writes them to `sums`, (2, channels)); every block computes dx of
+// its slice when asked.
 __global__ void gradient_totals_kernel(BatchNormGeometry g, const float* x, const float* y, const float* dy,
                                        const float* gamma, const float* saved_mean, const float* saved_invstd,
-                                       const double* scratch, float* dx, float* dgamma, float* dbeta) {
+                                       const double* scratch, float* dx, float* dgamma, float* dbeta, float* sums) {
   __shared__ double totals[2];
   const int c = blockIdx.x;
   const double total_dy = channel_total(scratch, 0, c, &totals[0]);
@@ -185,6 +189,10 @@ __global__ void gradient_totals_kernel(BatchNormGeometry g, const float* x, cons
   if (blockIdx.y == 0 && threadIdx.x == 0) {
     dbeta[c] += static_cast<float>(total_dy);
     dgamma[c] += static_cast<float>(total_dy_xhat);
+    if (sums) {
+      sums[c] = static_cast<float>(total_dy);
+      sums[g.channels + c] = static_cast<float>(total_dy_xhat);
+    }
   }
   if (!dx) return;
   const Slice slice = block_slice(g);
@@ -197,22 +205,17 @@ __global__ void gradient_totals_kernel(BatchNormGeometry g, const float* x, cons
   }
 }
 
-// The split ops of synchronised batchnorm. The channel sums they produce come from one
-// block per channel (grid: channels x 1); normalising and dx use the sliced grid.
-__global__ void sums_kernel(BatchNormGeometry g, const float* x, const float* sums, double count, float* out) {
-  __shared__ double shared[kThreads];
+// A channel's total of half `half` of the scratch as a float in out[c] (block 0 of each
+// channel; the grid is the sliced one its partials came from).
+__global__ void store_total_kernel(BatchNormGeometry g, const double* scratch, int half, float* out) {
+  __shared__ double total;
   const int c = blockIdx.x;
-  const std::int64_t elements = std::int64_t(g.outer) * g.inner;
-  const double mean = sums ? double(sums[c]) / count : 0.0;
-  double total = 0.0;
-  for (std::int64_t e = threadIdx.x; e < elements; e += blockDim.x) {
-    const float v = x[element_offset(g, c, e)];
-    total += sums ? (v - mean) * (v - mean) : double(v);
-  }
-  total = block_sum(total, shared);
-  if (threadIdx.x == 0) out[c] = static_cast<float>(total);
+  const double value = channel_total(scratch, half, c, &total);
+  if (blockIdx.y == 0 && threadIdx.x == 0) out[c] = static_cast<float>(value);
 }
 
+// The split ops of synchronised batchnorm reuse the sliced passes above; these two apply
+// channel sums given from every rank.
 __global__ void forward_from_sums_kernel(BatchNormGeometry g, const float* x, const float* gamma, const float* beta,
                                          const float* sums, const float* squares, double count, float* y,
                                          float* running_mean, float* running_var, float* saved_mean,
@@ -220,29 +223,6 @@ __global__ void forward_from_sums_kernel(BatchNormGeometry g, const float* x, co
   const int c = blockIdx.x;
   normalize_slice(g, x, gamma, beta, c, double(sums[c]) / count, squares[c], count, y, running_mean, running_var,
                   saved_mean, saved_invstd);
-}
-
-__global__ void backward_sums_kernel(BatchNormGeometry g, const float* x, const float* y, const float* dy,
-                                     const float* saved_mean, const float* saved_invstd, float* sums, float* dgamma,
-                                     float* dbeta) {
-  __shared__ double shared[kThreads];
-  const int c = blockIdx.x;
-  const std::int64_t count = std::int64_t(g.outer) * g.inner;
-  const float mean = saved_mean[c], invstd = saved_invstd[c];
-  double sum_dy = 0.0, sum_dy_xhat = 0.0;
-  for (std::int64_t e = threadIdx.x; e < count; e += blockDim.x) {
-    const std::int64_t at = element_offset(g, c, e);
-    const float d = upstream(g, y, dy, at);
-    sum_dy += d;
-    sum_dy_xhat += double(d) * ((x[at] - mean) * invstd);
-  }
-  const double total_dy = block_sum(sum_dy, shared), total_dy_xhat = block_sum(sum_dy_xhat, shared);
-  if (threadIdx.x == 0) {
-    sums[c] = static_cast<float>(total_dy);
-    sums[g.channels + c] = static_cast<float>(total_dy_xhat);
-    dbeta[c] += static_cast<float>(total_dy);
-    dgamma[c] += static_cast<float>(total_dy_xhat);
-  }
 }
 
 __global__ void backward_from_sums_kernel(BatchNormGeometry g, const float* x, const float* y, const float* dy,
@@ -294,7 +274,8 @@ void batchnorm_forward_train(CudaContext& ctx, const BatchNormGeometry& g, const
   const dim3 grid = grid_for(g);
   check_scratch(g, grid);
   sum_partials_kernel<<<grid, kThreads, 0, ctx.stream>>>(g, in(x), ctx.reduction_scratch);
-  squares_partials_kernel<<<grid, kThreads, 0, ctx.stream>>>(g, in(x), ctx.reduction_scratch);
+  squares_partials_kernel<<<grid, kThreads, 0, ctx.stream>>>(g, in(x), nullptr, double(g.outer) * g.inner,
+                                                             ctx.reduction_scratch);
   normalize_kernel<<<grid, kThreads, 0, ctx.stream>>>(g, in(x), in(gamma), in(beta), ctx.reduction_scratch, out(y),
                                                       out(running_mean), out(running_var), out(saved_mean),
                                                       out(saved_invstd));
@@ -332,7 +313,7 @@ void batchnorm_backward(CudaContext& ctx, const BatchNormGeometry& g, const Tens
   gradient_totals_kernel<<<grid, kThreads, 0, ctx.stream>>>(g, in(x), y_mask, in(dy), in(gamma), in(saved_mean),
                                                             in(saved_invstd), ctx.reduction_scratch,
                                                             dx.defined() ? out(dx) : nullptr, out(dgamma),
-                                                            out(dbeta));
+                                                            out(dbeta), nullptr);
   CADENZA_CUDA_CHECK(cudaGetLastError());
 }
 
@@ -342,8 +323,15 @@ void batchnorm_sums(CudaContext& ctx, const BatchNormGeometry& g, const Tensor& 
   check_device_tensor(ctx, x, op, "x", std::int64_t(g.outer) * g.channels * g.inner);
   if (sums.defined()) check_device_tensor(ctx, sums, op, "sums", g.channels);
   check_device_tensor(ctx, out_sums, op, "out", g.channels);
-  sums_kernel<<<g.channels, kThreads, 0, ctx.stream>>>(g, in(x), sums.defined() ? in(sums) : nullptr, count,
-                                                       out(out_sums));
+  const dim3 grid = grid_for(g);
+  check_scratch(g, grid);
+  if (sums.defined()) {
+    squares_partials_kernel<<<grid, kThreads, 0, ctx.stream>>>(g, in(x), in(sums), count, ctx.reduction_scratch);
+  } else {
+    sum_partials_kernel<<<grid, kThreads, 0, ctx.stream>>>(g, in(x), ctx.reduction_scratch);
+  }
+  store_total_kernel<<<grid, kThreads, 0, ctx.stream>>>(g, ctx.reduction_scratch, sums.defined() ? 1 : 0,
+                                                        out(out_sums));
   CADENZA_CUDA_CHECK(cudaGetLastError());
 }
 
@@ -371,9 +359,14 @@ void batchnorm_backward_sums(CudaContext& ctx, const BatchNormGeometry& g, const
   check_device_tensor(ctx, sums, op, "sums", 2 * std::int64_t(g.channels));
   for (const Tensor& t : {saved_mean, saved_invstd, dgamma, dbeta})
     check_device_tensor(ctx, t, op, "per-channel tensor", g.channels);
-  backward_sums_kernel<<<g.channels, kThreads, 0, ctx.stream>>>(g, in(x), relu_output(ctx, g, y, op, x.numel()),
-                                                                in(dy), in(saved_mean), in(saved_invstd), out(sums),
-                                                                out(dgamma), out(dbeta));
+  const dim3 grid = grid_for(g);
+  check_scratch(g, grid);
+  const float* y_mask = relu_output(ctx, g, y, op, x.numel());
+  gradient_partials_kernel<<<grid, kThreads, 0, ctx.stream>>>(g, in(x), y_mask, in(dy), in(saved_mean),
+                                                              in(saved_invstd), ctx.reduction_scratch);
+  gradient_totals_kernel<<<grid, kThreads, 0, ctx.stream>>>(g, in(x), y_mask, in(dy), nullptr, in(saved_mean),
+                                                            in(saved_invstd), ctx.reduction_scratch, nullptr,
+                                                            out(dgamma), out(dbeta), out(sums));
   CADENZA_CUDA_CHECK(cudaGetLastError());
 }
 

@@ -42,29 +42,20 @@ float upstream(const float* y_row, const float* dy_row, int i) {
 }
 
 // Channel c's sum of the upstream gradient and of it times xhat, in double, in a fixed order.
-// The loop is instantiated with and without the mask, so that neither tests per element
-// whether there is one.
-template <bool kRelu>
-std::pair<double, double> gradient_sums_of(const BatchNormGeometry& g, const Tensor& x, const Tensor& y,
-                                           const Tensor& dy, float mean, float invstd, int c) {
+std::pair<double, double> gradient_sums(const BatchNormGeometry& g, const Tensor& x, const Tensor& y,
+                                        const Tensor& dy, float mean, float invstd, int c) {
   double sum_dy = 0.0, sum_dy_xhat = 0.0;
   for (int o = 0; o < g.outer; ++o) {
     const float* xp = x.f32() + offset(g, o, c);
     const float* dp = dy.f32() + offset(g, o, c);
-    const float* yp = kRelu ? y.f32() + offset(g, o, c) : nullptr;
+    const float* yp = relu_output_row(g, y, o, c);
     for (int i = 0; i < g.inner; ++i) {
-      const float d = kRelu ? relu_masked(yp[i], dp[i]) : dp[i];
+      const float d = upstream(yp, dp, i);
       sum_dy += d;
       sum_dy_xhat += double(d) * ((xp[i] - mean) * invstd);
     }
   }
   return {sum_dy, sum_dy_xhat};
-}
-
-std::pair<double, double> gradient_sums(const BatchNormGeometry& g, const Tensor& x, const Tensor& y,
-                                        const Tensor& dy, float mean, float invstd, int c) {
-  return g.relu ? gradient_sums_of<true>(g, x, y, dy, mean, invstd, c)
-                : gradient_sums_of<false>(g, x, y, dy, mean, invstd, c);
 }
 
 // Normalises channel c with its batch mean and sum of squared deviations over `count`

@@ -203,9 +203,9 @@ class RecurrentLayer final : public SingleInputLayer {
   std::uint64_t dropout_key(const StepInfo& step, std::size_t k) const {
     return hash64(hash64(step.dropout_seed, static_cast<std::uint64_t>(index_)), k);
   }
-  // The copies between the last stacked layer's sequence (B, T, D*H) and the last state
-  // (B, D*H): the forward direction at step T-1, the reverse one at step 0. `to_state`:
-  // sequence → state; otherwise state → sequence.
+  // The copy of direction d between the last stacked layer's sequence (B, T, D*H) and the
+  // last state (B, D*H): the forward direction at step T-1, the reverse one at step 0.
+  // `to_state`: sequence → state; otherwise state → sequence.
   StridedCopy last_state_copy(int d, bool to_state) const {
     const RecurrentGeometry& g = stack_.back().geometry;
     const std::int64_t width = g.output_size();
