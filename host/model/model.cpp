@@ -11,6 +11,13 @@ namespace cadenza {
 
 namespace {
 
+// The names layer i reads: its `inputs`, or the previous layer ("input" for the first).
+std::vector<std::string> layer_inputs(const ModelConfig& config, std::size_t i) {
+  const LayerConfig& lc = config.layers[i];
+  if (!lc.inputs.empty()) return lc.inputs;
+  return {i == 0 ? "input" : config.layers[i - 1].name};
+}
+
 // Which config layers are a relu the model fuses into the batchnorm before it: the relu
 // reads that batchnorm alone, no other layer reads the batchnorm, and the relu is not the
 // last layer (whose input is the embedding).
@@ -19,9 +26,7 @@ std::vector<bool> relus_fused_into_batchnorm(const ModelConfig& config) {
   std::map<std::string, int> readers;
   std::vector<std::string> sole_input(n);
   for (std::size_t i = 0; i < n; ++i) {
-    const LayerConfig& lc = config.layers[i];
-    const std::vector<std::string> inputs =
-        lc.inputs.empty() ? std::vector<std::string>{i == 0 ? "input" : config.layers[i - 1].name} : lc.inputs;
+    const std::vector<std::string> inputs = layer_inputs(config, i);
     for (const std::string& source : inputs) ++readers[source];
     if (inputs.size() == 1) sole_input[i] = inputs[0];
   }
@@ -60,8 +65,7 @@ Model::Model(const ModelConfig& config, const Shape& input_shape, int num_output
     Node node;
     node.config_layer = static_cast<int>(i);
     std::vector<Shape> input_shapes;
-    const std::vector<std::string> default_input = {i == 0 ? "input" : config.layers[i - 1].name};
-    for (const std::string& source : lc.inputs.empty() ? default_input : lc.inputs) {
+    for (const std::string& source : layer_inputs(config, i)) {
       int source_node = kModelInput;
       if (source != "input") {
         const auto found = index_of.find(source);
