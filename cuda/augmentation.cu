@@ -53,8 +53,10 @@ __device__ double row_total(const double* partial, int r) {
   return total;
 }
 
-__global__ void waveform_squares_kernel(WaveformAugment a, std::uint64_t key, const float* __restrict__ pcm,
-                                        std::int64_t n, std::int64_t first_row, double* partial) {
+__global__ void waveform_squares_kernel(WaveformAugment a, const StepValues* __restrict__ step,
+                                        const float* __restrict__ pcm, std::int64_t n, std::int64_t first_row,
+                                        double* partial) {
+  const std::uint64_t key = step->waveform_augment_key;
   const std::int64_t b = first_row + blockIdx.y;
   const WaveformRowPlan plan = waveform_row_plan(a, key, a.first_row + b);
   if (!plan.noise) return;  // the whole block: no barrier is skipped by part of it
@@ -69,9 +71,10 @@ __global__ void waveform_squares_kernel(WaveformAugment a, std::uint64_t key, co
   if (threadIdx.x == 0) partial[blockIdx.y * kBlocksPerRow + blockIdx.x] = total;
 }
 
-__global__ void waveform_kernel(WaveformAugment a, std::uint64_t key, const float* __restrict__ pcm,
+__global__ void waveform_kernel(WaveformAugment a, const StepValues* __restrict__ step, const float* __restrict__ pcm,
                                 float* __restrict__ out, std::int64_t n, std::int64_t first_row,
                                 const double* partial) {
+  const std::uint64_t key = step->waveform_augment_key;
   const std::int64_t b = first_row + blockIdx.y;
   // The row's draws (and pow) once per block rather than once per thread.
   __shared__ WaveformRowPlan plan;
@@ -100,8 +103,9 @@ __global__ void row_sum_kernel(const float* __restrict__ x, std::int64_t per_row
   if (threadIdx.x == 0) partial[blockIdx.y * kBlocksPerRow + blockIdx.x] = total;
 }
 
-__global__ void mask_kernel(SpectrogramMask m, std::uint64_t key, float* x, std::int64_t channels, int bins,
-                            int frames, std::int64_t first_row, const double* partial) {
+__global__ void mask_kernel(SpectrogramMask m, const StepValues* __restrict__ step, float* x, std::int64_t channels,
+                            int bins, int frames, std::int64_t first_row, const double* partial) {
+  const std::uint64_t key = step->spectrogram_mask_key;
   const std::int64_t b = first_row + blockIdx.y;
   const std::int64_t per_row = channels * bins * frames;
   const int k = static_cast<int>(blockIdx.x);
@@ -128,22 +132,22 @@ __global__ void mask_kernel(SpectrogramMask m, std::uint64_t key, float* x, std:
   }
 }
 
-void launch_augment_waveform(cudaStream_t stream, const WaveformAugment& a, std::uint64_t key, const float* pcm,
+void launch_augment_waveform(cudaStream_t stream, const WaveformAugment& a, const StepValues* step, const float* pcm,
                              float* out, std::int64_t rows, std::int64_t n, double* scratch) {
   if (rows == 0 || n == 0) return;
   const unsigned int apply_blocks = std::min(blocks_for(n, kThreads), kMaxApplyBlocksPerRow);
   for (std::int64_t first = 0; first < rows; first += kRowsPerChunk) {
     const unsigned int chunk = static_cast<unsigned int>(std::min<std::int64_t>(kRowsPerChunk, rows - first));
     if (a.noise_probability > 0.0f) {
-      waveform_squares_kernel<<<dim3(kBlocksPerRow, chunk), kThreads, 0, stream>>>(a, key, pcm, n, first, scratch);
+      waveform_squares_kernel<<<dim3(kBlocksPerRow, chunk), kThreads, 0, stream>>>(a, step, pcm, n, first, scratch);
       CADENZA_CUDA_CHECK(cudaGetLastError());
     }
-    waveform_kernel<<<dim3(apply_blocks, chunk), kThreads, 0, stream>>>(a, key, pcm, out, n, first, scratch);
+    waveform_kernel<<<dim3(apply_blocks, chunk), kThreads, 0, stream>>>(a, step, pcm, out, n, first, scratch);
     CADENZA_CUDA_CHECK(cudaGetLastError());
   }
 }
 
-void launch_mask_spectrogram(cudaStream_t stream, const SpectrogramMask& m, std::uint64_t key, float* x,
+void launch_mask_spectrogram(cudaStream_t stream, const SpectrogramMask& m, const StepValues* step, float* x,
                              std::int64_t rows, std::int64_t channels, int bins, int frames, double* scratch) {
   const std::int64_t per_row = channels * bins * frames;
   const unsigned int masks = static_cast<unsigned int>(m.time_masks) + static_cast<unsigned int>(m.freq_masks);
@@ -152,14 +156,14 @@ void launch_mask_spectrogram(cudaStream_t stream, const SpectrogramMask& m, std:
     const unsigned int chunk = static_cast<unsigned int>(std::min<std::int64_t>(kRowsPerChunk, rows - first));
     row_sum_kernel<<<dim3(kBlocksPerRow, chunk), kThreads, 0, stream>>>(x, per_row, first, scratch);
     CADENZA_CUDA_CHECK(cudaGetLastError());
-    mask_kernel<<<dim3(masks, chunk), kThreads, 0, stream>>>(m, key, x, channels, bins, frames, first, scratch);
+    mask_kernel<<<dim3(masks, chunk), kThreads, 0, stream>>>(m, step, x, channels, bins, frames, first, scratch);
     CADENZA_CUDA_CHECK(cudaGetLastError());
   }
 }
 
 }  // namespace
 
-void augment_waveform(CudaContext& ctx, const WaveformAugment& a, std::uint64_t key, const Tensor& pcm,
+void augment_waveform(CudaContext& ctx, const WaveformAugment& a, const Tensor& step_values, const Tensor& pcm,
                       Tensor& out) {
   const char* op = "augment_waveform";
   CADENZA_CHECK(pcm.shape().rank() == 2 && out.shape() == pcm.shape(),
@@ -170,11 +174,11 @@ void augment_waveform(CudaContext& ctx, const WaveformAugment& a, std::uint64_t 
   CADENZA_CHECK(a.max_shift >= 0 && a.gain_db_min <= a.gain_db_max && a.snr_db_min <= a.snr_db_max,
                 op << ": max_shift " << a.max_shift << ", gain [" << a.gain_db_min << ", " << a.gain_db_max
                    << "] dB, snr [" << a.snr_db_min << ", " << a.snr_db_max << "] dB");
-  launch_augment_waveform(ctx.stream, a, key, static_cast<const float*>(pcm.raw()), static_cast<float*>(out.raw()),
+  launch_augment_waveform(ctx.stream, a, device_step_values(ctx, step_values, op), static_cast<const float*>(pcm.raw()), static_cast<float*>(out.raw()),
                           pcm.dim(0), pcm.dim(1), ctx.reduction_scratch);
 }
 
-void mask_spectrogram(CudaContext& ctx, const SpectrogramMask& m, std::uint64_t key, Tensor& features) {
+void mask_spectrogram(CudaContext& ctx, const SpectrogramMask& m, const Tensor& step_values, Tensor& features) {
   const char* op = "mask_spectrogram";
   CADENZA_CHECK(features.shape().rank() == 4,
                 op << ": features " << features.shape().str() << ", expected (B, C, F, T)");
@@ -182,7 +186,7 @@ void mask_spectrogram(CudaContext& ctx, const SpectrogramMask& m, std::uint64_t 
   CADENZA_CHECK(m.time_masks >= 0 && m.max_time_width >= 0 && m.freq_masks >= 0 && m.max_freq_width >= 0,
                 op << ": " << m.time_masks << " time masks of up to " << m.max_time_width << ", " << m.freq_masks
                    << " frequency masks of up to " << m.max_freq_width);
-  launch_mask_spectrogram(ctx.stream, m, key, static_cast<float*>(features.raw()), features.dim(0),
+  launch_mask_spectrogram(ctx.stream, m, device_step_values(ctx, step_values, op), static_cast<float*>(features.raw()), features.dim(0),
                           features.dim(1), static_cast<int>(features.dim(2)), static_cast<int>(features.dim(3)),
                           ctx.reduction_scratch);
 }

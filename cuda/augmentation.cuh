@@ -19,9 +19,9 @@
 namespace cadenza::cuda {
 
 // pcm and out (B, S), distinct buffers.
-void augment_waveform(CudaContext& ctx, const WaveformAugment& a, std::uint64_t key, const Tensor& pcm,
+void augment_waveform(CudaContext& ctx, const WaveformAugment& a, const Tensor& step_values, const Tensor& pcm,
                       Tensor& out);
 // features (B, C, F, T), masked in place.
-void mask_spectrogram(CudaContext& ctx, const SpectrogramMask& m, std::uint64_t key, Tensor& features);
+void mask_spectrogram(CudaContext& ctx, const SpectrogramMask& m, const Tensor& step_values, Tensor& features);
 
 }  // namespace cadenza::cuda

@@ -22,14 +22,14 @@ class CudaBatchUploader final : public BatchUploader {
 
   ~CudaBatchUploader() override { release(); }
 
-  std::vector<Tensor> next_host_buffers() override {
+  const std::vector<Tensor>& next_host_buffers() override {
     Slot& slot = slots_[next_];
     // The last upload from these host buffers must have read them.
     if (slot.used) CADENZA_CUDA_CHECK(cudaEventSynchronize(slot.copied));
     return slot.host;
   }
 
-  std::vector<Tensor> submit() override {
+  const std::vector<Tensor>& submit() override {
     Slot& slot = slots_[next_];
     // The compute that read this slot's device buffers last time must be done with them.
     if (slot.used) CADENZA_CUDA_CHECK(cudaStreamWaitEvent(ctx_.copy_stream, slot.consumed, 0));

@@ -114,6 +114,53 @@ void CudaBackend::fill_zero(Tensor& t) {
 
 void CudaBackend::synchronize() { CADENZA_CUDA_CHECK(cudaStreamSynchronize(ctx_.stream)); }
 
+namespace {
+
+// An instantiated CUDA graph, launched on the compute stream.
+class CudaStepGraph final : public StepGraph {
+ public:
+  CudaStepGraph(cudaGraphExec_t exec, cudaStream_t stream) : exec_(exec), stream_(stream) {}
+  ~CudaStepGraph() override { static_cast<void>(cudaGraphExecDestroy(exec_)); }
+  CudaStepGraph(const CudaStepGraph&) = delete;
+  CudaStepGraph& operator=(const CudaStepGraph&) = delete;
+  void replay() override { CADENZA_CUDA_CHECK(cudaGraphLaunch(exec_, stream_)); }
+
+ private:
+  cudaGraphExec_t exec_;
+  cudaStream_t stream_;
+};
+
+}  // namespace
+
+// Stream capture of the compute stream, thread-local: the loader threads and other host
+// threads may go on calling CUDA meanwhile. An op the driver will not capture (or that
+// synchronises) fails inside enqueue() or invalidates the capture; either way the capture
+// is ended, the error cleared and null returned, and nothing has run.
+std::unique_ptr<StepGraph> CudaBackend::capture(const std::function<void()>& enqueue, std::string& why_not) {
+  CADENZA_CUDA_CHECK(cudaStreamBeginCapture(ctx_.stream, cudaStreamCaptureModeThreadLocal));
+  std::string failure;
+  try {
+    enqueue();
+  } catch (const std::exception& e) {
+    failure = e.what();
+  }
+  cudaGraph_t graph = nullptr;
+  const cudaError_t ended = cudaStreamEndCapture(ctx_.stream, &graph);
+  if (failure.empty() && ended != cudaSuccess) failure = std::string("cudaStreamEndCapture: ") + cudaGetErrorString(ended);
+  cudaGraphExec_t exec = nullptr;
+  if (failure.empty()) {
+    const cudaError_t instantiated = cudaGraphInstantiate(&exec, graph, 0);
+    if (instantiated != cudaSuccess) failure = std::string("cudaGraphInstantiate: ") + cudaGetErrorString(instantiated);
+  }
+  if (graph) static_cast<void>(cudaGraphDestroy(graph));
+  if (!failure.empty()) {
+    static_cast<void>(cudaGetLastError());  // the capture's error is reported through why_not
+    why_not = failure;
+    return nullptr;
+  }
+  return std::make_unique<CudaStepGraph>(exec, ctx_.stream);
+}
+
 std::unique_ptr<BatchUploader> CudaBackend::make_uploader(const std::vector<Shape>& shapes) {
   return make_batch_uploader(ctx_, shapes);
 }
@@ -217,13 +264,13 @@ void CudaBackend::scale_rows_backward(int rows, int inner, const Tensor& x, cons
                                       const Tensor& dy, Tensor& dx, Tensor& dscale) {
   cuda::scale_rows_backward(ctx_, rows, inner, x, scale, dy, dx, dscale);
 }
-void CudaBackend::dropout_forward(float rate, std::uint64_t key, std::uint64_t first_index, const Tensor& x,
-                                  Tensor& y) {
-  cuda::dropout_forward(ctx_, rate, key, first_index, x, y);
+void CudaBackend::dropout_forward(float rate, const Tensor& step_values, std::uint64_t salt, std::uint64_t first_index,
+                                  const Tensor& x, Tensor& y) {
+  cuda::dropout_forward(ctx_, rate, step_values, salt, first_index, x, y);
 }
-void CudaBackend::dropout_backward(float rate, std::uint64_t key, std::uint64_t first_index, const Tensor& dy,
-                                   Tensor& dx) {
-  cuda::dropout_backward(ctx_, rate, key, first_index, dy, dx);
+void CudaBackend::dropout_backward(float rate, const Tensor& step_values, std::uint64_t salt,
+                                   std::uint64_t first_index, const Tensor& dy, Tensor& dx) {
+  cuda::dropout_backward(ctx_, rate, step_values, salt, first_index, dy, dx);
 }
 void CudaBackend::dense_forward(const DenseGeometry& g, const Tensor& x, const Tensor& w,
                                 const Tensor& bias, Tensor& y) {
@@ -271,9 +318,9 @@ void CudaBackend::sigmoid_bce(const Tensor& logits, const Tensor& targets, Tenso
                               Tensor& dlogits, float grad_scale) {
   cuda::sigmoid_bce(ctx_, logits, targets, loss, dlogits, grad_scale);
 }
-void CudaBackend::adam_step(const AdamHyper& h, std::int64_t step, Tensor& params,
+void CudaBackend::adam_step(const AdamHyper& h, const Tensor& step_values, Tensor& params,
                             const Tensor& grads, Tensor& m, Tensor& v) {
-  cuda::adam_step(ctx_, h, step, params, grads, m, v);
+  cuda::adam_step(ctx_, h, step_values, params, grads, m, v);
 }
 void CudaBackend::clip_gradient_norm(float max_norm, Tensor& grads, Tensor& total_norm) {
   cuda::clip_gradient_norm(ctx_, max_norm, grads, total_norm);
@@ -296,16 +343,16 @@ void CudaBackend::accumulate_window_scores(const Tensor& scores, std::int64_t fi
                                            int windows_per_clip, Tensor& clip_scores) {
   cuda::accumulate_window_scores(ctx_, scores, first_window, count, windows_per_clip, clip_scores);
 }
-void CudaBackend::augment_waveform(const WaveformAugment& a, std::uint64_t key, const Tensor& pcm,
+void CudaBackend::augment_waveform(const WaveformAugment& a, const Tensor& step_values, const Tensor& pcm,
                                    Tensor& out) {
-  cuda::augment_waveform(ctx_, a, key, pcm, out);
+  cuda::augment_waveform(ctx_, a, step_values, pcm, out);
 }
-void CudaBackend::mask_spectrogram(const SpectrogramMask& m, std::uint64_t key, Tensor& features) {
-  cuda::mask_spectrogram(ctx_, m, key, features);
+void CudaBackend::mask_spectrogram(const SpectrogramMask& m, const Tensor& step_values, Tensor& features) {
+  cuda::mask_spectrogram(ctx_, m, step_values, features);
 }
-void CudaBackend::sgd_step(const SgdHyper& h, std::int64_t step, Tensor& params, const Tensor& grads,
+void CudaBackend::sgd_step(const SgdHyper& h, const Tensor& step_values, Tensor& params, const Tensor& grads,
                            Tensor& momentum_buffer) {
-  cuda::sgd_step(ctx_, h, step, params, grads, momentum_buffer);
+  cuda::sgd_step(ctx_, h, step_values, params, grads, momentum_buffer);
 }
 
 }  // namespace cadenza::cuda

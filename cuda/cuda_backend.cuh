@@ -34,6 +34,7 @@ class CudaBackend final : public Backend {
   void copy(const Tensor& src, Tensor& dst) override;
   void fill_zero(Tensor& t) override;
   void synchronize() override;
+  std::unique_ptr<StepGraph> capture(const std::function<void()>& enqueue, std::string& why_not) override;
   void allow_tf32(bool allowed) override;
 
   std::unique_ptr<BatchUploader> make_uploader(const std::vector<Shape>& shapes) override;
@@ -82,8 +83,10 @@ class CudaBackend final : public Backend {
                           Tensor& y) override;
   void scale_rows_backward(int rows, int inner, const Tensor& x, const Tensor& scale,
                            const Tensor& dy, Tensor& dx, Tensor& dscale) override;
-  void dropout_forward(float rate, std::uint64_t key, std::uint64_t first_index, const Tensor& x, Tensor& y) override;
-  void dropout_backward(float rate, std::uint64_t key, std::uint64_t first_index, const Tensor& dy, Tensor& dx) override;
+  void dropout_forward(float rate, const Tensor& step_values, std::uint64_t salt, std::uint64_t first_index,
+                       const Tensor& x, Tensor& y) override;
+  void dropout_backward(float rate, const Tensor& step_values, std::uint64_t salt, std::uint64_t first_index,
+                        const Tensor& dy, Tensor& dx) override;
   void dense_forward(const DenseGeometry& g, const Tensor& x, const Tensor& w, const Tensor& bias,
                      Tensor& y) override;
   void dense_backward(const DenseGeometry& g, const Tensor& x, const Tensor& w, const Tensor& dy,
@@ -105,9 +108,9 @@ class CudaBackend final : public Backend {
                              Tensor& loss, Tensor& dlogits, float grad_scale) override;
   void sigmoid_bce(const Tensor& logits, const Tensor& targets, Tensor& loss, Tensor& dlogits,
                    float grad_scale) override;
-  void adam_step(const AdamHyper& h, std::int64_t step, Tensor& params, const Tensor& grads,
+  void adam_step(const AdamHyper& h, const Tensor& step_values, Tensor& params, const Tensor& grads,
                  Tensor& m, Tensor& v) override;
-  void sgd_step(const SgdHyper& h, std::int64_t step, Tensor& params, const Tensor& grads,
+  void sgd_step(const SgdHyper& h, const Tensor& step_values, Tensor& params, const Tensor& grads,
                 Tensor& momentum_buffer) override;
   void clip_gradient_norm(float max_norm, Tensor& grads, Tensor& total_norm) override;
   void output_scores(bool multi_label, const Tensor& logits, Tensor& scores) override;
@@ -118,9 +121,9 @@ class CudaBackend final : public Backend {
                    Tensor& metrics) override;
   void accumulate_window_scores(const Tensor& scores, std::int64_t first_window, int count,
                                 int windows_per_clip, Tensor& clip_scores) override;
-  void augment_waveform(const WaveformAugment& a, std::uint64_t key, const Tensor& pcm,
+  void augment_waveform(const WaveformAugment& a, const Tensor& step_values, const Tensor& pcm,
                         Tensor& out) override;
-  void mask_spectrogram(const SpectrogramMask& m, std::uint64_t key, Tensor& features) override;
+  void mask_spectrogram(const SpectrogramMask& m, const Tensor& step_values, Tensor& features) override;
 
  private:
   CudaContext ctx_;

@@ -22,4 +22,9 @@ void check_device_tensor(const CudaContext& ctx, const Tensor& t, const char* op
                                        << t.numel() << " elements, expected " << numel);
 }
 
+const StepValues* device_step_values(const CudaContext& ctx, const Tensor& t, const char* op) {
+  check_device_tensor(ctx, t, op, "step_values", static_cast<std::int64_t>(kStepValuesBytes), DType::u8);
+  return static_cast<const StepValues*>(t.raw());
+}
+
 }  // namespace cadenza::cuda

@@ -15,6 +15,7 @@
 #include <cudnn.h>
 
 #include "host/core/tensor.hpp"
+#include "host/ops/step_values.hpp"
 
 namespace cadenza::cuda {
 
@@ -42,6 +43,10 @@ struct CudaContext {
 // argument.
 void check_device_tensor(const CudaContext& ctx, const Tensor& t, const char* op, const char* name,
                          std::int64_t numel, DType dtype = DType::f32);
+
+// The device address of a StepValues tensor (host/ops/step_values.hpp), after the checks
+// above (u8, kStepValuesBytes long, on this device). Kernels read the step's values there.
+const StepValues* device_step_values(const CudaContext& ctx, const Tensor& t, const char* op);
 
 // Blocks of 256 threads covering n elements (at least one block).
 inline unsigned int blocks_for(std::int64_t n, int threads = 256) {

@@ -18,10 +18,10 @@ void activation_forward(CudaContext& ctx, Activation kind, float alpha, const Te
 void activation_backward(CudaContext& ctx, Activation kind, float alpha, const Tensor& x,
                          const Tensor& y, const Tensor& dy, Tensor& dx);
 
-void dropout_forward(CudaContext& ctx, float rate, std::uint64_t key, std::uint64_t first_index, const Tensor& x,
-                     Tensor& y);
-void dropout_backward(CudaContext& ctx, float rate, std::uint64_t key, std::uint64_t first_index, const Tensor& dy,
-                      Tensor& dx);
+void dropout_forward(CudaContext& ctx, float rate, const Tensor& step_values, std::uint64_t salt,
+                     std::uint64_t first_index, const Tensor& x, Tensor& y);
+void dropout_backward(CudaContext& ctx, float rate, const Tensor& step_values, std::uint64_t salt,
+                      std::uint64_t first_index, const Tensor& dy, Tensor& dx);
 
 void mean_pool_forward(CudaContext& ctx, int outer, int inner, const Tensor& x, Tensor& y);
 void mean_pool_backward(CudaContext& ctx, int outer, int inner, const Tensor& dy, Tensor& dx);
@@ -31,9 +31,9 @@ void softmax_cross_entropy(CudaContext& ctx, const Tensor& logits, const Tensor&
 void sigmoid_bce(CudaContext& ctx, const Tensor& logits, const Tensor& targets, Tensor& loss,
                  Tensor& dlogits, float grad_scale);
 
-void adam_step(CudaContext& ctx, const AdamHyper& h, std::int64_t step, Tensor& params,
+void adam_step(CudaContext& ctx, const AdamHyper& h, const Tensor& step_values, Tensor& params,
                const Tensor& grads, Tensor& m, Tensor& v);
-void sgd_step(CudaContext& ctx, const SgdHyper& h, std::int64_t step, Tensor& params,
+void sgd_step(CudaContext& ctx, const SgdHyper& h, const Tensor& step_values, Tensor& params,
               const Tensor& grads, Tensor& momentum_buffer);
 void clip_gradient_norm(CudaContext& ctx, float max_norm, Tensor& grads, Tensor& total_norm);
 

@@ -4,9 +4,10 @@
 // element (grid-stride, 64-bit indices) calling adam_update / sgd_update
 // (host/math/optimizer_math.hpp), as host/cpu/optimizers.cpp's loops do.
 //
-// Invariants: `step` counts from 1; Adam's bias corrections are computed once per step on
-// the host by set_adam_bias_corrections, the CPU's own computation, and passed to the
-// kernel by value. params, grads and the state buffers are distinct, of equal size.
+// Invariants: the learning rate, Adam's bias corrections (computed once per step on the
+// host by set_adam_bias_corrections, the CPU's own computation) and SGD's first-step flag
+// are read by each thread from the step values in device memory. params, grads and the
+// state buffers are distinct, of equal size.
 #include <algorithm>
 #include <cstdint>
 
@@ -20,67 +21,62 @@ namespace {
 
 constexpr int kThreads = kElementwiseThreads;
 
-__global__ void adam_step_kernel(AdamStepConstants c, float* __restrict__ params,
+__global__ void adam_step_kernel(AdamHyper h, const StepValues* __restrict__ step, float* __restrict__ params,
                                  const float* __restrict__ grads, float* __restrict__ m,
                                  float* __restrict__ v, std::int64_t n) {
+  const AdamStepConstants c = adam_step_constants(h, *step);
   const std::int64_t stride = std::int64_t(blockDim.x) * gridDim.x;
   for (std::int64_t i = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
     adam_update(c, params[i], grads[i], m[i], v[i]);
 }
 
-__global__ void sgd_step_kernel(float lr, float momentum, float weight_decay, bool nesterov,
-                                bool first_step, float* __restrict__ params,
+__global__ void sgd_step_kernel(SgdHyper h, const StepValues* __restrict__ step, float* __restrict__ params,
                                 const float* __restrict__ grads, float* __restrict__ buffer,
                                 std::int64_t n) {
+  const float lr = step->lr;
+  const bool first_step = step->first_step != 0;
   const std::int64_t stride = std::int64_t(blockDim.x) * gridDim.x;
   for (std::int64_t i = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
-    sgd_update(lr, momentum, weight_decay, nesterov, first_step, params[i], grads[i], buffer[i]);
+    sgd_update(lr, h.momentum, h.weight_decay, h.nesterov, first_step, params[i], grads[i], buffer[i]);
 }
 
-void launch_adam_step(cudaStream_t stream, const AdamStepConstants& c, float* params,
+void launch_adam_step(cudaStream_t stream, const AdamHyper& h, const StepValues* step, float* params,
                       const float* grads, float* m, float* v, std::int64_t n) {
   if (n == 0) return;
-  adam_step_kernel<<<grid_stride_blocks(n), kThreads, 0, stream>>>(c, params, grads, m, v, n);
+  adam_step_kernel<<<grid_stride_blocks(n), kThreads, 0, stream>>>(h, step, params, grads, m, v, n);
   CADENZA_CUDA_CHECK(cudaGetLastError());
 }
 
-void launch_sgd_step(cudaStream_t stream, const SgdHyper& h, bool first_step, float* params,
+void launch_sgd_step(cudaStream_t stream, const SgdHyper& h, const StepValues* step, float* params,
                      const float* grads, float* buffer, std::int64_t n) {
   if (n == 0) return;
-  sgd_step_kernel<<<grid_stride_blocks(n), kThreads, 0, stream>>>(h.lr, h.momentum, h.weight_decay,
-                                                        h.nesterov, first_step, params, grads,
-                                                        buffer, n);
+  sgd_step_kernel<<<grid_stride_blocks(n), kThreads, 0, stream>>>(h, step, params, grads, buffer, n);
   CADENZA_CUDA_CHECK(cudaGetLastError());
 }
 
 }  // namespace
 
-void adam_step(CudaContext& ctx, const AdamHyper& h, std::int64_t step, Tensor& params,
+void adam_step(CudaContext& ctx, const AdamHyper& h, const Tensor& step_values, Tensor& params,
                const Tensor& grads, Tensor& m, Tensor& v) {
   const char* op = "adam_step";
-  CADENZA_CHECK(step >= 1, op << ": step counts from 1, got " << step);
   const std::int64_t n = params.numel();
   check_device_tensor(ctx, params, op, "params", n);
   check_device_tensor(ctx, grads, op, "grads", n);
   check_device_tensor(ctx, m, op, "m", n);
   check_device_tensor(ctx, v, op, "v", n);
-  AdamStepConstants c{h.lr, h.beta1, h.beta2, h.eps, h.weight_decay, h.decoupled_weight_decay,
-                      0.0f, 0.0f};
-  set_adam_bias_corrections(c, step);
-  launch_adam_step(ctx.stream, c, static_cast<float*>(params.raw()),
+  launch_adam_step(ctx.stream, h, device_step_values(ctx, step_values, op), static_cast<float*>(params.raw()),
                    static_cast<const float*>(grads.raw()), static_cast<float*>(m.raw()),
                    static_cast<float*>(v.raw()), n);
 }
 
-void sgd_step(CudaContext& ctx, const SgdHyper& h, std::int64_t step, Tensor& params,
+void sgd_step(CudaContext& ctx, const SgdHyper& h, const Tensor& step_values, Tensor& params,
               const Tensor& grads, Tensor& momentum_buffer) {
   const char* op = "sgd_step";
-  CADENZA_CHECK(step >= 1, op << ": step counts from 1, got " << step);
   const std::int64_t n = params.numel();
   check_device_tensor(ctx, params, op, "params", n);
   check_device_tensor(ctx, grads, op, "grads", n);
   check_device_tensor(ctx, momentum_buffer, op, "momentum_buffer", n);
-  launch_sgd_step(ctx.stream, h, step == 1, static_cast<float*>(params.raw()),
+  launch_sgd_step(ctx.stream, h, device_step_values(ctx, step_values, op), static_cast<float*>(params.raw()),
                   static_cast<const float*>(grads.raw()),
                   static_cast<float*>(momentum_buffer.raw()), n);
 }

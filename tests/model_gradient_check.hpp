@@ -21,6 +21,7 @@
 #include "host/cpu/cpu_backend.hpp"
 #include "host/math/random_math.hpp"
 #include "host/model/model.hpp"
+#include "tests/test_support.hpp"
 
 namespace cadenza::testing {
 
@@ -48,7 +49,7 @@ struct BuiltModel {
   }
 
   double loss(const Tensor& r) {
-    model->forward(backend, StepInfo{true, 5});
+    model->forward(backend, testing::training_step(5));
     const Tensor y = model->output();
     double sum = 0.0;
     for (std::int64_t i = 0; i < y.numel(); ++i) sum += double(y.f32()[i]) * r.f32()[i];
@@ -67,7 +68,7 @@ inline void check_model_gradients(const Config& config, const Shape& input, floa
   m.backend.copy(r, dy);
   Tensor grads = m.arena->region(Region::gradients);
   m.backend.fill_zero(grads);
-  m.model->backward(m.backend, StepInfo{true, 5});
+  m.model->backward(m.backend, testing::training_step(5));
 
   for (const NamedParameter& p : m.model->parameters()) {
     Tensor value = m.arena->value(p.id), gradient = m.arena->gradient(p.id);

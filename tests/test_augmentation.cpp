@@ -44,7 +44,7 @@ bool row_equal(const Tensor& a, const Tensor& b, std::int64_t row) {
 
 Tensor augmented(const WaveformAugment& a, std::uint64_t key, const Tensor& pcm) {
   Tensor out = Tensor::zeros(pcm.shape());
-  cpu::augment_waveform(a, key, pcm, out);
+  cpu::augment_waveform(a, step_values_tensor({.waveform_augment_key = key}), pcm, out);
   return out;
 }
 
@@ -254,11 +254,12 @@ TEST_CASE("augment_waveform rejects bad arguments", "[cpu][augment]") {
   WaveformAugment a;
   Tensor pcm = nonzero_pcm(2, 10, 8);
   Tensor wrong = Tensor::zeros(Shape{2, 11});
-  CHECK_THROWS_AS(cpu::augment_waveform(a, 1, pcm, wrong), Error);
-  CHECK_THROWS_AS(cpu::augment_waveform(a, 1, pcm, pcm), Error);  // not in place
+  const Tensor values = step_values_tensor({.waveform_augment_key = 1});
+  CHECK_THROWS_AS(cpu::augment_waveform(a, values, pcm, wrong), Error);
+  CHECK_THROWS_AS(cpu::augment_waveform(a, values, pcm, pcm), Error);  // not in place
   a.max_shift = -1;
   Tensor out = Tensor::zeros(pcm.shape());
-  CHECK_THROWS_AS(cpu::augment_waveform(a, 1, pcm, out), Error);
+  CHECK_THROWS_AS(cpu::augment_waveform(a, values, pcm, out), Error);
 }
 
 namespace {
@@ -274,7 +275,7 @@ std::pair<int, int> check_masks(const Tensor& x, const SpectrogramMask& m, std::
   std::vector<float> memory(std::size_t(x.numel()) + 64, 12345.0f);
   Tensor y = Tensor::view(memory.data(), x.shape(), DType::f32, Device::cpu());
   std::memcpy(y.raw(), x.raw(), x.bytes());
-  cpu::mask_spectrogram(m, key, y);
+  cpu::mask_spectrogram(m, step_values_tensor({.spectrogram_mask_key = key}), y);
   for (std::size_t i = std::size_t(x.numel()); i < memory.size(); ++i) REQUIRE(memory[i] == 12345.0f);
   int masked_frames = 0, masked_bins = 0;
   for (std::int64_t b = 0; b < rows; ++b) {
@@ -348,11 +349,11 @@ TEST_CASE("mask_spectrogram of rows from first_row draws those rows of a larger 
   const Tensor x = random_features(Shape{6, 1, 12, 20}, 30);
   Tensor whole = Tensor::zeros(x.shape());
   std::memcpy(whole.raw(), x.raw(), x.bytes());
-  cpu::mask_spectrogram(SpectrogramMask{2, 6, 2, 5}, 31, whole);
+  cpu::mask_spectrogram(SpectrogramMask{2, 6, 2, 5}, step_values_tensor({.spectrogram_mask_key = 31}), whole);
   const std::int64_t per_row = 12 * 20;
   Tensor last2 = Tensor::zeros(Shape{2, 1, 12, 20});
   std::memcpy(last2.raw(), x.f32() + 4 * per_row, last2.bytes());
-  cpu::mask_spectrogram(SpectrogramMask{2, 6, 2, 5, 4}, 31, last2);
+  cpu::mask_spectrogram(SpectrogramMask{2, 6, 2, 5, 4}, step_values_tensor({.spectrogram_mask_key = 31}), last2);
   CHECK(std::memcmp(last2.raw(), whole.f32() + 4 * per_row, last2.bytes()) == 0);
 }
 
@@ -360,9 +361,10 @@ TEST_CASE("mask_spectrogram without masks leaves the features unchanged", "[cpu]
   const Tensor x = random_features(Shape{2, 1, 8, 8}, 28);
   Tensor y = Tensor::zeros(x.shape());
   std::memcpy(y.raw(), x.raw(), x.bytes());
-  cpu::mask_spectrogram(SpectrogramMask{0, 5, 0, 5}, 29, y);
+  cpu::mask_spectrogram(SpectrogramMask{0, 5, 0, 5}, step_values_tensor({.spectrogram_mask_key = 29}), y);
   CHECK(bit_equal(x, y));
-  cpu::mask_spectrogram(SpectrogramMask{2, 0, 2, 0}, 29, y);  // widths of at most 0
+  // Widths of at most 0.
+  cpu::mask_spectrogram(SpectrogramMask{2, 0, 2, 0}, step_values_tensor({.spectrogram_mask_key = 29}), y);
   CHECK(bit_equal(x, y));
 }
 

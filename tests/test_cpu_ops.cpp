@@ -642,9 +642,10 @@ TEST_CASE("dropout keeps 1 - rate of the elements, scaled, with a mask fixed by 
   Tensor x = Tensor::zeros(Shape{100000});
   for (std::int64_t i = 0; i < x.numel(); ++i) x.f32()[i] = 1.0f;
   Tensor y = Tensor::zeros(x.shape()), y2 = Tensor::zeros(x.shape()), y3 = Tensor::zeros(x.shape());
-  cpu::dropout_forward(rate, 7, 0, x, y);
-  cpu::dropout_forward(rate, 7, 0, x, y2);
-  cpu::dropout_forward(rate, 8, 0, x, y3);
+  const Tensor seed7 = step_values_tensor({.dropout_seed = 7}), seed8 = step_values_tensor({.dropout_seed = 8});
+  cpu::dropout_forward(rate, seed7, 1, 0, x, y);
+  cpu::dropout_forward(rate, seed7, 1, 0, x, y2);
+  cpu::dropout_forward(rate, seed8, 1, 0, x, y3);
   std::int64_t kept = 0, same_as_other_key = 0;
   for (std::int64_t i = 0; i < x.numel(); ++i) {
     const float v = y.f32()[i];
@@ -656,13 +657,18 @@ TEST_CASE("dropout keeps 1 - rate of the elements, scaled, with a mask fixed by 
   CHECK(double(kept) / x.numel() == Approx(0.7).margin(0.01));
   CHECK(double(same_as_other_key) / x.numel() < 0.65);  // 0.58 expected for independent masks
   Tensor dx = Tensor::zeros(x.shape());
-  cpu::dropout_backward(rate, 7, 0, x, dx);  // dy = 1: the mask itself
+  cpu::dropout_backward(rate, seed7, 1, 0, x, dx);  // dy = 1: the mask itself
   for (std::int64_t i = 0; i < x.numel(); ++i) REQUIRE(dx.f32()[i] == y.f32()[i]);
   // A data-parallel rank's tensor starting at global element 60000 draws that part of the
   // whole batch's mask.
   Tensor part = Tensor::view(x.f32(), Shape{40000}, DType::f32, Device::cpu()), part_y = Tensor::zeros(Shape{40000});
-  cpu::dropout_forward(rate, 7, 60000, part, part_y);
+  cpu::dropout_forward(rate, seed7, 1, 60000, part, part_y);
   for (std::int64_t i = 0; i < part.numel(); ++i) REQUIRE(part_y.f32()[i] == y.f32()[60000 + i]);
+  // Another salt (another dropout layer of the model) draws another mask.
+  cpu::dropout_forward(rate, seed7, 2, 0, x, y3);
+  std::int64_t same_as_other_salt = 0;
+  for (std::int64_t i = 0; i < x.numel(); ++i) same_as_other_salt += (y.f32()[i] != 0.0f) == (y3.f32()[i] != 0.0f);
+  CHECK(double(same_as_other_salt) / x.numel() < 0.65);
 }
 
 TEST_CASE("softmax cross-entropy matches its definition, with label smoothing", "[cpu][op]") {
@@ -784,9 +790,14 @@ TEST_CASE("evaluation accumulators: scores, confusion counts and sums", "[cpu][o
 
 TEST_CASE("Adam, AdamW and SGD follow torch.optim's update rules", "[cpu][op]") {
   const float p0 = 0.5f, g = 0.2f;
+  // The step values of step `step` at learning rate `lr` (default betas).
+  auto optimizer_values = [](float lr, std::int64_t step) {
+    StepValues values;
+    set_optimizer_step_values(values, lr, 0.9f, 0.999f, step);
+    return step_values_tensor(values);
+  };
   SECTION("adam with L2 weight decay, two steps") {
     AdamHyper h;
-    h.lr = 0.1f;
     h.weight_decay = 0.01f;
     Tensor p = Tensor::zeros(Shape{1}), grad = Tensor::zeros(Shape{1}), m = Tensor::zeros(Shape{1}),
            v = Tensor::zeros(Shape{1});
@@ -794,7 +805,7 @@ TEST_CASE("Adam, AdamW and SGD follow torch.optim's update rules", "[cpu][op]") 
     grad.f32()[0] = g;
     double pd = p0, md = 0, vd = 0;
     for (int step = 1; step <= 2; ++step) {
-      cpu::adam_step(h, step, p, grad, m, v);
+      cpu::adam_step(h, optimizer_values(0.1f, step), p, grad, m, v);
       const double gd = g + 0.01 * pd;
       md = 0.9 * md + 0.1 * gd;
       vd = 0.999 * vd + 0.001 * gd * gd;
@@ -805,20 +816,18 @@ TEST_CASE("Adam, AdamW and SGD follow torch.optim's update rules", "[cpu][op]") 
   }
   SECTION("adamw decays the weight directly") {
     AdamHyper h;
-    h.lr = 0.1f;
     h.weight_decay = 0.5f;
     h.decoupled_weight_decay = true;
     Tensor p = Tensor::zeros(Shape{1}), grad = Tensor::zeros(Shape{1}), m = Tensor::zeros(Shape{1}),
            v = Tensor::zeros(Shape{1});
     p.f32()[0] = p0;
     grad.f32()[0] = g;
-    cpu::adam_step(h, 1, p, grad, m, v);
+    cpu::adam_step(h, optimizer_values(0.1f, 1), p, grad, m, v);
     // First step: m_hat = g, v_hat = g^2, so the Adam part moves by lr * sign(g).
     CHECK(p.f32()[0] == Approx(p0 * (1 - 0.1 * 0.5) - 0.1 * g / (g + 1e-8)).epsilon(1e-6));
   }
   SECTION("sgd with nesterov momentum") {
     SgdHyper h;
-    h.lr = 0.1f;
     h.momentum = 0.9f;
     h.nesterov = true;
     Tensor p = Tensor::zeros(Shape{1}), grad = Tensor::zeros(Shape{1}), buf = Tensor::zeros(Shape{1});
@@ -826,7 +835,7 @@ TEST_CASE("Adam, AdamW and SGD follow torch.optim's update rules", "[cpu][op]") 
     grad.f32()[0] = g;
     double pd = p0, b = 0;
     for (int step = 1; step <= 3; ++step) {
-      cpu::sgd_step(h, step, p, grad, buf);
+      cpu::sgd_step(h, optimizer_values(0.1f, step), p, grad, buf);
       b = step == 1 ? g : 0.9 * b + g;
       pd -= 0.1 * (g + 0.9 * b);
       CHECK(p.f32()[0] == Approx(pd).epsilon(1e-6));

@@ -9,6 +9,7 @@
 #include "host/cpu/cpu_backend.hpp"
 #include "host/model/model.hpp"
 #include "host/model/summary.hpp"
+#include "tests/test_support.hpp"
 
 using namespace cadenza;
 
@@ -137,7 +138,7 @@ TEST_CASE("a parameter-free first layer needs no input gradient; batchnorm refus
     Arena arena(std::move(plan), backend);
     model.bind(arena);
     model.initialize(1, backend);
-    const StepInfo training{true, 3};
+    const StepInfo training = testing::training_step(3);
     if (batch == 1) {
       // (1, 3) after pooling: one value per channel, which batch statistics cannot normalise.
       CHECK_THROWS_WITH(model.forward(backend, training),
@@ -181,7 +182,7 @@ TEST_CASE("leaky_relu, sigmoid and tanh layers build, run and pass gradients bac
   model.initialize(1, backend);
   Tensor input = model.input();
   for (std::int64_t i = 0; i < input.numel(); ++i) input.f32()[i] = std::sin(0.37f * float(i));
-  const StepInfo training{true, 3};
+  const StepInfo training = testing::training_step(3);
   model.forward(backend, training);
   // sigmoid(tanh(z)) lies in (sigmoid(-1), sigmoid(1)) whatever the logits z.
   const Tensor out = model.output();

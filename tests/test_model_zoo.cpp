@@ -70,9 +70,11 @@ std::vector<double> losses_over_steps(const Config& config, int steps) {
     }
   }
   Tensor loss = arena.get(loss_id), grads = arena.region(Region::gradients);
-  const StepInfo step_info{true, 99};
   std::vector<double> losses;
   for (int step = 0; step <= steps; ++step) {
+    StepValues values{.dropout_seed = 99};
+    optimizer.set_step_values(values, step + 1, static_cast<float>(std::min(config.train.lr, 1e-5)));
+    const StepInfo step_info{.training = true, .step_values = step_values_tensor(values)};
     model.forward(backend, step_info);
     Tensor dlogits = model.output_gradient();
     backend.fill_zero(grads);
@@ -85,7 +87,7 @@ std::vector<double> losses_over_steps(const Config& config, int steps) {
     losses.push_back(sum / batch);
     if (step == steps) break;
     model.backward(backend, step_info);
-    optimizer.step(backend, step + 1, static_cast<float>(std::min(config.train.lr, 1e-5)));
+    optimizer.step(backend, step_info.step_values);
   }
   return losses;
 }

@@ -390,7 +390,7 @@ TEST_CASE("recurrent layers equal torch.nn.GRU, LSTM and RNN (PyTorch fixtures)"
 
         Tensor x = fixture_tensor(file, "input").reshaped(input);
         Tensor y = Tensor::zeros(built.output_shape);
-        built.forward(backend, x, y, StepInfo{false, 0});
+        built.forward(backend, x, y, StepInfo{});
         const std::string prefix = return_sequences ? "sequence" : "last_state";
         const Tensor expected_y = fixture_tensor(file, return_sequences ? "output_sequence" : "output_last_state");
         REQUIRE(expected_y.numel() == y.numel());
@@ -405,7 +405,7 @@ TEST_CASE("recurrent layers equal torch.nn.GRU, LSTM and RNN (PyTorch fixtures)"
         backend.fill_zero(gradients);
         const Tensor dy = fixture_tensor(file, prefix + "_loss_weights").reshaped(y.shape());
         Tensor dx = filled(x.shape(), 3.0f);
-        built.backward(backend, x, y, dy, dx, StepInfo{false, 0});
+        built.backward(backend, x, y, dy, dx, StepInfo{});
         const Tensor expected_dx = fixture_tensor(file, prefix + "_grad.input");
         CHECK(worst_difference(dx.f32(), expected_dx.f32(), dx.numel()) < kTolerance);
         for (const NamedParameter& p : built.layer->parameters()) {
@@ -442,14 +442,14 @@ TEST_CASE("dropout between stacked recurrent layers acts in training only, with 
       Tensor y = Tensor::zeros(dropped.output_shape), y_plain = Tensor::zeros(dropped.output_shape);
 
       // Inference: no dropout at all.
-      dropped.forward(backend, x, y, StepInfo{false, 77});
-      reference.forward(backend, x, y_plain, StepInfo{false, 77});
+      dropped.forward(backend, x, y, StepInfo{});
+      reference.forward(backend, x, y_plain, StepInfo{});
       CHECK(std::memcmp(y.f32(), y_plain.f32(), y.bytes()) == 0);
 
       // Training: the output changes, the same seed repeats it, another seed changes it.
       auto run = [&](std::uint64_t seed) {
         Tensor out = Tensor::zeros(dropped.output_shape);
-        dropped.forward(backend, x, out, StepInfo{true, seed});
+        dropped.forward(backend, x, out, testing::training_step(seed));
         return std::vector<float>(out.f32(), out.f32() + out.numel());
       };
       const std::vector<float> first = run(77);
@@ -460,7 +460,7 @@ TEST_CASE("dropout between stacked recurrent layers acts in training only, with 
       // Backward applies the forward's masks: finite differences of the training forward
       // (float32, step 1e-2 as test_cpu_ops.cpp: the smooth GRU's truncation error and the
       // float rounding of the differences both stay below ~1e-4).
-      const StepInfo step{true, 77};
+      const StepInfo step = testing::training_step(77);
       Tensor out = Tensor::zeros(dropped.output_shape);
       const Tensor r = random_tensor(out.shape(), 43);
       auto loss = [&] {
@@ -590,7 +590,7 @@ TEST_CASE("a model reads a spectrogram into a stacked gru through to_sequence", 
   const Tensor input = random_tensor(Shape{3, 1, 8, 6}, 5);
   Tensor model_input = model.input();
   std::memcpy(model_input.f32(), input.f32(), input.bytes());
-  const StepInfo step{true, 11};
+  const StepInfo step = testing::training_step(11);
   model.forward(backend, step);
   Tensor dlogits = model.output_gradient();
   const Tensor r = random_tensor(dlogits.shape(), 6);

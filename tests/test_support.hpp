@@ -17,6 +17,8 @@
 #include "host/core/tensor.hpp"
 #include "host/io/atomic_file.hpp"
 #include "host/math/random_math.hpp"
+#include "host/model/layer.hpp"
+#include "host/ops/step_values.hpp"
 
 namespace cadenza::testing {
 
@@ -26,6 +28,11 @@ inline Tensor random_tensor(const Shape& shape, std::uint64_t seed, float scale 
   for (std::int64_t i = 0; i < t.numel(); ++i)
     t.f32()[i] = scale * (2.0f * uniform01(seed, 0, std::uint64_t(i)) - 1.0f);
   return t;
+}
+
+// StepInfo of a training step (CPU) whose dropout layers draw from `seed`.
+inline StepInfo training_step(std::uint64_t seed) {
+  return StepInfo{.training = true, .step_values = step_values_tensor({.dropout_seed = seed})};
 }
 
 // The message of the UserError that `call` throws, or a note saying what happened instead.

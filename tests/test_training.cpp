@@ -180,6 +180,36 @@ TEST_CASE("the same seed gives the same run; stopping and resuming changes nothi
   CHECK(logger.warnings() == 0);
 }
 
+// train.capture_graph: after two eager steps the step's ops are recorded once per batch
+// buffer and replayed. Every value that changes per step (dropout and augmentation keys,
+// the warm-up and phase learning rates, Adam's bias corrections, SGD's first step after
+// the switch) reaches the ops through the step values, so the replayed run takes exactly
+// the eager run's steps: a value frozen at capture would change the losses.
+TEST_CASE("the training step replayed as a graph takes exactly the eager steps", "[slow][train]") {
+  auto overrides = small_run_overrides();
+  for (const char* o : {"augment.shift_probability=0.5", "augment.gain_probability=0.5", "augment.noise_probability=0.5",
+                        "augment.time_masks=1", "augment.freq_masks=1", "train.schedule.warmup_epochs=1.5",
+                        "train.phases.epochs=[2]", "train.phases.lr=[0.01]", "train.phases.optimizer=sgd",
+                        "train.momentum=0.9"})
+    overrides.push_back(o);
+  auto eager_overrides = overrides;
+  eager_overrides.push_back("train.capture_graph=false");
+  std::ostringstream graph_log, eager_log;
+  Logger graph_logger(graph_log), eager_logger(eager_log);
+  TempDir replayed, eager;
+  train(load_config(kDemo, overrides), replayed.path(), false, graph_logger);
+  train(load_config(kDemo, eager_overrides), eager.path(), false, eager_logger);
+  CHECK_THAT(graph_log.str(), Catch::Contains("replayed as one graph"));
+  CHECK_THAT(eager_log.str(), !Catch::Contains("replayed as one graph"));
+  const std::vector<double> losses = step_losses(eager.path());
+  REQUIRE(losses.size() == 12);
+  CHECK(step_losses(replayed.path()) == losses);
+  CHECK(epoch_figures(replayed.path()) == epoch_figures(eager.path()));
+  CHECK(read_file(replayed.path() / "checkpoints" / "last" / "model.safetensors") ==
+        read_file(eager.path() / "checkpoints" / "last" / "model.safetensors"));
+  CHECK(graph_logger.warnings() == 0);
+}
+
 // train.phases as Won et al.'s protocol uses them. Phase 1 trains at lr 1e-12 after
 // reloading the best epoch, so epoch 3 ends with (nearly) that epoch's weights; phase 2
 // switches lr again. A run stopped at the phase boundary or inside a phase and resumed

@@ -9,7 +9,9 @@
 // front-end, forward, loss, backward, gradient clipping and the optimizer's update. The
 // batch is synthetic music-like audio and random targets, made once; no data is read, no
 // augmentation runs (a config's augment: section is ignored). W untimed steps, then S
-// steps each timed to the device's completion; the median gives samples/s.
+// steps each timed to the device's completion; the median gives samples/s. As in training,
+// the step is replayed as a recorded graph after StepGraphs' warm-up unless
+// train.capture_graph is false (--set train.capture_graph=false).
 //
 // The ceiling is what the machine could do if every FLOP of the step ran at the rate of
 // one large GEMM on the same backend and threads: measured GEMM FLOP/s over 3 × the
@@ -40,6 +42,7 @@
 #include "host/core/logger.hpp"
 #include "host/data/dataset.hpp"
 #include "host/math/random_math.hpp"
+#include "host/train/step_graphs.hpp"
 #include "host/train/training_step.hpp"
 
 namespace {
@@ -152,12 +155,17 @@ int bench_main(int argc, char** argv) {
   Tensor features = step.model().input();
   const auto lr = static_cast<float>(config.train.lr);
   std::vector<double> timings;
+  StepGraphs graphs(backend, config.train.capture_graph, logger);
   for (int s = 0; s < warmup + steps; ++s) {
     const auto start = Clock::now();
-    const StepInfo info{true, hash64(config.train.seed, static_cast<std::uint64_t>(s))};
-    frontend->compute(pcm, features);
-    step.forward_and_loss(backend, info, targets);
-    step.backward_and_update(backend, info, nullptr, s + 1, lr);
+    step.set_step_values(backend, StepValues{.dropout_seed = hash64(config.train.seed, static_cast<std::uint64_t>(s))},
+                         s + 1, lr);
+    graphs.run(pcm.raw(), [&] {
+      const StepInfo info{true, step.step_values()};
+      frontend->compute(pcm, features);
+      step.forward_and_loss(backend, info, targets);
+      step.backward_and_update(backend, info, nullptr);
+    });
     backend.synchronize();
     if (s >= warmup) timings.push_back(seconds_since(start));
   }

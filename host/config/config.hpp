@@ -210,6 +210,10 @@ struct TrainConfig {
   // dense GEMMs round their fp32 inputs to TF32 on tensor cores (fp32 sums), as PyTorch
   // does for convolutions by default; the CPU computes in fp32 either way.
   std::string precision = "fp32";
+  // After two eager warm-up steps the training step's ops are recorded once per batch
+  // buffer and replayed (a CUDA graph on the GPU: one launch per step); false enqueues them
+  // one by one. The results are the same bits either way.
+  bool capture_graph = true;
   std::string run_dir;             // empty: runs/<model.name>-<timestamp>
   int checkpoint_every_steps = 0;  // 0: at the end of each epoch only
   int keep_checkpoints = 2;        // step checkpoints kept besides best

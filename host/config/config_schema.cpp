@@ -254,6 +254,8 @@ const std::vector<KeySpec>& config_keys() {
       {CONFIG_KEY(train.threads), at_least(0), "0: all cores"},
       {CONFIG_KEY(train.precision), one_of({"fp32", "tf32"}),
        "tf32: GPU convolutions, recurrent layers and dense layers on TF32 tensor cores"},
+      {CONFIG_KEY(train.capture_graph), any_value(),
+       "the training step recorded once and replayed (a CUDA graph on the GPU); false: op by op"},
       {CONFIG_KEY(train.run_dir), any_value(), "empty: runs/<model.name>-<timestamp>"},
       {CONFIG_KEY(train.checkpoint_every_steps), at_least(0), "0: at the end of each epoch only"},
       {CONFIG_KEY(train.keep_checkpoints), at_least(0), "step checkpoints kept besides best"},

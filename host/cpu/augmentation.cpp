@@ -1,6 +1,7 @@
 // On-line augmentation on the CPU: augment_waveform (shift, gain, noise at a drawn SNR) and
 // mask_spectrogram (SpecAugment time and frequency masks). The draws and the per-sample
-// math are host/math/augment_math.hpp's, shared with the CUDA kernels.
+// math are host/math/augment_math.hpp's, shared with the CUDA kernels; the keys are the
+// step values'.
 //
 // Invariants: one OpenMP iteration per example (row); everything a row computes depends
 // only on (key, row) and the row's values, so results do not depend on the thread count.
@@ -15,7 +16,8 @@
 
 namespace cadenza::cpu {
 
-void augment_waveform(const WaveformAugment& a, std::uint64_t key, const Tensor& pcm, Tensor& out) {
+void augment_waveform(const WaveformAugment& a, const Tensor& step_values, const Tensor& pcm, Tensor& out) {
+  const std::uint64_t key = read_step_values(step_values, "augment_waveform").waveform_augment_key;
   CADENZA_CHECK(pcm.shape().rank() == 2 && out.shape() == pcm.shape(),
                 "augment_waveform: pcm " << pcm.shape().str() << ", out " << out.shape().str());
   CADENZA_CHECK(pcm.numel() == 0 || pcm.raw() != out.raw(), "augment_waveform: out must not alias pcm");
@@ -39,7 +41,8 @@ void augment_waveform(const WaveformAugment& a, std::uint64_t key, const Tensor&
   }
 }
 
-void mask_spectrogram(const SpectrogramMask& m, std::uint64_t key, Tensor& features) {
+void mask_spectrogram(const SpectrogramMask& m, const Tensor& step_values, Tensor& features) {
+  const std::uint64_t key = read_step_values(step_values, "mask_spectrogram").spectrogram_mask_key;
   CADENZA_CHECK(features.shape().rank() == 4, "mask_spectrogram: features " << features.shape().str()
                                                                             << ", expected (B, C, F, T)");
   CADENZA_CHECK(m.time_masks >= 0 && m.max_time_width >= 0 && m.freq_masks >= 0 && m.max_freq_width >= 0,

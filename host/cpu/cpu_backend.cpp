@@ -1,4 +1,5 @@
-// CpuBackend: host memory, copies, thread set-up and the front-end adapter.
+// CpuBackend: host memory, copies, thread set-up, the front-end adapter and the recorded
+// step graphs.
 #include "host/cpu/cpu_backend.hpp"
 
 #include <cblas.h>
@@ -16,11 +17,12 @@
 namespace cadenza {
 namespace {
 
-// The Backend's Frontend over CpuSpectrogram: (B, S) PCM → (B, 1, bins, frames).
+// The Backend's Frontend over CpuSpectrogram: (B, S) PCM → (B, 1, bins, frames), enqueued
+// on the backend like an op.
 class CpuFrontend final : public Frontend {
  public:
-  CpuFrontend(const FrontendSpec& spec, int sample_rate, int num_samples)
-      : spectrogram_(spec, sample_rate, num_samples), num_samples_(num_samples) {}
+  CpuFrontend(CpuBackend& backend, const FrontendSpec& spec, int sample_rate, int num_samples)
+      : backend_(backend), spectrogram_(spec, sample_rate, num_samples), num_samples_(num_samples) {}
   Shape features_shape(int batch) const override {
     return Shape{batch, 1, spectrogram_.num_bins(), spectrogram_.num_frames()};
   }
@@ -29,10 +31,11 @@ class CpuFrontend final : public Frontend {
     CADENZA_CHECK(pcm.numel() == std::int64_t(batch) * num_samples_, "front-end input " << pcm.shape().str());
     CADENZA_CHECK(features.numel() == features_shape(batch).numel(),
                   "front-end output " << features.shape().str());
-    spectrogram_.compute(pcm.f32(), batch, features.f32());
+    backend_.enqueue([this, pcm, batch, features] { spectrogram_.compute(pcm.f32(), batch, features.f32()); });
   }
 
  private:
+  CpuBackend& backend_;
   CpuSpectrogram spectrogram_;
   int num_samples_;
 };
@@ -45,8 +48,8 @@ class CpuBatchUploader final : public BatchUploader {
     for (auto& slot : slots_)
       for (const Shape& s : shapes) slot.push_back(Tensor::zeros(s));
   }
-  std::vector<Tensor> next_host_buffers() override { return slots_[next_]; }
-  std::vector<Tensor> submit() override {
+  const std::vector<Tensor>& next_host_buffers() override { return slots_[next_]; }
+  const std::vector<Tensor>& submit() override {
     const int current = next_;
     next_ = 1 - next_;
     return slots_[current];
@@ -56,6 +59,17 @@ class CpuBatchUploader final : public BatchUploader {
  private:
   std::array<std::vector<Tensor>, 2> slots_;
   int next_ = 0;
+};
+
+class CpuStepGraph final : public StepGraph {
+ public:
+  explicit CpuStepGraph(std::vector<std::function<void()>> ops) : ops_(std::move(ops)) {}
+  void replay() override {
+    for (const auto& op : ops_) op();
+  }
+
+ private:
+  std::vector<std::function<void()>> ops_;
 };
 
 }  // namespace
@@ -83,11 +97,24 @@ void CpuBackend::copy(const Tensor& src, Tensor& dst) {
                 "the CPU backend copies host memory only, not " << src.device().str() << " → "
                                                                 << dst.device().str());
   CADENZA_CHECK(src.bytes() == dst.bytes(), "copy of " << src.bytes() << " bytes into " << dst.bytes());
-  if (src.bytes()) std::memmove(dst.raw(), src.raw(), src.bytes());
+  if (src.bytes()) enqueue([src, dst] { std::memmove(dst.raw(), src.raw(), src.bytes()); });
 }
 
 void CpuBackend::fill_zero(Tensor& t) {
-  if (t.bytes()) std::memset(t.raw(), 0, t.bytes());
+  if (t.bytes()) enqueue([t] { std::memset(t.raw(), 0, t.bytes()); });
+}
+
+// The CPU records any work; an error while recording propagates as it would have eagerly.
+std::unique_ptr<StepGraph> CpuBackend::capture(const std::function<void()>& enqueue, std::string& /*why_not*/) {
+  CADENZA_CHECK(!recording_, "CpuBackend::capture: a capture is already under way");
+  std::vector<std::function<void()>> ops;
+  recording_ = &ops;
+  struct StopRecording {
+    std::vector<std::function<void()>>*& recording;
+    ~StopRecording() { recording = nullptr; }
+  } stop{recording_};
+  enqueue();
+  return std::make_unique<CpuStepGraph>(std::move(ops));
 }
 
 std::unique_ptr<BatchUploader> CpuBackend::make_uploader(const std::vector<Shape>& shapes) {
@@ -97,7 +124,7 @@ std::unique_ptr<BatchUploader> CpuBackend::make_uploader(const std::vector<Shape
 std::unique_ptr<Frontend> CpuBackend::make_frontend(const FrontendSpec& spec, int sample_rate,
                                                     int num_samples, int /*max_batch*/) {
   if (spec.type == "waveform") return std::make_unique<WaveformFrontend>(*this, num_samples);
-  return std::make_unique<CpuFrontend>(spec, sample_rate, num_samples);
+  return std::make_unique<CpuFrontend>(*this, spec, sample_rate, num_samples);
 }
 
 }  // namespace cadenza

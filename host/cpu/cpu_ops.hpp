@@ -60,8 +60,10 @@ void scale_rows_forward(int rows, int inner, const Tensor& x, const Tensor& scal
 void scale_rows_backward(int rows, int inner, const Tensor& x, const Tensor& scale, const Tensor& dy,
                          Tensor& dx, Tensor& dscale);
 
-void dropout_forward(float rate, std::uint64_t key, std::uint64_t first_index, const Tensor& x, Tensor& y);
-void dropout_backward(float rate, std::uint64_t key, std::uint64_t first_index, const Tensor& dy, Tensor& dx);
+void dropout_forward(float rate, const Tensor& step_values, std::uint64_t salt, std::uint64_t first_index,
+                     const Tensor& x, Tensor& y);
+void dropout_backward(float rate, const Tensor& step_values, std::uint64_t salt, std::uint64_t first_index,
+                      const Tensor& dy, Tensor& dx);
 
 void dense_forward(const DenseGeometry& g, const Tensor& x, const Tensor& w, const Tensor& bias,
                    Tensor& y);
@@ -88,9 +90,9 @@ void softmax_cross_entropy(const Tensor& logits, const Tensor& targets, float la
 void sigmoid_bce(const Tensor& logits, const Tensor& targets, Tensor& loss, Tensor& dlogits,
                  float grad_scale);
 
-void adam_step(const AdamHyper& h, std::int64_t step, Tensor& params, const Tensor& grads,
+void adam_step(const AdamHyper& h, const Tensor& step_values, Tensor& params, const Tensor& grads,
                Tensor& m, Tensor& v);
-void sgd_step(const SgdHyper& h, std::int64_t step, Tensor& params, const Tensor& grads,
+void sgd_step(const SgdHyper& h, const Tensor& step_values, Tensor& params, const Tensor& grads,
               Tensor& momentum_buffer);
 void clip_gradient_norm(float max_norm, Tensor& grads, Tensor& total_norm);
 
@@ -101,7 +103,7 @@ void accumulate_sum(const Tensor& values, int count, Tensor& sum);
 void accumulate_window_scores(const Tensor& scores, std::int64_t first_window, int count, int windows_per_clip,
                               Tensor& clip_scores);
 
-void augment_waveform(const WaveformAugment& a, std::uint64_t key, const Tensor& pcm, Tensor& out);
-void mask_spectrogram(const SpectrogramMask& m, std::uint64_t key, Tensor& features);
+void augment_waveform(const WaveformAugment& a, const Tensor& step_values, const Tensor& pcm, Tensor& out);
+void mask_spectrogram(const SpectrogramMask& m, const Tensor& step_values, Tensor& features);
 
 }  // namespace cadenza::cpu

@@ -1,5 +1,6 @@
 // Adam/AdamW, SGD and gradient-norm clipping on the CPU over flat parameter buffers; the
-// per-element math is host/math/optimizer_math.hpp's.
+// per-element math is host/math/optimizer_math.hpp's, the per-step constants the step
+// values'.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -7,18 +8,16 @@
 #include "host/core/error.hpp"
 #include "host/cpu/cpu_ops.hpp"
 #include "host/math/optimizer_math.hpp"
+#include "host/ops/step_values.hpp"
 
 namespace cadenza::cpu {
 
-void adam_step(const AdamHyper& h, std::int64_t step, Tensor& params, const Tensor& grads,
+void adam_step(const AdamHyper& h, const Tensor& step_values, Tensor& params, const Tensor& grads,
                Tensor& m, Tensor& v) {
-  CADENZA_CHECK(step >= 1, "adam step counts from 1");
   CADENZA_CHECK(params.numel() == grads.numel() && m.numel() == params.numel() &&
                     v.numel() == params.numel(),
                 "adam buffer sizes");
-  AdamStepConstants c{h.lr, h.beta1, h.beta2, h.eps, h.weight_decay, h.decoupled_weight_decay,
-                      0.0f, 0.0f};
-  set_adam_bias_corrections(c, step);
+  const AdamStepConstants c = adam_step_constants(h, read_step_values(step_values, "adam_step"));
   const std::int64_t n = params.numel();
   float* p = params.f32();
   const float* g = grads.f32();
@@ -28,19 +27,20 @@ void adam_step(const AdamHyper& h, std::int64_t step, Tensor& params, const Tens
   for (std::int64_t i = 0; i < n; ++i) adam_update(c, p[i], g[i], mp[i], vp[i]);
 }
 
-void sgd_step(const SgdHyper& h, std::int64_t step, Tensor& params, const Tensor& grads,
+void sgd_step(const SgdHyper& h, const Tensor& step_values, Tensor& params, const Tensor& grads,
               Tensor& momentum_buffer) {
-  CADENZA_CHECK(step >= 1, "sgd step counts from 1");
   CADENZA_CHECK(params.numel() == grads.numel() && momentum_buffer.numel() == params.numel(),
                 "sgd buffer sizes");
+  const StepValues& values = read_step_values(step_values, "sgd_step");
+  const float lr = values.lr;
+  const bool first = values.first_step != 0;
   const std::int64_t n = params.numel();
   float* p = params.f32();
   const float* g = grads.f32();
   float* b = momentum_buffer.f32();
-  const bool first = step == 1;
 #pragma omp parallel for schedule(static)
   for (std::int64_t i = 0; i < n; ++i)
-    sgd_update(h.lr, h.momentum, h.weight_decay, h.nesterov, first, p[i], g[i], b[i]);
+    sgd_update(lr, h.momentum, h.weight_decay, h.nesterov, first, p[i], g[i], b[i]);
 }
 
 // Partial sums over fixed chunks (whatever the thread count), added in chunk order.

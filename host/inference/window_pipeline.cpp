@@ -32,7 +32,7 @@ void WindowPipeline::run_inference(
     if (next < n) start_fill(windows, next, static_cast<int>(std::min(batch_size, n - next)));
     Tensor features = model_.input();
     frontend_.compute(batch[0], features);
-    model_.forward(backend_, StepInfo{false, 0});
+    model_.forward(backend_, StepInfo{});
     on_batch(batch[1], first, count);
     release_batch();
   }

@@ -7,8 +7,8 @@
 //          p -= (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps).
 // - SGD:   g += wd p; buf = g on the first step, else momentum buf + g;
 //          g = nesterov ? g + momentum buf : buf;  p -= lr g.
-// Bias corrections depend only on the step, so callers compute them once per step, on the
-// host, with set_adam_bias_corrections.
+// Bias corrections depend only on the step, so they are computed once per step, on the
+// host, with set_adam_bias_corrections, and reach the updates through the step values.
 #pragma once
 
 #include <cmath>

@@ -1,8 +1,7 @@
 // dropout layer: inverted dropout while training, identity (a copy) in evaluation.
-// The mask key mixes the step's seed with the layer's index, so two dropout layers in one
+// The mask key mixes the step's dropout seed with the layer's index (the salt), so two dropout layers in one
 // step draw independent masks and a resumed run draws the same ones.
 #include "host/model/layers.hpp"
-#include "host/math/random_math.hpp"
 
 namespace cadenza {
 namespace {
@@ -15,22 +14,20 @@ class DropoutLayer final : public SingleInputLayer {
   Shape plan(const Shape& input, ArenaPlan&, Backend&) override { return input; }
   void forward(Backend& backend, const Tensor& x, Tensor& y, const StepInfo& step) override {
     if (step.training && rate_ > 0.0f)
-      backend.dropout_forward(rate_, key(step), step.first_element(x), x, y);
+      backend.dropout_forward(rate_, step.step_values, salt(), step.first_element(x), x, y);
     else
       backend.copy(x, y);
   }
   void backward(Backend& backend, const Tensor&, const Tensor&, const Tensor& dy, Tensor& dx,
                 const StepInfo& step) override {
     if (step.training && rate_ > 0.0f)
-      backend.dropout_backward(rate_, key(step), step.first_element(dy), dy, dx);
+      backend.dropout_backward(rate_, step.step_values, salt(), step.first_element(dy), dy, dx);
     else
       backend.copy(dy, dx);
   }
 
  private:
-  std::uint64_t key(const StepInfo& step) const {
-    return hash64(step.dropout_seed, static_cast<std::uint64_t>(index_));
-  }
+  std::uint64_t salt() const { return static_cast<std::uint64_t>(index_); }
   float rate_;
   int index_;
 };

@@ -49,7 +49,9 @@ class Communicator;
 
 struct StepInfo {
   bool training = false;
-  std::uint64_t dropout_seed = 0;  // differs per step; layers mix in their own index
+  // Training: the step's StepValues on the backend's device (host/ops/step_values.hpp);
+  // dropout layers draw from its dropout_seed, mixing in their own index as the salt.
+  Tensor step_values;
   // Data-parallel: the row of this batch's first example in the step's global batch (rank ×
   // batch), so that per-element draws are those of one process of the whole global batch.
   std::int64_t first_row = 0;

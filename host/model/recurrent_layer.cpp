@@ -14,8 +14,8 @@
 // with dropout, each dropped sequence and its gradient (Region::activations). The workspace
 // is the model's shared one.
 // Dropout between stacked layers: the dropout op on each stacked layer's output but the
-// last, while training only; its key mixes the step's seed, this layer's index and the
-// stacked layer's number, so masks differ between layers and a resumed run draws the same.
+// last, while training only; its salt mixes this layer's index and the stacked layer's
+// number, so masks differ between layers, and a resumed run draws the same.
 #include <array>
 #include <cmath>
 #include <string>
@@ -114,7 +114,9 @@ class RecurrentLayer final : public SingleInputLayer {
       Stacked& s = stack_[k];
       Tensor sequence = sequence_of(k, y);
       backend.recurrent_forward(s.geometry, s.weights, input_of(k, x, step), sequence, s.reserve, workspace_);
-      if (drops_after(k, step)) backend.dropout_forward(rate(), dropout_key(step, k), step.first_element(sequence), sequence, s.dropped);
+      if (drops_after(k, step))
+        backend.dropout_forward(rate(), step.step_values, dropout_salt(k), step.first_element(sequence), sequence,
+                                s.dropped);
     }
     if (!config_.return_sequences) {
       for (int d = 0; d < stack_.back().geometry.directions(); ++d)
@@ -141,8 +143,8 @@ class RecurrentLayer final : public SingleInputLayer {
       if (k > 0) {
         Stacked& below = stack_[k - 1];
         if (drops_after(k - 1, step))
-          backend.dropout_backward(rate(), dropout_key(step, k - 1), step.first_element(below.dropped_grad),
-                                   below.dropped_grad, below.sequence_grad);
+          backend.dropout_backward(rate(), step.step_values, dropout_salt(k - 1),
+                                   step.first_element(below.dropped_grad), below.dropped_grad, below.sequence_grad);
         d_sequence = below.sequence_grad;
       }
     }
@@ -200,9 +202,7 @@ class RecurrentLayer final : public SingleInputLayer {
     if (k == 0) return x;
     return drops_after(k - 1, step) ? stack_[k - 1].dropped : stack_[k - 1].sequence;
   }
-  std::uint64_t dropout_key(const StepInfo& step, std::size_t k) const {
-    return hash64(hash64(step.dropout_seed, static_cast<std::uint64_t>(index_)), k);
-  }
+  std::uint64_t dropout_salt(std::size_t k) const { return hash64(static_cast<std::uint64_t>(index_), k); }
   // The copy of direction d between the last stacked layer's sequence (B, T, D*H) and the
   // last state (B, D*H): the forward direction at step T-1, the reverse one at step 0.
   // `to_state`: sequence → state; otherwise state → sequence.

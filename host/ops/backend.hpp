@@ -9,13 +9,17 @@
 //   so the trainer zeroes the gradient region once per step and micro-batches can add up.
 // - An optional tensor argument is "absent" when !defined() (e.g. no bias, no dx for the
 //   first layer).
-// - Randomness (dropout) comes from a 64-bit key: the same key gives the same mask on
-//   every backend (host/math/random_math.hpp).
+// - Randomness (dropout, augmentation) comes from 64-bit keys: the same key gives the same
+//   draws on every backend (host/math/random_math.hpp).
+// - Values that change every training step (random keys, the learning rate, Adam's bias
+//   corrections) are never op arguments: ops read them from a StepValues tensor on the
+//   device (step_values.hpp), so that a captured step graph replays with new ones.
 #pragma once
 
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -23,7 +27,10 @@
 #include "host/core/device.hpp"
 #include "host/core/tensor.hpp"
 #include "host/features/frontend_spec.hpp"
+#include "host/math/hd.hpp"
+#include "host/math/optimizer_math.hpp"
 #include "host/ops/geometry.hpp"
+#include "host/ops/step_values.hpp"
 
 namespace cadenza {
 
@@ -57,10 +64,18 @@ constexpr bool activation_backward_reads_y(Activation kind) {
   return kind == Activation::elu || kind == Activation::sigmoid || kind == Activation::tanh;
 }
 
+// The learning rate and the bias corrections come from the step's StepValues.
 struct AdamHyper {
-  float lr = 1e-3f, beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f, weight_decay = 0.0f;
+  float beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f, weight_decay = 0.0f;
   bool decoupled_weight_decay = false;  // true: AdamW
 };
+
+// The constants of one Adam update: the hyperparameters with the step's learning rate and
+// bias corrections (the CPU loop and the CUDA kernel both build them here).
+CADENZA_HD AdamStepConstants adam_step_constants(const AdamHyper& h, const StepValues& v) {
+  return AdamStepConstants{v.lr, h.beta1, h.beta2, h.eps, h.weight_decay, h.decoupled_weight_decay,
+                           v.adam_step_size, v.adam_bias_correction2_sqrt};
+}
 
 // On-line waveform augmentation of one batch (train only). Each example draws, from the
 // key and its row, whether each kind applies (with its probability) and its amount:
@@ -86,8 +101,9 @@ struct SpectrogramMask {
   std::int64_t first_row = 0;  // as WaveformAugment::first_row
 };
 
+// The learning rate and the first-step flag come from the step's StepValues.
 struct SgdHyper {
-  float lr = 1e-2f, momentum = 0.0f, weight_decay = 0.0f;
+  float momentum = 0.0f, weight_decay = 0.0f;
   bool nesterov = false;
 };
 
@@ -147,12 +163,22 @@ inline constexpr const char* kBackendOps[] = {
 // it and the work enqueued before that call has finished. On the CPU the host buffers are
 // the device buffers and nothing is copied; there too two sets alternate, so the next
 // batch may be filled (on another thread) while ops read the submitted one.
+// The vectors returned are the uploader's own, valid as long as it lives (no allocation).
 class BatchUploader {
  public:
   virtual ~BatchUploader() = default;
-  virtual std::vector<Tensor> next_host_buffers() = 0;
-  virtual std::vector<Tensor> submit() = 0;
+  virtual const std::vector<Tensor>& next_host_buffers() = 0;
+  virtual const std::vector<Tensor>& submit() = 0;
   virtual void release_after_compute() = 0;
+};
+
+// Work recorded by Backend::capture: the ops it issued, with the tensors and arguments
+// they were issued with, run again in order by each replay() (a CUDA graph on the GPU:
+// one launch instead of one per op). Replays are enqueued like ops.
+class StepGraph {
+ public:
+  virtual ~StepGraph() = default;
+  virtual void replay() = 0;
 };
 
 class Backend {
@@ -173,6 +199,14 @@ class Backend {
   // on tensor cores (train.precision: tf32). Set before any layer is planned. The CPU
   // backend computes in fp32 regardless and ignores it.
   virtual void allow_tf32(bool allowed) { (void)allowed; }
+
+  // Records the ops `enqueue` issues on this backend into a graph, without running them.
+  // Everything they are given is frozen in the graph: tensors must stay where they are
+  // and per-step values come from a StepValues tensor. Returns null and says why in
+  // `why_not` where the backend cannot capture this work (then nothing has run either).
+  // Ops whose plans are made on first use (cuDNN algorithms, cuFFT plans) must have run
+  // once before their capture.
+  virtual std::unique_ptr<StepGraph> capture(const std::function<void()>& enqueue, std::string& why_not) = 0;
 
   // An uploader for batches made of tensors of these shapes (f32), its memory allocated now.
   virtual std::unique_ptr<BatchUploader> make_uploader(const std::vector<Shape>& shapes) = 0;
@@ -256,12 +290,13 @@ class Backend {
   virtual void scale_rows_backward(int rows, int inner, const Tensor& x, const Tensor& scale,
                                    const Tensor& dy, Tensor& dx, Tensor& dscale) = 0;
 
-  // Inverted dropout: y = x * keep / (1 - rate), keep drawn from `key` per element, element
-  // i as element first_index + i (data-parallel: its index in the step's global batch).
-  virtual void dropout_forward(float rate, std::uint64_t key, std::uint64_t first_index, const Tensor& x,
-                               Tensor& y) = 0;
-  virtual void dropout_backward(float rate, std::uint64_t key, std::uint64_t first_index, const Tensor& dy,
-                                Tensor& dx) = 0;
+  // Inverted dropout: y = x * keep / (1 - rate), keep drawn per element from the key
+  // dropout_key(step values, salt), element i as element first_index + i (data-parallel:
+  // its index in the step's global batch). `salt` tells the model's dropout ops apart.
+  virtual void dropout_forward(float rate, const Tensor& step_values, std::uint64_t salt, std::uint64_t first_index,
+                               const Tensor& x, Tensor& y) = 0;
+  virtual void dropout_backward(float rate, const Tensor& step_values, std::uint64_t salt, std::uint64_t first_index,
+                                const Tensor& dy, Tensor& dx) = 0;
 
   // Dense: y = x w^T + bias. x (B, in), w (out, in), bias (out), y (B, out).
   virtual void dense_forward(const DenseGeometry& g, const Tensor& x, const Tensor& w,
@@ -314,10 +349,11 @@ class Backend {
   virtual void sigmoid_bce(const Tensor& logits, const Tensor& targets, Tensor& loss,
                            Tensor& dlogits, float grad_scale) = 0;
 
-  // Fused optimizer updates over flat buffers of equal size. `step` counts from 1.
-  virtual void adam_step(const AdamHyper& h, std::int64_t step, Tensor& params,
+  // Fused optimizer updates over flat buffers of equal size; the learning rate, Adam's bias
+  // corrections and SGD's first-step flag are read from `step_values`.
+  virtual void adam_step(const AdamHyper& h, const Tensor& step_values, Tensor& params,
                          const Tensor& grads, Tensor& m, Tensor& v) = 0;
-  virtual void sgd_step(const SgdHyper& h, std::int64_t step, Tensor& params,
+  virtual void sgd_step(const SgdHyper& h, const Tensor& step_values, Tensor& params,
                         const Tensor& grads, Tensor& momentum_buffer) = 0;
 
   // Scales the flat gradient buffer so its 2-norm is at most max_norm (torch's
@@ -346,11 +382,12 @@ class Backend {
   virtual void tag_metrics(const Tensor& scores, const Tensor& targets, int count, float threshold,
                            Tensor& metrics) = 0;
 
-  // Augmentation. augment_waveform writes the augmented pcm (B, S) to out (not in place);
-  // mask_spectrogram masks features (B, C, F, T) in place.
-  virtual void augment_waveform(const WaveformAugment& a, std::uint64_t key, const Tensor& pcm,
+  // Augmentation. augment_waveform writes the augmented pcm (B, S) to out (not in place),
+  // drawing from the step values' waveform_augment_key; mask_spectrogram masks features
+  // (B, C, F, T) in place, drawing from their spectrogram_mask_key.
+  virtual void augment_waveform(const WaveformAugment& a, const Tensor& step_values, const Tensor& pcm,
                                 Tensor& out) = 0;
-  virtual void mask_spectrogram(const SpectrogramMask& m, std::uint64_t key, Tensor& features) = 0;
+  virtual void mask_spectrogram(const SpectrogramMask& m, const Tensor& step_values, Tensor& features) = 0;
 };
 
 }  // namespace cadenza

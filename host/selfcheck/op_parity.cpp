@@ -86,6 +86,19 @@ class ParityRun {
 
   Pair upload(const Tensor& host) { return {guarded(ref_, host), guarded(cand_, host)}; }
 
+  // `values` as a StepValues tensor on each backend: (reference, candidate).
+  std::pair<Tensor, Tensor> step_values(const StepValues& values) {
+    const Tensor host = step_values_tensor(values);
+    auto make_one = [&](Backend& b) {
+      void* raw = b.allocate(host.bytes());
+      keep_.push_back(std::shared_ptr<void>(raw, [&b](void* m) { b.release(m); }));
+      Tensor t = Tensor::view(raw, host.shape(), DType::u8, b.device());
+      b.copy(host, t);
+      return t;
+    };
+    return {make_one(ref_), make_one(cand_)};
+  }
+
   // A workspace of `bytes` on each backend (no guards: ops own all of it).
   std::pair<Tensor, Tensor> workspaces(std::size_t ref_bytes, std::size_t cand_bytes) {
     auto make_one = [&](Backend& b, std::size_t bytes) {
@@ -328,13 +341,14 @@ void elementwise_cases(ParityRun& t) {
   }
   const std::string name = "rate 0.3 x " + shape.str();
   auto x = t.make(shape, 34), y = t.make(shape, 35), dx = t.make(shape, 36);
+  const auto [ref_values, cand_values] = t.step_values(StepValues{.dropout_seed = 99});
   for (const std::uint64_t first_index : {std::uint64_t(0), std::uint64_t(3) * std::uint64_t(shape.numel())}) {
     const std::string indexed = name + ", first index " + std::to_string(first_index);
-    t.ref().dropout_forward(0.3f, 99, first_index, x.ref.tensor, y.ref.tensor);
-    t.cand().dropout_forward(0.3f, 99, first_index, x.cand.tensor, y.cand.tensor);
+    t.ref().dropout_forward(0.3f, ref_values, 5, first_index, x.ref.tensor, y.ref.tensor);
+    t.cand().dropout_forward(0.3f, cand_values, 5, first_index, x.cand.tensor, y.cand.tensor);
     t.compare("dropout_forward", "y", indexed, y, kExact);
-    t.ref().dropout_backward(0.3f, 99, first_index, x.ref.tensor, dx.ref.tensor);
-    t.cand().dropout_backward(0.3f, 99, first_index, x.cand.tensor, dx.cand.tensor);
+    t.ref().dropout_backward(0.3f, ref_values, 5, first_index, x.ref.tensor, dx.ref.tensor);
+    t.cand().dropout_backward(0.3f, cand_values, 5, first_index, x.cand.tensor, dx.cand.tensor);
     t.compare("dropout_backward", "dx", indexed, dx, kExact);
   }
 
@@ -564,8 +578,11 @@ void loss_and_optimizer_cases(ParityRun& t) {
   adam.weight_decay = 0.01f;
   adam.decoupled_weight_decay = true;
   for (std::int64_t step = 1; step <= 3; ++step) {
-    t.ref().adam_step(adam, step, p.ref.tensor, g.ref.tensor, m.ref.tensor, v.ref.tensor);
-    t.cand().adam_step(adam, step, p.cand.tensor, g.cand.tensor, m.cand.tensor, v.cand.tensor);
+    StepValues values;
+    set_optimizer_step_values(values, 1e-3f, adam.beta1, adam.beta2, step);
+    const auto [ref_values, cand_values] = t.step_values(values);
+    t.ref().adam_step(adam, ref_values, p.ref.tensor, g.ref.tensor, m.ref.tensor, v.ref.tensor);
+    t.cand().adam_step(adam, cand_values, p.cand.tensor, g.cand.tensor, m.cand.tensor, v.cand.tensor);
   }
   t.compare("adam_step", "params", name, p, kElementwise);
   t.compare("adam_step", "exp_avg", name, m, kElementwise);
@@ -575,8 +592,11 @@ void loss_and_optimizer_cases(ParityRun& t) {
   sgd.nesterov = true;
   sgd.weight_decay = 1e-4f;
   for (std::int64_t step = 1; step <= 3; ++step) {
-    t.ref().sgd_step(sgd, step, p.ref.tensor, g.ref.tensor, m.ref.tensor);
-    t.cand().sgd_step(sgd, step, p.cand.tensor, g.cand.tensor, m.cand.tensor);
+    StepValues values;
+    set_optimizer_step_values(values, 1e-2f, 0.9f, 0.999f, step);
+    const auto [ref_values, cand_values] = t.step_values(values);
+    t.ref().sgd_step(sgd, ref_values, p.ref.tensor, g.ref.tensor, m.ref.tensor);
+    t.cand().sgd_step(sgd, cand_values, p.cand.tensor, g.cand.tensor, m.cand.tensor);
   }
   t.compare("sgd_step", "params", name, p, kElementwise);
   t.compare("sgd_step", "momentum_buffer", name, m, kElementwise);
@@ -775,8 +795,9 @@ void augmentation_cases(ParityRun& t) {
     const Shape shape{c.rows, c.samples};
     const std::string name = std::string(c.what) + ", pcm " + shape.str();
     auto pcm = t.make(shape, 100, 0.8f), out = t.make(shape, 101);
-    t.ref().augment_waveform(c.a, 0xA11CE, pcm.ref.tensor, out.ref.tensor);
-    t.cand().augment_waveform(c.a, 0xA11CE, pcm.cand.tensor, out.cand.tensor);
+    const auto [ref_values, cand_values] = t.step_values(StepValues{.waveform_augment_key = 0xA11CE});
+    t.ref().augment_waveform(c.a, ref_values, pcm.ref.tensor, out.ref.tensor);
+    t.cand().augment_waveform(c.a, cand_values, pcm.cand.tensor, out.cand.tensor);
     t.compare("augment_waveform", "out", name, out, c.tolerance);
     t.compare("augment_waveform", "pcm (unchanged)", name, pcm, kExact);
   }
@@ -797,8 +818,9 @@ void augmentation_cases(ParityRun& t) {
        }) {
     const std::string name = std::string(c.what) + ", features " + c.shape.str();
     auto features = t.make_in(c.shape, 102, -80.0f, 0.0f);  // dB-like values, mean far from 0
-    t.ref().mask_spectrogram(c.m, 0xBEEF, features.ref.tensor);
-    t.cand().mask_spectrogram(c.m, 0xBEEF, features.cand.tensor);
+    const auto [ref_values, cand_values] = t.step_values(StepValues{.spectrogram_mask_key = 0xBEEF});
+    t.ref().mask_spectrogram(c.m, ref_values, features.ref.tensor);
+    t.cand().mask_spectrogram(c.m, cand_values, features.cand.tensor);
     // Spans are exact; the mean is a double sum in another order, rounded to float.
     t.compare("mask_spectrogram", "features", name, features, kAugment);
   }

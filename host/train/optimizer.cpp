@@ -83,21 +83,24 @@ void Optimizer::zero_frozen_gradients(Backend& backend) const {
   }
 }
 
-void Optimizer::step(Backend& backend, std::int64_t phase_step, float lr) {
+void Optimizer::set_step_values(StepValues& values, std::int64_t phase_step, float lr) const {
+  set_optimizer_step_values(values, lr, static_cast<float>(config_.betas[0]), static_cast<float>(config_.betas[1]),
+                            phase_step);
+}
+
+void Optimizer::step(Backend& backend, const Tensor& step_values) {
   if (kind_ == "sgd") {
     SgdHyper h;
-    h.lr = lr;
     h.momentum = static_cast<float>(config_.momentum);
     h.weight_decay = static_cast<float>(config_.weight_decay);
     h.nesterov = config_.nesterov;
     for (const Range& r : trainable_) {
       Tensor params = slice(params_, r.first, r.end), momentum = slice(buffer("optimizer.momentum_buffer"), r.first, r.end);
-      backend.sgd_step(h, phase_step, params, slice(grads_, r.first, r.end), momentum);
+      backend.sgd_step(h, step_values, params, slice(grads_, r.first, r.end), momentum);
     }
     return;
   }
   AdamHyper h;
-  h.lr = lr;
   h.beta1 = static_cast<float>(config_.betas[0]);
   h.beta2 = static_cast<float>(config_.betas[1]);
   h.eps = static_cast<float>(config_.eps);
@@ -106,7 +109,7 @@ void Optimizer::step(Backend& backend, std::int64_t phase_step, float lr) {
   for (const Range& r : trainable_) {
     Tensor params = slice(params_, r.first, r.end), exp_avg = slice(buffer("optimizer.exp_avg"), r.first, r.end),
            exp_avg_sq = slice(buffer("optimizer.exp_avg_sq"), r.first, r.end);
-    backend.adam_step(h, phase_step, params, slice(grads_, r.first, r.end), exp_avg, exp_avg_sq);
+    backend.adam_step(h, step_values, params, slice(grads_, r.first, r.end), exp_avg, exp_avg_sq);
   }
 }
 

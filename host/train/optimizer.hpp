@@ -3,8 +3,10 @@
 // Invariants: its moment buffers mirror the arena's parameter region (arena.hpp), so one
 // fused update runs over all parameters at once — or, with frozen parameters, one update
 // per run of adjacent trainable ones; frozen parameters and their moments never change.
-// step() is called with the 1-based step of the current phase (the global step when the
-// run has no train.phases); the learning rate may change between steps (schedules).
+// The per-step constants (learning rate, bias corrections, SGD's first step) go into the
+// step's StepValues by set_step_values, for the 1-based step of the current phase (the
+// global step when the run has no train.phases); step() enqueues the update that reads
+// them there. The learning rate may change between steps (schedules).
 // A run whose phases switch optimizer keeps the moments of both kinds (and saves both);
 // switch_to() changes the kind, reset() zeroes every moment, as a new torch optimizer
 // starts.
@@ -29,7 +31,9 @@ class Optimizer {
   // Zeroes the frozen parameters' gradients, so gradient clipping measures the trainable
   // ones only (torch's clip_grad_norm_ over parameters that require gradients).
   void zero_frozen_gradients(Backend& backend) const;
-  void step(Backend& backend, std::int64_t phase_step, float lr);
+  // Fills values.lr, the Adam bias corrections and values.first_step.
+  void set_step_values(StepValues& values, std::int64_t phase_step, float lr) const;
+  void step(Backend& backend, const Tensor& step_values);
   // adam, adamw or sgd: one of train.optimizer and train.phases.optimizer.
   void switch_to(const std::string& kind);
   void reset(Backend& backend);

@@ -31,6 +31,7 @@
 #include "host/train/checkpoint.hpp"
 #include "host/train/lr_schedule.hpp"
 #include "host/train/optimizer.hpp"
+#include "host/train/step_graphs.hpp"
 #include "host/train/training_step.hpp"
 #include "host/train/transfer.hpp"
 
@@ -82,14 +83,15 @@ class Trainer {
  private:
   void build();
   void report_skipped_files() const;
-  // Enqueues the front-end on the uploaded batch (with the training augmentation when
-  // `train`) and keeps its targets for the loss.
-  void compute_features(const std::vector<Tensor>& batch, bool train);
-  // Enqueues one training step on the submitted batch, adding its per-example losses to
-  // the epoch's sum on the device. read_step_loss() waits for the step and returns its
+  // Enqueues one training step on the submitted batch (pcm, targets): its step values, then
+  // its ops (replayed as a graph after the warm-up, StepGraphs), then the accumulation of
+  // its scores into the epoch's rows. read_step_loss() waits for the step and returns its
   // mean loss; the trainer calls it only every train.log_every_steps steps, so the other
   // steps run without a host synchronisation.
-  void enqueue_train_step(float lr);
+  void train_step(const std::vector<Tensor>& batch, float lr);
+  // The ops of a training step that are the same at every step: front-end (with the
+  // training augmentation), forward, loss, scores, the loss sum, backward and update.
+  void enqueue_step_ops(const std::vector<Tensor>& batch);
   float read_step_loss();
   double read_epoch_loss_sum();  // over every rank
   // Every rank's training scores and targets of the epoch so far into gathered_scores_ and
@@ -143,6 +145,7 @@ class Trainer {
   std::string metric_name_, select_metric_;
   std::unique_ptr<Frontend> frontend_;
   std::unique_ptr<TrainingStep> step_;
+  std::unique_ptr<StepGraphs> step_graphs_;
   Model* model_ = nullptr;  // step_'s
   Optimizer* optimizer_ = nullptr;
   std::unique_ptr<LrSchedule> schedule_;
@@ -158,7 +161,6 @@ class Trainer {
   std::unique_ptr<WindowPipeline> pipeline_;
   std::unique_ptr<ClipEvaluator> evaluator_;
   std::unique_ptr<GradientReducer> gradient_reducer_;
-  Tensor batch_targets_;                      // the submitted batch's targets, on the device
   BufferId augmented_pcm_id_;
   Tensor augmented_pcm_;                      // (B, S) when waveform augmentation is on
   BufferId epoch_loss_sum_id_, step_scores_id_, epoch_scores_id_, epoch_targets_id_,
@@ -316,6 +318,8 @@ void Trainer::build() {
       *arena_, model_->parameters(), static_cast<std::size_t>(config_.train.dist.bucket_mb * 1048576.0),
       *communicator_);
   host_loss_ = Tensor::zeros(step_->loss().shape());
+  // Data-parallel steps run op by op: their collectives are not captured yet.
+  step_graphs_ = std::make_unique<StepGraphs>(backend, config_.train.capture_graph && world_size_ == 1, log_);
   model_hash_ = model_hash(config_);
 
   std::ostringstream os;
@@ -355,36 +359,40 @@ void Trainer::report_skipped_files() const {
             " files skipped (listed as broken, unlabelled, or cannot be decoded); see " + list.string());
 }
 
-void Trainer::compute_features(const std::vector<Tensor>& device, bool train) {
+void Trainer::train_step(const std::vector<Tensor>& batch, float lr) {
   Backend& backend = context_->backend();
-  const auto step = static_cast<std::uint64_t>(state_.global_step);
-  Tensor features = model_->input();
-  if (train && augment_waveform_) {
-    backend.augment_waveform(waveform_augment_, random_bits(config_.train.seed, kWaveformAugmentStream, step),
-                             device[0], augmented_pcm_);
-    frontend_->compute(augmented_pcm_, features);
-  } else {
-    frontend_->compute(device[0], features);
-  }
-  if (train && mask_spectrogram_)
-    backend.mask_spectrogram(spectrogram_mask_, random_bits(config_.train.seed, kMaskStream, step), features);
-  batch_targets_ = device[1];
+  const auto global_step = static_cast<std::uint64_t>(state_.global_step);
+  StepValues values;
+  values.dropout_seed = random_bits(config_.train.seed, kDropoutStream, global_step);
+  values.waveform_augment_key = random_bits(config_.train.seed, kWaveformAugmentStream, global_step);
+  values.spectrogram_mask_key = random_bits(config_.train.seed, kMaskStream, global_step);
+  step_->set_step_values(backend, values, state_.global_step + 1 - phase_start_step_, lr);
+  step_graphs_->run(batch[0].raw(), [&] { enqueue_step_ops(batch); });
+  // The epoch's row offset changes every step, so these two stay outside the graph.
+  const std::int64_t first_row = (std::int64_t(state_.step_in_epoch) * world_size_ + rank_) * batch_;
+  backend.accumulate_window_scores(step_scores_, first_row, batch_, 1, epoch_scores_);
+  backend.accumulate_window_scores(batch[1], first_row, batch_, 1, epoch_targets_);
+  pipeline_->release_batch();  // the batch's last reader is enqueued
+  ++state_.global_step;
 }
 
-void Trainer::enqueue_train_step(float lr) {
+void Trainer::enqueue_step_ops(const std::vector<Tensor>& batch) {
   Backend& backend = context_->backend();
-  StepInfo step{true, random_bits(config_.train.seed, kDropoutStream,
-                                  static_cast<std::uint64_t>(state_.global_step)),
-                std::int64_t(rank_) * batch_, config_.train.dist.sync_batchnorm ? communicator_ : nullptr};
-  step_->forward_and_loss(backend, step, batch_targets_);
-  const std::int64_t first_row = (std::int64_t(state_.step_in_epoch) * world_size_ + rank_) * batch_;
+  const Tensor& step_values = step_->step_values();
+  Tensor features = model_->input();
+  if (augment_waveform_) {
+    backend.augment_waveform(waveform_augment_, step_values, batch[0], augmented_pcm_);
+    frontend_->compute(augmented_pcm_, features);
+  } else {
+    frontend_->compute(batch[0], features);
+  }
+  if (mask_spectrogram_) backend.mask_spectrogram(spectrogram_mask_, step_values, features);
+  StepInfo step{true, step_values, std::int64_t(rank_) * batch_,
+                config_.train.dist.sync_batchnorm ? communicator_ : nullptr};
+  step_->forward_and_loss(backend, step, batch[1]);
   backend.output_scores(multi_label_, model_->output(), step_scores_);
-  backend.accumulate_window_scores(step_scores_, first_row, batch_, 1, epoch_scores_);
-  backend.accumulate_window_scores(batch_targets_, first_row, batch_, 1, epoch_targets_);
-  pipeline_->release_batch();  // the batch's last reader is enqueued
   backend.accumulate_sum(step_->loss(), batch_, epoch_loss_sum_);
-  ++state_.global_step;
-  step_->backward_and_update(backend, step, gradient_reducer_.get(), state_.global_step - phase_start_step_, lr);
+  step_->backward_and_update(backend, step, gradient_reducer_.get());
 }
 
 double Trainer::read_epoch_loss_sum() {
@@ -456,7 +464,7 @@ Trainer::Evaluation Trainer::evaluate(Split split) {
 // not which steps it takes. (train.threads may change the last bits of sums.)
 const std::set<std::string> kKeysAResumeMayChange = {
     "train.epochs",         "train.max_steps",  "train.device",
-    "train.threads",        "train.run_dir",    "train.log_every_steps",
+    "train.threads",        "train.run_dir",    "train.log_every_steps", "train.capture_graph",
     "train.checkpoint_every_steps", "train.keep_checkpoints", "train.select_metric",
     "train.early_stopping_patience", "data.cache_dir", "train.dist.bucket_mb", "train.dist.timeout_seconds"};
 
@@ -492,7 +500,9 @@ bool Trainer::patience_exhausted() const {
 
 void Trainer::enter_phase(int epoch) {
   const PhasesConfig& phases = config_.train.phases;
+  const int previous = phase_;
   phase_ = static_cast<int>(std::upper_bound(phases.epochs.begin(), phases.epochs.end(), epoch) - phases.epochs.begin());
+  if (phase_ != previous) step_graphs_->clear();  // the phase's optimizer may differ
   if (phase_ == 0) return;
   const int start_epoch = phases.epochs[phase_ - 1];
   phase_start_step_ = std::int64_t(start_epoch) * steps_per_epoch_;
@@ -645,10 +655,9 @@ TrainOutcome Trainer::run() {
       const std::vector<Tensor> batch = pipeline_->upload_batch();
       // The next batch is read on the loader's threads while the device computes this step.
       if (s + 1 < steps_per_epoch) pipeline_->start_fill(epoch_examples_, std::size_t(s + 1) * batch_, batch_);
-      compute_features(batch, true);
       lr = phase_ > 0 ? static_cast<float>(config_.train.phases.lr[phase_ - 1])
                       : static_cast<float>(schedule_->lr(state_.global_step, state_.plateau));
-      enqueue_train_step(lr);
+      train_step(batch, lr);
       state_.step_in_epoch = s + 1;
       if (config_.train.checkpoint_every_steps > 0 &&
           state_.global_step % config_.train.checkpoint_every_steps == 0 && s + 1 < steps_per_epoch)

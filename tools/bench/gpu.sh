@@ -8,8 +8,9 @@
 # 1. builds the tools (Release), 2. runs gpu_selfcheck and stops if any op disagrees with
 # the CPU backend, 3. times the training step of the headline CRNN and the 2-D CNN on
 # cadenza's CPU and CUDA backends next to PyTorch (tools/bench/train.py), in fp32 and in
-# tf32, 4. times the mel front-end next to torchaudio, with the GPU kernels' achieved
-# memory bandwidth next to the device's (tools/bench/frontend.py). Every table and the
+# tf32, 4. times both models' CUDA step replayed as a CUDA graph and op by op
+# (train.capture_graph true / false), 5. times the mel front-end next to torchaudio, with
+# the GPU kernels' achieved memory bandwidth next to the device's (tools/bench/frontend.py). Every table and the
 # machine's description land in OUT_DIR (default bench-gpu-<time>) for docs/PERFORMANCE.md
 # and docs/GPU_VALIDATION.md. PYTHON picks the interpreter; a torch built with CUDA gives
 # the PyTorch GPU column (Debian's python3-torch has none, and the column then says so).
@@ -31,6 +32,12 @@ for precision in fp32 tf32; do
     --json "$out/train-$precision.json" $([ "$precision" = tf32 ] && echo --no-cpu) |
     tee "$out/train-$precision.txt"
 done
+for config in configs/mtat_top10_crnn.yaml configs/gtzan_cnn2d.yaml; do
+  for graph in true false; do
+    echo "== $config, train.capture_graph=$graph"
+    ./build/bench_train --config "$config" --device cuda --set "train.capture_graph=$graph"
+  done
+done | tee "$out/graph.txt"
 "$python" tools/bench/frontend.py --cuda --bench-frontend build/bench_frontend --json "$out/frontend.json" |
   tee "$out/frontend.txt"
 echo "results in $out/"
