@@ -20,6 +20,45 @@ BufferId ArenaPlan::add(Region region, const std::string& name, const Shape& sha
   return BufferId{static_cast<int>(entries_.size()) - 1};
 }
 
+// Largest first; each at the lowest offset where it overlaps no placed buffer whose
+// lifetime meets its own (first fit over the live ones' byte ranges).
+std::vector<BufferId> ArenaPlan::add_by_lifetime(Region region, const std::vector<LifetimeRequest>& requests) {
+  const std::size_t n = requests.size();
+  std::vector<std::size_t> bytes(n), offset(n, 0), order(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    CADENZA_CHECK(requests[i].first <= requests[i].last, "lifetime of " << requests[i].name);
+    bytes[i] = align_up(static_cast<std::size_t>(requests[i].shape.numel()) * sizeof(float));
+    order[i] = i;
+  }
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return bytes[a] > bytes[b]; });
+  std::size_t block = 0;
+  std::vector<std::size_t> placed;
+  for (std::size_t i : order) {
+    // The byte ranges of placed buffers live at the same time as i, by start.
+    std::vector<std::pair<std::size_t, std::size_t>> taken;
+    for (std::size_t j : placed)
+      if (requests[j].first <= requests[i].last && requests[i].first <= requests[j].last)
+        taken.push_back({offset[j], offset[j] + bytes[j]});
+    std::sort(taken.begin(), taken.end());
+    std::size_t at = 0;
+    for (const auto& [start, end] : taken) {
+      if (at + bytes[i] <= start) break;
+      at = std::max(at, end);
+    }
+    offset[i] = at;
+    block = std::max(block, at + bytes[i]);
+    placed.push_back(i);
+  }
+  const std::size_t base = region_bytes_[int(region)];
+  region_bytes_[int(region)] += block;
+  std::vector<BufferId> ids;
+  for (std::size_t i = 0; i < n; ++i) {
+    entries_.push_back(Entry{region, requests[i].name, requests[i].shape, DType::f32, base + offset[i]});
+    ids.push_back(BufferId{static_cast<int>(entries_.size()) - 1});
+  }
+  return ids;
+}
+
 ParameterId ArenaPlan::add_parameter(const std::string& name, const Shape& shape) {
   CADENZA_CHECK(region_bytes_[int(Region::parameters)] == region_bytes_[int(Region::gradients)],
                 "gradient region out of step with parameters");

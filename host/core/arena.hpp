@@ -14,6 +14,9 @@
 //   zero: their gradient is zero).
 // - The workspace is shared by all layers (they run one at a time): its size is the
 //   largest request.
+// - Buffers added by add_by_lifetime share one block of their region: two of them overlap
+//   in memory only if their lifetimes (closed intervals of the caller's clock) are
+//   disjoint, so a buffer's bytes are never another's while both are live.
 #pragma once
 
 #include <cstddef>
@@ -51,6 +54,14 @@ class ArenaPlan {
 
   BufferId add(Region region, const std::string& name, const Shape& shape,
                DType dtype = DType::f32);
+  // f32 buffers each live from `first` to `last` (inclusive) on the caller's clock.
+  struct LifetimeRequest {
+    std::string name;
+    Shape shape;
+    int first = 0, last = 0;
+  };
+  // Places them in one block of `region` (see the invariant above); ids in request order.
+  std::vector<BufferId> add_by_lifetime(Region region, const std::vector<LifetimeRequest>& requests);
   ParameterId add_parameter(const std::string& name, const Shape& shape);
   // A buffer shaped like the whole parameter region (optimizer moments).
   BufferId add_parameter_mirror(const std::string& name);

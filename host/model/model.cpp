@@ -55,6 +55,14 @@ Model::Model(const ModelConfig& config, const Shape& input_shape, int num_output
   input_id_ = plan.add(Region::activations, "input", input_shape);
   std::map<std::string, int> index_of;
   std::vector<int> readers(config.layers.size(), 0);
+  // Activation gradients are planned by lifetime on the backward pass's clock, where node
+  // k runs at time -k: a node's output gradient is written by its first reader (or, for
+  // the last node, by the loss) and read by the node itself; a later reader's gradient
+  // for it lives from that reader to the node. Buffers never live at once may share bytes
+  // (a chain needs two at a time).
+  std::vector<ArenaPlan::LifetimeRequest> gradients;
+  std::vector<int> output_gradient_of;                       // per node: its request
+  std::vector<std::vector<int>> input_gradients_of, extras_of;  // per node: requests (-1: none)
   const std::vector<bool> fused_relu = relus_fused_into_batchnorm(config);
   for (std::size_t i = 0; i < config.layers.size(); ++i) {
     const LayerConfig& lc = config.layers[i];
@@ -65,6 +73,7 @@ Model::Model(const ModelConfig& config, const Shape& input_shape, int num_output
     Node node;
     node.config_layer = static_cast<int>(i);
     std::vector<Shape> input_shapes;
+    std::vector<int> input_gradients;
     for (const std::string& source : layer_inputs(config, i)) {
       int source_node = kModelInput;
       if (source != "input") {
@@ -77,20 +86,21 @@ Model::Model(const ModelConfig& config, const Shape& input_shape, int num_output
       node.input_nodes.push_back(source_node);
       input_shapes.push_back(source_node == kModelInput ? input_shape
                                                         : nodes_[source_node].output_shape);
-      BufferId gradient;
+      int gradient = -1;
       if (source_node != kModelInput) {
-        Node& source_of = nodes_[source_node];
+        const int reader = -static_cast<int>(nodes_.size());
         if (readers[source_node]++ == 0) {
-          gradient = source_of.output_grad;
+          gradient = output_gradient_of[source_node];
+          gradients[gradient].first = reader;
         } else {
-          gradient = plan.add(Region::activations,
-                              lc.name + ".input_grad" + std::to_string(node.input_grads.size()),
-                              source_of.output_shape);
-          source_of.extra_output_grads.push_back(gradient);
+          gradient = static_cast<int>(gradients.size());
+          gradients.push_back({lc.name + ".input_grad" + std::to_string(node.input_nodes.size() - 1),
+                               nodes_[source_node].output_shape, reader, -source_node});
+          extras_of[source_node].push_back(gradient);
         }
         node.needs_backward = true;
       }
-      node.input_grads.push_back(gradient);
+      input_gradients.push_back(gradient);
     }
     const bool is_last = i + 1 == config.layers.size();
     node.layer = i + 1 < fused_relu.size() && fused_relu[i + 1] ? make_batchnorm_relu_layer(lc)
@@ -106,7 +116,11 @@ Model::Model(const ModelConfig& config, const Shape& input_shape, int num_output
       throw UserError(std::string(e.what()) + " (its input: " + sources + ")");
     }
     node.output = plan.add(Region::activations, lc.name + ".output", node.output_shape);
-    node.output_grad = plan.add(Region::activations, lc.name + ".output_grad", node.output_shape);
+    const int at = -static_cast<int>(nodes_.size());
+    output_gradient_of.push_back(static_cast<int>(gradients.size()));
+    gradients.push_back({lc.name + ".output_grad", node.output_shape, at - 1, at});  // first: the loss's
+    input_gradients_of.push_back(std::move(input_gradients));
+    extras_of.emplace_back();
     node.first_parameter = static_cast<int>(parameters_.size());
     for (auto& p : node.layer->parameters()) {
       node.parameter_count += plan.entries()[p.id.value.index].shape.numel();
@@ -117,6 +131,13 @@ Model::Model(const ModelConfig& config, const Shape& input_shape, int num_output
     for (auto& s : node.layer->state()) state_.push_back(s);
     index_of[lc.name] = static_cast<int>(nodes_.size());
     nodes_.push_back(std::move(node));
+  }
+  const std::vector<BufferId> ids = plan.add_by_lifetime(Region::activations, gradients);
+  for (std::size_t n = 0; n < nodes_.size(); ++n) {
+    Node& node = nodes_[n];
+    node.output_grad = ids[output_gradient_of[n]];
+    for (int request : input_gradients_of[n]) node.input_grads.push_back(request >= 0 ? ids[request] : BufferId{});
+    for (int request : extras_of[n]) node.extra_output_grads.push_back(ids[request]);
   }
   for (std::size_t n = 0; n + 1 < nodes_.size(); ++n) {
     if (readers[n] == 0)
