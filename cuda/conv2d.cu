@@ -6,7 +6,16 @@
 // cuDNN pads symmetrically only; uneven 'same' padding (an even kernel) is done explicitly:
 // x is copied into a zero-padded buffer at the front of the workspace, cuDNN runs without
 // padding, and the input gradient is computed into that buffer and cropped back.
+//
+// train.precision bf16: cuDNN runs on bf16 copies in NHWC (filters KRSC), the layout its
+// bf16 tensor-core kernels read, with fp32 sums (PSEUDO_BFLOAT16_CONFIG). One kernel
+// converts an fp32 NCHW tensor into a bf16 NHWC copy (zero-padding it, so cuDNN never pads
+// in this mode), another widens a bf16 NHWC result back into fp32 NCHW (cropping, or
+// adding into the target for the weight gradient). The copies live at the workspace's
+// front: x (later its gradient), w, dw, then y or dy.
 #include "cuda/conv2d.cuh"
+
+#include <cuda_bf16.h>
 
 #include <algorithm>
 #include <string>
@@ -26,9 +35,13 @@ struct Conv2dPlans::Plan {
   cudnnConvolutionFwdAlgo_t forward_algo{};
   cudnnConvolutionBwdDataAlgo_t backward_data_algo{};
   cudnnConvolutionBwdFilterAlgo_t backward_filter_algo{};
-  bool explicit_padding = false;  // uneven padding: x goes through a padded copy
+  bool explicit_padding = false;  // uneven padding (or bf16): x goes through a padded copy
   int padded_h = 0, padded_w = 0;
-  std::size_t padded_bytes = 0;   // the padded copy, at the front of the workspace (aligned)
+  bool bf16 = false;              // cuDNN runs on bf16 NHWC copies
+  // The workspace's front: fp32, the padded copy of x; bf16, the copies (x16, w16, dw16,
+  // y16 at these offsets). cuDNN's own workspace follows.
+  std::size_t staging_bytes = 0;
+  std::size_t w16_offset = 0, dw16_offset = 0, y16_offset = 0;
   std::size_t cudnn_workspace_bytes = 0;
   std::size_t workspace_bytes = 0;
 
@@ -51,6 +64,55 @@ const Perf& choose(const std::vector<Perf>& ranked, int count, const char* what)
       return ranked[i];
   CADENZA_CHECK(false, "cuDNN offers no deterministic " << what << " algorithm for this convolution");
   return ranked[0];
+}
+
+std::size_t aligned_256(std::size_t bytes) { return (bytes + 255) / 256 * 256; }
+
+// dst (N, Hp, Wp, C) bf16 = src (N, C, H, W) fp32 placed at (top, left) in zeros.
+__global__ void to_nhwc_bf16_kernel(const float* __restrict__ src, __nv_bfloat16* __restrict__ dst, int c, int h,
+                                    int w, int hp, int wp, int top, int left, std::int64_t n) {
+  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n;
+       i += std::int64_t(gridDim.x) * blockDim.x) {
+    const int channel = static_cast<int>(i % c);
+    const std::int64_t pixel = i / c;
+    const int x_ = static_cast<int>(pixel % wp) - left, y = static_cast<int>(pixel / wp % hp) - top;
+    const std::int64_t image = pixel / (std::int64_t(wp) * hp);
+    const bool inside = y >= 0 && y < h && x_ >= 0 && x_ < w;
+    dst[i] = __float2bfloat16(inside ? src[((image * c + channel) * h + y) * w + x_] : 0.0f);
+  }
+}
+
+// dst (N, C, H, W) fp32 = (or +=, accumulate) the (top, left)-offset window of src
+// (N, Hp, Wp, C) bf16.
+__global__ void from_nhwc_bf16_kernel(const __nv_bfloat16* __restrict__ src, float* __restrict__ dst, int c,
+                                      int h, int w, int hp, int wp, int top, int left, bool accumulate,
+                                      std::int64_t n) {
+  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n;
+       i += std::int64_t(gridDim.x) * blockDim.x) {
+    const int x_ = static_cast<int>(i % w), y = static_cast<int>(i / w % h);
+    const int channel = static_cast<int>(i / (std::int64_t(w) * h) % c);
+    const std::int64_t image = i / (std::int64_t(w) * h * c);
+    const float v = __bfloat162float(src[((image * hp + y + top) * wp + x_ + left) * c + channel]);
+    dst[i] = accumulate ? dst[i] + v : v;
+  }
+}
+
+// The bf16 NHWC copy of an fp32 NCHW tensor of `images` x `c` x (h, w), zero-padded to
+// (hp, wp) with the tensor at (top, left).
+void to_nhwc_bf16(cudaStream_t stream, const void* src, void* dst, int images, int c, int h, int w, int hp, int wp,
+                  int top, int left) {
+  const std::int64_t n = std::int64_t(images) * hp * wp * c;
+  to_nhwc_bf16_kernel<<<grid_stride_blocks(n), kElementwiseThreads, 0, stream>>>(
+      static_cast<const float*>(src), static_cast<__nv_bfloat16*>(dst), c, h, w, hp, wp, top, left, n);
+  CADENZA_CUDA_CHECK(cudaGetLastError());
+}
+
+void from_nhwc_bf16(cudaStream_t stream, const void* src, void* dst, int images, int c, int h, int w, int hp, int wp,
+                    int top, int left, bool accumulate) {
+  const std::int64_t n = std::int64_t(images) * c * h * w;
+  from_nhwc_bf16_kernel<<<grid_stride_blocks(n), kElementwiseThreads, 0, stream>>>(
+      static_cast<const __nv_bfloat16*>(src), static_cast<float*>(dst), c, h, w, hp, wp, top, left, accumulate, n);
+  CADENZA_CUDA_CHECK(cudaGetLastError());
 }
 
 __global__ void add_channel_bias_kernel(float* y, const float* bias, int channels,
@@ -118,31 +180,42 @@ Conv2dPlans::~Conv2dPlans() = default;
 const Conv2dPlans::Plan& Conv2dPlans::get(CudaContext& ctx, const Conv2dGeometry& g) {
   const auto key = std::make_tuple(g.batch, g.in_channels, g.in_h, g.in_w, g.out_channels, g.kernel_h,
                                    g.kernel_w, g.stride_h, g.stride_w, g.dilation_h, g.dilation_w,
-                                   g.pad_top, g.pad_left, ctx.tf32);
+                                   g.pad_top, g.pad_left, ctx.tf32, ctx.bf16_convolutions);
   if (const auto found = plans_.find(key); found != plans_.end()) return *found->second;
   auto plan = std::make_unique<Plan>();
-  plan->explicit_padding = g.pad_top != g.pad_bottom || g.pad_left != g.pad_right;
+  plan->bf16 = ctx.bf16_convolutions;
+  plan->explicit_padding = plan->bf16 || g.pad_top != g.pad_bottom || g.pad_left != g.pad_right;
   const int in_h = plan->explicit_padding ? g.in_h + g.pad_top + g.pad_bottom : g.in_h;
   const int in_w = plan->explicit_padding ? g.in_w + g.pad_left + g.pad_right : g.in_w;
   const int pad_h = plan->explicit_padding ? 0 : g.pad_top, pad_w = plan->explicit_padding ? 0 : g.pad_left;
   plan->padded_h = in_h;
   plan->padded_w = in_w;
-  if (plan->explicit_padding)
-    plan->padded_bytes = (sizeof(float) * g.batch * g.in_channels * in_h * in_w + 255) / 256 * 256;
+  const std::size_t bf16_bytes = sizeof(__nv_bfloat16);
+  if (plan->bf16) {
+    const std::size_t w_bytes = aligned_256(bf16_bytes * g.out_channels * g.in_channels * g.kernel_h * g.kernel_w);
+    plan->w16_offset = aligned_256(bf16_bytes * g.batch * g.in_channels * in_h * in_w);
+    plan->dw16_offset = plan->w16_offset + w_bytes;
+    plan->y16_offset = plan->dw16_offset + w_bytes;
+    plan->staging_bytes = plan->y16_offset + aligned_256(bf16_bytes * g.batch * g.out_channels * g.out_h * g.out_w);
+  } else if (plan->explicit_padding) {
+    plan->staging_bytes = aligned_256(sizeof(float) * g.batch * g.in_channels * in_h * in_w);
+  }
+  const cudnnTensorFormat_t format = plan->bf16 ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW;
+  const cudnnDataType_t type = plan->bf16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
   CADENZA_CUDA_CHECK(cudnnCreateTensorDescriptor(&plan->x_desc));
   CADENZA_CUDA_CHECK(cudnnCreateTensorDescriptor(&plan->y_desc));
   CADENZA_CUDA_CHECK(cudnnCreateFilterDescriptor(&plan->w_desc));
   CADENZA_CUDA_CHECK(cudnnCreateConvolutionDescriptor(&plan->conv_desc));
-  CADENZA_CUDA_CHECK(cudnnSetTensor4dDescriptor(plan->x_desc, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT,
-                                                g.batch, g.in_channels, in_h, in_w));
-  CADENZA_CUDA_CHECK(cudnnSetTensor4dDescriptor(plan->y_desc, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT,
-                                                g.batch, g.out_channels, g.out_h, g.out_w));
-  CADENZA_CUDA_CHECK(cudnnSetFilter4dDescriptor(plan->w_desc, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW,
-                                                g.out_channels, g.in_channels, g.kernel_h, g.kernel_w));
+  CADENZA_CUDA_CHECK(cudnnSetTensor4dDescriptor(plan->x_desc, format, type, g.batch, g.in_channels, in_h, in_w));
+  CADENZA_CUDA_CHECK(
+      cudnnSetTensor4dDescriptor(plan->y_desc, format, type, g.batch, g.out_channels, g.out_h, g.out_w));
+  CADENZA_CUDA_CHECK(cudnnSetFilter4dDescriptor(plan->w_desc, type, format, g.out_channels, g.in_channels,
+                                                g.kernel_h, g.kernel_w));
   CADENZA_CUDA_CHECK(cudnnSetConvolution2dDescriptor(plan->conv_desc, pad_h, pad_w, g.stride_h,
                                                      g.stride_w, g.dilation_h, g.dilation_w,
                                                      CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
-  CADENZA_CUDA_CHECK(cudnnSetConvolutionMathType(plan->conv_desc, ctx.tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH));
+  CADENZA_CUDA_CHECK(cudnnSetConvolutionMathType(
+      plan->conv_desc, plan->bf16 ? CUDNN_TENSOR_OP_MATH : ctx.tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH));
   int n = 0, h = 0, w = 0, c = 0;
   CADENZA_CUDA_CHECK(cudnnGetConvolution2dForwardOutputDim(plan->conv_desc, plan->x_desc, plan->w_desc,
                                                            &n, &c, &h, &w));
@@ -169,7 +242,7 @@ const Conv2dPlans::Plan& Conv2dPlans::get(CudaContext& ctx, const Conv2dGeometry
   plan->backward_data_algo = d.algo;
   plan->backward_filter_algo = b.algo;
   plan->cudnn_workspace_bytes = std::max({f.memory, d.memory, b.memory});
-  plan->workspace_bytes = plan->padded_bytes + plan->cudnn_workspace_bytes;
+  plan->workspace_bytes = plan->staging_bytes + plan->cudnn_workspace_bytes;
   return *(plans_[key] = std::move(plan));
 }
 
@@ -188,7 +261,73 @@ const void* padded_input(CudaContext& ctx, const Conv2dPlans::Plan& plan, const 
 }
 
 void* cudnn_workspace(const Conv2dPlans::Plan& plan, Tensor& workspace) {
-  return static_cast<char*>(workspace.raw()) + plan.padded_bytes;
+  return static_cast<char*>(workspace.raw()) + plan.staging_bytes;
+}
+
+void* at(Tensor& workspace, std::size_t offset) { return static_cast<char*>(workspace.raw()) + offset; }
+
+void add_bias(CudaContext& ctx, const Conv2dGeometry& g, const Tensor& bias, Tensor& y) {
+  check_device_tensor(ctx, bias, "conv2d_forward", "bias", g.out_channels);
+  const std::int64_t plane = std::int64_t(g.out_h) * g.out_w;
+  const std::int64_t n = std::int64_t(g.batch) * g.out_channels * plane;
+  add_channel_bias_kernel<<<grid_stride_blocks(n), kElementwiseThreads, 0, ctx.stream>>>(
+      static_cast<float*>(y.raw()), static_cast<const float*>(bias.raw()), g.out_channels, plane, n);
+  CADENZA_CUDA_CHECK(cudaGetLastError());
+}
+
+void add_bias_gradient(CudaContext& ctx, const Conv2dGeometry& g, const Tensor& dy, Tensor& dbias) {
+  check_device_tensor(ctx, dbias, "conv2d_backward", "dbias", g.out_channels);
+  channel_bias_gradient_kernel<<<g.out_channels, 256, 0, ctx.stream>>>(
+      static_cast<const float*>(dy.raw()), static_cast<float*>(dbias.raw()), g.batch, g.out_channels,
+      std::int64_t(g.out_h) * g.out_w);
+  CADENZA_CUDA_CHECK(cudaGetLastError());
+}
+
+// x and w into their bf16 NHWC copies (x zero-padded).
+void stage_bf16_inputs(CudaContext& ctx, const Conv2dPlans::Plan& plan, const Conv2dGeometry& g, const Tensor& x,
+                       const Tensor& w, Tensor& workspace) {
+  to_nhwc_bf16(ctx.stream, x.raw(), workspace.raw(), g.batch, g.in_channels, g.in_h, g.in_w, plan.padded_h,
+               plan.padded_w, g.pad_top, g.pad_left);
+  to_nhwc_bf16(ctx.stream, w.raw(), at(workspace, plan.w16_offset), g.out_channels, g.in_channels, g.kernel_h,
+               g.kernel_w, g.kernel_h, g.kernel_w, 0, 0);
+}
+
+void conv2d_forward_bf16(CudaContext& ctx, const Conv2dPlans::Plan& plan, const Conv2dGeometry& g, const Tensor& x,
+                         const Tensor& w, Tensor& y, Tensor& workspace) {
+  const float one = 1.0f, zero = 0.0f;
+  stage_bf16_inputs(ctx, plan, g, x, w, workspace);
+  void* y16 = at(workspace, plan.y16_offset);
+  CADENZA_CUDA_CHECK(cudnnConvolutionForward(ctx.cudnn, &one, plan.x_desc, workspace.raw(), plan.w_desc,
+                                             at(workspace, plan.w16_offset), plan.conv_desc, plan.forward_algo,
+                                             cudnn_workspace(plan, workspace), plan.cudnn_workspace_bytes, &zero,
+                                             plan.y_desc, y16));
+  from_nhwc_bf16(ctx.stream, y16, y.raw(), g.batch, g.out_channels, g.out_h, g.out_w, g.out_h, g.out_w, 0, 0, false);
+}
+
+// dw += the bf16 weight gradient; dx = the bf16 input gradient (cropped), when defined.
+void conv2d_backward_bf16(CudaContext& ctx, const Conv2dPlans::Plan& plan, const Conv2dGeometry& g,
+                          const Tensor& x, const Tensor& w, const Tensor& dy, Tensor& dx, Tensor& dw,
+                          Tensor& workspace) {
+  const float one = 1.0f, zero = 0.0f;
+  stage_bf16_inputs(ctx, plan, g, x, w, workspace);
+  void* dy16 = at(workspace, plan.y16_offset);
+  void* dw16 = at(workspace, plan.dw16_offset);
+  to_nhwc_bf16(ctx.stream, dy.raw(), dy16, g.batch, g.out_channels, g.out_h, g.out_w, g.out_h, g.out_w, 0, 0);
+  CADENZA_CUDA_CHECK(cudnnConvolutionBackwardFilter(ctx.cudnn, &one, plan.x_desc, workspace.raw(), plan.y_desc, dy16,
+                                                    plan.conv_desc, plan.backward_filter_algo,
+                                                    cudnn_workspace(plan, workspace), plan.cudnn_workspace_bytes,
+                                                    &zero, plan.w_desc, dw16));
+  from_nhwc_bf16(ctx.stream, dw16, dw.raw(), g.out_channels, g.in_channels, g.kernel_h, g.kernel_w, g.kernel_h,
+                 g.kernel_w, 0, 0, true);
+  if (!dx.defined()) return;
+  check_device_tensor(ctx, dx, "conv2d_backward", "dx", x.numel());
+  // The copy of x is no longer needed: the input gradient goes there, then into dx.
+  CADENZA_CUDA_CHECK(cudnnConvolutionBackwardData(ctx.cudnn, &one, plan.w_desc, at(workspace, plan.w16_offset),
+                                                  plan.y_desc, dy16, plan.conv_desc, plan.backward_data_algo,
+                                                  cudnn_workspace(plan, workspace), plan.cudnn_workspace_bytes,
+                                                  &zero, plan.x_desc, workspace.raw()));
+  from_nhwc_bf16(ctx.stream, workspace.raw(), dx.raw(), g.batch, g.in_channels, g.in_h, g.in_w, plan.padded_h,
+                 plan.padded_w, g.pad_top, g.pad_left, false);
 }
 
 }  // namespace
@@ -202,19 +341,16 @@ void conv2d_forward(CudaContext& ctx, Conv2dPlans& plans, const Conv2dGeometry& 
   check_shapes(ctx, g, x, w, y, "conv2d_forward");
   const auto& plan = plans.get(ctx, g);
   CADENZA_CHECK(workspace.bytes() >= plan.workspace_bytes, "conv2d workspace too small");
-  const float one = 1.0f, zero = 0.0f;
-  const void* input = padded_input(ctx, plan, g, x, workspace);
-  CADENZA_CUDA_CHECK(cudnnConvolutionForward(ctx.cudnn, &one, plan.x_desc, input, plan.w_desc, w.raw(),
-                                             plan.conv_desc, plan.forward_algo, cudnn_workspace(plan, workspace),
-                                             plan.cudnn_workspace_bytes, &zero, plan.y_desc, y.raw()));
-  if (bias.defined()) {
-    check_device_tensor(ctx, bias, "conv2d_forward", "bias", g.out_channels);
-    const std::int64_t plane = std::int64_t(g.out_h) * g.out_w;
-    const std::int64_t n = std::int64_t(g.batch) * g.out_channels * plane;
-    add_channel_bias_kernel<<<grid_stride_blocks(n), kElementwiseThreads, 0, ctx.stream>>>(
-        static_cast<float*>(y.raw()), static_cast<const float*>(bias.raw()), g.out_channels, plane, n);
-    CADENZA_CUDA_CHECK(cudaGetLastError());
+  if (plan.bf16) {
+    conv2d_forward_bf16(ctx, plan, g, x, w, y, workspace);
+  } else {
+    const float one = 1.0f, zero = 0.0f;
+    const void* input = padded_input(ctx, plan, g, x, workspace);
+    CADENZA_CUDA_CHECK(cudnnConvolutionForward(ctx.cudnn, &one, plan.x_desc, input, plan.w_desc, w.raw(),
+                                               plan.conv_desc, plan.forward_algo, cudnn_workspace(plan, workspace),
+                                               plan.cudnn_workspace_bytes, &zero, plan.y_desc, y.raw()));
   }
+  if (bias.defined()) add_bias(ctx, g, bias, y);
 }
 
 void conv2d_backward(CudaContext& ctx, Conv2dPlans& plans, const Conv2dGeometry& g, const Tensor& x,
@@ -224,19 +360,17 @@ void conv2d_backward(CudaContext& ctx, Conv2dPlans& plans, const Conv2dGeometry&
   check_device_tensor(ctx, dw, "conv2d_backward", "dw", w.numel());
   const auto& plan = plans.get(ctx, g);
   CADENZA_CHECK(workspace.bytes() >= plan.workspace_bytes, "conv2d workspace too small");
+  if (dbias.defined()) add_bias_gradient(ctx, g, dy, dbias);
+  if (plan.bf16) {
+    conv2d_backward_bf16(ctx, plan, g, x, w, dy, dx, dw, workspace);
+    return;
+  }
   const float one = 1.0f, zero = 0.0f;
   const void* input = padded_input(ctx, plan, g, x, workspace);
   CADENZA_CUDA_CHECK(cudnnConvolutionBackwardFilter(
       ctx.cudnn, &one, plan.x_desc, input, plan.y_desc, dy.raw(), plan.conv_desc,
       plan.backward_filter_algo, cudnn_workspace(plan, workspace), plan.cudnn_workspace_bytes, &one,
       plan.w_desc, dw.raw()));
-  if (dbias.defined()) {
-    check_device_tensor(ctx, dbias, "conv2d_backward", "dbias", g.out_channels);
-    channel_bias_gradient_kernel<<<g.out_channels, 256, 0, ctx.stream>>>(
-        static_cast<const float*>(dy.raw()), static_cast<float*>(dbias.raw()), g.batch, g.out_channels,
-        std::int64_t(g.out_h) * g.out_w);
-    CADENZA_CUDA_CHECK(cudaGetLastError());
-  }
   if (dx.defined()) {
     check_device_tensor(ctx, dx, "conv2d_backward", "dx", x.numel());
     // Uneven padding: the gradient of the padded input goes to the padded buffer (its
@@ -248,10 +382,9 @@ void conv2d_backward(CudaContext& ctx, Conv2dPlans& plans, const Conv2dGeometry&
         plan.x_desc, grad_input));
     if (plan.explicit_padding) {
       const std::int64_t n = dx.numel();
-      crop_kernel<<<grid_stride_blocks(n), kElementwiseThreads, 0, ctx.stream>>>(static_cast<const float*>(workspace.raw()),
-                                                        static_cast<float*>(dx.raw()), g.in_h, g.in_w,
-                                                        plan.padded_h, plan.padded_w, g.pad_top,
-                                                        g.pad_left, n);
+      crop_kernel<<<grid_stride_blocks(n), kElementwiseThreads, 0, ctx.stream>>>(
+          static_cast<const float*>(workspace.raw()), static_cast<float*>(dx.raw()), g.in_h, g.in_w, plan.padded_h,
+          plan.padded_w, g.pad_top, g.pad_left, n);
       CADENZA_CUDA_CHECK(cudaGetLastError());
     }
   }

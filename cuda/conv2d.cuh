@@ -3,7 +3,8 @@
 // Each geometry gets a plan once (descriptors and the three algorithms, chosen by cuDNN's
 // heuristics among deterministic algorithms whose workspace fits the limit), cached in
 // the Conv2dPlans of the context; the workspace comes from the model's arena.
-// FP32 math (no TF32) so results compare with the CPU backend's.
+// FP32 math (no TF32) so results compare with the CPU backend's; train.precision tf32
+// lets cuDNN use TF32 tensor cores, bf16 runs cuDNN on bf16 NHWC copies (conv2d.cu).
 // Uneven 'same' padding (even kernels), which cuDNN's convolution cannot express, goes
 // through an explicitly padded copy of the input in the workspace.
 #pragma once
@@ -27,7 +28,8 @@ class Conv2dPlans {
   const Plan& get(CudaContext& ctx, const Conv2dGeometry& g);
 
  private:
-  std::map<std::tuple<int, int, int, int, int, int, int, int, int, int, int, int, int, bool>,
+  // The geometry, tf32 and bf16.
+  std::map<std::tuple<int, int, int, int, int, int, int, int, int, int, int, int, int, bool, bool>,
            std::unique_ptr<Plan>> plans_;
 };
 

@@ -46,7 +46,7 @@ CudaBackend::CudaBackend(int device_index)
   CADENZA_CUDA_CHECK(cudaStreamCreateWithFlags(&ctx_.copy_stream, cudaStreamNonBlocking));
   CADENZA_CUDA_CHECK(cublasCreate(&ctx_.cublas));
   CADENZA_CUDA_CHECK(cublasSetStream(ctx_.cublas, ctx_.stream));
-  // FP32 GEMMs (no TF32) so that results compare with the CPU backend's; allow_tf32 changes it.
+  // FP32 GEMMs (no TF32) so that results compare with the CPU backend's; set_precision changes it.
   CADENZA_CUDA_CHECK(cublasSetMathMode(ctx_.cublas, CUBLAS_PEDANTIC_MATH));
   CADENZA_CUDA_CHECK(cudnnCreate(&ctx_.cudnn));
   CADENZA_CUDA_CHECK(cudnnSetStream(ctx_.cudnn, ctx_.stream));
@@ -66,9 +66,10 @@ CudaBackend::~CudaBackend() {
   if (ctx_.stream) cudaStreamDestroy(ctx_.stream);
 }
 
-void CudaBackend::allow_tf32(bool allowed) {
-  ctx_.tf32 = allowed;
-  CADENZA_CUDA_CHECK(cublasSetMathMode(ctx_.cublas, allowed ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_PEDANTIC_MATH));
+void CudaBackend::set_precision(Precision precision) {
+  ctx_.tf32 = precision != Precision::fp32;
+  ctx_.bf16_convolutions = precision == Precision::bf16;
+  CADENZA_CUDA_CHECK(cublasSetMathMode(ctx_.cublas, ctx_.tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_PEDANTIC_MATH));
 }
 
 void* CudaBackend::allocate(std::size_t bytes) {

@@ -35,7 +35,7 @@ class CudaBackend final : public Backend {
   void fill_zero(Tensor& t) override;
   void synchronize() override;
   std::unique_ptr<StepGraph> capture(const std::function<void()>& enqueue, std::string& why_not) override;
-  void allow_tf32(bool allowed) override;
+  void set_precision(Precision precision) override;
 
   std::unique_ptr<BatchUploader> make_uploader(const std::vector<Shape>& shapes) override;
   std::unique_ptr<Frontend> make_frontend(const FrontendSpec& spec, int sample_rate, int num_samples,

@@ -26,9 +26,12 @@ struct CudaContext {
   cublasHandle_t cublas = nullptr;
   cudnnHandle_t cudnn = nullptr;
   int max_threads_per_block = 1024;
-  // train.precision tf32: cuDNN convolutions and recurrent layers may use TF32 tensor
-  // cores (CUDNN_DEFAULT_MATH, which permits TF32 from sm_80 on) instead of FMA-only math.
+  // train.precision tf32 or bf16: cuDNN convolutions and recurrent layers may use TF32
+  // tensor cores (CUDNN_DEFAULT_MATH, which permits TF32 from sm_80 on) instead of
+  // FMA-only math.
   bool tf32 = false;
+  // train.precision bf16: convolutions run on bf16 NHWC copies (conv2d.cu).
+  bool bf16_convolutions = false;
   // Device scratch for fixed-shape reductions (one double per block), allocated with the
   // context so that no op allocates.
   static constexpr int kReductionBlocks = 512;

@@ -398,9 +398,10 @@ TEST_CASE("wrong types and out-of-range values say what was expected", "[cpu][co
       "you mean 'adam'?");
   CHECK_THAT(parse_error(kMinimalConfig + "train:\n  epochs: 2.5\n"),
              Contains("train.epochs: expected an integer >= 1, got 2.5"));
-  CHECK_THAT(parse_error(kMinimalConfig + "train:\n  precision: bf16\n"),
-             Contains("train.precision: expected one of fp32, tf32, got 'bf16'"));
+  CHECK_THAT(parse_error(kMinimalConfig + "train:\n  precision: fp16\n"),
+             Contains("train.precision: expected one of fp32, tf32, bf16, got 'fp16'"));
   CHECK(parse(kMinimalConfig + "train:\n  precision: tf32\n").train.precision == "tf32");
+  CHECK(parse(kMinimalConfig + "train:\n  precision: bf16\n").train.precision == "bf16");
   CHECK(parse(kMinimalConfig).train.precision == "fp32");
   CHECK_THAT(parse_error(kMinimalConfig + "train:\n  nesterov: maybe\n"),
              Contains("train.nesterov: expected true or false, got 'maybe'"));

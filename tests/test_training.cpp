@@ -180,6 +180,21 @@ TEST_CASE("the same seed gives the same run; stopping and resuming changes nothi
   CHECK(logger.warnings() == 0);
 }
 
+TEST_CASE("train.precision tf32 and bf16 on the CPU say that it computes fp32", "[cpu][train]") {
+  for (const std::string precision : {"tf32", "bf16"}) {
+    std::ostringstream log;
+    Logger logger(log);
+    const std::unique_ptr<Context> context = make_context("cpu", 1, logger);
+    apply_precision(*context, precision);
+    CHECK_THAT(log.str(), Catch::Contains("train.precision: " + precision + " applies to GPUs; the CPU backend "
+                                          "computes in fp32"));
+  }
+  std::ostringstream log;
+  Logger logger(log);
+  apply_precision(*make_context("cpu", 1, logger), "fp32");
+  CHECK_THAT(log.str(), !Catch::Contains("train.precision"));
+}
+
 // train.capture_graph: after two eager steps the step's ops are recorded once per batch
 // buffer and replayed. Every value that changes per step (dropout and augmentation keys,
 // the warm-up and phase learning rates, Adam's bias corrections, SGD's first step after

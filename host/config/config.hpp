@@ -206,9 +206,10 @@ struct TrainConfig {
   std::uint64_t seed = 42;         // data order, initialisation, dropout
   std::string device = "auto";     // auto | cpu | cuda | cuda:N
   int threads = 0;                 // CPU threads; 0: all cores
-  // fp32 | tf32: on a GPU, tf32 lets cuDNN convolutions and recurrent layers and cuBLAS
-  // dense GEMMs round their fp32 inputs to TF32 on tensor cores (fp32 sums), as PyTorch
-  // does for convolutions by default; the CPU computes in fp32 either way.
+  // fp32 | tf32 | bf16 (host/ops/backend.hpp's Precision): on a GPU, tf32 lets cuDNN
+  // convolutions and recurrent layers and cuBLAS dense GEMMs round their fp32 inputs to
+  // TF32 on tensor cores (fp32 sums); bf16 also runs convolutions on bf16 NHWC copies. The
+  // CPU computes in fp32 either way.
   std::string precision = "fp32";
   // After two eager warm-up steps the training step's ops are recorded once per batch
   // buffer and replayed (a CUDA graph on the GPU: one launch per step); false enqueues them

@@ -252,8 +252,9 @@ const std::vector<KeySpec>& config_keys() {
       {CONFIG_KEY(train.seed), any_value(), ""},
       {CONFIG_KEY(train.device), text_where(is_device, "auto, cpu, cuda or cuda:N"), ""},
       {CONFIG_KEY(train.threads), at_least(0), "0: all cores"},
-      {CONFIG_KEY(train.precision), one_of({"fp32", "tf32"}),
-       "tf32: GPU convolutions, recurrent layers and dense layers on TF32 tensor cores"},
+      {CONFIG_KEY(train.precision), one_of({"fp32", "tf32", "bf16"}),
+       "tf32: GPU convolutions, recurrent layers and dense layers on TF32 tensor cores; bf16: convolutions "
+       "in bf16"},
       {CONFIG_KEY(train.capture_graph), any_value(),
        "the training step recorded once and replayed (a CUDA graph on the GPU); false: op by op"},
       {CONFIG_KEY(train.run_dir), any_value(), "empty: runs/<model.name>-<timestamp>"},

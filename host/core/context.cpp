@@ -68,10 +68,10 @@ std::unique_ptr<Context> make_context(const std::string& device, int cpu_threads
 }
 
 void apply_precision(Context& context, const std::string& precision) {
-  const bool tf32 = precision == "tf32";
-  if (tf32 && context.device().is_cpu())
-    context.log().info("train.precision: tf32 applies to GPUs; the CPU backend computes in fp32");
-  context.backend().allow_tf32(tf32);
+  const Precision p = precision == "bf16" ? Precision::bf16 : precision == "tf32" ? Precision::tf32 : Precision::fp32;
+  if (p != Precision::fp32 && context.device().is_cpu())
+    context.log().info("train.precision: " + precision + " applies to GPUs; the CPU backend computes in fp32");
+  context.backend().set_precision(p);
 }
 
 }  // namespace cadenza

@@ -35,8 +35,9 @@ CudaAvailability probe_cuda();
 // and `cuda` is refused with that reason.
 std::unique_ptr<Context> make_context(const std::string& device, int cpu_threads, Logger& logger);
 
-// Applies train.precision (fp32 | tf32) to the context's backend; call before any model is
-// built on it. tf32 on the CPU says through the logger that the CPU computes in fp32.
+// Applies train.precision (fp32 | tf32 | bf16) to the context's backend; call before any
+// model is built on it. tf32 or bf16 on the CPU says through the logger that the CPU
+// computes in fp32.
 void apply_precision(Context& context, const std::string& precision);
 
 }  // namespace cadenza

@@ -34,6 +34,14 @@
 
 namespace cadenza {
 
+// train.precision. fp32: fp32 everywhere. tf32: convolutions, recurrent layers and dense
+// GEMMs may round their fp32 inputs to TF32 on tensor cores (fp32 sums), as PyTorch does
+// for convolutions by default. bf16: as tf32, and convolutions run on bf16 copies of their
+// inputs, weights and output gradients in NHWC (fp32 sums), their results widened back to
+// fp32 tensors, as torch.autocast(dtype=torch.bfloat16) runs them. Parameters, their
+// gradients and every other op stay fp32.
+enum class Precision { fp32, tf32, bf16 };
+
 // The elementwise activations. Each takes one float parameter, `alpha` in the op
 // signatures: elu's alpha, leaky_relu's negative slope; the others ignore it.
 // power_to_db is 10 log10(max(x, 1e-10)), torchaudio's AmplitudeToDB() on a power
@@ -195,10 +203,9 @@ class Backend {
   virtual void fill_zero(Tensor& t) = 0;
   // Waits until all queued work is done (a no-op on the CPU).
   virtual void synchronize() = 0;
-  // Whether convolutions, recurrent layers and dense GEMMs may round fp32 inputs to TF32
-  // on tensor cores (train.precision: tf32). Set before any layer is planned. The CPU
-  // backend computes in fp32 regardless and ignores it.
-  virtual void allow_tf32(bool allowed) { (void)allowed; }
+  // The arithmetic of convolutions, recurrent layers and dense GEMMs (train.precision),
+  // set before any layer is planned. The CPU backend computes in fp32 regardless.
+  virtual void set_precision(Precision precision) { (void)precision; }
 
   // Records the ops `enqueue` issues on this backend into a graph, without running them.
   // Everything they are given is frozen in the graph: tensors must stay where they are

@@ -29,6 +29,9 @@ struct ParityResult {
   bool passed() const { return finite && guards_intact && max_error <= tolerance; }
 };
 
+// Every case on both backends, the candidate at fp32 precision, and the convolution cases
+// again with the candidate at bf16 (the reference computes fp32 throughout); the
+// candidate is left at fp32.
 std::vector<ParityResult> run_op_parity(Backend& reference, Backend& candidate);
 
 // The ops of kBackendOps that no result covers (empty when coverage is complete).

@@ -7,8 +7,8 @@
 #
 # 1. builds the tools (Release), 2. runs gpu_selfcheck and stops if any op disagrees with
 # the CPU backend, 3. times the training step of the headline CRNN and the 2-D CNN on
-# cadenza's CPU and CUDA backends next to PyTorch (tools/bench/train.py), in fp32 and in
-# tf32, 4. times both models' CUDA step replayed as a CUDA graph and op by op
+# cadenza's CPU and CUDA backends next to PyTorch (tools/bench/train.py), in fp32, tf32
+# and bf16, 4. times both models' CUDA step replayed as a CUDA graph and op by op
 # (train.capture_graph true / false), 5. times the mel front-end next to torchaudio, with
 # the GPU kernels' achieved memory bandwidth next to the device's (tools/bench/frontend.py). Every table and the
 # machine's description land in OUT_DIR (default bench-gpu-<time>) for docs/PERFORMANCE.md
@@ -27,9 +27,9 @@ cmake --build build --target gpu_selfcheck bench_train bench_frontend > "$out/bu
   git rev-parse --short HEAD
 } | tee "$out/machine.txt"
 ./build/gpu_selfcheck | tee "$out/selfcheck.txt"
-for precision in fp32 tf32; do
+for precision in fp32 tf32 bf16; do
   "$python" tools/bench/train.py --cuda --precision "$precision" --bench-train build/bench_train \
-    --json "$out/train-$precision.json" $([ "$precision" = tf32 ] && echo --no-cpu) |
+    --json "$out/train-$precision.json" $([ "$precision" != fp32 ] && echo --no-cpu) |
     tee "$out/train-$precision.txt"
 done
 for config in configs/mtat_top10_crnn.yaml configs/gtzan_cnn2d.yaml; do

@@ -13,7 +13,8 @@ model is built from the resolved config bench_train writes (tools/bench/torch_pe
 and must have cadenza's parameter count. Both time --steps steps after --warmup, each to
 the device's completion, and report the median as samples/s. On the GPU both run at
 --precision (fp32: no TF32 anywhere; tf32: cadenza's train.precision tf32, torch's
-allow_tf32 for cuDNN and matmul), torch with cudnn.benchmark. The ceiling column is
+allow_tf32 for cuDNN and matmul; bf16: cadenza's train.precision bf16, torch's allow_tf32
+and the model under torch.autocast(dtype=torch.bfloat16)), torch with cudnn.benchmark. The ceiling column is
 bench_train's: its measured GEMM rate over 3 x the forward FLOPs per example. Memory:
 on the CPU each side's process peak resident set (the peer's from a process of its own); on
 the GPU cadenza's arena and torch's peak device allocation. Nothing here is a test;
@@ -69,8 +70,8 @@ def peer(args, figures, device):
     took: the process's peak resident set (CPU) or torch's peak device allocation (GPU)."""
     torch.set_num_threads(args.threads)
     if device == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = args.precision == "tf32"
-        torch.backends.cudnn.allow_tf32 = args.precision == "tf32"
+        torch.backends.cuda.matmul.allow_tf32 = args.precision != "fp32"
+        torch.backends.cudnn.allow_tf32 = args.precision != "fp32"
         torch.backends.cudnn.benchmark = True
     config = yaml.safe_load(figures["resolved_config"])
     data, train = config["data"], config["train"]
@@ -95,8 +96,13 @@ def peer(args, figures, device):
         targets = torch.randint(0, figures["labels"], (batch,)).to(device)
     clip = float(train.get("grad_clip_norm", 0))
 
+    autocast = device == "cuda" and args.precision == "bf16"
+
     def step():
-        loss = loss_fn(model(frontend(audio).unsqueeze(1)), targets)
+        features = frontend(audio).unsqueeze(1)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
+            logits = model(features)
+        loss = loss_fn(logits.float(), targets)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if clip > 0:
@@ -143,8 +149,9 @@ def main():
     parser.add_argument("--steps", type=int, default=7)
     parser.add_argument("--cuda", action="store_true", help="also time both on the GPU")
     parser.add_argument("--no-cpu", action="store_true", help="with --cuda: the GPU rows only")
-    parser.add_argument("--precision", choices=["fp32", "tf32"], default="fp32",
-                        help="GPU rows: train.precision for cadenza, allow_tf32 for torch (default fp32)")
+    parser.add_argument("--precision", choices=["fp32", "tf32", "bf16"], default="fp32",
+                        help="GPU rows: train.precision for cadenza, allow_tf32 (and bf16 autocast) for "
+                             "torch (default fp32)")
     parser.add_argument("--bench-train", default="build/bench_train")
     parser.add_argument("--json", help="also write the table to this file")
     args = parser.parse_args()
