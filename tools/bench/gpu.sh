@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU benchmarks in one command, on a machine with an NVIDIA GPU (sm_80 or newer), the
-# CUDA 13 toolkit and this project's set-up (tools/setup.sh); about five minutes on one
-# H100-class GPU and 16 cores:
+# CUDA 13 toolkit and this project's set-up (tools/setup.sh); estimated at under ten
+# minutes on one H100-class GPU and 16 cores, the build aside (not yet run on a GPU):
 #
 #     bash tools/bench/gpu.sh [OUT_DIR]
 #

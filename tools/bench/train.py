@@ -21,6 +21,7 @@ the GPU cadenza's arena and torch's peak device allocation. Nothing here is a te
 --json FILE writes the table.
 """
 import argparse
+import contextlib
 import json
 import multiprocessing
 import os
@@ -96,11 +97,14 @@ def peer(args, figures, device):
         targets = torch.randint(0, figures["labels"], (batch,)).to(device)
     clip = float(train.get("grad_clip_norm", 0))
 
-    autocast = device == "cuda" and args.precision == "bf16"
+    def autocast():
+        if device == "cuda" and args.precision == "bf16":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
 
     def step():
         features = frontend(audio).unsqueeze(1)
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
+        with autocast():
             logits = model(features)
         loss = loss_fn(logits.float(), targets)
         optimizer.zero_grad(set_to_none=True)
