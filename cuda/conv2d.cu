@@ -6,6 +6,7 @@
 // cuDNN pads symmetrically only; uneven 'same' padding (an even kernel) is done explicitly:
 // x is copied into a zero-padded buffer at the front of the workspace, cuDNN runs without
 // padding, and the input gradient is computed into that buffer and cropped back.
+// A fused ReLU (g.relu) is applied in the bias pass; backward first masks dy in place by y.
 //
 // train.precision bf16: cuDNN runs on bf16 copies in NHWC (filters KRSC), the layout its
 // bf16 tensor-core kernels read, with fp32 sums (PSEUDO_BFLOAT16_CONFIG). One kernel
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "cuda/check.cuh"
+#include "host/math/activation_math.hpp"
 
 namespace cadenza::cuda {
 
@@ -115,11 +117,22 @@ void from_nhwc_bf16(cudaStream_t stream, const void* src, void* dst, int images,
   CADENZA_CUDA_CHECK(cudaGetLastError());
 }
 
-__global__ void add_channel_bias_kernel(float* y, const float* bias, int channels,
-                                        std::int64_t plane, std::int64_t n) {
+// y += bias per channel (bias may be null), then y = relu(y) with a fused ReLU.
+__global__ void bias_relu_kernel(float* y, const float* bias, bool relu, int channels, std::int64_t plane,
+                                 std::int64_t n) {
+  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n;
+       i += std::int64_t(gridDim.x) * blockDim.x) {
+    float v = y[i];
+    if (bias) v += bias[(i / plane) % channels];
+    y[i] = relu ? relu_forward(v) : v;
+  }
+}
+
+// A fused ReLU's backward, in place: dy = relu_backward at the output y.
+__global__ void relu_mask_kernel(const float* __restrict__ y, float* __restrict__ dy, std::int64_t n) {
   for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n;
        i += std::int64_t(gridDim.x) * blockDim.x)
-    y[i] += bias[(i / plane) % channels];
+    dy[i] = relu_backward(y[i], dy[i]);
 }
 
 // One block per channel; each thread sums a fixed strided slice, then a fixed tree.
@@ -266,12 +279,15 @@ void* cudnn_workspace(const Conv2dPlans::Plan& plan, Tensor& workspace) {
 
 void* at(Tensor& workspace, std::size_t offset) { return static_cast<char*>(workspace.raw()) + offset; }
 
-void add_bias(CudaContext& ctx, const Conv2dGeometry& g, const Tensor& bias, Tensor& y) {
-  check_device_tensor(ctx, bias, "conv2d_forward", "bias", g.out_channels);
+// The bias and the fused ReLU on the convolution's output, in one pass (none without either).
+void add_bias_and_relu(CudaContext& ctx, const Conv2dGeometry& g, const Tensor& bias, Tensor& y) {
+  if (!bias.defined() && !g.relu) return;
+  if (bias.defined()) check_device_tensor(ctx, bias, "conv2d_forward", "bias", g.out_channels);
   const std::int64_t plane = std::int64_t(g.out_h) * g.out_w;
   const std::int64_t n = std::int64_t(g.batch) * g.out_channels * plane;
-  add_channel_bias_kernel<<<grid_stride_blocks(n), kElementwiseThreads, 0, ctx.stream>>>(
-      static_cast<float*>(y.raw()), static_cast<const float*>(bias.raw()), g.out_channels, plane, n);
+  bias_relu_kernel<<<grid_stride_blocks(n), kElementwiseThreads, 0, ctx.stream>>>(
+      static_cast<float*>(y.raw()), bias.defined() ? static_cast<const float*>(bias.raw()) : nullptr, g.relu,
+      g.out_channels, plane, n);
   CADENZA_CUDA_CHECK(cudaGetLastError());
 }
 
@@ -350,16 +366,22 @@ void conv2d_forward(CudaContext& ctx, Conv2dPlans& plans, const Conv2dGeometry& 
                                                plan.conv_desc, plan.forward_algo, cudnn_workspace(plan, workspace),
                                                plan.cudnn_workspace_bytes, &zero, plan.y_desc, y.raw()));
   }
-  if (bias.defined()) add_bias(ctx, g, bias, y);
+  add_bias_and_relu(ctx, g, bias, y);
 }
 
 void conv2d_backward(CudaContext& ctx, Conv2dPlans& plans, const Conv2dGeometry& g, const Tensor& x,
-                     const Tensor& w, const Tensor& dy, Tensor& dx, Tensor& dw, Tensor& dbias,
+                     const Tensor& w, const Tensor& y, Tensor& dy, Tensor& dx, Tensor& dw, Tensor& dbias,
                      Tensor& workspace) {
   check_shapes(ctx, g, x, w, dy, "conv2d_backward");
   check_device_tensor(ctx, dw, "conv2d_backward", "dw", w.numel());
   const auto& plan = plans.get(ctx, g);
   CADENZA_CHECK(workspace.bytes() >= plan.workspace_bytes, "conv2d workspace too small");
+  if (g.relu) {
+    check_device_tensor(ctx, y, "conv2d_backward", "y", dy.numel());
+    relu_mask_kernel<<<grid_stride_blocks(dy.numel()), kElementwiseThreads, 0, ctx.stream>>>(
+        static_cast<const float*>(y.raw()), static_cast<float*>(dy.raw()), dy.numel());
+    CADENZA_CUDA_CHECK(cudaGetLastError());
+  }
   if (dbias.defined()) add_bias_gradient(ctx, g, dy, dbias);
   if (plan.bf16) {
     conv2d_backward_bf16(ctx, plan, g, x, w, dy, dx, dw, workspace);

@@ -37,7 +37,7 @@ std::size_t conv2d_workspace_bytes(CudaContext& ctx, Conv2dPlans& plans, const C
 void conv2d_forward(CudaContext& ctx, Conv2dPlans& plans, const Conv2dGeometry& g, const Tensor& x,
                     const Tensor& w, const Tensor& bias, Tensor& y, Tensor& workspace);
 void conv2d_backward(CudaContext& ctx, Conv2dPlans& plans, const Conv2dGeometry& g, const Tensor& x,
-                     const Tensor& w, const Tensor& dy, Tensor& dx, Tensor& dw, Tensor& dbias,
+                     const Tensor& w, const Tensor& y, Tensor& dy, Tensor& dx, Tensor& dw, Tensor& dbias,
                      Tensor& workspace);
 
 }  // namespace cadenza::cuda

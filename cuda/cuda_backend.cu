@@ -179,10 +179,9 @@ void CudaBackend::conv2d_forward(const Conv2dGeometry& g, const Tensor& x, const
                                  const Tensor& bias, Tensor& y, Tensor& workspace) {
   cuda::conv2d_forward(ctx_, *conv_plans_, g, x, w, bias, y, workspace);
 }
-void CudaBackend::conv2d_backward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
-                                  const Tensor& dy, Tensor& dx, Tensor& dw, Tensor& dbias,
-                                  Tensor& workspace) {
-  cuda::conv2d_backward(ctx_, *conv_plans_, g, x, w, dy, dx, dw, dbias, workspace);
+void CudaBackend::conv2d_backward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, const Tensor& y,
+                                  Tensor& dy, Tensor& dx, Tensor& dw, Tensor& dbias, Tensor& workspace) {
+  cuda::conv2d_backward(ctx_, *conv_plans_, g, x, w, y, dy, dx, dw, dbias, workspace);
 }
 void CudaBackend::batchnorm_forward_train(const BatchNormGeometry& g, const Tensor& x,
                                           const Tensor& gamma, const Tensor& beta, Tensor& y,

@@ -44,7 +44,7 @@ class CudaBackend final : public Backend {
   std::size_t conv2d_workspace_bytes(const Conv2dGeometry& g) override;
   void conv2d_forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, const Tensor& bias,
                       Tensor& y, Tensor& workspace) override;
-  void conv2d_backward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, const Tensor& dy,
+  void conv2d_backward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, const Tensor& y, Tensor& dy,
                        Tensor& dx, Tensor& dw, Tensor& dbias, Tensor& workspace) override;
   void batchnorm_forward_train(const BatchNormGeometry& g, const Tensor& x, const Tensor& gamma,
                                const Tensor& beta, Tensor& y, Tensor& running_mean, Tensor& running_var,

@@ -140,19 +140,54 @@ TEST_CASE("conv2d forward equals a direct convolution, backward equals finite di
 
       Tensor r = random_tensor(y.shape(), 4);
       Tensor dx = Tensor::zeros(x.shape()), dw = Tensor::zeros(w.shape()), db = Tensor::zeros(b.shape());
-      cpu::conv2d_backward(g, x, w, r, dx, dw, db, workspace);
+      cpu::conv2d_backward(g, x, w, Tensor(), r, dx, dw, db, workspace);
       check_gradient("dx", x, dx, y, r, forward);
       check_gradient("dw", w, dw, y, r, forward);
       check_gradient("dbias", b, db, y, r, forward);
 
       // Parameter gradients accumulate (+=); the input gradient is overwritten (=).
       Tensor dx_again = Tensor::zeros(x.shape());
-      cpu::conv2d_backward(g, x, w, r, dx_again, dw, db, workspace);
+      cpu::conv2d_backward(g, x, w, Tensor(), r, dx_again, dw, db, workspace);
       Tensor dw_once = Tensor::zeros(w.shape()), db_once = Tensor::zeros(b.shape());
-      cpu::conv2d_backward(g, x, w, r, dx_again, dw_once, db_once, workspace);
+      cpu::conv2d_backward(g, x, w, Tensor(), r, dx_again, dw_once, db_once, workspace);
       for (std::int64_t i = 0; i < dw.numel(); ++i) REQUIRE(dw.f32()[i] == Approx(2 * dw_once.f32()[i]));
       for (std::int64_t i = 0; i < dx.numel(); ++i) REQUIRE(dx_again.f32()[i] == dx.f32()[i]);
     }
+  }
+}
+
+// The fused ReLU (the model's conv2d+relu node) against conv2d then the relu op: the same
+// bits forward and backward, over several row tiles.
+TEST_CASE("conv2d with a fused relu equals conv2d then relu, bit for bit", "[cpu][op]") {
+  for (int threads : {1, 2}) {
+    auto g = Conv2dGeometry::make(3, 20, 9, 300, 5, 3, 3, 1, 1, 1, 1, true);
+    Tensor x = random_tensor(Shape{g.batch, g.in_channels, g.in_h, g.in_w}, 31);
+    Tensor w = random_tensor(Shape{g.out_channels, g.in_channels, g.kernel_h, g.kernel_w}, 32, 0.3f);
+    Tensor b = random_tensor(Shape{g.out_channels}, 33);
+    const Shape out{g.batch, g.out_channels, g.out_h, g.out_w};
+    CpuBackend backend(threads);
+    Tensor workspace = Tensor::zeros(Shape{std::int64_t(backend.conv2d_workspace_bytes(g))}, DType::u8);
+    // Unfused: conv, relu; backward: relu, conv.
+    Tensor z = Tensor::zeros(out), y = Tensor::zeros(out), dy = random_tensor(out, 34), dz = Tensor::zeros(out);
+    Tensor dx = Tensor::zeros(x.shape()), dw = Tensor::zeros(w.shape()), db = Tensor::zeros(b.shape());
+    backend.conv2d_forward(g, x, w, b, z, workspace);
+    backend.activation_forward(Activation::relu, 0.0f, z, y);
+    backend.activation_backward(Activation::relu, 0.0f, z, Tensor(), dy, dz);
+    backend.conv2d_backward(g, x, w, Tensor(), dz, dx, dw, db, workspace);
+    // Fused.
+    g.relu = true;
+    Tensor fused_y = Tensor::zeros(out), fused_dy = random_tensor(out, 34);
+    Tensor fused_dx = Tensor::zeros(x.shape()), fused_dw = Tensor::zeros(w.shape()), fused_db = Tensor::zeros(b.shape());
+    backend.conv2d_forward(g, x, w, b, fused_y, workspace);
+    backend.conv2d_backward(g, x, w, fused_y, fused_dy, fused_dx, fused_dw, fused_db, workspace);
+    std::int64_t zeros = 0;
+    for (std::int64_t i = 0; i < y.numel(); ++i) zeros += y.f32()[i] == 0.0f;
+    CHECK(zeros > y.numel() / 4);  // the relu cuts
+    CHECK(std::memcmp(fused_y.raw(), y.raw(), y.bytes()) == 0);
+    CHECK(std::memcmp(fused_dy.raw(), dz.raw(), dz.bytes()) == 0);  // dy masked in place
+    CHECK(std::memcmp(fused_dx.raw(), dx.raw(), dx.bytes()) == 0);
+    CHECK(std::memcmp(fused_dw.raw(), dw.raw(), dw.bytes()) == 0);
+    CHECK(std::memcmp(fused_db.raw(), db.raw(), db.bytes()) == 0);
   }
 }
 
@@ -192,7 +227,7 @@ TEST_CASE("conv2d over many row tiles and image groups equals direct sums, with 
     Tensor y = Tensor::zeros(r.shape()), dx = Tensor::zeros(x.shape()), dw = Tensor::zeros(w.shape());
     Tensor db = Tensor::zeros(b.shape());
     backend.conv2d_forward(g, x, w, b, y, workspace);
-    backend.conv2d_backward(g, x, w, r, dx, dw, db, workspace);
+    backend.conv2d_backward(g, x, w, Tensor(), r, dx, dw, db, workspace);
     for (std::size_t i = 0; i < y_expected.size(); ++i) REQUIRE(y.f32()[i] == Approx(y_expected[i]).margin(1e-4));
     for (std::size_t i = 0; i < dx_expected.size(); ++i)
       REQUIRE(dx.f32()[i] == Approx(dx_expected[i]).margin(1e-4));

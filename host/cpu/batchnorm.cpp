@@ -7,13 +7,13 @@
 // batchnorm adds up over ranks in between (their per-channel math: batchnorm_math.hpp).
 // With g.relu every op applies the fused ReLU: outputs are max(0, z), and the backward ops
 // read the output y to pass dy only where y > 0.
-#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <utility>
 
 #include "host/core/error.hpp"
 #include "host/cpu/cpu_ops.hpp"
+#include "host/cpu/relu_mask.hpp"
 #include "host/math/batchnorm_math.hpp"
 
 namespace cadenza::cpu {
@@ -26,14 +26,6 @@ std::int64_t offset(const BatchNormGeometry& g, int o, int c) {
 // Row (o, c) of the forward output a fused ReLU masks dy with, or null without one.
 const float* relu_output_row(const BatchNormGeometry& g, const Tensor& y, int o, int c) {
   return g.relu ? y.f32() + offset(g, o, c) : nullptr;
-}
-
-// batchnorm_upstream(true, y, dy) (dy where y > 0, else +0) without a branch: the data
-// decide y > 0 at random, and a mispredicted branch per element made the masked loops
-// several times slower than the unmasked ones.
-float relu_masked(float y, float dy) {
-  const std::uint32_t keep = 0u - static_cast<std::uint32_t>(y > 0.0f);
-  return std::bit_cast<float>(std::bit_cast<std::uint32_t>(dy) & keep);
 }
 
 // The gradient reaching the normalisation: dy, or with a fused ReLU dy where y > 0.

@@ -15,6 +15,9 @@
 // per thread holding a column tile and a column-gradient tile. The number of slots is the
 // thread count it was sized for; a call uses at most that many threads.
 //
+// A fused ReLU (g.relu) is applied to each output tile while it is in cache, and in
+// backward each dy tile is masked in place by the output just before its GEMMs read it.
+//
 // Invariants: every floating-point sum runs in an order that depends on the geometry
 // alone, never on the thread count: each output element's dot product is one GEMM's; dw is
 // the sum, in group order, of per-group partials, each summing its images in order;
@@ -28,6 +31,8 @@
 
 #include "host/core/error.hpp"
 #include "host/cpu/cpu_ops.hpp"
+#include "host/cpu/relu_mask.hpp"
+#include "host/math/activation_math.hpp"
 
 namespace cadenza::cpu {
 namespace {
@@ -171,19 +176,22 @@ void conv2d_forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, c
     float* out = y.f32() + (std::int64_t(n) * g.out_channels * p.pixels + std::int64_t(first_row) * g.out_w);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g.out_channels, tile_pixels, k, 1.0f, w.f32(), k, col,
                 tile_pixels, 0.0f, out, pixels);
-    if (bias.defined()) {
-      for (int c = 0; c < g.out_channels; ++c) {
-        float* row = out + std::int64_t(c) * p.pixels;
+    for (int c = 0; c < g.out_channels && (bias.defined() || g.relu); ++c) {
+      float* row = out + std::int64_t(c) * p.pixels;
+      if (bias.defined()) {
         const float b = bias.f32()[c];
         for (int i = 0; i < tile_pixels; ++i) row[i] += b;
       }
+      if (g.relu)
+        for (int i = 0; i < tile_pixels; ++i) row[i] = relu_forward(row[i]);
     }
   }
 }
 
-void conv2d_backward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, const Tensor& dy,
+void conv2d_backward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, const Tensor& y, Tensor& dy,
                      Tensor& dx, Tensor& dw, Tensor& dbias, Tensor& workspace) {
   check_shapes(g, x, w, dy);
+  if (g.relu) CADENZA_CHECK(y.shape() == dy.shape(), "conv2d with a fused relu: output " << y.shape().str());
   const Plan p = plan_for(g);
   const int threads = usable_threads(p, workspace);
   const std::int64_t image_floats = std::int64_t(g.in_channels) * g.in_h * g.in_w;
@@ -192,18 +200,6 @@ void conv2d_backward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, 
   const bool want_dx = dx.defined();
   float* partials = static_cast<float*>(workspace.raw());
   const std::int64_t dw_floats = std::int64_t(g.out_channels) * p.k;
-
-  if (dbias.defined()) {
-#pragma omp parallel for schedule(static) num_threads(threads)
-    for (int c = 0; c < g.out_channels; ++c) {
-      for (int n = 0; n < g.batch; ++n) {
-        const float* plane = dy.f32() + n * out_floats + std::int64_t(c) * p.pixels;
-        float sum = 0.0f;
-        for (std::int64_t i = 0; i < p.pixels; ++i) sum += plane[i];
-        dbias.f32()[c] += sum;
-      }
-    }
-  }
 
   // Group `group` holds images [group * batch / groups, (group + 1) * batch / groups): its
   // weight-gradient partial sums their tiles in order; the input gradient of each of its
@@ -218,13 +214,19 @@ void conv2d_backward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, 
     const int begin = group * g.batch / p.groups, end = (group + 1) * g.batch / p.groups;
     for (int n = begin; n < end; ++n) {
       const float* image = x.f32() + n * image_floats;
-      const float* grad_out = dy.f32() + n * out_floats;
+      float* grad_out = dy.f32() + n * out_floats;
       float* grad_in = want_dx ? dx.f32() + n * image_floats : nullptr;
       if (want_dx) std::memset(grad_in, 0, sizeof(float) * image_floats);
       for (int tile = 0; tile < p.tiles; ++tile) {
         const int first_row = tile * p.tile_rows, rows = std::min(p.tile_rows, g.out_h - first_row);
         const int tile_pixels = rows * g.out_w;
-        const float* grad_tile = grad_out + std::int64_t(first_row) * g.out_w;
+        float* grad_tile = grad_out + std::int64_t(first_row) * g.out_w;
+        if (g.relu) {
+          const float* out = y.f32() + n * out_floats + std::int64_t(first_row) * g.out_w;
+          for (int c = 0; c < g.out_channels; ++c)
+            for (int i = 0; i < tile_pixels; ++i)
+              grad_tile[c * p.pixels + i] = relu_masked(out[c * p.pixels + i], grad_tile[c * p.pixels + i]);
+        }
         // partial (Cout, K) += dy_tile (Cout, tile) * col^T (tile, K)
         im2col_tile(g, image, first_row, rows, col);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g.out_channels, k, tile_pixels, 1.0f, grad_tile,
@@ -236,6 +238,19 @@ void conv2d_backward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, 
                       grad_tile, pixels, 0.0f, dcol, tile_pixels);
           col2im_tile(g, dcol, first_row, rows, grad_in);
         }
+      }
+    }
+  }
+
+  // The bias gradient from the (masked) dy.
+  if (dbias.defined()) {
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (int c = 0; c < g.out_channels; ++c) {
+      for (int n = 0; n < g.batch; ++n) {
+        const float* plane = dy.f32() + n * out_floats + std::int64_t(c) * p.pixels;
+        float sum = 0.0f;
+        for (std::int64_t i = 0; i < p.pixels; ++i) sum += plane[i];
+        dbias.f32()[c] += sum;
       }
     }
   }

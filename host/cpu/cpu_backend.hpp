@@ -54,10 +54,9 @@ class CpuBackend final : public Backend {
                       const Tensor& bias, Tensor& y, Tensor& workspace) override {
     enqueue([=]() mutable { cpu::conv2d_forward(g, x, w, bias, y, workspace); });
   }
-  void conv2d_backward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
-                       const Tensor& dy, Tensor& dx, Tensor& dw, Tensor& dbias,
-                       Tensor& workspace) override {
-    enqueue([=]() mutable { cpu::conv2d_backward(g, x, w, dy, dx, dw, dbias, workspace); });
+  void conv2d_backward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, const Tensor& y, Tensor& dy,
+                       Tensor& dx, Tensor& dw, Tensor& dbias, Tensor& workspace) override {
+    enqueue([=]() mutable { cpu::conv2d_backward(g, x, w, y, dy, dx, dw, dbias, workspace); });
   }
   void batchnorm_forward_train(const BatchNormGeometry& g, const Tensor& x, const Tensor& gamma,
                                const Tensor& beta, Tensor& y, Tensor& running_mean,

@@ -20,7 +20,7 @@ namespace cadenza::cpu {
 std::size_t conv2d_workspace_bytes(const Conv2dGeometry& g, int threads);
 void conv2d_forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, const Tensor& bias,
                     Tensor& y, Tensor& workspace);
-void conv2d_backward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, const Tensor& dy,
+void conv2d_backward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, const Tensor& y, Tensor& dy,
                      Tensor& dx, Tensor& dw, Tensor& dbias, Tensor& workspace);
 
 void batchnorm_forward_train(const BatchNormGeometry& g, const Tensor& x, const Tensor& gamma,

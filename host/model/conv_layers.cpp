@@ -1,7 +1,9 @@
 // Convolution layers: conv2d on (B, C, H, W) and conv1d on (B, C, L), PyTorch weight
 // layouts ((out, in, kh, kw) and (out, in, k)), padding 'same', 'valid' or explicit zeros.
 // A conv1d is the conv2d op on a height-1 image with a 1 x k kernel, so both backends
-// serve it with their 2-D code.
+// serve it with their 2-D code. With a fused ReLU (the model fuses a relu that alone reads
+// the convolution) the layer is "conv2d+relu" / "conv1d+relu": the op writes max(0, conv)
+// and masks the gradient by its output.
 #include "host/core/error.hpp"
 #include "host/model/layers.hpp"
 #include "host/model/weight_and_bias.hpp"
@@ -11,10 +13,11 @@ namespace {
 
 class ConvLayer final : public SingleInputLayer {
  public:
-  ConvLayer(const LayerConfig& c, int spatial_axes)
-      : SingleInputLayer(spatial_axes == 1 ? "conv1d" : "conv2d", c.name),
+  ConvLayer(const LayerConfig& c, int spatial_axes, bool fused_relu)
+      : SingleInputLayer(std::string(spatial_axes == 1 ? "conv1d" : "conv2d") + (fused_relu ? "+relu" : ""), c.name),
         config_(c),
-        spatial_axes_(spatial_axes) {
+        spatial_axes_(spatial_axes),
+        fused_relu_(fused_relu) {
     if (spatial_axes_ == 1) {
       for (const auto& [key, pair] : {std::pair{"kernel", c.kernel}, std::pair{"stride", c.stride},
                                       std::pair{"dilation", c.dilation}, std::pair{"pad", c.pad}}) {
@@ -43,6 +46,7 @@ class ConvLayer final : public SingleInputLayer {
                                      config_.dilation[1], config_.padding == "same");
     if (config_.padding == "explicit")
       geometry_ = geometry_.with_padding(one_d ? 0 : config_.pad[0], config_.pad[1]);
+    geometry_.relu = fused_relu_;
     if (geometry_.out_h <= 0 || geometry_.out_w <= 0)
       CADENZA_USER_ERROR(describe() << ": kernel " << kernel_h << "x" << kernel_w << " with dilation "
                                     << config_.dilation[0] << "x" << config_.dilation[1]
@@ -70,11 +74,13 @@ class ConvLayer final : public SingleInputLayer {
                            weight_, params_.bias, image_y, workspace_);
   }
 
-  void backward(Backend& backend, const Tensor& x, const Tensor&, const Tensor& dy, Tensor& dx,
+  // dy is this layer's own output gradient: with the fused ReLU the op masks it in place.
+  void backward(Backend& backend, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx,
                 const StepInfo&) override {
     Tensor image_dx = as_image(dx, geometry_.in_channels, geometry_.in_h, geometry_.in_w);
+    Tensor image_dy = as_image(dy, geometry_.out_channels, geometry_.out_h, geometry_.out_w);
     backend.conv2d_backward(geometry_, as_image(x, geometry_.in_channels, geometry_.in_h, geometry_.in_w),
-                            weight_, as_image(dy, geometry_.out_channels, geometry_.out_h, geometry_.out_w),
+                            weight_, as_image(y, geometry_.out_channels, geometry_.out_h, geometry_.out_w), image_dy,
                             image_dx, weight_grad_, params_.bias_grad, workspace_);
   }
 
@@ -95,6 +101,7 @@ class ConvLayer final : public SingleInputLayer {
 
   LayerConfig config_;
   int spatial_axes_;
+  bool fused_relu_;
   Conv2dGeometry geometry_;
   WeightAndBias params_;
   Tensor weight_, weight_grad_;  // (out, in, kh, kw) views of the parameter and its gradient
@@ -104,11 +111,15 @@ class ConvLayer final : public SingleInputLayer {
 }  // namespace
 
 std::unique_ptr<Layer> make_conv1d_layer(const LayerConfig& config) {
-  return std::make_unique<ConvLayer>(config, 1);
+  return std::make_unique<ConvLayer>(config, 1, false);
 }
 
 std::unique_ptr<Layer> make_conv2d_layer(const LayerConfig& config) {
-  return std::make_unique<ConvLayer>(config, 2);
+  return std::make_unique<ConvLayer>(config, 2, false);
+}
+
+std::unique_ptr<Layer> make_conv_relu_layer(const LayerConfig& config) {
+  return std::make_unique<ConvLayer>(config, config.type == "conv1d" ? 1 : 2, true);
 }
 
 }  // namespace cadenza

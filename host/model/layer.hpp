@@ -77,7 +77,8 @@ class Layer {
   virtual void forward(Backend& backend, std::span<const Tensor> inputs, Tensor& y,
                        const StepInfo& step) = 0;
   // dinputs[i] is the gradient of inputs[i], written with `=`; undefined where no gradient
-  // is wanted (the model's input).
+  // is wanted (the model's input). dy, the gradient of y, is the layer's to overwrite:
+  // nothing reads it after this call (a fused ReLU masks it in place).
   virtual void backward(Backend& backend, std::span<const Tensor> inputs, const Tensor& y,
                         const Tensor& dy, std::span<Tensor> dinputs, const StepInfo& step) = 0;
 

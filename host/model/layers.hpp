@@ -11,8 +11,10 @@ namespace cadenza {
 std::unique_ptr<Layer> make_conv1d_layer(const LayerConfig& config);
 std::unique_ptr<Layer> make_conv2d_layer(const LayerConfig& config);
 std::unique_ptr<Layer> make_batchnorm_layer(const LayerConfig& config);
-// A batchnorm with the relu that follows it fused in (Model fuses them; no config type).
+// A batchnorm, or a conv1d / conv2d, with the relu that follows it fused in (Model fuses
+// them; no config type).
 std::unique_ptr<Layer> make_batchnorm_relu_layer(const LayerConfig& config);
+std::unique_ptr<Layer> make_conv_relu_layer(const LayerConfig& config);
 std::unique_ptr<Layer> make_activation_layer(const LayerConfig& config);
 std::unique_ptr<Layer> make_maxpool2d_layer(const LayerConfig& config);
 std::unique_ptr<Layer> make_avgpool2d_layer(const LayerConfig& config);

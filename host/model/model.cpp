@@ -18,10 +18,15 @@ std::vector<std::string> layer_inputs(const ModelConfig& config, std::size_t i) 
   return {i == 0 ? "input" : config.layers[i - 1].name};
 }
 
-// Which config layers are a relu the model fuses into the batchnorm before it: the relu
-// reads that batchnorm alone, no other layer reads the batchnorm, and the relu is not the
-// last layer (whose input is the embedding).
-std::vector<bool> relus_fused_into_batchnorm(const ModelConfig& config) {
+// The layer types whose op can apply a ReLU to its output and mask its gradient.
+bool takes_fused_relu(const std::string& type) {
+  return type == "batchnorm" || type == "conv2d" || type == "conv1d";
+}
+
+// Which config layers are a relu the model fuses into the layer before it: that layer
+// takes a fused ReLU, the relu reads it alone, no other layer reads it, and the relu is
+// not the last layer (whose input is the embedding).
+std::vector<bool> fused_relus(const ModelConfig& config) {
   const std::size_t n = config.layers.size();
   std::map<std::string, int> readers;
   std::vector<std::string> sole_input(n);
@@ -33,7 +38,7 @@ std::vector<bool> relus_fused_into_batchnorm(const ModelConfig& config) {
   std::vector<bool> fused(n, false);
   for (std::size_t i = 1; i + 1 < n; ++i) {
     const LayerConfig& previous = config.layers[i - 1];
-    fused[i] = config.layers[i].type == "relu" && previous.type == "batchnorm" && sole_input[i] == previous.name &&
+    fused[i] = config.layers[i].type == "relu" && takes_fused_relu(previous.type) && sole_input[i] == previous.name &&
                readers[previous.name] == 1;
   }
   return fused;
@@ -63,7 +68,7 @@ Model::Model(const ModelConfig& config, const Shape& input_shape, int num_output
   std::vector<ArenaPlan::LifetimeRequest> gradients;
   std::vector<int> output_gradient_of;                       // per node: its request
   std::vector<std::vector<int>> input_gradients_of, extras_of;  // per node: requests (-1: none)
-  const std::vector<bool> fused_relu = relus_fused_into_batchnorm(config);
+  const std::vector<bool> fused_relu = fused_relus(config);
   for (std::size_t i = 0; i < config.layers.size(); ++i) {
     const LayerConfig& lc = config.layers[i];
     if (fused_relu[i]) {  // the batchnorm's node computes it; the relu's readers read that node
@@ -103,8 +108,10 @@ Model::Model(const ModelConfig& config, const Shape& input_shape, int num_output
       input_gradients.push_back(gradient);
     }
     const bool is_last = i + 1 == config.layers.size();
-    node.layer = i + 1 < fused_relu.size() && fused_relu[i + 1] ? make_batchnorm_relu_layer(lc)
-                                                                 : make_layer(lc, is_last, num_outputs, static_cast<int>(i));
+    if (i + 1 < fused_relu.size() && fused_relu[i + 1])
+      node.layer = lc.type == "batchnorm" ? make_batchnorm_relu_layer(lc) : make_conv_relu_layer(lc);
+    else
+      node.layer = make_layer(lc, is_last, num_outputs, static_cast<int>(i));
     try {
       node.output_shape = node.layer->plan(input_shapes, plan, backend);
     } catch (const UserError& e) {

@@ -11,11 +11,11 @@
 //   backward (its readers all come later, so all have run).
 // - output() is (batch, num_outputs): the logits the loss reads; embedding() is the last
 //   layer's input, flattened per example.
-// - A relu that alone reads a batchnorm's output, itself its only reader, and is not the
-//   last layer, is fused into it: one node "batchnorm+relu" (named as the batchnorm) whose
-//   output the relu's readers read. The batchnorm's own output and gradient buffers then
-//   never exist, and the step makes one pass less over them each way. Parameters, state
-//   and their names are unchanged.
+// - A relu that alone reads a batchnorm's or a convolution's output, itself its only
+//   reader, and is not the last layer, is fused into it: one node "batchnorm+relu" or
+//   "conv2d+relu" (named as that layer) whose output the relu's readers read. Its own
+//   output and gradient buffers then never exist, and the step makes fewer passes over
+//   them each way. Parameters, state and their names are unchanged.
 #pragma once
 
 #include <cstdint>

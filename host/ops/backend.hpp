@@ -223,12 +223,15 @@ class Backend {
                                                   int num_samples, int max_batch) = 0;
 
   // Convolution. x (N, Cin, H, W), w (Cout, Cin, kh, kw), bias (Cout), y (N, Cout, Ho, Wo).
+  // With g.relu a ReLU is fused in: forward writes max(0, conv + bias), and backward reads
+  // the output y and first zeroes dy in place where y <= 0 (dy is the gradient of the
+  // ReLU's output, no longer needed after this call); without it y may be undefined and
+  // dy is left as it is.
   virtual std::size_t conv2d_workspace_bytes(const Conv2dGeometry& g) = 0;
   virtual void conv2d_forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
                               const Tensor& bias, Tensor& y, Tensor& workspace) = 0;
-  virtual void conv2d_backward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
-                               const Tensor& dy, Tensor& dx, Tensor& dw, Tensor& dbias,
-                               Tensor& workspace) = 0;
+  virtual void conv2d_backward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, const Tensor& y,
+                               Tensor& dy, Tensor& dx, Tensor& dw, Tensor& dbias, Tensor& workspace) = 0;
 
   // Batch normalisation. gamma, beta, running_*, saved_* are (channels). With g.relu a
   // ReLU is fused in: every forward writes max(0, z), and every backward reads the output

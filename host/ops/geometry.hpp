@@ -22,6 +22,8 @@ struct Conv2dGeometry {
   // kernel pads the extra row at the bottom/right, as PyTorch and Keras do).
   int pad_top = 0, pad_bottom = 0, pad_left = 0, pad_right = 0;
   int out_h = 0, out_w = 0;
+  // A ReLU fused in (the model's "conv2d+relu" node): y = max(0, conv + bias).
+  bool relu = false;
 
   // Fills the padding and output size for 'same' (output = ceil(input / stride)) or
   // 'valid' (no padding); an output size of 0 means the kernel does not fit (callers check).

@@ -174,9 +174,10 @@ class ParityRun {
   std::vector<ParityResult> results_;
 };
 
-// The convolution cases at the candidate's `precision` (the reference computes fp32).
+// The convolution cases at the candidate's `precision` (the reference computes fp32); the
+// first geometry again with a fused ReLU.
 void conv2d_cases(ParityRun& t, Precision precision, double tolerance) {
-  const Conv2dGeometry cases[] = {
+  std::vector<Conv2dGeometry> cases = {
       Conv2dGeometry::make(2, 3, 6, 7, 4, 3, 3, 1, 1, 1, 1, true),
       Conv2dGeometry::make(1, 1, 96, 31, 8, 3, 3, 1, 1, 1, 1, true),    // batch 1, odd width
       Conv2dGeometry::make(3, 5, 9, 11, 6, 3, 5, 2, 1, 1, 1, false),   // stride, rectangular
@@ -185,12 +186,15 @@ void conv2d_cases(ParityRun& t, Precision precision, double tolerance) {
       Conv2dGeometry::make(2, 2, 10, 9, 3, 4, 4, 1, 1, 1, 1, true),    // even kernel: uneven padding
       Conv2dGeometry::make(1, 3, 11, 8, 2, 2, 4, 2, 3, 1, 1, true),    // uneven padding, strided
   };
+  cases.push_back(cases[1]);
+  cases.back().relu = true;
   for (const Conv2dGeometry& g : cases) {
     std::ostringstream name;
     name << "x " << Shape{g.batch, g.in_channels, g.in_h, g.in_w}.str() << ", " << g.out_channels << "x"
          << g.kernel_h << "x" << g.kernel_w << " stride " << g.stride_h << "x" << g.stride_w
          << " dilation " << g.dilation_h << " pad " << g.pad_top << "/" << g.pad_bottom << "/"
-         << g.pad_left << "/" << g.pad_right << (precision == Precision::bf16 ? ", bf16" : "");
+         << g.pad_left << "/" << g.pad_right << (g.relu ? ", fused relu" : "")
+         << (precision == Precision::bf16 ? ", bf16" : "");
     auto x = t.make(Shape{g.batch, g.in_channels, g.in_h, g.in_w}, 1);
     auto w = t.make(Shape{g.out_channels, g.in_channels, g.kernel_h, g.kernel_w}, 2, 0.3f);
     auto b = t.make(Shape{g.out_channels}, 3);
@@ -199,11 +203,16 @@ void conv2d_cases(ParityRun& t, Precision precision, double tolerance) {
     t.ref().conv2d_forward(g, x.ref.tensor, w.ref.tensor, b.ref.tensor, y.ref.tensor, ws_ref);
     t.cand().conv2d_forward(g, x.cand.tensor, w.cand.tensor, b.cand.tensor, y.cand.tensor, ws_cand);
     t.compare("conv2d_forward", "y", name.str(), y, tolerance);
+    // Backward at the reference's y on both sides, so that a fused ReLU masks the same
+    // elements (y near 0 may differ in sign by rounding).
+    Tensor y_host = Tensor::zeros(y.ref.tensor.shape());
+    t.ref().copy(y.ref.tensor, y_host);
+    auto y_ref = t.upload(y_host);
     auto dy = t.make(y.ref.tensor.shape(), 5), dx = t.make(x.ref.tensor.shape(), 6);
     auto dw = t.make(w.ref.tensor.shape(), 7), db = t.make(b.ref.tensor.shape(), 8);
-    t.ref().conv2d_backward(g, x.ref.tensor, w.ref.tensor, dy.ref.tensor, dx.ref.tensor, dw.ref.tensor,
-                            db.ref.tensor, ws_ref);
-    t.cand().conv2d_backward(g, x.cand.tensor, w.cand.tensor, dy.cand.tensor, dx.cand.tensor,
+    t.ref().conv2d_backward(g, x.ref.tensor, w.ref.tensor, y_ref.ref.tensor, dy.ref.tensor, dx.ref.tensor,
+                            dw.ref.tensor, db.ref.tensor, ws_ref);
+    t.cand().conv2d_backward(g, x.cand.tensor, w.cand.tensor, y_ref.cand.tensor, dy.cand.tensor, dx.cand.tensor,
                              dw.cand.tensor, db.cand.tensor, ws_cand);
     t.compare("conv2d_backward", "dx", name.str(), dx, tolerance);
     t.compare("conv2d_backward", "dw", name.str(), dw, tolerance);
