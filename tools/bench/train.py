@@ -11,7 +11,9 @@ forward, loss (BCE with logits for tags, cross-entropy for classes), backward an
 optimizer's update (train.optimizer, lr, betas, eps, weight decay, momentum). The peer's
 model is built from the resolved config bench_train writes (tools/bench/torch_peer.py)
 and must have cadenza's parameter count. Both time --steps steps after --warmup, each to
-the device's completion, and report the median as samples/s. On the GPU both run at
+the device's completion, and report the median as samples/s; the two sides alternate for
+--rounds rounds (a shared machine's slow spell then falls on both), and the table gives the
+medians of the rounds and the median and range of the rounds' ratios. On the GPU both run at
 --precision (fp32: no TF32 anywhere; tf32: cadenza's train.precision tf32, torch's
 allow_tf32 for cuDNN and matmul; bf16: cadenza's train.precision bf16, torch's allow_tf32
 and the model under torch.autocast(dtype=torch.bfloat16)), torch with cudnn.benchmark. The ceiling column is
@@ -151,6 +153,8 @@ def main():
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--steps", type=int, default=7)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="cadenza and PyTorch alternate this many times per row (default 3)")
     parser.add_argument("--cuda", action="store_true", help="also time both on the GPU")
     parser.add_argument("--no-cpu", action="store_true", help="with --cuda: the GPU rows only")
     parser.add_argument("--precision", choices=["fp32", "tf32", "bf16"], default="fp32",
@@ -164,43 +168,60 @@ def main():
     rows = []
     for config in args.configs:
         for device in devices:
-            figures = cadenza(args, config, device)
             torch_device = "cuda" if device == "cuda" and torch.cuda.is_available() else "cpu"
-            if device == "cuda" and torch_device == "cpu":
+            has_peer = not (device == "cuda" and torch_device == "cpu")
+            if not has_peer:
                 print(f"note: torch {torch.__version__} has no CUDA; the GPU rows show no PyTorch figure",
                       file=sys.stderr)
-                peer_rate, peer_bytes = None, None
-            else:
-                peer_rate = peer(args, figures, torch_device)[0]
-                peer_bytes = peer_memory(args, figures, torch_device)
+            # The two sides alternate, so that a slow spell of a shared machine falls on both;
+            # each round's ratio compares runs minutes apart at most.
+            rounds = []
+            for _ in range(args.rounds):
+                figures = cadenza(args, config, device)
+                peer_rate = peer(args, figures, torch_device)[0] if has_peer else None
+                rounds.append((figures, peer_rate))
+            figures = rounds[0][0]
+            peer_rate = statistics.median([r[1] for r in rounds]) if has_peer else None
+            peer_bytes = peer_memory(args, figures, torch_device) if has_peer else None
+            cadenza_rates = [r[0]["samples_per_s"] for r in rounds]
+            ratios = [r[0]["samples_per_s"] / r[1] for r in rounds] if has_peer else []
             rows.append({"config": config, "model": figures["model"], "device": figures["device"],
                          "threads": args.threads if device == "cpu" else None, "batch": figures["batch"],
-                         "cadenza_samples_per_s": figures["samples_per_s"], "pytorch_samples_per_s": peer_rate,
-                         "ratio": figures["samples_per_s"] / peer_rate if peer_rate else None,
-                         "ceiling_samples_per_s": figures["ceiling_samples_per_s"],
-                         "gemm_gflops": figures["gemm_flops_per_s"] / 1e9,
+                         "rounds": args.rounds,
+                         "cadenza_samples_per_s": statistics.median(cadenza_rates),
+                         "cadenza_samples_per_s_range": [min(cadenza_rates), max(cadenza_rates)],
+                         "pytorch_samples_per_s": peer_rate,
+                         "pytorch_samples_per_s_range": [min(r[1] for r in rounds), max(r[1] for r in rounds)]
+                         if has_peer else None,
+                         "ratio": statistics.median(ratios) if ratios else None,
+                         "ratio_range": [min(ratios), max(ratios)] if ratios else None,
+                         "ceiling_samples_per_s": statistics.median([r[0]["ceiling_samples_per_s"] for r in rounds]),
+                         "gemm_gflops": statistics.median([r[0]["gemm_flops_per_s"] for r in rounds]) / 1e9,
                          "cadenza_memory_bytes": figures["peak_rss_bytes"] if device == "cpu" else figures["arena_bytes"],
                          "pytorch_memory_bytes": peer_bytes,
                          "forward_gflop_per_sample": figures["forward_flops_per_sample"] / 1e9})
 
-    print(f"training step, median of {args.steps} after {args.warmup} warm-up; PyTorch {torch.__version__}, "
+    print(f"training step, median of {args.steps} after {args.warmup} warm-up, then the median of {args.rounds} "
+          f"alternating rounds (ratio: the median of the rounds' ratios); PyTorch {torch.__version__}, "
           f"torchaudio {torchaudio.__version__}; CPU rows on {args.threads} threads"
           + (f"; GPU rows in {args.precision}" if args.cuda else ""))
     header = f"{'model':18} {'device':7} {'batch':>5} {'cadenza/s':>10} {'PyTorch/s':>10} {'ratio':>6} " \
-             f"{'ceiling/s':>10} {'GEMM GFLOP/s':>12} {'cadenza MiB':>11} {'PyTorch MiB':>11}"
+             f"{'ratio range':>13} {'ceiling/s':>10} {'GEMM GFLOP/s':>12} {'cadenza MiB':>11} {'PyTorch MiB':>11}"
     print(header)
     for r in rows:
         peer_text = f"{r['pytorch_samples_per_s']:10.2f}" if r["pytorch_samples_per_s"] else f"{'-':>10}"
         ratio_text = f"{r['ratio']:5.2f}x" if r["ratio"] else f"{'-':>6}"
+        range_text = (f"{r['ratio_range'][0]:5.2f}-{r['ratio_range'][1]:.2f}x" if r["ratio_range"]
+                      else f"{'-':>13}")
         peer_memory_text = (f"{r['pytorch_memory_bytes'] / 2**20:11.0f}" if r["pytorch_memory_bytes"]
                             else f"{'-':>11}")
         print(f"{r['model']:18} {r['device']:7} {r['batch']:>5} {r['cadenza_samples_per_s']:10.2f} {peer_text} "
-              f"{ratio_text} {r['ceiling_samples_per_s']:10.2f} {r['gemm_gflops']:12.0f} "
+              f"{ratio_text} {range_text:>13} {r['ceiling_samples_per_s']:10.2f} {r['gemm_gflops']:12.0f} "
               f"{r['cadenza_memory_bytes'] / 2**20:11.0f} {peer_memory_text}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"torch": torch.__version__, "precision": args.precision, "warmup": args.warmup, "steps": args.steps, "rows": rows}, f,
-                      indent=2)
+            json.dump({"torch": torch.__version__, "precision": args.precision, "warmup": args.warmup,
+                       "steps": args.steps, "rounds": args.rounds, "rows": rows}, f, indent=2)
 
 
 if __name__ == "__main__":
