@@ -334,7 +334,8 @@ void Trainer::build() {
     os.str("");
     os << "data-parallel: " << communicator_->describe() << ", batch " << batch_ << " per rank ("
        << batch_ * world_size_ << " per step), gradients averaged in " << gradient_reducer_->buckets().size()
-       << " bucket" << (gradient_reducer_->buckets().size() == 1 ? "" : "s");
+       << " bucket" << (gradient_reducer_->buckets().size() == 1 ? "" : "s")
+       << (config_.train.capture_graph ? "; the step runs op by op (graph capture is for single-process runs)" : "");
     log_.info(os.str());
   }
   os.str("");
