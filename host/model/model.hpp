@@ -9,6 +9,9 @@
 //   An output read by k layers gets k - 1 more gradient buffers, one per extra reader;
 //   backward sums them into the output's gradient before the layer that made it runs
 //   backward (its readers all come later, so all have run).
+// - Gradient buffers hold values only during backward, from the reader (or the loss) that
+//   writes them to the layer that reads them; buffers never live at once share arena bytes
+//   (ArenaPlan::add_by_lifetime). Read a layer's output gradient only while that holds.
 // - output() is (batch, num_outputs): the logits the loss reads; embedding() is the last
 //   layer's input, flattened per example.
 // - A relu that alone reads a batchnorm's or a convolution's output, itself its only
