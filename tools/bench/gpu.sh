@@ -14,6 +14,8 @@
 # machine's description land in OUT_DIR (default bench-gpu-<time>) for docs/PERFORMANCE.md
 # and docs/GPU_VALIDATION.md. PYTHON picks the interpreter; a torch built with CUDA gives
 # the PyTorch GPU column (Debian's python3-torch has none, and the column then says so).
+# One round per row (train.py --rounds 1) keeps the whole run within ten minutes; rerun a
+# row with more rounds where a figure looks disturbed.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=${1:-bench-gpu-$(date +%Y%m%d-%H%M%S)}
@@ -28,7 +30,7 @@ cmake --build build --target gpu_selfcheck bench_train bench_frontend > "$out/bu
 } | tee "$out/machine.txt"
 ./build/gpu_selfcheck | tee "$out/selfcheck.txt"
 for precision in fp32 tf32 bf16; do
-  "$python" tools/bench/train.py --cuda --precision "$precision" --bench-train build/bench_train \
+  "$python" tools/bench/train.py --cuda --precision "$precision" --rounds 1 --bench-train build/bench_train \
     --json "$out/train-$precision.json" $([ "$precision" != fp32 ] && echo --no-cpu) |
     tee "$out/train-$precision.txt"
 done
