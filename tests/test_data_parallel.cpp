@@ -58,15 +58,9 @@ int run(const std::string& command, const fs::path& log) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-std::vector<nlohmann::json> jsonl_lines(const fs::path& path) {
-  std::ifstream in(path);
-  std::vector<nlohmann::json> lines;
-  for (std::string line; std::getline(in, line);)
-    if (!line.empty()) lines.push_back(nlohmann::json::parse(line));
-  return lines;
+std::vector<nlohmann::json> metrics_lines(const fs::path& run_dir) {
+  return read_jsonl(run_dir / "metrics.jsonl");
 }
-
-std::vector<nlohmann::json> metrics_lines(const fs::path& run_dir) { return jsonl_lines(run_dir / "metrics.jsonl"); }
 
 // The largest |a - b| over every tensor of two weight files, and the largest |a|.
 std::pair<double, double> weight_difference(const fs::path& a, const fs::path& b) {
@@ -146,7 +140,7 @@ TEST_CASE("with sync_batchnorm two ranks train the demo as one process of twice 
   INFO("max |w_2 - w_1| " << difference << ", max |w| " << largest);
   CHECK(difference <= 1e-4 * largest);
   // The global batch's loss at every step (seen within 2e-5; without sync 1e-2 apart).
-  const auto a = jsonl_lines(two / "steps.jsonl"), b = jsonl_lines(one / "steps.jsonl");
+  const auto a = read_jsonl(two / "steps.jsonl"), b = read_jsonl(one / "steps.jsonl");
   REQUIRE(a.size() == 10);
   REQUIRE(b.size() == 10);
   for (std::size_t s = 0; s < a.size(); ++s)

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,22 @@ inline Tensor random_tensor(const Shape& shape, std::uint64_t seed, float scale 
   for (std::int64_t i = 0; i < t.numel(); ++i)
     t.f32()[i] = scale * (2.0f * uniform01(seed, 0, std::uint64_t(i)) - 1.0f);
   return t;
+}
+
+// The records of a .jsonl file (a run's metrics.jsonl or steps.jsonl), one per non-empty line.
+inline std::vector<nlohmann::json> read_jsonl(const std::filesystem::path& path) {
+  std::vector<nlohmann::json> lines;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty()) lines.push_back(nlohmann::json::parse(line));
+  return lines;
+}
+
+// The logged losses of a run directory's steps.jsonl, in step order.
+inline std::vector<double> step_losses(const std::filesystem::path& run_dir) {
+  std::vector<double> losses;
+  for (const auto& j : read_jsonl(run_dir / "steps.jsonl")) losses.push_back(j["loss"].get<double>());
+  return losses;
 }
 
 // StepInfo of a training step (CPU) whose dropout layers draw from `seed`.

@@ -34,6 +34,8 @@ namespace {
 
 const std::string kDemo = std::string(CADENZA_SOURCE_DIR) + "/configs/demo.yaml";
 
+using cadenza::testing::read_jsonl;
+using cadenza::testing::step_losses;
 using cadenza::testing::TempDir;
 
 // The small run: 4 classes x 24 clips, 1.0 s, 2 threads; 4 steps of 16 per epoch.
@@ -43,27 +45,12 @@ std::vector<std::string> small_run_overrides() {
           "train.threads=2",              "train.log_every_steps=1"};
 }
 
-std::vector<nlohmann::json> read_jsonl(const fs::path& path) {
-  std::vector<nlohmann::json> lines;
-  std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line))
-    if (!line.empty()) lines.push_back(nlohmann::json::parse(line));
-  return lines;
-}
-
 // The figures that must match exactly between runs (not timings).
 std::vector<std::vector<double>> epoch_figures(const fs::path& run_dir) {
   std::vector<std::vector<double>> out;
   for (const auto& j : read_jsonl(run_dir / "metrics.jsonl"))
     out.push_back({j["epoch"].get<double>(), j["train_loss"].get<double>(), j["train_accuracy"].get<double>(),
                    j["val_loss"].get<double>(), j["val_accuracy"].get<double>()});
-  return out;
-}
-
-std::vector<double> step_losses(const fs::path& run_dir) {
-  std::vector<double> out;
-  for (const auto& j : read_jsonl(run_dir / "steps.jsonl")) out.push_back(j["loss"].get<double>());
   return out;
 }
 

@@ -4,9 +4,6 @@
 // value). A capture the driver refused would show as a warning and no graph replay.
 #include <catch2/catch.hpp>
 
-#include <filesystem>
-#include <fstream>
-#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "host/config/config.hpp"
@@ -15,20 +12,7 @@
 #include "tests/test_support.hpp"
 
 using namespace cadenza;
-namespace fs = std::filesystem;
-
-namespace {
-
-std::vector<double> step_losses(const fs::path& run_dir) {
-  std::vector<double> out;
-  std::ifstream in(run_dir / "steps.jsonl");
-  std::string line;
-  while (std::getline(in, line))
-    if (!line.empty()) out.push_back(nlohmann::json::parse(line)["loss"].get<double>());
-  return out;
-}
-
-}  // namespace
+using cadenza::testing::step_losses;
 
 TEST_CASE("the CUDA graph of the training step replays the eager steps bit for bit", "[cuda][train]") {
   const std::vector<std::string> overrides = {
