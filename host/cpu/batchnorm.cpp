@@ -137,7 +137,7 @@ void batchnorm_backward(const BatchNormGeometry& g, const Tensor& x, const Tenso
     dbeta.f32()[c] += static_cast<float>(sum_dy);
     dgamma.f32()[c] += static_cast<float>(sum_dy_xhat);
     if (!want_dx) continue;
-    const float k = gamma.f32()[c] * invstd / static_cast<float>(count);
+    const float gamma_c = gamma.f32()[c], n = static_cast<float>(count);
     const float total_dy = static_cast<float>(sum_dy);
     const float total_dy_xhat = static_cast<float>(sum_dy_xhat);
     for (int o = 0; o < g.outer; ++o) {
@@ -145,11 +145,9 @@ void batchnorm_backward(const BatchNormGeometry& g, const Tensor& x, const Tenso
       const float* dp = dy.f32() + offset(g, o, c);
       const float* yp = relu_output_row(g, y, o, c);
       float* out = dx.f32() + offset(g, o, c);
-      for (int i = 0; i < g.inner; ++i) {
-        const float xhat = (xp[i] - mean) * invstd;
-        const float d = upstream(yp, dp, i);
-        out[i] = k * (static_cast<float>(count) * d - total_dy - xhat * total_dy_xhat);
-      }
+      for (int i = 0; i < g.inner; ++i)
+        out[i] = batchnorm_dx(gamma_c, invstd, n, upstream(yp, dp, i), (xp[i] - mean) * invstd, total_dy,
+                              total_dy_xhat);
     }
   }
 }

@@ -33,8 +33,8 @@ CADENZA_HD float batchnorm_output(bool relu, float z) { return relu ? relu_forwa
 // fused ReLU dy where the output y > 0 and 0 elsewhere (y > 0 exactly where z > 0).
 CADENZA_HD float batchnorm_upstream(bool relu, float y, float dy) { return relu ? relu_backward(y, dy) : dy; }
 
-// dx of one element from the channel's sums over every rank: sum_dy = sum dy and
-// sum_dy_xhat = sum dy * xhat over all `count` elements of the channel.
+// dx of one element from the channel's sums: sum_dy = sum dy and sum_dy_xhat = sum dy *
+// xhat over all `count` elements of the channel (of every rank, for synchronised batchnorm).
 CADENZA_HD float batchnorm_dx(float gamma, float invstd, float count, float dy, float xhat, float sum_dy,
                               float sum_dy_xhat) {
   return gamma * invstd / count * (count * dy - sum_dy - xhat * sum_dy_xhat);
