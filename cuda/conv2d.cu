@@ -336,7 +336,6 @@ void conv2d_backward_bf16(CudaContext& ctx, const Conv2dPlans::Plan& plan, const
   from_nhwc_bf16(ctx.stream, dw16, dw.raw(), g.out_channels, g.in_channels, g.kernel_h, g.kernel_w, g.kernel_h,
                  g.kernel_w, 0, 0, true);
   if (!dx.defined()) return;
-  check_device_tensor(ctx, dx, "conv2d_backward", "dx", x.numel());
   // The copy of x is no longer needed: the input gradient goes there, then into dx.
   CADENZA_CUDA_CHECK(cudnnConvolutionBackwardData(ctx.cudnn, &one, plan.w_desc, at(workspace, plan.w16_offset),
                                                   plan.y_desc, dy16, plan.conv_desc, plan.backward_data_algo,
@@ -382,6 +381,7 @@ void conv2d_backward(CudaContext& ctx, Conv2dPlans& plans, const Conv2dGeometry&
         static_cast<const float*>(y.raw()), static_cast<float*>(dy.raw()), dy.numel());
     CADENZA_CUDA_CHECK(cudaGetLastError());
   }
+  if (dx.defined()) check_device_tensor(ctx, dx, "conv2d_backward", "dx", x.numel());
   if (dbias.defined()) add_bias_gradient(ctx, g, dy, dbias);
   if (plan.bf16) {
     conv2d_backward_bf16(ctx, plan, g, x, w, dy, dx, dw, workspace);
@@ -394,7 +394,6 @@ void conv2d_backward(CudaContext& ctx, Conv2dPlans& plans, const Conv2dGeometry&
       plan.backward_filter_algo, cudnn_workspace(plan, workspace), plan.cudnn_workspace_bytes, &one,
       plan.w_desc, dw.raw()));
   if (dx.defined()) {
-    check_device_tensor(ctx, dx, "conv2d_backward", "dx", x.numel());
     // Uneven padding: the gradient of the padded input goes to the padded buffer (its
     // copy of x is no longer needed), and the inner window is dx.
     void* grad_input = plan.explicit_padding ? workspace.raw() : dx.raw();

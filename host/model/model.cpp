@@ -71,7 +71,7 @@ Model::Model(const ModelConfig& config, const Shape& input_shape, int num_output
   const std::vector<bool> fused_relu = fused_relus(config);
   for (std::size_t i = 0; i < config.layers.size(); ++i) {
     const LayerConfig& lc = config.layers[i];
-    if (fused_relu[i]) {  // the batchnorm's node computes it; the relu's readers read that node
+    if (fused_relu[i]) {  // the previous layer's node computes it; the relu's readers read that node
       index_of[lc.name] = static_cast<int>(nodes_.size()) - 1;
       continue;
     }
