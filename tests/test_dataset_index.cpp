@@ -71,6 +71,16 @@ void make_gtzan(const fs::path& genres, int clips, const std::string& extension 
 
 }  // namespace
 
+TEST_CASE("split names: each name parses back to its split; aliases of val; others refused", "[cpu][data]") {
+  for (Split split : {Split::train, Split::val, Split::test}) CHECK(parse_split(split_name(split)) == split);
+  CHECK(std::string(split_name(Split::val)) == "val");
+  CHECK(parse_split("valid") == Split::val);
+  CHECK(parse_split("validation") == Split::val);
+  CHECK_FALSE(parse_split("all").has_value());
+  CHECK_FALSE(parse_split("Train").has_value());
+  CHECK_FALSE(parse_split("").has_value());
+}
+
 TEST_CASE("gtzan: genres, ids, paths and a random split", "[cpu][data]") {
   testing::TempDir dir;
   make_gtzan(dir / "genres", 3);

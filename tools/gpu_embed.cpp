@@ -40,8 +40,6 @@ constexpr const char* kUsage =
     "  --set KEY=VALUE   override a config key that does not define the model (repeatable)\n"
     "  --quiet           only warnings and errors\n";
 
-const char* const kSplitNames[] = {"train", "val", "test"};
-
 int embed_main(int argc, char** argv) {
   using namespace cadenza;
   namespace fs = std::filesystem;
@@ -54,12 +52,15 @@ int embed_main(int argc, char** argv) {
                           .positionals = "one run directory"};
   const Arguments args = parse_arguments(argc, argv, spec);
   const fs::path run_dir = args.positionals[0];
-  const std::string split_name = args.value("--split").value_or("all");
+  const std::string split_argument = args.value("--split").value_or("all");
   std::vector<Split> splits;
-  for (int s = 0; s < 3; ++s)
-    if (split_name == "all" || split_name == kSplitNames[s]) splits.push_back(Split(s));
-  if (splits.empty()) CADENZA_USER_ERROR("--split: expected all, train, val or test, got " << split_name);
-  const fs::path out = args.value("--out").value_or((run_dir / ("embeddings-" + split_name + ".safetensors")).string());
+  if (split_argument == "all") {
+    splits = {Split::train, Split::val, Split::test};
+  } else if (const std::optional<Split> split = parse_split(split_argument)) {
+    splits = {*split};
+  }
+  if (splits.empty()) CADENZA_USER_ERROR("--split: expected all, train, val or test, got " << split_argument);
+  const fs::path out = args.value("--out").value_or((run_dir / ("embeddings-" + split_argument + ".safetensors")).string());
   const std::string extension = out.extension().string();
   if (extension != ".safetensors" && extension != ".npy")
     CADENZA_USER_ERROR("--out " << out.string() << ": expected a .safetensors or .npy file name");
@@ -76,10 +77,10 @@ int embed_main(int argc, char** argv) {
       clips.push_back(clip);
       clip_split.push_back(int(s));
     }
-  if (clips.empty()) CADENZA_USER_ERROR("--split " << split_name << ": no clips in the run's " << split_name << " split");
+  if (clips.empty()) CADENZA_USER_ERROR("--split " << split_argument << ": no clips in the run's " << split_argument << " split");
   TrainedModel trained(run, data, log);
 
-  log.info("embedding " + std::to_string(clips.size()) + " clips (" + split_name + ")");
+  log.info("embedding " + std::to_string(clips.size()) + " clips (" + split_argument + ")");
   const ClipEvaluation evaluation = trained.evaluate(clips, true);
 
   const auto c = static_cast<std::int64_t>(clips.size());
@@ -92,7 +93,7 @@ int embed_main(int argc, char** argv) {
     for (const std::string& label : data.label_names) fields.push_back("true_" + label);
     std::string csv = csv_record(fields);
     for (std::int64_t i = 0; i < c; ++i) {
-      fields = {ids[i], kSplitNames[clip_split[i]]};
+      fields = {ids[i], split_name(Split(clip_split[i]))};
       for (std::int64_t j = 0; j < k; ++j) fields.push_back(evaluation.targets[i * k + j] >= 0.5f ? "1" : "0");
       csv += csv_record(fields);
     }

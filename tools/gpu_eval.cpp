@@ -47,12 +47,11 @@ int eval_main(int argc, char** argv) {
                           .positionals = "one run directory"};
   const Arguments args = parse_arguments(argc, argv, spec);
   const fs::path run_dir = args.positionals[0];
-  const std::string split_name = args.value("--split").value_or("test");
-  const Split split = split_name == "train" ? Split::train
-                      : split_name == "val" ? Split::val
-                      : split_name == "test"
-                          ? Split::test
-                          : throw UserError("--split: expected test, val or train, got " + split_name);
+  const std::string split_argument = args.value("--split").value_or("test");
+  const std::optional<Split> parsed_split = parse_split(split_argument);
+  if (!parsed_split) CADENZA_USER_ERROR("--split: expected test, val or train, got " << split_argument);
+  const Split split = *parsed_split;
+  const std::string split_label = split_name(split);
   const std::string checkpoint = args.value("--checkpoint").value_or("best");
   const auto threshold = static_cast<float>(args.number("--threshold", 0.5));
   const std::vector<std::string> overrides = config_overrides(args);
@@ -64,21 +63,21 @@ int eval_main(int argc, char** argv) {
   for (const std::string& line : data.skipped) log.warn("skipped " + line);
   const std::vector<int>& clips = data.indices(split);
   if (clips.empty())
-    CADENZA_USER_ERROR("--split " << split_name << ": the run's " << split_name
+    CADENZA_USER_ERROR("--split " << split_label << ": the run's " << split_label
                                   << " split is empty; choose another with --split");
   TrainedModel trained(run, data, log);
 
   log.info("evaluating " + run_dir.string() + " (" + run.weights.string() + ") on " + std::to_string(clips.size()) +
-           " " + split_name + " clips");
+           " " + split_label + " clips");
   const ClipEvaluation evaluation = trained.evaluate(clips, false, threshold);
 
   const EvaluationReport report = make_evaluation_report(evaluation, data.label_names, run.multi_label);
   std::cout << format_evaluation_report(report) << std::flush;
 
-  const fs::path out = args.value("--out").value_or((run_dir / ("eval-" + split_name)).string());
+  const fs::path out = args.value("--out").value_or((run_dir / ("eval-" + split_label)).string());
   fs::create_directories(out);
   const nlohmann::json context = {{"run_dir", run_dir.string()},     {"checkpoint", run.weights.string()},
-                                  {"split", split_name},             {"windows_per_clip", evaluation.windows_per_clip},
+                                  {"split", split_label},             {"windows_per_clip", evaluation.windows_per_clip},
                                   {"dataset", config.data.dataset},  {"model", config.model.name}};
   write_file_atomically(out / "report.json", evaluation_report_json(report, context).dump(2) + "\n");
   std::vector<std::string> clip_ids;
@@ -86,10 +85,10 @@ int eval_main(int argc, char** argv) {
   write_predictions_csv(out / "predictions.csv", clip_ids, data.label_names, evaluation);
 
   HtmlReport html;
-  html.title = config.model.name + " on " + config.data.dataset + ": " + split_name + " split";
+  html.title = config.model.name + " on " + config.data.dataset + ": " + split_label + " split";
   html.summary = {{"run", run_dir.string()},
                   {"checkpoint", run.weights.string()},
-                  {"split", split_name + ", " + std::to_string(clips.size()) + " clips, " +
+                  {"split", split_label + ", " + std::to_string(clips.size()) + " clips, " +
                                 std::to_string(evaluation.windows_per_clip) + " windows per clip"},
                   {"loss", std::to_string(report.loss)}};
   if (run.multi_label) {

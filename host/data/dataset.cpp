@@ -122,14 +122,13 @@ Dataset synthetic_dataset(const Config& full_config, std::uint64_t train_seed) {
 // Refuses an index whose splits share a file (a manifest listing one file twice, or two
 // readers' lists overlapping): evaluation on training audio would be a silent leak.
 void require_disjoint_splits(const DatasetIndex& index, const std::array<std::vector<int>, 3>& splits) {
-  static const char* kSplitNames[] = {"train", "val", "test"};
   std::map<fs::path, int> split_of_file;
   for (int s = 0; s < 3; ++s) {
     for (int clip : splits[s]) {
       const auto [it, inserted] = split_of_file.emplace(index.clips[clip].path, s);
       if (!inserted && it->second != s)
-        CADENZA_USER_ERROR("data: " << it->first.string() << " is in both the " << kSplitNames[it->second]
-                                    << " and the " << kSplitNames[s]
+        CADENZA_USER_ERROR("data: " << it->first.string() << " is in both the " << split_name(Split(it->second))
+                                    << " and the " << split_name(Split(s))
                                     << " split; a file may be in one split only");
     }
   }

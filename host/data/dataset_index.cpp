@@ -10,6 +10,18 @@
 
 namespace cadenza {
 
+const char* split_name(Split split) {
+  static const char* const kNames[] = {"train", "val", "test"};
+  return kNames[static_cast<int>(split)];
+}
+
+std::optional<Split> parse_split(std::string_view name) {
+  if (name == "train") return Split::train;
+  if (name == "val" || name == "valid" || name == "validation") return Split::val;
+  if (name == "test") return Split::test;
+  return std::nullopt;
+}
+
 DatasetIndex index_dataset(const DataConfig& config) {
   if (config.dataset == "gtzan") return index_gtzan(config);
   if (config.dataset == "mtat") return index_mtat(config);

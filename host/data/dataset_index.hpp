@@ -46,6 +46,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "host/config/config.hpp"
@@ -53,6 +54,13 @@
 namespace cadenza {
 
 enum class Split : int { train = 0, val = 1, test = 2 };
+
+// The name configs, tools and reports use: "train", "val" or "test".
+const char* split_name(Split split);
+
+// A split from its name: "train", "val" (also "valid" or "validation") or "test", exactly
+// as written (callers lower-case or trim where their input allows it); nullopt otherwise.
+std::optional<Split> parse_split(std::string_view name);
 
 struct ClipEntry {
   std::filesystem::path path;  // absolute

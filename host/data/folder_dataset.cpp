@@ -58,13 +58,9 @@ std::vector<std::string> cell_labels(const std::string& cell, bool multi_label) 
 }
 
 std::optional<int> split_of(const std::string& cell) {
-  const std::string value = lowercase(trimmed(cell));
-  if (value == "train") return static_cast<int>(Split::train);
-  if (value == "val" || value == "valid" || value == "validation") {
-    return static_cast<int>(Split::val);
-  }
-  if (value == "test") return static_cast<int>(Split::test);
-  return std::nullopt;
+  const std::optional<Split> split = parse_split(lowercase(trimmed(cell)));
+  if (!split) return std::nullopt;
+  return static_cast<int>(*split);
 }
 
 struct ManifestRow {
