@@ -31,6 +31,7 @@
 #include <nlohmann/json.hpp>
 
 #include "host/io/atomic_file.hpp"
+#include "host/io/jsonl.hpp"
 #include "host/io/safetensors.hpp"
 #include "tests/test_support.hpp"
 

@@ -31,22 +31,6 @@ inline Tensor random_tensor(const Shape& shape, std::uint64_t seed, float scale 
   return t;
 }
 
-// The records of a .jsonl file (a run's metrics.jsonl or steps.jsonl), one per non-empty line.
-inline std::vector<nlohmann::json> read_jsonl(const std::filesystem::path& path) {
-  std::vector<nlohmann::json> lines;
-  std::ifstream in(path);
-  for (std::string line; std::getline(in, line);)
-    if (!line.empty()) lines.push_back(nlohmann::json::parse(line));
-  return lines;
-}
-
-// The logged losses of a run directory's steps.jsonl, in step order.
-inline std::vector<double> step_losses(const std::filesystem::path& run_dir) {
-  std::vector<double> losses;
-  for (const auto& j : read_jsonl(run_dir / "steps.jsonl")) losses.push_back(j["loss"].get<double>());
-  return losses;
-}
-
 // StepInfo of a training step (CPU) whose dropout layers draw from `seed`.
 inline StepInfo training_step(std::uint64_t seed) {
   return StepInfo{.training = true, .step_values = step_values_tensor({.dropout_seed = seed})};

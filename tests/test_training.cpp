@@ -23,6 +23,7 @@
 #include "host/config/config.hpp"
 #include "host/core/context.hpp"
 #include "host/io/atomic_file.hpp"
+#include "host/io/jsonl.hpp"
 #include "host/io/safetensors.hpp"
 #include "host/train/trainer.hpp"
 #include "tests/test_support.hpp"
@@ -34,8 +35,6 @@ namespace {
 
 const std::string kDemo = std::string(CADENZA_SOURCE_DIR) + "/configs/demo.yaml";
 
-using cadenza::testing::read_jsonl;
-using cadenza::testing::step_losses;
 using cadenza::testing::TempDir;
 
 // The small run: 4 classes x 24 clips, 1.0 s, 2 threads; 4 steps of 16 per epoch.
@@ -138,7 +137,7 @@ TEST_CASE("the same seed gives the same run; stopping and resuming changes nothi
   const auto reference = epoch_figures(unbroken.path());
   REQUIRE(reference.size() == 3);
   CHECK(epoch_figures(again.path()) == reference);
-  CHECK(step_losses(again.path()) == step_losses(unbroken.path()));
+  CHECK(logged_step_losses(again.path()) == logged_step_losses(unbroken.path()));
 
   for (int stop_after : {1, 6, 8}) {  // mid-epoch, mid-epoch 2, exactly at an epoch's end
     SECTION("stopped after " + std::to_string(stop_after) + " steps") {
@@ -150,7 +149,7 @@ TEST_CASE("the same seed gives the same run; stopping and resuming changes nothi
       const TrainOutcome second = train(config, resumed.path(), true, logger);
       CHECK(second.status == TrainOutcome::Status::completed);
       CHECK(epoch_figures(resumed.path()) == reference);
-      CHECK(step_losses(resumed.path()) == step_losses(unbroken.path()));
+      CHECK(logged_step_losses(resumed.path()) == logged_step_losses(unbroken.path()));
       CHECK(read_file(resumed.path() / "checkpoints" / "last" / "model.safetensors") ==
             read_file(unbroken.path() / "checkpoints" / "last" / "model.safetensors"));
     }
@@ -203,9 +202,9 @@ TEST_CASE("the training step replayed as a graph takes exactly the eager steps",
   train(load_config(kDemo, eager_overrides), eager.path(), false, eager_logger);
   CHECK_THAT(graph_log.str(), Catch::Contains("replayed as one graph"));
   CHECK_THAT(eager_log.str(), !Catch::Contains("replayed as one graph"));
-  const std::vector<double> losses = step_losses(eager.path());
+  const std::vector<double> losses = logged_step_losses(eager.path());
   REQUIRE(losses.size() == 12);
-  CHECK(step_losses(replayed.path()) == losses);
+  CHECK(logged_step_losses(replayed.path()) == losses);
   CHECK(epoch_figures(replayed.path()) == epoch_figures(eager.path()));
   CHECK(read_file(replayed.path() / "checkpoints" / "last" / "model.safetensors") ==
         read_file(eager.path() / "checkpoints" / "last" / "model.safetensors"));
@@ -390,7 +389,7 @@ TEST_CASE("Ctrl-C checkpoints and exits 130; --resume then finishes the unbroken
   // Interrupt once a few steps are logged.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (std::chrono::steady_clock::now() < deadline &&
-         step_losses(interrupted.path()).size() < 3)
+         logged_step_losses(interrupted.path()).size() < 3)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   ::kill(child, SIGINT);
   int status = 0;
@@ -403,7 +402,7 @@ TEST_CASE("Ctrl-C checkpoints and exits 130; --resume then finishes the unbroken
                              interrupted.path().string() + " --quiet > /dev/null 2>&1";
   CHECK(run_command(resume) == 0);
   CHECK(epoch_figures(interrupted.path()) == epoch_figures(unbroken.path()));
-  CHECK(step_losses(interrupted.path()) == step_losses(unbroken.path()));
+  CHECK(logged_step_losses(interrupted.path()) == logged_step_losses(unbroken.path()));
 }
 
 TEST_CASE("gpu_train names the problem in one line and exits 2 on bad input", "[slow][train]") {

@@ -22,6 +22,7 @@
 #include "host/core/context.hpp"
 #include "host/core/error.hpp"
 #include "host/cpu/cpu_backend.hpp"
+#include "host/io/jsonl.hpp"
 #include "host/selfcheck/op_parity.hpp"
 #include "host/train/trainer.hpp"
 
@@ -34,14 +35,6 @@ namespace fs = std::filesystem;
 // (kReduction-sized per step); 1e-3 relative over a few steps leaves room for that and
 // none for a wrong op, which moves the loss by far more.
 constexpr double kLossTolerance = 1e-3;
-
-std::vector<double> step_losses(const fs::path& run_dir) {
-  std::vector<double> losses;
-  std::ifstream in(run_dir / "steps.jsonl");
-  for (std::string line; std::getline(in, line);)
-    if (!line.empty()) losses.push_back(nlohmann::json::parse(line)["loss"].get<double>());
-  return losses;
-}
 
 int selfcheck_main(int argc, char** argv) {
   const ArgumentSpec spec{.with_value = {"--device", "--config", "--steps"},
@@ -86,7 +79,7 @@ int selfcheck_main(int argc, char** argv) {
                                                     "train.log_every_steps=1"});
     const fs::path run_dir = scratch / devices[d];
     run_training(config, TrainRequest{run_dir, false, nullptr}, logger);
-    losses[d] = step_losses(run_dir);
+    losses[d] = logged_step_losses(run_dir);
   }
   fs::remove_all(scratch);
   std::cout << "\ntraining " << config_path << " for " << steps << " steps\n"

@@ -10,6 +10,7 @@
 #include "host/core/error.hpp"
 #include "host/io/atomic_file.hpp"
 #include "host/io/csv.hpp"
+#include "host/io/jsonl.hpp"
 #include "host/report/plots.hpp"
 
 namespace cadenza {
@@ -238,12 +239,9 @@ std::vector<std::pair<std::string, fs::path>> write_evaluation_plots(const fs::p
 
 std::vector<std::pair<std::string, fs::path>> write_training_curves(const fs::path& metrics_jsonl,
                                                                     const fs::path& dir) {
-  std::ifstream in(metrics_jsonl);
   std::map<std::string, PlotSeries> series;  // by key
-  std::string line;
-  while (std::getline(in, line)) {
-    const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
-    if (j.is_discarded() || !j.contains("epoch")) continue;
+  for (const nlohmann::json& j : read_jsonl(metrics_jsonl)) {
+    if (!j.contains("epoch")) continue;
     const double epoch = j["epoch"].get<double>();
     for (const auto& [key, value] : j.items()) {
       if (key == "epoch") continue;

@@ -23,6 +23,7 @@
 #include "host/inference/clip_evaluator.hpp"
 #include "host/inference/window_pipeline.hpp"
 #include "host/io/atomic_file.hpp"
+#include "host/io/jsonl.hpp"
 #include "host/math/loss_math.hpp"
 #include "host/math/metric_math.hpp"
 #include "host/math/random_math.hpp"
@@ -57,13 +58,9 @@ std::string format_duration(double seconds) {
 // Keeps the lines of a .jsonl file whose `key` is at most `limit`.
 void truncate_jsonl(const fs::path& path, const char* key, std::int64_t limit) {
   if (!fs::exists(path)) return;
-  std::ifstream in(path);
-  std::string line, kept;
-  while (std::getline(in, line)) {
-    if (line.empty()) continue;
-    const auto j = nlohmann::json::parse(line, nullptr, false);
-    if (!j.is_discarded() && j.contains(key) && j[key].get<std::int64_t>() <= limit) kept += line + "\n";
-  }
+  std::string kept;
+  for (const nlohmann::json& j : read_jsonl(path))
+    if (j.contains(key) && j[key].get<std::int64_t>() <= limit) kept += j.dump() + "\n";
   write_file_atomically(path, kept);
 }
 

@@ -8,11 +8,11 @@
 
 #include "host/config/config.hpp"
 #include "host/core/logger.hpp"
+#include "host/io/jsonl.hpp"
 #include "host/train/trainer.hpp"
 #include "tests/test_support.hpp"
 
 using namespace cadenza;
-using cadenza::testing::step_losses;
 
 TEST_CASE("the CUDA graph of the training step replays the eager steps bit for bit", "[cuda][train]") {
   const std::vector<std::string> overrides = {
@@ -32,9 +32,9 @@ TEST_CASE("the CUDA graph of the training step replays the eager steps bit for b
   INFO(graph_log.str());
   CHECK(graph_logger.warnings() == 0);
   CHECK_THAT(graph_log.str(), Catch::Contains("replayed as one graph"));
-  const std::vector<double> losses = step_losses(eager.path());
+  const std::vector<double> losses = logged_step_losses(eager.path());
   REQUIRE(losses.size() == 12);
-  CHECK(step_losses(replayed.path()) == losses);
+  CHECK(logged_step_losses(replayed.path()) == losses);
   CHECK(read_file(replayed.path() / "checkpoints" / "last" / "model.safetensors") ==
         read_file(eager.path() / "checkpoints" / "last" / "model.safetensors"));
 }
