@@ -19,6 +19,8 @@
 #include <cuda_bf16.h>
 
 #include <algorithm>
+#include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -33,10 +35,15 @@ constexpr std::size_t kMaxConvWorkspaceBytes = std::size_t(512) << 20;
 struct Conv2dPlans::Plan {
   cudnnTensorDescriptor_t x_desc = nullptr, y_desc = nullptr;
   cudnnFilterDescriptor_t w_desc = nullptr;
-  cudnnConvolutionDescriptor_t conv_desc = nullptr;
+  // One convolution descriptor per direction, each carrying the math type of the
+  // algorithm chosen for it (cuDNN runs the descriptor's math type, not the algorithm's).
+  cudnnConvolutionDescriptor_t forward_desc = nullptr, backward_data_desc = nullptr,
+                               backward_filter_desc = nullptr;
   cudnnConvolutionFwdAlgo_t forward_algo{};
-  cudnnConvolutionBwdDataAlgo_t backward_data_algo{};
-  cudnnConvolutionBwdFilterAlgo_t backward_filter_algo{};
+  // Absent when cuDNN offers no deterministic algorithm: an error only if that direction is
+  // asked for (a first layer never computes dx).
+  std::optional<cudnnConvolutionBwdDataAlgo_t> backward_data_algo;
+  std::optional<cudnnConvolutionBwdFilterAlgo_t> backward_filter_algo;
   bool explicit_padding = false;  // uneven padding (or bf16): x goes through a padded copy
   int padded_h = 0, padded_w = 0;
   bool bf16 = false;              // cuDNN runs on bf16 NHWC copies
@@ -51,21 +58,42 @@ struct Conv2dPlans::Plan {
     if (x_desc) cudnnDestroyTensorDescriptor(x_desc);
     if (y_desc) cudnnDestroyTensorDescriptor(y_desc);
     if (w_desc) cudnnDestroyFilterDescriptor(w_desc);
-    if (conv_desc) cudnnDestroyConvolutionDescriptor(conv_desc);
+    for (cudnnConvolutionDescriptor_t d : {forward_desc, backward_data_desc, backward_filter_desc})
+      if (d) cudnnDestroyConvolutionDescriptor(d);
   }
 };
 
 namespace {
 
-// The first deterministic algorithm of cuDNN's ranked list whose workspace fits.
+// The first deterministic algorithm of cuDNN's ranked list whose workspace fits; null when
+// there is none.
 template <typename Perf>
-const Perf& choose(const std::vector<Perf>& ranked, int count, const char* what) {
+const Perf* choose(const std::vector<Perf>& ranked, int count) {
   for (int i = 0; i < count; ++i)
     if (ranked[i].status == CUDNN_STATUS_SUCCESS && ranked[i].determinism == CUDNN_DETERMINISTIC &&
         ranked[i].memory <= kMaxConvWorkspaceBytes)
-      return ranked[i];
-  CADENZA_CHECK(false, "cuDNN offers no deterministic " << what << " algorithm for this convolution");
-  return ranked[0];
+      return &ranked[i];
+  return nullptr;
+}
+
+// A convolution descriptor of the plan's padding and the geometry's strides and dilations.
+cudnnConvolutionDescriptor_t convolution_descriptor(const Conv2dGeometry& g, int pad_h, int pad_w,
+                                                    cudnnMathType_t math) {
+  cudnnConvolutionDescriptor_t desc = nullptr;
+  CADENZA_CUDA_CHECK(cudnnCreateConvolutionDescriptor(&desc));
+  CADENZA_CUDA_CHECK(cudnnSetConvolution2dDescriptor(desc, pad_h, pad_w, g.stride_h, g.stride_w, g.dilation_h,
+                                                     g.dilation_w, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+  CADENZA_CUDA_CHECK(cudnnSetConvolutionMathType(desc, math));
+  return desc;
+}
+
+std::string describe(const Conv2dGeometry& g) {
+  std::ostringstream os;
+  os << "x " << g.batch << "x" << g.in_channels << "x" << g.in_h << "x" << g.in_w << ", " << g.out_channels << "x"
+     << g.kernel_h << "x" << g.kernel_w << " stride " << g.stride_h << "x" << g.stride_w << " dilation "
+     << g.dilation_h << "x" << g.dilation_w << " pad " << g.pad_top << "/" << g.pad_bottom << "/" << g.pad_left
+     << "/" << g.pad_right;
+  return os.str();
 }
 
 std::size_t aligned_256(std::size_t bytes) { return (bytes + 255) / 256 * 256; }
@@ -191,9 +219,10 @@ Conv2dPlans::Conv2dPlans() = default;
 Conv2dPlans::~Conv2dPlans() = default;
 
 const Conv2dPlans::Plan& Conv2dPlans::get(CudaContext& ctx, const Conv2dGeometry& g) {
-  const auto key = std::make_tuple(g.batch, g.in_channels, g.in_h, g.in_w, g.out_channels, g.kernel_h,
-                                   g.kernel_w, g.stride_h, g.stride_w, g.dilation_h, g.dilation_w,
-                                   g.pad_top, g.pad_left, ctx.tf32, ctx.bf16_convolutions);
+  const Key key{{g.batch, g.in_channels, g.in_h, g.in_w, g.out_channels, g.kernel_h, g.kernel_w, g.stride_h,
+                 g.stride_w, g.dilation_h, g.dilation_w, g.pad_top, g.pad_bottom, g.pad_left, g.pad_right},
+                ctx.tf32,
+                ctx.bf16_convolutions};
   if (const auto found = plans_.find(key); found != plans_.end()) return *found->second;
   auto plan = std::make_unique<Plan>();
   plan->bf16 = ctx.bf16_convolutions;
@@ -218,43 +247,61 @@ const Conv2dPlans::Plan& Conv2dPlans::get(CudaContext& ctx, const Conv2dGeometry
   CADENZA_CUDA_CHECK(cudnnCreateTensorDescriptor(&plan->x_desc));
   CADENZA_CUDA_CHECK(cudnnCreateTensorDescriptor(&plan->y_desc));
   CADENZA_CUDA_CHECK(cudnnCreateFilterDescriptor(&plan->w_desc));
-  CADENZA_CUDA_CHECK(cudnnCreateConvolutionDescriptor(&plan->conv_desc));
   CADENZA_CUDA_CHECK(cudnnSetTensor4dDescriptor(plan->x_desc, format, type, g.batch, g.in_channels, in_h, in_w));
   CADENZA_CUDA_CHECK(
       cudnnSetTensor4dDescriptor(plan->y_desc, format, type, g.batch, g.out_channels, g.out_h, g.out_w));
   CADENZA_CUDA_CHECK(cudnnSetFilter4dDescriptor(plan->w_desc, type, format, g.out_channels, g.in_channels,
                                                 g.kernel_h, g.kernel_w));
-  CADENZA_CUDA_CHECK(cudnnSetConvolution2dDescriptor(plan->conv_desc, pad_h, pad_w, g.stride_h,
-                                                     g.stride_w, g.dilation_h, g.dilation_w,
-                                                     CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
-  CADENZA_CUDA_CHECK(cudnnSetConvolutionMathType(
-      plan->conv_desc, plan->bf16 ? CUDNN_TENSOR_OP_MATH : ctx.tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH));
+  // The math the heuristics may choose from; each direction's descriptor then takes the
+  // math type of its chosen algorithm.
+  const cudnnMathType_t allowed = plan->bf16 ? CUDNN_TENSOR_OP_MATH : ctx.tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
+  plan->forward_desc = convolution_descriptor(g, pad_h, pad_w, allowed);
+  plan->backward_data_desc = convolution_descriptor(g, pad_h, pad_w, allowed);
+  plan->backward_filter_desc = convolution_descriptor(g, pad_h, pad_w, allowed);
   int n = 0, h = 0, w = 0, c = 0;
-  CADENZA_CUDA_CHECK(cudnnGetConvolution2dForwardOutputDim(plan->conv_desc, plan->x_desc, plan->w_desc,
-                                                           &n, &c, &h, &w));
+  CADENZA_CUDA_CHECK(cudnnGetConvolution2dForwardOutputDim(plan->forward_desc, plan->x_desc, plan->w_desc, &n,
+                                                           &c, &h, &w));
   CADENZA_CHECK(n == g.batch && c == g.out_channels && h == g.out_h && w == g.out_w,
-                "cuDNN's output " << n << "x" << c << "x" << h << "x" << w << " differs from the geometry's");
+                "conv2d " << describe(g) << ": cuDNN's output " << n << "x" << c << "x" << h << "x" << w
+                          << " differs from the geometry's");
 
   int count = 0;
+  std::size_t bytes = 0;
   std::vector<cudnnConvolutionFwdAlgoPerf_t> forward(CUDNN_CONVOLUTION_FWD_ALGO_COUNT);
   CADENZA_CUDA_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(ctx.cudnn, plan->x_desc, plan->w_desc,
-                                                            plan->conv_desc, plan->y_desc,
+                                                            plan->forward_desc, plan->y_desc,
                                                             int(forward.size()), &count, forward.data()));
-  const auto& f = choose(forward, count, "forward");
+  const auto* f = choose(forward, count);
+  CADENZA_CHECK(f, "conv2d " << describe(g) << ": cuDNN offers no deterministic forward algorithm");
+  plan->forward_algo = f->algo;
+  CADENZA_CUDA_CHECK(cudnnSetConvolutionMathType(plan->forward_desc, f->mathType));
+  CADENZA_CUDA_CHECK(cudnnGetConvolutionForwardWorkspaceSize(ctx.cudnn, plan->x_desc, plan->w_desc,
+                                                             plan->forward_desc, plan->y_desc, f->algo, &bytes));
+  plan->cudnn_workspace_bytes = bytes;
+
   std::vector<cudnnConvolutionBwdDataAlgoPerf_t> backward_data(CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT);
   CADENZA_CUDA_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(
-      ctx.cudnn, plan->w_desc, plan->y_desc, plan->conv_desc, plan->x_desc, int(backward_data.size()),
+      ctx.cudnn, plan->w_desc, plan->y_desc, plan->backward_data_desc, plan->x_desc, int(backward_data.size()),
       &count, backward_data.data()));
-  const auto& d = choose(backward_data, count, "backward-data");
+  if (const auto* d = choose(backward_data, count)) {
+    plan->backward_data_algo = d->algo;
+    CADENZA_CUDA_CHECK(cudnnSetConvolutionMathType(plan->backward_data_desc, d->mathType));
+    CADENZA_CUDA_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(
+        ctx.cudnn, plan->w_desc, plan->y_desc, plan->backward_data_desc, plan->x_desc, d->algo, &bytes));
+    plan->cudnn_workspace_bytes = std::max(plan->cudnn_workspace_bytes, bytes);
+  }
+
   std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> backward_filter(CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT);
   CADENZA_CUDA_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
-      ctx.cudnn, plan->x_desc, plan->y_desc, plan->conv_desc, plan->w_desc,
+      ctx.cudnn, plan->x_desc, plan->y_desc, plan->backward_filter_desc, plan->w_desc,
       int(backward_filter.size()), &count, backward_filter.data()));
-  const auto& b = choose(backward_filter, count, "backward-filter");
-  plan->forward_algo = f.algo;
-  plan->backward_data_algo = d.algo;
-  plan->backward_filter_algo = b.algo;
-  plan->cudnn_workspace_bytes = std::max({f.memory, d.memory, b.memory});
+  if (const auto* b = choose(backward_filter, count)) {
+    plan->backward_filter_algo = b->algo;
+    CADENZA_CUDA_CHECK(cudnnSetConvolutionMathType(plan->backward_filter_desc, b->mathType));
+    CADENZA_CUDA_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(
+        ctx.cudnn, plan->x_desc, plan->y_desc, plan->backward_filter_desc, plan->w_desc, b->algo, &bytes));
+    plan->cudnn_workspace_bytes = std::max(plan->cudnn_workspace_bytes, bytes);
+  }
   plan->workspace_bytes = plan->staging_bytes + plan->cudnn_workspace_bytes;
   return *(plans_[key] = std::move(plan));
 }
@@ -282,7 +329,6 @@ void* at(Tensor& workspace, std::size_t offset) { return static_cast<char*>(work
 // The bias and the fused ReLU on the convolution's output, in one pass (none without either).
 void add_bias_and_relu(CudaContext& ctx, const Conv2dGeometry& g, const Tensor& bias, Tensor& y) {
   if (!bias.defined() && !g.relu) return;
-  if (bias.defined()) check_device_tensor(ctx, bias, "conv2d_forward", "bias", g.out_channels);
   const std::int64_t plane = std::int64_t(g.out_h) * g.out_w;
   const std::int64_t n = std::int64_t(g.batch) * g.out_channels * plane;
   bias_relu_kernel<<<grid_stride_blocks(n), kElementwiseThreads, 0, ctx.stream>>>(
@@ -292,7 +338,6 @@ void add_bias_and_relu(CudaContext& ctx, const Conv2dGeometry& g, const Tensor& 
 }
 
 void add_bias_gradient(CudaContext& ctx, const Conv2dGeometry& g, const Tensor& dy, Tensor& dbias) {
-  check_device_tensor(ctx, dbias, "conv2d_backward", "dbias", g.out_channels);
   channel_bias_gradient_kernel<<<g.out_channels, 256, 0, ctx.stream>>>(
       static_cast<const float*>(dy.raw()), static_cast<float*>(dbias.raw()), g.batch, g.out_channels,
       std::int64_t(g.out_h) * g.out_w);
@@ -314,7 +359,7 @@ void conv2d_forward_bf16(CudaContext& ctx, const Conv2dPlans::Plan& plan, const 
   stage_bf16_inputs(ctx, plan, g, x, w, workspace);
   void* y16 = at(workspace, plan.y16_offset);
   CADENZA_CUDA_CHECK(cudnnConvolutionForward(ctx.cudnn, &one, plan.x_desc, workspace.raw(), plan.w_desc,
-                                             at(workspace, plan.w16_offset), plan.conv_desc, plan.forward_algo,
+                                             at(workspace, plan.w16_offset), plan.forward_desc, plan.forward_algo,
                                              cudnn_workspace(plan, workspace), plan.cudnn_workspace_bytes, &zero,
                                              plan.y_desc, y16));
   from_nhwc_bf16(ctx.stream, y16, y.raw(), g.batch, g.out_channels, g.out_h, g.out_w, g.out_h, g.out_w, 0, 0, false);
@@ -330,7 +375,7 @@ void conv2d_backward_bf16(CudaContext& ctx, const Conv2dPlans::Plan& plan, const
   void* dw16 = at(workspace, plan.dw16_offset);
   to_nhwc_bf16(ctx.stream, dy.raw(), dy16, g.batch, g.out_channels, g.out_h, g.out_w, g.out_h, g.out_w, 0, 0);
   CADENZA_CUDA_CHECK(cudnnConvolutionBackwardFilter(ctx.cudnn, &one, plan.x_desc, workspace.raw(), plan.y_desc, dy16,
-                                                    plan.conv_desc, plan.backward_filter_algo,
+                                                    plan.backward_filter_desc, *plan.backward_filter_algo,
                                                     cudnn_workspace(plan, workspace), plan.cudnn_workspace_bytes,
                                                     &zero, plan.w_desc, dw16));
   from_nhwc_bf16(ctx.stream, dw16, dw.raw(), g.out_channels, g.in_channels, g.kernel_h, g.kernel_w, g.kernel_h,
@@ -338,7 +383,7 @@ void conv2d_backward_bf16(CudaContext& ctx, const Conv2dPlans::Plan& plan, const
   if (!dx.defined()) return;
   // The copy of x is no longer needed: the input gradient goes there, then into dx.
   CADENZA_CUDA_CHECK(cudnnConvolutionBackwardData(ctx.cudnn, &one, plan.w_desc, at(workspace, plan.w16_offset),
-                                                  plan.y_desc, dy16, plan.conv_desc, plan.backward_data_algo,
+                                                  plan.y_desc, dy16, plan.backward_data_desc, *plan.backward_data_algo,
                                                   cudnn_workspace(plan, workspace), plan.cudnn_workspace_bytes,
                                                   &zero, plan.x_desc, workspace.raw()));
   from_nhwc_bf16(ctx.stream, workspace.raw(), dx.raw(), g.batch, g.in_channels, g.in_h, g.in_w, plan.padded_h,
@@ -354,6 +399,7 @@ std::size_t conv2d_workspace_bytes(CudaContext& ctx, Conv2dPlans& plans, const C
 void conv2d_forward(CudaContext& ctx, Conv2dPlans& plans, const Conv2dGeometry& g, const Tensor& x,
                     const Tensor& w, const Tensor& bias, Tensor& y, Tensor& workspace) {
   check_shapes(ctx, g, x, w, y, "conv2d_forward");
+  if (bias.defined()) check_device_tensor(ctx, bias, "conv2d_forward", "bias", g.out_channels);
   const auto& plan = plans.get(ctx, g);
   CADENZA_CHECK(workspace.bytes() >= plan.workspace_bytes, "conv2d workspace too small");
   if (plan.bf16) {
@@ -362,7 +408,7 @@ void conv2d_forward(CudaContext& ctx, Conv2dPlans& plans, const Conv2dGeometry& 
     const float one = 1.0f, zero = 0.0f;
     const void* input = padded_input(ctx, plan, g, x, workspace);
     CADENZA_CUDA_CHECK(cudnnConvolutionForward(ctx.cudnn, &one, plan.x_desc, input, plan.w_desc, w.raw(),
-                                               plan.conv_desc, plan.forward_algo, cudnn_workspace(plan, workspace),
+                                               plan.forward_desc, plan.forward_algo, cudnn_workspace(plan, workspace),
                                                plan.cudnn_workspace_bytes, &zero, plan.y_desc, y.raw()));
   }
   add_bias_and_relu(ctx, g, bias, y);
@@ -371,17 +417,24 @@ void conv2d_forward(CudaContext& ctx, Conv2dPlans& plans, const Conv2dGeometry& 
 void conv2d_backward(CudaContext& ctx, Conv2dPlans& plans, const Conv2dGeometry& g, const Tensor& x,
                      const Tensor& w, const Tensor& y, Tensor& dy, Tensor& dx, Tensor& dw, Tensor& dbias,
                      Tensor& workspace) {
+  // Every argument and algorithm is checked before anything is enqueued: a failed check
+  // leaves dy (which a fused ReLU masks in place) and the gradients untouched.
   check_shapes(ctx, g, x, w, dy, "conv2d_backward");
   check_device_tensor(ctx, dw, "conv2d_backward", "dw", w.numel());
+  if (dx.defined()) check_device_tensor(ctx, dx, "conv2d_backward", "dx", x.numel());
+  if (dbias.defined()) check_device_tensor(ctx, dbias, "conv2d_backward", "dbias", g.out_channels);
+  if (g.relu) check_device_tensor(ctx, y, "conv2d_backward", "y", dy.numel());
   const auto& plan = plans.get(ctx, g);
   CADENZA_CHECK(workspace.bytes() >= plan.workspace_bytes, "conv2d workspace too small");
+  CADENZA_CHECK(plan.backward_filter_algo,
+                "conv2d " << describe(g) << ": cuDNN offers no deterministic backward-filter algorithm");
+  CADENZA_CHECK(!dx.defined() || plan.backward_data_algo,
+                "conv2d " << describe(g) << ": cuDNN offers no deterministic backward-data algorithm");
   if (g.relu) {
-    check_device_tensor(ctx, y, "conv2d_backward", "y", dy.numel());
     relu_mask_kernel<<<grid_stride_blocks(dy.numel()), kElementwiseThreads, 0, ctx.stream>>>(
         static_cast<const float*>(y.raw()), static_cast<float*>(dy.raw()), dy.numel());
     CADENZA_CUDA_CHECK(cudaGetLastError());
   }
-  if (dx.defined()) check_device_tensor(ctx, dx, "conv2d_backward", "dx", x.numel());
   if (dbias.defined()) add_bias_gradient(ctx, g, dy, dbias);
   if (plan.bf16) {
     conv2d_backward_bf16(ctx, plan, g, x, w, dy, dx, dw, workspace);
@@ -390,16 +443,16 @@ void conv2d_backward(CudaContext& ctx, Conv2dPlans& plans, const Conv2dGeometry&
   const float one = 1.0f, zero = 0.0f;
   const void* input = padded_input(ctx, plan, g, x, workspace);
   CADENZA_CUDA_CHECK(cudnnConvolutionBackwardFilter(
-      ctx.cudnn, &one, plan.x_desc, input, plan.y_desc, dy.raw(), plan.conv_desc,
-      plan.backward_filter_algo, cudnn_workspace(plan, workspace), plan.cudnn_workspace_bytes, &one,
+      ctx.cudnn, &one, plan.x_desc, input, plan.y_desc, dy.raw(), plan.backward_filter_desc,
+      *plan.backward_filter_algo, cudnn_workspace(plan, workspace), plan.cudnn_workspace_bytes, &one,
       plan.w_desc, dw.raw()));
   if (dx.defined()) {
     // Uneven padding: the gradient of the padded input goes to the padded buffer (its
     // copy of x is no longer needed), and the inner window is dx.
     void* grad_input = plan.explicit_padding ? workspace.raw() : dx.raw();
     CADENZA_CUDA_CHECK(cudnnConvolutionBackwardData(
-        ctx.cudnn, &one, plan.w_desc, w.raw(), plan.y_desc, dy.raw(), plan.conv_desc,
-        plan.backward_data_algo, cudnn_workspace(plan, workspace), plan.cudnn_workspace_bytes, &zero,
+        ctx.cudnn, &one, plan.w_desc, w.raw(), plan.y_desc, dy.raw(), plan.backward_data_desc,
+        *plan.backward_data_algo, cudnn_workspace(plan, workspace), plan.cudnn_workspace_bytes, &zero,
         plan.x_desc, grad_input));
     if (plan.explicit_padding) {
       const std::int64_t n = dx.numel();

@@ -2,13 +2,15 @@
 //
 // Each geometry gets a plan once (descriptors and the three algorithms, chosen by cuDNN's
 // heuristics among deterministic algorithms whose workspace fits the limit), cached in
-// the Conv2dPlans of the context; the workspace comes from the model's arena.
+// the backend's Conv2dPlans under every field that shapes the problem; the workspace comes
+// from the model's arena.
 // FP32 math (no TF32) so results compare with the CPU backend's; train.precision tf32
 // lets cuDNN use TF32 tensor cores, bf16 runs cuDNN on bf16 NHWC copies (conv2d.cu).
 // Uneven 'same' padding (even kernels), which cuDNN's convolution cannot express, goes
 // through an explicitly padded copy of the input in the workspace.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <map>
 #include <memory>
@@ -28,9 +30,10 @@ class Conv2dPlans {
   const Plan& get(CudaContext& ctx, const Conv2dGeometry& g);
 
  private:
-  // The geometry, tf32 and bf16.
-  std::map<std::tuple<int, int, int, int, int, int, int, int, int, int, int, int, int, bool, bool>,
-           std::unique_ptr<Plan>> plans_;
+  // Every field of the geometry but the fused ReLU (applied outside cuDNN), then tf32
+  // and bf16: two geometries that differ in any padding side have different plans.
+  using Key = std::tuple<std::array<int, 15>, bool, bool>;
+  std::map<Key, std::unique_ptr<Plan>> plans_;
 };
 
 std::size_t conv2d_workspace_bytes(CudaContext& ctx, Conv2dPlans& plans, const Conv2dGeometry& g);

@@ -11,6 +11,7 @@
 // op_parity.cpp.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -29,10 +30,22 @@ struct ParityResult {
   bool passed() const { return finite && guards_intact && max_error <= tolerance; }
 };
 
-// Every case on both backends, the candidate at fp32 precision, and the convolution cases
-// again with the candidate at bf16 (the reference computes fp32 throughout); the
-// candidate is left at fp32.
+// Every case on both backends, the candidate at fp32 precision, and the cases of the
+// layers whose math follows train.precision (convolution, dense, harmonic filterbank,
+// recurrent) again with the candidate at tf32 and at bf16 (the reference computes fp32
+// throughout); the candidate is left at fp32.
 std::vector<ParityResult> run_op_parity(Backend& reference, Backend& candidate);
+
+// How far a candidate's values are from the reference's: the largest error relative to
+// max(1, |reference|) over the finite candidates, and whether every value is finite
+// except where both are NaN (NaN is the defined value of some metrics, the ROC-AUC of a
+// tag with one class; a finite candidate where the reference is NaN is as wrong as the
+// reverse).
+struct ValueComparison {
+  double max_error = 0.0;
+  bool finite = true;
+};
+ValueComparison compare_values(const float* reference, const float* candidate, std::int64_t count);
 
 // The ops of kBackendOps that no result covers (empty when coverage is complete).
 std::vector<std::string> uncovered_ops(const std::vector<ParityResult>& results);
