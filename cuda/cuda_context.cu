@@ -1,4 +1,5 @@
-// check_device_tensor: the argument checks every CUDA op runs before it enqueues work.
+// check_device_tensor: the argument checks every CUDA op runs before it enqueues work;
+// require_not_capturing and device_step_values.
 //
 // Invariants: a tensor that passes is defined, lives on the context's device, has the
 // dtype asked for and exactly `numel` elements, so the kernel behind the op may read or
@@ -6,6 +7,7 @@
 // op and the argument; nothing is enqueued.
 #include "cuda/cuda_context.cuh"
 
+#include "cuda/check.cuh"
 #include "host/core/error.hpp"
 
 namespace cadenza::cuda {
@@ -20,6 +22,13 @@ void check_device_tensor(const CudaContext& ctx, const Tensor& t, const char* op
                                        << ", expected " << dtype_name(dtype));
   CADENZA_CHECK(t.numel() == numel, op << ": " << name << " " << t.shape().str() << " has "
                                        << t.numel() << " elements, expected " << numel);
+}
+
+void require_not_capturing(const CudaContext& ctx, const char* what) {
+  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+  CADENZA_CUDA_CHECK(cudaStreamIsCapturing(ctx.stream, &status));
+  CADENZA_CHECK(status == cudaStreamCaptureStatusNone,
+                what << " during a graph capture: plans are made before the step is captured");
 }
 
 const StepValues* device_step_values(const CudaContext& ctx, const Tensor& t, const char* op) {

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 
 #include <cublas_v2.h>
@@ -39,6 +40,11 @@ struct CudaContext {
   // block of its sliced grid there, batchnorm.cu).
   static constexpr int kReductionScratchDoubles = 65536;
   double* reduction_scratch = nullptr;
+  // cuBLAS's workspace, ours rather than its pool: the same memory eagerly and inside a
+  // graph capture (where cuBLAS would otherwise add allocation nodes to the graph), so a
+  // captured GEMM is the eager one. 32 MiB, cuBLAS's recommendation for Hopper.
+  static constexpr std::size_t kCublasWorkspaceBytes = std::size_t(32) << 20;
+  void* cublas_workspace = nullptr;
 };
 
 // The public-entry checks of every op: the tensor is f32 (unless `dtype` says otherwise),
@@ -46,6 +52,12 @@ struct CudaContext {
 // argument.
 void check_device_tensor(const CudaContext& ctx, const Tensor& t, const char* op, const char* name,
                          std::int64_t numel, DType dtype = DType::f32);
+
+// Throws naming `what` when the compute stream is being captured into a graph: for the
+// steps that allocate or synchronise (making a plan), which a capture cannot record.
+// Plans are made when the model is planned, before any capture; this turns a geometry
+// first seen inside a capture into a clear error instead of an invalidated capture.
+void require_not_capturing(const CudaContext& ctx, const char* what);
 
 // The device address of a StepValues tensor (host/ops/step_values.hpp), after the checks
 // above (u8, kStepValuesBytes long, on this device). Kernels read the step's values there.

@@ -23,8 +23,6 @@ namespace {
 
 // cuDNN's buffers start on this boundary inside the reserve and workspace we are given.
 constexpr std::size_t kAlignment = 256;
-// Hidden sizes up to this try cuDNN's persistent algorithm.
-constexpr int kPersistentMaxHidden = 256;
 
 std::size_t aligned(std::size_t bytes) { return (bytes + kAlignment - 1) / kAlignment * kAlignment; }
 
@@ -126,7 +124,6 @@ void check_scratch(const CudaContext& ctx, const Tensor& t, std::size_t bytes, c
 
 struct RecurrentPlans::Plan {
   cudnnRNNDescriptor_t rnn = nullptr;
-  cudnnRNNAlgo_t algo = CUDNN_RNN_ALGO_STANDARD;  // or PERSIST_STATIC for small hidden sizes
   cudnnDropoutDescriptor_t dropout = nullptr;
   cudnnRNNDataDescriptor_t x_desc = nullptr, y_desc = nullptr;
   cudnnTensorDescriptor_t h_desc = nullptr;  // (directions, batch, hidden); also the cell state's
@@ -218,6 +215,7 @@ const RecurrentPlans::Plan& RecurrentPlans::get(CudaContext& ctx, const Recurren
   const auto key =
       std::make_tuple(int(g.cell), g.batch, g.steps, g.input_size, g.hidden_size, g.bidirectional, ctx.tf32);
   if (const auto found = plans_.find(key); found != plans_.end()) return *found->second;
+  require_not_capturing(ctx, "a recurrent layer's cuDNN plan");
   CADENZA_CHECK(g.batch > 0 && g.steps > 0 && g.input_size > 0 && g.hidden_size > 0,
                 "recurrent geometry batch " << g.batch << ", steps " << g.steps << ", input " << g.input_size
                                             << ", hidden " << g.hidden_size);
@@ -227,13 +225,14 @@ const RecurrentPlans::Plan& RecurrentPlans::get(CudaContext& ctx, const Recurren
   CADENZA_CUDA_CHECK(cudnnCreateDropoutDescriptor(&plan->dropout));
   CADENZA_CUDA_CHECK(cudnnSetDropoutDescriptor(plan->dropout, ctx.cudnn, 0.0f, nullptr, 0, 0));
   CADENZA_CUDA_CHECK(cudnnCreateRNNDescriptor(&plan->rnn));
-  auto describe = [&](cudnnRNNAlgo_t algo) {
-    return cudnnSetRNNDescriptor_v8(plan->rnn, algo, cudnn_mode(g.cell), CUDNN_RNN_DOUBLE_BIAS,
-                                    g.bidirectional ? CUDNN_BIDIRECTIONAL : CUDNN_UNIDIRECTIONAL, CUDNN_LINEAR_INPUT,
-                                    CUDNN_DATA_FLOAT, CUDNN_DATA_FLOAT, ctx.tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH,
-                                    g.input_size, g.hidden_size, g.hidden_size /* no projection */, 1, plan->dropout,
-                                    CUDNN_RNN_PADDED_IO_ENABLED /* needed by the unpacked layouts */);
-  };
+  // The standard algorithm: cuDNN's persistent ones (PERSIST_STATIC*) refuse many
+  // geometries only when they run, and PyTorch uses them for fp16 inputs alone.
+  CADENZA_CUDA_CHECK(cudnnSetRNNDescriptor_v8(
+      plan->rnn, CUDNN_RNN_ALGO_STANDARD, cudnn_mode(g.cell), CUDNN_RNN_DOUBLE_BIAS,
+      g.bidirectional ? CUDNN_BIDIRECTIONAL : CUDNN_UNIDIRECTIONAL, CUDNN_LINEAR_INPUT, CUDNN_DATA_FLOAT,
+      CUDNN_DATA_FLOAT, ctx.tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH, g.input_size, g.hidden_size,
+      g.hidden_size /* no projection */, 1, plan->dropout,
+      CUDNN_RNN_PADDED_IO_ENABLED /* needed by the unpacked layouts */));
 
   const std::vector<int> lengths(std::size_t(g.batch), g.steps);
   CADENZA_CUDA_CHECK(cudnnCreateRNNDataDescriptor(&plan->x_desc));
@@ -249,23 +248,15 @@ const RecurrentPlans::Plan& RecurrentPlans::get(CudaContext& ctx, const Recurren
   CADENZA_CUDA_CHECK(cudnnCreateTensorDescriptor(&plan->h_desc));
   CADENZA_CUDA_CHECK(cudnnSetTensorNdDescriptor(plan->h_desc, CUDNN_DATA_FLOAT, 3, h_dims, h_strides));
 
+  // On the compute stream (a legacy-stream copy is not ordered before the non-blocking
+  // compute stream's work), then waited for: `lengths` dies with this function.
   CADENZA_CUDA_CHECK(cudaMalloc(&plan->device_sequence_lengths, sizeof(int) * lengths.size()));
-  CADENZA_CUDA_CHECK(cudaMemcpy(plan->device_sequence_lengths, lengths.data(), sizeof(int) * lengths.size(),
-                                cudaMemcpyHostToDevice));
+  CADENZA_CUDA_CHECK(cudaMemcpyAsync(plan->device_sequence_lengths, lengths.data(), sizeof(int) * lengths.size(),
+                                     cudaMemcpyHostToDevice, ctx.stream));
+  CADENZA_CUDA_CHECK(cudaStreamSynchronize(ctx.stream));
 
-  // Small hidden sizes run the persistent kernel (the recurrent weights stay on chip for
-  // every step, one launch per sequence instead of per step) wherever cuDNN accepts this
-  // geometry for it; otherwise the standard per-step algorithm.
-  plan->algo = CUDNN_RNN_ALGO_STANDARD;
-  if (g.hidden_size <= kPersistentMaxHidden && describe(CUDNN_RNN_ALGO_PERSIST_STATIC) == CUDNN_STATUS_SUCCESS &&
-      cudnnGetRNNTempSpaceSizes(ctx.cudnn, plan->rnn, CUDNN_FWD_MODE_TRAINING, plan->x_desc,
-                                &plan->cudnn_workspace_bytes, &plan->cudnn_reserve_bytes) == CUDNN_STATUS_SUCCESS) {
-    plan->algo = CUDNN_RNN_ALGO_PERSIST_STATIC;
-  } else {
-    CADENZA_CUDA_CHECK(describe(CUDNN_RNN_ALGO_STANDARD));
-    CADENZA_CUDA_CHECK(cudnnGetRNNTempSpaceSizes(ctx.cudnn, plan->rnn, CUDNN_FWD_MODE_TRAINING, plan->x_desc,
-                                                 &plan->cudnn_workspace_bytes, &plan->cudnn_reserve_bytes));
-  }
+  CADENZA_CUDA_CHECK(cudnnGetRNNTempSpaceSizes(ctx.cudnn, plan->rnn, CUDNN_FWD_MODE_TRAINING, plan->x_desc,
+                                               &plan->cudnn_workspace_bytes, &plan->cudnn_reserve_bytes));
   CADENZA_CUDA_CHECK(cudnnGetRNNWeightSpaceSize(ctx.cudnn, plan->rnn, &plan->weight_space_bytes));
   plan->dx_bytes = sizeof(float) * std::size_t(g.batch) * g.steps * g.input_size;
   plan->reserve_bytes = kAlignment + aligned(plan->weight_space_bytes) + plan->cudnn_reserve_bytes;

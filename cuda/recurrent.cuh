@@ -8,9 +8,9 @@
 // space), cached in the RecurrentPlans of the backend. One call runs one layer, one or two
 // directions, from zero initial states; data is batch-major and unpacked, as PyTorch's
 // batch_first tensors; math is FP32 FMA (no tensor-op conversion) so results compare with
-// the CPU backend's, or TF32 with train.precision tf32. Hidden sizes up to 256 use cuDNN's
-// persistent-kernel algorithm (PERSIST_STATIC) where cuDNN accepts the geometry for it,
-// else the standard per-step one.
+// the CPU backend's, or TF32 with train.precision tf32. The algorithm is cuDNN's standard
+// one: its persistent kernels reject many geometries only at run time, and PyTorch uses
+// them for fp16 alone.
 //
 // Reserve (per layer, from the arena): cuDNN's weight space, filled from the PyTorch-layout
 // parameters by every forward and read again by the backward, then cuDNN's reserve space.
