@@ -70,7 +70,9 @@ class CudaBatchUploader final : public BatchUploader {
         slot.host.push_back(Tensor::view(host, shape, DType::f32, Device::cpu()));
         slot.device.push_back(Tensor::view(device, shape, DType::f32, Device::cuda(ctx_.device)));
       }
-      CADENZA_CUDA_CHECK(cudaEventCreateWithFlags(&slot.copied, cudaEventDisableTiming));
+      // The host waits on `copied` once per step: sleeping, not spinning, leaves the core
+      // to the loader threads.
+      CADENZA_CUDA_CHECK(cudaEventCreateWithFlags(&slot.copied, cudaEventDisableTiming | cudaEventBlockingSync));
       CADENZA_CUDA_CHECK(cudaEventCreateWithFlags(&slot.consumed, cudaEventDisableTiming));
     }
   }

@@ -21,6 +21,17 @@
 namespace cadenza::cuda {
 namespace {
 
+// Whether host memory is page-locked (cudaMallocHost / registered): copies from it run
+// asynchronously to the host.
+bool is_pinned(const void* host) {
+  cudaPointerAttributes attributes{};
+  if (cudaPointerGetAttributes(&attributes, host) != cudaSuccess) {
+    static_cast<void>(cudaGetLastError());
+    return false;
+  }
+  return attributes.type == cudaMemoryTypeHost;
+}
+
 // The Backend's Frontend over CudaSpectrogram: (B, S) PCM → (B, 1, bins, frames).
 class CudaFrontend final : public Frontend {
  public:
@@ -46,6 +57,9 @@ CudaBackend::CudaBackend(int device_index)
   CADENZA_CUDA_CHECK(cudaStreamCreateWithFlags(&ctx_.copy_stream, cudaStreamNonBlocking));
   CADENZA_CUDA_CHECK(cublasCreate(&ctx_.cublas));
   CADENZA_CUDA_CHECK(cublasSetStream(ctx_.cublas, ctx_.stream));
+  // After cublasSetStream, which resets the workspace to cuBLAS's pool.
+  CADENZA_CUDA_CHECK(cudaMalloc(&ctx_.cublas_workspace, CudaContext::kCublasWorkspaceBytes));
+  CADENZA_CUDA_CHECK(cublasSetWorkspace(ctx_.cublas, ctx_.cublas_workspace, CudaContext::kCublasWorkspaceBytes));
   // FP32 GEMMs (no TF32) so that results compare with the CPU backend's; set_precision changes it.
   CADENZA_CUDA_CHECK(cublasSetMathMode(ctx_.cublas, CUBLAS_PEDANTIC_MATH));
   CADENZA_CUDA_CHECK(cudnnCreate(&ctx_.cudnn));
@@ -62,6 +76,7 @@ CudaBackend::~CudaBackend() {
   if (ctx_.reduction_scratch) cudaFree(ctx_.reduction_scratch);
   if (ctx_.cudnn) cudnnDestroy(ctx_.cudnn);
   if (ctx_.cublas) cublasDestroy(ctx_.cublas);
+  if (ctx_.cublas_workspace) cudaFree(ctx_.cublas_workspace);
   if (ctx_.copy_stream) cudaStreamDestroy(ctx_.copy_stream);
   if (ctx_.stream) cudaStreamDestroy(ctx_.stream);
 }
@@ -90,7 +105,10 @@ void* CudaBackend::allocate(std::size_t bytes) {
   return memory;
 }
 
-void CudaBackend::release(void* memory) { cudaFree(memory); }
+void CudaBackend::release(void* memory) {
+  // Never throws (it runs from destructors); a failure must not be blamed on the next op.
+  if (cudaFree(memory) != cudaSuccess) static_cast<void>(cudaGetLastError());
+}
 
 void CudaBackend::copy(const Tensor& src, Tensor& dst) {
   CADENZA_CHECK(src.bytes() == dst.bytes(), "copy of " << src.bytes() << " bytes into " << dst.bytes());
@@ -103,9 +121,10 @@ void CudaBackend::copy(const Tensor& src, Tensor& dst) {
                                   ? (to_host ? cudaMemcpyHostToHost : cudaMemcpyHostToDevice)
                                   : (to_host ? cudaMemcpyDeviceToHost : cudaMemcpyDeviceToDevice);
   CADENZA_CUDA_CHECK(cudaMemcpyAsync(dst.raw(), src.raw(), src.bytes(), kind, ctx_.stream));
-  // The host reads what it copied back as soon as copy() returns; from pageable host
-  // memory, an upload has read its source by the time cudaMemcpyAsync returns.
-  if (to_host) CADENZA_CUDA_CHECK(cudaStreamSynchronize(ctx_.stream));
+  // The host may reuse either side once copy() returns: it reads what it copied back, and
+  // a pinned source would otherwise still be read by the copy engine (a pageable one has
+  // been staged by the time cudaMemcpyAsync returns). Batches go through the uploader.
+  if (to_host || (src.device().is_cpu() && is_pinned(src.raw()))) CADENZA_CUDA_CHECK(cudaStreamSynchronize(ctx_.stream));
 }
 
 void CudaBackend::fill_zero(Tensor& t) {
@@ -136,14 +155,22 @@ class CudaStepGraph final : public StepGraph {
 // Stream capture of the compute stream, thread-local: the loader threads and other host
 // threads may go on calling CUDA meanwhile. An op the driver will not capture (or that
 // synchronises) fails inside enqueue() or invalidates the capture; either way the capture
-// is ended, the error cleared and null returned, and nothing has run.
+// is ended, the error cleared and null returned, and nothing has run. A failure that is
+// not the capture's (a bad argument) shows again when the caller runs the step eagerly.
 std::unique_ptr<StepGraph> CudaBackend::capture(const std::function<void()>& enqueue, std::string& why_not) {
-  CADENZA_CUDA_CHECK(cudaStreamBeginCapture(ctx_.stream, cudaStreamCaptureModeThreadLocal));
+  const cudaError_t began = cudaStreamBeginCapture(ctx_.stream, cudaStreamCaptureModeThreadLocal);
+  if (began != cudaSuccess) {
+    static_cast<void>(cudaGetLastError());
+    why_not = std::string("cudaStreamBeginCapture: ") + cudaGetErrorString(began);
+    return nullptr;
+  }
   std::string failure;
   try {
     enqueue();
   } catch (const std::exception& e) {
     failure = e.what();
+  } catch (...) {  // whatever it was, the stream must leave capture mode
+    failure = "an exception that is not a std::exception";
   }
   cudaGraph_t graph = nullptr;
   const cudaError_t ended = cudaStreamEndCapture(ctx_.stream, &graph);

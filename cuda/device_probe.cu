@@ -19,6 +19,7 @@ CudaAvailability probe_cuda_devices() {
   int count = 0;
   const cudaError_t status = cudaGetDeviceCount(&count);
   if (status != cudaSuccess) {
+    static_cast<void>(cudaGetLastError());  // the reason goes into the summary, not to the next call
     std::ostringstream os;
     if (driver == 0)
       os << "no NVIDIA driver found";
@@ -43,8 +44,13 @@ CudaAvailability probe_cuda_devices() {
     cudaDeviceGetAttribute(&memory_khz, cudaDevAttrMemoryClockRate, d);
     cudaDeviceGetAttribute(&bus_bits, cudaDevAttrGlobalMemoryBusWidth, d);
     a.peak_memory_bandwidth.push_back(2.0 * memory_khz * 1e3 * bus_bits / 8.0);
-    if (cudaGetDeviceProperties(&prop, d) != cudaSuccess) continue;
+    if (cudaGetDeviceProperties(&prop, d) != cudaSuccess) {
+      static_cast<void>(cudaGetLastError());
+      a.supported.push_back(false);
+      continue;
+    }
     const bool supported = prop.major >= kMinComputeCapabilityMajor;
+    a.supported.push_back(supported);
     usable += supported;
     os << (d ? ", " : "") << "cuda:" << d << " " << prop.name << " (sm_" << prop.major
        << prop.minor << (supported ? "" : ", older than sm_80: unsupported") << ")";

@@ -59,6 +59,9 @@ std::unique_ptr<Context> make_context(const std::string& device, int cpu_threads
   if (index >= cuda.device_count)
     CADENZA_USER_ERROR("train.device " << device << ": this machine has " << cuda.device_count
                                        << " CUDA device(s): " << cuda.summary);
+  if (index >= int(cuda.supported.size()) || !cuda.supported[std::size_t(index)])
+    CADENZA_USER_ERROR("train.device " << device << ": this GPU cannot run this build, which needs sm_80 or newer ("
+                                       << cuda.summary << ")");
 #ifdef CADENZA_WITH_CUDA
   logger.info("device: cuda:" + std::to_string(index) + " (" + cuda.summary + ")");
   return std::make_unique<Context>(std::make_unique<cuda::CudaBackend>(index), logger);

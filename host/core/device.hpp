@@ -28,6 +28,8 @@ struct CudaAvailability {
   std::string summary;    // one line: the devices and library versions found, or why none works
   // Per device: the memory's peak bandwidth in bytes/s (memory clock x bus width x 2).
   std::vector<double> peak_memory_bandwidth;
+  // Per device: whether its compute capability is one this build runs on (sm_80 or newer).
+  std::vector<bool> supported;
 };
 
 }  // namespace cadenza
