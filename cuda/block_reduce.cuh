@@ -23,7 +23,8 @@ inline int row_reduction_threads(std::int64_t inner) {
 }
 
 // Every thread of the block calls this with its partial sum; thread 0 gets the total (the
-// other threads' return values are unspecified).
+// other threads' return values are unspecified). It ends with a barrier, so a kernel may
+// call it again at once (the shared warp sums are free again).
 __device__ inline double block_sum_in_order(double partial) {
   for (int offset = kWarpSize / 2; offset > 0; offset /= 2)
     partial += __shfl_down_sync(0xffffffffu, partial, offset);
@@ -36,6 +37,7 @@ __device__ inline double block_sum_in_order(double partial) {
     const int warps = static_cast<int>(blockDim.x) / kWarpSize;
     for (int w = 0; w < warps; ++w) total += warp_sums[w];
   }
+  __syncthreads();
   return total;
 }
 

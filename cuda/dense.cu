@@ -35,13 +35,16 @@ void dense_backward(CudaContext& ctx, const DenseGeometry& g, const Tensor& x, c
   check_device_tensor(ctx, x, "dense_backward", "x", std::int64_t(g.batch) * g.in_features);
   check_device_tensor(ctx, dy, "dense_backward", "dy", std::int64_t(g.batch) * g.out_features);
   check_device_tensor(ctx, dw, "dense_backward", "dw", std::int64_t(g.out_features) * g.in_features);
+  if (dx.defined()) {  // checked before anything is enqueued, so a failed check changes nothing
+    check_device_tensor(ctx, w, "dense_backward", "w", std::int64_t(g.out_features) * g.in_features);
+    check_device_tensor(ctx, dx, "dense_backward", "dx", x.numel());
+  }
   const float one = 1.0f, zero = 0.0f;
   CADENZA_CUDA_CHECK(cublasSgemm(ctx.cublas, CUBLAS_OP_N, CUBLAS_OP_T, g.in_features, g.out_features,
                                  g.batch, &one, in(x), g.in_features, in(dy), g.out_features, &one,
                                  out(dw), g.in_features));
   if (dbias.defined()) accumulate_bias_gradient(ctx, g.batch, g.out_features, dy, dbias);
   if (dx.defined()) {
-    check_device_tensor(ctx, dx, "dense_backward", "dx", x.numel());
     CADENZA_CUDA_CHECK(cublasSgemm(ctx.cublas, CUBLAS_OP_N, CUBLAS_OP_N, g.in_features, g.batch,
                                    g.out_features, &one, in(w), g.in_features, in(dy),
                                    g.out_features, &zero, out(dx), g.in_features));

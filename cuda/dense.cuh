@@ -1,6 +1,6 @@
-// Dense layer on the GPU through cuBLAS (FP32 SGEMM, no TF32, so results compare with the
-// CPU backend's), with the bias added and its gradient summed by the custom kernels of
-// elementwise_ops.cuh.
+// Dense layer on the GPU through cuBLAS SGEMM in the shared handle's math mode (plain FP32,
+// as the CPU backend computes, unless train.precision allows TF32), with the bias added and
+// its gradient summed by the custom kernels of elementwise_ops.cuh.
 #pragma once
 
 #include "cuda/cuda_context.cuh"

@@ -1,8 +1,8 @@
 // The harmonic filterbank on the GPU (Won et al. 2020), with the CPU backend's semantics
 // (backend.hpp; host/cpu/harmonic_filterbank.cpp): a kernel rebuilds the filterbank from
 // q on the device with host/math/harmonic_math.hpp's functions, cuBLAS strided batched
-// SGEMMs (FP32, no TF32: the context's pedantic math mode) give y, dx and one dfb per
-// example, and a two-pass fixed-grid reduction in double adds dq, deterministic run to run.
+// SGEMMs in the shared handle's math mode (plain FP32 unless train.precision allows TF32)
+// give y, dx and one dfb per example, and a two-pass fixed-grid reduction in double adds dq, deterministic run to run.
 // Compiled, not yet run on a GPU.
 #pragma once
 

@@ -63,10 +63,7 @@ __global__ void tag_metrics_kernel(const float* scores, const float* targets, in
       sums[1] += average_precision_term(rank);
     }
   }
-  for (double& sum : sums) {
-    sum = block_sum_in_order(sum);
-    __syncthreads();  // the next sum reuses block_sum_in_order's shared memory
-  }
+  for (double& sum : sums) sum = block_sum_in_order(sum);
   if (threadIdx.x != 0) return;
   const bool has_nan = sums[5] > 0.0;
   const double positives = sums[4], negatives = double(n) - positives;

@@ -24,8 +24,9 @@
 //   num_frames rows, example b's frames at rows [b T, (b + 1) T).
 // - Batch rule: the cuFFT plan is made once for max_batch * T transforms and always runs on
 //   all of them. compute() with batch < max_batch refreshes only the first batch * T rows of
-//   the frames buffer; the rest keep zeros (from construction) or an earlier call's frames,
-//   whose spectra are computed and never read. Every step after the FFT touches only the
+//   the frames buffer; the rest keep zeros (from construction) or whatever an earlier call
+//   left there (its frames, or for mel and mfcc its power values), whose spectra are
+//   computed and never read. Every step after the FFT touches only the
 //   first batch examples, so out holds exactly batch examples.
 // - The mel and DCT GEMMs use CUBLAS_COMPUTE_32F_PEDANTIC: plain float32 whatever math mode
 //   (TF32) the shared cuBLAS handle or NVIDIA_TF32_OVERRIDE select, because TF32 would move
