@@ -6,7 +6,9 @@
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <future>
 #include <iomanip>
+#include <optional>
 #include <set>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -62,6 +64,39 @@ void truncate_jsonl(const fs::path& path, const char* key, std::int64_t limit) {
   for (const nlohmann::json& j : read_jsonl(path))
     if (j.contains(key) && j[key].get<std::int64_t>() <= limit) kept += j.dump() + "\n";
   write_file_atomically(path, kept);
+}
+
+// The dataset, built by rank 0 first (it indexes the files and builds the decoded-audio
+// cache), then by the other ranks, which find the cache. Rank 0 builds on a worker thread
+// while every rank meets it once per kHeartbeat in a host all-reduce of (done, failed):
+// the others wait as long as the build takes, yet a rank 0 that dies ends their wait
+// within the collective timeout, as a plain barrier with that timeout could not offer for
+// a build longer than it.
+Dataset load_dataset_rank0_first(const Config& config, Communicator& communicator, Logger& log) {
+  constexpr auto kHeartbeat = std::chrono::seconds(1);
+  auto load = [&] { return load_dataset(config, config.train.seed, config.train.threads, log); };
+  if (communicator.world_size() == 1) return load();
+  const bool first = communicator.rank() == 0;
+  std::future<Dataset> built;
+  if (first) built = std::async(std::launch::async, load);
+  for (;;) {
+    std::vector<double> flags = {0.0, 0.0};  // rank 0 is done; rank 0 failed
+    std::optional<Dataset> data;
+    std::exception_ptr error;
+    if (first && built.wait_for(kHeartbeat) == std::future_status::ready) {
+      try {
+        data = built.get();
+      } catch (...) {
+        error = std::current_exception();
+      }
+      flags = {1.0, error ? 1.0 : 0.0};
+    }
+    communicator.all_reduce_host(flags);
+    if (error) std::rethrow_exception(error);
+    if (data) return std::move(*data);
+    if (flags[1] > 0.0) CADENZA_USER_ERROR("rank 0 could not load the dataset; its log says why");
+    if (flags[0] > 0.0) return load();
+  }
 }
 
 void append_line(const fs::path& path, const nlohmann::json& j) {
@@ -193,10 +228,7 @@ void Trainer::build() {
   world_size_ = communicator_->world_size();
   writes_files_ = rank_ == 0;
   Backend& backend = context_->backend();
-  // Rank 0 indexes the dataset and builds its decoded-audio cache; the others then find it.
-  if (!writes_files_) communicator_->barrier();
-  data_ = load_dataset(config_, config_.train.seed, config_.train.threads, log_);
-  if (writes_files_) communicator_->barrier();
+  data_ = load_dataset_rank0_first(config_, *communicator_, log_);
   if (writes_files_) {
     report_skipped_files();
     const nlohmann::json labels = {{"multi_label", data_.multi_label}, {"labels", data_.label_names}};
