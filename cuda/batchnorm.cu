@@ -23,8 +23,8 @@ __device__ std::int64_t element_offset(const BatchNormGeometry& g, int c, std::i
 // first conv block's 64 of 2.8 M each at batch 16) still fill the GPU. A block leaves its
 // partial sums in the context's reduction scratch: slot c * parts + p of two halves of
 // channels * parts doubles (channels * parts <= max(channels, kTargetBlocks)). Everything
-// here depends on the geometry only, never on timing, so the sums (partials in slice
-// order, each a fixed block tree) are deterministic.
+// here depends on the geometry only, never on timing, so the sums (each partial a fixed
+// block tree, the partials added by channel_total's fixed shape) are deterministic.
 int parts_for(const BatchNormGeometry& g) {
   const std::int64_t count = std::int64_t(g.outer) * g.inner;
   const std::int64_t by_grid = std::max(1, kTargetBlocks / g.channels);
@@ -58,18 +58,17 @@ __device__ double block_sum(double value, double* shared) {
   return total;
 }
 
-// Channel c's total of the partials in half `half` of the scratch, in slice order: thread
-// 0 adds them up and every thread of the block gets the total (through `slot`).
-__device__ double channel_total(const double* scratch, int half, int c, double* slot) {
-  if (threadIdx.x == 0) {
-    const int parts = gridDim.y;
-    const double* partials = scratch + std::int64_t(half) * gridDim.x * parts + std::int64_t(c) * parts;
-    double total = 0.0;
-    for (int p = 0; p < parts; ++p) total += partials[p];
-    *slot = total;
-  }
-  __syncthreads();
-  return *slot;
+// Channel c's total of its `parts` partials in half `half` of the scratch; every thread of
+// the block gets it. Thread t adds partials t, t + blockDim.x, ... in order and block_sum's
+// fixed tree adds the threads' sums, so the total depends on the geometry only and every
+// block of the channel computes the same one (with each block reading parts / blockDim.x
+// partials, not all of them alone).
+__device__ double channel_total(const BatchNormGeometry& g, const double* scratch, int half, int c, int parts,
+                                double* shared) {
+  const double* partials = scratch + (std::int64_t(half) * g.channels + c) * parts;
+  double sum = 0.0;
+  for (int p = threadIdx.x; p < parts; p += blockDim.x) sum += partials[p];
+  return block_sum(sum, shared);
 }
 
 __device__ void store_partial(double* scratch, int half, double value) {
@@ -121,8 +120,7 @@ __global__ void squares_partials_kernel(BatchNormGeometry g, const float* x, con
   __shared__ double shared[kThreads];
   const int c = blockIdx.x;
   const Slice slice = block_slice(g);
-  __shared__ double total;
-  const double mean = sums ? double(sums[c]) / count : channel_total(scratch, 0, c, &total) / count;
+  const double mean = sums ? double(sums[c]) / count : channel_total(g, scratch, 0, c, gridDim.y, shared) / count;
   double squares = 0.0;
   for (std::int64_t e = slice.begin + threadIdx.x; e < slice.end; e += blockDim.x) {
     const double d = x[element_offset(g, c, e)] - mean;
@@ -135,10 +133,11 @@ __global__ void squares_partials_kernel(BatchNormGeometry g, const float* x, con
 __global__ void normalize_kernel(BatchNormGeometry g, const float* x, const float* gamma, const float* beta,
                                  const double* scratch, float* y, float* running_mean, float* running_var,
                                  float* saved_mean, float* saved_invstd) {
-  __shared__ double totals[2];
+  __shared__ double shared[kThreads];
   const int c = blockIdx.x;
   const double count = double(g.outer) * g.inner;
-  const double sum = channel_total(scratch, 0, c, &totals[0]), squares = channel_total(scratch, 1, c, &totals[1]);
+  const double sum = channel_total(g, scratch, 0, c, gridDim.y, shared);
+  const double squares = channel_total(g, scratch, 1, c, gridDim.y, shared);
   normalize_slice(g, x, gamma, beta, c, sum / count, squares, count, y, running_mean, running_var, saved_mean,
                   saved_invstd);
 }
@@ -182,10 +181,10 @@ __global__ void gradient_partials_kernel(BatchNormGeometry g, const float* x, co
 __global__ void gradient_totals_kernel(BatchNormGeometry g, const float* x, const float* y, const float* dy,
                                        const float* gamma, const float* saved_mean, const float* saved_invstd,
                                        const double* scratch, float* dx, float* dgamma, float* dbeta, float* sums) {
-  __shared__ double totals[2];
+  __shared__ double shared[kThreads];
   const int c = blockIdx.x;
-  const double total_dy = channel_total(scratch, 0, c, &totals[0]);
-  const double total_dy_xhat = channel_total(scratch, 1, c, &totals[1]);
+  const double total_dy = channel_total(g, scratch, 0, c, gridDim.y, shared);
+  const double total_dy_xhat = channel_total(g, scratch, 1, c, gridDim.y, shared);
   if (blockIdx.y == 0 && threadIdx.x == 0) {
     dbeta[c] += static_cast<float>(total_dy);
     dgamma[c] += static_cast<float>(total_dy_xhat);
@@ -205,13 +204,13 @@ __global__ void gradient_totals_kernel(BatchNormGeometry g, const float* x, cons
   }
 }
 
-// A channel's total of half `half` of the scratch as a float in out[c] (block 0 of each
-// channel; the grid is the sliced one its partials came from).
-__global__ void store_total_kernel(BatchNormGeometry g, const double* scratch, int half, float* out) {
-  __shared__ double total;
+// Each channel's total of its `parts` partials in half `half` of the scratch, as a float in
+// out[c]: one block per channel.
+__global__ void store_total_kernel(BatchNormGeometry g, const double* scratch, int half, int parts, float* out) {
+  __shared__ double shared[kThreads];
   const int c = blockIdx.x;
-  const double value = channel_total(scratch, half, c, &total);
-  if (blockIdx.y == 0 && threadIdx.x == 0) out[c] = static_cast<float>(value);
+  const double value = channel_total(g, scratch, half, c, parts, shared);
+  if (threadIdx.x == 0) out[c] = static_cast<float>(value);
 }
 
 // The split ops of synchronised batchnorm reuse the sliced passes above; these two apply
@@ -330,8 +329,8 @@ void batchnorm_sums(CudaContext& ctx, const BatchNormGeometry& g, const Tensor& 
   } else {
     sum_partials_kernel<<<grid, kThreads, 0, ctx.stream>>>(g, in(x), ctx.reduction_scratch);
   }
-  store_total_kernel<<<grid, kThreads, 0, ctx.stream>>>(g, ctx.reduction_scratch, sums.defined() ? 1 : 0,
-                                                        out(out_sums));
+  store_total_kernel<<<g.channels, kThreads, 0, ctx.stream>>>(g, ctx.reduction_scratch, sums.defined() ? 1 : 0,
+                                                              static_cast<int>(grid.y), out(out_sums));
   CADENZA_CUDA_CHECK(cudaGetLastError());
 }
 
