@@ -65,15 +65,30 @@ struct Conv2dPlans::Plan {
 
 namespace {
 
-// The first deterministic algorithm of cuDNN's ranked list whose workspace fits; null when
-// there is none.
-template <typename Perf>
-const Perf* choose(const std::vector<Perf>& ranked, int count) {
-  for (int i = 0; i < count; ++i)
-    if (ranked[i].status == CUDNN_STATUS_SUCCESS && ranked[i].determinism == CUDNN_DETERMINISTIC &&
-        ranked[i].memory <= kMaxConvWorkspaceBytes)
-      return &ranked[i];
-  return nullptr;
+// An algorithm and the workspace it asks for.
+template <typename Algo>
+struct Chosen {
+  Algo algo;
+  std::size_t workspace_bytes;
+};
+
+// The first of cuDNN's ranked algorithms that is deterministic, needs at most
+// kMaxConvWorkspaceBytes, and whose workspace query succeeds once `desc` carries its math
+// type (as PyTorch, the next candidate is tried when one is refused); `desc` keeps the
+// chosen one's math type. Empty when none qualifies.
+template <typename Perf, typename WorkspaceQuery>
+std::optional<Chosen<decltype(Perf::algo)>> choose(const std::vector<Perf>& ranked, int count,
+                                                   cudnnConvolutionDescriptor_t desc, WorkspaceQuery query) {
+  for (int i = 0; i < count; ++i) {
+    const Perf& p = ranked[i];
+    if (p.status != CUDNN_STATUS_SUCCESS || p.determinism != CUDNN_DETERMINISTIC || p.memory > kMaxConvWorkspaceBytes)
+      continue;
+    CADENZA_CUDA_CHECK(cudnnSetConvolutionMathType(desc, p.mathType));
+    std::size_t bytes = 0;
+    if (query(p.algo, &bytes) == CUDNN_STATUS_SUCCESS && bytes <= kMaxConvWorkspaceBytes)
+      return Chosen<decltype(Perf::algo)>{p.algo, bytes};
+  }
+  return std::nullopt;
 }
 
 // A convolution descriptor of the plan's padding and the geometry's strides and dilations.
@@ -266,41 +281,46 @@ const Conv2dPlans::Plan& Conv2dPlans::get(CudaContext& ctx, const Conv2dGeometry
                           << " differs from the geometry's");
 
   int count = 0;
-  std::size_t bytes = 0;
   std::vector<cudnnConvolutionFwdAlgoPerf_t> forward(CUDNN_CONVOLUTION_FWD_ALGO_COUNT);
   CADENZA_CUDA_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(ctx.cudnn, plan->x_desc, plan->w_desc,
                                                             plan->forward_desc, plan->y_desc,
                                                             int(forward.size()), &count, forward.data()));
-  const auto* f = choose(forward, count);
+  const auto f = choose(forward, count, plan->forward_desc, [&](cudnnConvolutionFwdAlgo_t algo, std::size_t* bytes) {
+    return cudnnGetConvolutionForwardWorkspaceSize(ctx.cudnn, plan->x_desc, plan->w_desc, plan->forward_desc,
+                                                   plan->y_desc, algo, bytes);
+  });
   CADENZA_CHECK(f, "conv2d " << describe(g) << ": cuDNN offers no deterministic forward algorithm");
   plan->forward_algo = f->algo;
-  CADENZA_CUDA_CHECK(cudnnSetConvolutionMathType(plan->forward_desc, f->mathType));
-  CADENZA_CUDA_CHECK(cudnnGetConvolutionForwardWorkspaceSize(ctx.cudnn, plan->x_desc, plan->w_desc,
-                                                             plan->forward_desc, plan->y_desc, f->algo, &bytes));
-  plan->cudnn_workspace_bytes = bytes;
+  plan->cudnn_workspace_bytes = f->workspace_bytes;
 
   std::vector<cudnnConvolutionBwdDataAlgoPerf_t> backward_data(CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT);
   CADENZA_CUDA_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(
       ctx.cudnn, plan->w_desc, plan->y_desc, plan->backward_data_desc, plan->x_desc, int(backward_data.size()),
       &count, backward_data.data()));
-  if (const auto* d = choose(backward_data, count)) {
+  const auto d = choose(backward_data, count, plan->backward_data_desc,
+                        [&](cudnnConvolutionBwdDataAlgo_t algo, std::size_t* bytes) {
+                          return cudnnGetConvolutionBackwardDataWorkspaceSize(ctx.cudnn, plan->w_desc, plan->y_desc,
+                                                                              plan->backward_data_desc, plan->x_desc,
+                                                                              algo, bytes);
+                        });
+  if (d) {
     plan->backward_data_algo = d->algo;
-    CADENZA_CUDA_CHECK(cudnnSetConvolutionMathType(plan->backward_data_desc, d->mathType));
-    CADENZA_CUDA_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(
-        ctx.cudnn, plan->w_desc, plan->y_desc, plan->backward_data_desc, plan->x_desc, d->algo, &bytes));
-    plan->cudnn_workspace_bytes = std::max(plan->cudnn_workspace_bytes, bytes);
+    plan->cudnn_workspace_bytes = std::max(plan->cudnn_workspace_bytes, d->workspace_bytes);
   }
 
   std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> backward_filter(CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT);
   CADENZA_CUDA_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
       ctx.cudnn, plan->x_desc, plan->y_desc, plan->backward_filter_desc, plan->w_desc,
       int(backward_filter.size()), &count, backward_filter.data()));
-  if (const auto* b = choose(backward_filter, count)) {
+  const auto b = choose(backward_filter, count, plan->backward_filter_desc,
+                        [&](cudnnConvolutionBwdFilterAlgo_t algo, std::size_t* bytes) {
+                          return cudnnGetConvolutionBackwardFilterWorkspaceSize(
+                              ctx.cudnn, plan->x_desc, plan->y_desc, plan->backward_filter_desc, plan->w_desc, algo,
+                              bytes);
+                        });
+  if (b) {
     plan->backward_filter_algo = b->algo;
-    CADENZA_CUDA_CHECK(cudnnSetConvolutionMathType(plan->backward_filter_desc, b->mathType));
-    CADENZA_CUDA_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(
-        ctx.cudnn, plan->x_desc, plan->y_desc, plan->backward_filter_desc, plan->w_desc, b->algo, &bytes));
-    plan->cudnn_workspace_bytes = std::max(plan->cudnn_workspace_bytes, bytes);
+    plan->cudnn_workspace_bytes = std::max(plan->cudnn_workspace_bytes, b->workspace_bytes);
   }
   plan->workspace_bytes = plan->staging_bytes + plan->cudnn_workspace_bytes;
   return *(plans_[key] = std::move(plan));

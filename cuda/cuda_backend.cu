@@ -21,17 +21,6 @@
 namespace cadenza::cuda {
 namespace {
 
-// Whether host memory is page-locked (cudaMallocHost / registered): copies from it run
-// asynchronously to the host.
-bool is_pinned(const void* host) {
-  cudaPointerAttributes attributes{};
-  if (cudaPointerGetAttributes(&attributes, host) != cudaSuccess) {
-    static_cast<void>(cudaGetLastError());
-    return false;
-  }
-  return attributes.type == cudaMemoryTypeHost;
-}
-
 // The Backend's Frontend over CudaSpectrogram: (B, S) PCM → (B, 1, bins, frames).
 class CudaFrontend final : public Frontend {
  public:
@@ -122,9 +111,10 @@ void CudaBackend::copy(const Tensor& src, Tensor& dst) {
                                   : (to_host ? cudaMemcpyDeviceToHost : cudaMemcpyDeviceToDevice);
   CADENZA_CUDA_CHECK(cudaMemcpyAsync(dst.raw(), src.raw(), src.bytes(), kind, ctx_.stream));
   // The host may reuse either side once copy() returns: it reads what it copied back, and
-  // a pinned source would otherwise still be read by the copy engine (a pageable one has
-  // been staged by the time cudaMemcpyAsync returns). Batches go through the uploader.
-  if (to_host || (src.device().is_cpu() && is_pinned(src.raw()))) CADENZA_CUDA_CHECK(cudaStreamSynchronize(ctx_.stream));
+  // frees or refills a host source (CUDA promises no more than that a pageable upload
+  // "might be synchronous"; a pinned one is not). Only set-up, evaluation and checkpoints
+  // copy from the host: the step's batches go through the uploader.
+  if (to_host || src.device().is_cpu()) CADENZA_CUDA_CHECK(cudaStreamSynchronize(ctx_.stream));
 }
 
 void CudaBackend::fill_zero(Tensor& t) {

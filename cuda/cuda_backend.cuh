@@ -4,9 +4,10 @@
 // scale_rows.cu, recurrent.cu), so a reader finds an op's
 // CUDA code by its name. Plain C++ header: host code creates the backend.
 //
-// Invariants: all work is enqueued on the context's compute stream; copy() to the host
-// waits for it (the only host synchronisation besides synchronize()); memory comes from
-// cudaMalloc, never managed memory.
+// Invariants: all work is enqueued on the context's compute stream; copy() to or from the
+// host waits for it (the only host synchronisation besides synchronize(); the step's
+// batches come through the uploader instead); memory comes from cudaMalloc, never managed
+// memory.
 #pragma once
 
 #include <memory>

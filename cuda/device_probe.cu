@@ -6,6 +6,7 @@
 #include <cufft.h>
 
 #include <sstream>
+#include <utility>
 
 #include "cuda/device_probe.cuh"
 
@@ -41,8 +42,9 @@ CudaAvailability probe_cuda_devices() {
   for (int d = 0; d < count; ++d) {
     cudaDeviceProp prop{};
     int memory_khz = 0, bus_bits = 0;
-    cudaDeviceGetAttribute(&memory_khz, cudaDevAttrMemoryClockRate, d);
-    cudaDeviceGetAttribute(&bus_bits, cudaDevAttrGlobalMemoryBusWidth, d);
+    for (auto [value, attribute] : {std::pair{&memory_khz, cudaDevAttrMemoryClockRate},
+                                    std::pair{&bus_bits, cudaDevAttrGlobalMemoryBusWidth}})
+      if (cudaDeviceGetAttribute(value, attribute, d) != cudaSuccess) static_cast<void>(cudaGetLastError());
     a.peak_memory_bandwidth.push_back(2.0 * memory_khz * 1e3 * bus_bits / 8.0);
     if (cudaGetDeviceProperties(&prop, d) != cudaSuccess) {
       static_cast<void>(cudaGetLastError());
