@@ -36,7 +36,9 @@
 #endif
 
 using namespace cadenza;
+using testing::fixture_tensor;
 using testing::random_tensor;
+using testing::worst_difference;
 
 namespace {
 
@@ -234,24 +236,6 @@ LayerConfig recurrent_config(const std::string& type, int units, int num_layers,
   c.bidirectional = bidirectional;
   c.return_sequences = return_sequences;
   return c;
-}
-
-// Largest |a - b| / max(1, |b|).
-double worst_difference(const float* a, const float* b, std::int64_t n) {
-  double worst = 0.0;
-  for (std::int64_t i = 0; i < n; ++i)
-    worst = std::max(worst, std::fabs(double(a[i]) - b[i]) / std::max(1.0, std::fabs(double(b[i]))));
-  return worst;
-}
-
-// A fixture tensor, flat (callers reshape it).
-Tensor fixture_tensor(const SafetensorsFile& file, const std::string& name) {
-  const SafetensorsFile::View& view = file.tensor(name);
-  std::int64_t n = 1;
-  for (std::int64_t d : view.shape) n *= d;
-  Tensor t = Tensor::zeros(Shape{n});
-  file.copy_f32(name, view.shape, t.f32());
-  return t;
 }
 
 }  // namespace

@@ -7,7 +7,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -17,6 +19,7 @@
 #include "host/core/error.hpp"
 #include "host/core/tensor.hpp"
 #include "host/io/atomic_file.hpp"
+#include "host/io/safetensors.hpp"
 #include "host/math/random_math.hpp"
 #include "host/model/layer.hpp"
 #include "host/ops/step_values.hpp"
@@ -28,6 +31,24 @@ inline Tensor random_tensor(const Shape& shape, std::uint64_t seed, float scale 
   Tensor t = Tensor::zeros(shape);
   for (std::int64_t i = 0; i < t.numel(); ++i)
     t.f32()[i] = scale * (2.0f * uniform01(seed, 0, std::uint64_t(i)) - 1.0f);
+  return t;
+}
+
+// Largest |a - b| / max(1, |b|) over n values.
+inline double worst_difference(const float* a, const float* b, std::int64_t n) {
+  double worst = 0.0;
+  for (std::int64_t i = 0; i < n; ++i)
+    worst = std::max(worst, std::fabs(double(a[i]) - b[i]) / std::max(1.0, std::fabs(double(b[i]))));
+  return worst;
+}
+
+// An F32 tensor of a fixture file, flat (callers reshape it).
+inline Tensor fixture_tensor(const SafetensorsFile& file, const std::string& name) {
+  const SafetensorsFile::View& view = file.tensor(name);
+  std::int64_t n = 1;
+  for (std::int64_t d : view.shape) n *= d;
+  Tensor t = Tensor::zeros(Shape{n});
+  file.copy_f32(name, view.shape, t.f32());
   return t;
 }
 

@@ -5,7 +5,8 @@ filled) that build/bench_train writes, so the benchmarks run the same model on b
 front_end(features, sample_rate): torchaudio MelSpectrogram (+ AmplitudeToDB) with the
 config's parameters; (batch, samples) -> (batch, mels, frames).
 ConfigModel(layers, input_shape, num_labels): the layer graph as torch modules with the
-same parameters (the benchmark checks the counts are equal). Layer types the peer
+same parameters (the benchmark checks the counts are equal; the model fixtures of
+tools/fixtures/make_model_fixtures.py check outputs and gradients). Layer types the peer
 does not cover raise ValueError naming the layer.
 """
 import math
@@ -129,6 +130,15 @@ def _build(layer, shape, num_labels, is_last):
         return _Lambda(lambda x: x.permute(0, 2, 1)), (shape[1], shape[0])
     if kind == "flatten":
         return torch.nn.Flatten(), (math.prod(shape),)
+    if kind == "reshape":
+        target = list(layer["shape"])
+        if -1 in target:
+            known = math.prod(d for d in target if d != -1)
+            target[target.index(-1)] = math.prod(shape) // known
+        return _Lambda(lambda x, target=tuple(target): x.reshape(x.shape[0], *target)), tuple(target)
+    if kind == "permute":
+        order = list(layer["order"])
+        return _Lambda(lambda x, order=tuple(order): x.permute(*order)), tuple(shape[i - 1] for i in order[1:])
     if kind in ("gru", "lstm", "rnn"):
         module = _Recurrent(kind, shape[-1], layer)
         width = layer["units"] * (2 if layer.get("bidirectional", False) else 1)
@@ -166,6 +176,10 @@ class ConfigModel(torch.nn.Module):
             kind = layer["type"]
             if kind == "add":
                 module, shape = _Lambda(lambda *xs: sum(xs)), shapes[inputs[0]]
+            elif kind == "scale_channels":  # [x (B, C, ...), gate (B, C)]: squeeze-excitation
+                x_shape = shapes[inputs[0]]
+                module = _Lambda(lambda x, gate: x * gate.reshape(*gate.shape, *([1] * (x.dim() - 2))))
+                shape = x_shape
             elif kind == "concat":
                 axis = layer.get("axis", 1)
                 rank = len(shapes[inputs[0]]) + 1
