@@ -51,22 +51,23 @@ int selfcheck_main(int argc, char** argv) {
   CpuBackend cpu(0);
   const std::vector<ParityResult> results = run_op_parity(cpu, gpu->backend());
   int failures = 0;
-  std::cout << std::left << std::setw(28) << "op" << std::setw(18) << "output" << std::setw(48)
-            << "case" << std::right << std::setw(12) << "max error" << std::setw(12) << "tolerance"
-            << "  result\n";
+  // The case goes last and whole: its precision and padding tell rows apart.
+  std::cout << std::left << std::setw(30) << "op" << std::setw(20) << "output" << std::right << std::setw(11)
+            << "max error" << std::setw(11) << "tolerance" << "  " << std::left << std::setw(34) << "result"
+            << "case\n";
   for (const ParityResult& r : results) {
     failures += !r.passed();
-    std::cout << std::left << std::setw(28) << r.op << std::setw(18) << r.output << std::setw(48)
-              << r.shape_case.substr(0, 47) << std::right << std::scientific << std::setprecision(2)
-              << std::setw(12) << r.max_error << std::setw(12) << r.tolerance << "  "
-              << (r.passed() ? "pass" : !r.guards_intact ? "FAIL (wrote outside its output)"
-                                        : !r.finite      ? "FAIL (not finite)"
+    std::cout << std::left << std::setw(30) << r.op << std::setw(20) << r.output << std::right << std::scientific
+              << std::setprecision(2) << std::setw(11) << r.max_error << std::setw(11) << r.tolerance << "  "
+              << std::left << std::setw(34)
+              << (r.passed() ? "pass" : !r.guards_intact ? "FAIL (wrote outside its buffer)"
+                                        : !r.finite      ? "FAIL (not finite, or threw)"
                                                          : "FAIL")
-              << "\n";
+              << r.shape_case << "\n";
   }
   for (const std::string& op : uncovered_ops(results)) {
     ++failures;
-    std::cout << std::left << std::setw(28) << op << "FAIL (no parity case)\n";
+    std::cout << std::left << std::setw(30) << op << "FAIL (no parity case)\n";
   }
 
   // The same training steps on both devices.

@@ -3,12 +3,14 @@
 // the gpu_selfcheck tool both run it with the CPU backend as the reference.
 //
 // For each case both backends get the same inputs and the same initial outputs (random,
-// so an op that should overwrite but accumulates, or the reverse, shows). Every output on
-// either side sits between guard bytes of a sentinel pattern that must be intact after the
-// op (out-of-bounds writes), and every candidate value must be finite (or NaN where the
-// reference is NaN, a defined value of some metrics). Errors are relative
-// to max(1, |reference value|); each op family has one tolerance, with its reason in
-// op_parity.cpp.
+// so an op that should overwrite but accumulates, or the reverse, shows). Every output,
+// workspace and reserve on either side sits between guard bytes of a sentinel pattern
+// that must be intact after the op (out-of-bounds writes; workspaces start as NaN bytes,
+// so reading one before writing it shows too), and every candidate value must be finite
+// (or NaN where the reference is NaN, a defined value of some metrics). Errors are
+// relative as ErrorScale says; each op family has one tolerance, with its reason in
+// op_parity.cpp. A family that throws gives one failed row ("threw", with the message)
+// and the others still run.
 #pragma once
 
 #include <cstdint>
@@ -36,16 +38,23 @@ struct ParityResult {
 // throughout); the candidate is left at fp32.
 std::vector<ParityResult> run_op_parity(Backend& reference, Backend& candidate);
 
-// How far a candidate's values are from the reference's: the largest error relative to
-// max(1, |reference|) over the finite candidates, and whether every value is finite
-// except where both are NaN (NaN is the defined value of some metrics, the ROC-AUC of a
-// tag with one class; a finite candidate where the reference is NaN is as wrong as the
-// reverse).
+// What an error is relative to: max(1, |reference value|) (`element`, the fp32 cases), or
+// max(1, the tensor's largest |reference value|) (`tensor`, the tf32 and bf16 cases: there
+// the rounding of the inputs gives every output of a sum of n terms an error of about
+// u sqrt(n) rms(term), whatever that output's own size, so small outputs of a large
+// result would otherwise be judged by an error that belongs to the whole sum).
+enum class ErrorScale { element, tensor };
+
+// How far a candidate's values are from the reference's: the largest error (relative as
+// `scale` says) over the finite candidates, and whether every value is finite except where
+// both are NaN (NaN is the defined value of some metrics, the ROC-AUC of a tag with one
+// class; a finite candidate where the reference is NaN is as wrong as the reverse).
 struct ValueComparison {
   double max_error = 0.0;
   bool finite = true;
 };
-ValueComparison compare_values(const float* reference, const float* candidate, std::int64_t count);
+ValueComparison compare_values(const float* reference, const float* candidate, std::int64_t count,
+                               ErrorScale scale = ErrorScale::element);
 
 // The ops of kBackendOps that no result covers (empty when coverage is complete).
 std::vector<std::string> uncovered_ops(const std::vector<ParityResult>& results);

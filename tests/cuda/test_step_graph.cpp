@@ -31,6 +31,8 @@ TEST_CASE("the CUDA graph of the training step replays the eager steps bit for b
   run_training(load_config(demo, eager_overrides), TrainRequest{eager.path(), false, nullptr}, eager_logger);
   INFO(graph_log.str());
   CHECK(graph_logger.warnings() == 0);
+  CHECK_THAT(graph_log.str(), Catch::Contains("device: cuda:0"));
+  CHECK_THAT(eager_log.str(), Catch::Contains("device: cuda:0"));
   CHECK_THAT(graph_log.str(), Catch::Contains("replayed as one graph"));
   const std::vector<double> losses = logged_step_losses(eager.path());
   REQUIRE(losses.size() == 12);

@@ -5,13 +5,15 @@
 #
 #     bash tools/bench/gpu.sh [OUT_DIR]
 #
-# 1. builds the tools (Release), 2. runs gpu_selfcheck and stops if any op disagrees with
-# the CPU backend, 3. times the training step of the headline CRNN and the 2-D CNN on
+# 1. builds the tools and the [cuda] tests (Release, CUDA required: a build that dropped
+# it stops at configure time), 2. runs the [cuda] tests with CADENZA_REQUIRE_GPU=1 (a
+# missing GPU fails instead of skipping) and gpu_selfcheck, and stops if any op disagrees
+# with the CPU backend, 3. times the training step of the headline CRNN and the 2-D CNN on
 # cadenza's CPU and CUDA backends next to PyTorch (tools/bench/train.py), in fp32, tf32
 # and bf16, 4. times both models' CUDA step replayed as a CUDA graph and op by op
 # (train.capture_graph true / false), 5. times the mel front-end next to torchaudio, with
-# the GPU kernels' achieved memory bandwidth next to the device's (tools/bench/frontend.py). Every table and the
-# machine's description land in OUT_DIR (default bench-gpu-<time>) for docs/PERFORMANCE.md
+# the GPU kernels' achieved memory bandwidth next to the device's (tools/bench/frontend.py).
+# Every table and the machine's description land in OUT_DIR (default bench-gpu-<time>) for docs/PERFORMANCE.md
 # and docs/GPU_VALIDATION.md. PYTHON picks the interpreter; a torch built with CUDA gives
 # the PyTorch GPU column (Debian's python3-torch has none, and the column then says so).
 # One round per row (train.py --rounds 1) keeps the whole run within ten minutes; rerun a
@@ -21,14 +23,15 @@ cd "$(dirname "$0")/../.."
 out=${1:-bench-gpu-$(date +%Y%m%d-%H%M%S)}
 python=${PYTHON:-python3}
 mkdir -p "$out"
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release > "$out/cmake.txt"
-cmake --build build --target gpu_selfcheck bench_train bench_frontend > "$out/build.txt"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DCADENZA_CUDA=ON > "$out/cmake.txt"
+cmake --build build --target gpu_selfcheck bench_train bench_frontend cadenza_cuda_tests > "$out/build.txt"
 {
   nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.max.mem --format=csv
   nproc
-  git rev-parse --short HEAD
+  git rev-parse --short HEAD 2>/dev/null || echo "(not a git checkout)"
 } | tee "$out/machine.txt"
-./build/gpu_selfcheck | tee "$out/selfcheck.txt"
+CADENZA_REQUIRE_GPU=1 ./build/cadenza_cuda_tests 2>&1 | tee "$out/cuda_tests.txt"
+./build/gpu_selfcheck 2>&1 | tee "$out/selfcheck.txt"
 for precision in fp32 tf32 bf16; do
   "$python" tools/bench/train.py --cuda --precision "$precision" --rounds 1 --bench-train build/bench_train \
     --json "$out/train-$precision.json" $([ "$precision" != fp32 ] && echo --no-cpu) |
