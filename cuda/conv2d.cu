@@ -39,9 +39,9 @@ struct Conv2dPlans::Plan {
   // algorithm chosen for it (cuDNN runs the descriptor's math type, not the algorithm's).
   cudnnConvolutionDescriptor_t forward_desc = nullptr, backward_data_desc = nullptr,
                                backward_filter_desc = nullptr;
-  cudnnConvolutionFwdAlgo_t forward_algo{};
   // Absent when cuDNN offers no deterministic algorithm: an error only if that direction is
   // asked for (a first layer never computes dx).
+  std::optional<cudnnConvolutionFwdAlgo_t> forward_algo;
   std::optional<cudnnConvolutionBwdDataAlgo_t> backward_data_algo;
   std::optional<cudnnConvolutionBwdFilterAlgo_t> backward_filter_algo;
   bool explicit_padding = false;  // uneven padding (or bf16): x goes through a padded copy
@@ -61,6 +61,7 @@ struct Conv2dPlans::Plan {
     for (cudnnConvolutionDescriptor_t d : {forward_desc, backward_data_desc, backward_filter_desc})
       if (d) cudnnDestroyConvolutionDescriptor(d);
   }
+  bool complete() const { return forward_algo && backward_data_algo && backward_filter_algo; }
 };
 
 namespace {
@@ -233,14 +234,13 @@ void check_shapes(const CudaContext& ctx, const Conv2dGeometry& g, const Tensor&
 Conv2dPlans::Conv2dPlans() = default;
 Conv2dPlans::~Conv2dPlans() = default;
 
-const Conv2dPlans::Plan& Conv2dPlans::get(CudaContext& ctx, const Conv2dGeometry& g) {
-  const Key key{{g.batch, g.in_channels, g.in_h, g.in_w, g.out_channels, g.kernel_h, g.kernel_w, g.stride_h,
-                 g.stride_w, g.dilation_h, g.dilation_w, g.pad_top, g.pad_bottom, g.pad_left, g.pad_right},
-                ctx.tf32,
-                ctx.bf16_convolutions};
-  if (const auto found = plans_.find(key); found != plans_.end()) return *found->second;
-  auto plan = std::make_unique<Plan>();
-  plan->bf16 = ctx.bf16_convolutions;
+namespace {
+
+// The plan of `g` with cuDNN on bf16 NHWC copies (`bf16`) or on the fp32 tensors; any of
+// its algorithms may be absent.
+std::unique_ptr<Conv2dPlans::Plan> make_plan(CudaContext& ctx, const Conv2dGeometry& g, bool bf16) {
+  auto plan = std::make_unique<Conv2dPlans::Plan>();
+  plan->bf16 = bf16;
   plan->explicit_padding = plan->bf16 || g.pad_top != g.pad_bottom || g.pad_left != g.pad_right;
   const int in_h = plan->explicit_padding ? g.in_h + g.pad_top + g.pad_bottom : g.in_h;
   const int in_w = plan->explicit_padding ? g.in_w + g.pad_left + g.pad_right : g.in_w;
@@ -289,9 +289,10 @@ const Conv2dPlans::Plan& Conv2dPlans::get(CudaContext& ctx, const Conv2dGeometry
     return cudnnGetConvolutionForwardWorkspaceSize(ctx.cudnn, plan->x_desc, plan->w_desc, plan->forward_desc,
                                                    plan->y_desc, algo, bytes);
   });
-  CADENZA_CHECK(f, "conv2d " << describe(g) << ": cuDNN offers no deterministic forward algorithm");
-  plan->forward_algo = f->algo;
-  plan->cudnn_workspace_bytes = f->workspace_bytes;
+  if (f) {
+    plan->forward_algo = f->algo;
+    plan->cudnn_workspace_bytes = f->workspace_bytes;
+  }
 
   std::vector<cudnnConvolutionBwdDataAlgoPerf_t> backward_data(CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT);
   CADENZA_CUDA_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(
@@ -323,6 +324,22 @@ const Conv2dPlans::Plan& Conv2dPlans::get(CudaContext& ctx, const Conv2dGeometry
     plan->cudnn_workspace_bytes = std::max(plan->cudnn_workspace_bytes, b->workspace_bytes);
   }
   plan->workspace_bytes = plan->staging_bytes + plan->cudnn_workspace_bytes;
+  return plan;
+}
+
+}  // namespace
+
+const Conv2dPlans::Plan& Conv2dPlans::get(CudaContext& ctx, const Conv2dGeometry& g) {
+  const Key key{{g.batch, g.in_channels, g.in_h, g.in_w, g.out_channels, g.kernel_h, g.kernel_w, g.stride_h,
+                 g.stride_w, g.dilation_h, g.dilation_w, g.pad_top, g.pad_bottom, g.pad_left, g.pad_right},
+                ctx.tf32,
+                ctx.bf16_convolutions};
+  if (const auto found = plans_.find(key); found != plans_.end()) return *found->second;
+  std::unique_ptr<Plan> plan = make_plan(ctx, g, ctx.bf16_convolutions);
+  // bf16 where cuDNN has deterministic kernels for all three directions of this geometry;
+  // otherwise (a one-channel input in NHWC, say) this layer stays on its fp32 tensors.
+  if (plan->bf16 && !plan->complete()) plan = make_plan(ctx, g, false);
+  CADENZA_CHECK(plan->forward_algo, "conv2d " << describe(g) << ": cuDNN offers no deterministic forward algorithm");
   return *(plans_[key] = std::move(plan));
 }
 
@@ -379,7 +396,7 @@ void conv2d_forward_bf16(CudaContext& ctx, const Conv2dPlans::Plan& plan, const 
   stage_bf16_inputs(ctx, plan, g, x, w, workspace);
   void* y16 = at(workspace, plan.y16_offset);
   CADENZA_CUDA_CHECK(cudnnConvolutionForward(ctx.cudnn, &one, plan.x_desc, workspace.raw(), plan.w_desc,
-                                             at(workspace, plan.w16_offset), plan.forward_desc, plan.forward_algo,
+                                             at(workspace, plan.w16_offset), plan.forward_desc, *plan.forward_algo,
                                              cudnn_workspace(plan, workspace), plan.cudnn_workspace_bytes, &zero,
                                              plan.y_desc, y16));
   from_nhwc_bf16(ctx.stream, y16, y.raw(), g.batch, g.out_channels, g.out_h, g.out_w, g.out_h, g.out_w, 0, 0, false);
@@ -428,7 +445,7 @@ void conv2d_forward(CudaContext& ctx, Conv2dPlans& plans, const Conv2dGeometry& 
     const float one = 1.0f, zero = 0.0f;
     const void* input = padded_input(ctx, plan, g, x, workspace);
     CADENZA_CUDA_CHECK(cudnnConvolutionForward(ctx.cudnn, &one, plan.x_desc, input, plan.w_desc, w.raw(),
-                                               plan.forward_desc, plan.forward_algo, cudnn_workspace(plan, workspace),
+                                               plan.forward_desc, *plan.forward_algo, cudnn_workspace(plan, workspace),
                                                plan.cudnn_workspace_bytes, &zero, plan.y_desc, y.raw()));
   }
   add_bias_and_relu(ctx, g, bias, y);
