@@ -8,8 +8,9 @@ The peer is what a PyTorch training script computes for the config's features (t
 MelSpectrogram with the config's n_fft, hop, mels, f_min/f_max, centring, power, HTK
 scale, then AmplitudeToDB) on a (batch, samples) tensor in memory, timed like cadenza's:
 two untimed calls, then the median of --repeats. --cuda also times cadenza on the GPU
-(build/bench_frontend --device cuda) and prints its kernels' achieved memory bandwidth
-next to the device's peak. Nothing here is a test.
+(build/bench_frontend --device cuda), and torchaudio on it when this torch has CUDA, and
+prints cadenza's kernels' achieved memory bandwidth next to the device's peak. Nothing
+here is a test.
 """
 import argparse
 import json
@@ -36,7 +37,7 @@ def cadenza(args, device):
         return json.load(open(out.name))
 
 
-def torchaudio_rate(args, features, sample_rate):
+def torchaudio_rate(args, features, sample_rate, device="cpu"):
     if features.get("type", "mel") != "mel" or features.get("log", "db") != "db":
         sys.exit("frontend.py: the peer covers mel features with log db")
     torch.set_num_threads(args.threads)
@@ -50,18 +51,21 @@ def torchaudio_rate(args, features, sample_rate):
             n_mels=features.get("n_mels", 96), power=power, center=features.get("center", True),
             pad_mode=features.get("pad_mode", "reflect"), mel_scale=features.get("mel_scale", "htk"),
             norm=None if features.get("mel_norm", "none") == "none" else "slaney"),
-        torchaudio.transforms.AmplitudeToDB(stype="power" if power == 2.0 else "magnitude"))
+        torchaudio.transforms.AmplitudeToDB(stype="power" if power == 2.0 else "magnitude")).to(device)
     samples = int(round(args.seconds * sample_rate))
     t = torch.arange(samples, dtype=torch.float64) / sample_rate
     pcm = torch.stack([0.3 * torch.sin(2 * math.pi * 110.0 * (b + 1) * t + 2.0 * torch.sin(2 * math.pi * 5.0 * t))
-                       for b in range(args.batch)]).float()
+                       for b in range(args.batch)]).float().to(device)
+    wait = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     with torch.no_grad():
         for _ in range(2):
             transform(pcm)
+        wait()
         timings = []
         for _ in range(args.repeats):
             start = time.perf_counter()
             transform(pcm)
+            wait()
             timings.append(time.perf_counter() - start)
     return args.batch / statistics.median(timings)
 
@@ -87,6 +91,11 @@ def main():
     if gpu:
         rows.append({"what": "cadenza GPU", "clips_per_s": gpu["clips_per_s"],
                      "achieved_bytes_per_s": gpu["achieved_bytes_per_s"], "peak_bytes_per_s": gpu["peak_bytes_per_s"]})
+        if torch.cuda.is_available():
+            rows.append({"what": f"torchaudio {torchaudio.__version__} GPU",
+                         "clips_per_s": torchaudio_rate(args, features, sample_rate, "cuda")})
+        else:
+            print("frontend.py: this torch has no CUDA; the torchaudio GPU row is left out", file=sys.stderr)
     peer = rows[1]["clips_per_s"]
     print(f"{args.config}: {features.get('n_mels', 96)}-mel dB spectrograms of {args.seconds:g} s clips at "
           f"{sample_rate} Hz, batch {args.batch}, median of {args.repeats}")
@@ -95,6 +104,8 @@ def main():
         r["vs_torchaudio"] = r["clips_per_s"] / peer
         print(f"{r['what']:40}  {r['clips_per_s']:>9.1f}  {r['clips_per_s'] * args.seconds:>10.0f}  "
               f"{r['vs_torchaudio']:>12.2f}x")
+    if gpu and len(rows) > 3:
+        print(f"cadenza GPU vs torchaudio GPU: {rows[2]['clips_per_s'] / rows[3]['clips_per_s']:.2f}x")
     if gpu and gpu["peak_bytes_per_s"] > 0:
         print(f"GPU kernels' memory traffic: {gpu['achieved_bytes_per_s'] / 1e9:.0f} GB/s of the device's "
               f"{gpu['peak_bytes_per_s'] / 1e9:.0f} GB/s peak "
