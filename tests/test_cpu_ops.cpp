@@ -21,6 +21,7 @@
 
 #include "host/cpu/cpu_backend.hpp"
 #include "host/cpu/cpu_ops.hpp"
+#include "host/math/pooling_math.hpp"
 #include "host/math/random_math.hpp"
 #include "tests/test_support.hpp"
 
@@ -582,6 +583,40 @@ TEST_CASE("maxpool2d takes window maxima and routes gradients to them", "[cpu][o
     cpu::maxpool2d_backward(g, x, dy, dx);
     CHECK(dx.f32()[0] == 1.0f);
     CHECK(dx.f32()[1] + dx.f32()[2] + dx.f32()[3] == 0.0f);
+  }
+}
+
+TEST_CASE("maxpool2d follows the shared window rule bit for bit: ties, NaNs, leftovers, overlaps",
+          "[cpu][op]") {
+  // Values on a coarse grid (many ties) with NaNs; plane sizes that leave rows and columns
+  // past the last window; tiling, overlapping and gapped windows; output rows longer than
+  // one run of columns (256).
+  for (auto [in_h, in_w, wh, ww, sh, sw] : {std::array<int, 6>{7, 9, 2, 2, 2, 2}, {11, 10, 3, 3, 3, 3},
+                                            {7, 9, 3, 2, 2, 1}, {6, 11, 2, 2, 3, 3}, {5, 1100, 2, 2, 2, 2},
+                                            {4, 600, 1, 4, 1, 2}}) {
+    const auto g = Pool2dGeometry::make(2, 3, in_h, in_w, wh, ww, sh, sw);
+    INFO("plane " << in_h << "x" << in_w << ", window " << wh << "x" << ww << ", stride " << sh << "x" << sw);
+    Tensor x = Tensor::zeros(Shape{2, 3, in_h, in_w});
+    for (std::int64_t i = 0; i < x.numel(); ++i) {
+      const float u = uniform01(42, 0, std::uint64_t(i));
+      x.f32()[i] = u < 0.03f ? std::nanf("") : std::floor(4.0f * u) - 1.0f;
+    }
+    Tensor y = Tensor::zeros(Shape{2, 3, g.out_h, g.out_w});
+    cpu::maxpool2d_forward(g, x, y);
+    Tensor dy = random_tensor(y.shape(), 43), dx = random_tensor(x.shape(), 44);  // dx is overwritten
+    dy.f32()[0] = -0.0f;
+    cpu::maxpool2d_backward(g, x, dy, dx);
+    std::vector<float> expected_dx(std::size_t(x.numel()), 0.0f);
+    const std::int64_t plane = std::int64_t(in_h) * in_w, out_plane = std::int64_t(g.out_h) * g.out_w;
+    for (int p = 0; p < 6; ++p)
+      for (int oy = 0; oy < g.out_h; ++oy)
+        for (int ox = 0; ox < g.out_w; ++ox) {
+          const int winner = max_window_argmax(g, x.f32() + p * plane, oy, ox);
+          const float got = y.f32()[p * out_plane + oy * g.out_w + ox], want = x.f32()[p * plane + winner];
+          REQUIRE(std::memcmp(&got, &want, sizeof(float)) == 0);
+          expected_dx[std::size_t(p * plane + winner)] += dy.f32()[p * out_plane + oy * g.out_w + ox];
+        }
+    CHECK(std::memcmp(dx.f32(), expected_dx.data(), sizeof(float) * expected_dx.size()) == 0);
   }
 }
 
