@@ -61,7 +61,8 @@ struct Conv2dPlans::Plan {
     for (cudnnConvolutionDescriptor_t d : {forward_desc, backward_data_desc, backward_filter_desc})
       if (d) cudnnDestroyConvolutionDescriptor(d);
   }
-  bool complete() const { return forward_algo && backward_data_algo && backward_filter_algo; }
+  // What every training step needs; the backward-data algorithm only where dx is asked for.
+  bool trains() const { return forward_algo && backward_filter_algo; }
 };
 
 namespace {
@@ -336,9 +337,10 @@ const Conv2dPlans::Plan& Conv2dPlans::get(CudaContext& ctx, const Conv2dGeometry
                 ctx.bf16_convolutions};
   if (const auto found = plans_.find(key); found != plans_.end()) return *found->second;
   std::unique_ptr<Plan> plan = make_plan(ctx, g, ctx.bf16_convolutions);
-  // bf16 where cuDNN has deterministic kernels for all three directions of this geometry;
-  // otherwise (a one-channel input in NHWC, say) this layer stays on its fp32 tensors.
-  if (plan->bf16 && !plan->complete()) plan = make_plan(ctx, g, false);
+  // bf16 where cuDNN has deterministic forward and backward-filter kernels for this
+  // geometry; otherwise this layer stays on its fp32 tensors (its parity rows then measure
+  // fp32). A missing backward-data algorithm fails only a layer that asks for dx.
+  if (plan->bf16 && !plan->trains()) plan = make_plan(ctx, g, false);
   CADENZA_CHECK(plan->forward_algo, "conv2d " << describe(g) << ": cuDNN offers no deterministic forward algorithm");
   return *(plans_[key] = std::move(plan));
 }

@@ -6,8 +6,8 @@
 // from the model's arena.
 // FP32 math (no TF32) so results compare with the CPU backend's; train.precision tf32
 // lets cuDNN use TF32 tensor cores, bf16 runs cuDNN on bf16 NHWC copies (conv2d.cu) for
-// every geometry where cuDNN has deterministic bf16 algorithms in all three directions,
-// and on the fp32 tensors (with TF32) where it has not.
+// every geometry where cuDNN has deterministic bf16 forward and backward-filter
+// algorithms, and on the fp32 tensors (with TF32) where it has not.
 // Uneven 'same' padding (even kernels), which cuDNN's convolution cannot express, goes
 // through an explicitly padded copy of the input in the workspace.
 #pragma once

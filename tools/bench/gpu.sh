@@ -6,9 +6,9 @@
 #     bash tools/bench/gpu.sh [OUT_DIR]
 #
 # 1. builds the tools and the [cuda] tests (Release, CUDA required: a build that dropped
-# it stops at configure time), 2. runs the [cuda] tests with CADENZA_REQUIRE_GPU=1 (a
-# missing GPU fails instead of skipping) and gpu_selfcheck, and stops if any op disagrees
-# with the CPU backend, 3. times the training step of the headline CRNN and the 2-D CNN on
+# it stops at configure time), 2. runs the [cuda] tests (ctest's four cuda_ families, one
+# process each, with CADENZA_REQUIRE_GPU=1: a missing GPU fails instead of skipping) and
+# gpu_selfcheck, both to the end, and stops there if either failed, 3. times the training step of the headline CRNN and the 2-D CNN on
 # cadenza's CPU and CUDA backends next to PyTorch (tools/bench/train.py), in fp32, tf32
 # and bf16, 4. times both models' CUDA step replayed as a CUDA graph and op by op
 # (train.capture_graph true / false), 5. times the mel front-end next to torchaudio, with
@@ -30,8 +30,14 @@ cmake --build build --target gpu_selfcheck bench_train bench_frontend cadenza_cu
   nproc
   git rev-parse --short HEAD 2>/dev/null || echo "(not a git checkout)"
 } | tee "$out/machine.txt"
-CADENZA_REQUIRE_GPU=1 ./build/cadenza_cuda_tests 2>&1 | tee "$out/cuda_tests.txt"
-./build/gpu_selfcheck 2>&1 | tee "$out/selfcheck.txt"
+failed=0
+CADENZA_REQUIRE_GPU=1 ctest --test-dir build -R '^cuda_' --output-on-failure 2>&1 | tee "$out/cuda_tests.txt" ||
+  failed=1
+./build/gpu_selfcheck 2>&1 | tee "$out/selfcheck.txt" || failed=1
+if [ "$failed" != 0 ]; then
+  echo "gpu.sh: the [cuda] tests or the self-check failed (see $out/); no benchmarks run" >&2
+  exit 1
+fi
 for precision in fp32 tf32 bf16; do
   "$python" tools/bench/train.py --cuda --precision "$precision" --rounds 1 --bench-train build/bench_train \
     --json "$out/train-$precision.json" $([ "$precision" != fp32 ] && echo --no-cpu) |
