@@ -97,6 +97,7 @@ TEST_CASE("models equal their PyTorch twins: output, parameter gradients, batchn
       for (const NamedState& s : model.state()) {
         const Tensor value = arena.get(s.id);
         const Tensor expected = fixture_tensor(file, "state." + s.name);
+        REQUIRE(expected.numel() == value.numel());
         const double error = worst_difference(value.f32(), expected.f32(), value.numel());
         INFO(s.name << " after the pass: worst difference " << error);
         CHECK(error < kTolerance);

@@ -56,15 +56,17 @@ constexpr double kTagMetrics = 1e-6;
 // train.precision bf16 convolutions against the CPU's fp32, relative to the tensor's
 // largest value (ErrorScale::tensor): inputs, weights and output gradients rounded to bf16
 // (8 significant bits: unit roundoff 2^-8), fp32 sums, and results (the weight gradient
-// too) rounded to bf16 before widening. A Monte-Carlo emulation of that rounding on these
-// cases' geometries (sums of up to ~3000 terms) gives at most 6.3e-3; 2e-2 leaves 3x,
-// near PyTorch's own bf16 convolution tests (rtol 1.6e-2).
+// too) rounded to bf16 before widening. tools/tolerances/conv_rounding.py emulates that
+// rounding on these cases' geometries (sums of up to ~3000 terms): at most 5.9e-3 over 100
+// trials of each; 2e-2 leaves over 3x, near PyTorch's own bf16 convolution tests (rtol
+// 1.6e-2).
 constexpr double kBf16Convolution = 2e-2;
 
 // train.precision tf32 (and the GEMMs of bf16, which run as tf32), relative to the tensor's
 // largest value: convolution, dense and filterbank inputs rounded to tf32 (11 significant
 // bits: unit roundoff 2^-11, an eighth of bf16's), fp32 sums. The same emulation gives at
-// most 5.4e-4; 5e-3 is the tolerance of PyTorch's own tf32 tests (tf32_on_and_off(0.005)).
+// most 5.7e-4 for the convolutions; 5e-3 is the tolerance of PyTorch's own tf32 tests
+// (tf32_on_and_off(0.005)).
 constexpr double kTf32 = 5e-3;
 // Recurrent layers at tf32: kTf32-sized differences in each step's projections, carried
 // through the recurrence as kRecurrent explains. Estimated, not yet measured on a GPU.
@@ -158,11 +160,12 @@ class ParityRun {
   }
 
   void compare(const std::string& op, const std::string& output, const std::string& shape_case,
-               const Pair& p, double tolerance, ErrorScale scale = ErrorScale::element) {
+               const Pair& p, double tolerance, ErrorScale scale = ErrorScale::element,
+               NanRule nan = NanRule::never) {
     ParityResult r{op, output, shape_case, 0.0, tolerance, true, true};
     const Tensor reference = download(ref_, p.ref, r.guards_intact);
     const Tensor candidate = download(cand_, p.cand, r.guards_intact);
-    const ValueComparison values = compare_values(reference.f32(), candidate.f32(), reference.numel(), scale);
+    const ValueComparison values = compare_values(reference.f32(), candidate.f32(), reference.numel(), scale, nan);
     r.max_error = values.max_error;
     r.finite = values.finite;
     results_.push_back(r);
@@ -251,8 +254,8 @@ void conv2d_cases(ParityRun& t, Precision precision, double tolerance) {
       // second must not run the first's cached plan.
       {Conv2dGeometry::make(2, 3, 8, 8, 4, 2, 2, 1, 1, 1, 1, false)},
       {Conv2dGeometry::make(2, 3, 8, 8, 4, 2, 2, 1, 1, 1, 1, true)},
-      {Conv2dGeometry::make(2, 3, 9, 9, 4, 3, 3, 2, 2, 1, 1, false)},
-      {Conv2dGeometry::make(2, 3, 9, 9, 4, 3, 3, 2, 2, 1, 1, true)},
+      {Conv2dGeometry::make(2, 3, 8, 8, 4, 3, 3, 2, 2, 1, 1, false)},
+      {Conv2dGeometry::make(2, 3, 8, 8, 4, 3, 3, 2, 2, 1, 1, true)},
       {with_relu(Conv2dGeometry::make(1, 1, 96, 31, 8, 3, 3, 1, 1, 1, 1, true))},
       // A first layer: no input gradient; and no bias, with and without a fused ReLU.
       {Conv2dGeometry::make(2, 1, 12, 10, 4, 3, 3, 1, 1, 1, 1, true), false, false},
@@ -912,7 +915,7 @@ void evaluation_cases(ParityRun& t) {
     auto metrics = t.make(Shape{kTagMetricRows, c.k}, 98);
     t.ref().tag_metrics(scores.ref.tensor, targets.ref.tensor, c.count, c.threshold, metrics.ref.tensor);
     t.cand().tag_metrics(scores.cand.tensor, targets.cand.tensor, c.count, c.threshold, metrics.cand.tensor);
-    t.compare("tag_metrics", "metrics", name, metrics, kTagMetrics);
+    t.compare("tag_metrics", "metrics", name, metrics, kTagMetrics, ErrorScale::element, NanRule::defined);
   }
 }
 
@@ -1036,7 +1039,7 @@ std::vector<ParityResult> run_op_parity(Backend& reference, Backend& candidate) 
 }
 
 ValueComparison compare_values(const float* reference, const float* candidate, std::int64_t count,
-                               ErrorScale scale) {
+                               ErrorScale scale, NanRule nan) {
   double largest = 1.0;
   if (scale == ErrorScale::tensor)
     for (std::int64_t i = 0; i < count; ++i)
@@ -1044,8 +1047,8 @@ ValueComparison compare_values(const float* reference, const float* candidate, s
   ValueComparison result;
   for (std::int64_t i = 0; i < count; ++i) {
     const double c = candidate[i], e = reference[i];
-    if (std::isnan(e) || !std::isfinite(c)) {
-      result.finite = result.finite && std::isnan(c) && std::isnan(e);
+    if (!std::isfinite(e) || !std::isfinite(c)) {
+      result.finite = result.finite && nan == NanRule::defined && std::isnan(c) && std::isnan(e);
       continue;
     }
     const double relative_to = scale == ErrorScale::tensor ? largest : std::max(1.0, std::fabs(e));

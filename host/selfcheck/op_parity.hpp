@@ -6,8 +6,8 @@
 // so an op that should overwrite but accumulates, or the reverse, shows). Every output,
 // workspace and reserve on either side sits between guard bytes of a sentinel pattern
 // that must be intact after the op (out-of-bounds writes; workspaces start as NaN bytes,
-// so reading one before writing it shows too), and every candidate value must be finite
-// (or NaN where the reference is NaN, a defined value of some metrics). Errors are
+// so reading one before writing it shows too), and every value must be finite on both
+// sides (or NaN on both, for the metrics where NaN is defined: NanRule). Errors are
 // relative as ErrorScale says; each op family has one tolerance, with its reason in
 // op_parity.cpp. A family that throws gives one failed row ("threw", with the message)
 // and the others still run.
@@ -45,16 +45,21 @@ std::vector<ParityResult> run_op_parity(Backend& reference, Backend& candidate);
 // result would otherwise be judged by an error that belongs to the whole sum).
 enum class ErrorScale { element, tensor };
 
+// Whether NaN is a value an output may hold: `defined` for the evaluation metrics (the
+// ROC-AUC of a tag with one class), where the candidate must be NaN exactly where the
+// reference is; `never` elsewhere, where a NaN on either side (an op reading scratch it
+// never wrote, say) fails even if both sides agree.
+enum class NanRule { never, defined };
+
 // How far a candidate's values are from the reference's: the largest error (relative as
-// `scale` says) over the finite candidates, and whether every value is finite except where
-// both are NaN (NaN is the defined value of some metrics, the ROC-AUC of a tag with one
-// class; a finite candidate where the reference is NaN is as wrong as the reverse).
+// `scale` says) over the values that are finite on both sides, and whether every value is
+// finite, or NaN on both sides where `nan` allows it (an infinity always fails).
 struct ValueComparison {
   double max_error = 0.0;
   bool finite = true;
 };
 ValueComparison compare_values(const float* reference, const float* candidate, std::int64_t count,
-                               ErrorScale scale = ErrorScale::element);
+                               ErrorScale scale = ErrorScale::element, NanRule nan = NanRule::never);
 
 // The ops of kBackendOps that no result covers (empty when coverage is complete).
 std::vector<std::string> uncovered_ops(const std::vector<ParityResult>& results);
