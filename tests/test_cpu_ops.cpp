@@ -588,23 +588,25 @@ TEST_CASE("maxpool2d takes window maxima and routes gradients to them", "[cpu][o
 
 TEST_CASE("maxpool2d follows the shared window rule bit for bit: ties, NaNs, leftovers, overlaps",
           "[cpu][op]") {
-  // Values on a coarse grid (many ties) with NaNs; plane sizes that leave rows and columns
-  // past the last window; tiling, overlapping and gapped windows; output rows longer than
-  // one run of columns (256).
-  for (auto [in_h, in_w, wh, ww, sh, sw] : {std::array<int, 6>{7, 9, 2, 2, 2, 2}, {11, 10, 3, 3, 3, 3},
-                                            {7, 9, 3, 2, 2, 1}, {6, 11, 2, 2, 3, 3}, {5, 1100, 2, 2, 2, 2},
-                                            {4, 600, 1, 4, 1, 2}}) {
+  // Values on a coarse grid (many ties, +0 against -0 among them) with NaNs; plane sizes
+  // that leave rows and columns past the last window; tiling windows of several shapes
+  // (the unrolled path), overlapping and gapped ones (the window-by-window path); output
+  // rows longer than one run of columns (256).
+  for (auto [in_h, in_w, wh, ww, sh, sw] :
+       {std::array<int, 6>{7, 9, 2, 2, 2, 2}, {11, 10, 3, 3, 3, 3}, {9, 13, 4, 4, 4, 4}, {5, 9, 1, 4, 1, 4},
+        {9, 5, 4, 1, 4, 1}, {7, 6, 2, 1, 2, 1}, {5, 1100, 2, 2, 2, 2}, {7, 9, 3, 2, 2, 1},
+        {6, 11, 2, 2, 3, 3}, {4, 600, 1, 4, 1, 2}}) {
     const auto g = Pool2dGeometry::make(2, 3, in_h, in_w, wh, ww, sh, sw);
     INFO("plane " << in_h << "x" << in_w << ", window " << wh << "x" << ww << ", stride " << sh << "x" << sw);
     Tensor x = Tensor::zeros(Shape{2, 3, in_h, in_w});
     for (std::int64_t i = 0; i < x.numel(); ++i) {
       const float u = uniform01(42, 0, std::uint64_t(i));
-      x.f32()[i] = u < 0.03f ? std::nanf("") : std::floor(4.0f * u) - 1.0f;
+      const float grid = std::floor(5.0f * u) - 2.0f;  // -2 .. 2
+      x.f32()[i] = u < 0.03f ? std::nanf("") : grid == 0.0f && uniform01(45, 0, std::uint64_t(i)) < 0.5f ? -0.0f : grid;
     }
     Tensor y = Tensor::zeros(Shape{2, 3, g.out_h, g.out_w});
     cpu::maxpool2d_forward(g, x, y);
     Tensor dy = random_tensor(y.shape(), 43), dx = random_tensor(x.shape(), 44);  // dx is overwritten
-    dy.f32()[0] = -0.0f;
     cpu::maxpool2d_backward(g, x, dy, dx);
     std::vector<float> expected_dx(std::size_t(x.numel()), 0.0f);
     const std::int64_t plane = std::int64_t(in_h) * in_w, out_plane = std::int64_t(g.out_h) * g.out_w;
