@@ -71,7 +71,8 @@ void truncate_jsonl(const fs::path& path, const char* key, std::int64_t limit) {
 // while every rank meets it once per kHeartbeat in a host all-reduce of (done, failed):
 // the others wait as long as the build takes, yet a rank 0 that dies ends their wait
 // within the collective timeout, as a plain barrier with that timeout could not offer for
-// a build longer than it.
+// a build longer than it. (A rank 0 whose peers fail logs it at once, but the build under
+// way cannot be interrupted: it exits when that ends.)
 Dataset load_dataset_rank0_first(const Config& config, Communicator& communicator, Logger& log) {
   constexpr auto kHeartbeat = std::chrono::seconds(1);
   auto load = [&] { return load_dataset(config, config.train.seed, config.train.threads, log); };
@@ -91,7 +92,14 @@ Dataset load_dataset_rank0_first(const Config& config, Communicator& communicato
       }
       flags = {1.0, error ? 1.0 : 0.0};
     }
-    communicator.all_reduce_host(flags);
+    try {
+      communicator.all_reduce_host(flags);
+    } catch (const std::exception& e) {
+      // The build cannot be interrupted: say why this rank stops before `built` waits for it.
+      if (first && !data && !error)
+        log.error(std::string(e.what()) + "; stopping once the dataset build under way ends");
+      throw;
+    }
     if (error) std::rethrow_exception(error);
     if (data) return std::move(*data);
     if (flags[1] > 0.0) CADENZA_USER_ERROR("rank 0 could not load the dataset; its log says why");
