@@ -31,7 +31,7 @@ namespace {
 constexpr const char* kUsage =
     "usage: gpu_embed RUN_DIR [options]    export penultimate-layer features of a dataset's clips\n"
     "options:\n"
-    "  --split S         all (default), train, val or test\n"
+    "  --split S         all (default), train, val (or valid, validation) or test\n"
     "  --out FILE        FILE.safetensors (default RUN_DIR/embeddings-SPLIT.safetensors) or FILE.npy\n"
     "  --checkpoint C    best (default), last, or a checkpoint directory or model.safetensors\n"
     "  --windows N       windows averaged per clip (default: data.eval_windows of the run)\n"
@@ -60,7 +60,9 @@ int embed_main(int argc, char** argv) {
     splits = {*split};
   }
   if (splits.empty()) CADENZA_USER_ERROR("--split: expected all, train, val or test, got " << split_argument);
-  const fs::path out = args.value("--out").value_or((run_dir / ("embeddings-" + split_argument + ".safetensors")).string());
+  // The split's own name ("val" for "validation"), as gpu_eval and the reports spell it.
+  const std::string split_label = splits.size() == 1 ? split_name(splits[0]) : "all";
+  const fs::path out = args.value("--out").value_or((run_dir / ("embeddings-" + split_label + ".safetensors")).string());
   const std::string extension = out.extension().string();
   if (extension != ".safetensors" && extension != ".npy")
     CADENZA_USER_ERROR("--out " << out.string() << ": expected a .safetensors or .npy file name");
@@ -77,10 +79,10 @@ int embed_main(int argc, char** argv) {
       clips.push_back(clip);
       clip_split.push_back(int(s));
     }
-  if (clips.empty()) CADENZA_USER_ERROR("--split " << split_argument << ": no clips in the run's " << split_argument << " split");
+  if (clips.empty()) CADENZA_USER_ERROR("--split " << split_argument << ": no clips in the run's " << split_label << " split");
   TrainedModel trained(run, data, log);
 
-  log.info("embedding " + std::to_string(clips.size()) + " clips (" + split_argument + ")");
+  log.info("embedding " + std::to_string(clips.size()) + " clips (" + split_label + ")");
   const ClipEvaluation evaluation = trained.evaluate(clips, true);
 
   const auto c = static_cast<std::int64_t>(clips.size());

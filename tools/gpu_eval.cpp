@@ -24,7 +24,7 @@ namespace {
 constexpr const char* kUsage =
     "usage: gpu_eval RUN_DIR [options]     evaluate a trained run on a split of its dataset\n"
     "options:\n"
-    "  --split S         test (default), val or train\n"
+    "  --split S         test (default), val (or valid, validation) or train\n"
     "  --checkpoint C    best (default), last, or a checkpoint directory or model.safetensors\n"
     "  --windows N       windows averaged per clip (default: data.eval_windows of the run)\n"
     "  --threshold T     multi-label: a tag is predicted when its score >= T (default 0.5)\n"
