@@ -72,36 +72,25 @@ TEST_CASE("models equal their PyTorch twins: output, parameter gradients, batchn
         if (n.rfind("param.", 0) == 0) theirs.insert(n.substr(6));
       CHECK(ours == theirs);
 
+      // `value` against the fixture's tensor `name`.
+      auto check = [&](const std::string& name, const Tensor& value) {
+        const Tensor expected = fixture_tensor(file, name);
+        REQUIRE(expected.numel() == value.numel());
+        const double error = worst_difference(value.f32(), expected.f32(), value.numel());
+        INFO(name << ": worst difference " << error);
+        CHECK(error < kTolerance);
+      };
       load(file, "input", model.input());
       const StepInfo step{.training = true, .step_values = step_values_tensor({})};
       model.forward(backend, step);
-      const Tensor output = model.output();
-      const Tensor expected_output = fixture_tensor(file, "output");
-      REQUIRE(output.numel() == expected_output.numel());
-      const double output_error = worst_difference(output.f32(), expected_output.f32(), output.numel());
-      INFO("output: worst difference " << output_error);
-      CHECK(output_error < kTolerance);
+      check("output", model.output());
 
       Tensor gradients = arena.region(Region::gradients);
       backend.fill_zero(gradients);
       load(file, "loss_weights", model.output_gradient());
       model.backward(backend, step);
-      for (const NamedParameter& p : model.parameters()) {
-        const Tensor grad = arena.gradient(p.id);
-        const Tensor expected = fixture_tensor(file, "grad." + p.name);
-        REQUIRE(expected.numel() == grad.numel());
-        const double error = worst_difference(grad.f32(), expected.f32(), grad.numel());
-        INFO(p.name << " gradient: worst difference " << error);
-        CHECK(error < kTolerance);
-      }
-      for (const NamedState& s : model.state()) {
-        const Tensor value = arena.get(s.id);
-        const Tensor expected = fixture_tensor(file, "state." + s.name);
-        REQUIRE(expected.numel() == value.numel());
-        const double error = worst_difference(value.f32(), expected.f32(), value.numel());
-        INFO(s.name << " after the pass: worst difference " << error);
-        CHECK(error < kTolerance);
-      }
+      for (const NamedParameter& p : model.parameters()) check("grad." + p.name, arena.gradient(p.id));
+      for (const NamedState& s : model.state()) check("state." + s.name, arena.get(s.id));  // after the pass
     }
   }
 }
