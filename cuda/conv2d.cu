@@ -20,7 +20,6 @@
 
 #include <algorithm>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -102,15 +101,6 @@ cudnnConvolutionDescriptor_t convolution_descriptor(const Conv2dGeometry& g, int
                                                      g.dilation_w, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
   CADENZA_CUDA_CHECK(cudnnSetConvolutionMathType(desc, math));
   return desc;
-}
-
-std::string describe(const Conv2dGeometry& g) {
-  std::ostringstream os;
-  os << "x " << g.batch << "x" << g.in_channels << "x" << g.in_h << "x" << g.in_w << ", " << g.out_channels << "x"
-     << g.kernel_h << "x" << g.kernel_w << " stride " << g.stride_h << "x" << g.stride_w << " dilation "
-     << g.dilation_h << "x" << g.dilation_w << " pad " << g.pad_top << "/" << g.pad_bottom << "/" << g.pad_left
-     << "/" << g.pad_right;
-  return os.str();
 }
 
 std::size_t aligned_256(std::size_t bytes) { return (bytes + 255) / 256 * 256; }
@@ -278,7 +268,7 @@ std::unique_ptr<Conv2dPlans::Plan> make_plan(CudaContext& ctx, const Conv2dGeome
   CADENZA_CUDA_CHECK(cudnnGetConvolution2dForwardOutputDim(plan->forward_desc, plan->x_desc, plan->w_desc, &n,
                                                            &c, &h, &w));
   CADENZA_CHECK(n == g.batch && c == g.out_channels && h == g.out_h && w == g.out_w,
-                "conv2d " << describe(g) << ": cuDNN's output " << n << "x" << c << "x" << h << "x" << w
+                "conv2d " << g.str() << ": cuDNN's output " << n << "x" << c << "x" << h << "x" << w
                           << " differs from the geometry's");
 
   int count = 0;
@@ -341,7 +331,7 @@ const Conv2dPlans::Plan& Conv2dPlans::get(CudaContext& ctx, const Conv2dGeometry
   // geometry; otherwise this layer stays on its fp32 tensors (its parity rows then measure
   // fp32). A missing backward-data algorithm fails only a layer that asks for dx.
   if (plan->bf16 && !plan->trains()) plan = make_plan(ctx, g, false);
-  CADENZA_CHECK(plan->forward_algo, "conv2d " << describe(g) << ": cuDNN offers no deterministic forward algorithm");
+  CADENZA_CHECK(plan->forward_algo, "conv2d " << g.str() << ": cuDNN offers no deterministic forward algorithm");
   return *(plans_[key] = std::move(plan));
 }
 
@@ -466,9 +456,9 @@ void conv2d_backward(CudaContext& ctx, Conv2dPlans& plans, const Conv2dGeometry&
   const auto& plan = plans.get(ctx, g);
   CADENZA_CHECK(workspace.bytes() >= plan.workspace_bytes, "conv2d workspace too small");
   CADENZA_CHECK(plan.backward_filter_algo,
-                "conv2d " << describe(g) << ": cuDNN offers no deterministic backward-filter algorithm");
+                "conv2d " << g.str() << ": cuDNN offers no deterministic backward-filter algorithm");
   CADENZA_CHECK(!dx.defined() || plan.backward_data_algo,
-                "conv2d " << describe(g) << ": cuDNN offers no deterministic backward-data algorithm");
+                "conv2d " << g.str() << ": cuDNN offers no deterministic backward-data algorithm");
   if (g.relu) {
     relu_mask_kernel<<<grid_stride_blocks(dy.numel()), kElementwiseThreads, 0, ctx.stream>>>(
         static_cast<const float*>(y.raw()), static_cast<float*>(dy.raw()), dy.numel());

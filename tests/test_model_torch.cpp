@@ -23,17 +23,12 @@
 
 using namespace cadenza;
 using testing::fixture_tensor;
+using testing::load_fixture;
 using testing::worst_difference;
 
 namespace {
 
 Shape shape_of(const SafetensorsFile::View& view) { return Shape(std::span<const std::int64_t>(view.shape)); }
-
-// Copies the fixture's tensor `name` into `t`, which must have its shape.
-void load(const SafetensorsFile& file, const std::string& name, Tensor t) {
-  const std::int64_t* dims = t.shape().data();
-  file.copy_f32(name, std::vector<std::int64_t>(dims, dims + t.shape().rank()), t.f32());
-}
 
 }  // namespace
 
@@ -62,11 +57,11 @@ TEST_CASE("models equal their PyTorch twins: output, parameter gradients, batchn
       std::set<std::string> ours, theirs;
       for (const NamedParameter& p : model.parameters()) {
         ours.insert(p.name);
-        load(file, "param." + p.name, arena.value(p.id));
+        load_fixture(file, "param." + p.name, arena.value(p.id));
       }
       for (const NamedState& s : model.state()) {
         ours.insert(s.name);
-        load(file, "param." + s.name, arena.get(s.id));
+        load_fixture(file, "param." + s.name, arena.get(s.id));
       }
       for (const std::string& n : file.names())
         if (n.rfind("param.", 0) == 0) theirs.insert(n.substr(6));
@@ -80,14 +75,14 @@ TEST_CASE("models equal their PyTorch twins: output, parameter gradients, batchn
         INFO(name << ": worst difference " << error);
         CHECK(error < kTolerance);
       };
-      load(file, "input", model.input());
+      load_fixture(file, "input", model.input());
       const StepInfo step{.training = true, .step_values = step_values_tensor({})};
       model.forward(backend, step);
       check("output", model.output());
 
       Tensor gradients = arena.region(Region::gradients);
       backend.fill_zero(gradients);
-      load(file, "loss_weights", model.output_gradient());
+      load_fixture(file, "loss_weights", model.output_gradient());
       model.backward(backend, step);
       for (const NamedParameter& p : model.parameters()) check("grad." + p.name, arena.gradient(p.id));
       for (const NamedState& s : model.state()) check("state." + s.name, arena.get(s.id));  // after the pass

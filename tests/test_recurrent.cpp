@@ -37,6 +37,7 @@
 
 using namespace cadenza;
 using testing::fixture_tensor;
+using testing::load_fixture;
 using testing::random_tensor;
 using testing::worst_difference;
 
@@ -364,9 +365,7 @@ TEST_CASE("recurrent layers equal torch.nn.GRU, LSTM and RNN (PyTorch fixtures)"
         std::vector<std::string> ours, theirs;
         for (const NamedParameter& p : built.layer->parameters()) {
           ours.push_back(p.name);
-          const Tensor value = built.arena->value(p.id);
-          const std::int64_t* dims = value.shape().data();
-          file.copy_f32(p.name, std::vector<std::int64_t>(dims, dims + value.shape().rank()), value.f32());
+          load_fixture(file, p.name, built.arena->value(p.id));
         }
         for (const std::string& n : file.names())
           if (n.rfind("recurrent.", 0) == 0) theirs.push_back(n);

@@ -44,6 +44,13 @@ inline double worst_difference(const float* a, const float* b, std::int64_t n) {
   return comparison.finite ? comparison.max_error : std::numeric_limits<double>::infinity();
 }
 
+// Copies the fixture file's F32 tensor `name` into the host tensor `t`, which must have its
+// shape (SafetensorsFile::copy_f32 says otherwise, naming both).
+inline void load_fixture(const SafetensorsFile& file, const std::string& name, Tensor t) {
+  const std::int64_t* dims = t.shape().data();
+  file.copy_f32(name, std::vector<std::int64_t>(dims, dims + t.shape().rank()), t.f32());
+}
+
 // An F32 tensor of a fixture file, flat (callers reshape it).
 inline Tensor fixture_tensor(const SafetensorsFile& file, const std::string& name) {
   const SafetensorsFile::View& view = file.tensor(name);

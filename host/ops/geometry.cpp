@@ -43,6 +43,14 @@ Conv2dGeometry Conv2dGeometry::make(int batch, int in_channels, int in_h, int in
   return g;
 }
 
+std::string Conv2dGeometry::str() const {
+  return "x " + Shape{batch, in_channels, in_h, in_w}.str() + ", " + std::to_string(out_channels) + "x" +
+         std::to_string(kernel_h) + "x" + std::to_string(kernel_w) + " stride " + std::to_string(stride_h) + "x" +
+         std::to_string(stride_w) + " dilation " + std::to_string(dilation_h) + "x" + std::to_string(dilation_w) +
+         " pad " + std::to_string(pad_top) + "/" + std::to_string(pad_bottom) + "/" + std::to_string(pad_left) + "/" +
+         std::to_string(pad_right);
+}
+
 Conv2dGeometry Conv2dGeometry::with_padding(int pad_h, int pad_w) const {
   Conv2dGeometry g = *this;
   g.pad_top = g.pad_bottom = pad_h;

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace cadenza {
@@ -33,6 +34,9 @@ struct Conv2dGeometry {
   // The same problem with `pad_h` zero rows at top and bottom and `pad_w` zero columns at
   // left and right (PyTorch's padding=(pad_h, pad_w)); output sizes follow.
   Conv2dGeometry with_padding(int pad_h, int pad_w) const;
+  // "x [2, 3, 8, 8], 4x3x3 stride 2x2 dilation 1x1 pad 0/1/0/1" (pads top/bottom/left/right),
+  // for errors and test case names.
+  std::string str() const;
   std::int64_t macs() const {  // multiply-accumulates of the forward pass
     return std::int64_t(batch) * out_channels * out_h * out_w * in_channels * kernel_h * kernel_w;
   }
