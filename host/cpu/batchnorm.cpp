@@ -2,7 +2,8 @@
 //
 // Training: biased batch variance normalises; the running variance is updated with the
 // unbiased one (PyTorch's convention). Sums are accumulated in double, one channel per
-// thread, in a fixed order. saved_invstd = 1 / sqrt(var + eps) is what backward reads.
+// thread, in lane_sum.hpp's fixed order. saved_invstd = 1 / sqrt(var + eps) is what
+// backward reads.
 // The *_sums ops split the same functions at the channel sums, which synchronised
 // batchnorm adds up over ranks in between (their per-channel math: batchnorm_math.hpp).
 // With g.relu every op applies the fused ReLU: outputs are max(0, z), and the backward ops
@@ -13,6 +14,7 @@
 
 #include "host/core/error.hpp"
 #include "host/cpu/cpu_ops.hpp"
+#include "host/cpu/lane_sum.hpp"
 #include "host/cpu/relu_mask.hpp"
 #include "host/math/batchnorm_math.hpp"
 
@@ -33,21 +35,44 @@ float upstream(const float* y_row, const float* dy_row, int i) {
   return y_row ? relu_masked(y_row[i], dy_row[i]) : dy_row[i];
 }
 
-// Channel c's sum of the upstream gradient and of it times xhat, in double, in a fixed order.
+// Channel c's sums of the upstream gradient d (dy, or with a fused ReLU dy where y > 0)
+// and of d times xhat, in double.
 std::pair<double, double> gradient_sums(const BatchNormGeometry& g, const Tensor& x, const Tensor& y,
                                         const Tensor& dy, float mean, float invstd, int c) {
-  double sum_dy = 0.0, sum_dy_xhat = 0.0;
+  const auto terms = [mean, invstd](const Float8& upstream, const Float8& x_block) {
+    const Double8 d = widen(upstream);
+    return std::array<Double8, 2>{d, d * widen((x_block - mean) * invstd)};
+  };
+  LaneSum sums[2];
   for (int o = 0; o < g.outer; ++o) {
     const float* xp = x.f32() + offset(g, o, c);
     const float* dp = dy.f32() + offset(g, o, c);
-    const float* yp = relu_output_row(g, y, o, c);
-    for (int i = 0; i < g.inner; ++i) {
-      const float d = upstream(yp, dp, i);
-      sum_dy += d;
-      sum_dy_xhat += double(d) * ((xp[i] - mean) * invstd);
-    }
+    if (g.relu)
+      add_rows<3, 2>({xp, dp, y.f32() + offset(g, o, c)}, g.inner, sums, [&](const std::array<Float8, 3>& in) {
+        return terms(masked_where_positive(in[2], in[1]), in[0]);
+      });
+    else
+      add_rows<2, 2>({xp, dp}, g.inner, sums,
+                     [&](const std::array<Float8, 2>& in) { return terms(in[1], in[0]); });
   }
-  return {sum_dy, sum_dy_xhat};
+  return {sums[0].total(), sums[1].total()};
+}
+
+// Channel c's sum of x, or with `centre` its sum of (x - mean)^2, in double.
+double channel_sum(const BatchNormGeometry& g, const float* x, int c, const double* centre) {
+  LaneSum sum;
+  for (int o = 0; o < g.outer; ++o) {
+    const float* p = x + offset(g, o, c);
+    if (!centre) {
+      add_row(p, g.inner, sum);
+      continue;
+    }
+    add_rows<1, 1>({p}, g.inner, &sum, [mean = *centre](const std::array<Float8, 1>& in) {
+      const Double8 deviation = widen(in[0]) - mean;
+      return std::array<Double8, 1>{deviation * deviation};
+    });
+  }
+  return sum.total();
 }
 
 // Normalises channel c with its batch mean and sum of squared deviations over `count`
@@ -86,17 +111,8 @@ void batchnorm_forward_train(const BatchNormGeometry& g, const Tensor& x, const 
   const float* in = x.f32();
 #pragma omp parallel for schedule(static)
   for (int c = 0; c < g.channels; ++c) {
-    double sum = 0.0;
-    for (int o = 0; o < g.outer; ++o) {
-      const float* p = in + offset(g, o, c);
-      for (int i = 0; i < g.inner; ++i) sum += p[i];
-    }
-    const double mean = sum / double(count);
-    double squares = 0.0;
-    for (int o = 0; o < g.outer; ++o) {
-      const float* p = in + offset(g, o, c);
-      for (int i = 0; i < g.inner; ++i) squares += (p[i] - mean) * (p[i] - mean);
-    }
+    const double mean = channel_sum(g, in, c, nullptr) / double(count);
+    const double squares = channel_sum(g, in, c, &mean);
     normalize_channel(g, x, gamma, beta, c, mean, squares, double(count), y, running_mean, running_var, saved_mean,
                       saved_invstd);
   }
@@ -158,12 +174,7 @@ void batchnorm_sums(const BatchNormGeometry& g, const Tensor& x, const Tensor& s
 #pragma omp parallel for schedule(static)
   for (int c = 0; c < g.channels; ++c) {
     const double mean = centred ? double(sums.f32()[c]) / count : 0.0;
-    double total = 0.0;
-    for (int o = 0; o < g.outer; ++o) {
-      const float* p = x.f32() + offset(g, o, c);
-      for (int i = 0; i < g.inner; ++i) total += centred ? (p[i] - mean) * (p[i] - mean) : double(p[i]);
-    }
-    out.f32()[c] = static_cast<float>(total);
+    out.f32()[c] = static_cast<float>(channel_sum(g, x.f32(), c, centred ? &mean : nullptr));
   }
 }
 

@@ -21,7 +21,7 @@
 // Invariants: every floating-point sum runs in an order that depends on the geometry
 // alone, never on the thread count: each output element's dot product is one GEMM's; dw is
 // the sum, in group order, of per-group partials, each summing its images in order;
-// dbias sums each channel's images in order. So 1 and N threads give the same bits.
+// dbias sums each channel's images in order, in double (lane_sum.hpp). So 1 and N threads give the same bits.
 #include <omp.h>
 
 #include <algorithm>
@@ -31,6 +31,7 @@
 
 #include "host/core/error.hpp"
 #include "host/cpu/cpu_ops.hpp"
+#include "host/cpu/lane_sum.hpp"
 #include "host/cpu/relu_mask.hpp"
 #include "host/math/activation_math.hpp"
 
@@ -246,12 +247,9 @@ void conv2d_backward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, 
   if (dbias.defined()) {
 #pragma omp parallel for schedule(static) num_threads(threads)
     for (int c = 0; c < g.out_channels; ++c) {
-      for (int n = 0; n < g.batch; ++n) {
-        const float* plane = dy.f32() + n * out_floats + std::int64_t(c) * p.pixels;
-        float sum = 0.0f;
-        for (std::int64_t i = 0; i < p.pixels; ++i) sum += plane[i];
-        dbias.f32()[c] += sum;
-      }
+      LaneSum sum;
+      for (int n = 0; n < g.batch; ++n) add_row(dy.f32() + n * out_floats + std::int64_t(c) * p.pixels, p.pixels, sum);
+      dbias.f32()[c] += static_cast<float>(sum.total());
     }
   }
 

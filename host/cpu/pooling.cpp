@@ -13,6 +13,7 @@
 
 #include "host/core/error.hpp"
 #include "host/cpu/cpu_ops.hpp"
+#include "host/cpu/lane_sum.hpp"
 #include "host/math/pooling_math.hpp"
 
 namespace cadenza::cpu {
@@ -125,9 +126,9 @@ void mean_pool_forward(int outer, int inner, const Tensor& x, Tensor& y) {
 #pragma omp parallel for schedule(static)
   for (int o = 0; o < outer; ++o) {
     const float* row = x.f32() + std::int64_t(o) * inner;
-    double sum = 0.0;
-    for (int i = 0; i < inner; ++i) sum += row[i];
-    y.f32()[o] = static_cast<float>(sum / inner);
+    LaneSum sum;
+    add_row(row, inner, sum);
+    y.f32()[o] = static_cast<float>(sum.total() / inner);
   }
 }
 

@@ -1,7 +1,8 @@
 // scale_rows on the CPU: the per-row gate of squeeze-excitation, y = x * scale[row], and
-// its gradients (dscale summed in double in index order, like every CPU reduction).
+// its gradients (dscale summed in double in lane_sum.hpp's fixed order).
 #include "host/core/error.hpp"
 #include "host/cpu/cpu_ops.hpp"
+#include "host/cpu/lane_sum.hpp"
 
 namespace cadenza::cpu {
 
@@ -30,9 +31,11 @@ void scale_rows_backward(int rows, int inner, const Tensor& x, const Tensor& sca
     const float* in = x.f32() + std::int64_t(r) * inner;
     const float* grad_out = dy.f32() + std::int64_t(r) * inner;
     if (dscale.defined()) {
-      double sum = 0.0;
-      for (int i = 0; i < inner; ++i) sum += double(grad_out[i]) * in[i];
-      dscale.f32()[r] = static_cast<float>(sum);
+      LaneSum sum;
+      add_rows<2, 1>({grad_out, in}, inner, &sum, [](const std::array<Float8, 2>& rows) {
+        return std::array<Double8, 1>{widen(rows[0]) * widen(rows[1])};
+      });
+      dscale.f32()[r] = static_cast<float>(sum.total());
     }
     if (dx.defined()) {
       float* grad_in = dx.f32() + std::int64_t(r) * inner;

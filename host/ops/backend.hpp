@@ -294,7 +294,7 @@ class Backend {
 
   // A gate per row (squeeze-excitation): x (rows, inner), scale (rows), y = x * scale[row].
   // Backward writes dx = dy * scale[row] and dscale[row] = sum over the row of dy * x,
-  // summed in double in index order; both with `=`, either may be absent.
+  // summed in double; both with `=`, either may be absent.
   virtual void scale_rows_forward(int rows, int inner, const Tensor& x, const Tensor& scale,
                                   Tensor& y) = 0;
   virtual void scale_rows_backward(int rows, int inner, const Tensor& x, const Tensor& scale,
