@@ -542,8 +542,12 @@ TEST_CASE("YAML syntax errors and unreadable files", "[cpu][config]") {
       parse_error("train:\n  betas: [0.9, 0.99\n  lr: 1\n"),
       Contains("configs/x.yaml:") && Contains("invalid YAML: end of sequence flow not found"));
   CHECK_THAT(parse_error("- 1\n- 2\n"),
-             Contains("configs/x.yaml: expected a map of schema_version, data, features, model, "
+             Contains("configs/x.yaml:1: expected a map of schema_version, data, features, model, "
                       "loss, augment, train at the top level, got [1, 2]"));
+  // An override does not turn a list at the top level, or a section given as a scalar, into a map.
+  CHECK_THAT(parse_error("- 1\n- 2\n", {"train.threads=1"}), Contains("configs/x.yaml:1: expected a map of"));
+  CHECK(parse_error(kMinimalConfig + "train: 5\n", {"train.threads=1"}) ==
+        "--set train.threads=1: train is 5, not a map of keys that train.threads could be set in");
 
   const std::filesystem::path missing =
       std::filesystem::temp_directory_path() / "cadenza_test_config_missing.yaml";
@@ -563,8 +567,24 @@ TEST_CASE("load_config reads a file and names it in errors", "[cpu][config]") {
       write_temp_file("cadenza_test_config_bad.yaml", kMinimalConfig + "train:\n  epochs: ten\n");
   CHECK(user_error([&] { load_config(bad.string()); }) ==
         bad.string() + ":8: train.epochs: expected an integer >= 1, got 'ten'");
+  const std::filesystem::path empty = write_temp_file("cadenza_test_config_empty.yaml", "# nothing yet\n");
+  CHECK(user_error([&] { load_config(empty.string(), {"train.threads=1"}); }) ==
+        empty.string() + ": the file is empty (expected a map of schema_version, data, features, model, loss, augment, "
+                         "train)");
   std::filesystem::remove(good);
   std::filesystem::remove(bad);
+  std::filesystem::remove(empty);
+}
+
+TEST_CASE("model_changing_override finds the override a run's checkpoints cannot take", "[cpu][config]") {
+  const std::filesystem::path run_config = write_temp_file("cadenza_test_config_run.yaml", kFullConfig);
+  const std::string path = run_config.string();
+  CHECK_FALSE(model_changing_override(path, {"train.epochs=9", "train.lr=0.5", "train.threads=1"}));
+  CHECK(model_changing_override(path, {"train.epochs=9", "model.layers[0].filters=3", "features.n_mels=20"}) ==
+        "model.layers[0].filters=3");
+  CHECK(model_changing_override(path, {"features.n_mels=20"}) == "features.n_mels=20");
+  CHECK(model_changing_override(path, {"data.synthetic.num_classes=3"}) == "data.synthetic.num_classes=3");
+  std::filesystem::remove(run_config);
 }
 
 TEST_CASE("--set overrides are applied before validation", "[cpu][config]") {

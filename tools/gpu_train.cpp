@@ -94,7 +94,11 @@ int train_main(int argc, char** argv) {
     if (!fs::exists(*run_dir / "checkpoints" / "last"))
       CADENZA_USER_ERROR("--resume " << run_dir->string() << ": no checkpoint there (expected "
                                      << (*run_dir / "checkpoints" / "last").string() << ")");
-    config = load_config((*run_dir / "config.yaml").string(), overrides);
+    const std::string run_config = (*run_dir / "config.yaml").string();
+    if (const auto changing = model_changing_override(run_config, overrides))
+      CADENZA_USER_ERROR("--set " << *changing << ": a resumed run keeps the model, features and labels its "
+                                  "checkpoints were trained with; start a new run to change them");
+    config = load_config(run_config, overrides);
   } else {
     if (args.positionals.empty()) throw UsageError("no config file given", kUsage);
     config = load_config(args.positionals[0], overrides);

@@ -323,7 +323,9 @@ void check_override_path(const std::string& origin, const std::vector<PathStep>&
   }
 }
 
-// Puts `value` at `steps` in the tree, making maps on the way where there are none.
+// Puts `value` at `steps` in the tree, making maps on the way where there are none. A
+// section the config gives as something else (train: 5) is an error, not replaced: the
+// override would otherwise hide the config's mistake and drop its value.
 void set_in_tree(YAML::Node& root, const std::vector<PathStep>& steps, const YAML::Node& value,
                  const std::string& origin) {
   YAML::Node node;
@@ -331,6 +333,10 @@ void set_in_tree(YAML::Node& root, const std::vector<PathStep>& steps, const YAM
   std::string path;
   for (std::size_t s = 0; s < steps.size(); ++s) {
     const PathStep& step = steps[s];
+    if (node.IsDefined() && !node.IsNull() && !node.IsMap()) {
+      throw UserError(origin + ": " + (path.empty() ? "the config" : path) + " is " + shown(node) +
+                      ", not a map of keys that " + child_path(path, step.key) + " could be set in");
+    }
     if (!node.IsMap()) node = YAML::Node(YAML::NodeType::Map);
     path = child_path(path, step.key);
     YAML::Node slot = node[step.key];
@@ -883,13 +889,26 @@ std::string read_text_file(const std::string& path) {
 
 // The keys (or whole sections) that decide the model's shapes and its weights' meaning;
 // the dataset's label keys are added to these.
+// Whether text holds no YAML value (nothing, or comments only); invalid YAML is not empty.
+bool yaml_is_empty(const std::string& text) {
+  try {
+    const YAML::Node root = YAML::Load(text);
+    return !root.IsDefined() || root.IsNull();
+  } catch (const YAML::Exception&) {
+    return false;
+  }
+}
+
 const std::vector<std::string> kModelDefiningKeys = {
     "data.dataset", "data.sample_rate", "data.clip_seconds", "features", "model.layers"};
 
 }  // namespace
 
 Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
-  Config config = parse_config(read_text_file(path), path, overrides);
+  const std::string text = read_text_file(path);
+  if (yaml_is_empty(text))
+    throw UserError(path + ": the file is empty (expected a map of " + joined(section_children("")) + ")");
+  Config config = parse_config(text, path, overrides);
   config.source_path = path;
   return config;
 }
@@ -904,6 +923,10 @@ Config parse_config(const std::string& yaml_text, const std::string& origin,
                                                 : ":" + std::to_string(error.mark.line + 1) + ":" +
                                                       std::to_string(error.mark.column + 1);
     throw UserError(origin + at + ": invalid YAML: " + error.msg);
+  }
+  if (root.IsDefined() && !root.IsNull() && !root.IsMap()) {
+    throw UserError(origin + ":" + std::to_string(root.Mark().line + 1) + ": expected a map of " +
+                    joined(section_children("")) + " at the top level, got " + shown(root));
   }
   root = expand_blocks(root, origin);
   std::vector<AppliedOverride> applied = apply_overrides(root, overrides);
@@ -1010,6 +1033,14 @@ std::uint64_t model_hash(const Config& config) {
     if (decides_model && !v.is_default) canonical += v.path + "=" + v.text + "\n";
   }
   return fnv1a_64(canonical);
+}
+
+std::optional<std::string> model_changing_override(const std::string& path,
+                                                   const std::vector<std::string>& overrides) {
+  const std::uint64_t recorded = model_hash(load_config(path));
+  for (const std::string& override_text : overrides)
+    if (model_hash(load_config(path, {override_text})) != recorded) return override_text;
+  return std::nullopt;
 }
 
 }  // namespace cadenza

@@ -21,6 +21,9 @@ TrainedRun open_trained_run(const fs::path& run_dir, const std::string& checkpoi
   if (!fs::is_regular_file(config_file))
     CADENZA_USER_ERROR(run_dir.string() << ": not a run directory (no config.yaml; give the directory gpu_train "
                                            "wrote)");
+  if (const auto changing = model_changing_override(config_file.string(), overrides))
+    CADENZA_USER_ERROR("--set " << *changing << ": changes the model, features or labels the run was trained "
+                                  "with; its checkpoints hold that model");
   run.config = load_config(config_file.string(), overrides);
   const fs::path labels_file = run_dir / "labels.json";
   std::ifstream labels_in(labels_file);
