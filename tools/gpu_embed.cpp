@@ -22,6 +22,7 @@
 #include "host/data/dataset.hpp"
 #include "host/inference/trained_model.hpp"
 #include "host/io/atomic_file.hpp"
+#include "host/io/json_text.hpp"
 #include "host/io/csv.hpp"
 #include "host/io/npy.hpp"
 #include "host/io/safetensors.hpp"
@@ -106,8 +107,8 @@ int embed_main(int argc, char** argv) {
     return 0;
   }
   const std::map<std::string, std::string> metadata = {
-      {"clips", nlohmann::json(ids).dump()},
-      {"labels", nlohmann::json(data.label_names).dump()},
+      {"clips", json_text(nlohmann::json(ids))},
+      {"labels", json_text(nlohmann::json(data.label_names))},
       {"splits", R"(["train", "val", "test"])"},
       {"run_dir", run_dir.string()},
       {"checkpoint", run.weights.string()},

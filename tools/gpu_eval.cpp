@@ -16,6 +16,7 @@
 #include "host/data/dataset.hpp"
 #include "host/inference/trained_model.hpp"
 #include "host/io/atomic_file.hpp"
+#include "host/io/json_text.hpp"
 #include "host/report/evaluation_report.hpp"
 #include "host/report/html_report.hpp"
 
@@ -79,7 +80,7 @@ int eval_main(int argc, char** argv) {
   const nlohmann::json context = {{"run_dir", run_dir.string()},     {"checkpoint", run.weights.string()},
                                   {"split", split_label},             {"windows_per_clip", evaluation.windows_per_clip},
                                   {"dataset", config.data.dataset},  {"model", config.model.name}};
-  write_file_atomically(out / "report.json", evaluation_report_json(report, context).dump(2) + "\n");
+  write_file_atomically(out / "report.json", json_text(evaluation_report_json(report, context), 2) + "\n");
   std::vector<std::string> clip_ids;
   for (int clip : clips) clip_ids.push_back(data.clip_ids[clip]);
   write_predictions_csv(out / "predictions.csv", clip_ids, data.label_names, evaluation);

@@ -22,6 +22,7 @@
 #include "host/core/logger.hpp"
 #include "host/inference/song_predictor.hpp"
 #include "host/io/csv.hpp"
+#include "host/io/json_text.hpp"
 
 namespace {
 
@@ -102,7 +103,7 @@ int predict_main(int argc, char** argv) {
       for (int label : top) j["top"].push_back({{"label", labels[label]}, {"score", song.scores[label]}});
       j["scores"] = nlohmann::ordered_json::object();
       for (std::size_t i = 0; i < labels.size(); ++i) j["scores"][labels[i]] = song.scores[i];
-      std::cout << (first_json ? "\n" : ",\n") << j.dump() << std::flush;
+      std::cout << (first_json ? "\n" : ",\n") << json_text(j) << std::flush;
       first_json = false;
     } else if (args.has("--csv")) {
       std::vector<std::string> row{song.file.string(), std::to_string(song.seconds), std::to_string(song.windows)};

@@ -49,6 +49,7 @@
 #include "host/core/error.hpp"
 #include "host/core/hash.hpp"
 #include "host/io/atomic_file.hpp"
+#include "host/io/json_text.hpp"
 
 namespace cadenza {
 namespace {
@@ -388,7 +389,7 @@ void build_cache_directory(const fs::path& directory, const std::string& key,
     }
     changed.notify_all();
 
-    Json record = {{"path", stamps[index].absolute_path},
+    Json record = {{"path", valid_utf8(stamps[index].absolute_path)},
                    {"size", stamps[index].size},
                    {"mtime_ns", stamps[index].mtime_ns}};
     if (!stamps[index].transform.empty()) record["transform"] = stamps[index].transform;
@@ -431,7 +432,7 @@ void build_cache_directory(const fs::path& directory, const std::string& key,
                          {"sample_rate", options.sample_rate},
                          {"shards", std::move(shard_records)},
                          {"files", std::move(file_records)}};
-  write_file_atomically(directory / kManifestName, manifest.dump(2) + "\n");
+  write_file_atomically(directory / kManifestName, json_text(manifest, 2) + "\n");
 }
 
 // Removes what killed builds left (`<key>.building-*`) and a directory under the key that
@@ -574,7 +575,7 @@ PcmCache PcmCache::load(const fs::path& directory, const std::string& key, int s
   cache.entries_.reserve(sources.size());
   for (std::size_t i = 0; i < sources.size(); ++i) {
     const Json& record = file_records[i];
-    check(record.at("path").get<std::string>() == absolute_path_text(sources[i].path) &&
+    check(record.at("path").get<std::string>() == valid_utf8(absolute_path_text(sources[i].path)) &&
               record.value("transform", std::string()) == transform_text(sources[i]),
           "file " + std::to_string(i) + " is not " + source_name(sources[i]));
     Entry entry;

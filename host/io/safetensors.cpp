@@ -20,6 +20,7 @@
 
 #include "host/core/error.hpp"
 #include "host/io/atomic_file.hpp"
+#include "host/io/json_text.hpp"
 
 namespace cadenza {
 namespace {
@@ -270,22 +271,6 @@ void SafetensorsFile::copy_f32(const std::string& name,
 // ---------------------------------------------------------------------------------
 // Writing
 
-namespace {
-
-// Compact JSON for `value`; invalid UTF-8 in a name or metadata is a caller bug.
-template <typename Json>
-std::string dump_json(const Json& value, const std::filesystem::path& path) {
-  try {
-    return value.dump();
-  } catch (const nlohmann::json::exception& error) {
-    throw Error(located_message(
-        __FILE__, __LINE__,
-        "cannot encode the safetensors header of " + path.string() + ": " + error.what()));
-  }
-}
-
-}  // namespace
-
 void write_safetensors(const std::filesystem::path& path,
                        const std::vector<SafetensorsEntry>& tensors,
                        const std::map<std::string, std::string>& metadata) {
@@ -293,12 +278,12 @@ void write_safetensors(const std::filesystem::path& path,
   // tensors as given.
   std::string header = "{";
   if (!metadata.empty()) {
-    header += std::string("\"") + kMetadataKey + "\":" + dump_json(nlohmann::json(metadata), path);
+    header += std::string("\"") + kMetadataKey + "\":" + json_text(nlohmann::json(metadata));
   }
   std::set<std::string_view> names;
   std::uint64_t offset = 0;
   for (const SafetensorsEntry& tensor : tensors) {
-    CADENZA_CHECK(!tensor.name.empty() && tensor.name != kMetadataKey,
+    CADENZA_CHECK(!tensor.name.empty() && tensor.name != kMetadataKey && valid_utf8(tensor.name) == tensor.name,
                   "invalid tensor name '" << tensor.name << "' for " << path.string());
     CADENZA_CHECK(names.insert(tensor.name).second,
                   "tensor name '" << tensor.name << "' repeated for " << path.string());
@@ -320,7 +305,7 @@ void write_safetensors(const std::filesystem::path& path,
     entry["data_offsets"] = {offset, offset + tensor.nbytes};
     offset += tensor.nbytes;
     if (header.size() > 1) header += ',';
-    header += dump_json(nlohmann::json(tensor.name), path) + ":" + dump_json(entry, path);
+    header += json_text(nlohmann::json(tensor.name)) + ":" + json_text(entry);
   }
   header += '}';
   header.append((kHeaderAlignment - header.size() % kHeaderAlignment) % kHeaderAlignment, ' ');

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "host/core/error.hpp"
+#include "host/io/json_text.hpp"
 #include "host/io/safetensors.hpp"
 
 namespace cadenza {
@@ -135,7 +136,7 @@ void save_checkpoint(const fs::path& checkpoints_dir, const CheckpointContents& 
       {"format", kFormat}, {"model_hash", hash_text(model_hash)},
       {"global_step", std::to_string(state.global_step)}};
   std::map<std::string, std::string> trainer_meta = meta;
-  trainer_meta["trainer_state"] = trainer.dump();
+  trainer_meta["trainer_state"] = json_text(trainer);
 
   std::vector<Tensor> host_copies;
   write_safetensors(staging / "model.safetensors", to_entries(contents.weights, host_copies, backend), meta);

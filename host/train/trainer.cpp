@@ -25,6 +25,7 @@
 #include "host/inference/clip_evaluator.hpp"
 #include "host/inference/window_pipeline.hpp"
 #include "host/io/atomic_file.hpp"
+#include "host/io/json_text.hpp"
 #include "host/io/jsonl.hpp"
 #include "host/math/loss_math.hpp"
 #include "host/math/metric_math.hpp"
@@ -62,7 +63,7 @@ void truncate_jsonl(const fs::path& path, const char* key, std::int64_t limit) {
   if (!fs::exists(path)) return;
   std::string kept;
   for (const nlohmann::json& j : read_jsonl(path))
-    if (j.contains(key) && j[key].get<std::int64_t>() <= limit) kept += j.dump() + "\n";
+    if (j.contains(key) && j[key].get<std::int64_t>() <= limit) kept += json_text(j) + "\n";
   write_file_atomically(path, kept);
 }
 
@@ -109,7 +110,7 @@ Dataset load_dataset_rank0_first(const Config& config, Communicator& communicato
 
 void append_line(const fs::path& path, const nlohmann::json& j) {
   std::ofstream out(path, std::ios::app);
-  out << j.dump() << "\n";
+  out << json_text(j) << "\n";
   if (!out) CADENZA_USER_ERROR("cannot write " << path.string());
 }
 
@@ -240,7 +241,7 @@ void Trainer::build() {
   if (writes_files_) {
     report_skipped_files();
     const nlohmann::json labels = {{"multi_label", data_.multi_label}, {"labels", data_.label_names}};
-    write_file_atomically(request_.run_dir / "labels.json", labels.dump(2) + "\n");
+    write_file_atomically(request_.run_dir / "labels.json", json_text(labels, 2) + "\n");
   }
   multi_label_ = data_.multi_label;
   num_labels_ = data_.num_labels();
