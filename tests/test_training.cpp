@@ -23,6 +23,7 @@
 #include "host/config/config.hpp"
 #include "host/core/context.hpp"
 #include "host/io/atomic_file.hpp"
+#include "host/io/file_lock.hpp"
 #include "host/io/jsonl.hpp"
 #include "host/io/safetensors.hpp"
 #include "host/train/trainer.hpp"
@@ -73,7 +74,7 @@ TEST_CASE("the demo reaches 90% validation accuracy on the CPU backend", "[slow]
   INFO(log.str());
   CHECK(outcome.status == TrainOutcome::Status::completed);
   CHECK(outcome.metric_name == "val_accuracy");
-  CHECK(outcome.last_val_metric >= 0.9);
+  CHECK(outcome.last_val_metric.value_or(0.0) >= 0.9);
   CHECK(logger.warnings() == 0);
   const auto epochs = read_jsonl(dir.path() / "metrics.jsonl");
   REQUIRE(epochs.size() == static_cast<std::size_t>(config.train.epochs));
@@ -96,7 +97,7 @@ TEST_CASE("multi-label data trains with sigmoid BCE and reports ROC-AUC", "[slow
   const TrainOutcome outcome = train(load_config(kDemo, overrides), dir.path(), false, logger);
   INFO(log.str());
   CHECK(outcome.metric_name == "val_roc_auc");
-  CHECK(outcome.last_val_metric > 0.75);  // chance is 0.5
+  CHECK(outcome.last_val_metric.value_or(0.0) > 0.75);  // chance is 0.5
   const auto last = read_jsonl(dir.path() / "metrics.jsonl").back();
   CHECK(last.contains("val_pr_auc"));
   CHECK(!last.contains("val_accuracy"));
@@ -158,12 +159,36 @@ TEST_CASE("the same seed gives the same run; stopping and resuming changes nothi
     auto stopping = small_run_overrides();
     stopping.push_back("train.max_steps=2");
     train(load_config(kDemo, stopping), resumed.path(), false, logger);
+    const std::string config_before = read_file(resumed.path() / "config.yaml");
     auto changed = small_run_overrides();
     changed.push_back("train.batch_size=8");
     CHECK_THROWS_WITH(train(load_config(kDemo, changed), resumed.path(), true, logger),
                       Catch::Contains("train.batch_size") && Catch::Contains("16"));
+    CHECK(read_file(resumed.path() / "config.yaml") == config_before);  // a refused resume writes nothing
   }
   CHECK(logger.warnings() == 0);
+}
+
+TEST_CASE("one gpu_train at a time uses a run directory", "[cpu][train]") {
+  std::ostringstream log;
+  Logger logger(log);
+  TempDir dir;
+  const fs::path run_dir = dir / "run";
+  fs::create_directories(run_dir);
+  {
+    const std::optional<FileLock> held = FileLock::try_acquire(run_dir / ".lock");  // as a running gpu_train does
+    REQUIRE(held);
+    for (const bool resume : {false, true})
+      CHECK_THROWS_WITH(train(load_config(kDemo, small_run_overrides()), run_dir, resume, logger),
+                        "run directory " + run_dir.string() +
+                            " is in use by another gpu_train; wait for it to end or choose another --run-dir");
+    CHECK_FALSE(fs::exists(run_dir / "config.yaml"));
+  }
+  CHECK(FileLock::try_acquire(run_dir / ".lock"));  // released with its holder
+  fs::remove_all(run_dir);
+  write_file_atomically(run_dir, "a file");
+  CHECK_THROWS_WITH(train(load_config(kDemo, small_run_overrides()), run_dir, false, logger),
+                    Catch::StartsWith("run directory " + run_dir.string() + ": cannot create it: "));
 }
 
 TEST_CASE("train.precision tf32 and bf16 on the CPU say that it computes fp32", "[cpu][train]") {

@@ -31,6 +31,7 @@
 #include "host/data/dataset.hpp"
 #include "host/dist/launch.hpp"
 #include "host/dist/process_group.hpp"
+#include "host/io/atomic_file.hpp"
 #include "host/model/summary.hpp"
 #include "host/report/evaluation_report.hpp"
 #include "host/train/trainer.hpp"
@@ -68,6 +69,33 @@ std::string default_run_dir(const std::string& model_name, cadenza::Communicator
   return "runs/" + model_name + "-" + stamp;
 }
 
+// Whether run_dir holds (part of) a run that a fresh one would overwrite.
+bool holds_a_run(const std::filesystem::path& run_dir) {
+  namespace fs = std::filesystem;
+  const fs::path checkpoints = run_dir / "checkpoints";
+  return fs::exists(run_dir / "metrics.jsonl") || fs::exists(run_dir / "steps.jsonl") ||
+         (fs::is_directory(checkpoints) && !fs::is_empty(checkpoints));
+}
+
+// A resume starts from checkpoints/last; without it, says which checkpoint could stand in.
+void require_last_checkpoint(const std::filesystem::path& run_dir) {
+  namespace fs = std::filesystem;
+  const fs::path checkpoints = run_dir / "checkpoints";
+  if (fs::exists(checkpoints / "last")) return;
+  std::string newest;
+  if (fs::is_directory(checkpoints))
+    for (const fs::directory_entry& entry : fs::directory_iterator(checkpoints)) {
+      const std::string name = entry.path().filename().string();
+      if (name.starts_with("step-") && name > newest) newest = name;
+    }
+  if (newest.empty())
+    CADENZA_USER_ERROR("--resume " << run_dir.string() << ": no checkpoint there (expected "
+                                   << (checkpoints / "last").string() << ")");
+  CADENZA_USER_ERROR("--resume " << run_dir.string() << ": " << (checkpoints / "last").string()
+                                 << " is missing; to resume from the newest checkpoint, link it: ln -sfn " << newest
+                                 << " " << (checkpoints / "last").string());
+}
+
 int train_main(int argc, char** argv) {
   using namespace cadenza;
   namespace fs = std::filesystem;
@@ -91,9 +119,7 @@ int train_main(int argc, char** argv) {
     if (args.value("--run-dir"))
       CADENZA_USER_ERROR("--resume RUN_DIR continues in RUN_DIR; do not also give --run-dir");
     run_dir = *resume_dir;
-    if (!fs::exists(*run_dir / "checkpoints" / "last"))
-      CADENZA_USER_ERROR("--resume " << run_dir->string() << ": no checkpoint there (expected "
-                                     << (*run_dir / "checkpoints" / "last").string() << ")");
+    require_last_checkpoint(*run_dir);
     const std::string run_config = (*run_dir / "config.yaml").string();
     if (const auto changing = model_changing_override(run_config, overrides))
       CADENZA_USER_ERROR("--set " << *changing << ": a resumed run keeps the model, features and labels its "
@@ -132,9 +158,10 @@ int train_main(int argc, char** argv) {
   ProcessGroup group = join_process_group(launch, config.train.device, config.train.threads,
                                           config.train.dist.timeout_seconds, logger);
   if (!run_dir) run_dir = default_run_dir(config.model.name, *group.communicator);
-  if (!resume_dir && fs::exists(*run_dir / "checkpoints" / "last"))
+  if (!resume_dir && holds_a_run(*run_dir))
     CADENZA_USER_ERROR("run directory " << run_dir->string() << " already holds a run; continue it with "
                                         << "--resume " << run_dir->string() << " or choose another --run-dir");
+  if (launch.rank == 0) make_output_folder(*run_dir, "run directory");
 
   logger.info("cadenza gpu_train: " + (config.source_path.empty() ? std::string("(built-in)") : config.source_path) +
               " → " + run_dir->string());
@@ -155,7 +182,7 @@ int train_main(int argc, char** argv) {
   }
   if (outcome.status == TrainOutcome::Status::completed || outcome.status == TrainOutcome::Status::stopped_early) {
     std::cout << "done: " << outcome.epochs_completed << " epochs, " << outcome.global_step << " steps";
-    if (!outcome.metric_name.empty()) std::cout << ", " << outcome.metric_name << " " << outcome.last_val_metric;
+    if (outcome.last_val_metric) std::cout << ", " << outcome.metric_name << " " << *outcome.last_val_metric;
     std::cout << "; run directory " << run_dir->string() << std::endl;
   }
   return 0;

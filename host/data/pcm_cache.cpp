@@ -3,15 +3,17 @@
 //
 // Key: FNV-1a 64 over a sequence of fields, each followed by a NUL byte: the format tag
 // (kFormat), the sample rate in decimal, then per input file its absolute, lexically
-// normalised path, its size in bytes and its modification time in nanoseconds since the
-// epoch (both decimal, both -1 when stat() fails), and for a transformed source also
+// normalised path, its size in bytes, its modification time and its status-change time
+// (ctime) in nanoseconds since the epoch (all decimal, all -1 when stat() fails): a file
+// rewritten in place with its old size and modification time put back (mp3gain -p, cp -p)
+// still has a new ctime, which no tool can set. For a transformed source also
 // "stretch <rate> semitones <n>" (%.17g each). Written as 16 lower-case hex digits.
 //
 // Directory layout (cache_root/<key>/):
 // - shard-0000.pcm, shard-0001.pcm, ...: int16 little-endian mono samples, the entries of
 //   the available files back to back in input order; an entry never spans two shards.
 // - manifest.json: format, key, sample_rate, shards (file name, samples) and files (path,
-//   size, mtime_ns, for a transformed source its transform, status "ok" with
+//   size, mtime_ns, ctime_ns, for a transformed source its transform, status "ok" with
 //   shard/offset/length, or "failed" with reason). It is
 //   written last, so a directory whose manifest parses and matches is complete.
 //
@@ -21,7 +23,6 @@
 #include "host/data/pcm_cache.hpp"
 
 #include <fcntl.h>
-#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -49,6 +50,7 @@
 #include "host/core/error.hpp"
 #include "host/core/hash.hpp"
 #include "host/io/atomic_file.hpp"
+#include "host/io/file_lock.hpp"
 #include "host/io/json_text.hpp"
 
 namespace cadenza {
@@ -83,6 +85,7 @@ struct FileStamp {
   std::string absolute_path;
   std::int64_t size = -1;      // bytes, -1 when stat() fails
   std::int64_t mtime_ns = -1;  // nanoseconds since the epoch, -1 when stat() fails
+  std::int64_t ctime_ns = -1;  // the same for the status change
   std::string transform;       // "" or "stretch <rate> semitones <n>"
 };
 
@@ -108,6 +111,8 @@ FileStamp stamp_file(const PcmSource& source) {
     stamp.size = static_cast<std::int64_t>(status.st_size);
     stamp.mtime_ns = static_cast<std::int64_t>(status.st_mtim.tv_sec) * 1000000000 +
                      static_cast<std::int64_t>(status.st_mtim.tv_nsec);
+    stamp.ctime_ns = static_cast<std::int64_t>(status.st_ctim.tv_sec) * 1000000000 +
+                     static_cast<std::int64_t>(status.st_ctim.tv_nsec);
   }
   return stamp;
 }
@@ -120,6 +125,7 @@ std::string cache_key(int sample_rate, const std::vector<FileStamp>& stamps) {
     hash.add_field(stamp.absolute_path);
     hash.add_field(stamp.size);
     hash.add_field(stamp.mtime_ns);
+    hash.add_field(stamp.ctime_ns);
     if (!stamp.transform.empty()) hash.add_field(stamp.transform);
   }
   return hash.hex();
@@ -186,35 +192,6 @@ void write_all(int fd, const void* data, std::size_t bytes, const fs::path& path
     bytes -= static_cast<std::size_t>(written);
   }
 }
-
-// Holds an exclusive flock() on a lock file for its lifetime. The lock file itself stays:
-// removing it would let two processes lock two different files of the same name.
-class ExclusiveFileLock {
- public:
-  ExclusiveFileLock(const fs::path& path, const fs::path& cache_directory, Logger& log)
-      : fd_(open_or_throw(path, O_RDWR | O_CREAT, "to lock the PCM cache")) {
-    int error_number = flock_retrying(LOCK_EX | LOCK_NB);
-    if (error_number == EWOULDBLOCK) {
-      log.info("PCM cache " + cache_directory.string() +
-               " is being built by another process; waiting for it");
-      error_number = flock_retrying(LOCK_EX);
-    }
-    if (error_number != 0) {
-      CADENZA_USER_ERROR("cannot lock " << path.string() << ": " << system_reason(error_number));
-    }
-  }
-
- private:
-  // flock(2), retried when interrupted; returns 0 or an errno value.
-  int flock_retrying(int operation) {
-    while (::flock(fd_.get(), operation) != 0) {
-      if (errno != EINTR) return errno;
-    }
-    return 0;
-  }
-
-  UniqueFd fd_;  // closing it releases the lock
-};
 
 // float in [-1, 1) to int16: scaled by 32768, rounded to nearest (ties to even), clipped.
 std::vector<std::int16_t> to_pcm16(const std::vector<float>& samples) {
@@ -391,7 +368,8 @@ void build_cache_directory(const fs::path& directory, const std::string& key,
 
     Json record = {{"path", valid_utf8(stamps[index].absolute_path)},
                    {"size", stamps[index].size},
-                   {"mtime_ns", stamps[index].mtime_ns}};
+                   {"mtime_ns", stamps[index].mtime_ns},
+                   {"ctime_ns", stamps[index].ctime_ns}};
     if (!stamps[index].transform.empty()) record["transform"] = stamps[index].transform;
     if (decoded.failure_reason.empty()) {
       const ShardWriter::Placement placement = shards.append(decoded.samples);
@@ -644,7 +622,9 @@ PcmCache PcmCache::open_or_build(const std::vector<PcmSource>& sources, const Pc
   bool built = false;
   double build_seconds = 0.0;
   if (!cache) {
-    const ExclusiveFileLock lock(options.cache_root / (key + ".lock"), directory, log);
+    const FileLock lock = FileLock::acquire(options.cache_root / (key + ".lock"), [&] {
+      log.info("PCM cache " + directory.string() + " is being built by another process; waiting for it");
+    });
     cache = open_existing();
     if (!cache) {
       if (remove_leftovers(options.cache_root, key)) {

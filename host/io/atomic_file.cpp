@@ -254,6 +254,14 @@ void write_file_atomically(const std::filesystem::path& path,
   writer.commit();
 }
 
+void make_output_folder(const std::filesystem::path& path, const std::string& what) {
+  std::error_code error;
+  if (path.empty()) CADENZA_USER_ERROR(what << ": expected a folder name, got an empty one");
+  std::filesystem::create_directories(path, error);
+  if (!error && !std::filesystem::is_directory(path, error)) error = std::make_error_code(std::errc::not_a_directory);
+  if (error) CADENZA_USER_ERROR(what << " " << path.string() << ": cannot create it: " << error.message());
+}
+
 std::string read_file(const std::filesystem::path& path) {
   const ScopedFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) throw_read_error(path, errno);

@@ -73,4 +73,9 @@ void write_file_atomically(const std::filesystem::path& path,
 // Returns the whole content of a file; UserError "cannot read <path>: <reason>".
 std::string read_file(const std::filesystem::path& path);
 
+// Creates the folder `path` and its parents where missing, before a tool's work, so that
+// a bad output path fails at once; UserError "<what> <path>: cannot create it: <reason>"
+// (a file in the way, no permission, a read-only disk).
+void make_output_folder(const std::filesystem::path& path, const std::string& what);
+
 }  // namespace cadenza

@@ -168,8 +168,14 @@ void save_checkpoint(const fs::path& checkpoints_dir, const CheckpointContents& 
   std::sort(steps.begin(), steps.end());
   const std::string best = link_target(checkpoints_dir / "best");
   const std::size_t keep_count = static_cast<std::size_t>(std::max(keep, 1));
-  for (std::size_t i = 0; i + keep_count < steps.size(); ++i)
-    if (steps[i] != best && steps[i] != name) fs::remove_all(checkpoints_dir / steps[i]);
+  // Each is renamed out of the step-* names first, so a kill part-way through the removal
+  // leaves a .staging-* directory (removed by the next save), never a partial step-N.
+  for (std::size_t i = 0; i + keep_count < steps.size(); ++i) {
+    if (steps[i] == best || steps[i] == name) continue;
+    const fs::path doomed = checkpoints_dir / (".staging-pruned-" + steps[i] + "-" + std::to_string(::getpid()));
+    fs::rename(checkpoints_dir / steps[i], doomed);
+    fs::remove_all(doomed);
+  }
 }
 
 TrainerState load_checkpoint(const fs::path& checkpoint_dir, const CheckpointContents& contents,

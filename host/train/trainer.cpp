@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <future>
 #include <iomanip>
@@ -24,7 +26,10 @@
 #include "host/dist/gradient_reducer.hpp"
 #include "host/inference/clip_evaluator.hpp"
 #include "host/inference/window_pipeline.hpp"
+#include "host/data/run_labels.hpp"
+#include "host/data/split_record.hpp"
 #include "host/io/atomic_file.hpp"
+#include "host/io/file_lock.hpp"
 #include "host/io/json_text.hpp"
 #include "host/io/jsonl.hpp"
 #include "host/math/loss_math.hpp"
@@ -74,9 +79,10 @@ void truncate_jsonl(const fs::path& path, const char* key, std::int64_t limit) {
 // within the collective timeout, as a plain barrier with that timeout could not offer for
 // a build longer than it. (A rank 0 whose peers fail logs it at once, but the build under
 // way cannot be interrupted: it exits when that ends.)
-Dataset load_dataset_rank0_first(const Config& config, Communicator& communicator, Logger& log) {
+Dataset load_dataset_rank0_first(const Config& config, Communicator& communicator, Logger& log,
+                                 const SplitRecord* recorded) {
   constexpr auto kHeartbeat = std::chrono::seconds(1);
-  auto load = [&] { return load_dataset(config, config.train.seed, config.train.threads, log); };
+  auto load = [&] { return load_dataset(config, config.train.seed, config.train.threads, log, recorded); };
   if (communicator.world_size() == 1) return load();
   const bool first = communicator.rank() == 0;
   std::future<Dataset> built;
@@ -108,10 +114,12 @@ Dataset load_dataset_rank0_first(const Config& config, Communicator& communicato
   }
 }
 
+// Appends one line; a write refused now or at the flush (a full disk) is an error.
 void append_line(const fs::path& path, const nlohmann::json& j) {
   std::ofstream out(path, std::ios::app);
   out << json_text(j) << "\n";
-  if (!out) CADENZA_USER_ERROR("cannot write " << path.string());
+  out.close();
+  if (!out) CADENZA_USER_ERROR("cannot write " << path.string() << ": " << std::strerror(errno));
 }
 
 class Trainer {
@@ -153,6 +161,10 @@ class Trainer {
   std::map<std::string, std::string> run_values() const;
   void check_resumable(const std::map<std::string, std::string>& saved) const;
   void checkpoint(bool is_best);
+  // Every train.log_every_steps steps: the step's loss (stopping a diverged run), its line in
+  // steps.jsonl and the progress bar; `steps_timed` steps took `seconds` this epoch.
+  void log_step(const std::filesystem::path& steps_path, int epoch, float lr, int steps_timed, int step_in_epoch,
+                int steps_per_epoch, double seconds);
   bool metric_improved(double value) const;
   // train.early_stopping_patience epochs have passed since the best epoch (or since the
   // start, when no epoch was best) — checked at each epoch's start, so a resumed run of a
@@ -237,11 +249,18 @@ void Trainer::build() {
   world_size_ = communicator_->world_size();
   writes_files_ = rank_ == 0;
   Backend& backend = context_->backend();
-  data_ = load_dataset_rank0_first(config_, *communicator_, log_);
+  // A resumed run keeps the splits and labels it started with (split_record.hpp,
+  // run_labels.hpp); a fresh one records them.
+  const std::optional<SplitRecord> recorded =
+      request_.resume ? read_run_split_record(request_.run_dir) : std::nullopt;
+  data_ = load_dataset_rank0_first(config_, *communicator_, log_, recorded ? &*recorded : nullptr);
+  if (request_.resume) require_run_labels(read_run_labels(request_.run_dir), data_, request_.run_dir);
   if (writes_files_) {
     report_skipped_files();
-    const nlohmann::json labels = {{"multi_label", data_.multi_label}, {"labels", data_.label_names}};
-    write_file_atomically(request_.run_dir / "labels.json", json_text(labels, 2) + "\n");
+    if (!request_.resume) {
+      write_run_labels(request_.run_dir, data_);
+      write_split_record(request_.run_dir / "splits.csv", data_);
+    }
   }
   multi_label_ = data_.multi_label;
   num_labels_ = data_.num_labels();
@@ -579,6 +598,26 @@ CheckpointContents Trainer::checkpoint_contents() const {
   return contents;
 }
 
+void Trainer::log_step(const fs::path& steps_path, int epoch, float lr, int steps_timed, int step_in_epoch,
+                       int steps_per_epoch, double seconds) {
+  const float loss = read_step_loss();
+  if (!std::isfinite(loss))
+    CADENZA_USER_ERROR("training diverged: loss is " << loss << " at step " << state_.global_step << " (epoch "
+                                                     << epoch + 1 << "); try a lower train.lr");
+  if (writes_files_)
+    append_line(steps_path, {{"step", state_.global_step}, {"epoch", epoch + 1}, {"loss", loss}, {"lr", lr}});
+  const int global_batch = batch_ * world_size_;
+  const double rate = seconds > 0 ? steps_timed * global_batch / seconds : 0.0;
+  const double eta = rate > 0 ? (steps_per_epoch - step_in_epoch) * global_batch / rate : 0.0;
+  std::ostringstream bar;
+  const int width = 24, filled = width * step_in_epoch / steps_per_epoch;
+  bar << "epoch " << epoch + 1 << "/" << config_.train.epochs << " [" << std::string(filled, '#')
+      << std::string(width - filled, '.') << "] " << step_in_epoch << "/" << steps_per_epoch << "  loss "
+      << std::fixed << std::setprecision(4) << read_epoch_loss_sum() / (double(step_in_epoch) * global_batch) << "  "
+      << std::setprecision(1) << rate << " samples/s  ETA " << format_duration(eta);
+  log_.progress_line(bar.str());
+}
+
 void Trainer::checkpoint(bool is_best) {
   // Inside an epoch, its loss sum and training-metric rows so far (over every rank) go
   // with the checkpoint; at an epoch's start both are empty, and a resume starts them
@@ -601,6 +640,8 @@ TrainOutcome Trainer::run() {
     state_ = load_checkpoint(request_.run_dir / "checkpoints" / "last", checkpoint_contents(), model_hash_,
                              context_->backend(),
                              [&](const TrainerState& saved) { check_resumable(saved.config_values); });
+    // Only now, with the checkpoint accepted, does the run's config take the resume's overrides.
+    if (writes_files_) write_file_atomically(request_.run_dir / "config.yaml", to_yaml(config_));
     // The epoch's sums so far go to rank 0 and zeros to the others, so that the sums over
     // ranks continue from them at any world size.
     Backend& backend = context_->backend();
@@ -647,6 +688,12 @@ TrainOutcome Trainer::run() {
   const std::vector<int>& train_indices = data_.indices(Split::train);
   const bool has_validation = !data_.indices(Split::val).empty();
   float lr = 0.0f;
+  if (request_.resume && state_.epoch >= epochs) {
+    log_.info("the run has trained all its " + std::to_string(epochs) + " epochs; train it longer with --resume " +
+              request_.run_dir.string() + " --set train.epochs=N");
+    for (const nlohmann::json& j : read_jsonl(metrics_path))
+      if (j.contains(metric_name_)) outcome.last_val_metric = j[metric_name_].get<double>();
+  }
 
   for (int epoch = state_.epoch; epoch < epochs; ++epoch) {
     if (patience_exhausted()) {
@@ -698,32 +745,15 @@ TrainOutcome Trainer::run() {
                       : static_cast<float>(schedule_->lr(state_.global_step, state_.plateau));
       train_step(batch, lr);
       state_.step_in_epoch = s + 1;
+      if (state_.global_step % config_.train.log_every_steps == 0) {
+        const double elapsed = std::chrono::duration<double>(Clock::now() - epoch_start).count();
+        log_step(steps_path, epoch, lr, s + 1 - first_step, s + 1, steps_per_epoch, elapsed);
+      }
+      // After the step's line in steps.jsonl: a resume keeps the lines up to its checkpoint's
+      // step and logs from the next one, so the line must exist before the checkpoint does.
       if (config_.train.checkpoint_every_steps > 0 &&
           state_.global_step % config_.train.checkpoint_every_steps == 0 && s + 1 < steps_per_epoch)
         checkpoint(false);
-      if (state_.global_step % config_.train.log_every_steps != 0) continue;
-
-      // Every log_every_steps steps: the step's loss and the progress line.
-      const float loss = read_step_loss();
-      if (!std::isfinite(loss))
-        CADENZA_USER_ERROR("training diverged: loss is " << loss << " at step " << state_.global_step
-                                                         << " (epoch " << epoch + 1
-                                                         << "); try a lower train.lr");
-      if (writes_files_)
-        append_line(steps_path, {{"step", state_.global_step}, {"epoch", epoch + 1}, {"loss", loss}, {"lr", lr}});
-      const double elapsed = std::chrono::duration<double>(Clock::now() - epoch_start).count();
-      const int done = s + 1 - first_step;
-      const int global_batch = batch_ * world_size_;
-      const double rate = elapsed > 0 ? done * global_batch / elapsed : 0.0;
-      const double eta = rate > 0 ? (steps_per_epoch - s - 1) * global_batch / rate : 0.0;
-      std::ostringstream bar;
-      const int width = 24, filled = width * (s + 1) / steps_per_epoch;
-      bar << "epoch " << epoch + 1 << "/" << epochs << " [" << std::string(filled, '#')
-          << std::string(width - filled, '.') << "] " << s + 1 << "/" << steps_per_epoch
-          << "  loss " << std::fixed << std::setprecision(4)
-          << read_epoch_loss_sum() / (double(s + 1) * global_batch)
-          << "  " << std::setprecision(1) << rate << " samples/s  ETA " << format_duration(eta);
-      log_.progress_line(bar.str());
     }
     log_.end_progress();
     const double train_seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
@@ -785,9 +815,17 @@ TrainOutcome Trainer::run() {
 }  // namespace
 
 TrainOutcome run_training(const Config& config, const TrainRequest& request, Logger& logger) {
+  // Rank 0 holds the run directory's lock for the whole run: a second gpu_train on the
+  // same directory (a fresh run or a --resume) would interleave its files with this one's.
+  std::optional<FileLock> lock;
   if (!request.communicator || request.communicator->rank() == 0) {
-    fs::create_directories(request.run_dir);
-    write_file_atomically(request.run_dir / "config.yaml", to_yaml(config));
+    make_output_folder(request.run_dir, "run directory");
+    lock = FileLock::try_acquire(request.run_dir / ".lock");
+    if (!lock)
+      CADENZA_USER_ERROR("run directory " << request.run_dir.string()
+                                          << " is in use by another gpu_train; wait for it to end or choose "
+                                             "another --run-dir");
+    if (!request.resume) write_file_atomically(request.run_dir / "config.yaml", to_yaml(config));
   }
   Trainer trainer(config, request, logger);
   return trainer.run();

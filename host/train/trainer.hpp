@@ -23,6 +23,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <optional>
 #include <string>
 
 #include "host/config/config.hpp"
@@ -49,7 +50,8 @@ struct TrainOutcome {
   enum class Status { completed, reached_max_steps, interrupted, stopped_early } status = Status::completed;
   int epochs_completed = 0;
   std::int64_t global_step = 0;
-  double last_val_metric = 0.0;  // val_accuracy or val_roc_auc of the last epoch
+  // val_accuracy or val_roc_auc of the last epoch; none without a validation split
+  std::optional<double> last_val_metric;
   std::string metric_name;
 };
 

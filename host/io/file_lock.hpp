@@ -1,0 +1,34 @@
+// An exclusive flock() on a lock file, held for the object's lifetime: the PCM cache's
+// builds of one key, and one gpu_train per run directory.
+//
+// Invariants: closing the descriptor releases the lock, and so does the kernel when the
+// holder dies, so a killed process never leaves a stale lock. The lock file itself stays:
+// removing it would let two processes lock two different files of the same name.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <optional>
+
+namespace cadenza {
+
+class FileLock {
+ public:
+  // The lock, or nullopt at once when another process holds it. Throws UserError when the
+  // lock file cannot be opened (a missing or read-only folder).
+  static std::optional<FileLock> try_acquire(const std::filesystem::path& path);
+  // The lock; when another process holds it, calls on_wait() and waits for it.
+  static FileLock acquire(const std::filesystem::path& path, const std::function<void()>& on_wait);
+
+  FileLock(FileLock&& other) noexcept;
+  FileLock& operator=(FileLock&& other) noexcept;
+  FileLock(const FileLock&) = delete;
+  FileLock& operator=(const FileLock&) = delete;
+  ~FileLock();
+
+ private:
+  explicit FileLock(int fd) : fd_(fd) {}
+  int fd_ = -1;
+};
+
+}  // namespace cadenza
