@@ -439,22 +439,61 @@ TEST_CASE("folder: a folder per label", "[cpu][data]") {
   write_file(dir / "b_label" / "two.MP3");
   write_file(dir / "a_label" / "three.flac");
   write_file(dir / "a_label" / "notes.txt");
+  write_file(dir / "a_label" / "cover.JPG");
+  write_file(dir / "a_label" / ".four.wav");           // hidden, as macOS's ._ copies are
+  write_file(dir / "a_label" / ".git" / "five.wav");   // in a hidden folder
+  write_file(dir / "a_label" / "six.m4a");             // audio cadenza has no decoder for
+  fs::create_symlink(dir / "nowhere.wav", dir / "a_label" / "broken.wav");
+  fs::create_symlink(dir / "b_label" / "two.MP3", dir / "b_label" / "z_same.mp3");  // a link to a listed file
   write_file(dir / ".hidden" / "four.wav");
   write_file(dir / "loose.wav");
   fs::create_directories(dir / "no_audio");
 
   const DatasetIndex index = index_dataset(config_for("folder", dir.path()));
   CHECK(index.label_names == Strings{"a_label", "b_label"});
-  CHECK(ids_of(index) == Strings{"three", "two", "one"});
+  // Ids are the paths below data.root: unique, and traceable to the file.
+  CHECK(ids_of(index) == Strings{"a_label/three.flac", "b_label/two.MP3", "b_label/x/one.wav"});
   CHECK(index.clips[2].path == dir / "b_label" / "x" / "one.wav");
   CHECK(index.clips[2].targets == std::vector<float>{0, 1});
   CHECK(index.clips[0].primary_label == 0);
   CHECK(splits_of(index) == std::vector<int>{-1, -1, -1});
+  CHECK(index.skipped == Strings{(dir / "a_label" / "broken.wav").string() + ": a link to a file that does not exist",
+                                 (dir / "a_label" / "six.m4a").string() +
+                                     ": .m4a is not a format cadenza reads (wav, au, aiff, flac, ogg, opus, mp3); "
+                                     "convert it to one",
+                                 (dir / "b_label" / "z_same.mp3").string() + ": the same file as " +
+                                     (dir / "b_label" / "two.MP3").string() + "; used once"});
+  CHECK(index.notes == Strings{"left out 1 folders of data.root without audio files: 'no_audio'",
+                               "left out 2 files that are not audio (.jpg 1, .txt 1)"});
+
+  // A link that puts one file under two labels is a contradiction.
+  fs::create_symlink(dir / "a_label" / "three.flac", dir / "b_label" / "three.flac");
+  CHECK(error_of(config_for("folder", dir.path())) ==
+        "data.root: " + (dir / "a_label" / "three.flac").string() + " and " + (dir / "b_label" / "three.flac").string() +
+            " are the same file with other labels or splits; list each file once");
 
   testing::TempDir empty;
   write_file(empty / "label" / "readme.txt");
   CHECK_THAT(error_of(config_for("folder", empty.path())),
              Contains("data.root: no audio files in the subfolders of '" + empty.path().string()));
+  // One label folder: most likely data.root is one level above the label folders.
+  testing::TempDir one_level_up;
+  write_file(one_level_up / "genres_original" / "rock" / "a.wav");
+  write_file(one_level_up / "genres_original" / "jazz" / "b.wav");
+  CHECK(error_of(config_for("folder", one_level_up.path())) ==
+        "data.root: '" + one_level_up.path().string() +
+            "' has one label folder with audio, 'genres_original', and a classifier needs two or more; if the label "
+            "folders are inside it, use data.root=" + (one_level_up / "genres_original").string());
+  // Label names go into JSON: a folder name in Latin-1 is refused by name; a file name is not.
+  testing::TempDir latin1;
+  write_file(latin1 / "caf\xe9" / "a.wav");
+  write_file(latin1 / "rock" / "caf\xe9.wav");
+  CHECK(error_of(config_for("folder", latin1.path())) ==
+        "data: the label 'caf\xef\xbf\xbd' is not UTF-8 text (a folder or manifest written in another encoding); "
+        "rename it, as label names go into JSON and the reports");
+  fs::remove_all(latin1 / "caf\xe9");
+  write_file(latin1 / "jazz" / "b.wav");
+  CHECK(ids_of(index_dataset(config_for("folder", latin1.path()))) == Strings{"jazz/b.wav", "rock/caf\xe9.wav"});
 }
 
 TEST_CASE("csv manifest: paths, labels, the split column and errors", "[cpu][data]") {
@@ -472,7 +511,7 @@ TEST_CASE("csv manifest: paths, labels, the split column and errors", "[cpu][dat
   const DatasetIndex index = index_dataset(config);
   CHECK_FALSE(index.multi_label);
   CHECK(index.label_names == Strings{"jazz", "rock"});
-  CHECK(ids_of(index) == Strings{"a", "b", "c, d"});
+  CHECK(ids_of(index) == Strings{"a.wav", "/abs/b.wav", "c, d.wav"});
   CHECK(index.clips[0].path == dir / "lists" / "a.wav");
   CHECK(index.clips[1].path == fs::path("/abs/b.wav"));
   CHECK(index.clips[2].targets == std::vector<float>{0, 1});
@@ -481,6 +520,9 @@ TEST_CASE("csv manifest: paths, labels, the split column and errors", "[cpu][dat
         Strings{(dir / "lists" / "e.wav").string() + ": no label (" + manifest.string() + ":5)"});
   config.split = "random";
   CHECK(splits_of(index_dataset(config)) == std::vector<int>{-1, -1, -1});
+
+  write_file(manifest, "path,label\na.wav,rock\nb.wav, rock\n");
+  CHECK(error_of(config) == manifest.string() + ": every row has the label 'rock', and a classifier needs two or more");
 
   write_file(manifest, "labels,path\n\"rock; pop\",a.wav\npop,b.wav\n");
   config.split = "auto";  // no split column: random

@@ -67,12 +67,15 @@ int embed_main(int argc, char** argv) {
   const std::string extension = out.extension().string();
   if (extension != ".safetensors" && extension != ".npy")
     CADENZA_USER_ERROR("--out " << out.string() << ": expected a .safetensors or .npy file name");
+  if (const fs::path folder = out.parent_path(); !folder.empty() && !fs::is_directory(folder))
+    CADENZA_USER_ERROR("--out " << out.string() << ": the folder " << folder.string() << " does not exist");
   const std::vector<std::string> overrides = config_overrides(args);
 
   Logger log(std::cerr, args.has("--quiet") ? Logger::Level::warn : Logger::Level::info);
   const TrainedRun run = open_trained_run(run_dir, args.value("--checkpoint").value_or("best"), overrides);
   const Config& config = run.config;
-  const Dataset data = load_dataset(config, config.train.seed, config.train.threads, log);
+  const Dataset data =
+      load_dataset(config, config.train.seed, config.train.threads, log, run.splits ? &*run.splits : nullptr);
   for (const std::string& line : data.skipped) log.warn("skipped " + line);
   std::vector<int> clips, clip_split;
   for (Split s : splits)

@@ -54,13 +54,18 @@ int eval_main(int argc, char** argv) {
   const Split split = *parsed_split;
   const std::string split_label = split_name(split);
   const std::string checkpoint = args.value("--checkpoint").value_or("best");
-  const auto threshold = static_cast<float>(args.number("--threshold", 0.5));
+  const auto threshold = static_cast<float>(args.fraction("--threshold", 0.5));
   const std::vector<std::string> overrides = config_overrides(args);
 
   Logger log(std::cerr, args.has("--quiet") ? Logger::Level::warn : Logger::Level::info);
   const TrainedRun run = open_trained_run(run_dir, checkpoint, overrides);
   const Config& config = run.config;
-  const Dataset data = load_dataset(config, config.train.seed, config.train.threads, log);
+  if (args.value("--threshold") && !run.multi_label)
+    log.warn("--threshold applies to tags; this run classifies (the top class is the prediction)");
+  const fs::path out = args.value("--out").value_or((run_dir / ("eval-" + split_label)).string());
+  make_output_folder(out, "--out");
+  const Dataset data =
+      load_dataset(config, config.train.seed, config.train.threads, log, run.splits ? &*run.splits : nullptr);
   for (const std::string& line : data.skipped) log.warn("skipped " + line);
   const std::vector<int>& clips = data.indices(split);
   if (clips.empty())
@@ -75,8 +80,6 @@ int eval_main(int argc, char** argv) {
   const EvaluationReport report = make_evaluation_report(evaluation, data.label_names, run.multi_label);
   std::cout << format_evaluation_report(report) << std::flush;
 
-  const fs::path out = args.value("--out").value_or((run_dir / ("eval-" + split_label)).string());
-  fs::create_directories(out);
   const nlohmann::json context = {{"run_dir", run_dir.string()},     {"checkpoint", run.weights.string()},
                                   {"split", split_label},             {"windows_per_clip", evaluation.windows_per_clip},
                                   {"dataset", config.data.dataset},  {"model", config.model.name}};

@@ -1,6 +1,6 @@
 // load_dataset: the synthetic set in memory, or a dataset index with its audio in the PCM
-// cache; then the split, the check that no file is in two splits, and the report of
-// skipped files.
+// cache; then the splits (made, or a run's recorded ones), and warnings about labels a
+// split has no clip of.
 #include "host/data/dataset.hpp"
 
 #include <algorithm>
@@ -93,7 +93,68 @@ void append_copies(Dataset& d, const std::vector<OfflineCopy>& copies) {
   }
 }
 
-Dataset synthetic_dataset(const Config& full_config, std::uint64_t train_seed) {
+// A run's recorded splits applied to a dataset's clips (by id).
+struct RecordedSplits {
+  std::array<std::vector<int>, 3> splits;
+  std::vector<int> unlisted;  // clips the record does not list: in no split
+  int gone = 0;               // listed clips the dataset no longer has
+};
+
+RecordedSplits apply_split_record(const std::vector<std::string>& clip_ids, const SplitRecord& record) {
+  RecordedSplits applied;
+  std::size_t found = 0;
+  for (int clip = 0; clip < static_cast<int>(clip_ids.size()); ++clip) {
+    const auto it = record.split_of_clip.find(clip_ids[clip]);
+    if (it == record.split_of_clip.end()) {
+      applied.unlisted.push_back(clip);
+      continue;
+    }
+    applied.splits[int(it->second)].push_back(clip);
+    ++found;
+  }
+  applied.gone = static_cast<int>(record.split_of_clip.size() - found);
+  return applied;
+}
+
+// Says how the dataset differs from the one the record was made from; `new_clips` counts
+// the unlisted clips that could be used (decoded).
+void warn_if_changed(const SplitRecord& record, std::size_t new_clips, int gone, Logger& log) {
+  if (new_clips == 0 && gone == 0) return;
+  std::string changes;
+  if (new_clips > 0)
+    changes += std::to_string(new_clips) + (new_clips == 1 ? " clip is" : " clips are") + " new and left out";
+  if (gone > 0)
+    changes += (changes.empty() ? "" : ", ") + std::to_string(gone) + " of its clips " + (gone == 1 ? "is" : "are") +
+               " gone";
+  log.warn("data: the dataset differs from the one the run was split on (" + changes +
+           "); the run's splits are kept (" + record.file.string() + ")");
+}
+
+// Warns about labels without a training clip (their files all failed to decode, or too few
+// for the split) or, when there is a validation split, without a validation clip.
+void warn_labels_without_clips(const Dataset& d, Logger& log) {
+  for (const Split split : {Split::train, Split::val}) {
+    if (d.indices(split).empty()) continue;
+    std::vector<bool> present(d.label_names.size(), false);
+    for (int clip : d.indices(split))
+      for (std::size_t label = 0; label < present.size(); ++label)
+        if (d.clip_targets(clip)[label] > 0.0f) present[label] = true;
+    std::string missing;
+    int count = 0;
+    for (std::size_t label = 0; label < present.size(); ++label)
+      if (!present[label]) missing += std::string(count++ ? ", '" : "'") + d.label_names[label] + "'";
+    if (count == 0) continue;
+    const bool many = count > 1;
+    log.warn("data: no " + std::string(split_name(split)) + " clip has the label" + (many ? "s " : " ") + missing +
+             (split == Split::train ? std::string(": the model learns nothing of ") + (many ? "them" : "it") +
+                                          " (are " + (many ? "their" : "its") + " files decodable?)"
+                                    : std::string("; ") + (many ? "their" : "its") +
+                                          " validation figures are undefined"));
+  }
+}
+
+Dataset synthetic_dataset(const Config& full_config, std::uint64_t train_seed, const SplitRecord* recorded,
+                          Logger& log) {
   const DataConfig& config = full_config.data;
   SyntheticClipSet set = generate_synthetic(config.synthetic, config.sample_rate, config.clip_seconds);
   Dataset d;
@@ -103,8 +164,15 @@ Dataset synthetic_dataset(const Config& full_config, std::uint64_t train_seed) {
   d.primary_label = set.primary_label;
   d.lengths.assign(set.primary_label.size(), set.num_samples);
   for (int i = 0; i < set.num_clips(); ++i) d.clip_ids.push_back("synthetic." + std::to_string(i));
-  const std::uint64_t seed = config.split_seed ? config.split_seed : train_seed;
-  d.splits = stratified_split(d.primary_label, config.split_fractions, seed);
+  d.original_clips = d.num_clips();
+  if (recorded) {
+    const RecordedSplits applied = apply_split_record(d.clip_ids, *recorded);
+    d.splits = applied.splits;
+    warn_if_changed(*recorded, applied.unlisted.size(), applied.gone, log);
+  } else {
+    const std::uint64_t seed = config.split_seed ? config.split_seed : train_seed;
+    d.splits = stratified_split(d.primary_label, config.split_fractions, seed);
+  }
   const std::vector<OfflineCopy> copies = plan_offline_copies(d, full_config.augment);
   append_copies(d, copies);
   for (const OfflineCopy& copy : copies) {
@@ -119,26 +187,16 @@ Dataset synthetic_dataset(const Config& full_config, std::uint64_t train_seed) {
   return d;
 }
 
-// Refuses an index whose splits share a file (a manifest listing one file twice, or two
-// readers' lists overlapping): evaluation on training audio would be a silent leak.
-void require_disjoint_splits(const DatasetIndex& index, const std::array<std::vector<int>, 3>& splits) {
-  std::map<fs::path, int> split_of_file;
-  for (int s = 0; s < 3; ++s) {
-    for (int clip : splits[s]) {
-      const auto [it, inserted] = split_of_file.emplace(index.clips[clip].path, s);
-      if (!inserted && it->second != s)
-        CADENZA_USER_ERROR("data: " << it->first.string() << " is in both the " << split_name(Split(it->second))
-                                    << " and the " << split_name(Split(s))
-                                    << " split; a file may be in one split only");
-    }
-  }
-}
-
-Dataset indexed_dataset(const Config& full_config, std::uint64_t train_seed, int threads, Logger& log) {
+Dataset indexed_dataset(const Config& full_config, std::uint64_t train_seed, int threads, Logger& log,
+                        const SplitRecord* recorded) {
   const DataConfig& config = full_config.data;
   DatasetIndex index = index_dataset(config);
-  const std::array<std::vector<int>, 3> splits = assign_splits(index, config, train_seed);
-  require_disjoint_splits(index, splits);
+  for (const std::string& note : index.notes) log.info("data: " + note);
+  std::vector<std::string> ids;
+  for (const ClipEntry& clip : index.clips) ids.push_back(clip.id);
+  std::optional<RecordedSplits> applied;
+  if (recorded) applied = apply_split_record(ids, *recorded);
+  const std::array<std::vector<int>, 3> splits = applied ? applied->splits : assign_splits(index, config, train_seed);
 
   std::vector<fs::path> files;
   files.reserve(index.clips.size());
@@ -161,10 +219,17 @@ Dataset indexed_dataset(const Config& full_config, std::uint64_t train_seed, int
     d.lengths.push_back(cache.available(i) ? cache.length(i) : 0);
   }
   for (const std::string& failure : cache.failures()) d.skipped.push_back(failure);
+  d.original_clips = d.num_clips();
   for (int s = 0; s < 3; ++s) {
     for (int clip : splits[s])
       if (d.lengths[clip] > 0) d.splits[s].push_back(clip);
   }
+  if (applied) {
+    const auto decoded = [&](int clip) { return d.lengths[clip] > 0; };
+    warn_if_changed(*recorded, std::count_if(applied->unlisted.begin(), applied->unlisted.end(), decoded),
+                    applied->gone, log);
+  }
+  warn_labels_without_clips(d, log);
 
   const std::vector<OfflineCopy> copies = plan_offline_copies(d, full_config.augment);
   std::optional<PcmCache> copy_cache;
@@ -219,9 +284,10 @@ fs::path pcm_cache_root(const DataConfig& config) {
   CADENZA_USER_ERROR("data.cache_dir: neither XDG_CACHE_HOME nor HOME is set; name a folder for the decoded-audio cache");
 }
 
-Dataset load_dataset(const Config& config, std::uint64_t train_seed, int threads, Logger& log) {
-  Dataset d = config.data.dataset == "synthetic" ? synthetic_dataset(config, train_seed)
-                                                 : indexed_dataset(config, train_seed, threads, log);
+Dataset load_dataset(const Config& config, std::uint64_t train_seed, int threads, Logger& log,
+                     const SplitRecord* recorded) {
+  Dataset d = config.data.dataset == "synthetic" ? synthetic_dataset(config, train_seed, recorded, log)
+                                                 : indexed_dataset(config, train_seed, threads, log, recorded);
   d.name = config.data.dataset;
   d.sample_rate = config.data.sample_rate;
   return d;

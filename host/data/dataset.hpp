@@ -5,12 +5,13 @@
 // Invariants:
 // - Splits are made by clip before any cropping or framing, so no audio of a validation
 //   or test clip is ever seen in training; each clip is in at most one split, and no
-//   audio file is in two splits (load_dataset refuses an index that lists a file twice
-//   across splits, naming it).
+//   audio file is in two splits (an index lists each file once: drop_duplicate_files).
 // - Clips whose file could not be decoded are in no split; they and the entries the index
 //   skipped are listed in `skipped`. All clips in a split have length > 0.
-// - Offline-augmented copies (augment.offline_copies) come after the original clips and
-//   are training clips only, with their original's targets.
+// - Offline-augmented copies (augment.offline_copies) come after the original clips
+//   (clips [0, original_clips)) and are training clips only, with their original's targets.
+// - Clip ids are unique. With a run's split record (split_record.hpp) every clip keeps
+//   the split the run gave it, and clips the record does not list are in no split.
 // - The audio of a clip is a pure function of the files (or synthetic seed) and the config:
 //   read() gives the same samples for the same arguments, from any thread.
 #pragma once
@@ -24,6 +25,7 @@
 #include "host/config/config.hpp"
 #include "host/core/logger.hpp"
 #include "host/data/dataset_index.hpp"
+#include "host/data/split_record.hpp"
 
 namespace cadenza {
 
@@ -41,6 +43,7 @@ struct Dataset {
   std::vector<std::string> label_names;
   bool multi_label = false;
   std::vector<std::string> clip_ids;   // per clip
+  int original_clips = 0;              // clips before the offline copies
   std::vector<float> targets;          // (clips, labels): one-hot or multi-hot
   std::vector<int> primary_label;      // per clip: the class, or the first present tag (-1: none)
   std::vector<std::int64_t> lengths;   // per clip, samples (0: could not be decoded)
@@ -73,7 +76,9 @@ std::filesystem::path pcm_cache_root(const DataConfig& config);
 // Loads data.dataset and splits it: generates the synthetic set, or indexes the files,
 // opens (building if needed) the PCM cache with `threads` decode threads (0: all cores)
 // and the offline-augmentation cache. `train_seed` seeds a random split when
-// data.split_seed is 0.
-Dataset load_dataset(const Config& config, std::uint64_t train_seed, int threads, Logger& log);
+// data.split_seed is 0. With `recorded` (a run's splits.csv) the clips take the recorded
+// splits instead, and a warning says how many clips are new (left out) or gone.
+Dataset load_dataset(const Config& config, std::uint64_t train_seed, int threads, Logger& log,
+                     const SplitRecord* recorded = nullptr);
 
 }  // namespace cadenza

@@ -3,10 +3,13 @@
 #include "host/data/dataset_index.hpp"
 
 #include <algorithm>
+#include <map>
+#include <set>
 
 #include "host/config/config_schema.hpp"
 #include "host/core/error.hpp"
 #include "host/data/split.hpp"
+#include "host/io/json_text.hpp"
 
 namespace cadenza {
 
@@ -22,7 +25,9 @@ std::optional<Split> parse_split(std::string_view name) {
   return std::nullopt;
 }
 
-DatasetIndex index_dataset(const DataConfig& config) {
+namespace {
+
+DatasetIndex read_index(const DataConfig& config) {
   if (config.dataset == "gtzan") return index_gtzan(config);
   if (config.dataset == "mtat") return index_mtat(config);
   if (config.dataset == "fma") return index_fma(config);
@@ -31,6 +36,44 @@ DatasetIndex index_dataset(const DataConfig& config) {
   CADENZA_USER_ERROR("data.dataset: '" << config.dataset
                                        << "' is not a dataset read from files (expected gtzan, "
                                           "mtat, fma, folder or csv)");
+}
+
+}  // namespace
+
+DatasetIndex index_dataset(const DataConfig& config) {
+  DatasetIndex index = read_index(config);
+  drop_duplicate_files(index, config.dataset == "csv" ? absolute_path(config.manifest).string() : "data.root");
+  // Label names go into labels.json, reports and predictions: JSON and HTML are UTF-8.
+  for (const std::string& label : index.label_names)
+    if (valid_utf8(label) != label)
+      CADENZA_USER_ERROR("data: the label '" << valid_utf8(label)
+                                             << "' is not UTF-8 text (a folder or manifest written in another "
+                                                "encoding); rename it, as label names go into JSON and the reports");
+  std::set<std::string> ids;
+  for (const ClipEntry& clip : index.clips)
+    CADENZA_CHECK(ids.insert(clip.id).second, "data." << config.dataset << ": clip id '" << clip.id << "' repeated");
+  return index;
+}
+
+void drop_duplicate_files(DatasetIndex& index, const std::string& where) {
+  std::map<std::filesystem::path, std::size_t> first_of_file;
+  std::vector<ClipEntry> kept;
+  for (ClipEntry& clip : index.clips) {
+    std::error_code error;
+    std::filesystem::path file = std::filesystem::weakly_canonical(clip.path, error);
+    if (error) file = clip.path;
+    const auto [it, inserted] = first_of_file.emplace(file, kept.size());
+    if (inserted) {
+      kept.push_back(std::move(clip));
+      continue;
+    }
+    const ClipEntry& first = kept[it->second];
+    if (first.targets != clip.targets || first.split != clip.split)
+      CADENZA_USER_ERROR(where << ": " << first.path.string() << " and " << clip.path.string()
+                               << " are the same file with other labels or splits; list each file once");
+    index.skipped.push_back(clip.path.string() + ": the same file as " + first.path.string() + "; used once");
+  }
+  index.clips = std::move(kept);
 }
 
 std::array<std::vector<int>, 3> assign_splits(const DatasetIndex& index, const DataConfig& config,

@@ -21,16 +21,21 @@
 //           data.genres keeps only those genres, in that order. Audio at
 //           <audio_dir or root/fma_<subset>>/<tid[:3]>/<tid:06d>.mp3. Splits: official
 //           (set.split), random. The known empty or broken tracks are skipped.
-// - folder: <root>/<label>/**/*.{wav,au,flac,ogg,opus,mp3}; labels are the sorted names
-//           of the subfolders holding audio; single-label; split random.
+// - folder: <root>/<label>/**/*.{wav,au,aiff,flac,ogg,opus,mp3}; labels are the sorted
+//           names of the subfolders holding audio, two or more; single-label; split random.
+//           Hidden files and folders are passed over; files of other audio formats (.m4a,
+//           .wma, ...) and broken links are skipped; other files and folders without audio
+//           are counted in `notes`.
 // - csv:    data.manifest with a header row and columns path (relative to the manifest's
 //           folder, or absolute), label (single-label) or labels (multi-label, ';'-
 //           separated), and optionally split (train, val, valid, validation or test).
-//           Labels are the sorted distinct values. Rows without a label are skipped.
+//           Labels are the sorted distinct values (two or more when single-label). Rows
+//           without a label are skipped.
 //           Splits: manifest (the split column), random; auto uses the column if present.
 //
 // Invariants:
-// - Every path is absolute; clips come in a fixed order for the same files (gtzan: by
+// - Every path is absolute, every id unique, every label name UTF-8 text, and no file is
+//   listed twice (drop_duplicate_files); clips come in a fixed order for the same files (gtzan: by
 //   genre then id; folder: by label then path; mtat, fma, csv: the metadata's row order).
 // - targets has one entry per label name, each 0 or 1. A single-label clip has exactly
 //   one 1, at primary_label; a multi-label clip's primary_label is its first tag present,
@@ -64,7 +69,8 @@ std::optional<Split> parse_split(std::string_view name);
 
 struct ClipEntry {
   std::filesystem::path path;  // absolute
-  std::string id;              // "blues.00000", MTAT clip_id, FMA track id, file stem
+  std::string id;              // "blues.00000", MTAT clip_id, FMA track id, or the path
+                               // relative to data.root (folder), or as the manifest writes it
   std::vector<float> targets;  // one per label: one-hot or multi-hot
   int primary_label = -1;      // the class, or the first tag present; for stratification
   int split = -1;              // a Split when the split in effect assigns one, else -1
@@ -75,6 +81,7 @@ struct DatasetIndex {
   bool multi_label = false;
   std::vector<ClipEntry> clips;
   std::vector<std::string> skipped;  // "<path>: <reason>" for each entry left out
+  std::vector<std::string> notes;    // remarks on what was left out without a line in skipped
 };
 
 // Indexes data.dataset (any but synthetic, which is generated, not read).
@@ -107,6 +114,12 @@ std::filesystem::path absolute_path(const std::filesystem::path& path);
 
 // A target vector of `count` zeros with a 1 at `label`.
 std::vector<float> one_hot(std::size_t count, int label);
+
+// Drops every clip whose file is one an earlier clip already has (a link, or a path written
+// twice), listing it in `skipped`; UserError naming both entries when the two differ in
+// labels or split, as one file cannot be trained and tested on, or be two classes.
+// `where` names the source (data.root, a manifest) in the message.
+void drop_duplicate_files(DatasetIndex& index, const std::string& where);
 
 // Throws UserError "<key>: <what> '<path>' does not exist (<expected>)" (or "is not a
 // folder", "is not a file") unless `path` is a directory (want_directory) or a regular file.

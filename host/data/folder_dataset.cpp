@@ -63,8 +63,32 @@ std::optional<int> split_of(const std::string& cell) {
   return static_cast<int>(*split);
 }
 
+// Whether a file or folder name starts with '.' (hidden on Unix; macOS's ._name copies).
+bool is_hidden(const fs::path& path) { return path.filename().string().starts_with("."); }
+
+// Why a file of an audio format cadenza has no decoder for is left out, or nullopt for
+// other files (covers, notes), which are only counted.
+std::optional<std::string> unreadable_audio_format(const fs::path& path) {
+  static const std::set<std::string> kOtherAudio = {".m4a", ".aac", ".mp4", ".wma", ".ape", ".wv",
+                                                    ".alac", ".mka", ".webm", ".m4b", ".ac3", ".mp2"};
+  const std::string extension = lowercase(path.extension().string());
+  if (!kOtherAudio.count(extension)) return std::nullopt;
+  return extension + " is not a format cadenza reads (wav, au, aiff, flac, ogg, opus, mp3); convert it to one";
+}
+
+// "'a', 'b' and 3 more" (quoted) or "a, b and 3 more".
+std::string listed(const std::vector<std::string>& names, bool quoted = true) {
+  constexpr std::size_t kShown = 5;
+  std::string text;
+  for (std::size_t i = 0; i < std::min(names.size(), kShown); ++i)
+    text += (i ? ", " : "") + (quoted ? "'" + names[i] + "'" : names[i]);
+  if (names.size() > kShown) text += " and " + std::to_string(names.size() - kShown) + " more";
+  return text;
+}
+
 struct ManifestRow {
   fs::path path;
+  std::string id;  // the path as the manifest writes it, "." and ".." resolved: unique per file
   std::vector<std::string> labels;
   int split = -1;
 };
@@ -74,33 +98,72 @@ struct ManifestRow {
 DatasetIndex index_folder(const DataConfig& config) {
   const fs::path root = absolute_path(config.root);
   const std::string layout =
-      "a folder per label: <root>/<label>/**/<file>.wav (or .au, .flac, "
+      "a folder per label: <root>/<label>/**/<file>.wav (or .au, .aiff, .flac, "
       ".ogg, .opus, .mp3)";
   require_path(root, true, "data.root", "the dataset folder", layout);
 
+  DatasetIndex index;
   std::map<std::string, std::vector<fs::path>> files_of_label;  // sorted by label
+  std::map<std::string, int> other_files;                        // by extension: covers, notes, ...
+  std::vector<std::string> labels_without_audio;
   for (const fs::directory_entry& folder : fs::directory_iterator(root)) {
     const std::string label = folder.path().filename().string();
-    if (!folder.is_directory() || label.front() == '.') continue;
+    if (!folder.is_directory() || is_hidden(folder.path())) continue;
     std::vector<fs::path> files;
-    for (const fs::directory_entry& entry : fs::recursive_directory_iterator(folder.path())) {
-      if (entry.is_regular_file() && has_audio_extension(entry.path())) files.push_back(absolute_path(entry.path()));
+    for (auto it = fs::recursive_directory_iterator(folder.path()); it != fs::recursive_directory_iterator(); ++it) {
+      const fs::path& path = it->path();
+      if (is_hidden(path)) {  // .DS_Store, macOS's ._name copies, .git
+        if (it->is_directory()) it.disable_recursion_pending();
+        continue;
+      }
+      if (it->is_symlink() && !fs::exists(path)) {
+        index.skipped.push_back(path.string() + ": a link to a file that does not exist");
+        continue;
+      }
+      if (!it->is_regular_file()) continue;
+      if (has_audio_extension(path)) files.push_back(absolute_path(path));
+      else if (const std::optional<std::string> reason = unreadable_audio_format(path))
+        index.skipped.push_back(path.string() + ": " + *reason);
+      else ++other_files[lowercase(path.extension().string())];
     }
-    if (files.empty()) continue;
+    if (files.empty()) {
+      labels_without_audio.push_back(label);
+      continue;
+    }
     std::sort(files.begin(), files.end());
     files_of_label.emplace(label, std::move(files));
   }
+  std::sort(index.skipped.begin(), index.skipped.end());  // directories list in no fixed order
+  std::sort(labels_without_audio.begin(), labels_without_audio.end());
   if (files_of_label.empty()) {
     throw UserError("data.root: no audio files in the subfolders of '" + root.string() +
                     "' (expected " + layout + ")");
   }
+  if (files_of_label.size() == 1) {
+    const std::string& only = files_of_label.begin()->first;
+    throw UserError("data.root: '" + root.string() + "' has one label folder with audio, '" + only +
+                    "', and a classifier needs two or more; if the label folders are inside it, use "
+                    "data.root=" + (root / only).string());
+  }
+  if (!labels_without_audio.empty())
+    index.notes.push_back("left out " + std::to_string(labels_without_audio.size()) +
+                          " folders of data.root without audio files: " + listed(labels_without_audio));
+  if (!other_files.empty()) {
+    int count = 0;
+    std::vector<std::string> kinds;
+    for (const auto& [extension, n] : other_files) {
+      count += n;
+      kinds.push_back((extension.empty() ? std::string("no extension") : extension) + " " + std::to_string(n));
+    }
+    index.notes.push_back("left out " + std::to_string(count) + " files that are not audio (" + listed(kinds, false) +
+                          ")");
+  }
 
-  DatasetIndex index;
   for (const auto& [label, files] : files_of_label) index.label_names.push_back(label);
   for (int label = 0; label < static_cast<int>(index.label_names.size()); ++label) {
     for (const fs::path& file : files_of_label[index.label_names[label]]) {
       index.clips.push_back(
-          {file, file.stem().string(), one_hot(index.label_names.size(), label), label, -1});
+          {file, file.lexically_relative(root).string(), one_hot(index.label_names.size(), label), label, -1});
     }
   }
   return index;
@@ -147,6 +210,7 @@ DatasetIndex index_csv_manifest(const DataConfig& config) {
     if (path.empty()) throw UserError(reader.where() + ": path: expected a file path, got none");
     ManifestRow row;
     row.path = absolute_path(manifest.parent_path() / path);  // an absolute path stays as is
+    row.id = fs::path(path).lexically_normal().string();
     row.labels = cell_labels(fields[label_column], multi_label);
     if (row.labels.empty()) {
       index.skipped.push_back(row.path.string() + ": no label (" + reader.where() + ")");
@@ -166,6 +230,10 @@ DatasetIndex index_csv_manifest(const DataConfig& config) {
   if (rows.empty()) {
     throw UserError(manifest.string() + ": no labelled rows (expected " + kManifestLayout + ")");
   }
+  if (!multi_label && label_set.size() == 1) {
+    throw UserError(manifest.string() + ": every row has the label '" + *label_set.begin() +
+                    "', and a classifier needs two or more");
+  }
 
   index.label_names.assign(label_set.begin(), label_set.end());
   std::map<std::string, int> label_of_name;
@@ -174,7 +242,7 @@ DatasetIndex index_csv_manifest(const DataConfig& config) {
   }
   for (ManifestRow& row : rows) {
     ClipEntry clip;
-    clip.id = row.path.stem().string();
+    clip.id = std::move(row.id);
     clip.targets.assign(index.label_names.size(), 0.0f);
     for (const std::string& label : row.labels) clip.targets[label_of_name[label]] = 1.0f;
     clip.primary_label = static_cast<int>(

@@ -3,11 +3,10 @@
 #include "host/inference/trained_model.hpp"
 
 #include <cmath>
-#include <fstream>
-#include <nlohmann/json.hpp>
 
 #include "host/core/error.hpp"
 #include "host/data/batch_loader.hpp"
+#include "host/data/run_labels.hpp"
 #include "host/train/checkpoint.hpp"
 
 namespace cadenza {
@@ -25,17 +24,10 @@ TrainedRun open_trained_run(const fs::path& run_dir, const std::string& checkpoi
     CADENZA_USER_ERROR("--set " << *changing << ": changes the model, features or labels the run was trained "
                                   "with; its checkpoints hold that model");
   run.config = load_config(config_file.string(), overrides);
-  const fs::path labels_file = run_dir / "labels.json";
-  std::ifstream labels_in(labels_file);
-  if (!labels_in)
-    CADENZA_USER_ERROR(labels_file.string() << ": missing; the run's label names are written there when training "
-                                               "starts");
-  const nlohmann::json labels = nlohmann::json::parse(labels_in, nullptr, false);
-  if (labels.is_discarded() || !labels.contains("labels") || !labels["labels"].is_array() ||
-      !labels.contains("multi_label") || !labels["multi_label"].is_boolean())
-    CADENZA_USER_ERROR(labels_file.string() << ": expected {\"multi_label\": true|false, \"labels\": [names]}");
-  run.labels = labels["labels"].get<std::vector<std::string>>();
-  run.multi_label = labels["multi_label"].get<bool>();
+  const RunLabels labels = read_run_labels(run_dir);
+  run.labels = labels.names;
+  run.multi_label = labels.multi_label;
+  run.splits = read_run_split_record(run_dir);
 
   if (checkpoint == "best" || checkpoint == "last") {
     const fs::path dir = run_dir / "checkpoints" / checkpoint;
@@ -60,9 +52,7 @@ TrainedRun open_trained_run(const fs::path& run_dir, const std::string& checkpoi
 TrainedModel::TrainedModel(const TrainedRun& run, const Dataset& data, Logger& log)
     : run_(run), data_(data) {
   const Config& config = run_.config;
-  if (data.label_names != run_.labels)
-    CADENZA_USER_ERROR(run_.run_dir.string() << ": the data's " << data.num_labels() << " labels are not the "
-                                             << run_.labels.size() << " the run was trained on (labels.json)");
+  require_run_labels({run_.labels, run_.multi_label}, data, run_.run_dir);
   context_ = make_context(config.train.device, config.train.threads, log);
   apply_precision(*context_, config.train.precision);
   Backend& backend = context_->backend();

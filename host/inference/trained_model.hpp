@@ -13,6 +13,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,7 @@
 #include "host/core/context.hpp"
 #include "host/core/logger.hpp"
 #include "host/data/dataset.hpp"
+#include "host/data/split_record.hpp"
 #include "host/inference/clip_evaluator.hpp"
 #include "host/inference/window_pipeline.hpp"
 
@@ -31,6 +33,7 @@ struct TrainedRun {
   Config config;                    // the run's config.yaml with the overrides applied
   std::vector<std::string> labels;  // labels.json: class or tag names in output order
   bool multi_label = false;         // labels.json: tags (sigmoid scores) or classes (softmax)
+  std::optional<SplitRecord> splits;  // splits.csv: the clips' splits (nullopt: none recorded)
   std::filesystem::path weights;    // the chosen checkpoint's model.safetensors
 };
 
