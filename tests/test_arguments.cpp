@@ -58,5 +58,17 @@ TEST_CASE("arguments: --help asks for the usage, a wrong positional count names 
   CHECK_THROWS_WITH(parse({"--devise", "cpu"}, kSpec), Catch::Contains("did you mean --device?"));
 }
 
+TEST_CASE("arguments: -h is --help; one-dash options and repeated values are refused", "[cpu][cli]") {
+  CHECK_THROWS_AS(parse({"-h"}, kSpec), HelpRequest);
+  CHECK_THROWS_WITH(parse({"runs/a", "-s"}, kSpec), "unknown option -s (options start with --; see --help)");
+  CHECK(parse({"-1"}, kSpec).positionals == std::vector<std::string>{"-1"});  // not an option
+  CHECK_THROWS_WITH(parse({"runs/a", "--device", "cpu", "--device=cuda"}, kSpec),
+                    "option --device given twice (cpu, cuda)");
+  CHECK(parse({"runs/a", "--device=0.25"}, kSpec).fraction("--device", 0.5) == 0.25);
+  CHECK(parse({"runs/a"}, kSpec).fraction("--device", 0.5) == 0.5);
+  CHECK_THROWS_WITH(parse({"runs/a", "--device=2"}, kSpec).fraction("--device", 0.5),
+                    "--device: expected a score between 0 and 1, got '2'");
+}
+
 }  // namespace
 }  // namespace cadenza

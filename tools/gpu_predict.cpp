@@ -69,7 +69,7 @@ int predict_main(int argc, char** argv) {
   const bool structured = args.has("--json") || args.has("--csv");
   const int top_k = args.integer("--top-k", structured ? 1 << 30 : 5);
   if (top_k < 1) CADENZA_USER_ERROR("--top-k: expected at least 1, got " << top_k);
-  const auto threshold = static_cast<float>(args.number("--threshold", -1.0));
+  const auto threshold = static_cast<float>(args.fraction("--threshold", -1.0));
   const std::vector<std::string> overrides = config_overrides(args);
 
   Logger log(std::cerr, args.has("--quiet") ? Logger::Level::warn : Logger::Level::info);

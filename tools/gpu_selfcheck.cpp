@@ -41,8 +41,12 @@ int selfcheck_main(int argc, char** argv) {
                           .usage = "usage: gpu_selfcheck [--device cuda:N] [--config CONFIG] [--steps N]\n"};
   const Arguments args = parse_arguments(argc, argv, spec);
   const std::string device = args.value("--device").value_or("cuda:0");
+  if (!device.starts_with("cuda"))
+    CADENZA_USER_ERROR("--device " << device << ": expected cuda or cuda:N (the self-check compares a GPU with the CPU)");
   const std::string config_path = args.value("--config").value_or(CADENZA_SOURCE_DIR "/configs/demo.yaml");
-  const int steps = std::stoi(args.value("--steps").value_or("5"));
+  const int steps = args.integer("--steps", 5);
+  if (steps < 1) CADENZA_USER_ERROR("--steps: expected 1 or more training steps, got " << steps);
+  load_config(config_path);  // a wrong --config fails now, not after the op checks
 
   Logger logger(std::cerr, Logger::Level::warn);
   const auto gpu = make_context(device, 0, logger);  // a UserError (exit 2) without a GPU

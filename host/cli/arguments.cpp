@@ -1,6 +1,7 @@
 // Command-line parsing; see arguments.hpp.
 #include "host/cli/arguments.hpp"
 
+#include <cctype>
 #include <cmath>
 #include <string>
 
@@ -38,10 +39,22 @@ int Arguments::integer(const std::string& flag, int fallback) const {
   return static_cast<int>(parsed);
 }
 
+double Arguments::fraction(const std::string& flag, double fallback) const {
+  if (!value(flag)) return fallback;
+  const double parsed = number(flag, fallback);
+  if (parsed < 0.0 || parsed > 1.0)
+    CADENZA_USER_ERROR(flag << ": expected a score between 0 and 1, got '" << *value(flag) << "'");
+  return parsed;
+}
+
 Arguments parse_arguments(int argc, char** argv, const ArgumentSpec& spec) {
   Arguments args;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
+    if (arg == "-h") throw HelpRequest{spec.usage};
+    // "-s": an option written with one dash (a path starting with "-" would need "./-s").
+    if (arg.size() >= 2 && arg[0] == '-' && arg[1] != '-' && std::isalpha(static_cast<unsigned char>(arg[1])))
+      CADENZA_USER_ERROR("unknown option " << arg << " (options start with --; see --help)");
     if (arg.size() < 2 || arg.rfind("--", 0) != 0) {
       args.positionals.push_back(arg);
       continue;
@@ -76,8 +89,8 @@ Arguments parse_arguments(int argc, char** argv, const ArgumentSpec& spec) {
     }
     if (spec.repeatable.count(arg))
       args.repeated[arg].push_back(value);
-    else
-      args.values[arg] = value;
+    else if (!args.values.emplace(arg, value).second)
+      CADENZA_USER_ERROR("option " << arg << " given twice (" << args.values[arg] << ", " << value << ")");
   }
   const std::size_t count = args.positionals.size();
   if (count < spec.min_positionals || count > spec.max_positionals) {

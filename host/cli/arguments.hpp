@@ -53,6 +53,8 @@ struct Arguments {
   // number, got ..." when it is not one (or not a whole number, for integer()).
   double number(const std::string& flag, double fallback) const;
   int integer(const std::string& flag, int fallback) const;
+  // A number in [0, 1] (a score threshold), or `fallback` when absent; UserError otherwise.
+  double fraction(const std::string& flag, double fallback) const;
   bool has(const std::string& flag) const { return switches.count(flag) != 0; }
 };
 
