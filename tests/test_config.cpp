@@ -461,9 +461,14 @@ TEST_CASE("rules across keys", "[cpu][config]") {
             .data.split_fractions[2] == 0.1);
   CHECK_THAT(parse_error(kMinimalConfig + "features:\n  f_max: 9000\n"),
              Contains("configs/x.yaml:8: features.f_max: expected 0 (sample_rate / 2) or a number "
-                      "in (f_min, sample_rate / 2] = (0, 8000], got 9000"));
+                      "up to sample_rate / 2 = 8000, got 9000"));
+  // The key in the wrong is f_min when it passes f_max, or the Nyquist frequency.
   CHECK_THAT(parse_error(kMinimalConfig + "features:\n  f_min: 500\n  f_max: 400\n"),
-             Contains("features.f_max: expected 0"));
+             Contains("configs/x.yaml:8: features.f_min: expected a number in [0, f_max) = [0, 400), got 500"));
+  CHECK_THAT(parse_error(kMinimalConfig + "features:\n  f_min: 9000\n"),
+             Contains("features.f_min: expected a number in [0, sample_rate / 2) = [0, 8000), got 9000"));
+  CHECK_THAT(parse_error(kMinimalConfig + "features:\n  type: mfcc\n  n_mels: 40\n  n_mfcc: 41\n"),
+             Contains("configs/x.yaml:10: features.n_mfcc: expected 1 to features.n_mels = 40 for type mfcc, got 41"));
   CHECK(parse(kMinimalConfig + "features:\n  f_max: 8000\n").features.f_max == 8000.0);
   CHECK_THAT(parse_error(kMinimalConfig + "features:\n  win_length: 1024\n"),
              Contains("features.win_length: expected an integer in [0, n_fft] = [0, 512]"));

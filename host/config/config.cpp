@@ -793,15 +793,22 @@ class ConfigReader {
                                       text_of(features.win_length));
     }
     const double nyquist = data.sample_rate / 2.0;
-    if (features.f_max != 0 && (features.f_max <= features.f_min || features.f_max > nyquist)) {
-      fail("features.f_max",
-           "expected 0 (sample_rate / 2) or a number in (f_min, sample_rate / 2] = (" +
-               text_of(features.f_min) + ", " + text_of(nyquist) + "], got " +
-               text_of(features.f_max));
+    if (features.f_max > nyquist) {
+      fail("features.f_max", "expected 0 (sample_rate / 2) or a number up to sample_rate / 2 = " + text_of(nyquist) +
+                                 ", got " + text_of(features.f_max));
     }
-    if (features.f_max == 0 && features.f_min >= nyquist) {
-      fail("features.f_min", "expected a number in [0, sample_rate / 2) = [0, " + text_of(nyquist) +
-                                 "), got " + text_of(features.f_min));
+    const double f_max = features.f_max != 0 ? features.f_max : nyquist;
+    if (features.f_min >= f_max) {
+      fail("features.f_min", std::string("expected a number in [0, ") + (features.f_max != 0 ? "f_max" : "sample_rate / 2") +
+                                 ") = [0, " + text_of(f_max) + "), got " + text_of(features.f_min));
+    }
+    if (features.type == "mfcc" && features.n_mfcc > features.n_mels) {
+      fail("features.n_mfcc", "expected 1 to features.n_mels = " + text_of(features.n_mels) +
+                                  " for type mfcc, got " + text_of(features.n_mfcc));
+    }
+    if (features.type == "mfcc" && features.log != "db") {
+      fail("features.log", "expected db for type mfcc (MFCC is the DCT of the dB mel spectrogram, as in "
+                           "torchaudio and librosa), got " + quoted(features.log));
     }
 
     if (config.model.layers.empty())
