@@ -157,6 +157,24 @@ TEST_CASE("conv2d forward equals a direct convolution, backward equals finite di
   }
 }
 
+// torch.relu keeps NaN (so a non-finite weight reaches the loss, where training stops) and
+// threshold_backward gives it no gradient; -inf and 0 give 0.
+TEST_CASE("relu passes NaN forward and no gradient back, as torch.relu does", "[cpu][op]") {
+  CpuBackend backend(1);
+  Tensor x = Tensor::zeros(Shape{5}), y = Tensor::zeros(Shape{5}), dy = Tensor::zeros(Shape{5}),
+         dx = Tensor::zeros(Shape{5});
+  const float values[5] = {std::nanf(""), -1.0f, 0.0f, 2.0f, -std::numeric_limits<float>::infinity()};
+  for (int i = 0; i < 5; ++i) {
+    x.f32()[i] = values[i];
+    dy.f32()[i] = 1.0f;
+  }
+  backend.activation_forward(Activation::relu, 0.0f, x, y);
+  backend.activation_backward(Activation::relu, 0.0f, x, y, dy, dx);
+  CHECK(std::isnan(y.f32()[0]));
+  CHECK(std::vector<float>(y.f32() + 1, y.f32() + 5) == std::vector<float>{0.0f, 0.0f, 2.0f, 0.0f});
+  CHECK(std::vector<float>(dx.f32(), dx.f32() + 5) == std::vector<float>{0.0f, 0.0f, 0.0f, 1.0f, 0.0f});
+}
+
 // The fused ReLU (the model's conv2d+relu node) against conv2d then the relu op: the same
 // bits forward and backward, over several row tiles.
 TEST_CASE("conv2d with a fused relu equals conv2d then relu, bit for bit", "[cpu][op]") {

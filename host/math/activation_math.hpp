@@ -22,7 +22,9 @@
 
 namespace cadenza {
 
-CADENZA_HD float relu_forward(float x) { return x > 0.0f ? x : 0.0f; }
+// NaN passes through, as in torch.relu: a non-finite weight must reach the loss, where the
+// trainer stops the run, rather than be hidden as 0 by every ReLU after it.
+CADENZA_HD float relu_forward(float x) { return x <= 0.0f ? 0.0f : x; }
 CADENZA_HD float relu_backward(float x, float dy) { return x > 0.0f ? dy : 0.0f; }
 
 CADENZA_HD float elu_forward(float x, float alpha) {
