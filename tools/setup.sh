@@ -16,6 +16,7 @@ packages=(
   libsoxr-dev          # resampling
   librubberband-dev    # time-stretching and pitch-shifting (3.x, for the R3 engine)
   libopenmpi-dev openmpi-bin  # multi-process launch
+  libxxhash-dev        # checkpoint checksums
   libplplot-dev        # report charts
   plplot-driver-cairo  # PLplot's pngcairo device, which writes the PNGs
   chromium-headless-shell  # the report test renders the HTML report headless

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <nlohmann/json.hpp>
+#include <xxhash.h>
 
 #include "host/core/error.hpp"
 #include "host/io/json_text.hpp"
@@ -34,19 +35,54 @@ std::string step_name(std::int64_t step) {
   return text;
 }
 
-// Host copies of the tensors (kept alive while the entries point into them).
-std::vector<SafetensorsEntry> to_entries(const std::vector<NamedTensor>& tensors,
-                                         std::vector<Tensor>& host_copies, Backend& backend) {
+// XXH3-64 of the byte spans in order, then of `text`, as 16 hex digits.
+std::string checksum_of(const std::vector<std::pair<const void*, std::size_t>>& spans, std::string_view text) {
+  XXH3_state_t* state = XXH3_createState();
+  CADENZA_CHECK(state != nullptr, "XXH3_createState failed");
+  XXH3_64bits_reset(state);
+  for (const auto& [data, bytes] : spans) XXH3_64bits_update(state, data, bytes);
+  XXH3_64bits_update(state, text.data(), text.size());
+  const std::uint64_t hash = XXH3_64bits_digest(state);
+  XXH3_freeState(state);
+  return hash_text(hash);
+}
+
+std::string checksum_of(const std::vector<SafetensorsEntry>& entries, std::string_view text) {
+  std::vector<std::pair<const void*, std::size_t>> spans;
+  for (const SafetensorsEntry& e : entries) spans.emplace_back(e.data, e.nbytes);
+  return checksum_of(spans, text);
+}
+
+// Host copies of the tensors (kept alive while the entries point into them). A tensor
+// holding NaN or infinity stops the run here, before it can replace a good checkpoint.
+std::vector<SafetensorsEntry> to_entries(const std::vector<NamedTensor>& tensors, std::vector<Tensor>& host_copies,
+                                         Backend& backend, std::int64_t step) {
   std::vector<SafetensorsEntry> entries;
   for (const NamedTensor& t : tensors) {
     Tensor host = Tensor::zeros(t.tensor.shape(), t.tensor.dtype());
     backend.copy(t.tensor, host);
+    const float* values = host.f32();
+    if (!std::all_of(values, values + host.numel(), [](float v) { return std::isfinite(v); }))
+      CADENZA_USER_ERROR("training diverged: '" << t.name << "' holds NaN or infinity at step " << step
+                                                << "; the last checkpoint is kept; try a lower train.lr");
     host_copies.push_back(host);
     std::vector<std::int64_t> shape(t.tensor.shape().data(),
                                     t.tensor.shape().data() + t.tensor.shape().rank());
     entries.push_back({t.name, "F32", shape, host.raw(), host.bytes()});
   }
   return entries;
+}
+
+// Refuses a file whose tensors (and trainer state text) do not give the checksum it records.
+void check_checksum(const SafetensorsFile& file, std::string_view text) {
+  const auto recorded = file.metadata().find("checksum");
+  if (recorded == file.metadata().end())
+    CADENZA_USER_ERROR(file.path().string() << ": metadata has no checksum");
+  std::vector<std::pair<const void*, std::size_t>> spans;
+  for (const std::string& name : file.names()) spans.emplace_back(file.tensor(name).data, file.tensor(name).nbytes);
+  if (checksum_of(spans, text) != recorded->second)
+    CADENZA_USER_ERROR(file.path().string() << ": damaged (its contents do not match the checksum written with "
+                                               "them); resume from an earlier checkpoint by linking it as last");
 }
 
 void read_into(const SafetensorsFile& file, const std::vector<NamedTensor>& tensors, Backend& backend) {
@@ -139,9 +175,14 @@ void save_checkpoint(const fs::path& checkpoints_dir, const CheckpointContents& 
   trainer_meta["trainer_state"] = json_text(trainer);
 
   std::vector<Tensor> host_copies;
-  write_safetensors(staging / "model.safetensors", to_entries(contents.weights, host_copies, backend), meta);
-  write_safetensors(staging / "trainer.safetensors",
-                    to_entries(contents.trainer_state, host_copies, backend), trainer_meta);
+  const std::vector<SafetensorsEntry> weights = to_entries(contents.weights, host_copies, backend, state.global_step);
+  const std::vector<SafetensorsEntry> trainer_tensors =
+      to_entries(contents.trainer_state, host_copies, backend, state.global_step);
+  std::map<std::string, std::string> model_meta = meta;
+  model_meta["checksum"] = checksum_of(weights, "");
+  trainer_meta["checksum"] = checksum_of(trainer_tensors, trainer_meta["trainer_state"]);
+  write_safetensors(staging / "model.safetensors", weights, model_meta);
+  write_safetensors(staging / "trainer.safetensors", trainer_tensors, trainer_meta);
   fsync_directory(staging);
 
   const fs::path final_dir = checkpoints_dir / name;
@@ -188,14 +229,16 @@ TrainerState load_checkpoint(const fs::path& checkpoint_dir, const CheckpointCon
   const SafetensorsFile trainer(checkpoint_dir / "trainer.safetensors");
   check_hash(model, model_hash);
   check_hash(trainer, model_hash);
+  check_checksum(model, "");
+  const auto found = trainer.metadata().find("trainer_state");
+  if (found == trainer.metadata().end())
+    CADENZA_USER_ERROR(trainer.path().string() << ": metadata has no trainer_state");
+  check_checksum(trainer, found->second);
   const auto model_step = model.metadata().find("global_step");
   const auto trainer_step = trainer.metadata().find("global_step");
   if (model_step == model.metadata().end() || trainer_step == trainer.metadata().end() ||
       model_step->second != trainer_step->second)
     CADENZA_USER_ERROR(checkpoint_dir.string() << ": model and trainer files are not of the same step");
-  const auto found = trainer.metadata().find("trainer_state");
-  if (found == trainer.metadata().end())
-    CADENZA_USER_ERROR(trainer.path().string() << ": metadata has no trainer_state");
   const nlohmann::json j = nlohmann::json::parse(found->second);
   TrainerState state;
   state.epoch = j.at("epoch");
@@ -221,6 +264,7 @@ void load_weights(const fs::path& model_file, const std::vector<NamedTensor>& we
                   std::uint64_t model_hash, Backend& backend) {
   const SafetensorsFile model(model_file);
   check_hash(model, model_hash);
+  check_checksum(model, "");
   read_into(model, weights, backend);
 }
 

@@ -13,6 +13,9 @@
 // are complete and fsync'ed, so every step-* directory is whole and `last` always points
 // at one.
 // Both files record the model hash; loading into a model of another shape is refused.
+// Both record an XXH3-64 checksum of their tensors' bytes in file order (and of the trainer
+// state text): a file damaged on disk is refused on load, naming it. A checkpoint is only
+// written when every tensor is finite: a diverged run stops with its last good checkpoint.
 #pragma once
 
 #include <cstdint>

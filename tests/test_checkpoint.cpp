@@ -1,0 +1,94 @@
+// Checkpoints round-trip their tensors and trainer state, keep the newest `keep` step
+// directories plus best, refuse a file damaged on disk by its checksum (naming it), and
+// are never written with a non-finite tensor: the last good one stays `last`.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "host/core/error.hpp"
+#include "host/cpu/cpu_backend.hpp"
+#include "host/io/atomic_file.hpp"
+#include "host/train/checkpoint.hpp"
+#include "tests/test_support.hpp"
+
+namespace cadenza {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::TempDir;
+
+constexpr std::uint64_t kModelHash = 0x1234;
+
+struct Tensors {
+  Tensor weight = Tensor::zeros(Shape{2, 3});
+  Tensor moment = Tensor::zeros(Shape{4});
+  CheckpointContents contents() { return {{{"layer.weight", weight}}, {{"optimizer.exp_avg", moment}}}; }
+};
+
+TrainerState state_at(std::int64_t step) {
+  TrainerState state;
+  state.global_step = step;
+  state.config_values = {{"train.lr", "0.001"}};
+  return state;
+}
+
+// Flips one byte of `file` at `offset` from its end.
+void damage(const fs::path& file, std::size_t offset_from_end) {
+  std::string bytes = read_file(file);
+  bytes[bytes.size() - offset_from_end] ^= 0x40;
+  std::ofstream(file, std::ios::binary | std::ios::trunc) << bytes;
+}
+
+}  // namespace
+
+TEST_CASE("checkpoints round-trip, and a damaged or non-finite one is refused by name", "[cpu][checkpoint]") {
+  CpuBackend backend(1);
+  TempDir dir;
+  const fs::path checkpoints = dir / "checkpoints";
+  Tensors saved;
+  for (int i = 0; i < 6; ++i) saved.weight.f32()[i] = 0.5f * float(i);
+  for (int i = 0; i < 4; ++i) saved.moment.f32()[i] = -1.0f * float(i);
+  for (std::int64_t step : {1, 2, 3}) save_checkpoint(checkpoints, saved.contents(), state_at(step), kModelHash, step == 1, 2, backend);
+  // keep 2: steps 2 and 3, and best (1).
+  CHECK(fs::exists(checkpoints / "step-00000001"));
+  CHECK(fs::exists(checkpoints / "step-00000003"));
+  CHECK(fs::read_symlink(checkpoints / "last") == "step-00000003");
+
+  Tensors loaded;
+  const TrainerState state = load_checkpoint(checkpoints / "last", loaded.contents(), kModelHash, backend);
+  CHECK(state.global_step == 3);
+  CHECK(std::vector<float>(loaded.weight.f32(), loaded.weight.f32() + 6) ==
+        std::vector<float>(saved.weight.f32(), saved.weight.f32() + 6));
+  CHECK(std::vector<float>(loaded.moment.f32(), loaded.moment.f32() + 4) ==
+        std::vector<float>(saved.moment.f32(), saved.moment.f32() + 4));
+
+  // One flipped bit in a tensor's bytes, of either file, is found.
+  for (const char* file : {"model.safetensors", "trainer.safetensors"}) {
+    INFO(file);
+    const fs::path path = checkpoints / "step-00000002" / file;
+    damage(path, 2);  // inside the last tensor's data
+    CHECK_THROWS_WITH(load_checkpoint(checkpoints / "step-00000002", loaded.contents(), kModelHash, backend),
+                      path.string() + ": damaged (its contents do not match the checksum written with them); "
+                                      "resume from an earlier checkpoint by linking it as last");
+    damage(path, 2);  // restored
+  }
+  CHECK_NOTHROW(load_checkpoint(checkpoints / "step-00000002", loaded.contents(), kModelHash, backend));
+  const fs::path model_file = checkpoints / "step-00000002" / "model.safetensors";
+  damage(model_file, 2);
+  CHECK_THROWS_WITH(load_weights(model_file, loaded.contents().weights, kModelHash, backend),
+                    Catch::StartsWith(model_file.string() + ": damaged"));
+
+  // A NaN weight stops the save: step 4 is not written and `last` stays at step 3.
+  saved.weight.f32()[4] = std::nanf("");
+  CHECK_THROWS_WITH(save_checkpoint(checkpoints, saved.contents(), state_at(4), kModelHash, false, 2, backend),
+                    "training diverged: 'layer.weight' holds NaN or infinity at step 4; the last checkpoint is kept; "
+                    "try a lower train.lr");
+  CHECK_FALSE(fs::exists(checkpoints / "step-00000004"));
+  CHECK(fs::read_symlink(checkpoints / "last") == "step-00000003");
+}
+
+}  // namespace cadenza
