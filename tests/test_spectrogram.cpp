@@ -379,6 +379,19 @@ TEST_CASE("filterbank rows are triangles peaking at their centre", "[cpu][op][fe
   }
 }
 
+// torchaudio.functional.melscale_fbanks(n_fft // 2 + 1, 0, 8000, n_mels, 16000): 43 of 300
+// filters, 1 of 128 and none of 96 are all zero at n_fft 512 (torchaudio 2.x warns so).
+TEST_CASE("empty mel filters are counted as torchaudio finds them", "[cpu][op][features]") {
+  FrontendSpec spec;
+  spec.n_fft = 512;
+  spec.f_max = 8000;
+  for (const auto& [n_mels, empty] : {std::pair{300, 43}, std::pair{128, 1}, std::pair{96, 0}}) {
+    spec.n_mels = n_mels;
+    INFO("n_mels " << n_mels);
+    CHECK(empty_mel_filters(spec, 16000) == empty);
+  }
+}
+
 TEST_CASE("STFT of a sine on a bin: closed-form magnitudes", "[cpu][op][features]") {
   FrontendSpec spec;
   spec.type = "stft";

@@ -244,6 +244,15 @@ std::vector<float> mel_filterbank(const FrontendSpec& spec, int sample_rate) {
                                           : torchaudio_mel_filterbank(spec, sample_rate);
 }
 
+int empty_mel_filters(const FrontendSpec& spec, int sample_rate) {
+  const std::vector<float> bank = mel_filterbank(spec, sample_rate);
+  const std::size_t bins = static_cast<std::size_t>(spec.n_fft / 2 + 1);
+  int empty = 0;
+  for (std::size_t m = 0; m < static_cast<std::size_t>(spec.n_mels); ++m)
+    empty += std::all_of(bank.begin() + m * bins, bank.begin() + (m + 1) * bins, [](float w) { return w == 0.0f; });
+  return empty;
+}
+
 std::vector<float> dct_matrix(const FrontendSpec& spec) {
   const bool librosa = spec.mel_filterbank == "librosa";
   std::vector<float> matrix(static_cast<std::size_t>(spec.n_mfcc) * spec.n_mels);

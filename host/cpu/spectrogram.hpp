@@ -45,6 +45,11 @@ std::vector<float> stft_window(const FrontendSpec& spec);
 // mfcc.
 std::vector<float> mel_filterbank(const FrontendSpec& spec, int sample_rate);
 
+// How many rows of mel_filterbank are all zero: filters so narrow that no FFT bin falls
+// in them (n_mels too high for n_fft), whose band is silence whatever the input.
+// torchaudio and librosa warn about these; the trainer does too.
+int empty_mel_filters(const FrontendSpec& spec, int sample_rate);
+
 // The MFCC DCT-II matrix (n_mfcc, n_mels), orthonormal rows, as spec.mel_filterbank's
 // library applies it: torchaudio.functional.create_dct(n_mfcc, n_mels, 'ortho')
 // transposed (float32), or the exact matrix of scipy.fft.dct(type=2, norm='ortho')

@@ -19,6 +19,7 @@
 #include "host/core/arena.hpp"
 #include "host/core/context.hpp"
 #include "host/core/error.hpp"
+#include "host/cpu/spectrogram.hpp"
 #include "host/data/batch_loader.hpp"
 #include "host/data/dataset.hpp"
 #include "host/data/sampler.hpp"
@@ -277,6 +278,11 @@ void Trainer::build() {
   sampler_.rank = rank_;
   sampler_.world_size = world_size_;
   sampler_.batch = batch_;
+  if (data_.indices(Split::train).empty())
+    CADENZA_USER_ERROR("data: no training clip" << (data_.skipped.empty() ? std::string(" (the training split is empty)")
+                                                                          : "; every training file was left out (" +
+                                                                                std::to_string(data_.skipped.size()) +
+                                                                                " listed in skipped_files.txt)"));
   const std::size_t train_examples =
       training_epoch(data_.indices(Split::train), data_.lengths, data_.primary_label, window_, sampler_, 0).size();
   if (train_examples < static_cast<std::size_t>(batch_))
@@ -325,6 +331,12 @@ void Trainer::build() {
   mask_spectrogram_ = augment.time_masks > 0 || augment.freq_masks > 0;
 
   frontend_ = backend.make_frontend(config_.features, config_.data.sample_rate, static_cast<int>(window_), batch_);
+  if (writes_files_ && (config_.features.type == "mel" || config_.features.type == "mfcc")) {
+    if (const int empty = empty_mel_filters(config_.features, config_.data.sample_rate); empty > 0)
+      log_.warn("features.n_mels: " + std::to_string(empty) + " of the " + std::to_string(config_.features.n_mels) +
+                " mel filters hold no FFT bin of n_fft " + std::to_string(config_.features.n_fft) +
+                " and are silent whatever the audio; lower n_mels or raise n_fft");
+  }
   ArenaPlan plan;
   epoch_loss_sum_id_ = plan.add(Region::activations, "epoch_loss_sum", Shape{1});
   const auto epoch_rows = static_cast<std::int64_t>(epoch_order);
@@ -524,7 +536,8 @@ const std::set<std::string> kKeysAResumeMayChange = {
     "train.epochs",         "train.max_steps",  "train.device",
     "train.threads",        "train.run_dir",    "train.log_every_steps", "train.capture_graph",
     "train.checkpoint_every_steps", "train.keep_checkpoints", "train.select_metric",
-    "train.early_stopping_patience", "data.cache_dir", "train.dist.bucket_mb", "train.dist.timeout_seconds"};
+    "train.early_stopping_patience", "data.cache_dir", "train.dist.bucket_mb", "train.dist.timeout_seconds",
+    "model.name"};  // names the default run directory only
 
 // The per-rank batch may change on resume with the world size, as long as the global batch
 // (the examples of one step, which decide the steps) stays.
@@ -658,6 +671,9 @@ TrainOutcome Trainer::run() {
     if (writes_files_) {
       truncate_jsonl(metrics_path, "epoch", state_.epoch);
       truncate_jsonl(steps_path, "step", state_.global_step);
+      if (const std::size_t kept = read_jsonl(metrics_path).size(); kept < std::size_t(state_.epoch))
+        log_.warn(metrics_path.string() + " holds " + std::to_string(kept) + " of the " +
+                  std::to_string(state_.epoch) + " epochs finished; the run goes on, and its curves lack the others");
     }
     log_.info("resuming " + request_.run_dir.string() + " at epoch " + std::to_string(state_.epoch + 1) +
               ", step " + std::to_string(state_.global_step));
