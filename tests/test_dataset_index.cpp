@@ -463,8 +463,8 @@ TEST_CASE("folder: a folder per label", "[cpu][data]") {
                                      "convert it to one",
                                  (dir / "b_label" / "z_same.mp3").string() + ": the same file as " +
                                      (dir / "b_label" / "two.MP3").string() + "; used once"});
-  CHECK(index.notes == Strings{"left out 1 folders of data.root without audio files: 'no_audio'",
-                               "left out 2 files that are not audio (.jpg 1, .txt 1)"});
+  CHECK(index.warnings == Strings{"left out 1 folder of data.root without audio files: 'no_audio'"});
+  CHECK(index.notes == Strings{"left out 2 files that are not audio (.jpg 1, .txt 1)"});
 
   // A link that puts one file under two labels is a contradiction.
   fs::create_symlink(dir / "a_label" / "three.flac", dir / "b_label" / "three.flac");
@@ -521,6 +521,8 @@ TEST_CASE("csv manifest: paths, labels, the split column and errors", "[cpu][dat
   config.split = "random";
   CHECK(splits_of(index_dataset(config)) == std::vector<int>{-1, -1, -1});
 
+  write_file(manifest, "path,label\na.wav,Rock\nb.wav, rock\n");
+  CHECK(index_dataset(config).warnings == Strings{"the labels 'Rock' and 'rock' differ only in case, and are two classes"});
   write_file(manifest, "path,label\na.wav,rock\nb.wav, rock\n");
   CHECK(error_of(config) == manifest.string() + ": every row has the label 'rock', and a classifier needs two or more");
 

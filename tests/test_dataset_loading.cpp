@@ -218,6 +218,14 @@ DatasetIndex check_clips_and_splits(const Dataset& d, const DataConfig& config) 
   return index;
 }
 
+// "t<i>.wav", built by appending (GCC 12 warns falsely on "t" + std::to_string(i)).
+std::string tone_file(int i) {
+  std::string name = "t";
+  name += std::to_string(i);
+  name += ".wav";
+  return name;
+}
+
 // The position of the clip with this id.
 int clip_of(const Dataset& d, const std::string& id) {
   const auto it = std::find(d.clip_ids.begin(), d.clip_ids.end(), id);
@@ -506,7 +514,7 @@ TEST_CASE("load_dataset: a CSV manifest, and a file in two splits is refused", "
   // under two labels a contradiction: refused, naming both entries.
   fs::create_symlink(audio / "b.flac", audio / "link.flac");
   const fs::path twice = dir / "lists" / "twice.csv";
-  for (const std::string& second : {"../audio/./x/../a.wav,rock,test", "../audio/link.flac,rock,val"}) {
+  for (const std::string second : {"../audio/./x/../a.wav,rock,test", "../audio/link.flac,rock,val"}) {
     write_file(twice, "path,label,split\n../audio/a.wav,rock,train\n../audio/b.flac,jazz,val\n" + second + "\n");
     config.data.manifest = twice.string();
     INFO(second);
@@ -575,7 +583,7 @@ TEST_CASE("load_dataset: offline copies are stretched, shifted training clips ca
   const fs::path root = dir / "library";
   for (const char* label : {"low", "high"}) {
     for (int i = 0; i < 2; ++i)
-      write_tone(root / label / ("t" + std::to_string(i) + ".wav"), kWav16, kRate, 1, 0.6,
+      write_tone(root / label / tone_file(i), kWav16, kRate, 1, 0.6,
                  std::string(label) == "low" ? 220.0 : 880.0);
   }
   Config config = config_for("folder", root, dir / "cache");
@@ -621,7 +629,7 @@ TEST_CASE("load_dataset: a run's recorded splits hold when files are added or re
   const fs::path root = dir / "library";
   for (const char* label : {"low", "high"})
     for (int i = 0; i < 4; ++i)
-      write_tone(root / label / ("t" + std::to_string(i) + ".wav"), kWav16, kRate, 1, 0.5, 200.0 + 100.0 * i);
+      write_tone(root / label / tone_file(i), kWav16, kRate, 1, 0.5, 200.0 + 100.0 * i);
   Config config = config_for("folder", root, dir / "cache");
   config.data.split_fractions = {0.5, 0.25, 0.25};
   config.augment.offline_copies = 1;  // copies are not recorded: they follow their originals

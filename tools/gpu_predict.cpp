@@ -120,7 +120,7 @@ int predict_main(int argc, char** argv) {
   };
   const int scored = predict_songs(run, inputs.files, callbacks, log);
   if (args.has("--json")) std::cout << (first_json ? "]\n" : "\n]\n") << std::flush;
-  log.info("scored " + std::to_string(scored) + " files" +
+  log.info("scored " + std::to_string(scored) + (scored == 1 ? " file" : " files") +
            (skipped ? ", skipped " + std::to_string(skipped) + " (listed above)" : std::string()));
   if (scored == 0) CADENZA_USER_ERROR("none of the files could be scored (see the reasons above)");
   return 0;

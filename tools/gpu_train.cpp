@@ -140,7 +140,9 @@ int train_main(int argc, char** argv) {
   Logger logger(std::cerr, level);
   if (args.has("--summary")) {
     if (launch.rank != 0) return 0;  // one table per job
-    const auto context = make_context("cpu", config.train.threads, logger);
+    // Shapes, parameters and FLOPs are the same on every device: computed on the CPU, quietly.
+    Logger quiet(std::cerr, Logger::Level::warn);
+    const auto context = make_context("cpu", config.train.threads, quiet);
     std::cout << model_summary(config, context->backend());
     return 0;
   }

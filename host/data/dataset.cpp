@@ -192,6 +192,7 @@ Dataset indexed_dataset(const Config& full_config, std::uint64_t train_seed, int
   const DataConfig& config = full_config.data;
   DatasetIndex index = index_dataset(config);
   for (const std::string& note : index.notes) log.info("data: " + note);
+  for (const std::string& warning : index.warnings) log.warn("data: " + warning);
   std::vector<std::string> ids;
   for (const ClipEntry& clip : index.clips) ids.push_back(clip.id);
   std::optional<RecordedSplits> applied;

@@ -3,6 +3,7 @@
 #include "host/data/dataset_index.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <map>
 #include <set>
 
@@ -49,6 +50,15 @@ DatasetIndex index_dataset(const DataConfig& config) {
       CADENZA_USER_ERROR("data: the label '" << valid_utf8(label)
                                              << "' is not UTF-8 text (a folder or manifest written in another "
                                                 "encoding); rename it, as label names go into JSON and the reports");
+  std::map<std::string, std::string> label_of_lowercase;
+  for (const std::string& label : index.label_names) {
+    std::string lower = label;
+    std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+    const auto [it, inserted] = label_of_lowercase.emplace(lower, label);
+    if (!inserted)
+      index.warnings.push_back("the labels '" + it->second + "' and '" + label +
+                            "' differ only in case, and are two classes");
+  }
   std::set<std::string> ids;
   for (const ClipEntry& clip : index.clips)
     CADENZA_CHECK(ids.insert(clip.id).second, "data." << config.dataset << ": clip id '" << clip.id << "' repeated");

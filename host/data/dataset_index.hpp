@@ -24,8 +24,8 @@
 // - folder: <root>/<label>/**/*.{wav,au,aiff,flac,ogg,opus,mp3}; labels are the sorted
 //           names of the subfolders holding audio, two or more; single-label; split random.
 //           Hidden files and folders are passed over; files of other audio formats (.m4a,
-//           .wma, ...) and broken links are skipped; other files and folders without audio
-//           are counted in `notes`.
+//           .wma, ...) and broken links are skipped; other files are counted in `notes`,
+//           label folders without audio named in `warnings`.
 // - csv:    data.manifest with a header row and columns path (relative to the manifest's
 //           folder, or absolute), label (single-label) or labels (multi-label, ';'-
 //           separated), and optionally split (train, val, valid, validation or test).
@@ -81,7 +81,8 @@ struct DatasetIndex {
   bool multi_label = false;
   std::vector<ClipEntry> clips;
   std::vector<std::string> skipped;  // "<path>: <reason>" for each entry left out
-  std::vector<std::string> notes;    // remarks on what was left out without a line in skipped
+  std::vector<std::string> notes;     // what was passed over by design (covers, notes): for the log
+  std::vector<std::string> warnings;  // what the user may not have meant (an empty label folder)
 };
 
 // Indexes data.dataset (any but synthetic, which is generated, not read).

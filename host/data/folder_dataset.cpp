@@ -146,8 +146,9 @@ DatasetIndex index_folder(const DataConfig& config) {
                     "data.root=" + (root / only).string());
   }
   if (!labels_without_audio.empty())
-    index.notes.push_back("left out " + std::to_string(labels_without_audio.size()) +
-                          " folders of data.root without audio files: " + listed(labels_without_audio));
+    index.warnings.push_back("left out " + std::to_string(labels_without_audio.size()) +
+                             (labels_without_audio.size() == 1 ? " folder" : " folders") +
+                             " of data.root without audio files: " + listed(labels_without_audio));
   if (!other_files.empty()) {
     int count = 0;
     std::vector<std::string> kinds;
@@ -155,8 +156,8 @@ DatasetIndex index_folder(const DataConfig& config) {
       count += n;
       kinds.push_back((extension.empty() ? std::string("no extension") : extension) + " " + std::to_string(n));
     }
-    index.notes.push_back("left out " + std::to_string(count) + " files that are not audio (" + listed(kinds, false) +
-                          ")");
+    index.notes.push_back("left out " + std::to_string(count) + (count == 1 ? " file" : " files") +
+                          " that are not audio (" + listed(kinds, false) + ")");
   }
 
   for (const auto& [label, files] : files_of_label) index.label_names.push_back(label);

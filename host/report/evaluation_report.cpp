@@ -32,10 +32,18 @@ std::string fixed(double value, int digits) {
   return text;
 }
 
+// The columns a UTF-8 label takes in a terminal: its code points (one byte each in ASCII;
+// "é" is two bytes and one column). Wide CJK glyphs are counted as one.
+std::size_t display_width(const std::string& text) {
+  return static_cast<std::size_t>(
+      std::count_if(text.begin(), text.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+}
+
 // Right-aligns `cells` in columns of `width` after a label column of `label_width`.
 std::string table_line(const std::string& label, const std::vector<std::string>& cells, std::size_t label_width,
                        std::size_t width = 10) {
-  std::string line(label_width > label.size() ? label_width - label.size() : 0, ' ');
+  const std::size_t label_columns = display_width(label);
+  std::string line(label_width > label_columns ? label_width - label_columns : 0, ' ');
   line += label;
   for (const std::string& cell : cells) line += std::string(width > cell.size() ? width - cell.size() : 1, ' ') + cell;
   return line + "\n";
@@ -66,7 +74,7 @@ EvaluationReport make_evaluation_report(const ClipEvaluation& evaluation, const 
 
 std::string format_evaluation_report(const EvaluationReport& report) {
   std::size_t width = std::string("weighted avg").size();
-  for (const std::string& label : report.labels) width = std::max(width, label.size());
+  for (const std::string& label : report.labels) width = std::max(width, display_width(label));
   std::ostringstream os;
   if (!report.multi_label) {
     const ClassificationReport& c = report.classification;
