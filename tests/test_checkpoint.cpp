@@ -3,6 +3,7 @@
 // are never written with a non-finite tensor: the last good one stays `last`.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -12,6 +13,7 @@
 #include "host/core/error.hpp"
 #include "host/cpu/cpu_backend.hpp"
 #include "host/io/atomic_file.hpp"
+#include "host/io/safetensors.hpp"
 #include "host/train/checkpoint.hpp"
 #include "tests/test_support.hpp"
 
@@ -52,15 +54,18 @@ TEST_CASE("checkpoints round-trip, and a damaged or non-finite one is refused by
   Tensors saved;
   for (int i = 0; i < 6; ++i) saved.weight.f32()[i] = 0.5f * float(i);
   for (int i = 0; i < 4; ++i) saved.moment.f32()[i] = -1.0f * float(i);
-  for (std::int64_t step : {1, 2, 3}) save_checkpoint(checkpoints, saved.contents(), state_at(step), kModelHash, step == 1, 2, backend);
-  // keep 2: steps 2 and 3, and best (1).
-  CHECK(fs::exists(checkpoints / "step-00000001"));
-  CHECK(fs::exists(checkpoints / "step-00000003"));
-  CHECK(fs::read_symlink(checkpoints / "last") == "step-00000003");
+  for (std::int64_t step : {1, 2, 3, 4})
+    save_checkpoint(checkpoints, saved.contents(), state_at(step), kModelHash, step == 1, 2, backend);
+  // keep 2: steps 3 and 4, and best (1); step 2 is pruned, leaving nothing behind.
+  std::vector<std::string> entries;
+  for (const auto& entry : fs::directory_iterator(checkpoints)) entries.push_back(entry.path().filename().string());
+  std::sort(entries.begin(), entries.end());
+  CHECK(entries == std::vector<std::string>{"best", "last", "step-00000001", "step-00000003", "step-00000004"});
+  CHECK(fs::read_symlink(checkpoints / "last") == "step-00000004");
 
   Tensors loaded;
   const TrainerState state = load_checkpoint(checkpoints / "last", loaded.contents(), kModelHash, backend);
-  CHECK(state.global_step == 3);
+  CHECK(state.global_step == 4);
   CHECK(std::vector<float>(loaded.weight.f32(), loaded.weight.f32() + 6) ==
         std::vector<float>(saved.weight.f32(), saved.weight.f32() + 6));
   CHECK(std::vector<float>(loaded.moment.f32(), loaded.moment.f32() + 4) ==
@@ -69,26 +74,35 @@ TEST_CASE("checkpoints round-trip, and a damaged or non-finite one is refused by
   // One flipped bit in a tensor's bytes, of either file, is found.
   for (const char* file : {"model.safetensors", "trainer.safetensors"}) {
     INFO(file);
-    const fs::path path = checkpoints / "step-00000002" / file;
+    const fs::path path = checkpoints / "step-00000003" / file;
     damage(path, 2);  // inside the last tensor's data
-    CHECK_THROWS_WITH(load_checkpoint(checkpoints / "step-00000002", loaded.contents(), kModelHash, backend),
+    CHECK_THROWS_WITH(load_checkpoint(checkpoints / "step-00000003", loaded.contents(), kModelHash, backend),
                       path.string() + ": damaged (its contents do not match the checksum written with them); "
-                                      "resume from an earlier checkpoint by linking it as last");
+                                      "use an earlier checkpoint of the run (checkpoints/step-*)");
     damage(path, 2);  // restored
   }
-  CHECK_NOTHROW(load_checkpoint(checkpoints / "step-00000002", loaded.contents(), kModelHash, backend));
-  const fs::path model_file = checkpoints / "step-00000002" / "model.safetensors";
+  CHECK_NOTHROW(load_checkpoint(checkpoints / "step-00000003", loaded.contents(), kModelHash, backend));
+  const fs::path model_file = checkpoints / "step-00000003" / "model.safetensors";
   damage(model_file, 2);
   CHECK_THROWS_WITH(load_weights(model_file, loaded.contents().weights, kModelHash, backend),
                     Catch::StartsWith(model_file.string() + ": damaged"));
 
-  // A NaN weight stops the save: step 4 is not written and `last` stays at step 3.
+  // A file written before checkpoints carried a checksum loads unchecked.
+  const fs::path unchecked = dir / "unchecked.safetensors";
+  write_safetensors(unchecked, {{"layer.weight", "F32", {2, 3}, saved.weight.raw(), saved.weight.bytes()}},
+                    {{"format", "cadenza-checkpoint-1"}, {"model_hash", "0000000000001234"}});
+  CHECK_NOTHROW(load_weights(unchecked, loaded.contents().weights, kModelHash, backend));
+
+  // A NaN weight stops the save (and the same check on a rank that writes nothing): step 5
+  // is not written and `last` stays at step 4.
   saved.weight.f32()[4] = std::nanf("");
-  CHECK_THROWS_WITH(save_checkpoint(checkpoints, saved.contents(), state_at(4), kModelHash, false, 2, backend),
-                    "training diverged: 'layer.weight' holds NaN or infinity at step 4; the last checkpoint is kept; "
-                    "try a lower train.lr");
-  CHECK_FALSE(fs::exists(checkpoints / "step-00000004"));
-  CHECK(fs::read_symlink(checkpoints / "last") == "step-00000003");
+  const std::string diverged =
+      "training diverged: 'layer.weight' holds NaN or infinity at step 5; the last checkpoint is kept; try a lower "
+      "train.lr";
+  CHECK_THROWS_WITH(save_checkpoint(checkpoints, saved.contents(), state_at(5), kModelHash, false, 2, backend), diverged);
+  CHECK_THROWS_WITH(require_finite_checkpoint(saved.contents(), 5, backend), diverged);
+  CHECK_FALSE(fs::exists(checkpoints / "step-00000005"));
+  CHECK(fs::read_symlink(checkpoints / "last") == "step-00000004");
 }
 
 }  // namespace cadenza

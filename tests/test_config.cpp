@@ -589,6 +589,11 @@ TEST_CASE("model_changing_override finds the override a run's checkpoints cannot
         "model.layers[0].filters=3");
   CHECK(model_changing_override(path, {"features.n_mels=20"}) == "features.n_mels=20");
   CHECK(model_changing_override(path, {"data.synthetic.num_classes=3"}) == "data.synthetic.num_classes=3");
+  // Overrides valid only together (momentum 0 alone contradicts nesterov: true) are added
+  // in order: the invalid prefix is passed over, not reported.
+  CHECK_FALSE(model_changing_override(path, {"train.momentum=0", "train.nesterov=false"}));
+  CHECK(model_changing_override(path, {"train.momentum=0", "train.nesterov=false", "features.n_mels=20"}) ==
+        "features.n_mels=20");
   std::filesystem::remove(run_config);
 }
 

@@ -459,7 +459,7 @@ TEST_CASE("folder: a folder per label", "[cpu][data]") {
   CHECK(splits_of(index) == std::vector<int>{-1, -1, -1});
   CHECK(index.skipped == Strings{(dir / "a_label" / "broken.wav").string() + ": a link to a file that does not exist",
                                  (dir / "a_label" / "six.m4a").string() +
-                                     ": .m4a is not a format cadenza reads (wav, au, aiff, flac, ogg, opus, mp3); "
+                                     ": .m4a is not a format cadenza reads (wav, au, aif, aiff, flac, ogg, opus, mp3); "
                                      "convert it to one",
                                  (dir / "b_label" / "z_same.mp3").string() + ": the same file as " +
                                      (dir / "b_label" / "two.MP3").string() + "; used once"});

@@ -671,6 +671,15 @@ TEST_CASE("load_dataset: a run's recorded splits hold when files are added or re
                                    "and left out, 1 of its clips is gone); the run's splits are kept (" +
                                    (dir / "splits.csv").string() + ")"));
 
+  // A record listing none of the clips (the run evaluated on another dataset) is set aside.
+  SplitRecord elsewhere;
+  elsewhere.file = dir / "other.csv";
+  elsewhere.split_of_clip = {{"rock/a.wav", Split::test}};
+  const Loaded other = load(config, 99, &elsewhere);
+  CHECK(other.data.splits == load(config, 99).data.splits);
+  CHECK_THAT(other.log, Contains("data: " + elsewhere.file.string() +
+                                 " lists none of this dataset's clips; it is split as the config says"));
+
   // A malformed record is named with its line.
   write_file(dir / "bad.csv", "clip,split\nlow/t0.wav,train\nlow/t1.wav,dev\n");
   CHECK_THROWS_WITH(read_split_record(dir / "bad.csv"),

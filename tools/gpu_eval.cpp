@@ -64,8 +64,7 @@ int eval_main(int argc, char** argv) {
     log.warn("--threshold applies to tags; this run classifies (the top class is the prediction)");
   const fs::path out = args.value("--out").value_or((run_dir / ("eval-" + split_label)).string());
   make_output_folder(out, "--out");
-  const Dataset data =
-      load_dataset(config, config.train.seed, config.train.threads, log, run.splits ? &*run.splits : nullptr);
+  const Dataset data = load_run_dataset(run, log);
   for (const std::string& line : data.skipped) log.warn("skipped " + line);
   const std::vector<int>& clips = data.indices(split);
   if (clips.empty())

@@ -33,7 +33,6 @@
 #include "host/dist/process_group.hpp"
 #include "host/io/atomic_file.hpp"
 #include "host/model/summary.hpp"
-#include "host/report/evaluation_report.hpp"
 #include "host/train/trainer.hpp"
 
 namespace {
@@ -176,12 +175,6 @@ int train_main(int argc, char** argv) {
   const TrainOutcome outcome = run_training(config, request, logger);
   if (outcome.status == TrainOutcome::Status::interrupted) return kExitInterrupted;
   if (launch.rank != 0) return 0;
-  // The curves are a view of metrics.jsonl: a failure to draw them costs the run nothing.
-  try {
-    write_training_curves(*run_dir / "metrics.jsonl", *run_dir);
-  } catch (const std::exception& e) {
-    logger.warn(std::string("training curves not drawn: ") + e.what());
-  }
   if (outcome.status == TrainOutcome::Status::completed || outcome.status == TrainOutcome::Status::stopped_early) {
     std::cout << "done: " << outcome.epochs_completed << " epochs, " << outcome.global_step << " steps";
     if (outcome.last_val_metric) std::cout << ", " << outcome.metric_name << " " << *outcome.last_val_metric;

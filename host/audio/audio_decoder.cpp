@@ -24,6 +24,7 @@
 
 #include "host/audio/resampler.hpp"
 #include "host/core/error.hpp"
+#include "host/core/text.hpp"
 
 namespace cadenza {
 namespace {
@@ -251,13 +252,20 @@ std::vector<float> load_audio(const fs::path& path, int sample_rate) {
   return resample(decoded.samples, decoded.sample_rate, sample_rate);
 }
 
+namespace {
+const char* const kAudioExtensions[] = {".wav", ".au", ".aif", ".aiff", ".flac", ".ogg", ".opus", ".mp3"};
+}  // namespace
+
 bool has_audio_extension(const std::filesystem::path& path) {
-  static const char* const kExtensions[] = {".wav", ".au", ".aif", ".aiff", ".flac", ".ogg", ".opus", ".mp3"};
-  std::string extension = path.extension().string();
-  std::transform(extension.begin(), extension.end(), extension.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return std::any_of(std::begin(kExtensions), std::end(kExtensions),
+  const std::string extension = ascii_lowercase(path.extension().string());
+  return std::any_of(std::begin(kAudioExtensions), std::end(kAudioExtensions),
                      [&](const char* known) { return extension == known; });
+}
+
+std::string audio_extensions_text() {
+  std::string text;
+  for (const char* extension : kAudioExtensions) text += (text.empty() ? "" : ", ") + std::string(extension + 1);
+  return text;
 }
 
 }  // namespace cadenza

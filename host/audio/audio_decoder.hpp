@@ -29,6 +29,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <string>
 #include <vector>
 
 namespace cadenza {
@@ -73,6 +74,8 @@ DecodedAudio decode_audio(const std::filesystem::path& path, double start_second
 // Whether the file name ends in an extension of a format read here (.wav, .au, .aif,
 // .aiff, .flac, .ogg, .opus, .mp3; any case): what a folder of music is searched for.
 bool has_audio_extension(const std::filesystem::path& path);
+// Those extensions without their dots, for messages: "wav, au, aif, aiff, flac, ogg, opus, mp3".
+std::string audio_extensions_text();
 
 // decode_audio(path), then resample() to `sample_rate` (Hz, positive).
 std::vector<float> load_audio(const std::filesystem::path& path, int sample_rate);

@@ -894,8 +894,6 @@ std::string read_text_file(const std::string& path) {
   return text;
 }
 
-// The keys (or whole sections) that decide the model's shapes and its weights' meaning;
-// the dataset's label keys are added to these.
 // Whether text holds no YAML value (nothing, or comments only); invalid YAML is not empty.
 bool yaml_is_empty(const std::string& text) {
   try {
@@ -906,6 +904,8 @@ bool yaml_is_empty(const std::string& text) {
   }
 }
 
+// The keys (or whole sections) that decide the model's shapes and its weights' meaning;
+// the dataset's label keys are added to these.
 const std::vector<std::string> kModelDefiningKeys = {
     "data.dataset", "data.sample_rate", "data.clip_seconds", "features", "model.layers"};
 
@@ -1044,9 +1044,20 @@ std::uint64_t model_hash(const Config& config) {
 
 std::optional<std::string> model_changing_override(const std::string& path,
                                                    const std::vector<std::string>& overrides) {
-  const std::uint64_t recorded = model_hash(load_config(path));
-  for (const std::string& override_text : overrides)
-    if (model_hash(load_config(path, {override_text})) != recorded) return override_text;
+  // The overrides are added one at a time, as given: the first whose addition changes the
+  // hash is named. A prefix the cross-key checks refuse (the first of two keys that only
+  // make sense together) is passed over; the whole list is validated by the caller.
+  std::uint64_t previous = model_hash(load_config(path));
+  std::vector<std::string> prefix;
+  for (const std::string& override_text : overrides) {
+    prefix.push_back(override_text);
+    try {
+      const std::uint64_t hash = model_hash(load_config(path, prefix));
+      if (hash != previous) return override_text;
+      previous = hash;
+    } catch (const UserError&) {
+    }
+  }
   return std::nullopt;
 }
 

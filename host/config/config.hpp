@@ -257,8 +257,8 @@ std::map<std::string, std::string> config_values(const Config& config);
 // with a different one is refused.
 std::uint64_t model_hash(const Config& config);
 
-// The first of `overrides` that, applied alone to the config at `path`, changes its
-// model_hash; nullopt when none does. A run's config cannot take such an override when a
+// The first of `overrides` whose addition (applied in order to the config at `path`)
+// changes its model_hash; nullopt when none does. A run's config cannot take such an override when a
 // run is resumed or evaluated: its checkpoints hold the model it was trained as.
 std::optional<std::string> model_changing_override(const std::string& path,
                                                    const std::vector<std::string>& overrides);

@@ -7,9 +7,10 @@
 // tree. The order of every addition is therefore set by the row lengths alone, never by
 // the instruction set or the thread count, so results stay bit-identical whatever -march
 // a build uses (the 128-bit vectors below are SSE2's and NEON's, which every x86-64 and
-// AArch64 CPU has). A row's tail of fewer than eight elements is read through a zeroed
-// copy and its unused lanes are masked off, so the term function runs on whole blocks
-// only and never reads past a row.
+// AArch64 CPU has) — in code built with -ffp-contract=off, as the library and the tests
+// are, so that no multiply and add of a term fuse. A row's tail of fewer than eight
+// elements is read through a zeroed copy and its unused lanes are masked off, so the term
+// function runs on whole blocks only and never reads past a row.
 #pragma once
 
 #include <array>

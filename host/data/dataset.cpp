@@ -10,6 +10,7 @@
 
 #include "host/audio/time_pitch.hpp"
 #include "host/core/error.hpp"
+#include "host/core/text.hpp"
 #include "host/core/hash.hpp"
 #include "host/data/dataset_index.hpp"
 #include "host/data/pcm_cache.hpp"
@@ -100,7 +101,10 @@ struct RecordedSplits {
   int gone = 0;               // listed clips the dataset no longer has
 };
 
-RecordedSplits apply_split_record(const std::vector<std::string>& clip_ids, const SplitRecord& record) {
+// The record applied to the clips, or nullopt (with a warning) when it lists none of them:
+// the run is evaluated on another dataset, which is split as the config says.
+std::optional<RecordedSplits> apply_split_record(const std::vector<std::string>& clip_ids, const SplitRecord& record,
+                                                 Logger& log) {
   RecordedSplits applied;
   std::size_t found = 0;
   for (int clip = 0; clip < static_cast<int>(clip_ids.size()); ++clip) {
@@ -113,6 +117,10 @@ RecordedSplits apply_split_record(const std::vector<std::string>& clip_ids, cons
     ++found;
   }
   applied.gone = static_cast<int>(record.split_of_clip.size() - found);
+  if (found == 0 && !clip_ids.empty()) {
+    log.warn("data: " + record.file.string() + " lists none of this dataset's clips; it is split as the config says");
+    return std::nullopt;
+  }
   return applied;
 }
 
@@ -139,13 +147,13 @@ void warn_labels_without_clips(const Dataset& d, Logger& log) {
     for (int clip : d.indices(split))
       for (std::size_t label = 0; label < present.size(); ++label)
         if (d.clip_targets(clip)[label] > 0.0f) present[label] = true;
-    std::string missing;
-    int count = 0;
+    std::vector<std::string> missing;
     for (std::size_t label = 0; label < present.size(); ++label)
-      if (!present[label]) missing += std::string(count++ ? ", '" : "'") + d.label_names[label] + "'";
-    if (count == 0) continue;
-    const bool many = count > 1;
-    log.warn("data: no " + std::string(split_name(split)) + " clip has the label" + (many ? "s " : " ") + missing +
+      if (!present[label]) missing.push_back(d.label_names[label]);
+    if (missing.empty()) continue;
+    const bool many = missing.size() > 1;
+    log.warn("data: no " + std::string(split_name(split)) + " clip has the label" + (many ? "s " : " ") +
+             name_list(missing) +
              (split == Split::train ? std::string(": the model learns nothing of ") + (many ? "them" : "it") +
                                           " (are " + (many ? "their" : "its") + " files decodable?)"
                                     : std::string("; ") + (many ? "their" : "its") +
@@ -165,10 +173,11 @@ Dataset synthetic_dataset(const Config& full_config, std::uint64_t train_seed, c
   d.lengths.assign(set.primary_label.size(), set.num_samples);
   for (int i = 0; i < set.num_clips(); ++i) d.clip_ids.push_back("synthetic." + std::to_string(i));
   d.original_clips = d.num_clips();
-  if (recorded) {
-    const RecordedSplits applied = apply_split_record(d.clip_ids, *recorded);
-    d.splits = applied.splits;
-    warn_if_changed(*recorded, applied.unlisted.size(), applied.gone, log);
+  const std::optional<RecordedSplits> applied =
+      recorded ? apply_split_record(d.clip_ids, *recorded, log) : std::nullopt;
+  if (applied) {
+    d.splits = applied->splits;
+    warn_if_changed(*recorded, applied->unlisted.size(), applied->gone, log);
   } else {
     const std::uint64_t seed = config.split_seed ? config.split_seed : train_seed;
     d.splits = stratified_split(d.primary_label, config.split_fractions, seed);
@@ -195,8 +204,7 @@ Dataset indexed_dataset(const Config& full_config, std::uint64_t train_seed, int
   for (const std::string& warning : index.warnings) log.warn("data: " + warning);
   std::vector<std::string> ids;
   for (const ClipEntry& clip : index.clips) ids.push_back(clip.id);
-  std::optional<RecordedSplits> applied;
-  if (recorded) applied = apply_split_record(ids, *recorded);
+  const std::optional<RecordedSplits> applied = recorded ? apply_split_record(ids, *recorded, log) : std::nullopt;
   const std::array<std::vector<int>, 3> splits = applied ? applied->splits : assign_splits(index, config, train_seed);
 
   std::vector<fs::path> files;

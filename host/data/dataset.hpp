@@ -77,7 +77,8 @@ std::filesystem::path pcm_cache_root(const DataConfig& config);
 // opens (building if needed) the PCM cache with `threads` decode threads (0: all cores)
 // and the offline-augmentation cache. `train_seed` seeds a random split when
 // data.split_seed is 0. With `recorded` (a run's splits.csv) the clips take the recorded
-// splits instead, and a warning says how many clips are new (left out) or gone.
+// splits instead, and a warning says how many clips are new (left out) or gone; a record
+// that lists none of the clips is set aside with a warning.
 Dataset load_dataset(const Config& config, std::uint64_t train_seed, int threads, Logger& log,
                      const SplitRecord* recorded = nullptr);
 

@@ -3,12 +3,12 @@
 #include "host/data/dataset_index.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <map>
 #include <set>
 
 #include "host/config/config_schema.hpp"
 #include "host/core/error.hpp"
+#include "host/core/text.hpp"
 #include "host/data/split.hpp"
 #include "host/io/json_text.hpp"
 
@@ -52,9 +52,7 @@ DatasetIndex index_dataset(const DataConfig& config) {
                                                 "encoding); rename it, as label names go into JSON and the reports");
   std::map<std::string, std::string> label_of_lowercase;
   for (const std::string& label : index.label_names) {
-    std::string lower = label;
-    std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return char(std::tolower(c)); });
-    const auto [it, inserted] = label_of_lowercase.emplace(lower, label);
+    const auto [it, inserted] = label_of_lowercase.emplace(ascii_lowercase(label), label);
     if (!inserted)
       index.warnings.push_back("the labels '" + it->second + "' and '" + label +
                             "' differ only in case, and are two classes");

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "host/core/error.hpp"
+#include "host/core/text.hpp"
 #include "host/data/dataset_index.hpp"
 #include "host/audio/audio_decoder.hpp"
 #include "host/io/csv.hpp"
@@ -23,12 +24,6 @@ namespace fs = std::filesystem;
 const std::string kManifestLayout =
     "a CSV with a header row and the columns path, label or labels (';'-separated), and "
     "optionally split";
-
-std::string lowercase(std::string text) {
-  std::transform(text.begin(), text.end(), text.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return text;
-}
 
 std::string trimmed(const std::string& text) {
   const auto is_space = [](unsigned char c) { return std::isspace(c) != 0; };
@@ -58,7 +53,7 @@ std::vector<std::string> cell_labels(const std::string& cell, bool multi_label) 
 }
 
 std::optional<int> split_of(const std::string& cell) {
-  const std::optional<Split> split = parse_split(lowercase(trimmed(cell)));
+  const std::optional<Split> split = parse_split(ascii_lowercase(trimmed(cell)));
   if (!split) return std::nullopt;
   return static_cast<int>(*split);
 }
@@ -71,19 +66,9 @@ bool is_hidden(const fs::path& path) { return path.filename().string().starts_wi
 std::optional<std::string> unreadable_audio_format(const fs::path& path) {
   static const std::set<std::string> kOtherAudio = {".m4a", ".aac", ".mp4", ".wma", ".ape", ".wv",
                                                     ".alac", ".mka", ".webm", ".m4b", ".ac3", ".mp2"};
-  const std::string extension = lowercase(path.extension().string());
+  const std::string extension = ascii_lowercase(path.extension().string());
   if (!kOtherAudio.count(extension)) return std::nullopt;
-  return extension + " is not a format cadenza reads (wav, au, aiff, flac, ogg, opus, mp3); convert it to one";
-}
-
-// "'a', 'b' and 3 more" (quoted) or "a, b and 3 more".
-std::string listed(const std::vector<std::string>& names, bool quoted = true) {
-  constexpr std::size_t kShown = 5;
-  std::string text;
-  for (std::size_t i = 0; i < std::min(names.size(), kShown); ++i)
-    text += (i ? ", " : "") + (quoted ? "'" + names[i] + "'" : names[i]);
-  if (names.size() > kShown) text += " and " + std::to_string(names.size() - kShown) + " more";
-  return text;
+  return extension + " is not a format cadenza reads (" + audio_extensions_text() + "); convert it to one";
 }
 
 struct ManifestRow {
@@ -124,7 +109,7 @@ DatasetIndex index_folder(const DataConfig& config) {
       if (has_audio_extension(path)) files.push_back(absolute_path(path));
       else if (const std::optional<std::string> reason = unreadable_audio_format(path))
         index.skipped.push_back(path.string() + ": " + *reason);
-      else ++other_files[lowercase(path.extension().string())];
+      else ++other_files[ascii_lowercase(path.extension().string())];
     }
     if (files.empty()) {
       labels_without_audio.push_back(label);
@@ -148,7 +133,7 @@ DatasetIndex index_folder(const DataConfig& config) {
   if (!labels_without_audio.empty())
     index.warnings.push_back("left out " + std::to_string(labels_without_audio.size()) +
                              (labels_without_audio.size() == 1 ? " folder" : " folders") +
-                             " of data.root without audio files: " + listed(labels_without_audio));
+                             " of data.root without audio files: " + name_list(labels_without_audio));
   if (!other_files.empty()) {
     int count = 0;
     std::vector<std::string> kinds;
@@ -157,7 +142,7 @@ DatasetIndex index_folder(const DataConfig& config) {
       kinds.push_back((extension.empty() ? std::string("no extension") : extension) + " " + std::to_string(n));
     }
     index.notes.push_back("left out " + std::to_string(count) + (count == 1 ? " file" : " files") +
-                          " that are not audio (" + listed(kinds, false) + ")");
+                          " that are not audio (" + name_list(kinds, false) + ")");
   }
 
   for (const auto& [label, files] : files_of_label) index.label_names.push_back(label);

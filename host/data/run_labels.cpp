@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "host/core/error.hpp"
+#include "host/core/text.hpp"
 #include "host/data/dataset.hpp"
 #include "host/io/atomic_file.hpp"
 #include "host/io/json_text.hpp"
@@ -14,16 +15,12 @@ namespace cadenza {
 namespace fs = std::filesystem;
 namespace {
 
-// "a, b and 2 more" for the names of `names` not in `other`.
+// "'a', 'b' and 2 more" for the names of `names` not in `other`.
 std::string missing_from(const std::vector<std::string>& names, const std::vector<std::string>& other) {
-  constexpr std::size_t kShown = 5;
   std::vector<std::string> missing;
   for (const std::string& name : names)
     if (std::find(other.begin(), other.end(), name) == other.end()) missing.push_back(name);
-  std::string text;
-  for (std::size_t i = 0; i < std::min(missing.size(), kShown); ++i) text += (i ? ", '" : "'") + missing[i] + "'";
-  if (missing.size() > kShown) text += " and " + std::to_string(missing.size() - kShown) + " more";
-  return text;
+  return name_list(missing);
 }
 
 }  // namespace
@@ -45,6 +42,10 @@ RunLabels read_run_labels(const fs::path& run_dir) {
 }
 
 void require_run_labels(const RunLabels& run, const Dataset& d, const fs::path& run_dir) {
+  if (d.multi_label != run.multi_label)
+    CADENZA_USER_ERROR(run_dir.string() << ": the data has " << (d.multi_label ? "tags" : "classes")
+                                        << " but the run was trained on " << (run.multi_label ? "tags" : "classes")
+                                        << " (labels.json)");
   if (d.label_names == run.names) return;
   std::string difference;
   const std::string added = missing_from(d.label_names, run.names), gone = missing_from(run.names, d.label_names);

@@ -9,7 +9,8 @@
 //   follow their originals). Ids are unique within a dataset (dataset_index.hpp).
 // - Applying a record keeps each listed clip in its recorded split; a clip of the dataset
 //   that the record does not list is in no split. Clips that cannot be decoded are in
-//   no split either way, and a record never lists them.
+//   no split either way, and a record never lists them. A record that lists none of a
+//   dataset's clips (the run evaluated on another dataset) is not applied.
 #pragma once
 
 #include <filesystem>

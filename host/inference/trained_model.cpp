@@ -49,6 +49,14 @@ TrainedRun open_trained_run(const fs::path& run_dir, const std::string& checkpoi
   return run;
 }
 
+Dataset load_run_dataset(const TrainedRun& run, Logger& log) {
+  if (!run.splits)
+    log.warn(run.run_dir.string() + " has no splits.csv: the splits are made again from the dataset, which gives "
+             "the run's own only if its files are unchanged");
+  const Config& config = run.config;
+  return load_dataset(config, config.train.seed, config.train.threads, log, run.splits ? &*run.splits : nullptr);
+}
+
 TrainedModel::TrainedModel(const TrainedRun& run, const Dataset& data, Logger& log)
     : run_(run), data_(data) {
   const Config& config = run_.config;

@@ -43,6 +43,11 @@ struct TrainedRun {
 TrainedRun open_trained_run(const std::filesystem::path& run_dir, const std::string& checkpoint,
                             const std::vector<std::string>& overrides);
 
+// The run's dataset as its config (with the overrides) names it, split as the run's
+// splits.csv records; without one (a run trained before the record existed) split again,
+// with a warning that this matches the run's own splits only for unchanged files.
+Dataset load_run_dataset(const TrainedRun& run, Logger& log);
+
 class TrainedModel {
  public:
   // Builds the context (train.device and train.threads of the run's config, as overridden),

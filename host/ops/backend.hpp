@@ -223,8 +223,8 @@ class Backend {
                                                   int num_samples, int max_batch) = 0;
 
   // Convolution. x (N, Cin, H, W), w (Cout, Cin, kh, kw), bias (Cout), y (N, Cout, Ho, Wo).
-  // With g.relu a ReLU is fused in: forward writes max(0, conv + bias), and backward reads
-  // the output y and first zeroes dy in place where y <= 0 (dy is the gradient of the
+  // With g.relu a ReLU is fused in: forward writes relu_forward(conv + bias), and backward
+  // reads the output y and first zeroes dy in place where y is not > 0 (dy is the gradient of the
   // ReLU's output, no longer needed after this call); without it y may be undefined and
   // dy is left as it is.
   virtual std::size_t conv2d_workspace_bytes(const Conv2dGeometry& g) = 0;
@@ -234,7 +234,7 @@ class Backend {
                                Tensor& dy, Tensor& dx, Tensor& dw, Tensor& dbias, Tensor& workspace) = 0;
 
   // Batch normalisation. gamma, beta, running_*, saved_* are (channels). With g.relu a
-  // ReLU is fused in: every forward writes max(0, z), and every backward reads the output
+  // ReLU is fused in: every forward writes relu_forward(z), and every backward reads the output
   // y and passes dy only where y > 0 (y may be undefined without g.relu).
   virtual void batchnorm_forward_train(const BatchNormGeometry& g, const Tensor& x,
                                        const Tensor& gamma, const Tensor& beta, Tensor& y,

@@ -23,7 +23,8 @@ struct Conv2dGeometry {
   // kernel pads the extra row at the bottom/right, as PyTorch and Keras do).
   int pad_top = 0, pad_bottom = 0, pad_left = 0, pad_right = 0;
   int out_h = 0, out_w = 0;
-  // A ReLU fused in (the model's "conv2d+relu" node): y = max(0, conv + bias).
+  // A ReLU fused in (the model's "conv2d+relu" node): y = relu_forward(conv + bias)
+  // (activation_math.hpp: max(0, z), NaN kept).
   bool relu = false;
 
   // Fills the padding and output size for 'same' (output = ceil(input / stride)) or
@@ -60,7 +61,7 @@ struct BatchNormGeometry {
   int outer = 0, channels = 0, inner = 0;
   float eps = 1e-5f;
   float momentum = 0.1f;  // running = (1 - momentum) * running + momentum * batch statistic
-  // A ReLU fused in: y = max(0, batchnorm(x)), and backward passes dy only where y > 0
+  // A ReLU fused in: y = relu_forward(batchnorm(x)), and backward passes dy only where y > 0
   // (the backward ops then read y).
   bool relu = false;
 };

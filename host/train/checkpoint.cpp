@@ -53,6 +53,14 @@ std::string checksum_of(const std::vector<SafetensorsEntry>& entries, std::strin
   return checksum_of(spans, text);
 }
 
+// UserError naming `name` when the host tensor holds NaN or infinity.
+void require_finite(const std::string& name, const Tensor& host, std::int64_t step) {
+  const float* values = host.f32();
+  if (!std::all_of(values, values + host.numel(), [](float v) { return std::isfinite(v); }))
+    CADENZA_USER_ERROR("training diverged: '" << name << "' holds NaN or infinity at step " << step
+                                              << "; the last checkpoint is kept; try a lower train.lr");
+}
+
 // Host copies of the tensors (kept alive while the entries point into them). A tensor
 // holding NaN or infinity stops the run here, before it can replace a good checkpoint.
 std::vector<SafetensorsEntry> to_entries(const std::vector<NamedTensor>& tensors, std::vector<Tensor>& host_copies,
@@ -61,10 +69,7 @@ std::vector<SafetensorsEntry> to_entries(const std::vector<NamedTensor>& tensors
   for (const NamedTensor& t : tensors) {
     Tensor host = Tensor::zeros(t.tensor.shape(), t.tensor.dtype());
     backend.copy(t.tensor, host);
-    const float* values = host.f32();
-    if (!std::all_of(values, values + host.numel(), [](float v) { return std::isfinite(v); }))
-      CADENZA_USER_ERROR("training diverged: '" << t.name << "' holds NaN or infinity at step " << step
-                                                << "; the last checkpoint is kept; try a lower train.lr");
+    require_finite(t.name, host, step);
     host_copies.push_back(host);
     std::vector<std::int64_t> shape(t.tensor.shape().data(),
                                     t.tensor.shape().data() + t.tensor.shape().rank());
@@ -74,15 +79,15 @@ std::vector<SafetensorsEntry> to_entries(const std::vector<NamedTensor>& tensors
 }
 
 // Refuses a file whose tensors (and trainer state text) do not give the checksum it records.
+// A file without one (written before checkpoints carried it) is read unchecked.
 void check_checksum(const SafetensorsFile& file, std::string_view text) {
   const auto recorded = file.metadata().find("checksum");
-  if (recorded == file.metadata().end())
-    CADENZA_USER_ERROR(file.path().string() << ": metadata has no checksum");
+  if (recorded == file.metadata().end()) return;
   std::vector<std::pair<const void*, std::size_t>> spans;
   for (const std::string& name : file.names()) spans.emplace_back(file.tensor(name).data, file.tensor(name).nbytes);
   if (checksum_of(spans, text) != recorded->second)
     CADENZA_USER_ERROR(file.path().string() << ": damaged (its contents do not match the checksum written with "
-                                               "them); resume from an earlier checkpoint by linking it as last");
+                                               "them); use an earlier checkpoint of the run (checkpoints/step-*)");
 }
 
 void read_into(const SafetensorsFile& file, const std::vector<NamedTensor>& tensors, Backend& backend) {
@@ -217,6 +222,15 @@ void save_checkpoint(const fs::path& checkpoints_dir, const CheckpointContents& 
     fs::rename(checkpoints_dir / steps[i], doomed);
     fs::remove_all(doomed);
   }
+}
+
+void require_finite_checkpoint(const CheckpointContents& contents, std::int64_t step, Backend& backend) {
+  for (const auto* tensors : {&contents.weights, &contents.trainer_state})
+    for (const NamedTensor& t : *tensors) {
+      Tensor host = Tensor::zeros(t.tensor.shape(), t.tensor.dtype());
+      backend.copy(t.tensor, host);
+      require_finite(t.name, host, step);
+    }
 }
 
 TrainerState load_checkpoint(const fs::path& checkpoint_dir, const CheckpointContents& contents,

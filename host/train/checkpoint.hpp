@@ -61,6 +61,11 @@ void save_checkpoint(const std::filesystem::path& checkpoints_dir, const Checkpo
                      const TrainerState& state, std::uint64_t model_hash, bool is_best, int keep,
                      Backend& backend);
 
+// The check save_checkpoint makes before writing: UserError naming the first tensor that
+// holds NaN or infinity. The ranks that write no checkpoint run it at the same step, so
+// that every rank stops together.
+void require_finite_checkpoint(const CheckpointContents& contents, std::int64_t step, Backend& backend);
+
 // Reads a checkpoint directory (or a run's checkpoints/last) into the given tensors,
 // checking names, shapes and the model hash; returns the trainer state. `check_state`,
 // when given, sees the trainer state before any tensor is read (a resume refuses a

@@ -38,6 +38,7 @@
 #include "host/math/random_math.hpp"
 #include "host/metrics/classification_metrics.hpp"
 #include "host/model/model.hpp"
+#include "host/report/evaluation_report.hpp"
 #include "host/train/checkpoint.hpp"
 #include "host/train/lr_schedule.hpp"
 #include "host/train/optimizer.hpp"
@@ -256,12 +257,10 @@ void Trainer::build() {
       request_.resume ? read_run_split_record(request_.run_dir) : std::nullopt;
   data_ = load_dataset_rank0_first(config_, *communicator_, log_, recorded ? &*recorded : nullptr);
   if (request_.resume) require_run_labels(read_run_labels(request_.run_dir), data_, request_.run_dir);
-  if (writes_files_) {
+  if (writes_files_ && !request_.resume) {  // a resume writes once its checkpoint is accepted (run())
     report_skipped_files();
-    if (!request_.resume) {
-      write_run_labels(request_.run_dir, data_);
-      write_split_record(request_.run_dir / "splits.csv", data_);
-    }
+    write_run_labels(request_.run_dir, data_);
+    write_split_record(request_.run_dir / "splits.csv", data_);
   }
   multi_label_ = data_.multi_label;
   num_labels_ = data_.num_labels();
@@ -555,7 +554,7 @@ void Trainer::check_resumable(const std::map<std::string, std::string>& saved) c
     if (kKeysAResumeMayChange.count(key) || key == "train.batch_size") continue;
     const auto found = saved.find(key);
     const std::string before = found == saved.end() ? "(absent)" : found->second;
-    if (before != value)
+    if (before != valid_utf8(value))  // saved as JSON: a Latin-1 path byte became U+FFFD
       CADENZA_USER_ERROR("--resume " << request_.run_dir.string() << ": " << key << " is " << value
                                      << " now but the run was trained with " << before
                                      << "; a resumed run keeps every setting that decides its steps "
@@ -642,6 +641,8 @@ void Trainer::checkpoint(bool is_best) {
   if (writes_files_)
     save_checkpoint(request_.run_dir / "checkpoints", checkpoint_contents(), state_, model_hash_, is_best,
                     config_.train.keep_checkpoints, context_->backend());
+  else  // the same weights as rank 0's: stop with it rather than wait for it at the barrier
+    require_finite_checkpoint(checkpoint_contents(), state_.global_step, context_->backend());
   communicator_->barrier();  // the checkpoint is complete before any rank reads it
 }
 
@@ -653,8 +654,16 @@ TrainOutcome Trainer::run() {
     state_ = load_checkpoint(request_.run_dir / "checkpoints" / "last", checkpoint_contents(), model_hash_,
                              context_->backend(),
                              [&](const TrainerState& saved) { check_resumable(saved.config_values); });
-    // Only now, with the checkpoint accepted, does the run's config take the resume's overrides.
-    if (writes_files_) write_file_atomically(request_.run_dir / "config.yaml", to_yaml(config_));
+    // Only now, with the checkpoint accepted, does the run directory change.
+    if (writes_files_) {
+      write_file_atomically(request_.run_dir / "config.yaml", to_yaml(config_));
+      report_skipped_files();
+      if (!fs::exists(request_.run_dir / "splits.csv")) {
+        log_.warn(request_.run_dir.string() + " has no splits.csv: the splits were made again from the dataset, "
+                  "which gives the run's own only if its files are unchanged; they are recorded from now on");
+        write_split_record(request_.run_dir / "splits.csv", data_);
+      }
+    }
     // The epoch's sums so far go to rank 0 and zeros to the others, so that the sums over
     // ranks continue from them at any world size.
     Backend& backend = context_->backend();
@@ -708,7 +717,7 @@ TrainOutcome Trainer::run() {
     log_.info("the run has trained all its " + std::to_string(epochs) + " epochs; train it longer with --resume " +
               request_.run_dir.string() + " --set train.epochs=N");
     for (const nlohmann::json& j : read_jsonl(metrics_path))
-      if (j.contains(metric_name_)) outcome.last_val_metric = j[metric_name_].get<double>();
+      if (j.contains(metric_name_) && j[metric_name_].is_number()) outcome.last_val_metric = j[metric_name_].get<double>();
   }
 
   for (int epoch = state_.epoch; epoch < epochs; ++epoch) {
@@ -844,7 +853,17 @@ TrainOutcome run_training(const Config& config, const TrainRequest& request, Log
     if (!request.resume) write_file_atomically(request.run_dir / "config.yaml", to_yaml(config));
   }
   Trainer trainer(config, request, logger);
-  return trainer.run();
+  const TrainOutcome outcome = trainer.run();
+  // The curves are a view of metrics.jsonl, drawn while the lock is held; a failure to
+  // draw them costs the run nothing.
+  if (lock && outcome.status != TrainOutcome::Status::interrupted) {
+    try {
+      write_training_curves(request.run_dir / "metrics.jsonl", request.run_dir);
+    } catch (const std::exception& e) {
+      logger.warn(std::string("training curves not drawn: ") + e.what());
+    }
+  }
+  return outcome;
 }
 
 }  // namespace cadenza

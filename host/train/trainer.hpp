@@ -11,9 +11,11 @@
 //   evaluation scores each clip by the mean of its windows' scores (multiframe).
 // - Files in the run directory: config.yaml (resolved), metrics.jsonl (one object per
 //   epoch), steps.jsonl (one object every train.log_every_steps steps), checkpoints/,
-//   labels.json ({"multi_label": bool, "labels": the names in output order}) and
-//   skipped_files.txt when files of the dataset were left out.
-//   A resumed run first cuts both .jsonl files back to its checkpoint, then appends.
+//   labels.json (host/data/run_labels.hpp), splits.csv (host/data/split_record.hpp),
+//   skipped_files.txt when files of the dataset were left out, loss.png and metric.png
+//   at the end, and .lock, flock()ed by rank 0 while the run lasts.
+//   A resumed run first cuts both .jsonl files back to its checkpoint, then appends; it
+//   writes nothing before its checkpoint is accepted.
 // - Data-parallel (host/dist/): each rank trains on its shard of every global batch of
 //   train.batch_size * world_size examples, gradients are averaged over the ranks during
 //   backward, and every rank takes the same optimizer step, so all hold the same weights;
