@@ -141,8 +141,8 @@ DatasetIndex index_folder(const DataConfig& config) {
       count += n;
       kinds.push_back((extension.empty() ? std::string("no extension") : extension) + " " + std::to_string(n));
     }
-    index.notes.push_back("left out " + std::to_string(count) + (count == 1 ? " file" : " files") +
-                          " that are not audio (" + name_list(kinds, false) + ")");
+    index.notes.push_back("left out " + std::to_string(count) + (count == 1 ? " file that is" : " files that are") +
+                          " not audio (" + name_list(kinds, false) + ")");
   }
 
   for (const auto& [label, files] : files_of_label) index.label_names.push_back(label);
