@@ -46,11 +46,13 @@ std::vector<bool> fused_relus(const ModelConfig& config) {
 
 }  // namespace
 
-// "layer 'pool2' (maxpool2d)" or "the model input".
+// "model.layers[3], layer 'pool2' (maxpool2d)" or "the model input": the config's index
+// first, as a layer without a name of the user's has one made from its type and index.
 std::string Model::describe_node(const ModelConfig& config, int node) const {
   if (node == kModelInput) return "the model input";
-  const LayerConfig& layer = config.layers[nodes_[node].config_layer];
-  return "layer '" + layer.name + "' (" + layer.type + ")";
+  const int index = nodes_[node].config_layer;
+  const LayerConfig& layer = config.layers[index];
+  return "model.layers[" + std::to_string(index) + "], layer '" + layer.name + "' (" + layer.type + ")";
 }
 
 Model::Model(const ModelConfig& config, const Shape& input_shape, int num_outputs,
@@ -120,7 +122,7 @@ Model::Model(const ModelConfig& config, const Shape& input_shape, int num_output
       for (std::size_t k = 0; k < node.input_nodes.size(); ++k)
         sources += (k ? ", " : "") + describe_node(config, node.input_nodes[k]) + " gives " +
                    input_shapes[k].str();
-      throw UserError(std::string(e.what()) + " (its input: " + sources + ")");
+      throw UserError("model.layers[" + std::to_string(i) + "], " + e.what() + " (its input: " + sources + ")");
     }
     node.output = plan.add(Region::activations, lc.name + ".output", node.output_shape);
     const int at = -static_cast<int>(nodes_.size());
