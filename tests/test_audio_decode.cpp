@@ -337,6 +337,22 @@ TEST_CASE("truncated files decode the samples they hold", "[cpu][audio]") {
     const DecodedAudio cut = decode_audio(truncated);
     REQUIRE(cut.samples.size() == 6000);
     CHECK(std::equal(cut.samples.begin(), cut.samples.end(), whole.samples.begin()));
+    CHECK(cut.declared_frames == 10000);  // the header still says 10000: a file cut short
+    CHECK(cut.cut_short());
+    CHECK(whole.declared_frames == -1);
+    CHECK_FALSE(whole.cut_short());
+  }
+  SECTION("FLAC cut in the middle: STREAMINFO still declares the whole length") {
+    const fs::path path = dir / ("whole.flac");
+    write_pcm16(path, SF_FORMAT_FLAC | SF_FORMAT_PCM_16, 22050, 1, to_pcm16(test_tone(22050, 1, 40000)));
+    const std::string bytes = cadenza::read_file(path);
+    const fs::path truncated = dir / ("truncated.flac");
+    write_bytes(truncated, bytes.substr(0, bytes.size() / 2));
+    const DecodedAudio cut = decode_audio(truncated);
+    CHECK(cut.samples.size() < 40000);
+    CHECK(cut.declared_frames == 40000);
+    CHECK(cut.cut_short());
+    CHECK_FALSE(decode_audio(path).cut_short());
   }
   SECTION("MP3 cut in the middle of the stream (its Xing tag declares the whole length)") {
     const fs::path path = dir / ("whole.mp3");
@@ -350,6 +366,8 @@ TEST_CASE("truncated files decode the samples they hold", "[cpu][audio]") {
     CHECK(cut.samples.size() > 4000);
     CHECK(cut.samples.size() < 12000);
     CHECK(correlation(cut.samples, whole.samples) > 0.99);
+    CHECK(cut.declared_frames == -1);  // an MP3's length is an estimate: not judged
+    CHECK_FALSE(cut.cut_short());
   }
 }
 

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "host/audio/audio_decoder.hpp"
+#include "host/io/atomic_file.hpp"
 #include "host/config/config.hpp"
 #include "host/core/error.hpp"
 #include "host/core/logger.hpp"
@@ -574,6 +575,21 @@ TEST_CASE("load_dataset: the PCM cache is reused, and rebuilt when a file change
   const Loaded rewritten = load(config);
   CHECK_THAT(rewritten.log, Contains("PCM cache built"));
   check_matches_decoder(rewritten.data, one, changed);
+
+  // A file cut short (a broken download) is used as far as it goes, and said so in a
+  // warning, when the cache is built and whenever it is reused.
+  const fs::path cut = root / "b" / "four.wav";  // 0.5 s at 16 kHz: 8000 frames
+  const std::string bytes = read_file(cut);
+  std::ofstream(cut, std::ios::binary | std::ios::trunc) << bytes.substr(0, bytes.size() / 2);
+  for (const char* cache : {"PCM cache built", "PCM cache reused"}) {
+    const Loaded loaded = load(config);
+    INFO(loaded.log);
+    CHECK_THAT(loaded.log, Contains(cache) &&
+                               Contains("1 of 4 audio files end before their headers say and are used as far as they "
+                                        "go: " + cut.string() + ": cut short: ") &&
+                               Contains(" of the 8000 frames its header declares"));
+    CHECK(loaded.warnings == 1);
+  }
 }
 
 

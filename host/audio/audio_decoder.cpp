@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdio>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -178,6 +179,28 @@ void reserve_for(const SF_INFO& info, std::vector<float>& samples) {
   }
 }
 
+// The frames the header declares when it declares more than were decoded. Stream formats
+// (FLAC, Vorbis, Opus) give their count in SF_INFO. For RIFF/WAV libsndfile trims SF_INFO
+// to the bytes present and notes the header's own size in its log, as "data : 20000
+// (should be 12000)": the declared frames are then the decoded ones scaled by that ratio.
+// MP3 lengths are estimates, never judged. -1 when the header declares nothing more.
+std::int64_t declared_frames(const OpenedAudio& audio, std::int64_t decoded) {
+  if ((audio.info.format & SF_FORMAT_TYPEMASK) == SF_FORMAT_MPEG) return -1;
+  if (audio.info.frames > decoded && audio.info.frames < SF_COUNT_MAX) return audio.info.frames;
+  char log[4096] = {};
+  sf_command(audio.file.get(), SFC_GET_LOG_INFO, log, sizeof log);
+  for (std::string_view rest(log); !rest.empty();) {
+    const std::size_t end = std::min(rest.find('\n'), rest.size());
+    const std::string line(rest.substr(0, end));
+    rest.remove_prefix(std::min(end + 1, rest.size()));
+    long long written = 0, present = 0;
+    if (std::sscanf(line.c_str(), "data : %lld (should be %lld)", &written, &present) == 2 && present > 0 &&
+        written > present)
+      return static_cast<std::int64_t>(std::llround(double(decoded) * double(written) / double(present)));
+  }
+  return -1;
+}
+
 void require_finite(const fs::path& path, const std::vector<float>& samples) {
   const bool all_finite = std::all_of(samples.begin(), samples.end(),
                                       [](float sample) { return std::isfinite(sample); });
@@ -216,6 +239,7 @@ DecodedAudio decode_audio(const fs::path& path) {
   read_frames(audio, path, -1, &decoded.samples);
   if (decoded.samples.empty()) CADENZA_USER_ERROR(path.string() << ": no audio (0 samples)");
   require_finite(path, decoded.samples);
+  decoded.declared_frames = declared_frames(audio, static_cast<std::int64_t>(decoded.samples.size()));
   return decoded;
 }
 

@@ -38,8 +38,14 @@ struct DecodedAudio {
   int sample_rate = 0;      // Hz, the file's own rate
   int source_channels = 0;  // channels in the file, before the downmix
   std::vector<float> samples;  // mono
+  // Frames the header declares when more than were decoded, else -1 (MP3 lengths, which
+  // are estimates, are not judged).
+  std::int64_t declared_frames = -1;
 
   double seconds() const;
+  // Fewer frames decoded than the header declares: a file cut short (a broken download),
+  // whose samples are those it still holds.
+  bool cut_short() const { return declared_frames > std::int64_t(samples.size()); }
 };
 
 // What the header declares, without decoding.

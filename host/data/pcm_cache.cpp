@@ -14,7 +14,7 @@
 //   the available files back to back in input order; an entry never spans two shards.
 // - manifest.json: format, key, sample_rate, shards (file name, samples) and files (path,
 //   size, mtime_ns, ctime_ns, for a transformed source its transform, status "ok" with
-//   shard/offset/length, or "failed" with reason). It is
+//   shard/offset/length (and a note for a file cut short), or "failed" with reason). It is
 //   written last, so a directory whose manifest parses and matches is complete.
 //
 // Invariants of the build: at most 2 * threads decoded files wait in memory for their turn
@@ -46,6 +46,7 @@
 #include <utility>
 
 #include "host/audio/audio_decoder.hpp"
+#include "host/audio/resampler.hpp"
 #include "host/audio/time_pitch.hpp"
 #include "host/core/error.hpp"
 #include "host/core/hash.hpp"
@@ -207,13 +208,20 @@ std::vector<std::int16_t> to_pcm16(const std::vector<float>& samples) {
 struct DecodedFile {
   std::vector<std::int16_t> samples;
   std::string failure_reason;  // empty when the file decoded
+  std::string note;            // a doubt about samples that are used: "cut short: ..."
 };
 
 DecodedFile decode_file(const PcmSource& source, int sample_rate) {
   const fs::path& path = source.path;
   DecodedFile decoded;
   try {
-    std::vector<float> samples = load_audio(path, sample_rate);
+    DecodedAudio audio = decode_audio(path);
+    if (audio.cut_short())
+      decoded.note = "cut short: " + std::to_string(audio.samples.size()) + " of the " +
+                     std::to_string(audio.declared_frames) + " frames its header declares";
+    std::vector<float> samples = audio.sample_rate == sample_rate
+                                     ? std::move(audio.samples)
+                                     : resample(audio.samples, audio.sample_rate, sample_rate);
     if (source.transformed() && !samples.empty())
       samples = stretch_and_shift(samples, sample_rate, source.stretch, source.semitones);
     decoded.samples = to_pcm16(samples);
@@ -377,6 +385,7 @@ void build_cache_directory(const fs::path& directory, const std::string& key,
       record["shard"] = placement.shard;
       record["offset"] = placement.offset;
       record["length"] = static_cast<std::int64_t>(decoded.samples.size());
+      if (!decoded.note.empty()) record["note"] = decoded.note;
     } else {
       record["status"] = "failed";
       record["reason"] = decoded.failure_reason;
@@ -482,16 +491,20 @@ void report(const PcmCache& cache, bool built, double build_seconds, Logger& log
   } else {
     log.info("PCM cache reused: " + std::string(summary) + " (" + cache.directory().string() + ")");
   }
-  const std::vector<std::string>& failures = cache.failures();
-  if (failures.empty()) return;
-  std::ostringstream warning;
-  warning << failures.size() << " of " << cache.size()
-          << " audio files cannot be decoded and are skipped: ";
-  const std::size_t shown = std::min(failures.size(), kFailuresShownInWarning);
-  for (std::size_t i = 0; i < shown; ++i) warning << (i > 0 ? "; " : "") << failures[i];
-  if (failures.size() > shown)
-    warning << "; and " << failures.size() - shown << " more (see the manifest)";
-  log.warn(warning.str());
+  // One warning per kind, naming the first few files; every one is in the manifest.
+  const auto warn_about = [&](const std::vector<std::string>& files, const std::string& what) {
+    if (files.empty()) return;
+    std::ostringstream warning;
+    warning << files.size() << " of " << cache.size() << " audio files " << what << ": ";
+    const std::size_t shown = std::min(files.size(), kFailuresShownInWarning);
+    for (std::size_t i = 0; i < shown; ++i) warning << (i > 0 ? "; " : "") << files[i];
+    if (files.size() > shown)
+      warning << "; and " << files.size() - shown << " more (all in " << (cache.directory() / kManifestName).string()
+              << ")";
+    log.warn(warning.str());
+  };
+  warn_about(cache.failures(), "cannot be decoded and are skipped");
+  warn_about(cache.notes(), "end before their headers say and are used as far as they go");
 }
 
 }  // namespace
@@ -566,6 +579,8 @@ PcmCache PcmCache::load(const fs::path& directory, const std::string& key, int s
                 entry.offset + entry.length <=
                     cache.shards_[static_cast<std::size_t>(entry.shard)].sample_count(),
             "entry " + std::to_string(i) + " lies outside its shard");
+      if (record.contains("note"))
+        cache.notes_.push_back(source_name(sources[i]) + ": " + record.at("note").get<std::string>());
     } else {
       cache.failures_.push_back(source_name(sources[i]) + ": " + record.at("reason").get<std::string>());
     }

@@ -75,6 +75,8 @@ class PcmCache {
   // the end (all zeros for an unavailable entry). offset and count are non-negative.
   void read(std::size_t i, std::int64_t offset, std::int64_t count, float* out) const;
   const std::vector<std::string>& failures() const { return failures_; }  // "<path>: <reason>"
+  // Files used although they hold fewer frames than their headers declare: "<path>: cut short: ...".
+  const std::vector<std::string>& notes() const { return notes_; }
   const std::filesystem::path& directory() const { return directory_; }
 
  private:
@@ -114,6 +116,7 @@ class PcmCache {
   std::vector<Entry> entries_;
   std::vector<MappedShard> shards_;
   std::vector<std::string> failures_;
+  std::vector<std::string> notes_;
 };
 
 }  // namespace cadenza
