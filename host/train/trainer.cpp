@@ -516,6 +516,14 @@ float Trainer::read_step_loss() {
 // Multiframe evaluation of the split (host/inference/clip_evaluator.hpp), reduced to the
 // epoch's figures.
 Trainer::Evaluation Trainer::evaluate(Split split) {
+  // Without synchronised batchnorm each rank's running statistics follow its own batches;
+  // rank 0's are the ones a checkpoint saves, so every rank scores its share of the clips
+  // with those (as DistributedDataParallel's broadcast_buffers does before each forward).
+  // A resumed run, whose ranks all start from rank 0's, then reports the same figures.
+  if (world_size_ > 1) {
+    Tensor state = arena_->region(Region::state);
+    communicator_->broadcast(state, 0);
+  }
   const ClipEvaluation clips = evaluator_->evaluate(data_, data_.indices(split), eval_cut_, *pipeline_, *model_);
   Evaluation e;
   e.loss = clips.loss;
