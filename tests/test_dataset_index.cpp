@@ -521,6 +521,10 @@ TEST_CASE("csv manifest: paths, labels, the split column and errors", "[cpu][dat
   config.split = "random";
   CHECK(splits_of(index_dataset(config)) == std::vector<int>{-1, -1, -1});
 
+  write_file(manifest, "path,label\na.wav,low;high\nb.wav,low\n");
+  CHECK(index_dataset(config).warnings ==
+        Strings{manifest.string() + ": the label column holds 'low;high', each one class; for several tags per clip, "
+                                    "name the column labels"});
   write_file(manifest, "path,label\na.wav,Rock\nb.wav, rock\n");
   CHECK(index_dataset(config).warnings == Strings{"the labels 'Rock' and 'rock' differ only in case, and are two classes"});
   write_file(manifest, "path,label\na.wav,rock\nb.wav, rock\n");

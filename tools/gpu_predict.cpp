@@ -9,7 +9,7 @@
 // stdout: the top labels of each song (default), one JSON array of songs (--json), or a
 // CSV with a score column per label (--csv).
 #include <algorithm>
-#include <iomanip>
+#include <cstdio>
 #include <iostream>
 #include <limits>
 #include <numeric>
@@ -32,11 +32,20 @@ constexpr const char* kUsage =
     "  --top-k K         labels listed per song (default 5; all with --json/--csv)\n"
     "  --threshold T     list only labels scoring >= T (tags predicted present)\n"
     "  --json            one JSON array: file, seconds, windows, top labels and every score\n"
-    "  --csv             one row per song: file, seconds, windows, score_<label>...\n"
+    "  --csv             one row per song: file, seconds, windows, score_<label>... (every label;\n"
+    "                    --top-k and --threshold choose what the text and --json list)\n"
     "  --checkpoint C    best (default), last, or a checkpoint directory or model.safetensors\n"
     "  --device D        auto (default), cpu, cuda, cuda:N\n"
     "  --threads N       CPU threads (default: all cores)\n"
     "  --quiet           only warnings and errors on stderr\n";
+
+// A score in nine significant digits, which read back as the same float (a low tag score
+// keeps its digits: 3.20000011e-07, not 0.000000).
+std::string score_text(float score) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.9g", score);
+  return text;
+}
 
 // The song's labels by descending score (ties: label order), those >= threshold, at most top_k.
 std::vector<int> ranked_labels(const std::vector<float>& scores, int top_k, float threshold) {
@@ -107,14 +116,17 @@ int predict_main(int argc, char** argv) {
       first_json = false;
     } else if (args.has("--csv")) {
       std::vector<std::string> row{song.file.string(), std::to_string(song.seconds), std::to_string(song.windows)};
-      for (float score : song.scores) row.push_back(std::to_string(score));
+      for (float score : song.scores) row.push_back(score_text(score));
       std::cout << csv_record(row) << std::flush;
     } else {
       std::cout << song.file.string() << "  (" << minutes(song.seconds) << ", " << song.windows << " window"
                 << (song.windows == 1 ? "" : "s") << ")\n";
-      if (top.empty()) std::cout << "  no label scores >= " << threshold << "\n";
-      for (int label : top)
-        std::cout << "  " << std::fixed << std::setprecision(3) << song.scores[label] << "  " << labels[label] << "\n";
+      if (top.empty()) std::cout << "  no label scores >= " << score_text(threshold) << "\n";
+      for (int label : top) {
+        char score[16];
+        std::snprintf(score, sizeof score, "%.3f", song.scores[label]);
+        std::cout << "  " << score << "  " << labels[label] << "\n";
+      }
       std::cout << std::flush;
     }
   };

@@ -173,14 +173,19 @@ int train_main(int argc, char** argv) {
   request.context = group.context.get();
   request.communicator = group.communicator.get();
   const TrainOutcome outcome = run_training(config, request, logger);
-  if (outcome.status == TrainOutcome::Status::interrupted) return kExitInterrupted;
-  if (launch.rank != 0) return 0;
-  if (outcome.status == TrainOutcome::Status::completed || outcome.status == TrainOutcome::Status::stopped_early) {
-    std::cout << "done: " << outcome.epochs_completed << " epochs, " << outcome.global_step << " steps";
-    if (outcome.last_val_metric) std::cout << ", " << outcome.metric_name << " " << *outcome.last_val_metric;
-    std::cout << "; run directory " << run_dir->string() << std::endl;
+  // The last line, even with --quiet: how the run ended and where it is.
+  if (launch.rank == 0) {
+    if (outcome.status == TrainOutcome::Status::interrupted || outcome.status == TrainOutcome::Status::reached_max_steps)
+      std::cout << (outcome.status == TrainOutcome::Status::interrupted ? "stopped" : "reached train.max_steps")
+                << " at step " << outcome.global_step << ", checkpoint written; continue with --resume "
+                << run_dir->string() << std::endl;
+    else {
+      std::cout << "done: " << outcome.epochs_completed << " epochs, " << outcome.global_step << " steps";
+      if (outcome.last_val_metric) std::cout << ", " << outcome.metric_name << " " << *outcome.last_val_metric;
+      std::cout << "; run directory " << run_dir->string() << std::endl;
+    }
   }
-  return 0;
+  return outcome.status == TrainOutcome::Status::interrupted ? kExitInterrupted : 0;
 }
 
 }  // namespace

@@ -237,6 +237,14 @@ Dataset indexed_dataset(const Config& full_config, std::uint64_t train_seed, int
     const auto decoded = [&](int clip) { return d.lengths[clip] > 0; };
     warn_if_changed(*recorded, std::count_if(applied->unlisted.begin(), applied->unlisted.end(), decoded),
                     applied->gone, log);
+    // A dataset's own split (a manifest's split column, an official list) edited since.
+    std::size_t moved = 0;
+    for (int s = 0; s < 3; ++s)
+      for (int clip : applied->splits[s]) moved += index.clips[clip].split >= 0 && index.clips[clip].split != s;
+    if (moved > 0)
+      log.warn("data: " + std::to_string(moved) + (moved == 1 ? " clip has" : " clips have") +
+               " another split in the dataset than in the run's record; the run's is kept (" +
+               recorded->file.string() + ")");
   }
   warn_labels_without_clips(d, log);
 

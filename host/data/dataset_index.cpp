@@ -76,9 +76,13 @@ void drop_duplicate_files(DatasetIndex& index, const std::string& where) {
       continue;
     }
     const ClipEntry& first = kept[it->second];
-    if (first.targets != clip.targets || first.split != clip.split)
+    if (first.targets != clip.targets || first.split != clip.split) {
+      if (first.path == clip.path)
+        CADENZA_USER_ERROR(where << ": " << clip.path.string()
+                                 << " is listed twice with other labels or splits; list each file once");
       CADENZA_USER_ERROR(where << ": " << first.path.string() << " and " << clip.path.string()
                                << " are the same file with other labels or splits; list each file once");
+    }
     index.skipped.push_back(clip.path.string() + ": the same file as " + first.path.string() + "; used once");
   }
   index.clips = std::move(kept);

@@ -221,6 +221,14 @@ DatasetIndex index_csv_manifest(const DataConfig& config) {
                     "', and a classifier needs two or more");
   }
 
+  if (!multi_label) {
+    std::vector<std::string> joined;
+    for (const std::string& label : label_set)
+      if (label.find(';') != std::string::npos) joined.push_back(label);
+    if (!joined.empty())
+      index.warnings.push_back(manifest.string() + ": the label column holds " + name_list(joined) +
+                               ", each one class; for several tags per clip, name the column labels");
+  }
   index.label_names.assign(label_set.begin(), label_set.end());
   std::map<std::string, int> label_of_name;
   for (int i = 0; i < static_cast<int>(index.label_names.size()); ++i) {

@@ -33,8 +33,8 @@ TrainedRun open_trained_run(const fs::path& run_dir, const std::string& checkpoi
     const fs::path dir = run_dir / "checkpoints" / checkpoint;
     if (!fs::exists(dir))
       CADENZA_USER_ERROR(dir.string() << ": no " << checkpoint << " checkpoint"
-                                      << (checkpoint == "best" ? " (a run without a validation split has none; use "
-                                                                 "--checkpoint last)"
+                                      << (checkpoint == "best" ? " (it is written when an epoch with a validation "
+                                                                 "split ends; use --checkpoint last)"
                                                                : ""));
     run.weights = dir / "model.safetensors";
   } else if (fs::is_directory(checkpoint)) {

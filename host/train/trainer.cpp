@@ -391,8 +391,12 @@ void Trainer::build() {
   model_hash_ = model_hash(config_);
 
   std::ostringstream os;
-  os << "data: " << config_.data.dataset << ", " << data_.num_clips() << " clips at " << data_.sample_rate
-     << " Hz, " << num_labels_ << (multi_label_ ? " tags" : " classes") << "; split "
+  const std::size_t in_splits =
+      data_.indices(Split::train).size() + data_.indices(Split::val).size() + data_.indices(Split::test).size();
+  os << "data: " << config_.data.dataset << ", " << in_splits << " clips";
+  if (in_splits < std::size_t(data_.num_clips()))
+    os << " (of " << data_.num_clips() << "; the others cannot be decoded or are not in the run's splits)";
+  os << " at " << data_.sample_rate << " Hz, " << num_labels_ << (multi_label_ ? " tags" : " classes") << "; split "
      << data_.indices(Split::train).size() << " / " << data_.indices(Split::val).size() << " / "
      << data_.indices(Split::test).size() << "; examples of " << config_.data.clip_seconds << " s, "
      << eval_cut_.windows_per_clip << " evaluation window" << (eval_cut_.windows_per_clip == 1 ? "" : "s")
