@@ -70,5 +70,14 @@ TEST_CASE("arguments: -h is --help; one-dash options and repeated values are ref
                     "--device: expected a score between 0 and 1, got '2'");
 }
 
+TEST_CASE("arguments: a flag standing for a config key is checked under its own name", "[cpu][cli]") {
+  CHECK(config_overrides(parse({"runs/a", "--device", "cuda:1", "--set", "train.lr=0.1"}, kSpec)) ==
+        std::vector<std::string>{"train.lr=0.1", "train.device='cuda:1'"});
+  CHECK_THROWS_WITH(config_overrides(parse({"runs/a", "--device", "cuda:"}, kSpec)),
+                    "--device cuda:: train.device: expected auto, cpu, cuda or cuda:N, got 'cuda:'");
+  CHECK_THROWS_WITH(config_overrides(parse({"runs/a", "--device", "banana"}, kSpec)),
+                    "--device banana: train.device: expected auto, cpu, cuda or cuda:N, got 'banana'");
+}
+
 }  // namespace
 }  // namespace cadenza

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <string>
 
+#include "host/config/config.hpp"
 #include "host/config/did_you_mean.hpp"
 #include "host/core/error.hpp"
 
@@ -102,12 +103,34 @@ Arguments parse_arguments(int argc, char** argv, const ArgumentSpec& spec) {
   return args;
 }
 
+namespace {
+
+// `text` as a YAML single-quoted scalar: read back as that string whatever it holds
+// ("cuda:" unquoted is a map).
+std::string yaml_quoted(const std::string& text) {
+  std::string quoted = "'";
+  for (char c : text) quoted += c == '\'' ? std::string("''") : std::string(1, c);
+  return quoted + "'";
+}
+
+}  // namespace
+
 std::vector<std::string> config_overrides(const Arguments& args) {
   std::vector<std::string> overrides;
   if (const auto it = args.repeated.find("--set"); it != args.repeated.end()) overrides = it->second;
-  for (const auto& [flag, key] : {std::pair{"--device", "train.device"}, std::pair{"--threads", "train.threads"},
-                                  std::pair{"--windows", "data.eval_windows"}})
-    if (const auto value = args.value(flag)) overrides.push_back(std::string(key) + "=" + *value);
+  struct FlagKey {
+    const char* flag;
+    const char* key;
+    bool text;  // a string value, passed quoted; else a number, as written
+  };
+  for (const FlagKey& f : {FlagKey{"--device", "train.device", true}, FlagKey{"--threads", "train.threads", false},
+                           FlagKey{"--windows", "data.eval_windows", false}})
+    if (const auto value = args.value(f.flag)) {
+      const std::string yaml = f.text ? yaml_quoted(*value) : *value;
+      if (const auto problem = config_value_problem(f.key, yaml))
+        CADENZA_USER_ERROR(f.flag << " " << *value << ": " << *problem);
+      overrides.push_back(std::string(f.key) + "=" + yaml);
+    }
   return overrides;
 }
 

@@ -64,7 +64,7 @@ Arguments parse_arguments(int argc, char** argv, const ArgumentSpec& spec);
 
 // The config overrides the tools' flags stand for, in this order: each --set, then
 // --device (train.device), --threads (train.threads) and --windows (data.eval_windows)
-// where given.
+// where given. A flag's value the key's schema refuses is a UserError naming the flag.
 std::vector<std::string> config_overrides(const Arguments& args);
 
 }  // namespace cadenza

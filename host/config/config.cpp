@@ -1061,4 +1061,15 @@ std::optional<std::string> model_changing_override(const std::string& path,
   return std::nullopt;
 }
 
+std::optional<std::string> config_value_problem(const std::string& key, const std::string& value) {
+  const std::string text = key + "=" + value;
+  try {
+    parse_config("model: {layers: [{type: dense}]}", "probe", {text});  // the smallest valid config
+  } catch (const UserError& error) {
+    const std::string message = error.what(), prefix = "--set " + text + ": ";
+    return message.starts_with(prefix) ? message.substr(prefix.size()) : message;
+  }
+  return std::nullopt;
+}
+
 }  // namespace cadenza

@@ -252,6 +252,11 @@ std::string to_yaml(const Config& config);
 // in the form to_yaml writes it.
 std::map<std::string, std::string> config_values(const Config& config);
 
+// What is wrong with `value` for `key` on its own ("train.threads: expected an integer >= 0,
+// got -3"), or nullopt when the schema accepts it: for a tool flag that stands for a key,
+// so that its error names the flag rather than a --set the user never typed.
+std::optional<std::string> config_value_problem(const std::string& key, const std::string& value);
+
 // A stable 64-bit hash of the keys that decide the model's shapes and weights' meaning
 // (features, model, data's label set): a checkpoint records it, and resuming or loading
 // with a different one is refused.
