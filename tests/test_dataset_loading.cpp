@@ -576,6 +576,10 @@ TEST_CASE("load_dataset: the PCM cache is reused, and rebuilt when a file change
   CHECK_THAT(third.log, Contains("PCM cache built"));
   CHECK(std::llabs(third.data.lengths[one] - resampled_length(frames, 22050)) <= 2);
   check_matches_decoder(third.data, one, changed);
+  // The three unchanged files are copied from the first cache, not decoded again.
+  CHECK_THAT(third.log, Contains("PCM cache: 3 of 4 files copied from earlier caches of the same files"));
+  for (int clip = 0; clip < first.data.num_clips(); ++clip)
+    if (clip != one) CHECK(read_clip(third.data, clip) == read_clip(first.data, clip));
 
   // Only touching a file (its modification time) rebuilds too; then the cache is reused.
   fs::last_write_time(touched, fs::last_write_time(touched) + std::chrono::seconds(2));

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
 #include <cerrno>
 #include <chrono>
@@ -35,6 +36,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <exception>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -300,12 +302,93 @@ std::string format_duration(double seconds) {
   return text;
 }
 
+// The identity of one decode: a file as stamped (path, size, times, transform). Equal
+// identities decode to equal samples, so a new cache copies them from an earlier one.
+std::string decode_identity(const std::string& path, std::int64_t size, std::int64_t mtime_ns, std::int64_t ctime_ns,
+                            const std::string& transform) {
+  return path + '\0' + std::to_string(size) + '\0' + std::to_string(mtime_ns) + '\0' + std::to_string(ctime_ns) +
+         '\0' + transform;
+}
+
+// A file's decode in an earlier cache: where its samples lie, or why it failed.
+struct EarlierDecode {
+  fs::path shard;  // empty for a failure
+  std::int64_t offset = 0, length = 0;
+  std::string failure_reason, note;
+};
+
+// The decodes of every complete cache under cache_root of this format and sample rate, by
+// identity. A cache that cannot be read is passed over (it is only a shortcut).
+std::map<std::string, EarlierDecode> earlier_decodes(const fs::path& cache_root, int sample_rate) {
+  std::map<std::string, EarlierDecode> found;
+  std::error_code error;
+  for (const fs::directory_entry& entry : fs::directory_iterator(cache_root, error)) {
+    const fs::path manifest_path = entry.path() / kManifestName;
+    if (!entry.is_directory() || !fs::exists(manifest_path)) continue;
+    try {
+      const Json manifest = Json::parse(read_file(manifest_path));
+      if (manifest.at("format").get<std::string>() != kFormat || manifest.at("sample_rate").get<int>() != sample_rate)
+        continue;
+      std::vector<fs::path> shards;
+      for (const Json& shard : manifest.at("shards")) shards.push_back(entry.path() / shard.at("file").get<std::string>());
+      for (const Json& record : manifest.at("files")) {
+        if (!record.contains("ctime_ns")) continue;
+        EarlierDecode decode;
+        if (record.at("status").get<std::string>() == "ok") {
+          decode.shard = shards.at(record.at("shard").get<std::size_t>());
+          decode.offset = record.at("offset").get<std::int64_t>();
+          decode.length = record.at("length").get<std::int64_t>();
+          decode.note = record.value("note", std::string());
+        } else {
+          decode.failure_reason = record.at("reason").get<std::string>();
+        }
+        found.emplace(decode_identity(record.at("path").get<std::string>(), record.at("size").get<std::int64_t>(),
+                                      record.at("mtime_ns").get<std::int64_t>(),
+                                      record.at("ctime_ns").get<std::int64_t>(),
+                                      record.value("transform", std::string())),
+                      std::move(decode));
+      }
+    } catch (const std::exception&) {
+      continue;
+    }
+  }
+  return found;
+}
+
+// The earlier decode's samples read from its shard, or nullopt when they cannot be read.
+std::optional<DecodedFile> copy_earlier_decode(const EarlierDecode& earlier) {
+  DecodedFile decoded;
+  decoded.failure_reason = earlier.failure_reason;
+  decoded.note = earlier.note;
+  if (!earlier.failure_reason.empty()) return decoded;
+  std::ifstream shard(earlier.shard, std::ios::binary);
+  decoded.samples.resize(static_cast<std::size_t>(earlier.length));
+  shard.seekg(static_cast<std::streamoff>(earlier.offset) * 2);
+  shard.read(reinterpret_cast<char*>(decoded.samples.data()), static_cast<std::streamsize>(earlier.length) * 2);
+  if (!shard || shard.gcount() != static_cast<std::streamsize>(earlier.length) * 2) return std::nullopt;
+  return decoded;
+}
+
 // Decodes `sources` on `threads` threads and writes them in input order into `directory`
 // (shards, then manifest.json). Reports progress through `log` from the calling thread.
 void build_cache_directory(const fs::path& directory, const std::string& key,
                            const std::vector<PcmSource>& sources, const std::vector<FileStamp>& stamps,
                            const PcmCacheOptions& options, int threads, Logger& log) {
   const std::size_t file_count = sources.size();
+  const std::map<std::string, EarlierDecode> earlier = earlier_decodes(options.cache_root, options.sample_rate);
+  std::atomic<std::size_t> copied{0};
+  // A file's decode: copied from an earlier cache when one holds it, else decoded.
+  const auto decode_or_copy = [&](std::size_t index) {
+    const FileStamp& stamp = stamps[index];
+    const auto found = earlier.find(
+        decode_identity(valid_utf8(stamp.absolute_path), stamp.size, stamp.mtime_ns, stamp.ctime_ns, stamp.transform));
+    if (found != earlier.end())
+      if (std::optional<DecodedFile> copy = copy_earlier_decode(found->second)) {
+        ++copied;
+        return std::move(*copy);
+      }
+    return decode_file(sources[index], options.sample_rate);
+  };
   const std::size_t reorder_window = 2 * static_cast<std::size_t>(threads);
 
   std::mutex mutex;
@@ -329,7 +412,7 @@ void build_cache_directory(const fs::path& directory, const std::string& key,
         index = next_to_claim++;
       }
       try {
-        DecodedFile decoded = decode_file(sources[index], options.sample_rate);
+        DecodedFile decoded = decode_or_copy(index);
         std::lock_guard lock(mutex);
         decoded_waiting.emplace(index, std::move(decoded));
       } catch (...) {
@@ -408,6 +491,9 @@ void build_cache_directory(const fs::path& directory, const std::string& key,
     }
   }
   log.end_progress();
+  if (copied > 0)
+    log.info("PCM cache: " + std::to_string(copied.load()) + " of " + std::to_string(file_count) +
+             " files copied from earlier caches of the same files, the others decoded");
 
   Json shard_records = Json::array();
   const std::vector<std::int64_t>& shard_samples = shards.finish();

@@ -3,8 +3,11 @@
 //
 // Invariants:
 // - A cache lives in `cache_root/<key>/`, where the key hashes the format, the sample rate
-//   and every input file's absolute path, size, modification time and transform (see pcm_cache.cpp).
-//   Any change to the inputs gives another key, so a stale cache is never reused.
+//   and every input file's absolute path, size, modification and status-change times and
+//   transform (see pcm_cache.cpp). Any change to the inputs gives another key, so a stale
+//   cache is never reused. A build copies each file whose path, size, times and transform
+//   an earlier cache under cache_root holds (same format and rate) from that cache's shard
+//   instead of decoding it again: adding a file to a dataset decodes that file only.
 // - A cache directory is complete once it exists under its key: it is built in
 //   `<key>.building-<pid>/`, its shards and manifest.json are fsync()ed, and only then is it
 //   renamed to `<key>/`. A directory under the key whose manifest is missing or does not
