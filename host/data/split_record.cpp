@@ -10,6 +10,11 @@
 #include "host/io/csv.hpp"
 
 namespace cadenza {
+namespace {
+
+constexpr const char* kRunRecordName = "splits.csv";
+
+}  // namespace
 
 void write_split_record(const std::filesystem::path& file, const Dataset& d) {
   std::vector<std::pair<int, Split>> rows;
@@ -40,9 +45,13 @@ SplitRecord read_split_record(const std::filesystem::path& file) {
 }
 
 std::optional<SplitRecord> read_run_split_record(const std::filesystem::path& run_dir) {
-  const std::filesystem::path file = run_dir / "splits.csv";
+  const std::filesystem::path file = run_dir / kRunRecordName;
   if (!std::filesystem::exists(file)) return std::nullopt;
   return read_split_record(file);
+}
+
+void write_run_split_record(const std::filesystem::path& run_dir, const Dataset& d) {
+  write_split_record(run_dir / kRunRecordName, d);
 }
 
 }  // namespace cadenza

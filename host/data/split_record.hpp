@@ -38,5 +38,7 @@ SplitRecord read_split_record(const std::filesystem::path& file);
 // run_dir/splits.csv, the name a run's record has; nullopt when the run has none (it was
 // trained without one, and its splits are made again from the dataset).
 std::optional<SplitRecord> read_run_split_record(const std::filesystem::path& run_dir);
+// write_split_record to run_dir/splits.csv.
+void write_run_split_record(const std::filesystem::path& run_dir, const Dataset& d);
 
 }  // namespace cadenza

@@ -22,13 +22,13 @@
 #include "host/cpu/spectrogram.hpp"
 #include "host/data/batch_loader.hpp"
 #include "host/data/dataset.hpp"
+#include "host/data/run_labels.hpp"
 #include "host/data/sampler.hpp"
+#include "host/data/split_record.hpp"
 #include "host/dist/communicator.hpp"
 #include "host/dist/gradient_reducer.hpp"
 #include "host/inference/clip_evaluator.hpp"
 #include "host/inference/window_pipeline.hpp"
-#include "host/data/run_labels.hpp"
-#include "host/data/split_record.hpp"
 #include "host/io/atomic_file.hpp"
 #include "host/io/file_lock.hpp"
 #include "host/io/json_text.hpp"
@@ -65,13 +65,18 @@ std::string format_duration(double seconds) {
   return os.str();
 }
 
-// Keeps the lines of a .jsonl file whose `key` is at most `limit`.
-void truncate_jsonl(const fs::path& path, const char* key, std::int64_t limit) {
-  if (!fs::exists(path)) return;
+// Keeps the lines of a .jsonl file whose `key` is at most `limit`; returns how many.
+std::size_t truncate_jsonl(const fs::path& path, const char* key, std::int64_t limit) {
+  if (!fs::exists(path)) return 0;
   std::string kept;
+  std::size_t lines = 0;
   for (const nlohmann::json& j : read_jsonl(path))
-    if (j.contains(key) && j[key].get<std::int64_t>() <= limit) kept += json_text(j) + "\n";
+    if (j.contains(key) && j[key].get<std::int64_t>() <= limit) {
+      kept += json_text(j) + "\n";
+      ++lines;
+    }
   write_file_atomically(path, kept);
+  return lines;
 }
 
 // The dataset, built by rank 0 first (it indexes the files and builds the decoded-audio
@@ -187,6 +192,7 @@ class Trainer {
   Communicator* communicator_ = nullptr;
   int rank_ = 0, world_size_ = 1;
   bool writes_files_ = true;  // rank 0
+  bool has_split_record_ = false;  // a resumed run's splits.csv was there (build())
   Dataset data_;
   bool multi_label_ = false;
   bool sigmoid_loss_ = false;  // sigmoid BCE (multi-label, or chosen); else softmax CE
@@ -256,11 +262,12 @@ void Trainer::build() {
   const std::optional<SplitRecord> recorded =
       request_.resume ? read_run_split_record(request_.run_dir) : std::nullopt;
   data_ = load_dataset_rank0_first(config_, *communicator_, log_, recorded ? &*recorded : nullptr);
+  has_split_record_ = recorded.has_value();
   if (request_.resume) require_run_labels(read_run_labels(request_.run_dir), data_, request_.run_dir);
   if (writes_files_ && !request_.resume) {  // a resume writes once its checkpoint is accepted (run())
     report_skipped_files();
     write_run_labels(request_.run_dir, data_);
-    write_split_record(request_.run_dir / "splits.csv", data_);
+    write_run_split_record(request_.run_dir, data_);
   }
   multi_label_ = data_.multi_label;
   num_labels_ = data_.num_labels();
@@ -670,10 +677,10 @@ TrainOutcome Trainer::run() {
     if (writes_files_) {
       write_file_atomically(request_.run_dir / "config.yaml", to_yaml(config_));
       report_skipped_files();
-      if (!fs::exists(request_.run_dir / "splits.csv")) {
+      if (!has_split_record_) {
         log_.warn(request_.run_dir.string() + " has no splits.csv: the splits were made again from the dataset, "
                   "which gives the run's own only if its files are unchanged; they are recorded from now on");
-        write_split_record(request_.run_dir / "splits.csv", data_);
+        write_run_split_record(request_.run_dir, data_);
       }
     }
     // The epoch's sums so far go to rank 0 and zeros to the others, so that the sums over
@@ -690,9 +697,9 @@ TrainOutcome Trainer::run() {
       backend.fill_zero(epoch_targets_);
     }
     if (writes_files_) {
-      truncate_jsonl(metrics_path, "epoch", state_.epoch);
+      const std::size_t kept = truncate_jsonl(metrics_path, "epoch", state_.epoch);
       truncate_jsonl(steps_path, "step", state_.global_step);
-      if (const std::size_t kept = read_jsonl(metrics_path).size(); kept < std::size_t(state_.epoch))
+      if (kept < std::size_t(state_.epoch))
         log_.warn(metrics_path.string() + " holds " + std::to_string(kept) + " of the " +
                   std::to_string(state_.epoch) + " epochs finished; the run goes on, and its curves lack the others");
     }
