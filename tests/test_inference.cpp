@@ -50,7 +50,7 @@ const fs::path& trained_run(bool multi_label) {
     std::ostringstream quiet;
     Logger log(quiet, Logger::Level::warn);
     const Config config = load_config(kDemo, small_run(multi_label));
-    run_training(config, TrainRequest{dir->path(), false, nullptr}, log);
+    run_training(config, TrainRequest{dir->path(), false}, log);
   }
   return dir->path();
 }

@@ -5,8 +5,9 @@
 // of random bytes and an empty one. The cache must hold load_audio()'s samples to within
 // int16 rounding, skip the broken files with their reasons and one warning, be reused for
 // the same inputs and rebuilt for changed ones, build once when two threads or two
-// processes open it at the same time, clean up after killed builds, treat a directory
-// without its manifest as missing, and write the same bytes for any thread count.
+// processes open it at the same time, clean up after killed builds, keep a stopped build's
+// files for the next one, treat a directory without its manifest as missing, and write the
+// same bytes for any thread count.
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 #include <sndfile.h>
@@ -28,6 +29,7 @@
 
 #include "host/audio/audio_decoder.hpp"
 #include "host/audio/resampler.hpp"
+#include "host/core/error.hpp"
 #include "host/core/logger.hpp"
 #include "host/data/pcm_cache.hpp"
 #include "host/io/atomic_file.hpp"
@@ -380,6 +382,57 @@ TEST_CASE("a PCM cache build left by a killed process is removed", "[cpu][data][
   CHECK(fs::exists(other_key_build));  // another key's build is not this build's to remove
   CHECK(max_abs_difference(read_entry(cache, 2), load_audio(data.files[2], 16000)) <=
         0.5 / 32768 + 1e-7);
+}
+
+// PcmCacheOptions whose stop_requested answers true from its `stop_at`-th question on.
+PcmCacheOptions stopping_at(const fs::path& root, int stop_at, int& asked) {
+  PcmCacheOptions options = options_for(root);
+  options.stop_requested = [stop_at, &asked] { return ++asked >= stop_at; };
+  return options;
+}
+
+TEST_CASE("a stopped PCM cache build keeps its files for the next build", "[cpu][data][cache]") {
+  TempDir dir;
+  const Dataset data(dir);
+  CapturedLog reference_log;
+  const PcmCache reference = PcmCache::open_or_build(data.files, options_for(dir / "reference"), reference_log.log);
+  const std::string key = reference.directory().filename().string();
+  const fs::path stopped = dir / "cache" / (key + ".stopped");
+
+  // Asked before each file: the third answer stops the build after two files.
+  int asked = 0;
+  CapturedLog log;
+  CHECK_THROWS_MATCHES(PcmCache::open_or_build(data.files, stopping_at(dir / "cache", 3, asked), log.log),
+                       Interrupted, Catch::Message("the decoded-audio cache was stopped after 2 of 5 files; the "
+                                                   "next run decodes only the rest (they are kept in " +
+                                                   stopped.string() + ")"));
+  CHECK(asked == 3);
+  CHECK(entries_of(dir / "cache") == std::vector<std::string>{key + ".lock", key + ".stopped"});
+  const nlohmann::json manifest = nlohmann::json::parse(cadenza::read_file(stopped / "manifest.json"));
+  REQUIRE(manifest.at("files").size() == 2);
+  CHECK(manifest.at("files")[0].at("status") == "ok");
+  CHECK(manifest.at("files")[1].at("status") == "failed");  // the corrupt file's failure is kept too
+
+  SECTION("a build stopped sooner keeps the earlier stop's files") {
+    int asked_again = 0;
+    CapturedLog again;
+    CHECK_THROWS_MATCHES(PcmCache::open_or_build(data.files, stopping_at(dir / "cache", 2, asked_again), again.log),
+                         Interrupted,
+                         Catch::Message("the decoded-audio cache was stopped after 1 of 5 files; the next run "
+                                        "decodes only the rest"));
+    CHECK(nlohmann::json::parse(cadenza::read_file(stopped / "manifest.json")).at("files").size() == 2);
+  }
+  SECTION("the next build copies them, decodes the rest and removes them") {
+    CapturedLog next;
+    const PcmCache cache = PcmCache::open_or_build(data.files, options_for(dir / "cache"), next.log);
+    CHECK_THAT(next.text.str(), Contains("PCM cache: 2 of 5 files copied from earlier caches"));
+    CHECK_FALSE(fs::exists(stopped));
+    CHECK(cache.failures() == reference.failures());
+    for (std::size_t i = 0; i < data.files.size(); ++i) {
+      CHECK(cache.available(i) == reference.available(i));
+      if (cache.available(i)) CHECK(read_entry(cache, i) == read_entry(reference, i));
+    }
+  }
 }
 
 TEST_CASE("a PCM cache of no files is empty", "[cpu][data][cache]") {

@@ -1,6 +1,6 @@
 // [slow][train] End to end on the CPU backend: the demo reaches its accuracy and the
 // headline CRNN its ROC-AUC on synthetic tags; a run is reproducible; stopping (max_steps,
-// Ctrl-C) and resuming gives exactly the losses and weights of an unbroken run; gpu_train
+// Ctrl-C, a stop during validation) and resuming gives exactly the losses and weights of an unbroken run; gpu_train
 // reports user errors with one line and exit 2.
 //
 // The resume tests use a small variant of the demo (fewer clips, 3 epochs) so they take
@@ -55,7 +55,7 @@ std::vector<std::vector<double>> epoch_figures(const fs::path& run_dir) {
 }
 
 TrainOutcome train(const Config& config, const fs::path& run_dir, bool resume, Logger& logger) {
-  return run_training(config, TrainRequest{run_dir, resume, nullptr}, logger);
+  return run_training(config, TrainRequest{run_dir, resume}, logger);
 }
 
 int run_command(const std::string& command) {
@@ -154,6 +154,28 @@ TEST_CASE("the same seed gives the same run; stopping and resuming changes nothi
       CHECK(read_file(resumed.path() / "checkpoints" / "last" / "model.safetensors") ==
             read_file(unbroken.path() / "checkpoints" / "last" / "model.safetensors"));
     }
+  }
+  SECTION("stopped during validation") {
+    // Asked before each of epoch 1's 4 steps, then after each validation batch: the 5th
+    // answer stops the run in epoch 1's validation.
+    int asked = 0;
+    TrainRequest request{resumed.path(), false};
+    request.stop_requested = [&asked] { return ++asked >= 5; };
+    const TrainOutcome first = run_training(config, request, logger);
+    CHECK(first.status == TrainOutcome::Status::interrupted);
+    CHECK(first.global_step == 4);
+    CHECK(asked == 5);
+    CHECK_THAT(log.str(), Catch::Contains("stopped during validation: checkpoint at step 4 written"));
+    CHECK(read_jsonl(resumed.path() / "metrics.jsonl").empty());
+    // The resume validates epoch 1 first (no step of it to time), then goes on as unbroken.
+    const TrainOutcome second = train(config, resumed.path(), true, logger);
+    CHECK(second.status == TrainOutcome::Status::completed);
+    CHECK(epoch_figures(resumed.path()) == reference);
+    CHECK(logged_step_losses(resumed.path()) == logged_step_losses(unbroken.path()));
+    const auto epochs = read_jsonl(resumed.path() / "metrics.jsonl");
+    CHECK_FALSE(epochs[0].contains("samples_per_s"));
+    CHECK(epochs[0]["lr"] == read_jsonl(unbroken.path() / "metrics.jsonl")[0]["lr"]);
+    CHECK(epochs[1].contains("samples_per_s"));
   }
   SECTION("a resume that would take other steps is refused, naming the key") {
     auto stopping = small_run_overrides();

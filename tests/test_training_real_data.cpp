@@ -83,7 +83,7 @@ TEST_CASE("a folder of audio files trains with crops, augmentation and multifram
   std::ostringstream log;
   Logger logger(log);
   const Config config = load_config(kDemo, overrides_for(data.path(), cache.path()));
-  const TrainOutcome outcome = run_training(config, TrainRequest{unbroken.path(), false, nullptr}, logger);
+  const TrainOutcome outcome = run_training(config, TrainRequest{unbroken.path(), false}, logger);
   INFO(log.str());
   CHECK(outcome.status == TrainOutcome::Status::completed);
   CHECK(outcome.last_val_metric.value_or(0.0) >= 0.8);  // 4 classes: chance is 0.25
@@ -100,9 +100,9 @@ TEST_CASE("a folder of audio files trains with crops, augmentation and multifram
     auto stopping = overrides_for(data.path(), cache.path());
     stopping.push_back("train.max_steps=15");  // mid-epoch 3 (6 steps per epoch)
     const Config first = load_config(kDemo, stopping);
-    CHECK(run_training(first, TrainRequest{resumed.path(), false, nullptr}, logger).status ==
+    CHECK(run_training(first, TrainRequest{resumed.path(), false}, logger).status ==
           TrainOutcome::Status::reached_max_steps);
-    CHECK(run_training(config, TrainRequest{resumed.path(), true, nullptr}, logger).status ==
+    CHECK(run_training(config, TrainRequest{resumed.path(), true}, logger).status ==
           TrainOutcome::Status::completed);
     CHECK(read_lines(resumed.path() / "steps.jsonl") == read_lines(unbroken.path() / "steps.jsonl"));
     std::vector<std::string> unbroken_metrics, resumed_metrics;

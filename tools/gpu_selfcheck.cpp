@@ -83,7 +83,7 @@ int selfcheck_main(int argc, char** argv) {
                                                     "train.max_steps=" + std::to_string(steps),
                                                     "train.log_every_steps=1"});
     const fs::path run_dir = scratch / devices[d];
-    run_training(config, TrainRequest{run_dir, false, nullptr}, logger);
+    run_training(config, TrainRequest{run_dir, false}, logger);
     losses[d] = logged_step_losses(run_dir);
   }
   fs::remove_all(scratch);

@@ -7,8 +7,10 @@
 // At the end of a run it draws loss.png and metric.png (curves per epoch) in the run
 // directory; gpu_eval RUN_DIR then evaluates it.
 //
-// Ctrl-C (or SIGTERM) finishes the current step, writes a checkpoint and exits 130; a
-// second Ctrl-C exits at once (losing only the steps since the last checkpoint).
+// Ctrl-C (or SIGTERM) finishes the current step or validation batch, writes a checkpoint
+// and exits 130; during a build of the decoded-audio cache it keeps the files decoded so
+// far for the next run. A second Ctrl-C exits at once (losing only the steps since the last
+// checkpoint).
 //
 // Data-parallel: one process per device, started by mpirun, srun or torchrun-style
 // variables (host/dist/launch.hpp); rank 0 prints and writes the run directory.
@@ -44,6 +46,13 @@ void on_stop_signal(int signal_number) {
     std::signal(signal_number, SIG_DFL);
     std::raise(signal_number);
   }
+}
+
+bool stop_requested() { return g_stop_requested.load(); }
+
+void install_stop_handlers() {
+  std::signal(SIGINT, on_stop_signal);
+  std::signal(SIGTERM, on_stop_signal);
 }
 
 constexpr const char* kUsage =
@@ -145,9 +154,11 @@ int train_main(int argc, char** argv) {
     std::cout << model_summary(config, context->backend());
     return 0;
   }
+  install_stop_handlers();
   if (args.has("--prepare-only")) {
     if (launch.rank != 0) return 0;  // one process builds the cache
-    const Dataset data = load_dataset(config, config.train.seed, config.train.threads, logger);
+    const Dataset data =
+        load_dataset(config, config.train.seed, config.train.threads, logger, nullptr, stop_requested);
     for (const std::string& line : data.skipped) logger.warn("skipped " + line);
     std::cout << "prepared " << config.data.dataset << ": " << data.num_clips() << " clips, "
               << data.num_labels() << (data.multi_label ? " tags" : " classes") << ", split "
@@ -158,6 +169,7 @@ int train_main(int argc, char** argv) {
   }
   ProcessGroup group = join_process_group(launch, config.train.device, config.train.threads,
                                           config.train.dist.timeout_seconds, logger);
+  install_stop_handlers();  // again: MPI_Init may install handlers of its own
   if (!run_dir) run_dir = default_run_dir(config.model.name, *group.communicator);
   if (!resume_dir && holds_a_run(*run_dir))
     CADENZA_USER_ERROR("run directory " << run_dir->string() << " already holds a run; continue it with "
@@ -167,9 +179,7 @@ int train_main(int argc, char** argv) {
   logger.info("cadenza gpu_train: " + (config.source_path.empty() ? std::string("(built-in)") : config.source_path) +
               " → " + run_dir->string());
   logger.info("resolved config:\n" + to_yaml(config));
-  std::signal(SIGINT, on_stop_signal);
-  std::signal(SIGTERM, on_stop_signal);
-  TrainRequest request{*run_dir, resume_dir.has_value(), &g_stop_requested};
+  TrainRequest request{*run_dir, resume_dir.has_value(), stop_requested};
   request.context = group.context.get();
   request.communicator = group.communicator.get();
   const TrainOutcome outcome = run_training(config, request, logger);

@@ -29,6 +29,9 @@ int tool_main(const char* tool_name, const std::function<int()>& body) {
     if (message.starts_with(prefix)) message.erase(0, prefix.size());
     std::cerr << tool_name << ": error: " << message << std::endl;
     return kExitUserError;
+  } catch (const Interrupted& e) {
+    std::cerr << tool_name << ": stopped: " << e.what() << std::endl;
+    return kExitInterrupted;
   } catch (const JobError& e) {
     std::cerr << tool_name << ": job failed: " << e.what() << std::endl;
     return kExitInternalError;

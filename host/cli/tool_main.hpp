@@ -2,7 +2,7 @@
 //
 // Exit codes of every tool: 0 success; 1 an internal error (a bug or a library failure,
 // printed with its source location); 2 a user error (bad config, missing file, ...);
-// 130 stopped by Ctrl-C or SIGTERM after writing a checkpoint.
+// 130 stopped by Ctrl-C or SIGTERM (after writing a checkpoint, when training).
 #pragma once
 
 #include <functional>

@@ -7,7 +7,8 @@
 //   does not fit); its message is already the whole line the user sees, naming the file,
 //   key or layer and what was expected. Error is everything else (a bug, a library
 //   failure) and carries the source location of the check that failed; JobError is the
-//   failure of another rank of a data-parallel job.
+//   failure of another rank of a data-parallel job; Interrupted is a stop the user asked
+//   for (Ctrl-C, SIGTERM), thrown where work can end cleanly, its message saying what was kept.
 // - Vendor status codes (CUDA, cuDNN, cuBLAS, cuFFT, NCCL) are checked by the macro in
 //   cuda/check.cuh, which throws Error the same way.
 #pragma once
@@ -32,6 +33,13 @@ class UserError : public Error {
 // Another process of a data-parallel job died, hung or broke the communicator: not a
 // mistake of this process; the message names the rank, the operation and the timeout.
 class JobError : public Error {
+ public:
+  using Error::Error;
+};
+
+// The user asked the process to stop (Ctrl-C, SIGTERM) and the work under way ended at a
+// point where nothing is half-written; the message says what was kept.
+class Interrupted : public Error {
  public:
   using Error::Error;
 };

@@ -197,7 +197,7 @@ Dataset synthetic_dataset(const Config& full_config, std::uint64_t train_seed, c
 }
 
 Dataset indexed_dataset(const Config& full_config, std::uint64_t train_seed, int threads, Logger& log,
-                        const SplitRecord* recorded) {
+                        const SplitRecord* recorded, const std::function<bool()>& stop_requested) {
   const DataConfig& config = full_config.data;
   DatasetIndex index = index_dataset(config);
   for (const std::string& note : index.notes) log.info("data: " + note);
@@ -214,6 +214,7 @@ Dataset indexed_dataset(const Config& full_config, std::uint64_t train_seed, int
   options.cache_root = pcm_cache_root(config);
   options.sample_rate = config.sample_rate;
   options.threads = threads;
+  options.stop_requested = stop_requested;
   PcmCache cache = PcmCache::open_or_build(files, options, log);
 
   Dataset d;
@@ -302,9 +303,10 @@ fs::path pcm_cache_root(const DataConfig& config) {
 }
 
 Dataset load_dataset(const Config& config, std::uint64_t train_seed, int threads, Logger& log,
-                     const SplitRecord* recorded) {
-  Dataset d = config.data.dataset == "synthetic" ? synthetic_dataset(config, train_seed, recorded, log)
-                                                 : indexed_dataset(config, train_seed, threads, log, recorded);
+                     const SplitRecord* recorded, const std::function<bool()>& stop_requested) {
+  Dataset d = config.data.dataset == "synthetic"
+                  ? synthetic_dataset(config, train_seed, recorded, log)
+                  : indexed_dataset(config, train_seed, threads, log, recorded, stop_requested);
   d.name = config.data.dataset;
   d.sample_rate = config.data.sample_rate;
   return d;

@@ -18,6 +18,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -78,8 +79,9 @@ std::filesystem::path pcm_cache_root(const DataConfig& config);
 // and the offline-augmentation cache. `train_seed` seeds a random split when
 // data.split_seed is 0. With `recorded` (a run's splits.csv) the clips take the recorded
 // splits instead, and a warning says how many clips are new (left out) or gone; a record
-// that lists none of the clips is set aside with a warning.
+// that lists none of the clips is set aside with a warning. Once `stop_requested` answers true
+// a cache build keeps what it decoded and throws Interrupted (pcm_cache.hpp).
 Dataset load_dataset(const Config& config, std::uint64_t train_seed, int threads, Logger& log,
-                     const SplitRecord* recorded = nullptr);
+                     const SplitRecord* recorded = nullptr, const std::function<bool()>& stop_requested = {});
 
 }  // namespace cadenza

@@ -371,9 +371,11 @@ std::optional<DecodedFile> copy_earlier_decode(const EarlierDecode& earlier) {
 
 // Decodes `sources` on `threads` threads and writes them in input order into `directory`
 // (shards, then manifest.json). Reports progress through `log` from the calling thread.
-void build_cache_directory(const fs::path& directory, const std::string& key,
-                           const std::vector<PcmSource>& sources, const std::vector<FileStamp>& stamps,
-                           const PcmCacheOptions& options, int threads, Logger& log) {
+// Returns the number of files written: all of them, or fewer when options.stop_requested
+// became true (the manifest then lists those first files).
+std::size_t build_cache_directory(const fs::path& directory, const std::string& key,
+                                  const std::vector<PcmSource>& sources, const std::vector<FileStamp>& stamps,
+                                  const PcmCacheOptions& options, int threads, Logger& log) {
   const std::size_t file_count = sources.size();
   const std::map<std::string, EarlierDecode> earlier = earlier_decodes(options.cache_root, options.sample_rate);
   std::atomic<std::size_t> copied{0};
@@ -446,7 +448,10 @@ void build_cache_directory(const fs::path& directory, const std::string& key,
   ShardWriter shards(directory, options.shard_bytes);
   const auto start = std::chrono::steady_clock::now();
   auto last_progress = start;
-  for (std::size_t index = 0; index < file_count; ++index) {
+  std::size_t written = 0;
+  for (; written < file_count; ++written) {
+    if (options.stop_requested && options.stop_requested()) break;
+    const std::size_t index = written;
     DecodedFile decoded;
     {
       std::unique_lock lock(mutex);
@@ -491,6 +496,7 @@ void build_cache_directory(const fs::path& directory, const std::string& key,
     }
   }
   log.end_progress();
+
   if (copied > 0)
     log.info("PCM cache: " + std::to_string(copied.load()) + " of " + std::to_string(file_count) +
              " files copied from earlier caches of the same files, the others decoded");
@@ -506,6 +512,16 @@ void build_cache_directory(const fs::path& directory, const std::string& key,
                          {"shards", std::move(shard_records)},
                          {"files", std::move(file_records)}};
   write_file_atomically(directory / kManifestName, json_text(manifest, 2) + "\n");
+  return written;
+}
+
+// The number of files a stopped build's manifest lists (0 when it has none or cannot be read).
+std::size_t stopped_build_files(const fs::path& directory) {
+  try {
+    return Json::parse(read_file(directory / kManifestName)).at("files").size();
+  } catch (const std::exception&) {
+    return 0;
+  }
 }
 
 // Removes what killed builds left (`<key>.building-*`) and a directory under the key that
@@ -546,10 +562,25 @@ void build_and_publish(const fs::path& cache_root, const std::string& key,
   std::error_code error;
   fs::create_directory(building, error);
   if (error) CADENZA_USER_ERROR("cannot create " << building.string() << ": " << error.message());
+  const fs::path stopped = cache_root / (key + ".stopped");
   try {
-    build_cache_directory(building, key, sources, stamps, options,
-                          decode_thread_count(options.threads, sources.size()), log);
+    const std::size_t written = build_cache_directory(building, key, sources, stamps, options,
+                                                      decode_thread_count(options.threads, sources.size()), log);
     fsync_directory(building);
+    if (written < sources.size()) {
+      // Kept for the next build to copy from, unless an earlier stop of this key kept more.
+      const bool keep = written > stopped_build_files(stopped);
+      if (keep) {
+        fs::remove_all(stopped);
+        fs::rename(building, stopped);
+        fsync_directory(cache_root);
+      } else {
+        fs::remove_all(building);
+      }
+      throw Interrupted("the decoded-audio cache was stopped after " + std::to_string(written) + " of " +
+                        std::to_string(sources.size()) + " files; the next run decodes only the rest" +
+                        (keep ? " (they are kept in " + stopped.string() + ")" : ""));
+    }
     if (::rename(building.c_str(), directory.c_str()) != 0) {
       CADENZA_USER_ERROR("cannot rename " << building.string() << " to " << directory.string()
                                           << ": " << system_reason(errno));
@@ -559,6 +590,7 @@ void build_and_publish(const fs::path& cache_root, const std::string& key,
     fs::remove_all(building, error);
     throw;
   }
+  fs::remove_all(stopped, error);  // its files are in the complete cache now
 }
 
 // The info line after opening (and the warning line when files failed).

@@ -15,6 +15,10 @@
 // - Builds of one key are serialised by an exclusive flock() on `cache_root/<key>.lock`: a
 //   process that finds a build under way waits for it and opens its result. The holder of
 //   the lock removes `<key>.building-*` directories left by killed builds.
+// - A build stopped on request (PcmCacheOptions::stop_requested) keeps the files it wrote,
+//   the first n of the inputs, as `<key>.stopped/` with their manifest: the next build of
+//   the key copies them and decodes only the rest. Of two stopped builds of one key the one
+//   with more files is kept; a complete build removes it.
 // - Shard bytes and manifest are the same whatever the thread count: files are decoded in
 //   parallel but written in input order.
 // - A PcmCache owns read-only MAP_SHARED mappings of its shards (so processes reading the
@@ -25,6 +29,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -50,6 +55,9 @@ struct PcmCacheOptions {
   // entry larger than this gets a shard of its own). Only the layout depends on it, so a
   // cache built with another value is reused as it is.
   std::int64_t shard_bytes = std::int64_t{1} << 30;
+  // When set, a build asks it before each file (from the calling thread) and, once it
+  // answers true, keeps what it wrote (see above) and throws Interrupted.
+  std::function<bool()> stop_requested;
 };
 
 class PcmCache {

@@ -89,7 +89,7 @@ ClipEvaluation ClipEvaluator::evaluate(const Dataset& data, const std::vector<in
   if (options_.embedding_width > 0) backend_.fill_zero(clip_embeddings_);
 
   Tensor no_gradient;
-  pipeline.run_inference(windows, [&](const Tensor& batch_targets, std::size_t first, int count) {
+  const bool complete = pipeline.run_inference(windows, [&](const Tensor& batch_targets, std::size_t first, int count) {
     const Tensor logits = model.output();
     if (options_.sigmoid_loss)
       backend_.sigmoid_bce(logits, batch_targets, window_loss_, no_gradient, 1.0f);
@@ -106,7 +106,13 @@ ClipEvaluation ClipEvaluator::evaluate(const Dataset& data, const std::vector<in
       backend_.accumulate_window_scores(features, first_window, count, cut.windows_per_clip, clip_embeddings_);
     }
     backend_.accumulate_sum(window_loss_, count, loss_sum_);
-  });
+  }, options_.stop_requested);
+  if (options_.stop_requested) {
+    // Every rank learns whether any stopped before the collectives below.
+    std::vector<double> stopped = {complete ? 0.0 : 1.0};
+    if (communicator) communicator->all_reduce_host(stopped);
+    if (stopped[0] > 0.0) throw Interrupted("evaluation stopped");
+  }
 
   if (communicator) {
     communicator->all_reduce(clip_scores_, Reduction::sum);

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -64,6 +65,9 @@ class ClipEvaluator {
     float threshold = 0.5f;             // multi-label: a tag is predicted when its score >= this
     bool scores_to_host = true;         // copy the clip scores back (reports, predictions)
     Communicator* communicator = nullptr;  // data-parallel: share the clips among its ranks
+    // When set, asked after each batch: once it answers true (on any rank) the evaluation
+    // ends on every rank with Interrupted.
+    std::function<bool()> stop_requested;
   };
   ClipEvaluator(const Options& options, Backend& backend);
 

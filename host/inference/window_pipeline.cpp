@@ -19,9 +19,10 @@ std::vector<Tensor> WindowPipeline::upload_batch() {
   return uploader_.submit();
 }
 
-void WindowPipeline::run_inference(
+bool WindowPipeline::run_inference(
     const std::vector<ClipWindow>& windows,
-    const std::function<void(const Tensor& targets, std::size_t first, int count)>& on_batch) {
+    const std::function<void(const Tensor& targets, std::size_t first, int count)>& on_batch,
+    const std::function<bool()>& stop_requested) {
   const std::size_t n = windows.size();
   const auto batch_size = static_cast<std::size_t>(batch_);
   if (n > 0) start_fill(windows, 0, static_cast<int>(std::min(batch_size, n)));
@@ -35,7 +36,12 @@ void WindowPipeline::run_inference(
     model_.forward(backend_, StepInfo{});
     on_batch(batch[1], first, count);
     release_batch();
+    if (stop_requested && next < n && stop_requested()) {
+      loader_.wait();  // the next batch's fill, started above, is dropped
+      return false;
+    }
   }
+  return true;
 }
 
 }  // namespace cadenza

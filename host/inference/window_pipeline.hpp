@@ -40,8 +40,11 @@ class WindowPipeline {
   // Runs the model in inference mode over every window, a batch at a time. After each
   // batch's forward pass, calls on_batch(targets, first, count): the model's output (and
   // every layer's) holds the batch's rows, of which the first `count` are windows[first...].
-  void run_inference(const std::vector<ClipWindow>& windows,
-                     const std::function<void(const Tensor& targets, std::size_t first, int count)>& on_batch);
+  // Returns false when it ended early because `stop_requested` answered true (asked after
+  // each batch but the last; no fill is left in flight), true when every window ran.
+  bool run_inference(const std::vector<ClipWindow>& windows,
+                     const std::function<void(const Tensor& targets, std::size_t first, int count)>& on_batch,
+                     const std::function<bool()>& stop_requested = {});
 
  private:
   Backend& backend_;

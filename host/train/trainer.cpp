@@ -85,26 +85,33 @@ std::size_t truncate_jsonl(const fs::path& path, const char* key, std::int64_t l
 // the others wait as long as the build takes, yet a rank 0 that dies ends their wait
 // within the collective timeout, as a plain barrier with that timeout could not offer for
 // a build longer than it. (A rank 0 whose peers fail logs it at once, but the build under
-// way cannot be interrupted: it exits when that ends.)
+// way cannot be interrupted by them: it exits when that ends.) A build stopped by Ctrl-C
+// stops every rank with Interrupted.
 Dataset load_dataset_rank0_first(const Config& config, Communicator& communicator, Logger& log,
-                                 const SplitRecord* recorded) {
+                                 const SplitRecord* recorded, const std::function<bool()>& stop_requested) {
   constexpr auto kHeartbeat = std::chrono::seconds(1);
-  auto load = [&] { return load_dataset(config, config.train.seed, config.train.threads, log, recorded); };
+  auto load = [&] {
+    return load_dataset(config, config.train.seed, config.train.threads, log, recorded, stop_requested);
+  };
   if (communicator.world_size() == 1) return load();
   const bool first = communicator.rank() == 0;
   std::future<Dataset> built;
   if (first) built = std::async(std::launch::async, load);
   for (;;) {
-    std::vector<double> flags = {0.0, 0.0};  // rank 0 is done; rank 0 failed
+    std::vector<double> flags = {0.0, 0.0, 0.0};  // rank 0 is done; rank 0 failed; rank 0 was stopped
     std::optional<Dataset> data;
     std::exception_ptr error;
     if (first && built.wait_for(kHeartbeat) == std::future_status::ready) {
+      bool stopped = false;
       try {
         data = built.get();
+      } catch (const Interrupted&) {
+        error = std::current_exception();
+        stopped = true;
       } catch (...) {
         error = std::current_exception();
       }
-      flags = {1.0, error ? 1.0 : 0.0};
+      flags = {1.0, error ? 1.0 : 0.0, stopped ? 1.0 : 0.0};
     }
     try {
       communicator.all_reduce_host(flags);
@@ -116,6 +123,7 @@ Dataset load_dataset_rank0_first(const Config& config, Communicator& communicato
     }
     if (error) std::rethrow_exception(error);
     if (data) return std::move(*data);
+    if (flags[2] > 0.0) throw Interrupted("rank 0 stopped while building the dataset's cache");
     if (flags[1] > 0.0) CADENZA_USER_ERROR("rank 0 could not load the dataset; its log says why");
     if (flags[0] > 0.0) return load();
   }
@@ -261,7 +269,8 @@ void Trainer::build() {
   // run_labels.hpp); a fresh one records them.
   const std::optional<SplitRecord> recorded =
       request_.resume ? read_run_split_record(request_.run_dir) : std::nullopt;
-  data_ = load_dataset_rank0_first(config_, *communicator_, log_, recorded ? &*recorded : nullptr);
+  data_ = load_dataset_rank0_first(config_, *communicator_, log_, recorded ? &*recorded : nullptr,
+                                   request_.stop_requested);
   has_split_record_ = recorded.has_value();
   if (request_.resume) require_run_labels(read_run_labels(request_.run_dir), data_, request_.run_dir);
   if (writes_files_ && !request_.resume) {  // a resume writes once its checkpoint is accepted (run())
@@ -379,6 +388,7 @@ void Trainer::build() {
   evaluation.multi_label = multi_label_;
   evaluation.sigmoid_loss = sigmoid_loss_;
   evaluation.scores_to_host = false;
+  evaluation.stop_requested = request_.stop_requested;
   evaluation.communicator = communicator_;
   evaluator_ = std::make_unique<ClipEvaluator>(evaluation, backend);
   epoch_loss_sum_ = arena_->get(epoch_loss_sum_id_);
@@ -492,7 +502,7 @@ void Trainer::gather_epoch_rows() {
 }
 
 bool Trainer::stop_agreed() {
-  const bool local = request_.stop_requested && request_.stop_requested->load();
+  const bool local = request_.stop_requested && request_.stop_requested();
   if (world_size_ == 1) return local;
   if (state_.global_step % config_.train.log_every_steps != 0) return false;
   std::vector<double> flag = {local ? 1.0 : 0.0};
@@ -731,6 +741,11 @@ TrainOutcome Trainer::run() {
   const int epochs = config_.train.epochs;
   const std::vector<int>& train_indices = data_.indices(Split::train);
   const bool has_validation = !data_.indices(Split::val).empty();
+  // The learning rate of a step (the phase's, else the schedule's).
+  const auto lr_at = [&](std::int64_t step) {
+    return phase_ > 0 ? static_cast<float>(config_.train.phases.lr[phase_ - 1])
+                      : static_cast<float>(schedule_->lr(step, state_.plateau));
+  };
   float lr = 0.0f;
   if (request_.resume && state_.epoch >= epochs) {
     log_.info("the run has trained all its " + std::to_string(epochs) + " epochs; train it longer with --resume " +
@@ -785,8 +800,7 @@ TrainOutcome Trainer::run() {
       const std::vector<Tensor> batch = pipeline_->upload_batch();
       // The next batch is read on the loader's threads while the device computes this step.
       if (s + 1 < steps_per_epoch) pipeline_->start_fill(epoch_examples_, std::size_t(s + 1) * batch_, batch_);
-      lr = phase_ > 0 ? static_cast<float>(config_.train.phases.lr[phase_ - 1])
-                      : static_cast<float>(schedule_->lr(state_.global_step, state_.plateau));
+      lr = lr_at(state_.global_step);
       train_step(batch, lr);
       state_.step_in_epoch = s + 1;
       if (state_.global_step % config_.train.log_every_steps == 0) {
@@ -815,7 +829,22 @@ TrainOutcome Trainer::run() {
     bool is_best = !has_validation;
     bool lr_reduced = false;
     if (has_validation) {
-      const Evaluation e = evaluate(Split::val);
+      std::optional<Evaluation> evaluated;
+      try {
+        evaluated = evaluate(Split::val);
+      } catch (const Interrupted&) {
+        // The epoch's steps are kept: its checkpoint holds the sums so far, and a resume
+        // starts with this validation.
+        checkpoint(false);
+        log_.info("stopped during validation: checkpoint at step " + std::to_string(state_.global_step) +
+                  " written; continue with --resume " + request_.run_dir.string() + " (it validates epoch " +
+                  std::to_string(epoch + 1) + " first)");
+        outcome.status = TrainOutcome::Status::interrupted;
+        outcome.global_step = state_.global_step;
+        outcome.epochs_completed = epoch;
+        return outcome;
+      }
+      const Evaluation& e = *evaluated;
       line["val_loss"] = e.loss;
       line[metric_name_] = e.metric;
       if (multi_label_) line["val_pr_auc"] = e.pr_auc;
@@ -831,13 +860,17 @@ TrainOutcome Trainer::run() {
       }
       outcome.last_val_metric = e.metric;
     }
+    // A run resumed after its epoch's last step (stopped during validation) ran no step to time.
+    const bool stepped = first_step < steps_per_epoch;
+    if (!stepped) lr = lr_at(state_.global_step - 1);  // the epoch's last step's, for its line
     const double rate =
         train_seconds > 0 ? double(steps_per_epoch - first_step) * batch_ * world_size_ / train_seconds : 0.0;
-    line["samples_per_s"] = rate;
+    if (stepped) line["samples_per_s"] = rate;
     line["lr"] = lr;
-    line["seconds"] = train_seconds;
+    if (stepped) line["seconds"] = train_seconds;
     if (writes_files_) append_line(metrics_path, line);
-    summary << "  " << std::setprecision(1) << rate << " samples/s" << (is_best && has_validation ? "  (best)" : "");
+    if (stepped) summary << "  " << std::setprecision(1) << rate << " samples/s";
+    summary << (is_best && has_validation ? "  (best)" : "");
     log_.info(summary.str());
     if (lr_reduced) {
       std::ostringstream reduced;

@@ -23,7 +23,7 @@
 //   Only rank 0 writes files; its checkpoint resumes any world size.
 #pragma once
 
-#include <atomic>
+#include <functional>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -39,8 +39,10 @@ class Communicator;
 struct TrainRequest {
   std::filesystem::path run_dir;
   bool resume = false;  // continue from run_dir/checkpoints/last
-  // Polled between steps; when it becomes true the trainer checkpoints and returns.
-  const std::atomic<bool>* stop_requested = nullptr;
+  // Asked before each step and after each validation batch (and between files of a cache
+  // build); once it answers true the trainer checkpoints and returns (a cache build keeps
+  // what it decoded and throws Interrupted). Empty: never stops.
+  std::function<bool()> stop_requested = {};
   // Data-parallel training: this rank's context and communicator (host/dist/
   // process_group.hpp), both outliving the run. Null: a context from train.device, and
   // one process.

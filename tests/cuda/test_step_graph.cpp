@@ -27,8 +27,8 @@ TEST_CASE("the CUDA graph of the training step replays the eager steps bit for b
   std::ostringstream graph_log, eager_log;
   Logger graph_logger(graph_log), eager_logger(eager_log);
   testing::TempDir replayed, eager;
-  run_training(load_config(demo, overrides), TrainRequest{replayed.path(), false, nullptr}, graph_logger);
-  run_training(load_config(demo, eager_overrides), TrainRequest{eager.path(), false, nullptr}, eager_logger);
+  run_training(load_config(demo, overrides), TrainRequest{replayed.path(), false}, graph_logger);
+  run_training(load_config(demo, eager_overrides), TrainRequest{eager.path(), false}, eager_logger);
   INFO(graph_log.str());
   CHECK(graph_logger.warnings() == 0);
   CHECK_THAT(graph_log.str(), Catch::Contains("device: cuda:0"));
