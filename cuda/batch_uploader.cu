@@ -80,6 +80,7 @@ class CudaBatchUploader final : public BatchUploader {
   // Waits for any copy or compute still using the buffers, then frees everything
   // (never throws: it runs in the destructor).
   void release() {
+    const ScopedDevice device(ctx_.device, false);  // another engine's device may be current
     cudaStreamSynchronize(ctx_.copy_stream);
     cudaStreamSynchronize(ctx_.stream);
     for (Slot& slot : slots_) {

@@ -327,10 +327,12 @@ const Conv2dPlans::Plan& Conv2dPlans::get(CudaContext& ctx, const Conv2dGeometry
                 ctx.bf16_convolutions};
   if (const auto found = plans_.find(key); found != plans_.end()) return *found->second;
   std::unique_ptr<Plan> plan = make_plan(ctx, g, ctx.bf16_convolutions);
-  // bf16 where cuDNN has deterministic forward and backward-filter kernels for this
-  // geometry; otherwise this layer stays on its fp32 tensors (its parity rows then measure
-  // fp32). A missing backward-data algorithm fails only a layer that asks for dx.
-  if (plan->bf16 && !plan->trains()) plan = make_plan(ctx, g, false);
+  // bf16 where cuDNN has deterministic kernels for all three directions of this geometry;
+  // otherwise this layer stays on its fp32 tensors (its parity rows then measure fp32). The
+  // plan cannot tell whether its layer will ask for dx, so a missing bf16 backward-data
+  // algorithm falls back too. In fp32 a missing backward-data algorithm fails only a layer
+  // that asks for dx.
+  if (plan->bf16 && !(plan->trains() && plan->backward_data_algo)) plan = make_plan(ctx, g, false);
   CADENZA_CHECK(plan->forward_algo, "conv2d " << g.str() << ": cuDNN offers no deterministic forward algorithm");
   return *(plans_[key] = std::move(plan));
 }

@@ -42,6 +42,16 @@ CudaBackend::CudaBackend(int device_index)
     : conv_plans_(std::make_unique<Conv2dPlans>()), recurrent_plans_(std::make_unique<RecurrentPlans>()) {
   ctx_.device = device_index;
   CADENZA_CUDA_CHECK(cudaSetDevice(device_index));
+  try {
+    create_handles();
+  } catch (...) {
+    release();
+    throw;
+  }
+}
+
+void CudaBackend::create_handles() {
+  const int device_index = ctx_.device;
   CADENZA_CUDA_CHECK(cudaStreamCreateWithFlags(&ctx_.stream, cudaStreamNonBlocking));
   CADENZA_CUDA_CHECK(cudaStreamCreateWithFlags(&ctx_.copy_stream, cudaStreamNonBlocking));
   CADENZA_CUDA_CHECK(cublasCreate(&ctx_.cublas));
@@ -58,8 +68,12 @@ CudaBackend::CudaBackend(int device_index)
   CADENZA_CUDA_CHECK(cudaMalloc(&ctx_.reduction_scratch, sizeof(double) * CudaContext::kReductionScratchDoubles));
 }
 
-CudaBackend::~CudaBackend() {
-  // Destructors only release; errors here cannot be reported usefully.
+CudaBackend::~CudaBackend() { release(); }
+
+void CudaBackend::release() noexcept {
+  // Errors here cannot be reported usefully. The handles belong to ctx_.device, which need
+  // not be current (another engine's device may be).
+  const ScopedDevice device(ctx_.device, false);
   conv_plans_.reset();
   recurrent_plans_.reset();
   if (ctx_.reduction_scratch) cudaFree(ctx_.reduction_scratch);

@@ -127,6 +127,11 @@ class CudaBackend final : public Backend {
   void mask_spectrogram(const SpectrogramMask& m, const Tensor& step_values, Tensor& features) override;
 
  private:
+  // Creates the streams, handles and scratch of ctx_ on ctx_.device.
+  void create_handles();
+  // Frees what the context holds (also after a constructor that failed half-way); never throws.
+  void release() noexcept;
+
   CudaContext ctx_;
   std::unique_ptr<Conv2dPlans> conv_plans_;
   std::unique_ptr<RecurrentPlans> recurrent_plans_;

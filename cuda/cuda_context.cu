@@ -1,5 +1,5 @@
 // check_device_tensor: the argument checks every CUDA op runs before it enqueues work;
-// require_not_capturing and device_step_values.
+// require_not_capturing, device_step_values and ScopedDevice.
 //
 // Invariants: a tensor that passes is defined, lives on the context's device, has the
 // dtype asked for and exactly `numel` elements, so the kernel behind the op may read or
@@ -29,6 +29,25 @@ void require_not_capturing(const CudaContext& ctx, const char* what) {
   CADENZA_CUDA_CHECK(cudaStreamIsCapturing(ctx.stream, &status));
   CADENZA_CHECK(status == cudaStreamCaptureStatusNone,
                 what << " during a graph capture: plans are made before the step is captured");
+}
+
+ScopedDevice::ScopedDevice(int device, bool checked) {
+  if (checked) {
+    CADENZA_CUDA_CHECK(cudaGetDevice(&previous_));
+  } else if (cudaGetDevice(&previous_) != cudaSuccess) {
+    return;
+  }
+  if (previous_ == device) return;
+  if (checked) {
+    CADENZA_CUDA_CHECK(cudaSetDevice(device));
+  } else if (cudaSetDevice(device) != cudaSuccess) {
+    return;
+  }
+  switched_ = true;
+}
+
+ScopedDevice::~ScopedDevice() {
+  if (switched_) static_cast<void>(cudaSetDevice(previous_));
 }
 
 const StepValues* device_step_values(const CudaContext& ctx, const Tensor& t, const char* op) {

@@ -63,6 +63,21 @@ void require_not_capturing(const CudaContext& ctx, const char* what);
 // above (u8, kStepValuesBytes long, on this device). Kernels read the step's values there.
 const StepValues* device_step_values(const CudaContext& ctx, const Tensor& t, const char* op);
 
+// Makes `device` current on this thread for a scope and restores the previous device
+// after. The checked form throws; the unchecked one (for destructors and cleanup) ignores
+// errors and then leaves the current device as it was.
+class ScopedDevice {
+ public:
+  ScopedDevice(int device, bool checked);
+  ~ScopedDevice();
+  ScopedDevice(const ScopedDevice&) = delete;
+  ScopedDevice& operator=(const ScopedDevice&) = delete;
+
+ private:
+  int previous_ = 0;
+  bool switched_ = false;
+};
+
 // Blocks of 256 threads covering n elements (at least one block).
 inline unsigned int blocks_for(std::int64_t n, int threads = 256) {
   return static_cast<unsigned int>(n > 0 ? (n + threads - 1) / threads : 1);

@@ -65,24 +65,6 @@ constexpr auto kPollInterval = std::chrono::microseconds(100);
 // Period of the watchdog thread.
 constexpr auto kWatchdogPeriod = std::chrono::milliseconds(100);
 
-// Makes `device` current on this thread for the scope and restores the previous one.
-class DeviceScope {
- public:
-  explicit DeviceScope(int device) : device_(device) {
-    CADENZA_CUDA_CHECK(cudaGetDevice(&previous_));
-    if (previous_ != device_) CADENZA_CUDA_CHECK(cudaSetDevice(device_));
-  }
-  ~DeviceScope() {
-    if (previous_ != device_) cudaSetDevice(previous_);
-  }
-  DeviceScope(const DeviceScope&) = delete;
-  DeviceScope& operator=(const DeviceScope&) = delete;
-
- private:
-  int device_ = 0;
-  int previous_ = 0;
-};
-
 // "2.28.9": NCCL_VERSION(X, Y, Z) is X * 10000 + Y * 100 + Z since NCCL 2.9.
 std::string nccl_version() {
   int code = 0;
@@ -147,7 +129,7 @@ class NcclCommunicator final : public Communicator {
 
   void start_all_reduce(Tensor& tensor, Reduction op) override {
     check_device_tensor(ctx_, tensor, "NCCL all-reduce", "tensor", tensor.numel());
-    DeviceScope device(ctx_.device);
+    const ScopedDevice device(ctx_.device, true);
     std::unique_lock<std::mutex> lock(mutex_);
     throw_if_failed_locked();
     if (tensor.numel() == 0) return;  // every rank has the same shape, so every rank skips it
@@ -161,7 +143,7 @@ class NcclCommunicator final : public Communicator {
   }
 
   void wait_all() override {
-    DeviceScope device(ctx_.device);
+    const ScopedDevice device(ctx_.device, true);
     std::lock_guard<std::mutex> lock(mutex_);
     throw_if_failed_locked();
     if (!unwaited_) return;
@@ -173,7 +155,7 @@ class NcclCommunicator final : public Communicator {
     check_device_tensor(ctx_, tensor, "NCCL broadcast", "tensor", tensor.numel());
     CADENZA_CHECK(root >= 0 && root < world_size_,
                   "NCCL broadcast: root " << root << " is outside 0.." << world_size_ - 1);
-    DeviceScope device(ctx_.device);
+    const ScopedDevice device(ctx_.device, true);
     std::unique_lock<std::mutex> lock(mutex_);
     throw_if_failed_locked();
     if (tensor.numel() == 0) return;
@@ -190,7 +172,7 @@ class NcclCommunicator final : public Communicator {
 
   void all_reduce_host(std::vector<double>& values) override {
     if (values.empty()) return;
-    DeviceScope device(ctx_.device);
+    const ScopedDevice device(ctx_.device, true);
     {
       std::lock_guard<std::mutex> lock(mutex_);
       throw_if_failed_locked();
@@ -252,7 +234,7 @@ class NcclCommunicator final : public Communicator {
   }
 
   void create(const ShareFromRoot& share_from_root) {
-    DeviceScope device(ctx_.device);  // ncclCommInitRankConfig binds the current device
+    const ScopedDevice device(ctx_.device, true);  // ncclCommInitRankConfig binds the current device
     version_ = nccl_version();
     CADENZA_CUDA_CHECK(cudaStreamCreateWithFlags(&comm_stream_, cudaStreamNonBlocking));
     CADENZA_CUDA_CHECK(cudaEventCreateWithFlags(&compute_ready_, cudaEventDisableTiming));
@@ -414,8 +396,7 @@ class NcclCommunicator final : public Communicator {
 
   // Frees everything; never throws. The watchdog has stopped (or never started).
   void release() noexcept {
-    int previous = -1;
-    const bool switched = cudaGetDevice(&previous) == cudaSuccess && cudaSetDevice(ctx_.device) == cudaSuccess;
+    const ScopedDevice device(ctx_.device, false);
     {
       std::lock_guard<std::mutex> lock(mutex_);
       if (comm_ != nullptr) {
@@ -435,7 +416,6 @@ class NcclCommunicator final : public Communicator {
     pinned_values_ = nullptr;
     comm_done_ = compute_ready_ = nullptr;
     comm_stream_ = nullptr;
-    if (switched && previous >= 0) cudaSetDevice(previous);
   }
 
   // ncclCommFinalize, polled until it has flushed every operation; false on an error or

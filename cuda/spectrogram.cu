@@ -199,35 +199,6 @@ __global__ void clip_top_db_kernel(float* __restrict__ values, std::int64_t tota
 
 // ---- host-side resources ---------------------------------------------------------------
 
-// Makes `device` current for a scope and restores the previous device after. The checked
-// form throws; the unchecked one (for destructors and cleanup) ignores errors.
-class ScopedDevice {
- public:
-  ScopedDevice(int device, bool checked) {
-    if (checked) {
-      CADENZA_CUDA_CHECK(cudaGetDevice(&previous_));
-    } else if (cudaGetDevice(&previous_) != cudaSuccess) {
-      return;
-    }
-    if (previous_ == device) return;
-    if (checked) {
-      CADENZA_CUDA_CHECK(cudaSetDevice(device));
-    } else if (cudaSetDevice(device) != cudaSuccess) {
-      return;
-    }
-    switched_ = true;
-  }
-  ~ScopedDevice() {
-    if (switched_) static_cast<void>(cudaSetDevice(previous_));
-  }
-  ScopedDevice(const ScopedDevice&) = delete;
-  ScopedDevice& operator=(const ScopedDevice&) = delete;
-
- private:
-  int previous_ = 0;
-  bool switched_ = false;
-};
-
 struct DeviceFree {
   void operator()(void* memory) const noexcept { static_cast<void>(cudaFree(memory)); }
 };
