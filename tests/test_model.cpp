@@ -82,6 +82,17 @@ TEST_CASE("a layer that does not fit its input names both layers' shapes", "[cpu
     CHECK_THAT(message, Catch::Contains("head") && Catch::Contains("[2, 4]") &&
                             Catch::Contains("[2, 7]"));
   }
+  SECTION("the model input is said in the config's terms") {
+    // 66048 samples at hop 8192 make 9 frames, too few for the CNN's pooling.
+    Config config = load_config(std::string(CADENZA_SOURCE_DIR) + "/configs/gtzan_cnn2d.yaml",
+                                {"features.hop_length=8192"});
+    CpuBackend backend(1);
+    CHECK_THROWS_WITH(model_summary(config, backend),
+                      Catch::StartsWith("model.layers[6], layer 'conv2a'") &&
+                          Catch::EndsWith("; the model input [1, 1, 128, 9] is 128 mel bands by 9 frames of 66048 "
+                                          "samples (data.clip_seconds 2.99537 s at 22050 Hz, features.hop_length "
+                                          "8192)"));
+  }
   SECTION("an output no layer reads") {
     const std::string message = build_error(
         config_with_layers("    - {type: conv2d, name: trunk, filters: 4}\n"

@@ -188,6 +188,23 @@ TEST_CASE("the same seed gives the same run; stopping and resuming changes nothi
                       Catch::Contains("train.batch_size") && Catch::Contains("16"));
     CHECK(read_file(resumed.path() / "config.yaml") == config_before);  // a refused resume writes nothing
   }
+  SECTION("a resume asked for fewer epochs than the run has begun is refused") {
+    auto stopping = small_run_overrides();
+    stopping.push_back("train.max_steps=6");  // 2 steps into epoch 2
+    train(load_config(kDemo, stopping), resumed.path(), false, logger);
+    const std::string config_before = read_file(resumed.path() / "config.yaml");
+    auto fewer = small_run_overrides();
+    fewer.push_back("train.epochs=1");
+    CHECK_THROWS_WITH(train(load_config(kDemo, fewer), resumed.path(), true, logger),
+                      "train.epochs 1: this run is inside epoch 2; resume it with train.epochs 2 or more, or "
+                      "evaluate it as it is with gpu_eval");
+    CHECK(read_file(resumed.path() / "config.yaml") == config_before);
+    fewer.back() = "train.epochs=2";
+    CHECK(train(load_config(kDemo, fewer), resumed.path(), true, logger).epochs_completed == 2);
+    fewer.back() = "train.epochs=1";
+    CHECK_THROWS_WITH(train(load_config(kDemo, fewer), resumed.path(), true, logger),
+                      Catch::StartsWith("train.epochs 1: this run has trained 2 epochs; resume it with train.epochs 2"));
+  }
   CHECK(logger.warnings() == 0);
 }
 

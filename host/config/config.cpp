@@ -911,6 +911,8 @@ const std::vector<std::string> kModelDefiningKeys = {
 
 }  // namespace
 
+std::int64_t window_samples(const DataConfig& data) { return std::llround(data.clip_seconds * data.sample_rate); }
+
 Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
   const std::string text = read_text_file(path);
   if (yaml_is_empty(text))

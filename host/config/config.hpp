@@ -236,6 +236,9 @@ struct Config {
   std::string source_path;  // the YAML file it came from ("" when built in code)
 };
 
+// The samples of one example window: round(data.clip_seconds * data.sample_rate).
+std::int64_t window_samples(const DataConfig& data);
+
 // Reads `path`, applies `overrides` ("a.b=c", as given to --set, in order) and validates.
 // Throws UserError naming the file and key on any problem.
 Config load_config(const std::string& path, const std::vector<std::string>& overrides = {});

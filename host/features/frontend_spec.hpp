@@ -16,7 +16,10 @@
 // clips per example, as here. n_mfcc defaults to librosa's 20 (torchaudio's MFCC: 40).
 #pragma once
 
+#include <cstdint>
 #include <string>
+
+#include "host/core/tensor.hpp"
 
 namespace cadenza {
 
@@ -50,5 +53,10 @@ struct FrontendSpec {
   double log1p_scale = 10000.0;   // log1p: log(1 + C*x), as Choi et al.
   int n_mfcc = 20;                // mfcc: coefficients kept, 1 to n_mels
 };
+
+// Where the model's input shape comes from, for a layer it does not fit: "the model input
+// [16, 1, 128, 9] is 128 mel bands by 9 frames of 66048 samples (data.clip_seconds 2.9954
+// s at 22050 Hz, features.hop_length 8192)".
+std::string describe_model_input(const FrontendSpec& spec, int sample_rate, std::int64_t samples, const Shape& input);
 
 }  // namespace cadenza

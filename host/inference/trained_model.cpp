@@ -65,11 +65,13 @@ TrainedModel::TrainedModel(const TrainedRun& run, const Dataset& data, Logger& l
   apply_precision(*context_, config.train.precision);
   Backend& backend = context_->backend();
   batch_ = config.train.batch_size;
-  window_ = std::llround(config.data.clip_seconds * config.data.sample_rate);
+  window_ = window_samples(config.data);
   const int labels = static_cast<int>(run_.labels.size());
   frontend_ = backend.make_frontend(config.features, config.data.sample_rate, static_cast<int>(window_), batch_);
   ArenaPlan plan;
-  model_ = std::make_unique<Model>(config.model, frontend_->features_shape(batch_), labels, plan, backend);
+  const Shape input = frontend_->features_shape(batch_);
+  model_ = std::make_unique<Model>(config.model, input, labels, plan, backend,
+                                   describe_model_input(config.features, config.data.sample_rate, window_, input));
   arena_ = std::make_unique<Arena>(std::move(plan), backend);
   model_->bind(*arena_);
   std::vector<NamedTensor> weights;

@@ -56,7 +56,7 @@ std::string Model::describe_node(const ModelConfig& config, int node) const {
 }
 
 Model::Model(const ModelConfig& config, const Shape& input_shape, int num_outputs,
-             ArenaPlan& plan, Backend& backend)
+             ArenaPlan& plan, Backend& backend, const std::string& input_origin)
 {
   if (config.layers.empty()) CADENZA_USER_ERROR("model.layers: the model has no layers");
   input_id_ = plan.add(Region::activations, "input", input_shape);
@@ -122,7 +122,8 @@ Model::Model(const ModelConfig& config, const Shape& input_shape, int num_output
       for (std::size_t k = 0; k < node.input_nodes.size(); ++k)
         sources += (k ? ", " : "") + describe_node(config, node.input_nodes[k]) + " gives " +
                    input_shapes[k].str();
-      throw UserError("model.layers[" + std::to_string(i) + "], " + e.what() + " (its input: " + sources + ")");
+      throw UserError("model.layers[" + std::to_string(i) + "], " + e.what() + " (its input: " + sources + ")" +
+                      (input_origin.empty() ? "" : "; " + input_origin));
     }
     node.output = plan.add(Region::activations, lc.name + ".output", node.output_shape);
     const int at = -static_cast<int>(nodes_.size());

@@ -53,8 +53,10 @@ class Model {
  public:
   // Declares the model's parameters, state, activations and workspace on `plan`.
   // `input_shape` includes the batch: (B, 1, bins, frames) for a spectrogram front-end.
+  // `input_origin` (features/frontend_spec.hpp's describe_model_input) ends the error of a
+  // layer the shapes do not fit, as the fix is often in the features or the clip length.
   Model(const ModelConfig& config, const Shape& input_shape, int num_outputs, ArenaPlan& plan,
-        Backend& backend);
+        Backend& backend, const std::string& input_origin = "");
   ~Model();
   void bind(const Arena& arena);
 

@@ -13,11 +13,12 @@
 namespace cadenza {
 
 std::string model_summary(const Config& config, Backend& backend) {
-  const int num_samples = static_cast<int>(std::lround(config.data.clip_seconds * config.data.sample_rate));
+  const auto num_samples = static_cast<int>(window_samples(config.data));
   const auto frontend = backend.make_frontend(config.features, config.data.sample_rate, num_samples, 1);
   const Shape input = frontend->features_shape(1);
   ArenaPlan plan;
-  const Model model(config.model, input, dataset_label_count(config.data), plan, backend);
+  const Model model(config.model, input, dataset_label_count(config.data), plan, backend,
+                    describe_model_input(config.features, config.data.sample_rate, num_samples, input));
   const std::vector<LayerSummary> rows = model.summary();
   // Columns as wide as their longest entry (block layers have long names: layer1.conv_1).
   std::size_t name_width = 20, type_width = 18;

@@ -175,6 +175,7 @@ class Trainer {
   // The config's values and the global batch: what a checkpoint records and a resume keeps.
   std::map<std::string, std::string> run_values() const;
   void check_resumable(const std::map<std::string, std::string>& saved) const;
+  void require_epochs_cover(const TrainerState& saved) const;
   void checkpoint(bool is_best);
   // Every train.log_every_steps steps: the step's loss (stopping a diverged run), its line in
   // steps.jsonl and the progress bar; `steps_timed` steps took `seconds` this epoch.
@@ -281,7 +282,7 @@ void Trainer::build() {
   multi_label_ = data_.multi_label;
   num_labels_ = data_.num_labels();
   batch_ = config_.train.batch_size;
-  window_ = std::llround(config_.data.clip_seconds * config_.data.sample_rate);
+  window_ = window_samples(config_.data);
   eval_cut_.window = window_;
   eval_cut_.drop = std::llround(config_.data.eval_drop_seconds * config_.data.sample_rate);
   eval_cut_.windows_per_clip = choose_eval_windows(config_.data.eval_windows, data_, window_, eval_cut_.drop);
@@ -675,6 +676,20 @@ void Trainer::checkpoint(bool is_best) {
   communicator_->barrier();  // the checkpoint is complete before any rank reads it
 }
 
+// A resume asked for fewer epochs than the checkpoint has begun would train nothing and
+// record a config its checkpoints contradict: refused before anything is written.
+void Trainer::require_epochs_cover(const TrainerState& saved) const {
+  const int epochs = config_.train.epochs;
+  if (saved.step_in_epoch > 0 && epochs <= saved.epoch)
+    CADENZA_USER_ERROR("train.epochs " << epochs << ": this run is inside epoch " << saved.epoch + 1
+                                       << "; resume it with train.epochs " << saved.epoch + 1
+                                       << " or more, or evaluate it as it is with gpu_eval");
+  if (epochs < saved.epoch)
+    CADENZA_USER_ERROR("train.epochs " << epochs << ": this run has trained " << saved.epoch
+                                       << " epochs; resume it with train.epochs " << saved.epoch
+                                       << " or more, or evaluate it as it is with gpu_eval");
+}
+
 TrainOutcome Trainer::run() {
   build();
   const fs::path metrics_path = request_.run_dir / "metrics.jsonl";
@@ -682,7 +697,10 @@ TrainOutcome Trainer::run() {
   if (request_.resume) {
     state_ = load_checkpoint(request_.run_dir / "checkpoints" / "last", checkpoint_contents(), model_hash_,
                              context_->backend(),
-                             [&](const TrainerState& saved) { check_resumable(saved.config_values); });
+                             [&](const TrainerState& saved) {
+                               check_resumable(saved.config_values);
+                               require_epochs_cover(saved);
+                             });
     // Only now, with the checkpoint accepted, does the run directory change.
     if (writes_files_) {
       write_file_atomically(request_.run_dir / "config.yaml", to_yaml(config_));

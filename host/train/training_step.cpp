@@ -17,7 +17,8 @@ TrainingStep::TrainingStep(const Config& config, const Shape& input, int num_lab
       plan.add(Region::activations, "step_values", Shape{static_cast<std::int64_t>(kStepValuesBytes)}, DType::u8);
   static_assert(kStepValuesBytes % sizeof(float) == 0, "the uploader moves f32 tensors");
   values_uploader_ = backend.make_uploader({Shape{static_cast<std::int64_t>(kStepValuesBytes / sizeof(float))}});
-  model_ = std::make_unique<Model>(config.model, input, num_labels, plan, backend);
+  model_ = std::make_unique<Model>(config.model, input, num_labels, plan, backend,
+                                   describe_model_input(config.features, config.data.sample_rate, window_samples(config.data), input));
   optimizer_ = std::make_unique<Optimizer>(config.train, plan);
 }
 
