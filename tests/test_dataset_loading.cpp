@@ -705,7 +705,7 @@ TEST_CASE("load_dataset: a run's recorded splits hold when files are added or re
   CHECK(split_of(d, "high/new.wav") == -1);
   CHECK(changed.warnings == 1);
   CHECK_THAT(changed.log, Contains("data: the dataset differs from the one the run was split on (2 clips are new "
-                                   "and left out, 1 of its clips is gone); the run's splits are kept (" +
+                                   "(in none of its splits), 1 of its clips is gone); the run's splits are kept (" +
                                    (dir / "splits.csv").string() + ")"));
 
   // A record listing none of the clips (the run evaluated on another dataset) is set aside.

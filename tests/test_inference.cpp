@@ -321,4 +321,39 @@ TEST_CASE("gpu_embed: the exported features are what the classifier reads", "[sl
   CHECK_THAT(bad.err, Contains("expected a .safetensors or .npy file name"));
 }
 
+TEST_CASE("gpu_embed --split all adds the clips the dataset gained since training, never augmentation copies",
+          "[slow][inference]") {
+  const TempDir dir;
+  const fs::path run = dir / "run";
+  fs::copy(trained_run(false), run, fs::copy_options::recursive);
+  // Two clips the record does not list: as if added to the dataset after training.
+  const auto rows = read_csv(run / "splits.csv");
+  REQUIRE(rows.size() == 97);  // the header and 96 clips
+  std::string record;
+  for (std::size_t r = 0; r + 2 < rows.size(); ++r) record += rows[r][0] + "," + rows[r][1] + "\n";
+  write_file_atomically(run / "splits.csv", record);
+
+  // The run's own clips first, by split, then the new ones; the copies an offline
+  // augmentation would add are not the dataset's clips.
+  const CommandResult embed = run_tool(CADENZA_GPU_EMBED, run.string() + " --set augment.offline_copies=1 --out " +
+                                                              (dir / "all.npy").string());
+  INFO(embed.err);
+  REQUIRE(embed.status == 0);
+  CHECK_THAT(embed.err, Contains("2 clips are new (in none of its splits)"));
+  const auto sidecar = read_csv(dir / "all.clips.csv");
+  REQUIRE(sidecar.size() == 97);
+  std::map<std::string, int> per_split;
+  for (std::size_t r = 1; r < sidecar.size(); ++r) {
+    ++per_split[sidecar[r][1]];
+    CHECK(sidecar[r][0].find("+copy") == std::string::npos);
+  }
+  std::map<std::string, int> expected = {{"new", 2}};
+  for (std::size_t r = 1; r + 2 < rows.size(); ++r) ++expected[rows[r][1]];
+  CHECK(per_split == expected);
+  CHECK(expected.size() == 4);
+  CHECK(sidecar[95][0] == rows[95][0]);
+  CHECK(sidecar[95][1] == "new");
+  CHECK(sidecar[96][0] == rows[96][0]);
+}
+
 }  // namespace cadenza

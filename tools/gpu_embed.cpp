@@ -7,9 +7,11 @@
 //             [--set KEY=VALUE]
 //
 // A clip's features are the mean over its evaluation windows of the last layer's input.
-// FILE.safetensors holds `embeddings` (clips, D) and `targets` (clips, labels) as F32 and
-// `split` (clips) as I32 (0 train, 1 val, 2 test), with the clip ids and label names as
-// JSON in its metadata. FILE.npy holds the embeddings; FILE.clips.csv beside it the clip,
+// `--split all` takes the run's three splits and then the clips the dataset has gained
+// since the run recorded its splits (split "new": the model saw them in none). Offline
+// augmentation copies are never embedded. FILE.safetensors holds `embeddings` (clips, D)
+// and `targets` (clips, labels) as F32 and `split` (clips) as I32 (0 train, 1 val, 2 test,
+// 3 new), with the clip ids and label names as JSON in its metadata. FILE.npy holds the embeddings; FILE.clips.csv beside it the clip,
 // its split and its true_<label> columns, row for row.
 #include <filesystem>
 #include <iostream>
@@ -28,6 +30,13 @@
 #include "host/io/safetensors.hpp"
 
 namespace {
+
+// The split code of a clip in none of the run's splits: added to the dataset since.
+constexpr int kNewClip = 3;
+
+std::string split_label_of(int code) {
+  return code == kNewClip ? "new" : cadenza::split_name(cadenza::Split(code));
+}
 
 constexpr const char* kUsage =
     "usage: gpu_embed RUN_DIR [options]    export penultimate-layer features of a dataset's clips\n"
@@ -81,6 +90,15 @@ int embed_main(int argc, char** argv) {
       clips.push_back(clip);
       clip_split.push_back(int(s));
     }
+  if (split_argument == "all") {
+    std::vector<bool> in_a_split(std::size_t(data.num_clips()), false);
+    for (int clip : clips) in_a_split[std::size_t(clip)] = true;
+    for (int clip = 0; clip < data.original_clips; ++clip)
+      if (!in_a_split[std::size_t(clip)] && data.lengths[std::size_t(clip)] > 0) {
+        clips.push_back(clip);
+        clip_split.push_back(kNewClip);
+      }
+  }
   if (clips.empty()) CADENZA_USER_ERROR("--split " << split_argument << ": no clips in the run's " << split_label << " split");
   TrainedModel trained(run, data, log);
 
@@ -97,7 +115,7 @@ int embed_main(int argc, char** argv) {
     for (const std::string& label : data.label_names) fields.push_back("true_" + label);
     std::string csv = csv_record(fields);
     for (std::int64_t i = 0; i < c; ++i) {
-      fields = {ids[i], split_name(Split(clip_split[i]))};
+      fields = {ids[i], split_label_of(clip_split[i])};
       for (std::int64_t j = 0; j < k; ++j) fields.push_back(evaluation.targets[i * k + j] >= 0.5f ? "1" : "0");
       csv += csv_record(fields);
     }
@@ -110,7 +128,7 @@ int embed_main(int argc, char** argv) {
   const std::map<std::string, std::string> metadata = {
       {"clips", json_text(nlohmann::json(ids))},
       {"labels", json_text(nlohmann::json(data.label_names))},
-      {"splits", R"(["train", "val", "test"])"},
+      {"splits", R"(["train", "val", "test", "new"])"},
       {"run_dir", run_dir.string()},
       {"checkpoint", run.weights.string()},
       {"windows_per_clip", std::to_string(evaluation.windows_per_clip)}};

@@ -130,7 +130,7 @@ void warn_if_changed(const SplitRecord& record, std::size_t new_clips, int gone,
   if (new_clips == 0 && gone == 0) return;
   std::string changes;
   if (new_clips > 0)
-    changes += std::to_string(new_clips) + (new_clips == 1 ? " clip is" : " clips are") + " new and left out";
+    changes += std::to_string(new_clips) + (new_clips == 1 ? " clip is" : " clips are") + " new (in none of its splits)";
   if (gone > 0)
     changes += (changes.empty() ? "" : ", ") + std::to_string(gone) + " of its clips " + (gone == 1 ? "is" : "are") +
                " gone";

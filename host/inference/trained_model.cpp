@@ -53,7 +53,10 @@ Dataset load_run_dataset(const TrainedRun& run, Logger& log) {
   if (!run.splits)
     log.warn(run.run_dir.string() + " has no splits.csv: the splits are made again from the dataset, which gives "
              "the run's own only if its files are unchanged");
-  const Config& config = run.config;
+  // The dataset's own clips: evaluating or embedding the offline augmentation's stretched
+  // copies would count training clips again (and build their cache if it was removed).
+  Config config = run.config;
+  config.augment.offline_copies = 0;
   return load_dataset(config, config.train.seed, config.train.threads, log, run.splits ? &*run.splits : nullptr);
 }
 
