@@ -45,7 +45,7 @@ CudaBackend::CudaBackend(int device_index)
   try {
     create_handles();
   } catch (...) {
-    release();
+    destroy_handles();
     throw;
   }
 }
@@ -68,9 +68,9 @@ void CudaBackend::create_handles() {
   CADENZA_CUDA_CHECK(cudaMalloc(&ctx_.reduction_scratch, sizeof(double) * CudaContext::kReductionScratchDoubles));
 }
 
-CudaBackend::~CudaBackend() { release(); }
+CudaBackend::~CudaBackend() { destroy_handles(); }
 
-void CudaBackend::release() noexcept {
+void CudaBackend::destroy_handles() noexcept {
   // Errors here cannot be reported usefully. The handles belong to ctx_.device, which need
   // not be current (another engine's device may be).
   const ScopedDevice device(ctx_.device, false);

@@ -129,8 +129,8 @@ class CudaBackend final : public Backend {
  private:
   // Creates the streams, handles and scratch of ctx_ on ctx_.device.
   void create_handles();
-  // Frees what the context holds (also after a constructor that failed half-way); never throws.
-  void release() noexcept;
+  // Frees what create_handles made (also after it failed half-way); never throws.
+  void destroy_handles() noexcept;
 
   CudaContext ctx_;
   std::unique_ptr<Conv2dPlans> conv_plans_;
