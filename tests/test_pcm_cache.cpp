@@ -6,7 +6,7 @@
 // int16 rounding, skip the broken files with their reasons and one warning, be reused for
 // the same inputs and rebuilt for changed ones, build once when two threads or two
 // processes open it at the same time, clean up after killed builds, keep a stopped build's
-// files for the next one, treat a directory without its manifest as missing, and write the
+// files for the next one, remove the earlier caches a new one holds every file of, treat a directory without its manifest as missing, and write the
 // same bytes for any thread count.
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -33,6 +33,7 @@
 #include "host/core/logger.hpp"
 #include "host/data/pcm_cache.hpp"
 #include "host/io/atomic_file.hpp"
+#include "host/io/file_lock.hpp"
 #include "tests/test_support.hpp"
 
 namespace cadenza {
@@ -432,6 +433,40 @@ TEST_CASE("a stopped PCM cache build keeps its files for the next build", "[cpu]
       CHECK(cache.available(i) == reference.available(i));
       if (cache.available(i)) CHECK(read_entry(cache, i) == read_entry(reference, i));
     }
+  }
+}
+
+TEST_CASE("a new PCM cache removes the earlier ones it holds every file of", "[cpu][data][cache]") {
+  TempDir dir;
+  const Dataset data(dir);
+  const std::vector<fs::path> first_three(data.files.begin(), data.files.begin() + 3);
+  const std::vector<fs::path> last_three(data.files.begin() + 2, data.files.end());
+  CapturedLog log;
+  const fs::path small = PcmCache::open_or_build(first_three, options_for(dir / "cache"), log.log).directory();
+  const fs::path other = PcmCache::open_or_build(last_three, options_for(dir / "cache"), log.log).directory();
+  const fs::path at_8k = PcmCache::open_or_build(first_three, options_for(dir / "cache", 8000), log.log).directory();
+
+  SECTION("the dataset grew: its old caches go, another rate's stays") {
+    CapturedLog grown;
+    const PcmCache all = PcmCache::open_or_build(data.files, options_for(dir / "cache"), grown.log);
+    CHECK_FALSE(fs::exists(small));
+    CHECK_FALSE(fs::exists(other));
+    CHECK(fs::exists(at_8k));  // its samples are not the new cache's
+    CHECK_THAT(grown.text.str(), Contains("PCM cache: removed " + small.string() + " (") &&
+                                     Contains("): the new cache holds every file of it"));
+    CHECK(read_entry(all, 0).size() == std::size_t(all.length(0)));
+  }
+  SECTION("a cache with a file the new one lacks stays, and one being built is left") {
+    const auto held = FileLock::try_acquire(dir / "cache" / (small.filename().string() + ".lock"));
+    REQUIRE(held);
+    std::vector<fs::path> four(data.files.begin() + 1, data.files.end());
+    CapturedLog grown;
+    PcmCache::open_or_build(four, options_for(dir / "cache"), grown.log);
+    CHECK(fs::exists(small));  // locked, and it holds files[0], which `four` lacks
+    CHECK_FALSE(fs::exists(other));
+    CapturedLog again;
+    PcmCache::open_or_build(data.files, options_for(dir / "cache"), again.log);
+    CHECK(fs::exists(small / "manifest.json"));  // its lock is still held
   }
 }
 

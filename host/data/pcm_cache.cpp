@@ -41,6 +41,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string_view>
 #include <system_error>
@@ -310,6 +311,10 @@ std::string decode_identity(const std::string& path, std::int64_t size, std::int
          '\0' + transform;
 }
 
+std::string stamp_identity(const FileStamp& stamp) {
+  return decode_identity(valid_utf8(stamp.absolute_path), stamp.size, stamp.mtime_ns, stamp.ctime_ns, stamp.transform);
+}
+
 // A file's decode in an earlier cache: where its samples lie, or why it failed.
 struct EarlierDecode {
   fs::path shard;  // empty for a failure
@@ -317,10 +322,24 @@ struct EarlierDecode {
   std::string failure_reason, note;
 };
 
-// The decodes of every complete cache under cache_root of this format and sample rate, by
-// identity. A cache that cannot be read is passed over (it is only a shortcut).
-std::map<std::string, EarlierDecode> earlier_decodes(const fs::path& cache_root, int sample_rate) {
-  std::map<std::string, EarlierDecode> found;
+// One earlier cache: its directory, the identities of its files (all of them, or none
+// when some entry predates identities) and its shards' bytes.
+struct EarlierCache {
+  fs::path directory;
+  std::vector<std::string> identities;
+  std::int64_t bytes = 0;
+};
+
+// Every complete or stopped cache under cache_root of this format and sample rate, and
+// their decodes by identity. A cache that cannot be read is passed over (it is only a
+// shortcut).
+struct EarlierCaches {
+  std::map<std::string, EarlierDecode> decodes;
+  std::vector<EarlierCache> caches;
+};
+
+EarlierCaches earlier_caches(const fs::path& cache_root, int sample_rate) {
+  EarlierCaches found;
   std::error_code error;
   for (const fs::directory_entry& entry : fs::directory_iterator(cache_root, error)) {
     const fs::path manifest_path = entry.path() / kManifestName;
@@ -329,10 +348,18 @@ std::map<std::string, EarlierDecode> earlier_decodes(const fs::path& cache_root,
       const Json manifest = Json::parse(read_file(manifest_path));
       if (manifest.at("format").get<std::string>() != kFormat || manifest.at("sample_rate").get<int>() != sample_rate)
         continue;
+      EarlierCache cache{entry.path(), {}, 0};
+      bool every_file_identified = true;
       std::vector<fs::path> shards;
-      for (const Json& shard : manifest.at("shards")) shards.push_back(entry.path() / shard.at("file").get<std::string>());
+      for (const Json& shard : manifest.at("shards")) {
+        shards.push_back(entry.path() / shard.at("file").get<std::string>());
+        cache.bytes += 2 * shard.at("samples").get<std::int64_t>();
+      }
       for (const Json& record : manifest.at("files")) {
-        if (!record.contains("ctime_ns")) continue;
+        if (!record.contains("ctime_ns")) {
+          every_file_identified = false;
+          continue;
+        }
         EarlierDecode decode;
         if (record.at("status").get<std::string>() == "ok") {
           decode.shard = shards.at(record.at("shard").get<std::size_t>());
@@ -342,12 +369,15 @@ std::map<std::string, EarlierDecode> earlier_decodes(const fs::path& cache_root,
         } else {
           decode.failure_reason = record.at("reason").get<std::string>();
         }
-        found.emplace(decode_identity(record.at("path").get<std::string>(), record.at("size").get<std::int64_t>(),
-                                      record.at("mtime_ns").get<std::int64_t>(),
-                                      record.at("ctime_ns").get<std::int64_t>(),
-                                      record.value("transform", std::string())),
-                      std::move(decode));
+        std::string identity = decode_identity(
+            record.at("path").get<std::string>(), record.at("size").get<std::int64_t>(),
+            record.at("mtime_ns").get<std::int64_t>(), record.at("ctime_ns").get<std::int64_t>(),
+            record.value("transform", std::string()));
+        cache.identities.push_back(identity);
+        found.decodes.emplace(std::move(identity), std::move(decode));
       }
+      if (!every_file_identified) cache.identities.clear();
+      found.caches.push_back(std::move(cache));
     } catch (const std::exception&) {
       continue;
     }
@@ -375,15 +405,13 @@ std::optional<DecodedFile> copy_earlier_decode(const EarlierDecode& earlier) {
 // became true (the manifest then lists those first files).
 std::size_t build_cache_directory(const fs::path& directory, const std::string& key,
                                   const std::vector<PcmSource>& sources, const std::vector<FileStamp>& stamps,
+                                  const std::map<std::string, EarlierDecode>& earlier,
                                   const PcmCacheOptions& options, int threads, Logger& log) {
   const std::size_t file_count = sources.size();
-  const std::map<std::string, EarlierDecode> earlier = earlier_decodes(options.cache_root, options.sample_rate);
   std::atomic<std::size_t> copied{0};
   // A file's decode: copied from an earlier cache when one holds it, else decoded.
   const auto decode_or_copy = [&](std::size_t index) {
-    const FileStamp& stamp = stamps[index];
-    const auto found = earlier.find(
-        decode_identity(valid_utf8(stamp.absolute_path), stamp.size, stamp.mtime_ns, stamp.ctime_ns, stamp.transform));
+    const auto found = earlier.find(stamp_identity(stamps[index]));
     if (found != earlier.end())
       if (std::optional<DecodedFile> copy = copy_earlier_decode(found->second)) {
         ++copied;
@@ -553,7 +581,41 @@ int decode_thread_count(int requested, std::size_t file_count) {
   return static_cast<int>(std::clamp<std::size_t>(wanted, 1, std::max<std::size_t>(file_count, 1)));
 }
 
-// Builds the cache in `<key>.building-<pid>` and renames it to `<key>` once complete.
+// Removes the earlier caches all of whose files the cache of `key` (made from `stamps`)
+// holds, as when a file was added to a dataset: rebuilding one would only copy its files
+// from that cache. Each goes under its key's lock, manifest first, so that no build takes
+// it for complete while it goes; one whose lock is held (being built) is left. Best effort:
+// a cache that cannot be removed stays.
+void remove_subsumed_caches(const fs::path& cache_root, const std::string& key, const std::vector<FileStamp>& stamps,
+                            const std::vector<EarlierCache>& caches, Logger& log) {
+  std::set<std::string> held;
+  for (const FileStamp& stamp : stamps) held.insert(stamp_identity(stamp));
+  for (const EarlierCache& cache : caches) {
+    const std::string name = cache.directory.filename().string();
+    const std::string cache_key = name.substr(0, name.find('.'));
+    if (cache_key == key || name.find(".building-") != std::string::npos || cache.identities.empty()) continue;
+    if (!std::all_of(cache.identities.begin(), cache.identities.end(),
+                     [&](const std::string& identity) { return held.contains(identity); }))
+      continue;
+    try {
+      const std::optional<FileLock> lock = FileLock::try_acquire(cache_root / (cache_key + ".lock"));
+      if (!lock) continue;
+      std::error_code error;
+      fs::remove(cache.directory / kManifestName, error);
+      if (error) continue;
+      fs::remove_all(cache.directory, error);
+      char size[32];
+      std::snprintf(size, sizeof(size), "%.2f GiB", double(cache.bytes) / double(1LL << 30));
+      log.info("PCM cache: removed " + cache.directory.string() + " (" + size +
+               "): the new cache holds every file of it");
+    } catch (const Error&) {
+      continue;
+    }
+  }
+}
+
+// Builds the cache in `<key>.building-<pid>` and renames it to `<key>` once complete; then
+// removes the earlier caches it makes redundant.
 void build_and_publish(const fs::path& cache_root, const std::string& key,
                        const std::vector<PcmSource>& sources, const std::vector<FileStamp>& stamps,
                        const PcmCacheOptions& options, Logger& log) {
@@ -563,9 +625,11 @@ void build_and_publish(const fs::path& cache_root, const std::string& key,
   fs::create_directory(building, error);
   if (error) CADENZA_USER_ERROR("cannot create " << building.string() << ": " << error.message());
   const fs::path stopped = cache_root / (key + ".stopped");
+  const EarlierCaches earlier = earlier_caches(cache_root, options.sample_rate);
   try {
-    const std::size_t written = build_cache_directory(building, key, sources, stamps, options,
-                                                      decode_thread_count(options.threads, sources.size()), log);
+    const std::size_t written =
+        build_cache_directory(building, key, sources, stamps, earlier.decodes, options,
+                              decode_thread_count(options.threads, sources.size()), log);
     fsync_directory(building);
     if (written < sources.size()) {
       // Kept for the next build to copy from, unless an earlier stop of this key kept more.
@@ -591,6 +655,7 @@ void build_and_publish(const fs::path& cache_root, const std::string& key,
     throw;
   }
   fs::remove_all(stopped, error);  // its files are in the complete cache now
+  remove_subsumed_caches(cache_root, key, stamps, earlier.caches, log);
 }
 
 // The info line after opening (and the warning line when files failed).

@@ -7,7 +7,10 @@
 //   transform (see pcm_cache.cpp). Any change to the inputs gives another key, so a stale
 //   cache is never reused. A build copies each file whose path, size, times and transform
 //   an earlier cache under cache_root holds (same format and rate) from that cache's shard
-//   instead of decoding it again: adding a file to a dataset decodes that file only.
+//   instead of decoding it again: adding a file to a dataset decodes that file only. A
+//   complete build then removes each earlier cache (of another key, not being built) all
+//   of whose files it holds, since rebuilding that one would only copy them back: the
+//   cache of a dataset that grew does not stay beside the new one.
 // - A cache directory is complete once it exists under its key: it is built in
 //   `<key>.building-<pid>/`, its shards and manifest.json are fsync()ed, and only then is it
 //   renamed to `<key>/`. A directory under the key whose manifest is missing or does not
