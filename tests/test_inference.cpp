@@ -124,6 +124,10 @@ TEST_CASE("gpu_eval: the report agrees with its predictions, the trainer's valid
           "[slow][inference]") {
   const fs::path& run = trained_run(false);
   const TempDir out;
+  // The run directory is only read: every file keeps its bytes and time.
+  std::map<std::string, fs::file_time_type> run_files;
+  for (const auto& entry : fs::recursive_directory_iterator(run))
+    run_files[entry.path().string()] = fs::last_write_time(entry.path());
   const CommandResult val = run_tool(CADENZA_GPU_EVAL, run.string() + " --split val --out " + out.path().string());
   INFO(val.err);
   REQUIRE(val.status == 0);
@@ -164,8 +168,12 @@ TEST_CASE("gpu_eval: the report agrees with its predictions, the trainer's valid
   for (int j = 0; j < k; ++j) CHECK(report["per_class"][labels[j]]["support"].get<double>() == support[j]);
 
   // The plots are valid PNGs, and the HTML report shows them all in a browser.
-  for (const char* png : {"confusion_matrix.png", "roc_curves.png", "pr_curves.png"}) testing::check_png(out / png);
-  for (const char* png : {"loss.png", "metric.png"}) testing::check_png(run / png);
+  for (const char* png : {"confusion_matrix.png", "roc_curves.png", "pr_curves.png", "loss.png", "metric.png"})
+    testing::check_png(out / png);
+  std::map<std::string, fs::file_time_type> run_files_after;
+  for (const auto& entry : fs::recursive_directory_iterator(run))
+    run_files_after[entry.path().string()] = fs::last_write_time(entry.path());
+  CHECK(run_files_after == run_files);
   const std::string dom = testing::chromium_dom(fs::absolute(out / "report.html"), out / "home");
   CHECK_THAT(dom, Contains("data-images-loaded=\"5/5\""));
   CHECK_THAT(dom, Contains("weighted avg"));
@@ -180,6 +188,21 @@ TEST_CASE("gpu_eval: the report agrees with its predictions, the trainer's valid
   const CommandResult bad_checkpoint = run_tool(CADENZA_GPU_EVAL, run.string() + " --checkpoint nowhere");
   CHECK(bad_checkpoint.status == 2);
   CHECK_THAT(bad_checkpoint.err, Contains("--checkpoint nowhere"));
+  // A failed evaluation leaves no output folder behind.
+  const fs::path untested = out / "untested-run";  // the run with no test clips in its record
+  fs::copy(run, untested, fs::copy_options::recursive);
+  std::string record;
+  for (const auto& row : read_csv(run / "splits.csv"))
+    if (row[1] != "test") record += row[0] + "," + row[1] + "\n";
+  write_file_atomically(untested / "splits.csv", record);
+  const CommandResult empty_split =
+      run_tool(CADENZA_GPU_EVAL, untested.string() + " --out " + (out / "empty").string());
+  CHECK(empty_split.status == 2);
+  CHECK_THAT(empty_split.err, Contains("split is empty"));
+  CHECK_FALSE(fs::exists(out / "empty"));
+  const CommandResult file_in_the_way = run_tool(CADENZA_GPU_EVAL, run.string() + " --out " + (out / "report.json").string());
+  CHECK(file_in_the_way.status == 2);
+  CHECK_THAT(file_in_the_way.err, Contains("report.json is not a folder"));
 }
 
 TEST_CASE("gpu_eval: a multi-label run reports ROC-AUC and PR-AUC as its validation did", "[slow][inference]") {
@@ -265,6 +288,17 @@ TEST_CASE("gpu_predict: a song longer than the clip is the mean of its windows; 
       CADENZA_GPU_PREDICT, run.string() + " '" + (songs / "album" / "disc 2" / "broken.wav").string() + "'");
   CHECK(only_broken.status == 2);
   CHECK_THAT(only_broken.err, Contains("none of the files could be scored"));
+  // A model that cannot be loaded (a damaged byte in its weights) leaves stdout empty, not
+  // half a JSON document.
+  const fs::path damaged = songs / "damaged.safetensors";
+  std::string weights = read_file(run / "checkpoints" / "best" / "model.safetensors");
+  weights[weights.size() - 5] ^= 0x40;
+  testing::write_bytes(damaged, weights);
+  const CommandResult no_model = run_tool(CADENZA_GPU_PREDICT, run.string() + " --checkpoint '" + damaged.string() +
+                                                                   "' --json '" + (songs / "album").string() + "'");
+  CHECK(no_model.status == 2);
+  CHECK_THAT(no_model.err, Contains("damaged.safetensors"));
+  CHECK(no_model.out.empty());
 }
 
 TEST_CASE("gpu_embed: the exported features are what the classifier reads", "[slow][inference]") {

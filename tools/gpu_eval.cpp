@@ -63,7 +63,7 @@ int eval_main(int argc, char** argv) {
   if (args.value("--threshold") && !run.multi_label)
     log.warn("--threshold applies to tags; this run classifies (the top class is the prediction)");
   const fs::path out = args.value("--out").value_or((run_dir / ("eval-" + split_label)).string());
-  make_output_folder(out, "--out");
+  check_output_folder(out, "--out");  // made once there is a report to write
   const Dataset data = load_run_dataset(run, log);
   for (const std::string& line : data.skipped) log.warn("skipped " + line);
   const std::vector<int>& clips = data.indices(split);
@@ -82,6 +82,7 @@ int eval_main(int argc, char** argv) {
   const nlohmann::json context = {{"run_dir", run_dir.string()},     {"checkpoint", run.weights.string()},
                                   {"split", split_label},             {"windows_per_clip", evaluation.windows_per_clip},
                                   {"dataset", config.data.dataset},  {"model", config.model.name}};
+  make_output_folder(out, "--out");
   write_file_atomically(out / "report.json", json_text(evaluation_report_json(report, context), 2) + "\n");
   std::vector<std::string> clip_ids;
   for (int clip : clips) clip_ids.push_back(data.clip_ids[clip]);
@@ -101,7 +102,7 @@ int eval_main(int argc, char** argv) {
     html.summary.push_back({"accuracy", std::to_string(report.classification.accuracy)});
   }
   html.tables.push_back(evaluation_table(report));
-  html.images = write_training_curves(run_dir / "metrics.jsonl", run_dir);
+  html.images = write_training_curves(run_dir / "metrics.jsonl", out);  // the run directory is only read
   for (auto& plot : write_evaluation_plots(out, report, evaluation)) html.images.push_back(std::move(plot));
   html.config_yaml = to_yaml(config);
   write_html_report(out / "report.html", html);

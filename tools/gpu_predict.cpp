@@ -91,13 +91,18 @@ int predict_main(int argc, char** argv) {
   log.info("scoring " + std::to_string(inputs.files.size()) + " files with " + run.weights.string());
 
   const std::vector<std::string>& labels = run.labels;
-  bool first_json = true;
-  if (args.has("--json")) std::cout << "[";
-  if (args.has("--csv")) {
-    std::vector<std::string> header{"file", "seconds", "windows"};
-    for (const std::string& label : labels) header.push_back("score_" + label);
-    std::cout << csv_record(header);
-  }
+  // The document starts with the first song, so that a failure before it (the checkpoint,
+  // the device) leaves stdout empty rather than holding half a document.
+  bool first_song = true;
+  const auto start_document = [&] {
+    if (!first_song) return;
+    if (args.has("--json")) std::cout << "[\n";
+    if (args.has("--csv")) {
+      std::vector<std::string> header{"file", "seconds", "windows"};
+      for (const std::string& label : labels) header.push_back("score_" + label);
+      std::cout << csv_record(header);
+    }
+  };
   SongPredictorCallbacks callbacks;
   int skipped = static_cast<int>(inputs.problems.size());
   callbacks.on_skipped = [&](const std::string& reason) {
@@ -106,14 +111,14 @@ int predict_main(int argc, char** argv) {
   };
   callbacks.on_song = [&](const SongPrediction& song) {
     const std::vector<int> top = ranked_labels(song.scores, top_k, threshold);
+    start_document();
     if (args.has("--json")) {
       nlohmann::ordered_json j = {{"file", song.file.string()}, {"seconds", song.seconds}, {"windows", song.windows}};
       j["top"] = nlohmann::ordered_json::array();
       for (int label : top) j["top"].push_back({{"label", labels[label]}, {"score", song.scores[label]}});
       j["scores"] = nlohmann::ordered_json::object();
       for (std::size_t i = 0; i < labels.size(); ++i) j["scores"][labels[i]] = song.scores[i];
-      std::cout << (first_json ? "\n" : ",\n") << json_text(j) << std::flush;
-      first_json = false;
+      std::cout << (first_song ? "" : ",\n") << json_text(j) << std::flush;
     } else if (args.has("--csv")) {
       std::vector<std::string> row{song.file.string(), std::to_string(song.seconds), std::to_string(song.windows)};
       for (float score : song.scores) row.push_back(score_text(score));
@@ -121,7 +126,7 @@ int predict_main(int argc, char** argv) {
     } else {
       std::cout << song.file.string() << "  (" << minutes(song.seconds) << ", " << song.windows << " window"
                 << (song.windows == 1 ? "" : "s") << ")\n";
-      if (top.empty()) std::cout << "  no label scores >= " << score_text(threshold) << "\n";
+      if (top.empty()) std::cout << "  no label scores >= " << *args.value("--threshold") << "\n";
       for (int label : top) {
         char score[16];
         std::snprintf(score, sizeof score, "%.3f", song.scores[label]);
@@ -129,9 +134,10 @@ int predict_main(int argc, char** argv) {
       }
       std::cout << std::flush;
     }
+    first_song = false;
   };
   const int scored = predict_songs(run, inputs.files, callbacks, log);
-  if (args.has("--json")) std::cout << (first_json ? "]\n" : "\n]\n") << std::flush;
+  if (args.has("--json") && !first_song) std::cout << "\n]\n" << std::flush;
   log.info("scored " + std::to_string(scored) + (scored == 1 ? " file" : " files") +
            (skipped ? ", skipped " + std::to_string(skipped) + " (listed above)" : std::string()));
   if (scored == 0) CADENZA_USER_ERROR("none of the files could be scored (see the reasons above)");

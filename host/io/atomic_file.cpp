@@ -262,6 +262,22 @@ void make_output_folder(const std::filesystem::path& path, const std::string& wh
   if (error) CADENZA_USER_ERROR(what << " " << path.string() << ": cannot create it: " << error.message());
 }
 
+void check_output_folder(const std::filesystem::path& path, const std::string& what) {
+  namespace fs = std::filesystem;
+  if (path.empty()) CADENZA_USER_ERROR(what << ": expected a folder name, got an empty one");
+  const fs::path absolute = fs::absolute(path).lexically_normal();
+  fs::path existing = absolute;
+  std::error_code error;
+  while (!fs::exists(existing, error) && existing.has_relative_path()) existing = existing.parent_path();
+  if (!fs::is_directory(existing, error)) {
+    CADENZA_USER_ERROR(what << " " << path.string() << ": cannot create it: " << existing.string()
+                            << " is not a folder");
+  }
+  if (::access(existing.c_str(), W_OK | X_OK) != 0)
+    CADENZA_USER_ERROR(what << " " << path.string() << ": cannot write in " << existing.string() << ": "
+                            << std::strerror(errno));
+}
+
 std::string read_file(const std::filesystem::path& path) {
   const ScopedFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) throw_read_error(path, errno);

@@ -78,4 +78,9 @@ std::string read_file(const std::filesystem::path& path);
 // (a file in the way, no permission, a read-only disk).
 void make_output_folder(const std::filesystem::path& path, const std::string& what);
 
+// Checks, without creating anything, that make_output_folder(path, what) could succeed:
+// `path` is a folder, or its nearest existing ancestor is a folder this process may write
+// in. For a tool whose output folder should appear only once it has something to hold.
+void check_output_folder(const std::filesystem::path& path, const std::string& what);
+
 }  // namespace cadenza

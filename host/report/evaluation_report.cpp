@@ -203,7 +203,7 @@ void write_predictions_csv(const fs::path& csv, const std::vector<std::string>& 
     for (std::size_t i = 0; i < k; ++i) fields.push_back(fixed(evaluation.targets[c * k + i], 0));
     for (std::size_t i = 0; i < k; ++i) {
       char score[32];
-      std::snprintf(score, sizeof score, "%.6g", evaluation.scores[c * k + i]);
+      std::snprintf(score, sizeof score, "%.9g", evaluation.scores[c * k + i]);
       fields.push_back(score);
     }
     text += csv_record(fields);
