@@ -653,6 +653,47 @@ TEST_CASE("--set overrides are applied before validation", "[cpu][config]") {
              Contains("configs/x.yaml:8: train.lr"));
 }
 
+TEST_CASE("blocks expand into named layers; --set model.layers[i] is the file's i-th entry", "[cpu][config]") {
+  const std::string with_blocks = R"(blocks:
+  ConvBlock:
+    params: {filters: ~, pool: 2}
+    layers:
+      - {type: conv2d, name: conv, filters: $filters}
+      - {type: relu, name: relu}
+      - {type: maxpool2d, name: mp, pool: $pool}
+model:
+  layers:
+    - {type: batchnorm, name: input_bn}
+    - {block: ConvBlock, name: b1, filters: 8}
+    - {block: ConvBlock, name: b2, filters: 16, pool: [2, 4]}
+    - {type: global_avg_pool, name: gap}
+    - {type: dense, name: head}
+)";
+  const Config plain = parse(with_blocks);
+  std::vector<std::string> names;
+  for (const LayerConfig& layer : plain.model.layers) names.push_back(layer.name);
+  CHECK(names == std::vector<std::string>{"input_bn", "b1.conv", "b1.relu", "b1.mp", "b2.conv", "b2.relu", "b2.mp",
+                                          "gap", "head"});
+  CHECK(plain.model.layers[6].pool == std::array<int, 2>{2, 4});
+
+  // Index 2 is the use of b2, whose filters parameter the override sets; index 4 the head.
+  const Config changed = parse(with_blocks, {"model.layers[2].filters=32", "model.layers[4].units=0"});
+  CHECK(changed.model.layers[1].filters == 8);
+  CHECK(changed.model.layers[4].filters == 32);
+  CHECK(changed.model.layers[8].name == "head");
+
+  // Errors name the override as typed, and the expanded layer they land in.
+  CHECK(parse_error(with_blocks, {"model.layers[2].filters=0"}) ==
+        "--set model.layers[2].filters=0: model.layers[4].filters: expected an integer > 0, got 0");
+  CHECK_THAT(parse_error(with_blocks, {"model.layers[2].filterz=3"}),
+             Contains("model.layers[2]: unknown key 'filterz' for block ConvBlock"));
+  CHECK_THAT(parse_error(with_blocks, {"model.layers[3].filters=3"}),
+             Contains("--set model.layers[3].filters=3: unknown key 'model.layers[7].filters' for a global_avg_pool "
+                      "layer"));
+  CHECK(parse_error(with_blocks, {"model.layers[5].units=3"}) ==
+        "--set model.layers[5].units=3: model.layers[5] does not exist (model.layers has 5 entries)");
+}
+
 TEST_CASE("to_yaml writes every key and reads back equal", "[cpu][config]") {
   Config c = parse(kFullConfig);
   c.train.lr = 0.1 + 0.2;  // needs 17 digits

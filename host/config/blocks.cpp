@@ -103,7 +103,8 @@ class Expander {
   Expander(const std::map<std::string, Block>& blocks, std::string origin)
       : blocks_(blocks), origin_(std::move(origin)) {}
 
-  YAML::Node expand(const YAML::Node& layers) {
+  // The expanded list; `expanded_from` gets the index in `layers` each layer came from.
+  YAML::Node expand(const YAML::Node& layers, std::vector<std::size_t>& expanded_from) {
     YAML::Node out(YAML::NodeType::Sequence);
     for (std::size_t i = 0; i < layers.size(); ++i) {
       const YAML::Node item = layers[i];
@@ -115,6 +116,7 @@ class Expander {
         remember_last(copy, out);
         out.push_back(copy);
       }
+      expanded_from.resize(out.size(), i);
     }
     return out;
   }
@@ -220,7 +222,9 @@ class Expander {
 
 }  // namespace
 
-YAML::Node expand_blocks(const YAML::Node& root, const std::string& origin) {
+YAML::Node expand_blocks(const YAML::Node& root, const std::string& origin,
+                         std::vector<std::size_t>* expanded_from) {
+  if (expanded_from) expanded_from->clear();
   if (!root.IsMap() || (!root["include"] && !root["blocks"])) return root;
   std::map<std::string, Block> blocks;
   if (const YAML::Node includes = root["include"]) {
@@ -251,7 +255,9 @@ YAML::Node expand_blocks(const YAML::Node& root, const std::string& origin) {
     const YAML::Node& value = entry.second;
     if (key == "model" && value.IsMap() && value["layers"] && value["layers"].IsSequence()) {
       YAML::Node model = YAML::Clone(value);
-      model["layers"] = Expander(blocks, origin).expand(value["layers"]);
+      std::vector<std::size_t> from;
+      model["layers"] = Expander(blocks, origin).expand(value["layers"], from);
+      if (expanded_from) *expanded_from = std::move(from);
       out[entry.first] = model;
     } else {
       out[entry.first] = value;

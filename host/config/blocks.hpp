@@ -27,13 +27,16 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include <yaml-cpp/yaml.h>
 
 namespace cadenza {
 
 // Returns `root` without `include` and `blocks`, every block use in model.layers expanded.
-// `origin` is the file the YAML came from (includes are relative to its folder).
-YAML::Node expand_blocks(const YAML::Node& root, const std::string& origin);
+// `origin` is the file the YAML came from (includes are relative to its folder). With
+// `expanded_from`, sets it to the layer list's index in `root` of each expanded layer.
+YAML::Node expand_blocks(const YAML::Node& root, const std::string& origin,
+                         std::vector<std::size_t>* expanded_from = nullptr);
 
 }  // namespace cadenza

@@ -262,6 +262,9 @@ struct PathStep {
 struct AppliedOverride {
   std::string text;  // as given
   std::string path;  // its key, as error messages write paths
+  // Where in the config read an error is this override's to name: its key, or for a key of
+  // model.layers[i], the layers that entry expanded to (a block use: all of its layers).
+  std::vector<std::string> blamed;
 };
 
 std::optional<std::vector<PathStep>> parse_key_path(std::string_view text) {
@@ -301,7 +304,7 @@ std::string path_text(const std::vector<PathStep>& steps) {
 
 // Refuses keys the schema does not have, before the tree is touched.
 void check_override_path(const std::string& origin, const std::vector<PathStep>& steps,
-                         const std::string& path) {
+                         const std::string& path, const YAML::Node& root) {
   const bool indexed = std::any_of(steps.begin(), steps.end(),
                                    [](const PathStep& step) { return step.index.has_value(); });
   if (!indexed) {
@@ -317,7 +320,11 @@ void check_override_path(const std::string& origin, const std::vector<PathStep>&
     throw UserError(origin + ": " + path +
                     ": only model.layers takes an index, as in model.layers[2].filters");
   }
-  if (steps.size() == 3 && find_layer_key(steps[2].key) == nullptr) {
+  // A block use's keys are its block's parameters, which expand_blocks checks.
+  const YAML::Node layers = root["model"] ? root["model"]["layers"] : YAML::Node();
+  const bool block_use = layers.IsSequence() && *steps[1].index < layers.size() &&
+                         layers[*steps[1].index].IsMap() && layers[*steps[1].index]["block"];
+  if (steps.size() == 3 && !block_use && find_layer_key(steps[2].key) == nullptr) {
     throw UserError(origin + ": unknown key " + quoted(path) +
                     unknown_layer_key_detail(parent_path(path), steps[2].key, nullptr));
   }
@@ -375,7 +382,7 @@ std::vector<AppliedOverride> apply_overrides(YAML::Node& root,
                       " (expected a dotted key, as in train.lr or model.layers[2].filters)");
     }
     const std::string path = path_text(*steps);
-    check_override_path(origin, *steps, path);
+    check_override_path(origin, *steps, path, root);
     YAML::Node value;
     try {
       value = YAML::Load(text.substr(equals + 1));
@@ -383,9 +390,27 @@ std::vector<AppliedOverride> apply_overrides(YAML::Node& root,
       throw UserError(origin + ": " + path + ": the value is not valid YAML: " + error.msg);
     }
     set_in_tree(root, *steps, value, origin);
-    applied.push_back({text, path});
+    applied.push_back({text, path, {path}});
   }
   return applied;
+}
+
+// Points the overrides of model.layers[i] at the layers entry i of the file's list became
+// (expanded_from: the file's index of each expanded layer; empty when nothing expanded).
+void blame_expanded_layers(std::vector<AppliedOverride>& applied, const YAML::Node& file_root,
+                           const std::vector<std::size_t>& expanded_from) {
+  if (expanded_from.empty()) return;
+  const YAML::Node file_layers = file_root["model"]["layers"];
+  for (AppliedOverride& o : applied) {
+    const std::optional<std::vector<PathStep>> steps = parse_key_path(o.path);
+    if (!steps || steps->size() < 2 || (*steps)[0].key != "model" || !(*steps)[1].index) continue;
+    const std::size_t entry = *(*steps)[1].index;
+    const bool block_use = entry < file_layers.size() && file_layers[entry].IsMap() && file_layers[entry]["block"];
+    const std::string key = steps->size() == 3 && !block_use ? "." + (*steps)[2].key : "";
+    o.blamed.clear();
+    for (std::size_t j = 0; j < expanded_from.size(); ++j)
+      if (expanded_from[j] == entry) o.blamed.push_back(indexed_path("model.layers", j) + key);
+  }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -413,7 +438,8 @@ class ConfigReader {
   // The last override that set `path` or a section holding it.
   const AppliedOverride* override_of(const std::string& path) const {
     for (auto it = overrides_.rbegin(); it != overrides_.rend(); ++it) {
-      if (is_within(path, it->path)) return &*it;
+      for (const std::string& blamed : it->blamed)
+        if (is_within(path, blamed)) return &*it;
     }
     return nullptr;
   }
@@ -937,9 +963,13 @@ Config parse_config(const std::string& yaml_text, const std::string& origin,
     throw UserError(origin + ":" + std::to_string(root.Mark().line + 1) + ": expected a map of " +
                     joined(section_children("")) + " at the top level, got " + shown(root));
   }
-  root = expand_blocks(root, origin);
+  // Overrides first: model.layers[i] is the i-th entry of the file's list, a block use
+  // included (its keys are the block's parameters), as the user reads the file.
   std::vector<AppliedOverride> applied = apply_overrides(root, overrides);
-  return ConfigReader(origin, std::move(applied)).read(root);
+  std::vector<std::size_t> expanded_from;
+  const YAML::Node expanded = expand_blocks(root, origin, &expanded_from);
+  blame_expanded_layers(applied, root, expanded_from);
+  return ConfigReader(origin, std::move(applied)).read(expanded);
 }
 
 std::string to_yaml(const Config& config) {
