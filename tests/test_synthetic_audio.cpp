@@ -353,18 +353,21 @@ TEST_CASE("stratified split is disjoint, complete and sorted", "[cpu][data]") {
   CHECK(all == expected);
 }
 
-TEST_CASE("stratified split cuts every class at the rounded fractions", "[cpu][data]") {
-  const std::vector<int> sizes = {37, 20, 5, 1, 12};
+TEST_CASE("stratified split holds each split's share of all clips, shared by class size", "[cpu][data]") {
+  const std::vector<int> sizes = {37, 20, 5, 1, 12};  // 75 clips: 52.5 / 15 / 7.5
   const std::vector<int> labels = labels_with_sizes(sizes);
   const auto splits = stratified_split(labels, {0.7, 0.2, 0.1}, 5);
+  CHECK(splits[0].size() == 53);  // the tie of the two halves goes to train, the first
+  CHECK(splits[1].size() == 15);
+  CHECK(splits[2].size() == 7);
   for (int k = 0; k < static_cast<int>(sizes.size()); ++k) {
-    const int n = sizes[k];
-    const int train = static_cast<int>(std::llround(n * 0.7));
-    const int val = static_cast<int>(std::llround(n * 0.9)) - train;
-    INFO("class " << k << " of " << n);
-    CHECK(count_of_class(splits[0], labels, k) == train);
-    CHECK(count_of_class(splits[1], labels, k) == val);
-    CHECK(count_of_class(splits[2], labels, k) == n - train - val);
+    INFO("class " << k << " of " << sizes[k]);
+    const double n = sizes[k];
+    const int train = count_of_class(splits[0], labels, k);
+    const int val = count_of_class(splits[1], labels, k);
+    CHECK(std::abs(train - n * 53 / 75) < 1.0);  // its share of train, rounded one way
+    CHECK(val <= n - train);
+    CHECK(std::abs(val - n * 15 / 75) < 1.0 + 1e-9);
   }
   // 100 clips per class split 80/20: exactly 80 and 20 of each class.
   const std::vector<int> even = labels_with_sizes({100, 100, 100});
@@ -374,6 +377,14 @@ TEST_CASE("stratified split cuts every class at the rounded fractions", "[cpu][d
     CHECK(count_of_class(even_splits[1], even, k) == 20);
   }
   CHECK(even_splits[2].empty());
+  // Six clips of each of ten genres at 0.8 / 0.1 / 0.1: six validation and six test clips,
+  // where rounding each class (4.8 / 0.6 / 0.6) would leave both empty.
+  const std::vector<int> small = labels_with_sizes(std::vector<int>(10, 6));
+  const auto small_splits = stratified_split(small, {0.8, 0.1, 0.1}, 5);
+  CHECK(small_splits[0].size() == 48);
+  CHECK(small_splits[1].size() == 6);
+  CHECK(small_splits[2].size() == 6);
+  for (int k = 0; k < 10; ++k) CHECK(count_of_class(small_splits[1], small, k) <= 1);
 }
 
 TEST_CASE("stratified split leaves zero-fraction splits empty", "[cpu][data]") {
@@ -406,9 +417,10 @@ TEST_CASE("stratified split is deterministic and depends on the seed", "[cpu][da
 TEST_CASE("stratified split accepts arbitrary label values", "[cpu][data]") {
   const std::vector<int> labels = {-3, 40, -3, 40, 7, -3, 40, 7};
   const auto splits = stratified_split(labels, {0.5, 0.5, 0.0}, 11);
-  CHECK(splits[0].size() + splits[1].size() == labels.size());
-  CHECK(count_of_class(splits[0], labels, -3) == 2);  // round(1.5) = 2
-  CHECK(count_of_class(splits[0], labels, 7) == 1);
+  CHECK(splits[0].size() == 4);
+  CHECK(splits[1].size() == 4);
+  CHECK(count_of_class(splits[0], labels, 7) == 1);  // its share, 1, exactly
+  CHECK(count_of_class(splits[0], labels, -3) + count_of_class(splits[0], labels, 40) == 3);  // 1.5 each
   CHECK(stratified_split({}, {0.8, 0.2, 0.0}, 1)[0].empty());
 }
 

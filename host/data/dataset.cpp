@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <map>
 #include <optional>
+#include <sstream>
 
 #include "host/audio/time_pitch.hpp"
 #include "host/core/error.hpp"
@@ -138,6 +139,19 @@ void warn_if_changed(const SplitRecord& record, std::size_t new_clips, int gone,
            "); the run's splits are kept (" + record.file.string() + ")");
 }
 
+// Warns about a validation or test split that data.split_fractions asks for and that
+// rounds to no clip (a set of a handful of clips).
+void warn_empty_random_splits(const Dataset& d, const DataConfig& config, Logger& log) {
+  for (const Split split : {Split::val, Split::test}) {
+    const double fraction = config.split_fractions[int(split)];
+    if (fraction <= 0.0 || !d.indices(split).empty()) continue;
+    std::ostringstream text;
+    text << "data: the " << split_name(split) << " split is empty: data.split_fractions gives it " << fraction
+         << " of " << d.num_clips() << " clips, which rounds to none; use more clips or a larger fraction";
+    log.warn(text.str());
+  }
+}
+
 // Warns about labels without a training clip (their files all failed to decode, or too few
 // for the split) or, when there is a validation split, without a validation clip.
 void warn_labels_without_clips(const Dataset& d, Logger& log) {
@@ -247,6 +261,9 @@ Dataset indexed_dataset(const Config& full_config, std::uint64_t train_seed, int
                " another split in the dataset than in the run's record; the run's is kept (" +
                recorded->file.string() + ")");
   }
+  const bool random_split = std::none_of(index.clips.begin(), index.clips.end(),
+                                         [](const ClipEntry& clip) { return clip.split >= 0; });
+  if (!applied && random_split) warn_empty_random_splits(d, config, log);
   warn_labels_without_clips(d, log);
 
   const std::vector<OfflineCopy> copies = plan_offline_copies(d, full_config.augment);
