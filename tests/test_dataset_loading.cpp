@@ -94,6 +94,7 @@ Config config_for(const std::string& dataset, const fs::path& root, const fs::pa
   config.data.root = root.string();
   config.data.sample_rate = kRate;
   config.data.cache_dir = cache.string();
+  config.data.clip_seconds = 0.2;  // shorter than every test file: no padding warning
   return config;
 }
 
@@ -544,7 +545,8 @@ TEST_CASE("load_dataset: a CSV manifest, and a file in two splits is refused", "
                                 "; used once"});
 }
 
-TEST_CASE("load_dataset: a split its fraction asks for but that rounds to no clip is warned", "[cpu][data]") {
+TEST_CASE("load_dataset: an empty split the fractions ask for and clips shorter than an example are warned",
+          "[cpu][data]") {
   TempDir dir;
   const fs::path root = dir / "library";
   for (const char* file : {"a/one.wav", "a/two.wav", "b/three.wav", "b/four.wav"})
@@ -558,6 +560,11 @@ TEST_CASE("load_dataset: a split its fraction asks for but that rounds to no cli
                              Contains("data: the test split is empty"));
   config.data.split_fractions = {0.5, 0.5, 0.0};
   CHECK_FALSE(contains(load(config).log, "split is empty"));
+
+  // Clips shorter than an example window are said to be padded.
+  config.data.clip_seconds = 1.0;
+  CHECK_THAT(load(config).log, Contains("data: 4 of 4 clips are shorter than data.clip_seconds (1 s; the shortest "
+                                        "is 0.3 s): their examples are padded with silence"));
 }
 
 TEST_CASE("load_dataset: the PCM cache is reused, and rebuilt when a file changes", "[cpu][data]") {

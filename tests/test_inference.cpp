@@ -288,6 +288,13 @@ TEST_CASE("gpu_predict: a song longer than the clip is the mean of its windows; 
       CADENZA_GPU_PREDICT, run.string() + " '" + (songs / "album" / "disc 2" / "broken.wav").string() + "'");
   CHECK(only_broken.status == 2);
   CHECK_THAT(only_broken.err, Contains("none of the files could be scored"));
+  // A song shorter than one window is scored, and said to be padded.
+  testing::write_audio_file(songs / "short.wav", SF_FORMAT_WAV | SF_FORMAT_PCM_16, 16000, 1,
+                            std::vector<float>(6400, 0.25f));
+  const CommandResult short_song = run_tool(CADENZA_GPU_PREDICT, run.string() + " '" + (songs / "short.wav").string() + "'");
+  CHECK(short_song.status == 0);
+  CHECK_THAT(short_song.err, Contains("short.wav is 0.4 s long, shorter than the model's window of 1 s: its scores "
+                                      "come from a window padded with silence"));
   // A model that cannot be loaded (a damaged byte in its weights) leaves stdout empty, not
   // half a JSON document.
   const fs::path damaged = songs / "damaged.safetensors";

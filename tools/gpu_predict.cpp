@@ -10,6 +10,7 @@
 // CSV with a score column per label (--csv).
 #include <algorithm>
 #include <cstdio>
+#include <iomanip>
 #include <iostream>
 #include <limits>
 #include <numeric>
@@ -111,6 +112,13 @@ int predict_main(int argc, char** argv) {
   };
   callbacks.on_song = [&](const SongPrediction& song) {
     const std::vector<int> top = ranked_labels(song.scores, top_k, threshold);
+    if (song.seconds < run.config.data.clip_seconds) {
+      std::ostringstream note;
+      note << std::setprecision(3) << song.file.string() << " is " << song.seconds
+           << " s long, shorter than the model's window of " << run.config.data.clip_seconds
+           << " s: its scores come from a window padded with silence";
+      log.warn(note.str());
+    }
     start_document();
     if (args.has("--json")) {
       nlohmann::ordered_json j = {{"file", song.file.string()}, {"seconds", song.seconds}, {"windows", song.windows}};

@@ -4,6 +4,7 @@
 #include "host/data/dataset.hpp"
 
 #include <algorithm>
+#include <iomanip>
 #include <cstdlib>
 #include <map>
 #include <optional>
@@ -139,6 +140,27 @@ void warn_if_changed(const SplitRecord& record, std::size_t new_clips, int gone,
            "); the run's splits are kept (" + record.file.string() + ")");
 }
 
+// Warns about clips shorter than one example window: their examples are padded with
+// silence (as a PyTorch crop with padding would), which a user should know about.
+void warn_short_clips(const Dataset& d, const DataConfig& config, Logger& log) {
+  const std::int64_t window = window_samples(config);
+  std::size_t short_clips = 0, used = 0;
+  std::int64_t shortest = window;
+  for (int s = 0; s < 3; ++s)
+    for (int clip : d.splits[s]) {
+      ++used;
+      if (d.lengths[clip] >= window) continue;
+      ++short_clips;
+      shortest = std::min(shortest, d.lengths[clip]);
+    }
+  if (short_clips == 0) return;
+  std::ostringstream text;
+  text << std::setprecision(3) << "data: " << short_clips << " of " << used << " clips are shorter than "
+       << "data.clip_seconds (" << config.clip_seconds << " s; the shortest is "
+       << double(shortest) / config.sample_rate << " s): their examples are padded with silence";
+  log.warn(text.str());
+}
+
 // Warns about a validation or test split that data.split_fractions asks for and that
 // rounds to no clip (a set of a handful of clips).
 void warn_empty_random_splits(const Dataset& d, const DataConfig& config, Logger& log) {
@@ -264,6 +286,7 @@ Dataset indexed_dataset(const Config& full_config, std::uint64_t train_seed, int
   const bool random_split = std::none_of(index.clips.begin(), index.clips.end(),
                                          [](const ClipEntry& clip) { return clip.split >= 0; });
   if (!applied && random_split) warn_empty_random_splits(d, config, log);
+  warn_short_clips(d, config, log);
   warn_labels_without_clips(d, log);
 
   const std::vector<OfflineCopy> copies = plan_offline_copies(d, full_config.augment);
