@@ -2,7 +2,8 @@
 // of WAV files at 22.05 kHz (music-like clips from the synthetic generator, 4 s each) plus
 // one corrupt file goes through the index, the PCM cache (resampled to 16 kHz), random
 // 1 s crops with every augmentation on, and multiframe evaluation. The run must learn,
-// report the corrupt file, and repeat exactly when stopped and resumed.
+// report the corrupt file, and repeat exactly when stopped and resumed (also from its dataset
+// moved, the run having recorded its relative paths absolute).
 #include <catch2/catch.hpp>
 #include <sndfile.h>
 
@@ -118,6 +119,27 @@ TEST_CASE("a folder of audio files trains with crops, augmentation and multifram
     }
     CHECK(resumed_metrics == unbroken_metrics);
     CHECK_THAT(log.str(), Catch::Contains("PCM cache reused"));
+  }
+  SECTION("a run given relative paths records them absolute, and resumes from its dataset moved") {
+    const fs::path started_in = fs::current_path();
+    fs::current_path(data.path().parent_path());
+    auto stopping = overrides_for(data.path().filename(), cache.path());
+    stopping.push_back("train.max_steps=15");
+    const Config first = load_config(kDemo, stopping);
+    const TrainOutcome stopped = run_training(first, TrainRequest{resumed.path(), false}, logger);
+    fs::current_path(started_in);
+    REQUIRE(stopped.status == TrainOutcome::Status::reached_max_steps);
+    const Config recorded = load_config((resumed.path() / "config.yaml").string());
+    CHECK(recorded.data.root == data.path().string());
+
+    const fs::path moved = data.path().string() + "-moved";
+    fs::rename(data.path(), moved);
+    const Config from_moved =
+        load_config((resumed.path() / "config.yaml").string(), {"data.root=" + moved.string(), "train.max_steps=0"});
+    const TrainOutcome finished = run_training(from_moved, TrainRequest{resumed.path(), true}, logger);
+    fs::rename(moved, data.path());
+    CHECK(finished.status == TrainOutcome::Status::completed);
+    CHECK(read_lines(resumed.path() / "steps.jsonl") == read_lines(unbroken.path() / "steps.jsonl"));
   }
 }
 

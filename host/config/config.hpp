@@ -247,6 +247,12 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
 Config parse_config(const std::string& yaml_text, const std::string& origin,
                     const std::vector<std::string>& overrides = {});
 
+// The config with every path key (data.root, data.split_lists, data.metadata,
+// data.audio_dir, data.manifest, data.cache_dir, model.init_from, train.run_dir) that is
+// given and relative made absolute against the current directory: what a run directory
+// records, so that its config reads the same files from anywhere.
+Config with_absolute_paths(const Config& config);
+
 // The fully resolved config as YAML (every key, defaults included); parse_config of this
 // text gives back an equal Config.
 std::string to_yaml(const Config& config);

@@ -560,12 +560,17 @@ Trainer::Evaluation Trainer::evaluate(Split split) {
 }
 
 // Keys a resumed run may change: they decide how long it runs, where and how it reports,
-// not which steps it takes. (train.threads may change the last bits of sums.)
+// not which steps it takes. (train.threads may change the last bits of sums.) The dataset's
+// paths may change too (a dataset moved to another disk): its clips are known by ids
+// relative to them, the run keeps its splits.csv and labels.json (a resume checks the
+// labels), and the moved files are decoded into a cache of their own; model.init_from acts
+// only on a fresh run.
 const std::set<std::string> kKeysAResumeMayChange = {
     "train.epochs",         "train.max_steps",  "train.device",
     "train.threads",        "train.run_dir",    "train.log_every_steps", "train.capture_graph",
     "train.checkpoint_every_steps", "train.keep_checkpoints", "train.select_metric",
     "train.early_stopping_patience", "data.cache_dir", "train.dist.bucket_mb", "train.dist.timeout_seconds",
+    "data.root", "data.split_lists", "data.metadata", "data.audio_dir", "data.manifest", "model.init_from",
     "model.name"};  // names the default run directory only
 
 // The per-rank batch may change on resume with the world size, as long as the global batch
@@ -703,7 +708,7 @@ TrainOutcome Trainer::run() {
                              });
     // Only now, with the checkpoint accepted, does the run directory change.
     if (writes_files_) {
-      write_file_atomically(request_.run_dir / "config.yaml", to_yaml(config_));
+      write_file_atomically(request_.run_dir / "config.yaml", to_yaml(with_absolute_paths(config_)));
       report_skipped_files();
       if (!has_split_record_) {
         log_.warn(request_.run_dir.string() + " has no splits.csv: the splits were made again from the dataset, "
@@ -920,7 +925,7 @@ TrainOutcome run_training(const Config& config, const TrainRequest& request, Log
       CADENZA_USER_ERROR("run directory " << request.run_dir.string()
                                           << " is in use by another gpu_train; wait for it to end or choose "
                                              "another --run-dir");
-    if (!request.resume) write_file_atomically(request.run_dir / "config.yaml", to_yaml(config));
+    if (!request.resume) write_file_atomically(request.run_dir / "config.yaml", to_yaml(with_absolute_paths(config)));
   }
   Trainer trainer(config, request, logger);
   const TrainOutcome outcome = trainer.run();
