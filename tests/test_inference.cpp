@@ -244,12 +244,17 @@ TEST_CASE("gpu_predict: a song longer than the clip is the mean of its windows; 
   write_clips_as_song(data, {val[1]}, songs / "album" / "disc 2" / "one clip.wav");
   testing::write_bytes(songs / "album" / "disc 2" / "broken.wav", "RIFF\x10\x00\x00\x00WAVEjunk that is not audio");
   testing::write_bytes(songs / "album" / "notes.txt", "not searched: not an audio extension");
+  // A folder is searched as a folder dataset is: hidden files passed over, formats
+  // cadenza cannot read reported.
+  fs::copy_file(songs / "album" / "disc 2" / "one clip.wav", songs / "album" / "._one clip.wav");
+  testing::write_bytes(songs / "album" / "tune.m4a", "not decodable here");
 
   const CommandResult json = run_tool(CADENZA_GPU_PREDICT, run.string() + " '" + (songs / "album").string() + "' --json");
   INFO(json.err);
   REQUIRE(json.status == 0);
   CHECK_THAT(json.err, Contains("broken.wav"));
-  CHECK_THAT(json.err, Contains("skipped 1"));
+  CHECK_THAT(json.err, Contains("tune.m4a: .m4a is not a format cadenza reads"));
+  CHECK_THAT(json.err, Contains("skipped 2"));
   const nlohmann::json songs_json = nlohmann::json::parse(json.out);
   REQUIRE(songs_json.size() == 2);  // sorted by path: "disc 2/one clip.wav" < "long song.wav"
   const nlohmann::json& one = songs_json[0];

@@ -10,10 +10,11 @@
 #include <optional>
 #include <set>
 
+#include "host/audio/audio_decoder.hpp"
+#include "host/audio/audio_folder.hpp"
 #include "host/core/error.hpp"
 #include "host/core/text.hpp"
 #include "host/data/dataset_index.hpp"
-#include "host/audio/audio_decoder.hpp"
 #include "host/io/csv.hpp"
 
 namespace cadenza {
@@ -58,19 +59,6 @@ std::optional<int> split_of(const std::string& cell) {
   return static_cast<int>(*split);
 }
 
-// Whether a file or folder name starts with '.' (hidden on Unix; macOS's ._name copies).
-bool is_hidden(const fs::path& path) { return path.filename().string().starts_with("."); }
-
-// Why a file of an audio format cadenza has no decoder for is left out, or nullopt for
-// other files (covers, notes), which are only counted.
-std::optional<std::string> unreadable_audio_format(const fs::path& path) {
-  static const std::set<std::string> kOtherAudio = {".m4a", ".aac", ".mp4", ".wma", ".ape", ".wv",
-                                                    ".alac", ".mka", ".webm", ".m4b", ".ac3", ".mp2"};
-  const std::string extension = ascii_lowercase(path.extension().string());
-  if (!kOtherAudio.count(extension)) return std::nullopt;
-  return extension + " is not a format cadenza reads (" + audio_extensions_text() + "); convert it to one";
-}
-
 struct ManifestRow {
   fs::path path;
   std::string id;  // the path as the manifest writes it, "." and ".." resolved: unique per file
@@ -94,23 +82,11 @@ DatasetIndex index_folder(const DataConfig& config) {
   for (const fs::directory_entry& folder : fs::directory_iterator(root)) {
     const std::string label = folder.path().filename().string();
     if (!folder.is_directory() || is_hidden(folder.path())) continue;
+    AudioFolderScan scan = scan_audio_folder(folder.path());
+    index.skipped.insert(index.skipped.end(), scan.skipped.begin(), scan.skipped.end());
+    for (const auto& [extension, n] : scan.other_files) other_files[extension] += n;
     std::vector<fs::path> files;
-    for (auto it = fs::recursive_directory_iterator(folder.path()); it != fs::recursive_directory_iterator(); ++it) {
-      const fs::path& path = it->path();
-      if (is_hidden(path)) {  // .DS_Store, macOS's ._name copies, .git
-        if (it->is_directory()) it.disable_recursion_pending();
-        continue;
-      }
-      if (it->is_symlink() && !fs::exists(path)) {
-        index.skipped.push_back(path.string() + ": a link to a file that does not exist");
-        continue;
-      }
-      if (!it->is_regular_file()) continue;
-      if (has_audio_extension(path)) files.push_back(absolute_path(path));
-      else if (const std::optional<std::string> reason = unreadable_audio_format(path))
-        index.skipped.push_back(path.string() + ": " + *reason);
-      else ++other_files[ascii_lowercase(path.extension().string())];
-    }
+    for (const fs::path& path : scan.audio) files.push_back(absolute_path(path));
     if (files.empty()) {
       labels_without_audio.push_back(label);
       continue;

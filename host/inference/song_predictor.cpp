@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "host/audio/audio_decoder.hpp"
+#include "host/audio/audio_folder.hpp"
 #include "host/core/arena.hpp"
 #include "host/core/error.hpp"
 #include "host/data/sampler.hpp"
@@ -16,9 +17,12 @@ namespace cadenza {
 namespace fs = std::filesystem;
 namespace {
 
-// Songs decoded and held in memory at once: 32 songs of 5 minutes at 22.05 kHz are
-// about 850 MB of samples.
+// A group of songs is decoded (a wave of one file per decode thread at a time) until it
+// holds this many songs or samples, then scored: 2^26 float samples are 256 MiB, 70
+// minutes at 16 kHz, so a folder of hour-long mixes is scored about one at a time instead
+// of 32 hours at once.
 constexpr std::size_t kSongsPerGroup = 32;
+constexpr std::int64_t kGroupSamples = std::int64_t{1} << 26;
 
 }  // namespace
 
@@ -28,16 +32,14 @@ AudioFileList find_audio_files(const std::vector<std::string>& paths) {
     const fs::path path(text);
     std::error_code error;
     if (fs::is_directory(path, error)) {
-      std::vector<fs::path> found;
-      for (auto it = fs::recursive_directory_iterator(path, fs::directory_options::skip_permission_denied, error);
-           !error && it != fs::recursive_directory_iterator(); it.increment(error))
-        if (it->is_regular_file() && has_audio_extension(it->path())) found.push_back(it->path());
-      if (error) list.problems.push_back(text + ": cannot list the folder: " + error.message());
-      if (found.empty() && !error) list.problems.push_back(text + ": no audio files in this folder");
-      std::sort(found.begin(), found.end());
-      list.files.insert(list.files.end(), found.begin(), found.end());
+      const AudioFolderScan scan = scan_audio_folder(path);
+      list.problems.insert(list.problems.end(), scan.skipped.begin(), scan.skipped.end());
+      if (scan.audio.empty()) list.problems.push_back(text + ": no audio files in this folder");
+      list.files.insert(list.files.end(), scan.audio.begin(), scan.audio.end());
     } else if (fs::exists(path, error)) {
       list.files.push_back(path);
+    } else if (error && error != std::errc::no_such_file_or_directory) {
+      list.problems.push_back(text + ": " + error.message());  // a folder on the way cannot be read
     } else {
       list.problems.push_back(text + ": no such file or folder");
     }
@@ -66,32 +68,43 @@ int predict_songs(const TrainedRun& run, const std::vector<fs::path>& files, con
 
   const int decode_threads = config.train.threads > 0 ? config.train.threads : omp_get_max_threads();
   int scored = 0;
-  for (std::size_t group = 0; group < files.size(); group += kSongsPerGroup) {
-    const std::size_t count = std::min(kSongsPerGroup, files.size() - group);
-    // Decode the group in parallel; a failure is kept as its message.
-    std::vector<std::vector<float>> audio(count);
-    std::vector<std::optional<std::string>> failure(count);
+  for (std::size_t group = 0, count = 0; group < files.size(); group += count) {
+    // Decode waves of files in parallel until the group is full; a failure is kept as its
+    // message.
+    std::vector<std::vector<float>> audio;
+    std::vector<std::optional<std::string>> failure;
+    std::int64_t group_samples = 0;
+    count = 0;
+    while (group + count < files.size() && count < kSongsPerGroup && group_samples < kGroupSamples) {
+      const std::size_t wave =
+          std::min({std::size_t(decode_threads), files.size() - group - count, kSongsPerGroup - count});
+      audio.resize(count + wave);
+      failure.resize(count + wave);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(decode_threads)
-    for (std::size_t i = 0; i < count; ++i) {
-      try {
-        audio[i] = load_audio(files[group + i], config.data.sample_rate);
-      } catch (const std::exception& e) {
-        failure[i] = e.what();
+      for (std::size_t i = count; i < count + wave; ++i) {
+        try {
+          audio[i] = load_audio(files[group + i], config.data.sample_rate);
+        } catch (const std::exception& e) {
+          failure[i] = e.what();
+        }
       }
+      for (std::size_t i = count; i < count + wave; ++i) group_samples += std::int64_t(audio[i].size());
+      count += wave;
     }
+    // One buffer of the group's samples; each song's own is freed once copied, so the
+    // group is held about once, not twice.
     std::vector<float> pcm;
-    std::vector<std::size_t> song_file;  // clip -> index in the group
+    pcm.reserve(std::size_t(group_samples));
     songs.lengths.clear();
     songs.clip_ids.clear();
     for (std::size_t i = 0; i < count; ++i) {
       if (failure[i]) continue;
-      song_file.push_back(i);
       songs.lengths.push_back(static_cast<std::int64_t>(audio[i].size()));
       songs.clip_ids.push_back(files[group + i].string());
       pcm.insert(pcm.end(), audio[i].begin(), audio[i].end());
       std::vector<float>().swap(audio[i]);
     }
-    const int clips = static_cast<int>(song_file.size());
+    const int clips = static_cast<int>(songs.lengths.size());
     songs.targets.assign(std::size_t(clips) * k, 0.0f);
     songs.audio = make_in_memory_audio(std::move(pcm), songs.lengths);
     std::vector<int> clip_order(clips);

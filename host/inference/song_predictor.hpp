@@ -23,8 +23,10 @@
 namespace cadenza {
 
 // The audio files named by `paths`: a file as given (whatever its extension), a folder
-// searched recursively for files with an audio extension (sorted by path). A path that
-// does not exist, or a folder without audio, is added to `problems` ("<path>: <why>").
+// searched as a folder dataset is (audio/audio_folder.hpp: hidden files passed over,
+// sorted by path). A path that does not exist or cannot be reached, a folder without
+// audio, and what a folder's scan skips (links to nothing, formats cadenza cannot read,
+// unreadable folders) are added to `problems` ("<path>: <why>").
 struct AudioFileList {
   std::vector<std::filesystem::path> files;
   std::vector<std::string> problems;
