@@ -32,6 +32,11 @@ TEST_CASE("arguments: values, repeatable flags, switches and positionals", "[cpu
   CHECK(args.value("--device") == "cpu");
   CHECK(args.repeated.at("--set") == std::vector<std::string>{"a=1", "b=2"});
   CHECK(args.has("--quiet"));
+  // After "--" every word is a positional, even one that looks like an option.
+  const Arguments ended = parse({"--quiet", "--", "-x.wav"}, kSpec);
+  CHECK(ended.positionals == std::vector<std::string>{"-x.wav"});
+  CHECK(ended.has("--quiet"));
+  CHECK(parse({"--", "--device"}, kSpec).positionals == std::vector<std::string>{"--device"});
 }
 
 TEST_CASE("arguments: --help asks for the usage, a wrong positional count names what was expected",

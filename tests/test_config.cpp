@@ -594,6 +594,9 @@ TEST_CASE("model_changing_override finds the override a run's checkpoints cannot
   CHECK_FALSE(model_changing_override(path, {"train.momentum=0", "train.nesterov=false"}));
   CHECK(model_changing_override(path, {"train.momentum=0", "train.nesterov=false", "features.n_mels=20"}) ==
         "features.n_mels=20");
+  // A model-defining key refused only against the run's other keys (a rate of 8000 Hz
+  // below the run's f_max of 11000) is named, not the run's own f_max.
+  CHECK(model_changing_override(path, {"data.sample_rate=8000"}) == "data.sample_rate=8000");
   std::filesystem::remove(run_config);
 }
 

@@ -188,6 +188,13 @@ TEST_CASE("gpu_eval: the report agrees with its predictions, the trainer's valid
   const CommandResult bad_checkpoint = run_tool(CADENZA_GPU_EVAL, run.string() + " --checkpoint nowhere");
   CHECK(bad_checkpoint.status == 2);
   CHECK_THAT(bad_checkpoint.err, Contains("--checkpoint nowhere"));
+  // A run whose checkpoints folder is gone says so.
+  const fs::path no_checkpoints = out / "no-checkpoints";
+  fs::create_directories(no_checkpoints);
+  for (const char* file : {"config.yaml", "labels.json", "splits.csv"}) fs::copy_file(run / file, no_checkpoints / file);
+  const CommandResult gone = run_tool(CADENZA_GPU_EVAL, no_checkpoints.string());
+  CHECK(gone.status == 2);
+  CHECK_THAT(gone.err, Contains("no-checkpoints: no checkpoints folder"));
   // A failed evaluation leaves no output folder behind.
   const fs::path untested = out / "untested-run";  // the run with no test clips in its record
   fs::copy(run, untested, fs::copy_options::recursive);
@@ -365,6 +372,10 @@ TEST_CASE("gpu_embed: the exported features are what the classifier reads", "[sl
   const CommandResult bad = run_tool(CADENZA_GPU_EMBED, run.string() + " --out features.txt");
   CHECK(bad.status == 2);
   CHECK_THAT(bad.err, Contains("expected a .safetensors or .npy file name"));
+  // Missing folders of --out are made (as gpu_eval's are); the extension in any case.
+  const fs::path deeper = out / "new" / "deeper" / "val.NPY";
+  REQUIRE(run_tool(CADENZA_GPU_EMBED, run.string() + " --split val --quiet --out " + deeper.string()).status == 0);
+  CHECK(read_file(deeper) == npy);
 }
 
 TEST_CASE("gpu_embed --split all adds the clips the dataset gained since training, never augmentation copies",

@@ -21,6 +21,7 @@
 #include "host/cli/tool_main.hpp"
 #include "host/core/error.hpp"
 #include "host/core/logger.hpp"
+#include "host/core/text.hpp"
 #include "host/data/dataset.hpp"
 #include "host/inference/trained_model.hpp"
 #include "host/io/atomic_file.hpp"
@@ -73,11 +74,12 @@ int embed_main(int argc, char** argv) {
   // The split's own name ("val" for "validation"), as gpu_eval and the reports spell it.
   const std::string split_label = splits.size() == 1 ? split_name(splits[0]) : "all";
   const fs::path out = args.value("--out").value_or((run_dir / ("embeddings-" + split_label + ".safetensors")).string());
-  const std::string extension = out.extension().string();
+  const std::string extension = ascii_lowercase(out.extension().string());
   if (extension != ".safetensors" && extension != ".npy")
     CADENZA_USER_ERROR("--out " << out.string() << ": expected a .safetensors or .npy file name");
-  if (const fs::path folder = out.parent_path(); !folder.empty() && !fs::is_directory(folder))
-    CADENZA_USER_ERROR("--out " << out.string() << ": the folder " << folder.string() << " does not exist");
+  // Its folder is made, as gpu_eval's --out is, once there is something to write.
+  const fs::path out_folder = out.parent_path().empty() ? fs::path(".") : out.parent_path();
+  check_output_folder(out_folder, "--out");
   const std::vector<std::string> overrides = config_overrides(args);
 
   Logger log(std::cerr, args.has("--quiet") ? Logger::Level::warn : Logger::Level::info);
@@ -109,6 +111,7 @@ int embed_main(int argc, char** argv) {
   const std::int64_t d = trained.model().embedding().dim(1), k = data.num_labels();
   std::vector<std::string> ids;
   for (int clip : clips) ids.push_back(data.clip_ids[clip]);
+  make_output_folder(out_folder, "--out");
   if (extension == ".npy") {
     write_npy_f32(out, {c, d}, evaluation.embeddings.data());
     std::vector<std::string> fields{"clip", "split"};

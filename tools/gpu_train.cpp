@@ -188,7 +188,11 @@ int train_main(int argc, char** argv) {
     if (outcome.status == TrainOutcome::Status::interrupted || outcome.status == TrainOutcome::Status::reached_max_steps)
       std::cout << (outcome.status == TrainOutcome::Status::interrupted ? "stopped" : "reached train.max_steps")
                 << " at step " << outcome.global_step << ", checkpoint written; continue with --resume "
-                << run_dir->string() << std::endl;
+                << run_dir->string()
+                << (outcome.status == TrainOutcome::Status::reached_max_steps
+                        ? " --set train.max_steps=0 (or a larger budget)"
+                        : "")
+                << std::endl;
     else {
       std::cout << "done: " << outcome.epochs_completed << " epochs, " << outcome.global_step << " steps";
       if (outcome.last_val_metric) std::cout << ", " << outcome.metric_name << " " << *outcome.last_val_metric;

@@ -50,10 +50,19 @@ double Arguments::fraction(const std::string& flag, double fallback) const {
 
 Arguments parse_arguments(int argc, char** argv, const ArgumentSpec& spec) {
   Arguments args;
+  bool options_ended = false;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
+    if (options_ended) {  // after "--" everything is a positional ("-x.wav" included)
+      args.positionals.push_back(arg);
+      continue;
+    }
+    if (arg == "--") {
+      options_ended = true;
+      continue;
+    }
     if (arg == "-h") throw HelpRequest{spec.usage};
-    // "-s": an option written with one dash (a path starting with "-" would need "./-s").
+    // "-s": an option written with one dash (a path starting with "-" needs "./-s" or "--").
     if (arg.size() >= 2 && arg[0] == '-' && arg[1] != '-' && std::isalpha(static_cast<unsigned char>(arg[1])))
       CADENZA_USER_ERROR("unknown option " << arg << " (options start with --; see --help)");
     if (arg.size() < 2 || arg.rfind("--", 0) != 0) {

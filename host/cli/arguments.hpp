@@ -60,6 +60,7 @@ struct Arguments {
 
 // Throws HelpRequest for --help, UsageError for a count of positionals outside the spec's
 // bounds, and UserError for an unknown option, a missing value or a value given to a switch.
+// After "--" every argument is a positional, as getopt has it (a file named "-x.wav").
 Arguments parse_arguments(int argc, char** argv, const ArgumentSpec& spec);
 
 // The config overrides the tools' flags stand for, in this order: each --set, then

@@ -935,6 +935,15 @@ bool yaml_is_empty(const std::string& text) {
 const std::vector<std::string> kModelDefiningKeys = {
     "data.dataset", "data.sample_rate", "data.clip_seconds", "features", "model.layers"};
 
+// The keys (or sections) whose values model_hash covers: kModelDefiningKeys and the keys
+// that choose the dataset's labels.
+std::vector<std::string> model_defining_keys(const Config& config) {
+  std::vector<std::string> keys = kModelDefiningKeys;
+  if (const DatasetSpec* dataset = find_dataset(config.data.dataset))
+    keys.insert(keys.end(), dataset->label_keys.begin(), dataset->label_keys.end());
+  return keys;
+}
+
 }  // namespace
 
 std::int64_t window_samples(const DataConfig& data) { return std::llround(data.clip_seconds * data.sample_rate); }
@@ -1058,10 +1067,7 @@ std::map<std::string, std::string> config_values(const Config& config) {
 }
 
 std::uint64_t model_hash(const Config& config) {
-  std::vector<std::string> hashed = kModelDefiningKeys;
-  if (const DatasetSpec* dataset = find_dataset(config.data.dataset)) {
-    hashed.insert(hashed.end(), dataset->label_keys.begin(), dataset->label_keys.end());
-  }
+  const std::vector<std::string> hashed = model_defining_keys(config);
   // "path=value" lines for the values that differ from the defaults, so that a key added
   // later with a default that keeps the old behaviour leaves existing hashes unchanged.
   std::string canonical;
@@ -1079,7 +1085,11 @@ std::optional<std::string> model_changing_override(const std::string& path,
   // The overrides are added one at a time, as given: the first whose addition changes the
   // hash is named. A prefix the cross-key checks refuse (the first of two keys that only
   // make sense together) is passed over; the whole list is validated by the caller.
-  std::uint64_t previous = model_hash(load_config(path));
+  // A prefix refused for a key that defines the model (data.sample_rate=8000 against the
+  // run's features.f_max 8000) is named as such too: the refusal would otherwise blame
+  // the run's own key.
+  const Config run = load_config(path);
+  std::uint64_t previous = model_hash(run);
   std::vector<std::string> prefix;
   for (const std::string& override_text : overrides) {
     prefix.push_back(override_text);
@@ -1088,6 +1098,10 @@ std::optional<std::string> model_changing_override(const std::string& path,
       if (hash != previous) return override_text;
       previous = hash;
     } catch (const UserError&) {
+      const std::string key = override_text.substr(0, override_text.find('='));
+      const std::vector<std::string> hashed = model_defining_keys(run);
+      if (std::any_of(hashed.begin(), hashed.end(), [&](const std::string& h) { return is_within(key, h); }))
+        return override_text;
     }
   }
   return std::nullopt;

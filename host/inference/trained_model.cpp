@@ -31,6 +31,9 @@ TrainedRun open_trained_run(const fs::path& run_dir, const std::string& checkpoi
 
   if (checkpoint == "best" || checkpoint == "last") {
     const fs::path dir = run_dir / "checkpoints" / checkpoint;
+    if (!fs::is_directory(run_dir / "checkpoints"))
+      CADENZA_USER_ERROR(run_dir.string() << ": no checkpoints folder (the run has not finished a step, or it "
+                                             "was moved or deleted); give a checkpoint with --checkpoint PATH");
     if (!fs::exists(dir))
       CADENZA_USER_ERROR(dir.string() << ": no " << checkpoint << " checkpoint"
                                       << (checkpoint == "best" ? " (it is written when an epoch with a validation "
