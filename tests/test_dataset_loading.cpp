@@ -563,8 +563,10 @@ TEST_CASE("load_dataset: an empty split the fractions ask for and clips shorter 
 
   // Clips shorter than an example window are said to be padded.
   config.data.clip_seconds = 1.0;
-  CHECK_THAT(load(config).log, Contains("data: 4 of 4 clips are shorter than data.clip_seconds (1 s; the shortest "
-                                        "is 0.3 s): their examples are padded with silence"));
+  CHECK_THAT(load(config).log, Contains("data: 4 of 4 clips are shorter than data.clip_seconds (1 s) by more than a "
+                                        "tenth (the shortest is 0.3 s): their examples are padded with silence"));
+  config.data.clip_seconds = 0.33;  // 0.3 s clips: padded by less than a tenth
+  CHECK_FALSE(contains(load(config).log, "padded with silence"));
 }
 
 TEST_CASE("load_dataset: the PCM cache is reused, and rebuilt when a file changes", "[cpu][data]") {
