@@ -509,6 +509,16 @@ TEST_CASE("load_dataset: a CSV manifest, and a file in two splits is refused", "
   CHECK(ids_at(d, d.splits[2]) == Strings{"../audio/c.wav"});
   for (int clip = 0; clip < 4; ++clip) check_matches_decoder(d, clip, index.clips[clip].path);
 
+  // Several labels per clip (a labels column) cannot be balanced by class.
+  const fs::path tagged = dir / "lists" / "tagged.csv";
+  write_file(tagged, "path,labels\n../audio/a.wav,rock;live\n../audio/b.flac,jazz\n");
+  Config tags = config;
+  tags.data.manifest = tagged.string();
+  tags.data.balance = "oversample";
+  CHECK_THROWS_WITH(load(tags), "data.balance: expected none for multi-label data (classes are balanced for "
+                                "single-label data only, and " + tagged.string() +
+                                " has several labels per clip), got 'oversample'");
+
   // The manifest's split column edited after a run recorded its splits: the run's are kept,
   // and a warning says how many clips the manifest now puts elsewhere.
   write_split_record(dir / "splits.csv", d);

@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 #include <sndfile.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -95,7 +96,7 @@ TEST_CASE("a folder of audio files trains with crops, augmentation and multifram
   const auto skipped = read_lines(unbroken.path() / "skipped_files.txt");
   REQUIRE(skipped.size() == 1);
   CHECK_THAT(skipped[0], Catch::Contains("broken.wav"));
-  CHECK_THAT(log.str(), Catch::Contains("1 files skipped"));
+  CHECK_THAT(log.str(), Catch::Contains("1 file skipped"));
 
   SECTION("stopping and resuming takes the same steps") {
     auto stopping = overrides_for(data.path(), cache.path());
@@ -160,7 +161,8 @@ TEST_CASE("gpu_train --prepare-only builds the cache that training then reuses",
   REQUIRE(run(" --prepare-only") == 0);
   INFO(output());
   CHECK_THAT(output(), Catch::Contains("PCM cache built") &&
-                           Catch::Contains("prepared folder: 49 clips, 4 classes, split 36 / 12 / 0, 1 files skipped"));
+                           Catch::Contains("prepared folder: 49 clips, 4 classes (") &&
+                           Catch::Contains("), split 36 / 12 / 0, 1 file skipped"));
   CHECK_FALSE(fs::exists(run_dir.path() / "checkpoints"));
   REQUIRE(run(" --set train.epochs=1 --run-dir " + (run_dir.path() / "run").string()) == 0);
   CHECK_THAT(output(), Catch::Contains("PCM cache reused"));
@@ -169,4 +171,35 @@ TEST_CASE("gpu_train --prepare-only builds the cache that training then reuses",
   // A missing root is named before anything is decoded.
   CHECK(run(" --set data.root=" + (data.path() / "absent").string() + " --prepare-only") == 2);
   CHECK_THAT(output(), Catch::Contains("data.root") && Catch::Contains("absent"));
+}
+
+TEST_CASE("a CSV of tagged files trains, and a tag its validation clips cannot score is named", "[slow][train]") {
+  TempDir data, cache, run_dir;
+  // Eight 1 s tones, every one tagged 'tone' and half of them 'high': 'tone' has no
+  // negative validation clip, so val_roc_auc leaves it out, and says so once.
+  std::string manifest = "path,labels\n";
+  for (int i = 0; i < 8; ++i) {
+    const bool high = i % 2 == 1;
+    std::vector<float> samples(16000);
+    for (std::size_t t = 0; t < samples.size(); ++t)
+      samples[t] = 0.5f * std::sin(2.0f * 3.14159265f * (high ? 1760.0f : 220.0f) * float(t) / 16000.0f);
+    const std::string name = "clip" + std::to_string(i) + ".wav";
+    testing::write_audio_file(data / name, SF_FORMAT_WAV | SF_FORMAT_PCM_16, 16000, 1, samples);
+    manifest += name + "," + (high ? "tone;high" : "tone") + "\n";
+  }
+  testing::write_bytes(data / "tags.csv", manifest);
+  std::ostringstream log;
+  Logger logger(log);
+  const Config config = load_config(
+      kDemo, {"data.dataset=csv", "data.manifest=" + (data / "tags.csv").string(), "data.cache_dir=" + cache.path().string(),
+              "data.clip_seconds=1.0", "data.split_fractions=[0.5, 0.5, 0.0]", "train.epochs=2", "train.batch_size=2",
+              "train.threads=2", "loss.type=sigmoid_bce"});
+  const TrainOutcome outcome = run_training(config, TrainRequest{run_dir.path(), false}, logger);
+  INFO(log.str());
+  CHECK(outcome.status == TrainOutcome::Status::completed);
+  const std::string text = log.str();
+  const std::string note = "validation: 1 of 2 tags have only positive or only negative validation clips and are "
+                           "left out of val_roc_auc and val_pr_auc";
+  CHECK_THAT(text, Catch::Contains(note));
+  CHECK(text.find(note) == text.rfind(note));  // once, not every epoch
 }

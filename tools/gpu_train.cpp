@@ -30,6 +30,7 @@
 #include "host/core/context.hpp"
 #include "host/core/error.hpp"
 #include "host/core/logger.hpp"
+#include "host/core/text.hpp"
 #include "host/data/dataset.hpp"
 #include "host/dist/launch.hpp"
 #include "host/dist/process_group.hpp"
@@ -161,9 +162,11 @@ int train_main(int argc, char** argv) {
         load_dataset(config, config.train.seed, config.train.threads, logger, nullptr, stop_requested);
     for (const std::string& line : data.skipped) logger.warn("skipped " + line);
     std::cout << "prepared " << config.data.dataset << ": " << data.num_clips() << " clips, "
-              << data.num_labels() << (data.multi_label ? " tags" : " classes") << ", split "
+              << data.num_labels() << (data.multi_label ? " tags (" : " classes (")
+              << name_list(data.label_names, false, 8) << "), split "
               << data.indices(Split::train).size() << " / " << data.indices(Split::val).size() << " / "
-              << data.indices(Split::test).size() << ", " << data.skipped.size() << " files skipped"
+              << data.indices(Split::test).size() << ", " << data.skipped.size()
+              << (data.skipped.size() == 1 ? " file" : " files") << " skipped"
               << std::endl;
     return 0;
   }

@@ -237,6 +237,11 @@ Dataset indexed_dataset(const Config& full_config, std::uint64_t train_seed, int
                         const SplitRecord* recorded, const std::function<bool()>& stop_requested) {
   const DataConfig& config = full_config.data;
   DatasetIndex index = index_dataset(config);
+  // The config check knows multi-label datasets by their keys; a CSV is known once read.
+  if (index.multi_label && config.balance != "none")
+    CADENZA_USER_ERROR("data.balance: expected none for multi-label data (classes are balanced for single-label "
+                       "data only, and " << (config.manifest.empty() ? "this dataset" : config.manifest)
+                                          << " has several labels per clip), got '" << config.balance << "'");
   for (const std::string& note : index.notes) log.info("data: " + note);
   for (const std::string& warning : index.warnings) log.warn("data: " + warning);
   std::vector<std::string> ids;
@@ -348,6 +353,7 @@ Dataset load_dataset(const Config& config, std::uint64_t train_seed, int threads
   Dataset d = config.data.dataset == "synthetic"
                   ? synthetic_dataset(config, train_seed, recorded, log)
                   : indexed_dataset(config, train_seed, threads, log, recorded, stop_requested);
+
   d.name = config.data.dataset;
   d.sample_rate = config.data.sample_rate;
   return d;

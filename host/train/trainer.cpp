@@ -19,6 +19,7 @@
 #include "host/core/arena.hpp"
 #include "host/core/context.hpp"
 #include "host/core/error.hpp"
+#include "host/core/text.hpp"
 #include "host/cpu/spectrogram.hpp"
 #include "host/data/batch_loader.hpp"
 #include "host/data/dataset.hpp"
@@ -205,6 +206,7 @@ class Trainer {
   Dataset data_;
   bool multi_label_ = false;
   bool sigmoid_loss_ = false;  // sigmoid BCE (multi-label, or chosen); else softmax CE
+  bool said_skipped_tags_ = false;  // the validation tags left out of the AUCs were named
   int batch_ = 0, num_labels_ = 0;
   std::int64_t window_ = 0;      // samples per example
   EvaluationWindows eval_cut_;   // how validation and test clips are cut
@@ -414,7 +416,9 @@ void Trainer::build() {
   os << "data: " << config_.data.dataset << ", " << in_splits << " clips";
   if (in_splits < std::size_t(data_.num_clips()))
     os << " (of " << data_.num_clips() << "; the others cannot be decoded or are not in the run's splits)";
-  os << " at " << data_.sample_rate << " Hz, " << num_labels_ << (multi_label_ ? " tags" : " classes") << "; split "
+  // The labels named, so that a data.root one level off (labels 'gtzan', 'mtat', ...) shows.
+  os << " at " << data_.sample_rate << " Hz, " << num_labels_ << (multi_label_ ? " tags (" : " classes (")
+     << name_list(data_.label_names, false, 8) << "); split "
      << data_.indices(Split::train).size() << " / " << data_.indices(Split::val).size() << " / "
      << data_.indices(Split::test).size() << "; examples of " << config_.data.clip_seconds << " s, "
      << eval_cut_.windows_per_clip << " evaluation window" << (eval_cut_.windows_per_clip == 1 ? "" : "s")
@@ -446,8 +450,8 @@ void Trainer::report_skipped_files() const {
   std::string text;
   for (const std::string& line : data_.skipped) text += line + "\n";
   write_file_atomically(list, text);
-  log_.warn("data: " + std::to_string(data_.skipped.size()) +
-            " files skipped (listed as broken, unlabelled, or cannot be decoded); see " + list.string());
+  log_.warn("data: " + std::to_string(data_.skipped.size()) + (data_.skipped.size() == 1 ? " file" : " files") +
+            " skipped (listed as broken, unlabelled, or cannot be decoded); see " + list.string());
 }
 
 void Trainer::train_step(const std::vector<Tensor>& batch, float lr) {
@@ -553,6 +557,13 @@ Trainer::Evaluation Trainer::evaluate(Split split) {
     const MacroAuc auc = macro_auc_from_tag_metrics(clips.tag_metrics.data(), clips.clips, num_labels_);
     e.metric = auc.roc_auc;
     e.pr_auc = auc.pr_auc;
+    // The split is fixed, so the tags it cannot score are said once, as gpu_eval says them.
+    if (auc.skipped_tags > 0 && !said_skipped_tags_) {
+      log_.warn("validation: " + std::to_string(auc.skipped_tags) + " of " + std::to_string(num_labels_) +
+                " tags have only positive or only negative validation clips and are left out of val_roc_auc "
+                "and val_pr_auc");
+      said_skipped_tags_ = true;
+    }
   } else {
     e.metric = classification_report(clips.confusion.data(), num_labels_).accuracy;
   }
