@@ -21,6 +21,7 @@
 #include "host/cli/tool_main.hpp"
 #include "host/core/error.hpp"
 #include "host/core/logger.hpp"
+#include "host/core/text.hpp"
 #include "host/inference/song_predictor.hpp"
 #include "host/io/csv.hpp"
 #include "host/io/json_text.hpp"
@@ -39,14 +40,6 @@ constexpr const char* kUsage =
     "  --device D        auto (default), cpu, cuda, cuda:N\n"
     "  --threads N       CPU threads (default: all cores)\n"
     "  --quiet           only warnings and errors on stderr\n";
-
-// A score in nine significant digits, which read back as the same float (a low tag score
-// keeps its digits: 3.20000011e-07, not 0.000000).
-std::string score_text(float score) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.9g", score);
-  return text;
-}
 
 // The song's labels by descending score (ties: label order), those >= threshold, at most top_k.
 std::vector<int> ranked_labels(const std::vector<float>& scores, int top_k, float threshold) {
@@ -129,7 +122,7 @@ int predict_main(int argc, char** argv) {
       std::cout << (first_song ? "" : ",\n") << json_text(j) << std::flush;
     } else if (args.has("--csv")) {
       std::vector<std::string> row{song.file.string(), std::to_string(song.seconds), std::to_string(song.windows)};
-      for (float score : song.scores) row.push_back(score_text(score));
+      for (float score : song.scores) row.push_back(float_text(score));
       std::cout << csv_record(row) << std::flush;
     } else {
       std::cout << song.file.string() << "  (" << minutes(song.seconds) << ", " << song.windows << " window"

@@ -1,10 +1,12 @@
 // Small text helpers for messages and names: ASCII lower case (file extensions, label
-// comparisons) and the capped list of names a one-line message shows.
+// comparisons), the capped list of names a one-line message shows, durations as a clock
+// shows them, and a float in the digits that read back as the same float.
 #pragma once
 
 #include <algorithm>
 #include <cctype>
 #include <cstddef>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -24,6 +26,25 @@ inline std::string name_list(const std::vector<std::string>& names, bool quoted 
   for (std::size_t i = 0; i < std::min(names.size(), shown); ++i)
     text += (i ? ", " : "") + (quoted ? "'" + names[i] + "'" : names[i]);
   if (names.size() > shown) text += " and " + std::to_string(names.size() - shown) + " more";
+  return text;
+}
+
+// "4:05" or, from an hour on, "1:04:05": seconds rounded, negative ones shown as 0:00.
+inline std::string format_duration(double seconds) {
+  const auto total = static_cast<long long>(std::max(0.0, seconds) + 0.5);
+  char text[32];
+  if (total >= 3600)
+    std::snprintf(text, sizeof(text), "%lld:%02lld:%02lld", total / 3600, total / 60 % 60, total % 60);
+  else
+    std::snprintf(text, sizeof(text), "%lld:%02lld", total / 60, total % 60);
+  return text;
+}
+
+// Nine significant digits, which read back as the same float (a low score keeps its digits:
+// 3.20000011e-07, not 0.000000): for scores written to CSV.
+inline std::string float_text(float value) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "%.9g", value);
   return text;
 }
 

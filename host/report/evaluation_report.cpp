@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "host/core/error.hpp"
+#include "host/core/text.hpp"
 #include "host/io/atomic_file.hpp"
 #include "host/io/csv.hpp"
 #include "host/io/jsonl.hpp"
@@ -201,11 +202,7 @@ void write_predictions_csv(const fs::path& csv, const std::vector<std::string>& 
   for (std::size_t c = 0; c < clip_ids.size(); ++c) {
     fields.assign(1, clip_ids[c]);
     for (std::size_t i = 0; i < k; ++i) fields.push_back(fixed(evaluation.targets[c * k + i], 0));
-    for (std::size_t i = 0; i < k; ++i) {
-      char score[32];
-      std::snprintf(score, sizeof score, "%.9g", evaluation.scores[c * k + i]);
-      fields.push_back(score);
-    }
+    for (std::size_t i = 0; i < k; ++i) fields.push_back(float_text(evaluation.scores[c * k + i]));
     text += csv_record(fields);
   }
   write_file_atomically(csv, text);

@@ -57,15 +57,6 @@ using Clock = std::chrono::steady_clock;
 constexpr std::uint64_t kInitStream = 1, kDropoutStream = 3, kWaveformAugmentStream = 4,
                         kMaskStream = 5;
 
-std::string format_duration(double seconds) {
-  const long s = std::lround(std::max(0.0, seconds));
-  std::ostringstream os;
-  if (s >= 3600) os << s / 3600 << ":" << std::setw(2) << std::setfill('0') << (s / 60) % 60;
-  else os << s / 60;
-  os << ":" << std::setw(2) << std::setfill('0') << s % 60;
-  return os.str();
-}
-
 // Keeps the lines of a .jsonl file whose `key` is at most `limit`; returns how many.
 std::size_t truncate_jsonl(const fs::path& path, const char* key, std::int64_t limit) {
   if (!fs::exists(path)) return 0;
