@@ -302,6 +302,13 @@ std::string path_text(const std::vector<PathStep>& steps) {
   return path;
 }
 
+// Whether entry `index` of a config's model.layers list (the file's, before expansion) is
+// a block use: its keys are the block's parameters.
+bool is_block_use(const YAML::Node& root, std::size_t index) {
+  const YAML::Node layers = root["model"] ? root["model"]["layers"] : YAML::Node();
+  return layers.IsSequence() && index < layers.size() && layers[index].IsMap() && layers[index]["block"];
+}
+
 // Refuses keys the schema does not have, before the tree is touched.
 void check_override_path(const std::string& origin, const std::vector<PathStep>& steps,
                          const std::string& path, const YAML::Node& root) {
@@ -321,10 +328,7 @@ void check_override_path(const std::string& origin, const std::vector<PathStep>&
                     ": only model.layers takes an index, as in model.layers[2].filters");
   }
   // A block use's keys are its block's parameters, which expand_blocks checks.
-  const YAML::Node layers = root["model"] ? root["model"]["layers"] : YAML::Node();
-  const bool block_use = layers.IsSequence() && *steps[1].index < layers.size() &&
-                         layers[*steps[1].index].IsMap() && layers[*steps[1].index]["block"];
-  if (steps.size() == 3 && !block_use && find_layer_key(steps[2].key) == nullptr) {
+  if (steps.size() == 3 && !is_block_use(root, *steps[1].index) && find_layer_key(steps[2].key) == nullptr) {
     throw UserError(origin + ": unknown key " + quoted(path) +
                     unknown_layer_key_detail(parent_path(path), steps[2].key, nullptr));
   }
@@ -400,13 +404,11 @@ std::vector<AppliedOverride> apply_overrides(YAML::Node& root,
 void blame_expanded_layers(std::vector<AppliedOverride>& applied, const YAML::Node& file_root,
                            const std::vector<std::size_t>& expanded_from) {
   if (expanded_from.empty()) return;
-  const YAML::Node file_layers = file_root["model"]["layers"];
   for (AppliedOverride& o : applied) {
     const std::optional<std::vector<PathStep>> steps = parse_key_path(o.path);
     if (!steps || steps->size() < 2 || (*steps)[0].key != "model" || !(*steps)[1].index) continue;
     const std::size_t entry = *(*steps)[1].index;
-    const bool block_use = entry < file_layers.size() && file_layers[entry].IsMap() && file_layers[entry]["block"];
-    const std::string key = steps->size() == 3 && !block_use ? "." + (*steps)[2].key : "";
+    const std::string key = steps->size() == 3 && !is_block_use(file_root, entry) ? "." + (*steps)[2].key : "";
     o.blamed.clear();
     for (std::size_t j = 0; j < expanded_from.size(); ++j)
       if (expanded_from[j] == entry) o.blamed.push_back(indexed_path("model.layers", j) + key);
@@ -1088,18 +1090,19 @@ std::optional<std::string> model_changing_override(const std::string& path,
   // A prefix refused for a key that defines the model (data.sample_rate=8000 against the
   // run's features.f_max 8000) is named as such too: the refusal would otherwise blame
   // the run's own key.
+  const std::string text = read_text_file(path);  // read once, parsed with each prefix
   const Config run = load_config(path);
+  const std::vector<std::string> hashed = model_defining_keys(run);
   std::uint64_t previous = model_hash(run);
   std::vector<std::string> prefix;
   for (const std::string& override_text : overrides) {
     prefix.push_back(override_text);
     try {
-      const std::uint64_t hash = model_hash(load_config(path, prefix));
+      const std::uint64_t hash = model_hash(parse_config(text, path, prefix));
       if (hash != previous) return override_text;
       previous = hash;
     } catch (const UserError&) {
       const std::string key = override_text.substr(0, override_text.find('='));
-      const std::vector<std::string> hashed = model_defining_keys(run);
       if (std::any_of(hashed.begin(), hashed.end(), [&](const std::string& h) { return is_within(key, h); }))
         return override_text;
     }
