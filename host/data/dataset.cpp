@@ -4,16 +4,16 @@
 #include "host/data/dataset.hpp"
 
 #include <algorithm>
-#include <iomanip>
 #include <cstdlib>
+#include <iomanip>
 #include <map>
 #include <optional>
 #include <sstream>
 
 #include "host/audio/time_pitch.hpp"
 #include "host/core/error.hpp"
-#include "host/core/text.hpp"
 #include "host/core/hash.hpp"
+#include "host/core/text.hpp"
 #include "host/data/dataset_index.hpp"
 #include "host/data/pcm_cache.hpp"
 #include "host/data/split.hpp"
@@ -289,9 +289,7 @@ Dataset indexed_dataset(const Config& full_config, std::uint64_t train_seed, int
                " another split in the dataset than in the run's record; the run's is kept (" +
                recorded->file.string() + ")");
   }
-  const bool random_split = std::none_of(index.clips.begin(), index.clips.end(),
-                                         [](const ClipEntry& clip) { return clip.split >= 0; });
-  if (!applied && random_split) warn_empty_random_splits(d, config, log);
+  if (!applied && !has_own_splits(index)) warn_empty_random_splits(d, config, log);
   warn_short_clips(d, config, log);
   warn_labels_without_clips(d, log);
 
@@ -353,7 +351,6 @@ Dataset load_dataset(const Config& config, std::uint64_t train_seed, int threads
   Dataset d = config.data.dataset == "synthetic"
                   ? synthetic_dataset(config, train_seed, recorded, log)
                   : indexed_dataset(config, train_seed, threads, log, recorded, stop_requested);
-
   d.name = config.data.dataset;
   d.sample_rate = config.data.sample_rate;
   return d;

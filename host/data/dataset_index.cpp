@@ -88,18 +88,24 @@ void drop_duplicate_files(DatasetIndex& index, const std::string& where) {
   index.clips = std::move(kept);
 }
 
+namespace {
+bool split_is_set(const ClipEntry& clip) { return clip.split >= 0; }
+}  // namespace
+
+bool has_own_splits(const DatasetIndex& index) {
+  return std::any_of(index.clips.begin(), index.clips.end(), split_is_set);
+}
+
 std::array<std::vector<int>, 3> assign_splits(const DatasetIndex& index, const DataConfig& config,
                                               std::uint64_t train_seed) {
-  const auto has_split = [](const ClipEntry& clip) { return clip.split >= 0; };
-  const bool official = std::any_of(index.clips.begin(), index.clips.end(), has_split);
-  if (!official) {
+  if (!has_own_splits(index)) {
     std::vector<int> primary_label;
     primary_label.reserve(index.clips.size());
     for (const ClipEntry& clip : index.clips) primary_label.push_back(clip.primary_label);
     const std::uint64_t seed = config.split_seed != 0 ? config.split_seed : train_seed;
     return stratified_split(primary_label, config.split_fractions, seed);
   }
-  CADENZA_CHECK(std::all_of(index.clips.begin(), index.clips.end(), has_split),
+  CADENZA_CHECK(std::all_of(index.clips.begin(), index.clips.end(), split_is_set),
                 "an index sets the split of some clips but not of all");
   std::array<std::vector<int>, 3> splits;
   for (int i = 0; i < static_cast<int>(index.clips.size()); ++i) {

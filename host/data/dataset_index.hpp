@@ -88,6 +88,10 @@ struct DatasetIndex {
 // Indexes data.dataset (any but synthetic, which is generated, not read).
 DatasetIndex index_dataset(const DataConfig& config);
 
+// Whether the clips carry their own splits (an official split, a manifest's split column),
+// rather than none, for assign_splits to draw at random.
+bool has_own_splits(const DatasetIndex& index);
+
 // The clip indices of train, val and test, each sorted: the clips' own splits when they
 // are set, else stratified_split by primary_label with data.split_fractions, seeded by
 // data.split_seed, or by `train_seed` when that is 0.
