@@ -11,8 +11,9 @@
 // since the run recorded its splits (split "new": the model saw them in none). Offline
 // augmentation copies are never embedded. FILE.safetensors holds `embeddings` (clips, D)
 // and `targets` (clips, labels) as F32 and `split` (clips) as I32 (0 train, 1 val, 2 test,
-// 3 new), with the clip ids and label names as JSON in its metadata. FILE.npy holds the embeddings; FILE.clips.csv beside it the clip,
-// its split and its true_<label> columns, row for row.
+// 3 new), with the clip ids and label names as JSON in its metadata. FILE.npy holds the
+// embeddings; FILE.clips.csv beside it the clip, its split and its true_<label> columns,
+// row for row.
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>

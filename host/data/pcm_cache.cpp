@@ -53,6 +53,7 @@
 #include "host/audio/time_pitch.hpp"
 #include "host/core/error.hpp"
 #include "host/core/hash.hpp"
+#include "host/core/text.hpp"
 #include "host/io/atomic_file.hpp"
 #include "host/io/file_lock.hpp"
 #include "host/io/json_text.hpp"
@@ -291,18 +292,6 @@ class ShardWriter {
   std::vector<std::int64_t> shard_samples_;
 };
 
-std::string format_duration(double seconds) {
-  const auto total = static_cast<long long>(std::max(0.0, seconds) + 0.5);
-  char text[32];
-  if (total >= 3600) {
-    std::snprintf(text, sizeof(text), "%lld:%02lld:%02lld", total / 3600, total / 60 % 60,
-                  total % 60);
-  } else {
-    std::snprintf(text, sizeof(text), "%lld:%02lld", total / 60, total % 60);
-  }
-  return text;
-}
-
 // The identity of one decode: a file as stamped (path, size, times, transform). Equal
 // identities decode to equal samples, so a new cache copies them from an earlier one.
 std::string decode_identity(const std::string& path, std::int64_t size, std::int64_t mtime_ns, std::int64_t ctime_ns,
@@ -322,10 +311,12 @@ struct EarlierDecode {
   std::string failure_reason, note;
 };
 
-// One earlier cache: its directory, the identities of its files (all of them, or none
-// when some entry predates identities) and its shards' bytes.
+// One earlier cache: its directory, the number of files its manifest lists, their
+// identities (all of them, or none when some entry predates identities) and its shards'
+// bytes.
 struct EarlierCache {
   fs::path directory;
+  std::size_t files = 0;
   std::vector<std::string> identities;
   std::int64_t bytes = 0;
 };
@@ -348,7 +339,7 @@ EarlierCaches earlier_caches(const fs::path& cache_root, int sample_rate) {
       const Json manifest = Json::parse(read_file(manifest_path));
       if (manifest.at("format").get<std::string>() != kFormat || manifest.at("sample_rate").get<int>() != sample_rate)
         continue;
-      EarlierCache cache{entry.path(), {}, 0};
+      EarlierCache cache{entry.path(), manifest.at("files").size(), {}, 0};
       bool every_file_identified = true;
       std::vector<fs::path> shards;
       for (const Json& shard : manifest.at("shards")) {
@@ -543,15 +534,6 @@ std::size_t build_cache_directory(const fs::path& directory, const std::string& 
   return written;
 }
 
-// The number of files a stopped build's manifest lists (0 when it has none or cannot be read).
-std::size_t stopped_build_files(const fs::path& directory) {
-  try {
-    return Json::parse(read_file(directory / kManifestName)).at("files").size();
-  } catch (const std::exception&) {
-    return 0;
-  }
-}
-
 // Removes what killed builds left (`<key>.building-*`) and a directory under the key that
 // failed to open; only the holder of the key's lock may call this. Returns whether an
 // incomplete cache directory was removed.
@@ -633,7 +615,9 @@ void build_and_publish(const fs::path& cache_root, const std::string& key,
     fsync_directory(building);
     if (written < sources.size()) {
       // Kept for the next build to copy from, unless an earlier stop of this key kept more.
-      const bool keep = written > stopped_build_files(stopped);
+      const auto earlier_stop = std::find_if(earlier.caches.begin(), earlier.caches.end(),
+                                             [&](const EarlierCache& cache) { return cache.directory == stopped; });
+      const bool keep = written > (earlier_stop == earlier.caches.end() ? 0 : earlier_stop->files);
       if (keep) {
         fs::remove_all(stopped);
         fs::rename(building, stopped);
