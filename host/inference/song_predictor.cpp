@@ -19,8 +19,8 @@ namespace {
 
 // A group of songs is decoded (a wave of one file per decode thread at a time) until it
 // holds this many songs or samples, then scored: 2^26 float samples are 256 MiB, 70
-// minutes at 16 kHz, so a folder of hour-long mixes is scored about one at a time instead
-// of 32 hours at once.
+// minutes at 16 kHz, so a folder of hour-long mixes is scored one wave (a song per decode
+// thread) at a time instead of 32 hours at once.
 constexpr std::size_t kSongsPerGroup = 32;
 constexpr std::int64_t kGroupSamples = std::int64_t{1} << 26;
 
