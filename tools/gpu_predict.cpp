@@ -52,13 +52,6 @@ std::vector<int> ranked_labels(const std::vector<float>& scores, int top_k, floa
   return kept;
 }
 
-std::string minutes(double seconds) {
-  const long s = std::lround(seconds);
-  std::ostringstream os;
-  os << s / 60 << ":" << std::setw(2) << std::setfill('0') << s % 60;
-  return os.str();
-}
-
 int predict_main(int argc, char** argv) {
   using namespace cadenza;
   const ArgumentSpec spec{.with_value = {"--top-k", "--threshold", "--checkpoint", "--device", "--threads"},
@@ -125,7 +118,7 @@ int predict_main(int argc, char** argv) {
       for (float score : song.scores) row.push_back(float_text(score));
       std::cout << csv_record(row) << std::flush;
     } else {
-      std::cout << song.file.string() << "  (" << minutes(song.seconds) << ", " << song.windows << " window"
+      std::cout << song.file.string() << "  (" << format_duration(song.seconds) << ", " << song.windows << " window"
                 << (song.windows == 1 ? "" : "s") << ")\n";
       if (top.empty()) std::cout << "  no label scores >= " << *args.value("--threshold") << "\n";
       for (int label : top) {
