@@ -577,6 +577,16 @@ TEST_CASE("load_dataset: an empty split the fractions ask for and clips shorter 
                                         "tenth (the shortest is 0.3 s): their examples are padded with silence"));
   config.data.clip_seconds = 0.33;  // 0.3 s clips: padded by less than a tenth
   CHECK_FALSE(contains(load(config).log, "padded with silence"));
+
+  // The synthetic set's sizes are the config's, split the same way.
+  Config synthetic;
+  synthetic.data.synthetic.num_classes = 2;
+  synthetic.data.synthetic.clips_per_class = 3;
+  synthetic.data.clip_seconds = 0.25;
+  synthetic.data.split_fractions = {0.8, 0.1, 0.1};  // 4.8 / 0.6 / 0.6 of 6 clips: 5 / 1 / 0
+  CHECK_THAT(load(synthetic).log, Contains("data: the test split is empty: data.split_fractions gives it 0.1 of 6 "
+                                           "clips, which rounds to none") &&
+                                      !Contains("the val split is empty"));
 }
 
 TEST_CASE("load_dataset: the PCM cache is reused, and rebuilt when a file changes", "[cpu][data]") {

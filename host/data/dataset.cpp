@@ -218,6 +218,7 @@ Dataset synthetic_dataset(const Config& full_config, std::uint64_t train_seed, c
   } else {
     const std::uint64_t seed = config.split_seed ? config.split_seed : train_seed;
     d.splits = stratified_split(d.primary_label, config.split_fractions, seed);
+    warn_empty_random_splits(d, config, log);
   }
   const std::vector<OfflineCopy> copies = plan_offline_copies(d, full_config.augment);
   append_copies(d, copies);
