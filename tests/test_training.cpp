@@ -153,6 +153,8 @@ TEST_CASE("the same seed gives the same run; stopping and resuming changes nothi
       CHECK(logged_step_losses(resumed.path()) == logged_step_losses(unbroken.path()));
       CHECK(read_file(resumed.path() / "checkpoints" / "last" / "model.safetensors") ==
             read_file(unbroken.path() / "checkpoints" / "last" / "model.safetensors"));
+      CHECK(fs::read_symlink(resumed.path() / "checkpoints" / "best") ==
+            fs::read_symlink(unbroken.path() / "checkpoints" / "best"));
     }
   }
   SECTION("stopped during validation") {
@@ -323,10 +325,19 @@ TEST_CASE("train.phases reload the best weights, switch optimizer and lr, and re
       stopping.push_back("train.max_steps=" + std::to_string(stop_after));
       CHECK(train(load_config(kDemo, stopping), resumed.path(), false, logger).status ==
             TrainOutcome::Status::reached_max_steps);
+      const fs::path best = resumed.path() / "checkpoints" / "best";
+      if (stop_after == 8) {
+        // As if killed between a save's two links: `best` names the other epoch's
+        // checkpoint. The state's best_step is what counts, and the link is mended.
+        const std::string right = fs::read_symlink(best).string();
+        fs::remove(best);
+        fs::create_symlink(right == "step-00000004" ? "step-00000008" : "step-00000004", best);
+      }
       CHECK(train(config, resumed.path(), true, logger).status == TrainOutcome::Status::completed);
       CHECK(epoch_figures(resumed.path()) == epoch_figures(unbroken.path()));
       CHECK(read_file(resumed.path() / "checkpoints" / "last" / "model.safetensors") ==
             read_file(unbroken.path() / "checkpoints" / "last" / "model.safetensors"));
+      CHECK(fs::read_symlink(best) == fs::read_symlink(unbroken.path() / "checkpoints" / "best"));
     }
   }
 }
@@ -467,6 +478,28 @@ TEST_CASE("Ctrl-C checkpoints and exits 130; --resume then finishes the unbroken
   CHECK(run_command(resume) == 0);
   CHECK(epoch_figures(interrupted.path()) == epoch_figures(unbroken.path()));
   CHECK(logged_step_losses(interrupted.path()) == logged_step_losses(unbroken.path()));
+
+  // Without `last`, the newest step directory is named (a user's copy beside it is not one).
+  const fs::path checkpoints = interrupted.path() / "checkpoints";
+  const fs::path last_target = fs::read_symlink(checkpoints / "last");
+  fs::remove(checkpoints / "last");
+  fs::create_directories(checkpoints / "step-99999999.bak");
+  const std::string err = (interrupted.path() / "stderr.txt").string();
+  const std::string resume_err =
+      std::string(CADENZA_GPU_TRAIN) + " --resume " + interrupted.path().string() + " > /dev/null 2> " + err;
+  CHECK(run_command(resume_err) == 2);
+  CHECK_THAT(read_file(err), Catch::Contains("checkpoints/last is missing; to resume from the newest checkpoint, "
+                                             "link it: ln -sfn " + last_target.string() + " "));
+  // A run stopped before its first checkpoint (here: all removed) trains again from step 0
+  // with its config.yaml, in its own directory.
+  fs::remove_all(checkpoints);
+  CHECK(run_command(resume_err) == 0);
+  CHECK_THAT(read_file(err), Catch::Contains("stopped before its first checkpoint: training it again from step 0"));
+  CHECK(epoch_figures(interrupted.path()) == epoch_figures(unbroken.path()));
+  CHECK(logged_step_losses(interrupted.path()) == logged_step_losses(unbroken.path()));
+  // A directory that holds no run is refused.
+  CHECK(run_command(std::string(CADENZA_GPU_TRAIN) + " --resume " + unbroken.path().string() + "/absent 2> " + err) == 2);
+  CHECK_THAT(read_file(err), Catch::Contains("absent: no run there (expected "));
 }
 
 TEST_CASE("gpu_train names the problem in one line and exits 2 on bad input", "[slow][train]") {

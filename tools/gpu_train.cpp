@@ -36,6 +36,7 @@
 #include "host/dist/process_group.hpp"
 #include "host/io/atomic_file.hpp"
 #include "host/model/summary.hpp"
+#include "host/train/checkpoint.hpp"
 #include "host/train/trainer.hpp"
 
 namespace {
@@ -86,23 +87,23 @@ bool holds_a_run(const std::filesystem::path& run_dir) {
          (fs::is_directory(checkpoints) && !fs::is_empty(checkpoints));
 }
 
-// A resume starts from checkpoints/last; without it, says which checkpoint could stand in.
-void require_last_checkpoint(const std::filesystem::path& run_dir) {
+// Whether a resume has checkpoints/last to start from. A run stopped before its first
+// checkpoint has none and starts again from step 0 with its config.yaml (false); without
+// `last` but with step directories, says which could stand in.
+bool has_last_checkpoint(const std::filesystem::path& run_dir) {
   namespace fs = std::filesystem;
   const fs::path checkpoints = run_dir / "checkpoints";
-  if (fs::exists(checkpoints / "last")) return;
-  std::string newest;
-  if (fs::is_directory(checkpoints))
-    for (const fs::directory_entry& entry : fs::directory_iterator(checkpoints)) {
-      const std::string name = entry.path().filename().string();
-      if (name.starts_with("step-") && name > newest) newest = name;
-    }
-  if (newest.empty())
-    CADENZA_USER_ERROR("--resume " << run_dir.string() << ": no checkpoint there (expected "
-                                   << (checkpoints / "last").string() << ")");
-  CADENZA_USER_ERROR("--resume " << run_dir.string() << ": " << (checkpoints / "last").string()
-                                 << " is missing; to resume from the newest checkpoint, link it: ln -sfn " << newest
-                                 << " " << (checkpoints / "last").string());
+  if (fs::exists(checkpoints / "last")) return true;
+  const std::vector<std::string> steps = cadenza::step_directory_names(checkpoints);
+  if (!steps.empty())
+    CADENZA_USER_ERROR("--resume " << run_dir.string() << ": " << (checkpoints / "last").string()
+                                   << " is missing; to resume from the newest checkpoint, link it: ln -sfn "
+                                   << steps.back() << " " << (checkpoints / "last").string());
+  if (!fs::exists(run_dir / "config.yaml"))
+    CADENZA_USER_ERROR("--resume " << run_dir.string() << ": no run there (expected "
+                                   << (checkpoints / "last").string() << " and " << (run_dir / "config.yaml").string()
+                                   << ")");
+  return false;
 }
 
 int train_main(int argc, char** argv) {
@@ -122,13 +123,14 @@ int train_main(int argc, char** argv) {
   const LaunchInfo launch = detect_launch([](const char* name) { return std::getenv(name); });
   Config config;
   std::optional<fs::path> run_dir;
+  bool from_checkpoint = false;
   if (resume_dir) {
     if (!args.positionals.empty())
       CADENZA_USER_ERROR("--resume takes the run directory's config; do not also give " << args.positionals[0]);
     if (args.value("--run-dir"))
       CADENZA_USER_ERROR("--resume RUN_DIR continues in RUN_DIR; do not also give --run-dir");
     run_dir = *resume_dir;
-    require_last_checkpoint(*run_dir);
+    from_checkpoint = has_last_checkpoint(*run_dir);
     const std::string run_config = (*run_dir / "config.yaml").string();
     if (const auto changing = model_changing_override(run_config, overrides))
       CADENZA_USER_ERROR("--set " << *changing << ": a resumed run keeps the model, features and labels its "
@@ -181,8 +183,11 @@ int train_main(int argc, char** argv) {
 
   logger.info("cadenza gpu_train: " + (config.source_path.empty() ? std::string("(built-in)") : config.source_path) +
               " → " + run_dir->string());
+  if (resume_dir && !from_checkpoint)
+    logger.info(run_dir->string() + " stopped before its first checkpoint: training it again from step 0 with its "
+                "config.yaml");
   logger.info("resolved config:\n" + to_yaml(config));
-  TrainRequest request{*run_dir, resume_dir.has_value(), stop_requested};
+  TrainRequest request{*run_dir, from_checkpoint, stop_requested};
   request.context = group.context.get();
   request.communicator = group.communicator.get();
   const TrainOutcome outcome = run_training(config, request, logger);

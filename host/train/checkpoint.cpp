@@ -140,15 +140,49 @@ std::string link_target(const fs::path& link) {
   return ec ? std::string() : target.filename().string();
 }
 
+bool is_link_leftover(const std::string& name) {
+  return name.rfind("last.tmp.", 0) == 0 || name.rfind("best.tmp.", 0) == 0;
+}
+
 }  // namespace
 
+std::vector<std::string> step_directory_names(const fs::path& checkpoints_dir) {
+  constexpr std::size_t prefix = 5;  // "step-"
+  std::vector<std::string> steps;
+  if (!fs::is_directory(checkpoints_dir)) return steps;
+  for (const auto& entry : fs::directory_iterator(checkpoints_dir)) {
+    const std::string n = entry.path().filename().string();
+    if (n.rfind("step-", 0) == 0 && n.size() >= prefix + 8 &&
+        std::all_of(n.begin() + prefix, n.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
+        entry.is_directory() && !entry.is_symlink())
+      steps.push_back(n);
+  }
+  // By step, not by text: step-100000000 is newer than step-99999999.
+  std::sort(steps.begin(), steps.end(), [](const std::string& a, const std::string& b) {
+    return a.size() != b.size() ? a.size() < b.size() : a < b;
+  });
+  return steps;
+}
+
+void align_best_link(const fs::path& checkpoints_dir, const TrainerState& state) {
+  if (state.best_step < 0) return;
+  const std::string name = step_name(state.best_step);
+  if (link_target(checkpoints_dir / "best") != name && fs::is_directory(checkpoints_dir / name))
+    replace_symlink(checkpoints_dir / "best", name);
+}
+
+fs::path best_checkpoint_dir(const fs::path& checkpoints_dir, const TrainerState& state) {
+  return checkpoints_dir / (state.best_step >= 0 ? step_name(state.best_step) : std::string("best"));
+}
+
 void save_checkpoint(const fs::path& checkpoints_dir, const CheckpointContents& contents,
-                     const TrainerState& state, std::uint64_t model_hash, bool is_best, int keep,
-                     Backend& backend) {
+                     const TrainerState& state, std::uint64_t model_hash, int keep, Backend& backend) {
   fs::create_directories(checkpoints_dir);
   // Leftovers of a save that was killed part-way (any process) are incomplete: drop them.
-  for (const auto& entry : fs::directory_iterator(checkpoints_dir))
-    if (entry.path().filename().string().rfind(".staging-", 0) == 0) fs::remove_all(entry.path());
+  for (const auto& entry : fs::directory_iterator(checkpoints_dir)) {
+    const std::string n = entry.path().filename().string();
+    if (n.rfind(".staging-", 0) == 0 || (is_link_leftover(n) && entry.is_symlink())) fs::remove_all(entry.path());
+  }
   const std::string name = step_name(state.global_step);
   const fs::path staging = checkpoints_dir / (".staging-" + name + "-" + std::to_string(::getpid()));
   fs::create_directories(staging);
@@ -166,6 +200,7 @@ void save_checkpoint(const fs::path& checkpoints_dir, const CheckpointContents& 
                             {"global_step", state.global_step},
                             {"epoch_loss_sum", state.epoch_loss_sum},
                             {"best_epoch", state.best_epoch},
+                            {"best_step", state.best_step},
                             {"config", state.config_values}};
   // NaN is not JSON; "no best yet" is best_epoch -1.
   trainer["best_metric"] = state.best_epoch >= 0 ? state.best_metric : 0.0;
@@ -201,17 +236,14 @@ void save_checkpoint(const fs::path& checkpoints_dir, const CheckpointContents& 
   } else {
     fs::rename(staging, final_dir);
   }
+  // `best` first: killed between the two, `last` is the previous checkpoint, whose
+  // best_step puts `best` back on resume, and until then `best` is the best one written.
+  align_best_link(checkpoints_dir, state);
   replace_symlink(checkpoints_dir / "last", name);
-  if (is_best) replace_symlink(checkpoints_dir / "best", name);
   fsync_directory(checkpoints_dir);
 
   // Keep the `keep` newest step directories, plus whatever `best` and `last` point to.
-  std::vector<std::string> steps;
-  for (const auto& entry : fs::directory_iterator(checkpoints_dir)) {
-    const std::string n = entry.path().filename().string();
-    if (n.rfind("step-", 0) == 0 && entry.is_directory() && !entry.is_symlink()) steps.push_back(n);
-  }
-  std::sort(steps.begin(), steps.end());
+  const std::vector<std::string> steps = step_directory_names(checkpoints_dir);
   const std::string best = link_target(checkpoints_dir / "best");
   const std::size_t keep_count = static_cast<std::size_t>(std::max(keep, 1));
   // Each is renamed out of the step-* names first, so a kill part-way through the removal
@@ -260,6 +292,7 @@ TrainerState load_checkpoint(const fs::path& checkpoint_dir, const CheckpointCon
   state.global_step = j.at("global_step");
   state.epoch_loss_sum = j.at("epoch_loss_sum");
   state.best_epoch = j.at("best_epoch");
+  state.best_step = j.value("best_step", std::int64_t{-1});
   if (state.best_epoch >= 0 && j.at("best_metric").is_number()) state.best_metric = j.at("best_metric");
   state.config_values = j.at("config").get<std::map<std::string, std::string>>();
   if (j.contains("plateau")) {

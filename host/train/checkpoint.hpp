@@ -38,7 +38,10 @@ struct TrainerState {
   std::int64_t global_step = 0;   // optimizer steps taken in the whole run
   double epoch_loss_sum = 0.0;    // sum of the epoch's per-example losses so far (a float)
   double best_metric = std::numeric_limits<double>::quiet_NaN();
-  int best_epoch = -1;            // epoch (from 1) whose checkpoint is `best`, -1: none
+  int best_epoch = -1;            // epoch (from 1) whose checkpoint is best by the metric, -1: none
+  // The step whose checkpoint `best` points at, -1: none yet (or a checkpoint written
+  // before the field, whose `best` link is then taken as it is).
+  std::int64_t best_step = -1;
   PlateauState plateau;           // train.schedule.type plateau's memory
   // The run's config (config_values) when saved, so a resume can refuse changes to the
   // keys that decide its steps.
@@ -55,11 +58,24 @@ struct CheckpointContents {
   std::vector<NamedTensor> trainer_state;  // → trainer.safetensors (optimizer moments)
 };
 
-// Writes step-<global_step>, points `last` at it (and `best` when is_best), and removes
-// step directories beyond the `keep` newest other than `best`'s.
+// Writes step-<global_step>, points `best` at step-<best_step> and then `last` at the new
+// directory, and removes step directories beyond the `keep` newest other than `best`'s.
+// (A crash between the two links leaves `best` ahead of `last`; the resumed state's
+// best_step puts it back: see align_best_link.)
 void save_checkpoint(const std::filesystem::path& checkpoints_dir, const CheckpointContents& contents,
-                     const TrainerState& state, std::uint64_t model_hash, bool is_best, int keep,
-                     Backend& backend);
+                     const TrainerState& state, std::uint64_t model_hash, int keep, Backend& backend);
+
+// Points `best` at step-<state.best_step> where that directory exists and the link says
+// otherwise; a state without best_step leaves the link as it is.
+void align_best_link(const std::filesystem::path& checkpoints_dir, const TrainerState& state);
+
+// The directory of the run's best checkpoint by `state` (step-<best_step>), or what the
+// `best` link names when the state does not record it.
+std::filesystem::path best_checkpoint_dir(const std::filesystem::path& checkpoints_dir, const TrainerState& state);
+
+// The checkpoint directories in checkpoints_dir, oldest step first: names of "step-" and
+// the step's eight or more digits (a user's step-00000040.bak is not one).
+std::vector<std::string> step_directory_names(const std::filesystem::path& checkpoints_dir);
 
 // The check save_checkpoint makes before writing: UserError naming the first tensor that
 // holds NaN or infinity. The ranks that write no checkpoint run it at the same step, so

@@ -168,7 +168,9 @@ class Trainer {
   std::map<std::string, std::string> run_values() const;
   void check_resumable(const std::map<std::string, std::string>& saved) const;
   void require_epochs_cover(const TrainerState& saved) const;
-  void checkpoint(bool is_best);
+  // Writes the state's checkpoint (rank 0; `best` follows state_.best_step); every rank
+  // checks it is finite and waits for it.
+  void checkpoint();
   // Every train.log_every_steps steps: the step's loss (stopping a diverged run), its line in
   // steps.jsonl and the progress bar; `steps_timed` steps took `seconds` this epoch.
   void log_step(const std::filesystem::path& steps_path, int epoch, float lr, int steps_timed, int step_in_epoch,
@@ -620,7 +622,8 @@ void Trainer::enter_phase(int epoch) {
   os << "phase " << phase_ << " from epoch " << epoch + 1 << ": "
      << (phases.optimizer.empty() ? config_.train.optimizer : phases.optimizer) << ", lr " << phases.lr[phase_ - 1];
   if (phases.reload_best && state_.best_epoch >= 0) {
-    load_weights(request_.run_dir / "checkpoints" / "best" / "model.safetensors", checkpoint_contents().weights,
+    load_weights(best_checkpoint_dir(request_.run_dir / "checkpoints", state_) / "model.safetensors",
+                 checkpoint_contents().weights,
                  model_hash_, backend);
     os << ", weights of the best epoch (" << state_.best_epoch << ") reloaded";
   }
@@ -667,7 +670,7 @@ void Trainer::log_step(const fs::path& steps_path, int epoch, float lr, int step
   log_.progress_line(bar.str());
 }
 
-void Trainer::checkpoint(bool is_best) {
+void Trainer::checkpoint() {
   // Inside an epoch, its loss sum and training-metric rows so far (over every rank) go
   // with the checkpoint; at an epoch's start both are empty, and a resume starts them
   // afresh, so the collectives are skipped (gathered_* may then hold the last epoch's rows).
@@ -676,7 +679,7 @@ void Trainer::checkpoint(bool is_best) {
   state_.config_values = run_values();
   if (inside_epoch) gather_epoch_rows();
   if (writes_files_)
-    save_checkpoint(request_.run_dir / "checkpoints", checkpoint_contents(), state_, model_hash_, is_best,
+    save_checkpoint(request_.run_dir / "checkpoints", checkpoint_contents(), state_, model_hash_,
                     config_.train.keep_checkpoints, context_->backend());
   else  // the same weights as rank 0's: stop with it rather than wait for it at the barrier
     require_finite_checkpoint(checkpoint_contents(), state_.global_step, context_->backend());
@@ -711,6 +714,7 @@ TrainOutcome Trainer::run() {
     // Only now, with the checkpoint accepted, does the run directory change.
     if (writes_files_) {
       write_file_atomically(request_.run_dir / "config.yaml", to_yaml(with_absolute_paths(config_)));
+      align_best_link(request_.run_dir / "checkpoints", state_);  // killed between the links of a save
       report_skipped_files();
       if (!has_split_record_) {
         log_.warn(request_.run_dir.string() + " has no splits.csv: the splits were made again from the dataset, "
@@ -803,7 +807,7 @@ TrainOutcome Trainer::run() {
     for (int s = first_step; s < steps_per_epoch; ++s) {
       if (stop_agreed()) {
         log_.end_progress();
-        checkpoint(false);
+        checkpoint();
         log_.info("stopped: checkpoint at step " + std::to_string(state_.global_step) +
                   " written; continue with --resume " + request_.run_dir.string());
         outcome.status = TrainOutcome::Status::interrupted;
@@ -813,7 +817,7 @@ TrainOutcome Trainer::run() {
       }
       if (config_.train.max_steps > 0 && state_.global_step >= config_.train.max_steps) {
         log_.end_progress();
-        checkpoint(false);
+        checkpoint();
         log_.info("reached train.max_steps (" + std::to_string(config_.train.max_steps) +
                   "); continue with --resume " + request_.run_dir.string() +
                   " --set train.max_steps=0 (or a larger budget)");
@@ -836,7 +840,7 @@ TrainOutcome Trainer::run() {
       // step and logs from the next one, so the line must exist before the checkpoint does.
       if (config_.train.checkpoint_every_steps > 0 &&
           state_.global_step % config_.train.checkpoint_every_steps == 0 && s + 1 < steps_per_epoch)
-        checkpoint(false);
+        checkpoint();
     }
     log_.end_progress();
     const double train_seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
@@ -860,7 +864,7 @@ TrainOutcome Trainer::run() {
       } catch (const Interrupted&) {
         // The epoch's steps are kept: its checkpoint holds the sums so far, and a resume
         // starts with this validation.
-        checkpoint(false);
+        checkpoint();
         log_.info("stopped during validation: checkpoint at step " + std::to_string(state_.global_step) +
                   " written; continue with --resume " + request_.run_dir.string() + " (it validates epoch " +
                   std::to_string(epoch + 1) + " first)");
@@ -906,8 +910,9 @@ TrainOutcome Trainer::run() {
 
     state_.epoch = epoch + 1;
     state_.step_in_epoch = 0;
+    if (is_best) state_.best_step = state_.global_step;  // this epoch's checkpoint becomes `best`
     context_->backend().fill_zero(epoch_loss_sum_);
-    checkpoint(is_best);
+    checkpoint();
   }
   outcome.global_step = state_.global_step;
   outcome.epochs_completed = epochs;
