@@ -207,6 +207,11 @@ TEST_CASE("gpu_eval: the report agrees with its predictions, the trainer's valid
   CHECK(empty_split.status == 2);
   CHECK_THAT(empty_split.err, Contains("split is empty"));
   CHECK_FALSE(fs::exists(out / "empty"));
+  // A metrics.jsonl line edited by hand is left out of the curves, as a cut-off line is.
+  std::ofstream(untested / "metrics.jsonl", std::ios::app) << "{\"epoch\":\"x\",\"train_loss\":1}\n";
+  const CommandResult edited = run_tool(CADENZA_GPU_EVAL, untested.string() + " --split val --out " + (out / "edited").string());
+  CHECK(edited.status == 0);
+  testing::check_png(out / "edited" / "loss.png");
   const CommandResult file_in_the_way = run_tool(CADENZA_GPU_EVAL, run.string() + " --out " + (out / "report.json").string());
   CHECK(file_in_the_way.status == 2);
   CHECK_THAT(file_in_the_way.err, Contains("report.json is not a folder"));

@@ -246,7 +246,7 @@ std::vector<std::pair<std::string, fs::path>> write_training_curves(const fs::pa
                                                                     const fs::path& dir) {
   std::map<std::string, PlotSeries> series;  // by key
   for (const nlohmann::json& j : read_jsonl(metrics_jsonl)) {
-    if (!j.contains("epoch")) continue;
+    if (!j.contains("epoch") || !j["epoch"].is_number()) continue;
     const double epoch = j["epoch"].get<double>();
     for (const auto& [key, value] : j.items()) {
       if (key == "epoch") continue;

@@ -57,13 +57,14 @@ using Clock = std::chrono::steady_clock;
 constexpr std::uint64_t kInitStream = 1, kDropoutStream = 3, kWaveformAugmentStream = 4,
                         kMaskStream = 5;
 
-// Keeps the lines of a .jsonl file whose `key` is at most `limit`; returns how many.
+// Keeps the lines of a .jsonl file whose `key` is a number at most `limit`; returns how
+// many. A line without one is dropped as a line that does not parse is.
 std::size_t truncate_jsonl(const fs::path& path, const char* key, std::int64_t limit) {
   if (!fs::exists(path)) return 0;
   std::string kept;
   std::size_t lines = 0;
   for (const nlohmann::json& j : read_jsonl(path))
-    if (j.contains(key) && j[key].get<std::int64_t>() <= limit) {
+    if (j.contains(key) && j[key].is_number() && j[key].get<double>() <= double(limit)) {
       kept += json_text(j) + "\n";
       ++lines;
     }
