@@ -9,6 +9,7 @@
 // - a checkpoint of two ranks resumes in one process with the same global batch;
 // - a rank killed mid-run ends the job with a non-zero status well within the timeout,
 //   leaving the last checkpoint readable;
+// - ranks given different settings (a --set on one command line) are refused, naming it;
 // - a torchrun-style launch of the CPU backend is refused with a clear message.
 //
 // Tolerance of the weight comparison: each step's gradient is the same sum over the 2B
@@ -189,6 +190,22 @@ TEST_CASE("a checkpoint of two ranks resumes in one process with the same global
   REQUIRE(a.size() == b.size());
   CHECK(a.back()["train_accuracy"].get<double>() == b.back()["train_accuracy"].get<double>());
 
+  // At the world size that saved it, a resume is the unbroken job's to the last bit: each
+  // rank takes back its own share of the epoch's loss sum.
+  const fs::path two_resumed = dir / "two-resumed", two_unbroken = dir / "two-unbroken";
+  REQUIRE(run(mpirun(2) + train(two_resumed, "--set train.max_steps=5"), dir / "two-first.log") == 0);
+  REQUIRE(run(mpirun(2) + CADENZA_GPU_TRAIN + " --resume " + two_resumed.string() + " --quiet --set train.max_steps=0",
+              dir / "two-resume.log") == 0);
+  REQUIRE(run(mpirun(2) + train(two_unbroken), dir / "two-unbroken.log") == 0);
+  const auto c = metrics_lines(two_resumed), d = metrics_lines(two_unbroken);
+  REQUIRE(c.size() == d.size());
+  for (std::size_t epoch = 0; epoch < c.size(); ++epoch) {
+    CHECK(c[epoch]["train_loss"].get<double>() == d[epoch]["train_loss"].get<double>());
+    CHECK(c[epoch]["val_loss"].get<double>() == d[epoch]["val_loss"].get<double>());
+  }
+  CHECK(read_file(two_resumed / "checkpoints" / "last" / "model.safetensors") ==
+        read_file(two_unbroken / "checkpoints" / "last" / "model.safetensors"));
+
   // A resume with another global batch is refused, naming it.
   int status = 0;
   const std::string message =
@@ -257,6 +274,27 @@ TEST_CASE("a rank that hangs ends the job within train.dist.timeout_seconds, nam
   CHECK(job.seconds < 30.0);  // and soon after it
   CHECK(job.status != 0);
   CHECK_THAT(job.log, Catch::Contains("no progress for 3 s") && Catch::Contains("another rank died or hung"));
+}
+
+TEST_CASE("ranks given different settings are refused before training, naming the key", "[slow][dist]") {
+  TempDir dir;
+  // One rank each (mpirun's MPMD form), each with its own command line.
+  const auto job = [&](const std::string& first, const std::string& second) {
+    std::string command = mpirun(1);
+    command.replace(command.find("-np 1"), 5, "");
+    return command + "-np 1 " + first + " : -np 1 " + second;
+  };
+  const std::string log = (dir / "job.log").string();
+  CHECK(run(job(train(dir / "a"), train(dir / "a", "--set train.lr=0.01")), log) != 0);
+  CHECK_THAT(read_file(log), Catch::Contains("gpu_train: error: train.lr differs between the ranks (rank 1: 0.01); "
+                                             "give every rank the same config and --set options"));
+  CHECK_FALSE(fs::exists(dir / "a" / "metrics.jsonl"));
+  CHECK(run(job(train(dir / "a"), train(dir / "b")), log) != 0);
+  CHECK_THAT(read_file(log), Catch::Contains("the run directory differs between the ranks") &&
+                                 Catch::Contains("the same --run-dir on storage every rank reaches"));
+  // Threads are each rank's own.
+  CHECK(run(job(train(dir / "c", "--threads 1 --set train.epochs=1"), train(dir / "c", "--threads 2 --set train.epochs=1")),
+            log) == 0);
 }
 
 TEST_CASE("torchrun-style variables with the CPU backend are refused, naming MPI", "[slow][dist]") {

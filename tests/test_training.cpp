@@ -431,6 +431,16 @@ TEST_CASE("model.init_from loads matching layers, replaces the head, and train.f
   }
   CHECK(after.tensor("classifier.weight").shape == (std::vector<std::int64_t>{3, 64}));
 
+  // A file damaged on disk is refused by name, as a resume refuses it.
+  const fs::path source_file = source_dir.path() / "checkpoints" / "best" / "model.safetensors";
+  std::string bytes = read_file(source_file);
+  bytes[bytes.size() - 2] ^= 0x40;
+  write_file_atomically(fs::canonical(source_file), bytes);
+  TempDir damaged_dir;
+  CHECK_THROWS_WITH(train(load_config(kDemo, overrides), damaged_dir.path(), false, logger),
+                    source_file.string() + ": damaged (its contents do not match the checksum written with them); "
+                                           "use an earlier checkpoint of the run (checkpoints/step-*)");
+
   auto wrong = small_run_overrides();
   wrong.push_back("train.freeze=[convolution1]");
   TempDir wrong_dir;

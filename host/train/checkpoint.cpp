@@ -199,6 +199,7 @@ void save_checkpoint(const fs::path& checkpoints_dir, const CheckpointContents& 
                             {"step_in_epoch", state.step_in_epoch},
                             {"global_step", state.global_step},
                             {"epoch_loss_sum", state.epoch_loss_sum},
+                            {"rank_loss_sums", state.rank_loss_sums},
                             {"best_epoch", state.best_epoch},
                             {"best_step", state.best_step},
                             {"config", state.config_values}};
@@ -291,6 +292,7 @@ TrainerState load_checkpoint(const fs::path& checkpoint_dir, const CheckpointCon
   state.step_in_epoch = j.at("step_in_epoch");
   state.global_step = j.at("global_step");
   state.epoch_loss_sum = j.at("epoch_loss_sum");
+  state.rank_loss_sums = j.value("rank_loss_sums", std::vector<double>{});
   state.best_epoch = j.at("best_epoch");
   state.best_step = j.value("best_step", std::int64_t{-1});
   if (state.best_epoch >= 0 && j.at("best_metric").is_number()) state.best_metric = j.at("best_metric");
@@ -307,11 +309,13 @@ TrainerState load_checkpoint(const fs::path& checkpoint_dir, const CheckpointCon
   return state;
 }
 
+void check_weights_checksum(const SafetensorsFile& file) { check_checksum(file, ""); }
+
 void load_weights(const fs::path& model_file, const std::vector<NamedTensor>& weights,
                   std::uint64_t model_hash, Backend& backend) {
   const SafetensorsFile model(model_file);
   check_hash(model, model_hash);
-  check_checksum(model, "");
+  check_weights_checksum(model);
   read_into(model, weights, backend);
 }
 

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "host/core/tensor.hpp"
+#include "host/io/safetensors.hpp"
 #include "host/ops/backend.hpp"
 #include "host/train/lr_schedule.hpp"
 
@@ -37,6 +38,10 @@ struct TrainerState {
   int step_in_epoch = 0;          // steps of that epoch already taken
   std::int64_t global_step = 0;   // optimizer steps taken in the whole run
   double epoch_loss_sum = 0.0;    // sum of the epoch's per-example losses so far (a float)
+  // The same sum as each rank holds its share of it (floats, in rank order): a resume at
+  // the same world size restores each rank's exactly, so the epoch's loss is an unbroken
+  // run's to the last bit; at another world size rank 0 takes epoch_loss_sum.
+  std::vector<double> rank_loss_sums;
   double best_metric = std::numeric_limits<double>::quiet_NaN();
   int best_epoch = -1;            // epoch (from 1) whose checkpoint is best by the metric, -1: none
   // The step whose checkpoint `best` points at, -1: none yet (or a checkpoint written
@@ -90,6 +95,10 @@ TrainerState load_checkpoint(const std::filesystem::path& checkpoint_dir,
                              const CheckpointContents& contents, std::uint64_t model_hash,
                              Backend& backend,
                              const std::function<void(const TrainerState&)>& check_state = {});
+
+// Refuses a weights file whose tensors do not give the checksum it records, naming it; a
+// file without one (another tool's, or an older checkpoint's) passes.
+void check_weights_checksum(const SafetensorsFile& file);
 
 // Loads only model weights (for evaluation and prediction).
 void load_weights(const std::filesystem::path& model_file, const std::vector<NamedTensor>& weights,

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <future>
 #include <iomanip>
+#include <numeric>
 #include <optional>
 #include <set>
 #include <nlohmann/json.hpp>
@@ -28,6 +29,7 @@
 #include "host/data/split_record.hpp"
 #include "host/dist/communicator.hpp"
 #include "host/dist/gradient_reducer.hpp"
+#include "host/dist/rank_agreement.hpp"
 #include "host/inference/clip_evaluator.hpp"
 #include "host/inference/window_pipeline.hpp"
 #include "host/io/atomic_file.hpp"
@@ -151,6 +153,7 @@ class Trainer {
   void enqueue_step_ops(const std::vector<Tensor>& batch);
   float read_step_loss();
   double read_epoch_loss_sum();  // over every rank
+  std::vector<double> read_rank_loss_sums();  // each rank's own, in rank order
   // Every rank's training scores and targets of the epoch so far into gathered_scores_ and
   // gathered_targets_ (each rank wrote only its own rows of epoch_scores_ and epoch_targets_).
   void gather_epoch_rows();
@@ -492,6 +495,15 @@ double Trainer::read_epoch_loss_sum() {
   return total[0];
 }
 
+std::vector<double> Trainer::read_rank_loss_sums() {
+  Tensor sum = Tensor::zeros(Shape{1});
+  context_->backend().copy(epoch_loss_sum_, sum);
+  std::vector<double> sums(std::size_t(world_size_), 0.0);
+  sums[std::size_t(rank_)] = sum.f32()[0];
+  communicator_->all_reduce_host(sums);
+  return sums;
+}
+
 void Trainer::gather_epoch_rows() {
   Backend& backend = context_->backend();
   backend.copy(epoch_scores_, gathered_scores_);
@@ -676,7 +688,8 @@ void Trainer::checkpoint() {
   // with the checkpoint; at an epoch's start both are empty, and a resume starts them
   // afresh, so the collectives are skipped (gathered_* may then hold the last epoch's rows).
   const bool inside_epoch = state_.step_in_epoch > 0;
-  state_.epoch_loss_sum = inside_epoch ? read_epoch_loss_sum() : 0.0;
+  state_.rank_loss_sums = inside_epoch ? read_rank_loss_sums() : std::vector<double>{};
+  state_.epoch_loss_sum = std::accumulate(state_.rank_loss_sums.begin(), state_.rank_loss_sums.end(), 0.0);
   state_.config_values = run_values();
   if (inside_epoch) gather_epoch_rows();
   if (writes_files_)
@@ -723,11 +736,15 @@ TrainOutcome Trainer::run() {
         write_run_split_record(request_.run_dir, data_);
       }
     }
-    // The epoch's sums so far go to rank 0 and zeros to the others, so that the sums over
-    // ranks continue from them at any world size.
+    // Each rank takes back its own loss sum at the world size that saved it; at another,
+    // the epoch's sums so far go to rank 0 and zeros to the others, so that the sums over
+    // ranks continue from them.
     Backend& backend = context_->backend();
     Tensor restored = Tensor::zeros(Shape{1});
-    restored.f32()[0] = writes_files_ ? static_cast<float>(state_.epoch_loss_sum) : 0.0f;  // saved from this float
+    const bool same_ranks = state_.rank_loss_sums.size() == std::size_t(world_size_);
+    restored.f32()[0] = same_ranks     ? static_cast<float>(state_.rank_loss_sums[std::size_t(rank_)])
+                        : writes_files_ ? static_cast<float>(state_.epoch_loss_sum)
+                                        : 0.0f;  // saved from these floats
     backend.copy(restored, epoch_loss_sum_);
     if (writes_files_) {
       backend.copy(gathered_scores_, epoch_scores_);
@@ -922,7 +939,33 @@ TrainOutcome Trainer::run() {
 
 }  // namespace
 
+namespace {
+
+// What every rank of a job must agree on: the config but for what may be each rank's own
+// (its device and threads; dataset, cache and init_from paths, which may be mounted at other
+// places on other nodes and are read or broadcast by rank 0 first), the run directory
+// every rank reads checkpoints from, and whether the run resumes.
+std::vector<std::pair<std::string, std::string>> settings_ranks_share(const Config& config,
+                                                                      const TrainRequest& request) {
+  static const std::set<std::string> kPerRank = {"train.device",   "train.threads",    "train.run_dir",
+                                                 "data.cache_dir", "data.root",        "data.split_lists",
+                                                 "data.metadata",  "data.audio_dir",   "data.manifest",
+                                                 "model.init_from"};
+  std::vector<std::pair<std::string, std::string>> entries;
+  for (const auto& [key, value] : config_values(config))
+    if (!kPerRank.count(key)) entries.emplace_back(key, value);
+  entries.emplace_back("the run directory", fs::absolute(request.run_dir).lexically_normal().string());
+  entries.emplace_back("--resume", request.resume ? "given" : "not given");
+  return entries;
+}
+
+}  // namespace
+
 TrainOutcome run_training(const Config& config, const TrainRequest& request, Logger& logger) {
+  if (request.communicator)
+    require_same_on_every_rank(settings_ranks_share(config, request), *request.communicator,
+                               "give every rank the same config and --set options, and the same --run-dir on "
+                               "storage every rank reaches");
   // Rank 0 holds the run directory's lock for the whole run: a second gpu_train on the
   // same directory (a fresh run or a --resume) would interleave its files with this one's.
   std::optional<FileLock> lock;

@@ -43,6 +43,7 @@ fs::path resolve_init_file(const std::string& init_from) {
 
 InitReport load_matching_weights(const fs::path& file, const std::vector<NamedTensor>& weights, Backend& backend) {
   const SafetensorsFile source(file);
+  check_weights_checksum(source);
   InitReport report;
   report.file = file;
   std::set<std::string> model_names;
