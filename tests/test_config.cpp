@@ -445,6 +445,9 @@ TEST_CASE("wrong types and out-of-range values say what was expected", "[cpu][co
         "configs/x.yaml:1: schema_version: expected 1, got 2");
   CHECK_THAT(parse_error(kMinimalConfig + "train:\n  epochs: 3\n  epochs: 4\n"),
              Contains("configs/x.yaml:9: train.epochs: given twice (first at line 8)"));
+  // An override of the key leaves the file's two entries: still the file's mistake.
+  CHECK(parse_error(kMinimalConfig + "train:\n  epochs: 3\n  epochs: 4\n", {"train.epochs=1"}) ==
+        "configs/x.yaml:9: train.epochs: given twice (first at line 8)");
   CHECK(parse_error(kMinimalConfig, {"train={lr: 1, lr: 2}"}) ==
         "--set train={lr: 1, lr: 2}: train.lr: given twice");
 }

@@ -481,12 +481,17 @@ class ConfigReader {
       const std::string& name = entry.first.Scalar();
       const std::string path = child_path(prefix, name);
       if (!seen.insert(name).second) {
+        // The map is the file's unless an override gave it (set a section holding it);
+        // an override of the key itself leaves the file's two entries in place.
+        const AppliedOverride* setter = override_of(path);
+        if (setter && std::find(setter->blamed.begin(), setter->blamed.end(), path) == setter->blamed.end())
+          fail(path, "given twice");
         const auto first = lines_.find(path);
-        const std::string first_at = override_of(path) == nullptr && first != lines_.end()
-                                         ? " (first at line " + std::to_string(first->second) + ")"
-                                         : "";
-        remember(path, entry.first.Mark());
-        fail(path, "given twice" + first_at);
+        const std::string first_at =
+            first != lines_.end() ? " (first at line " + std::to_string(first->second) + ")" : "";
+        const YAML::Mark mark = entry.first.Mark();
+        throw UserError((mark.is_null() ? origin_ : origin_ + ":" + std::to_string(mark.line + 1)) + ": " + path +
+                        ": given twice" + first_at);
       }
       remember(path, entry.first.Mark());
       visit(name, path, entry.second);
