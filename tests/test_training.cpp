@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -234,6 +235,26 @@ TEST_CASE("one gpu_train at a time uses a run directory", "[cpu][train]") {
   write_file_atomically(run_dir, "a file");
   CHECK_THROWS_WITH(train(load_config(kDemo, small_run_overrides()), run_dir, false, logger),
                     Catch::StartsWith("run directory " + run_dir.string() + ": cannot create it: "));
+}
+
+TEST_CASE("runs started in the same second get run directories of their own", "[slow][train]") {
+  TempDir dir;
+  // Taken: the default name of this second and the next few (another run of a sweep).
+  const std::time_t now = std::time(nullptr);
+  for (int ahead = 0; ahead < 5; ++ahead) {
+    const std::time_t then = now + ahead;
+    char stamp[32];
+    std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", std::localtime(&then));
+    fs::create_directories(dir / "runs" / ("demo_cnn2d-" + std::string(stamp)));
+  }
+  std::string command = "cd " + dir.path().string() + " && " + CADENZA_GPU_TRAIN + " " + kDemo + " --quiet";
+  for (const std::string& o : small_run_overrides()) command += " --set " + o;
+  command += " --set train.max_steps=1 2>/dev/null";
+  int status = 0;
+  const std::string out = cadenza::testing::capture_output(command, status);
+  CHECK(status == 0);
+  CHECK_THAT(out, Catch::Matches("reached train.max_steps at step 1, checkpoint written; continue with --resume "
+                                 "runs/demo_cnn2d-[0-9]{8}-[0-9]{6}-2 [^\\n]*\\n"));
 }
 
 TEST_CASE("train.precision tf32 and bf16 on the CPU say that it computes fp32", "[cpu][train]") {

@@ -69,14 +69,31 @@ constexpr const char* kUsage =
     "  --prepare-only   index the dataset and build its decoded-audio cache, then exit\n"
     "  --quiet          only warnings and errors\n";
 
-// runs/NAME-TIME, with rank 0's time on every rank.
+// runs/NAME-TIME with rank 0's time, made by rank 0 at once; where that is taken (a sweep
+// started several runs in one second), runs/NAME-TIME-2, -3, ... Every rank gets the name.
 std::string default_run_dir(const std::string& model_name, cadenza::Communicator& communicator) {
-  std::vector<double> time = {communicator.rank() == 0 ? double(std::time(nullptr)) : 0.0};
-  communicator.all_reduce_host(time);
-  const auto now = static_cast<std::time_t>(time[0]);
-  char stamp[32];
-  std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", std::localtime(&now));
-  return "runs/" + model_name + "-" + stamp;
+  namespace fs = std::filesystem;
+  std::vector<double> chosen = {0.0, 0.0};  // the time, the number of the name tried last
+  if (communicator.rank() == 0) {
+    chosen[0] = double(std::time(nullptr));
+    fs::create_directories("runs");
+  }
+  const auto name = [&](double time, int number) {
+    const auto now = static_cast<std::time_t>(time);
+    char stamp[32];
+    std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", std::localtime(&now));
+    std::string text = "runs/" + model_name + "-" + stamp;
+    if (number > 1) text += '-' + std::to_string(number);
+    return text;
+  };
+  if (communicator.rank() == 0)
+    for (int number = 1;; ++number)
+      if (fs::create_directory(name(chosen[0], number))) {
+        chosen[1] = number;
+        break;
+      }
+  communicator.all_reduce_host(chosen);
+  return name(chosen[0], int(chosen[1]));
 }
 
 // Whether run_dir holds (part of) a run that a fresh one would overwrite.
