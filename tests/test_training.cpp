@@ -194,6 +194,11 @@ TEST_CASE("the same seed gives the same run; stopping and resuming changes nothi
     CHECK_THROWS_WITH(train(load_config(kDemo, changed), resumed.path(), true, logger),
                       Catch::Contains("train.batch_size") && Catch::Contains("16"));
     CHECK(read_file(resumed.path() / "config.yaml") == config_before);  // a refused resume writes nothing
+    // What `best` means too: the best so far was chosen by the run's metric.
+    auto selecting = small_run_overrides();
+    selecting.push_back("train.select_metric=val_loss");
+    CHECK_THROWS_WITH(train(load_config(kDemo, selecting), resumed.path(), true, logger),
+                      Catch::Contains("train.select_metric is val_loss now but the run was trained with auto"));
   }
   SECTION("a resume asked for fewer epochs than the run has begun is refused") {
     auto stopping = small_run_overrides();

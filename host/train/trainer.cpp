@@ -585,7 +585,7 @@ Trainer::Evaluation Trainer::evaluate(Split split) {
 const std::set<std::string> kKeysAResumeMayChange = {
     "train.epochs",         "train.max_steps",  "train.device",
     "train.threads",        "train.run_dir",    "train.log_every_steps", "train.capture_graph",
-    "train.checkpoint_every_steps", "train.keep_checkpoints", "train.select_metric",
+    "train.checkpoint_every_steps", "train.keep_checkpoints",
     "train.early_stopping_patience", "data.cache_dir", "train.dist.bucket_mb", "train.dist.timeout_seconds",
     "data.root", "data.split_lists", "data.metadata", "data.audio_dir", "data.manifest", "model.init_from",
     "model.name"};  // names the default run directory only
