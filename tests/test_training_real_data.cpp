@@ -104,6 +104,8 @@ TEST_CASE("a folder of audio files trains with crops, augmentation and multifram
     const Config first = load_config(kDemo, stopping);
     CHECK(run_training(first, TrainRequest{resumed.path(), false}, logger).status ==
           TrainOutcome::Status::reached_max_steps);
+    const fs::path stopped_copy = resumed.path().string() + "-copy";
+    fs::copy(resumed.path(), stopped_copy, fs::copy_options::recursive | fs::copy_options::copy_symlinks);
     CHECK(run_training(config, TrainRequest{resumed.path(), true}, logger).status ==
           TrainOutcome::Status::completed);
     CHECK(read_lines(resumed.path() / "steps.jsonl") == read_lines(unbroken.path() / "steps.jsonl"));
@@ -120,6 +122,20 @@ TEST_CASE("a folder of audio files trains with crops, augmentation and multifram
     }
     CHECK(resumed_metrics == unbroken_metrics);
     CHECK_THAT(log.str(), Catch::Contains("PCM cache reused"));
+
+    // Training clips gone since, or no longer decodable, are named (not the checkpoint,
+    // whose epoch they were part of).
+    std::vector<std::string> training;
+    for (const std::string& line : read_lines(resumed.path() / "splits.csv"))
+      if (line.ends_with(",train")) training.push_back(line.substr(0, line.size() - 6));
+    REQUIRE(training.size() >= 2);
+    fs::remove(data.path() / training[0]);
+    testing::write_bytes(data.path() / training[1], "RIFF\x04\x00\x00\x00WAVE");
+    CHECK_THROWS_WITH(run_training(config, TrainRequest{stopped_copy, true}, logger),
+                      "--resume " + stopped_copy.string() + ": 2 training clips of the run are gone from the "
+                      "dataset or no longer decode ('" + training[0] + "', '" + training[1] + "'); its epochs are "
+                      "drawn from every one of them: restore them, or start a new run");
+    fs::remove_all(stopped_copy);
   }
   SECTION("a run given relative paths records them absolute, and resumes from its dataset moved") {
     const fs::path started_in = fs::current_path();

@@ -172,6 +172,9 @@ class Trainer {
   std::map<std::string, std::string> run_values() const;
   void check_resumable(const std::map<std::string, std::string>& saved) const;
   void require_epochs_cover(const TrainerState& saved) const;
+  // A resumed run's epochs are drawn from every training clip of its record: one gone from
+  // the dataset, or no longer decodable, is named here (its checkpoint would be blamed).
+  void require_training_clips(const SplitRecord& recorded) const;
   // Writes the state's checkpoint (rank 0; `best` follows state_.best_step); every rank
   // checks it is finite and waits for it.
   void checkpoint();
@@ -273,6 +276,7 @@ void Trainer::build() {
                                    request_.stop_requested);
   has_split_record_ = recorded.has_value();
   if (request_.resume) require_run_labels(read_run_labels(request_.run_dir), data_, request_.run_dir);
+  if (recorded) require_training_clips(*recorded);
   if (writes_files_ && !request_.resume) {  // a resume writes once its checkpoint is accepted (run())
     report_skipped_files();
     write_run_labels(request_.run_dir, data_);
@@ -698,6 +702,21 @@ void Trainer::checkpoint() {
   else  // the same weights as rank 0's: stop with it rather than wait for it at the barrier
     require_finite_checkpoint(checkpoint_contents(), state_.global_step, context_->backend());
   communicator_->barrier();  // the checkpoint is complete before any rank reads it
+}
+
+void Trainer::require_training_clips(const SplitRecord& recorded) const {
+  std::set<std::string> present;
+  for (int clip : data_.indices(Split::train))
+    if (clip < data_.original_clips) present.insert(data_.clip_ids[std::size_t(clip)]);
+  std::vector<std::string> missing;
+  for (const auto& [clip, split] : recorded.split_of_clip)
+    if (split == Split::train && !present.count(clip)) missing.push_back(clip);
+  if (missing.empty()) return;
+  CADENZA_USER_ERROR("--resume " << request_.run_dir.string() << ": " << missing.size() << " training clip"
+                                 << (missing.size() == 1 ? " of the run is" : "s of the run are")
+                                 << " gone from the dataset or no longer decode (" << name_list(missing)
+                                 << "); its epochs are drawn from every one of them: restore "
+                                 << (missing.size() == 1 ? "it" : "them") << ", or start a new run");
 }
 
 // A resume asked for fewer epochs than the checkpoint has begun would train nothing and
