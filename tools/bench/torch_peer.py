@@ -27,9 +27,22 @@ def front_end(features, sample_rate):
         mel_scale=features.get("mel_scale", "htk"),
         norm=None if features.get("mel_norm", "none") == "none" else "slaney")]
     if features.get("log", "db") == "db":
-        stages.append(torchaudio.transforms.AmplitudeToDB(stype="power" if power == 2.0 else "magnitude",
-                                                          top_db=features.get("top_db") or None))
+        stages.append(_PerExampleToDB(torchaudio.transforms.AmplitudeToDB(
+            stype="power" if power == 2.0 else "magnitude", top_db=features.get("top_db") or None)))
     return torch.nn.Sequential(*stages)
+
+
+class _PerExampleToDB(torch.nn.Module):
+    """AmplitudeToDB with top_db measured from each example's own peak, as cadenza and librosa
+    do: torchaudio takes a 3-D input's first axis as channels of one example, so a batch of
+    (batch, mels, frames) would be clipped against the loudest example of the batch."""
+
+    def __init__(self, to_db):
+        super().__init__()
+        self.to_db = to_db
+
+    def forward(self, x):
+        return self.to_db(x.unsqueeze(1)).squeeze(1)
 
 
 def _pair(value):
