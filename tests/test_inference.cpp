@@ -291,6 +291,30 @@ TEST_CASE("gpu_predict: a song longer than the clip is the mean of its windows; 
   CHECK_THAT(text.out, Contains("long song.wav  (0:03, 3 windows)"));
   CHECK(std::count(text.out.begin(), text.out.end(), '\n') == 3);
 
+  // Weights saved by PyTorch (safetensors.torch.save_file: format "pt", BatchNorm's
+  // int64 num_batches_tracked beside them) score as the checkpoint they came from.
+  const SafetensorsFile best(run / "checkpoints" / "best" / "model.safetensors");
+  const std::int64_t batches_tracked = 40;
+  std::vector<SafetensorsEntry> entries;
+  for (const std::string& name : best.names()) {
+    const SafetensorsFile::View& view = best.tensor(name);
+    entries.push_back({name, view.dtype, view.shape, view.data, view.nbytes});
+  }
+  entries.push_back({"input_bn.num_batches_tracked", "I64", {}, &batches_tracked, sizeof batches_tracked});
+  write_safetensors(songs / "from_torch.safetensors", entries, {{"format", "pt"}});
+  const std::string song = " '" + (songs / "album" / "long song.wav").string() + "' --json --checkpoint ";
+  const CommandResult from_torch = run_tool(CADENZA_GPU_PREDICT, run.string() + song + (songs / "from_torch.safetensors").string());
+  INFO(from_torch.err);
+  REQUIRE(from_torch.status == 0);
+  CHECK_THAT(from_torch.err, Contains("from_torch.safetensors: not a cadenza checkpoint; its weights were matched to "
+                                      "the run's model by name and shape"));
+  CHECK(nlohmann::json::parse(from_torch.out)[0]["scores"] == long_song["scores"]);
+  entries.erase(entries.begin());  // a weight missing: named
+  write_safetensors(songs / "short.safetensors", entries, {{"format", "pt"}});
+  const CommandResult short_file = run_tool(CADENZA_GPU_PREDICT, run.string() + song + (songs / "short.safetensors").string());
+  CHECK(short_file.status == 2);
+  CHECK_THAT(short_file.err, Contains("short.safetensors: no tensor '" + best.names().front() + "'"));
+
   // CSV: a header and a row per song; only unreadable input is fatal.
   const CommandResult csv = run_tool(CADENZA_GPU_PREDICT, run.string() + " '" + songs.path().string() + "' --csv");
   REQUIRE(csv.status == 0);

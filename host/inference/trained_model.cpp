@@ -83,7 +83,9 @@ TrainedModel::TrainedModel(const TrainedRun& run, const Dataset& data, Logger& l
   std::vector<NamedTensor> weights;
   for (const NamedParameter& p : model_->parameters()) weights.push_back({p.name, arena_->value(p.id)});
   for (const NamedState& s : model_->state()) weights.push_back({s.name, arena_->get(s.id)});
-  load_weights(run_.weights, weights, model_hash(config), backend);
+  if (!load_weights(run_.weights, weights, model_hash(config), backend))
+    log.info(run_.weights.string() + ": not a cadenza checkpoint; its weights were matched to the run's model by "
+             "name and shape");
   uploader_ = backend.make_uploader({Shape{batch_, window_}, Shape{batch_, labels}});
   loader_ = std::make_unique<BatchLoader>(data, window_, default_loader_threads());
   pipeline_ = std::make_unique<WindowPipeline>(backend, *loader_, *uploader_, *frontend_, *model_, batch_);

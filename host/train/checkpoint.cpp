@@ -311,12 +311,17 @@ TrainerState load_checkpoint(const fs::path& checkpoint_dir, const CheckpointCon
 
 void check_weights_checksum(const SafetensorsFile& file) { check_checksum(file, ""); }
 
-void load_weights(const fs::path& model_file, const std::vector<NamedTensor>& weights,
+bool load_weights(const fs::path& model_file, const std::vector<NamedTensor>& weights,
                   std::uint64_t model_hash, Backend& backend) {
   const SafetensorsFile model(model_file);
-  check_hash(model, model_hash);
-  check_weights_checksum(model);
+  const auto format = model.metadata().find("format");
+  const bool ours = format != model.metadata().end() && format->second == kFormat;
+  if (ours) {
+    check_hash(model, model_hash);
+    check_weights_checksum(model);
+  }
   read_into(model, weights, backend);
+  return ours;
 }
 
 }  // namespace cadenza

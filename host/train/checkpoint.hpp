@@ -100,8 +100,11 @@ TrainerState load_checkpoint(const std::filesystem::path& checkpoint_dir,
 // file without one (another tool's, or an older checkpoint's) passes.
 void check_weights_checksum(const SafetensorsFile& file);
 
-// Loads only model weights (for evaluation and prediction).
-void load_weights(const std::filesystem::path& model_file, const std::vector<NamedTensor>& weights,
+// Loads only model weights (for evaluation and prediction). A file another tool wrote
+// (PyTorch's safetensors.torch.save_file: no cadenza format and model hash) is read by
+// tensor name and shape, every weight required, its other tensors (num_batches_tracked)
+// passed over; returns false for such a file, true for a cadenza checkpoint.
+bool load_weights(const std::filesystem::path& model_file, const std::vector<NamedTensor>& weights,
                   std::uint64_t model_hash, Backend& backend);
 
 }  // namespace cadenza
