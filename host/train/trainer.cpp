@@ -844,9 +844,7 @@ TrainOutcome Trainer::run() {
     for (int s = first_step; s < steps_per_epoch; ++s) {
       if (stop_agreed()) {
         log_.end_progress();
-        checkpoint();
-        log_.info("stopped: checkpoint at step " + std::to_string(state_.global_step) +
-                  " written; continue with --resume " + request_.run_dir.string());
+        checkpoint();  // the tool's last line says where the run stopped and how to go on
         outcome.status = TrainOutcome::Status::interrupted;
         outcome.global_step = state_.global_step;
         outcome.epochs_completed = epoch;
@@ -854,10 +852,7 @@ TrainOutcome Trainer::run() {
       }
       if (config_.train.max_steps > 0 && state_.global_step >= config_.train.max_steps) {
         log_.end_progress();
-        checkpoint();
-        log_.info("reached train.max_steps (" + std::to_string(config_.train.max_steps) +
-                  "); continue with --resume " + request_.run_dir.string() +
-                  " --set train.max_steps=0 (or a larger budget)");
+        checkpoint();  // as above
         outcome.status = TrainOutcome::Status::reached_max_steps;
         outcome.global_step = state_.global_step;
         outcome.epochs_completed = epoch;
@@ -903,8 +898,7 @@ TrainOutcome Trainer::run() {
         // starts with this validation.
         checkpoint();
         log_.info("stopped during validation: checkpoint at step " + std::to_string(state_.global_step) +
-                  " written; continue with --resume " + request_.run_dir.string() + " (it validates epoch " +
-                  std::to_string(epoch + 1) + " first)");
+                  " written; a resume validates epoch " + std::to_string(epoch + 1) + " first");
         outcome.status = TrainOutcome::Status::interrupted;
         outcome.global_step = state_.global_step;
         outcome.epochs_completed = epoch;
