@@ -606,8 +606,16 @@ std::map<std::string, std::string> Trainer::run_values() const {
 
 void Trainer::check_resumable(const std::map<std::string, std::string>& saved) const {
   const std::map<std::string, std::string> now = run_values();
+  // Synchronised batchnorm is the same function as plain batchnorm in one process, so a
+  // run of one process may resume on several ranks with it (as the one large batch it was)
+  // or without it, and the reverse.
+  const auto saved_batch = saved.find("train.batch_size");
+  const auto saved_global = saved.find(kGlobalBatch);
+  const bool one_process = world_size_ == 1 || (saved_batch != saved.end() && saved_global != saved.end() &&
+                                                saved_batch->second == saved_global->second);
   for (const auto& [key, value] : now) {
     if (kKeysAResumeMayChange.count(key) || key == "train.batch_size") continue;
+    if (key == "train.dist.sync_batchnorm" && one_process) continue;
     const auto found = saved.find(key);
     const std::string before = found == saved.end() ? "(absent)" : found->second;
     if (before != valid_utf8(value))  // saved as JSON: a Latin-1 path byte became U+FFFD
