@@ -74,16 +74,20 @@ struct Chosen {
 };
 
 // The first of cuDNN's ranked algorithms that is deterministic, needs at most
-// kMaxConvWorkspaceBytes, and whose workspace query succeeds once `desc` carries its math
-// type (as PyTorch, the next candidate is tried when one is refused); `desc` keeps the
-// chosen one's math type. Empty when none qualifies.
+// kMaxConvWorkspaceBytes, computes in fp32 where `allowed` is CUDNN_FMA_MATH (a ranked
+// entry of tensor-op math would run fp32 data as TF32: PyTorch asserts the same), and
+// whose workspace query succeeds once `desc` carries its math type (as PyTorch, the next
+// candidate is tried when one is refused); `desc` keeps the chosen one's math type. Empty
+// when none qualifies.
 template <typename Perf, typename WorkspaceQuery>
 std::optional<Chosen<decltype(Perf::algo)>> choose(const std::vector<Perf>& ranked, int count,
-                                                   cudnnConvolutionDescriptor_t desc, WorkspaceQuery query) {
+                                                   cudnnConvolutionDescriptor_t desc, cudnnMathType_t allowed,
+                                                   WorkspaceQuery query) {
   for (int i = 0; i < count; ++i) {
     const Perf& p = ranked[i];
     if (p.status != CUDNN_STATUS_SUCCESS || p.determinism != CUDNN_DETERMINISTIC || p.memory > kMaxConvWorkspaceBytes)
       continue;
+    if (allowed == CUDNN_FMA_MATH && p.mathType != CUDNN_FMA_MATH) continue;
     CADENZA_CUDA_CHECK(cudnnSetConvolutionMathType(desc, p.mathType));
     std::size_t bytes = 0;
     if (query(p.algo, &bytes) == CUDNN_STATUS_SUCCESS && bytes <= kMaxConvWorkspaceBytes)
@@ -276,10 +280,12 @@ std::unique_ptr<Conv2dPlans::Plan> make_plan(CudaContext& ctx, const Conv2dGeome
   CADENZA_CUDA_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(ctx.cudnn, plan->x_desc, plan->w_desc,
                                                             plan->forward_desc, plan->y_desc,
                                                             int(forward.size()), &count, forward.data()));
-  const auto f = choose(forward, count, plan->forward_desc, [&](cudnnConvolutionFwdAlgo_t algo, std::size_t* bytes) {
-    return cudnnGetConvolutionForwardWorkspaceSize(ctx.cudnn, plan->x_desc, plan->w_desc, plan->forward_desc,
-                                                   plan->y_desc, algo, bytes);
-  });
+  const auto f = choose(forward, count, plan->forward_desc, allowed,
+                        [&](cudnnConvolutionFwdAlgo_t algo, std::size_t* bytes) {
+                          return cudnnGetConvolutionForwardWorkspaceSize(ctx.cudnn, plan->x_desc, plan->w_desc,
+                                                                         plan->forward_desc, plan->y_desc, algo,
+                                                                         bytes);
+                        });
   if (f) {
     plan->forward_algo = f->algo;
     plan->cudnn_workspace_bytes = f->workspace_bytes;
@@ -289,7 +295,7 @@ std::unique_ptr<Conv2dPlans::Plan> make_plan(CudaContext& ctx, const Conv2dGeome
   CADENZA_CUDA_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(
       ctx.cudnn, plan->w_desc, plan->y_desc, plan->backward_data_desc, plan->x_desc, int(backward_data.size()),
       &count, backward_data.data()));
-  const auto d = choose(backward_data, count, plan->backward_data_desc,
+  const auto d = choose(backward_data, count, plan->backward_data_desc, allowed,
                         [&](cudnnConvolutionBwdDataAlgo_t algo, std::size_t* bytes) {
                           return cudnnGetConvolutionBackwardDataWorkspaceSize(ctx.cudnn, plan->w_desc, plan->y_desc,
                                                                               plan->backward_data_desc, plan->x_desc,
@@ -304,7 +310,7 @@ std::unique_ptr<Conv2dPlans::Plan> make_plan(CudaContext& ctx, const Conv2dGeome
   CADENZA_CUDA_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
       ctx.cudnn, plan->x_desc, plan->y_desc, plan->backward_filter_desc, plan->w_desc,
       int(backward_filter.size()), &count, backward_filter.data()));
-  const auto b = choose(backward_filter, count, plan->backward_filter_desc,
+  const auto b = choose(backward_filter, count, plan->backward_filter_desc, allowed,
                         [&](cudnnConvolutionBwdFilterAlgo_t algo, std::size_t* bytes) {
                           return cudnnGetConvolutionBackwardFilterWorkspaceSize(
                               ctx.cudnn, plan->x_desc, plan->y_desc, plan->backward_filter_desc, plan->w_desc, algo,
