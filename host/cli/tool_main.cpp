@@ -8,6 +8,17 @@
 #include "host/core/error.hpp"
 
 namespace cadenza {
+namespace {
+
+// "TOOL: KIND: MESSAGE" in one write to stderr: the ranks of a job print their errors at
+// the same moment into one stream (mpirun's), and pieces of separate writes interleave.
+void say(const char* tool_name, const char* kind, const std::string& message, const std::string& before = "") {
+  const std::string text = before + tool_name + ": " + kind + ": " + message + "\n";
+  std::cerr.write(text.data(), std::streamsize(text.size()));
+  std::cerr.flush();
+}
+
+}  // namespace
 
 int tool_main(const char* tool_name, const std::function<int()>& body) {
   try {
@@ -16,10 +27,10 @@ int tool_main(const char* tool_name, const std::function<int()>& body) {
     std::cout << help.usage;
     return 0;
   } catch (const UsageError& e) {
-    std::cerr << e.usage() << tool_name << ": error: " << e.what() << std::endl;
+    say(tool_name, "error", e.what(), e.usage());
     return kExitUserError;
   } catch (const UserError& e) {
-    std::cerr << tool_name << ": error: " << e.what() << std::endl;
+    say(tool_name, "error", e.what());
     return kExitUserError;
   } catch (const std::filesystem::filesystem_error& e) {
     // A path the disk refused (full, read-only, a file where a folder belongs): the user's
@@ -27,16 +38,16 @@ int tool_main(const char* tool_name, const std::function<int()>& body) {
     std::string message = e.what();
     const std::string prefix = "filesystem error: ";
     if (message.starts_with(prefix)) message.erase(0, prefix.size());
-    std::cerr << tool_name << ": error: " << message << std::endl;
+    say(tool_name, "error", message);
     return kExitUserError;
   } catch (const Interrupted& e) {
-    std::cerr << tool_name << ": stopped: " << e.what() << std::endl;
+    say(tool_name, "stopped", e.what());
     return kExitInterrupted;
   } catch (const JobError& e) {
-    std::cerr << tool_name << ": job failed: " << e.what() << std::endl;
+    say(tool_name, "job failed", e.what());
     return kExitInternalError;
   } catch (const std::exception& e) {
-    std::cerr << tool_name << ": internal error: " << e.what() << std::endl;
+    say(tool_name, "internal error", e.what());
     return kExitInternalError;
   }
 }

@@ -13,9 +13,12 @@ Logger::Logger(std::ostream& out, Level level) : out_(out), level_(level) {
               (&out == &std::cout && isatty(STDOUT_FILENO));
 }
 
+// One write per line: lines of several processes into one stream (the ranks of a job) do
+// not interleave mid-line.
 void Logger::write(const char* tag, const std::string& message) {
   end_progress();
-  out_ << tag << message << '\n';
+  const std::string line = tag + message + '\n';
+  out_.write(line.data(), std::streamsize(line.size()));
   out_.flush();
 }
 
