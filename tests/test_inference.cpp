@@ -203,10 +203,15 @@ TEST_CASE("gpu_eval: the report agrees with its predictions, the trainer's valid
     if (row[1] != "test") record += row[0] + "," + row[1] + "\n";
   write_file_atomically(untested / "splits.csv", record);
   const CommandResult empty_split =
-      run_tool(CADENZA_GPU_EVAL, untested.string() + " --out " + (out / "empty").string());
+      run_tool(CADENZA_GPU_EVAL, untested.string() + " --split test --out " + (out / "empty").string());
   CHECK(empty_split.status == 2);
   CHECK_THAT(empty_split.err, Contains("split is empty"));
   CHECK_FALSE(fs::exists(out / "empty"));
+  // Not asked for a split, a run without test clips evaluates its validation split.
+  const CommandResult fallback = run_tool(CADENZA_GPU_EVAL, untested.string());
+  CHECK(fallback.status == 0);
+  CHECK_THAT(fallback.err, Contains("the run has no test clips: evaluating its validation split"));
+  CHECK(nlohmann::json::parse(read_file(untested / "eval-val" / "report.json"))["split"] == "val");
   // A metrics.jsonl line edited by hand is left out of the curves, as a cut-off line is.
   std::ofstream(untested / "metrics.jsonl", std::ios::app) << "{\"epoch\":\"x\",\"train_loss\":1}\n";
   const CommandResult edited = run_tool(CADENZA_GPU_EVAL, untested.string() + " --split val --out " + (out / "edited").string());

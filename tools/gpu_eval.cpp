@@ -25,7 +25,8 @@ namespace {
 constexpr const char* kUsage =
     "usage: gpu_eval RUN_DIR [options]     evaluate a trained run on a split of its dataset\n"
     "options:\n"
-    "  --split S         test (default), val (or valid, validation) or train\n"
+    "  --split S         test (default; val when the run has no test clips), val (or valid,\n"
+    "                    validation) or train\n"
     "  --checkpoint C    best (default), last, or a checkpoint directory or model.safetensors\n"
     "  --windows N       windows averaged per clip (default: data.eval_windows of the run)\n"
     "  --threshold T     multi-label: a tag is predicted when its score >= T (default 0.5)\n"
@@ -51,8 +52,6 @@ int eval_main(int argc, char** argv) {
   const std::string split_argument = args.value("--split").value_or("test");
   const std::optional<Split> parsed_split = parse_split(split_argument);
   if (!parsed_split) CADENZA_USER_ERROR("--split: expected test, val or train, got " << split_argument);
-  const Split split = *parsed_split;
-  const std::string split_label = split_name(split);
   const std::string checkpoint = args.value("--checkpoint").value_or("best");
   const auto threshold = static_cast<float>(args.fraction("--threshold", 0.5));
   const std::vector<std::string> overrides = config_overrides(args);
@@ -62,10 +61,19 @@ int eval_main(int argc, char** argv) {
   const Config& config = run.config;
   if (args.value("--threshold") && !run.multi_label)
     log.warn("--threshold applies to tags; this run classifies (the top class is the prediction)");
-  const fs::path out = args.value("--out").value_or((run_dir / ("eval-" + split_label)).string());
-  check_output_folder(out, "--out");  // made once there is a report to write
+  if (args.value("--out")) check_output_folder(*args.value("--out"), "--out");  // before the dataset loads
   const Dataset data = load_run_dataset(run, log);
   for (const std::string& line : data.skipped) log.warn("skipped " + line);
+  // The test split by default; a run split without one (the demo's [0.8, 0.2, 0.0])
+  // evaluates its validation split, and says so.
+  Split split = *parsed_split;
+  if (!args.value("--split") && data.indices(Split::test).empty() && !data.indices(Split::val).empty()) {
+    split = Split::val;
+    log.info("the run has no test clips: evaluating its validation split (--split chooses)");
+  }
+  const std::string split_label = split_name(split);
+  const fs::path out = args.value("--out").value_or((run_dir / ("eval-" + split_label)).string());
+  check_output_folder(out, "--out");  // made once there is a report to write
   const std::vector<int>& clips = data.indices(split);
   if (clips.empty())
     CADENZA_USER_ERROR("--split " << split_label << ": the run's " << split_label
