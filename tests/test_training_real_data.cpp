@@ -177,7 +177,7 @@ TEST_CASE("gpu_train --prepare-only builds the cache that training then reuses",
   REQUIRE(run(" --prepare-only") == 0);
   INFO(output());
   CHECK_THAT(output(), Catch::Contains("PCM cache built") &&
-                           Catch::Contains("prepared folder: 49 clips, 4 classes (") &&
+                           Catch::Contains("prepared folder: 48 clips, 4 classes (") &&  // 36 + 12: the broken file is not one
                            Catch::Contains("), split 36 / 12 / 0, 1 file skipped"));
   CHECK_FALSE(fs::exists(run_dir.path() / "checkpoints"));
   REQUIRE(run(" --set train.epochs=1 --run-dir " + (run_dir.path() / "run").string()) == 0);

@@ -61,7 +61,7 @@ constexpr const char* kUsage =
     "usage: gpu_train CONFIG [options]      train the model CONFIG describes\n"
     "       gpu_train --resume RUN_DIR      continue a stopped run from its last checkpoint\n"
     "options:\n"
-    "  --device D       auto (default: a GPU if one works, else the CPU), cpu, cuda, cuda:N\n"
+    "  --device D       auto (default: the CPU until the CUDA backend is validated), cpu, cuda, cuda:N\n"
     "  --set KEY=VALUE  override a config key, e.g. --set train.epochs=5 (repeatable)\n"
     "  --run-dir DIR    where to write config, metrics and checkpoints (default runs/NAME-TIME)\n"
     "  --threads N      CPU threads (default: all cores)\n"
@@ -180,7 +180,7 @@ int train_main(int argc, char** argv) {
     const Dataset data =
         load_dataset(config, config.train.seed, config.train.threads, logger, nullptr, stop_requested);
     for (const std::string& line : data.skipped) logger.warn("skipped " + line);
-    std::cout << "prepared " << config.data.dataset << ": " << data.num_clips() << " clips, "
+    std::cout << "prepared " << config.data.dataset << ": " << data.clips_in_splits() << " clips, "
               << data.num_labels() << (data.multi_label ? " tags (" : " classes (")
               << name_list(data.label_names, false, 8) << "), split "
               << data.indices(Split::train).size() << " / " << data.indices(Split::val).size() << " / "

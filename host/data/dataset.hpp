@@ -55,6 +55,8 @@ struct Dataset {
   int num_labels() const { return static_cast<int>(label_names.size()); }
   int num_clips() const { return static_cast<int>(lengths.size()); }
   const std::vector<int>& indices(Split s) const { return splits[int(s)]; }
+  // The clips a run uses: those of the three splits (not the undecodable ones).
+  std::size_t clips_in_splits() const { return splits[0].size() + splits[1].size() + splits[2].size(); }
   const float* clip_targets(int clip) const { return targets.data() + std::size_t(clip) * label_names.size(); }
 };
 

@@ -412,8 +412,7 @@ void Trainer::build() {
   model_hash_ = model_hash(config_);
 
   std::ostringstream os;
-  const std::size_t in_splits =
-      data_.indices(Split::train).size() + data_.indices(Split::val).size() + data_.indices(Split::test).size();
+  const std::size_t in_splits = data_.clips_in_splits();
   os << "data: " << config_.data.dataset << ", " << in_splits << " clips";
   if (in_splits < std::size_t(data_.num_clips()))
     os << " (of " << data_.num_clips() << "; the others cannot be decoded or are not in the run's splits)";
