@@ -5,9 +5,12 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <string>
+#include <vector>
 
 #include "host/config/config.hpp"
+#include "host/config/config_schema.hpp"
 #include "host/core/error.hpp"
 
 namespace cadenza {
@@ -771,6 +774,38 @@ TEST_CASE("model_hash covers the model's definition only", "[cpu][config]") {
   // Spelling out a default does not change the hash.
   CHECK(model_hash(parse(kMinimalConfig, {"model.layers[1].inputs=[conv2d0]",
                                           "model.layers[0].stride=1"})) == hash);
+}
+
+// The README's config reference names every key: a row of the key itself, or a row of
+// keys that share its section ("| `features.n_fft`, `hop_length`, ... |"); every layer key
+// appears in the layer table.
+TEST_CASE("README documents every config key and layer key", "[cpu][config]") {
+  std::ifstream in(std::string(CADENZA_SOURCE_DIR) + "/README.md");
+  std::vector<std::string> rows;
+  for (std::string line; std::getline(in, line);)
+    if (line.starts_with("| `")) rows.push_back(line.substr(0, line.find(" | ", 2)));  // the first cell
+  const auto documented = [&](const std::string& path) {
+    const std::size_t dot = path.rfind('.');
+    const std::string section = dot == std::string::npos ? "" : path.substr(0, dot + 1);
+    const std::string leaf = path.substr(dot == std::string::npos ? 0 : dot + 1);
+    for (const std::string& cell : rows) {
+      if (cell.find("`" + path + "`") != std::string::npos) return true;
+      if (!section.empty() && cell.starts_with("| `" + section) &&
+          (cell.find("`" + leaf + "`") != std::string::npos || cell.find("`." + leaf + "`") != std::string::npos))
+        return true;
+    }
+    return false;
+  };
+  for (const KeySpec& key : config_keys()) {
+    INFO(key.path);
+    CHECK(documented(key.path));
+  }
+  std::ifstream again(std::string(CADENZA_SOURCE_DIR) + "/README.md");
+  const std::string readme((std::istreambuf_iterator<char>(again)), {});
+  for (const LayerKeySpec& key : layer_keys()) {
+    INFO("layer key " << key.path);
+    CHECK(readme.find("`" + key.path + "`") != std::string::npos);
+  }
 }
 
 }  // namespace cadenza
