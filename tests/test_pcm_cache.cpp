@@ -11,6 +11,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 #include <sndfile.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -383,6 +384,73 @@ TEST_CASE("a PCM cache build left by a killed process is removed", "[cpu][data][
   CHECK(fs::exists(other_key_build));  // another key's build is not this build's to remove
   CHECK(max_abs_difference(read_entry(cache, 2), load_audio(data.files[2], 16000)) <=
         0.5 / 32768 + 1e-7);
+}
+
+// Holds every free file descriptor of the process while it lives (each further open fails
+// with EMFILE), so that a test can show what a system limit does.
+class FileDescriptorsExhausted {
+ public:
+  FileDescriptorsExhausted() {
+    for (int fd; (fd = ::dup(STDERR_FILENO)) >= 0;) held_.push_back(fd);
+  }
+  ~FileDescriptorsExhausted() {
+    for (int fd : held_) ::close(fd);
+  }
+
+ private:
+  std::vector<int> held_;
+};
+
+TEST_CASE("a system limit is not taken for a property of a file or of the cache", "[cpu][data][cache]") {
+  TempDir dir;
+  const Dataset data(dir);
+  // The decoder says the system refused the file, as a ResourceError, not an undecodable file.
+  {
+    const FileDescriptorsExhausted exhausted;
+    CHECK_THROWS_MATCHES(load_audio(data.files[0], 16000), ResourceError,
+                         Catch::Matchers::Message(data.files[0].string() + ": cannot open: Too many open files "
+                                                  "(the system's limit or fault, not the file's)"));
+  }
+  // A complete cache the system cannot open is reported, and kept (not rebuilt as damaged).
+  CapturedLog built;
+  const fs::path directory = PcmCache::open_or_build(data.files, options_for(dir / "cache"), built.log).directory();
+  {
+    const FileDescriptorsExhausted exhausted;
+    CapturedLog log;
+    CHECK_THROWS_WITH(PcmCache::open_or_build(data.files, options_for(dir / "cache"), log.log),
+                      Contains("Too many open files"));
+  }
+  CHECK(fs::exists(directory / "manifest.json"));
+  CapturedLog reopened;
+  CHECK_NOTHROW(PcmCache::open_or_build(data.files, options_for(dir / "cache"), reopened.log));
+  CHECK_FALSE(was_built(reopened));
+
+  // A failure the system caused, as caches written before kept it, is decoded again: the
+  // cache counts as damaged, and the file is not copied from it.
+  const fs::path manifest = directory / "manifest.json";
+  nlohmann::json j = nlohmann::json::parse(read_file(manifest));
+  j["files"][0] = {{"path", j["files"][0]["path"]},         {"size", j["files"][0]["size"]},
+                   {"mtime_ns", j["files"][0]["mtime_ns"]}, {"ctime_ns", j["files"][0]["ctime_ns"]},
+                   {"status", "failed"},                    {"reason", "System error : Too many open files."}};
+  write_file_atomically(manifest, j.dump());
+  CapturedLog healed;
+  const PcmCache cache = PcmCache::open_or_build(data.files, options_for(dir / "cache"), healed.log);
+  CHECK(was_built(healed));
+  REQUIRE(cache.available(0));
+  CHECK(max_abs_difference(read_entry(cache, 0), load_audio(data.files[0], 16000)) <= 0.5 / 32768 + 1e-7);
+}
+
+TEST_CASE("a pipe given as an audio file is refused, not waited on", "[cpu][data][cache]") {
+  TempDir dir;
+  const fs::path pipe = dir / "stream.wav";
+  REQUIRE(::mkfifo(pipe.c_str(), 0600) == 0);
+  CHECK_THROWS_WITH(load_audio(pipe, 16000),
+                    pipe.string() + ": cannot decode audio: not a regular file (a pipe, socket or device)");
+  CapturedLog log;
+  const PcmCache cache = PcmCache::open_or_build({pipe}, options_for(dir / "cache"), log.log);
+  CHECK_FALSE(cache.available(0));
+  REQUIRE(cache.failures().size() == 1);
+  CHECK_THAT(cache.failures()[0], Contains("not a regular file"));
 }
 
 // PcmCacheOptions whose stop_requested answers true from its `stop_at`-th question on.

@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <memory>
@@ -66,15 +67,27 @@ std::string without_trailing_space(std::string message) {
   return message;
 }
 
-// libsndfile's reason for a failed sf_open(). It reports a stream its decoder cannot start
-// (mpg123 finding no MPEG frame in a .mp3 file) as "File does not exist or is not a
-// regular file (possibly a pipe?)"; for a regular file that would mislead.
-std::string open_failure_reason(const char* message, bool is_regular_file) {
+// libsndfile's reason for a failed sf_open() of a regular file. It reports a stream its
+// decoder cannot start (mpg123 finding no MPEG frame in a .mp3 file) as "File does not
+// exist or is not a regular file (possibly a pipe?)", which would mislead.
+std::string open_failure_reason(const char* message) {
   std::string reason = without_trailing_space(message);
-  if (is_regular_file && reason.rfind("File does not exist or is not a regular file", 0) == 0) {
+  if (reason.rfind("File does not exist or is not a regular file", 0) == 0) {
     return "no decodable audio stream found";
   }
   return reason;
+}
+
+// Whether an open() that failed with `error` says something of the system rather than of
+// the file: a limit reached, memory, an I/O or network fault. Such a failure may not recur.
+bool is_resource_failure(int error) {
+  switch (error) {
+    case EMFILE: case ENFILE: case ENOMEM: case EIO: case ESTALE: case ETIMEDOUT: case EAGAIN: case EINTR:
+    case ENOBUFS:
+      return true;
+    default:
+      return false;
+  }
 }
 
 OpenedAudio open_audio(const fs::path& path) {
@@ -83,12 +96,10 @@ OpenedAudio open_audio(const fs::path& path) {
   if (status.type() == fs::file_type::not_found) throw_cannot_decode(path, "no such file");
   if (status_error) throw_cannot_decode(path, status_error.message());
   if (fs::is_directory(status)) throw_cannot_decode(path, "is a directory");
-  if (fs::is_regular_file(status)) {
-    std::error_code size_error;
-    if (fs::file_size(path, size_error) == 0 && !size_error) {
-      throw_cannot_decode(path, "empty file (0 bytes)");
-    }
-  }
+  // A pipe, socket or device: opening a pipe would wait for a writer for ever.
+  if (!fs::is_regular_file(status)) throw_cannot_decode(path, "not a regular file (a pipe, socket or device)");
+  std::error_code size_error;
+  if (fs::file_size(path, size_error) == 0 && !size_error) throw_cannot_decode(path, "empty file (0 bytes)");
 
   OpenedAudio audio;
   {
@@ -96,10 +107,15 @@ OpenedAudio open_audio(const fs::path& path) {
     // sf_strerror(nullptr) reads back; one open at a time keeps each reason its own.
     static std::mutex open_mutex;
     const std::lock_guard<std::mutex> lock(open_mutex);
+    errno = 0;
     audio.file.reset(sf_open(path.c_str(), SFM_READ, &audio.info));
     if (!audio.file) {
-      throw_cannot_decode(path,
-                          open_failure_reason(sf_strerror(nullptr), fs::is_regular_file(status)));
+      const int open_error = errno;
+      if (sf_error(nullptr) == SF_ERR_SYSTEM && is_resource_failure(open_error))
+        throw ResourceError(path.string() + ": cannot open: " +
+                            std::error_code(open_error, std::generic_category()).message() +
+                            " (the system's limit or fault, not the file's)");
+      throw_cannot_decode(path, open_failure_reason(sf_strerror(nullptr)));
     }
   }
   if ((audio.info.format & SF_FORMAT_TYPEMASK) == SF_FORMAT_RAW) {

@@ -5,7 +5,8 @@
 //   turns an exception into one line on stderr and a non-zero exit (see host/cli/tool_main.hpp).
 // - UserError is a mistake the user can fix (a config key, a missing file, a shape that
 //   does not fit); its message is already the whole line the user sees, naming the file,
-//   key or layer and what was expected. Error is everything else (a bug, a library
+//   key or layer and what was expected; ResourceError is one whose cause is the system's
+//   (a limit, an I/O error), not the file's. Error is everything else (a bug, a library
 //   failure) and carries the source location of the check that failed; JobError is the
 //   failure of another rank of a data-parallel job; Interrupted is a stop the user asked
 //   for (Ctrl-C, SIGTERM), thrown where work can end cleanly, its message saying what was kept.
@@ -28,6 +29,15 @@ class Error : public std::runtime_error {
 class UserError : public Error {
  public:
   using Error::Error;
+};
+
+// The system refused a resource while reading a file (too many open files, no memory, an
+// I/O error, a stale network handle): the user's to fix, as a UserError, but not a
+// property of the file, so never recorded as one (a cache does not remember the file as
+// undecodable).
+class ResourceError : public UserError {
+ public:
+  using UserError::UserError;
 };
 
 // Another process of a data-parallel job died, hung or broke the communicator: not a

@@ -61,6 +61,14 @@
 namespace cadenza {
 namespace {
 
+// A cache directory whose contents contradict its manifest (or a shard gone): rebuilt. A
+// cache the system cannot open (no memory to map it, no file descriptor, no permission)
+// is not damaged: that error is the user's to see, and the cache stays.
+class CacheDamaged : public UserError {
+ public:
+  using UserError::UserError;
+};
+
 namespace fs = std::filesystem;
 using Json = nlohmann::ordered_json;
 
@@ -232,6 +240,8 @@ DecodedFile decode_file(const PcmSource& source, int sample_rate) {
     if (decoded.samples.empty()) {
       decoded.failure_reason = "no audio (0 samples at " + std::to_string(sample_rate) + " Hz)";
     }
+  } catch (const ResourceError&) {
+    throw;  // the system's fault, not the file's: it stops the build and is not recorded
   } catch (const UserError& error) {
     // The decoder's messages start with the path; the manifest keeps only the reason.
     const std::string message = error.what();
@@ -376,11 +386,17 @@ EarlierCaches earlier_caches(const fs::path& cache_root, int sample_rate) {
   return found;
 }
 
-// The earlier decode's samples read from its shard, or nullopt when they cannot be read.
+// Whether a recorded failure was the system's (libsndfile's "System error : Too many open
+// files."), which caches written before ResourceError kept as the file's: decoded again.
+bool is_system_failure(const std::string& reason) { return reason.starts_with("System error"); }
+
+// The earlier decode's samples read from its shard, or nullopt when they cannot be read
+// (or the earlier failure was the system's, not the file's).
 std::optional<DecodedFile> copy_earlier_decode(const EarlierDecode& earlier) {
   DecodedFile decoded;
   decoded.failure_reason = earlier.failure_reason;
   decoded.note = earlier.note;
+  if (is_system_failure(earlier.failure_reason)) return std::nullopt;
   if (!earlier.failure_reason.empty()) return decoded;
   std::ifstream shard(earlier.shard, std::ios::binary);
   decoded.samples.resize(static_cast<std::size_t>(earlier.length));
@@ -390,11 +406,17 @@ std::optional<DecodedFile> copy_earlier_decode(const EarlierDecode& earlier) {
   return decoded;
 }
 
+// What build_cache_directory wrote: all the files, or fewer when options.stop_requested
+// became true or the system refused to read one (ResourceError, its message kept here);
+// the manifest then lists those first files.
+struct BuiltFiles {
+  std::size_t written = 0;
+  std::string resource_failure;
+};
+
 // Decodes `sources` on `threads` threads and writes them in input order into `directory`
 // (shards, then manifest.json). Reports progress through `log` from the calling thread.
-// Returns the number of files written: all of them, or fewer when options.stop_requested
-// became true (the manifest then lists those first files).
-std::size_t build_cache_directory(const fs::path& directory, const std::string& key,
+BuiltFiles build_cache_directory(const fs::path& directory, const std::string& key,
                                   const std::vector<PcmSource>& sources, const std::vector<FileStamp>& stamps,
                                   const std::map<std::string, EarlierDecode>& earlier,
                                   const PcmCacheOptions& options, int threads, Logger& log) {
@@ -468,6 +490,7 @@ std::size_t build_cache_directory(const fs::path& directory, const std::string& 
   const auto start = std::chrono::steady_clock::now();
   auto last_progress = start;
   std::size_t written = 0;
+  std::string resource_failure;
   for (; written < file_count; ++written) {
     if (options.stop_requested && options.stop_requested()) break;
     const std::size_t index = written;
@@ -475,10 +498,18 @@ std::size_t build_cache_directory(const fs::path& directory, const std::string& 
     {
       std::unique_lock lock(mutex);
       changed.wait(lock, [&] { return worker_exception || decoded_waiting.contains(index); });
-      if (worker_exception) std::rethrow_exception(worker_exception);
-      decoded = std::move(decoded_waiting.extract(index).mapped());
-      next_to_write = index + 1;
+      if (worker_exception) {
+        try {
+          std::rethrow_exception(worker_exception);  // anything but a ResourceError leaves here
+        } catch (const ResourceError& error) {
+          resource_failure = error.what();
+        }
+      } else {
+        decoded = std::move(decoded_waiting.extract(index).mapped());
+        next_to_write = index + 1;
+      }
     }
+    if (!resource_failure.empty()) break;
     changed.notify_all();
 
     Json record = {{"path", valid_utf8(stamps[index].absolute_path)},
@@ -531,7 +562,7 @@ std::size_t build_cache_directory(const fs::path& directory, const std::string& 
                          {"shards", std::move(shard_records)},
                          {"files", std::move(file_records)}};
   write_file_atomically(directory / kManifestName, json_text(manifest, 2) + "\n");
-  return written;
+  return {written, resource_failure};
 }
 
 // Removes what killed builds left (`<key>.building-*`) and a directory under the key that
@@ -609,9 +640,9 @@ void build_and_publish(const fs::path& cache_root, const std::string& key,
   const fs::path stopped = cache_root / (key + ".stopped");
   const EarlierCaches earlier = earlier_caches(cache_root, options.sample_rate);
   try {
-    const std::size_t written =
-        build_cache_directory(building, key, sources, stamps, earlier.decodes, options,
-                              decode_thread_count(options.threads, sources.size()), log);
+    const BuiltFiles built = build_cache_directory(building, key, sources, stamps, earlier.decodes, options,
+                                                   decode_thread_count(options.threads, sources.size()), log);
+    const std::size_t written = built.written;
     fsync_directory(building);
     if (written < sources.size()) {
       // Kept for the next build to copy from, unless an earlier stop of this key kept more.
@@ -625,9 +656,11 @@ void build_and_publish(const fs::path& cache_root, const std::string& key,
       } else {
         fs::remove_all(building);
       }
-      throw Interrupted("the decoded-audio cache was stopped after " + std::to_string(written) + " of " +
-                        std::to_string(sources.size()) + " files; the next run decodes only the rest" +
-                        (keep ? " (they are kept in " + stopped.string() + ")" : ""));
+      const std::string what = "the decoded-audio cache was stopped after " + std::to_string(written) + " of " +
+                               std::to_string(sources.size()) + " files; the next run decodes only the rest" +
+                               (keep ? " (they are kept in " + stopped.string() + ")" : "");
+      if (!built.resource_failure.empty()) throw ResourceError(built.resource_failure + "; " + what);
+      throw Interrupted(what);
     }
     if (::rename(building.c_str(), directory.c_str()) != 0) {
       CADENZA_USER_ERROR("cannot rename " << building.string() << " to " << directory.string()
@@ -677,13 +710,15 @@ void report(const PcmCache& cache, bool built, double build_seconds, Logger& log
 }  // namespace
 
 PcmCache::MappedShard::MappedShard(const fs::path& path) {
+  std::error_code missing;
+  if (!fs::exists(path, missing) && !missing) throw CacheDamaged(path.string() + ": a PCM shard is missing");
   const UniqueFd fd = open_or_throw(path, O_RDONLY, "to map a PCM shard");
   struct stat status {};
   if (::fstat(fd.get(), &status) != 0) {
     CADENZA_USER_ERROR("cannot stat " << path.string() << ": " << system_reason(errno));
   }
   bytes_ = static_cast<std::size_t>(status.st_size);
-  if (bytes_ == 0) CADENZA_USER_ERROR(path.string() << ": empty PCM shard");
+  if (bytes_ == 0) throw CacheDamaged(path.string() + ": empty PCM shard");
   void* address = ::mmap(nullptr, bytes_, PROT_READ, MAP_SHARED, fd.get(), 0);
   if (address == MAP_FAILED) {
     CADENZA_USER_ERROR("cannot map " << path.string() << ": " << system_reason(errno));
@@ -712,7 +747,7 @@ PcmCache PcmCache::load(const fs::path& directory, const std::string& key, int s
   const fs::path manifest_path = directory / kManifestName;
   const Json manifest = Json::parse(read_file(manifest_path));
   auto check = [&](bool condition, const std::string& what) {
-    if (!condition) CADENZA_USER_ERROR(manifest_path.string() << ": " << what);
+    if (!condition) throw CacheDamaged(manifest_path.string() + ": " + what);
   };
   check(manifest.at("format").get<std::string>() == kFormat, "another cache format");
   check(manifest.at("key").get<std::string>() == key, "another key");
@@ -749,7 +784,9 @@ PcmCache PcmCache::load(const fs::path& directory, const std::string& key, int s
       if (record.contains("note"))
         cache.notes_.push_back(source_name(sources[i]) + ": " + record.at("note").get<std::string>());
     } else {
-      cache.failures_.push_back(source_name(sources[i]) + ": " + record.at("reason").get<std::string>());
+      const std::string reason = record.at("reason").get<std::string>();
+      check(!is_system_failure(reason), "file " + std::to_string(i) + " failed for the system, not itself");
+      cache.failures_.push_back(source_name(sources[i]) + ": " + reason);
     }
     cache.entries_.push_back(entry);
   }
@@ -787,13 +824,13 @@ PcmCache PcmCache::open_or_build(const std::vector<PcmSource>& sources, const Pc
   const fs::path directory = options.cache_root / key;
 
   // A directory under the key is complete or damaged, never in progress; a damaged one
-  // opens as nothing and is rebuilt.
+  // opens as nothing and is rebuilt. One the system cannot open is an error, and stays.
   auto open_existing = [&]() -> std::optional<PcmCache> {
     std::error_code missing;
     if (!fs::exists(directory / kManifestName, missing)) return std::nullopt;
     try {
       return load(directory, key, options.sample_rate, sources);
-    } catch (const Error&) {
+    } catch (const CacheDamaged&) {
       return std::nullopt;
     } catch (const Json::exception&) {
       return std::nullopt;
