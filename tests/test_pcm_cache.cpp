@@ -440,6 +440,25 @@ TEST_CASE("a system limit is not taken for a property of a file or of the cache"
   CHECK(max_abs_difference(read_entry(cache, 0), load_audio(data.files[0], 16000)) <= 0.5 / 32768 + 1e-7);
 }
 
+TEST_CASE("Ctrl-C while another process builds the cache stops the wait", "[cpu][data][cache]") {
+  TempDir dir;
+  const Dataset data(dir);
+  CapturedLog first;
+  const std::string key =
+      PcmCache::open_or_build(data.files, options_for(dir / "cache"), first.log).directory().filename().string();
+  fs::remove_all(dir / "cache" / key);
+  // The key's lock held as another process's build holds it (another open file description).
+  const auto held = FileLock::try_acquire(dir / "cache" / (key + ".lock"));
+  REQUIRE(held);
+  int asked = 0;
+  PcmCacheOptions options = options_for(dir / "cache");
+  options.stop_requested = [&] { return ++asked >= 3; };
+  CapturedLog log;
+  CHECK_THROWS_AS(PcmCache::open_or_build(data.files, options, log.log), Interrupted);
+  CHECK(asked == 3);
+  CHECK_THAT(log.text.str(), Contains("is being built by another process; waiting for it"));
+}
+
 TEST_CASE("a pipe given as an audio file is refused, not waited on", "[cpu][data][cache]") {
   TempDir dir;
   const fs::path pipe = dir / "stream.wav";

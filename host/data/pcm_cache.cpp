@@ -344,7 +344,8 @@ EarlierCaches earlier_caches(const fs::path& cache_root, int sample_rate) {
   std::error_code error;
   for (const fs::directory_entry& entry : fs::directory_iterator(cache_root, error)) {
     const fs::path manifest_path = entry.path() / kManifestName;
-    if (!entry.is_directory() || !fs::exists(manifest_path)) continue;
+    std::error_code unreadable;  // another user's private folder, a link loop: passed over
+    if (!entry.is_directory(unreadable) || !fs::exists(manifest_path, unreadable)) continue;
     try {
       const Json manifest = Json::parse(read_file(manifest_path));
       if (manifest.at("format").get<std::string>() != kFormat || manifest.at("sample_rate").get<int>() != sample_rate)
@@ -634,11 +635,11 @@ void build_and_publish(const fs::path& cache_root, const std::string& key,
                        const PcmCacheOptions& options, Logger& log) {
   const fs::path building = cache_root / (key + ".building-" + std::to_string(::getpid()));
   const fs::path directory = cache_root / key;
+  const fs::path stopped = cache_root / (key + ".stopped");
+  const EarlierCaches earlier = earlier_caches(cache_root, options.sample_rate);  // before `building` exists
   std::error_code error;
   fs::create_directory(building, error);
   if (error) CADENZA_USER_ERROR("cannot create " << building.string() << ": " << error.message());
-  const fs::path stopped = cache_root / (key + ".stopped");
-  const EarlierCaches earlier = earlier_caches(cache_root, options.sample_rate);
   try {
     const BuiltFiles built = build_cache_directory(building, key, sources, stamps, earlier.decodes, options,
                                                    decode_thread_count(options.threads, sources.size()), log);
@@ -841,9 +842,10 @@ PcmCache PcmCache::open_or_build(const std::vector<PcmSource>& sources, const Pc
   bool built = false;
   double build_seconds = 0.0;
   if (!cache) {
-    const FileLock lock = FileLock::acquire(options.cache_root / (key + ".lock"), [&] {
-      log.info("PCM cache " + directory.string() + " is being built by another process; waiting for it");
-    });
+    const FileLock lock = FileLock::acquire(
+        options.cache_root / (key + ".lock"),
+        [&] { log.info("PCM cache " + directory.string() + " is being built by another process; waiting for it"); },
+        options.stop_requested);
     cache = open_existing();
     if (!cache) {
       if (remove_leftovers(options.cache_root, key)) {

@@ -6,7 +6,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <system_error>
+#include <thread>
 #include <utility>
 
 #include "host/core/error.hpp"
@@ -19,6 +21,8 @@ int open_lock_file(const std::filesystem::path& path) {
   do {
     fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
   } while (fd < 0 && errno == EINTR);
+  // flock() needs no write access: another user's lock file (a shared cache) opens read-only.
+  while (fd < 0 && (errno == EACCES || errno == EINTR)) fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0)
     CADENZA_USER_ERROR("cannot open the lock file " << path.string() << ": "
                                                     << std::generic_category().message(errno));
@@ -47,12 +51,20 @@ std::optional<FileLock> FileLock::try_acquire(const std::filesystem::path& path)
   return lock;
 }
 
-FileLock FileLock::acquire(const std::filesystem::path& path, const std::function<void()>& on_wait) {
+FileLock FileLock::acquire(const std::filesystem::path& path, const std::function<void()>& on_wait,
+                           const std::function<bool()>& stop_requested) {
   FileLock lock(open_lock_file(path));
   int error_number = flock_retrying(lock.fd_, LOCK_EX | LOCK_NB);
   if (error_number == EWOULDBLOCK) {
     on_wait();
-    error_number = flock_retrying(lock.fd_, LOCK_EX);
+    if (!stop_requested) {
+      error_number = flock_retrying(lock.fd_, LOCK_EX);
+    } else {
+      while ((error_number = flock_retrying(lock.fd_, LOCK_EX | LOCK_NB)) == EWOULDBLOCK) {
+        if (stop_requested()) throw Interrupted("stopped while waiting for the lock " + path.string());
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+    }
   }
   if (error_number != 0) lock_failed(path, error_number);
   return lock;

@@ -15,10 +15,13 @@ namespace cadenza {
 class FileLock {
  public:
   // The lock, or nullopt at once when another process holds it. Throws UserError when the
-  // lock file cannot be opened (a missing or read-only folder).
+  // lock file cannot be opened (a missing or read-only folder); one another user made,
+  // which this one may not write, is locked through a read-only descriptor.
   static std::optional<FileLock> try_acquire(const std::filesystem::path& path);
-  // The lock; when another process holds it, calls on_wait() and waits for it.
-  static FileLock acquire(const std::filesystem::path& path, const std::function<void()>& on_wait);
+  // The lock; when another process holds it, calls on_wait() and waits for it, asking
+  // stop_requested (when given) every tenth of a second: Interrupted once it answers true.
+  static FileLock acquire(const std::filesystem::path& path, const std::function<void()>& on_wait,
+                          const std::function<bool()>& stop_requested = {});
 
   FileLock(FileLock&& other) noexcept;
   FileLock& operator=(FileLock&& other) noexcept;
