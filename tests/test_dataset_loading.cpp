@@ -578,6 +578,17 @@ TEST_CASE("load_dataset: an empty split the fractions ask for and clips shorter 
   config.data.clip_seconds = 0.33;  // 0.3 s clips: padded by less than a tenth
   CHECK_FALSE(contains(load(config).log, "padded with silence"));
 
+  // A split whose clips cannot be decoded says so, not that it rounded to none.
+  const fs::path broken = dir / "broken";
+  for (const char* file : {"a/one.wav", "a/two.wav", "b/three.wav", "b/four.wav"}) {
+    fs::create_directories((broken / file).parent_path());
+    testing::write_bytes(broken / file, "RIFF\x04\x00\x00\x00WAVE");
+  }
+  Config broken_config = config_for("folder", broken, dir / "cache");
+  broken_config.data.split_fractions = {0.5, 0.5, 0.0};
+  CHECK_THAT(load(broken_config).log,
+             Contains("data: the val split is empty: the 2 clips data.split_fractions gave it cannot be decoded"));
+
   // The synthetic set's sizes are the config's, split the same way.
   Config synthetic;
   synthetic.data.synthetic.num_classes = 2;

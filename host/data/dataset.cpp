@@ -162,15 +162,22 @@ void warn_short_clips(const Dataset& d, const DataConfig& config, Logger& log) {
   log.warn(text.str());
 }
 
-// Warns about a validation or test split that data.split_fractions asks for and that
-// rounds to no clip (a set of a handful of clips).
-void warn_empty_random_splits(const Dataset& d, const DataConfig& config, Logger& log) {
+// Warns about a validation or test split that data.split_fractions asks for and that is
+// empty: it rounded to no clip (a set of a handful of clips), or the clips `assigned` to it
+// could not be decoded.
+void warn_empty_random_splits(const Dataset& d, const DataConfig& config,
+                              const std::array<std::vector<int>, 3>& assigned, Logger& log) {
   for (const Split split : {Split::val, Split::test}) {
     const double fraction = config.split_fractions[int(split)];
     if (fraction <= 0.0 || !d.indices(split).empty()) continue;
+    const std::size_t lost = assigned[int(split)].size();
     std::ostringstream text;
-    text << "data: the " << split_name(split) << " split is empty: data.split_fractions gives it " << fraction
-         << " of " << d.num_clips() << " clips, which rounds to none; use more clips or a larger fraction";
+    text << "data: the " << split_name(split) << " split is empty: ";
+    if (lost > 0)
+      text << "the " << lost << (lost == 1 ? " clip" : " clips") << " data.split_fractions gave it cannot be decoded";
+    else
+      text << "data.split_fractions gives it " << fraction << " of " << d.num_clips()
+           << " clips, which rounds to none; use more clips or a larger fraction";
     log.warn(text.str());
   }
 }
@@ -218,7 +225,7 @@ Dataset synthetic_dataset(const Config& full_config, std::uint64_t train_seed, c
   } else {
     const std::uint64_t seed = config.split_seed ? config.split_seed : train_seed;
     d.splits = stratified_split(d.primary_label, config.split_fractions, seed);
-    warn_empty_random_splits(d, config, log);
+    warn_empty_random_splits(d, config, d.splits, log);
   }
   const std::vector<OfflineCopy> copies = plan_offline_copies(d, full_config.augment);
   append_copies(d, copies);
@@ -290,7 +297,7 @@ Dataset indexed_dataset(const Config& full_config, std::uint64_t train_seed, int
                " another split in the dataset than in the run's record; the run's is kept (" +
                recorded->file.string() + ")");
   }
-  if (!applied && !has_own_splits(index)) warn_empty_random_splits(d, config, log);
+  if (!applied && !has_own_splits(index)) warn_empty_random_splits(d, config, splits, log);
   warn_short_clips(d, config, log);
   warn_labels_without_clips(d, log);
 
