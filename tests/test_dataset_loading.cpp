@@ -547,6 +547,11 @@ TEST_CASE("load_dataset: a CSV manifest, and a file in two splits is refused", "
   CHECK(load_error(config) == twice.string() + ": " + (audio / "b.flac").string() + " and " +
                                   (audio / "link.flac").string() +
                                   " are the same file with other labels or splits; list each file once");
+  fs::create_hard_link(audio / "b.flac", audio / "hard.flac");  // a hard link is the same file too
+  write_file(twice, rows + "../audio/hard.flac,rock,val\n");
+  CHECK(load_error(config) == twice.string() + ": " + (audio / "b.flac").string() + " and " +
+                                  (audio / "hard.flac").string() +
+                                  " are the same file with other labels or splits; list each file once");
   // Twice with the same label and split: used once, the repeat listed as skipped.
   write_file(twice, "path,label,split\n../audio/a.wav,rock,train\n../audio/b.flac,jazz,val\n../audio/a.wav,rock,train\n");
   const Dataset once = load(config).data;

@@ -2,6 +2,8 @@
 // dataset_index.hpp).
 #include "host/data/dataset_index.hpp"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <map>
 #include <set>
@@ -63,14 +65,26 @@ DatasetIndex index_dataset(const DataConfig& config) {
   return index;
 }
 
+namespace {
+
+// What names one file however it is reached: its device and inode (a hard link, a symbolic
+// link, a path written two ways), else, for a file that cannot be read, its canonical path.
+std::string file_identity(const std::filesystem::path& path) {
+  struct stat status {};
+  if (::stat(path.c_str(), &status) == 0)
+    return "inode " + std::to_string(status.st_dev) + ":" + std::to_string(status.st_ino);
+  std::error_code error;
+  const std::filesystem::path canonical = std::filesystem::weakly_canonical(path, error);
+  return "path " + (error ? path : canonical).string();
+}
+
+}  // namespace
+
 void drop_duplicate_files(DatasetIndex& index, const std::string& where) {
-  std::map<std::filesystem::path, std::size_t> first_of_file;
+  std::map<std::string, std::size_t> first_of_file;
   std::vector<ClipEntry> kept;
   for (ClipEntry& clip : index.clips) {
-    std::error_code error;
-    std::filesystem::path file = std::filesystem::weakly_canonical(clip.path, error);
-    if (error) file = clip.path;
-    const auto [it, inserted] = first_of_file.emplace(file, kept.size());
+    const auto [it, inserted] = first_of_file.emplace(file_identity(clip.path), kept.size());
     if (inserted) {
       kept.push_back(std::move(clip));
       continue;
