@@ -293,7 +293,7 @@ TEST_CASE("mtat: top50 and top10 follow the tags' counts, not their columns", "[
   for (const std::string& tag : columns) csv += "\t\"" + tag + "\"";
   csv += "\t\"mp3_path\"\r\n";
   for (std::size_t row = 0; row < ranked.size(); ++row) {
-    csv += "\"" + std::to_string(row) + "\"";
+    csv += '"' + std::to_string(row) + '"';
     for (const std::string& tag : columns) {
       const std::size_t rank = std::find(ranked.begin(), ranked.end(), tag) - ranked.begin();
       csv += row < ranked.size() - rank ? "\t\"1\"" : "\t\"0\"";
@@ -448,19 +448,25 @@ TEST_CASE("folder: a folder per label", "[cpu][data]") {
   write_file(dir / ".hidden" / "four.wav");
   write_file(dir / "loose.wav");
   fs::create_directories(dir / "no_audio");
+  // A linked album is searched; a link back up the tree is not searched again.
+  write_file(dir / ".store" / "album" / "seven.wav");
+  fs::create_directory_symlink(dir / ".store" / "album", dir / "b_label" / "album_link");
+  fs::create_directory_symlink(dir / "b_label", dir / "b_label" / "x" / "back_up");
 
   const DatasetIndex index = index_dataset(config_for("folder", dir.path()));
   CHECK(index.label_names == Strings{"a_label", "b_label"});
   // Ids are the paths below data.root: unique, and traceable to the file.
-  CHECK(ids_of(index) == Strings{"a_label/three.flac", "b_label/two.MP3", "b_label/x/one.wav"});
-  CHECK(index.clips[2].path == dir / "b_label" / "x" / "one.wav");
-  CHECK(index.clips[2].targets == std::vector<float>{0, 1});
+  CHECK(ids_of(index) ==
+        Strings{"a_label/three.flac", "b_label/album_link/seven.wav", "b_label/two.MP3", "b_label/x/one.wav"});
+  CHECK(index.clips[3].path == dir / "b_label" / "x" / "one.wav");
+  CHECK(index.clips[3].targets == std::vector<float>{0, 1});
   CHECK(index.clips[0].primary_label == 0);
-  CHECK(splits_of(index) == std::vector<int>{-1, -1, -1});
+  CHECK(splits_of(index) == std::vector<int>{-1, -1, -1, -1});
   CHECK(index.skipped == Strings{(dir / "a_label" / "broken.wav").string() + ": a link to a file that does not exist",
                                  (dir / "a_label" / "six.m4a").string() +
                                      ": .m4a is not a format cadenza reads (wav, au, aif, aiff, flac, ogg, opus, mp3); "
                                      "convert it to one",
+                                 (dir / "b_label" / "x" / "back_up").string() + ": a link to a folder searched already",
                                  (dir / "b_label" / "z_same.mp3").string() + ": the same file as " +
                                      (dir / "b_label" / "two.MP3").string() + "; used once"});
   CHECK(index.warnings == Strings{"left out 1 folder of data.root without audio files: 'no_audio'"});

@@ -1,6 +1,7 @@
 // scan_audio_folder: one recursive walk with the rules in audio_folder.hpp.
 #include "host/audio/audio_folder.hpp"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -8,6 +9,7 @@
 #include <cstring>
 #include <optional>
 #include <set>
+#include <utility>
 
 #include "host/audio/audio_decoder.hpp"
 #include "host/core/text.hpp"
@@ -33,7 +35,16 @@ bool is_hidden(const fs::path& path) { return path.filename().string().starts_wi
 AudioFolderScan scan_audio_folder(const fs::path& folder) {
   AudioFolderScan scan;
   std::error_code error;
-  fs::recursive_directory_iterator it(folder, fs::directory_options::skip_permission_denied, error);
+  // Links to folders are followed (albums linked into a dataset tree); each folder is
+  // searched once, by device and inode, so a link back up the tree ends.
+  std::set<std::pair<dev_t, ino_t>> searched;
+  const auto first_visit = [&](const fs::path& directory) {
+    struct stat status {};
+    return ::stat(directory.c_str(), &status) != 0 || searched.emplace(status.st_dev, status.st_ino).second;
+  };
+  first_visit(folder);
+  fs::recursive_directory_iterator it(
+      folder, fs::directory_options::skip_permission_denied | fs::directory_options::follow_directory_symlink, error);
   if (error) {
     scan.skipped.push_back(folder.string() + ": cannot read this folder: " + error.message());
     return scan;
@@ -55,6 +66,9 @@ AudioFolderScan scan_audio_folder(const fs::path& folder) {
     if (it->is_directory(error)) {
       if (::access(path.c_str(), R_OK | X_OK) != 0) {
         scan.skipped.push_back(path.string() + ": cannot read this folder: " + std::strerror(errno));
+        it.disable_recursion_pending();
+      } else if (!first_visit(path)) {
+        scan.skipped.push_back(path.string() + ": a link to a folder searched already");
         it.disable_recursion_pending();
       }
       continue;

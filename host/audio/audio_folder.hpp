@@ -2,11 +2,12 @@
 // and a list of songs to score (inference/song_predictor) both take them.
 //
 // Invariants: `audio` is sorted and holds every regular file (or link to one) with an
-// extension cadenza decodes (audio_decoder.hpp); hidden files and folders (a name starting
-// with '.': .DS_Store, macOS's ._name copies, .git) are passed over; a link to nothing, a
-// file of an audio format cadenza has no decoder for (.m4a, .wma, ...) and a folder that
-// cannot be read are in `skipped` with the reason, sorted; any other file (covers, notes)
-// is only counted by its extension.
+// extension cadenza decodes (audio_decoder.hpp), links to folders followed, each folder
+// searched once; hidden files and folders (a name starting with '.': .DS_Store, macOS's
+// ._name copies, .git) are passed over; a link to nothing, a link to a folder searched
+// already (a loop, or one folder linked twice), a file of an audio format cadenza has no
+// decoder for (.m4a, .wma, ...) and a folder that cannot be read are in `skipped` with the
+// reason, sorted; any other file (covers, notes) is only counted by its extension.
 #pragma once
 
 #include <filesystem>
