@@ -459,6 +459,23 @@ TEST_CASE("Ctrl-C while another process builds the cache stops the wait", "[cpu]
   CHECK_THAT(log.text.str(), Contains("is being built by another process; waiting for it"));
 }
 
+TEST_CASE("a file name that is not UTF-8 is recorded by its bytes, and the cache is reused", "[cpu][data][cache]") {
+  TempDir dir;
+  const fs::path latin1 = dir / "caf\xe9.wav", other = dir / "caf\xe8.wav";
+  write_wav(latin1, SF_FORMAT_WAV | SF_FORMAT_PCM_16, 16000, 1, 0.2);
+  write_wav(other, SF_FORMAT_WAV | SF_FORMAT_PCM_16, 16000, 1, 0.2);
+  CapturedLog built;
+  const PcmCache cache = PcmCache::open_or_build({latin1, other}, options_for(dir / "cache"), built.log);
+  const nlohmann::json manifest = nlohmann::json::parse(read_file(cache.directory() / "manifest.json"));
+  // Two names that valid_utf8 would both write as "caf\uFFFD.wav" stay apart.
+  const std::string first = manifest["files"][0]["path"], second = manifest["files"][1]["path"];
+  CHECK(first.starts_with("bytes:"));
+  CHECK(first != second);
+  CapturedLog again;
+  CHECK_NOTHROW(PcmCache::open_or_build({latin1, other}, options_for(dir / "cache"), again.log));
+  CHECK_FALSE(was_built(again));
+}
+
 TEST_CASE("a pipe given as an audio file is refused, not waited on", "[cpu][data][cache]") {
   TempDir dir;
   const fs::path pipe = dir / "stream.wav";

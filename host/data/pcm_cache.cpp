@@ -302,6 +302,20 @@ class ShardWriter {
   std::vector<std::int64_t> shard_samples_;
 };
 
+// A path as the manifest records it: the text itself when it is UTF-8, else "bytes:" and
+// its bytes in hex, so that two names differing only in bytes that are not UTF-8 (Latin-1
+// é and è) stay two files (valid_utf8 would make both U+FFFD).
+std::string path_record(const std::string& path) {
+  if (valid_utf8(path) == path) return path;
+  static const char* kHex = "0123456789abcdef";
+  std::string text = "bytes:";
+  for (const unsigned char byte : path) {
+    text += kHex[byte >> 4];
+    text += kHex[byte & 15];
+  }
+  return text;
+}
+
 // The identity of one decode: a file as stamped (path, size, times, transform). Equal
 // identities decode to equal samples, so a new cache copies them from an earlier one.
 std::string decode_identity(const std::string& path, std::int64_t size, std::int64_t mtime_ns, std::int64_t ctime_ns,
@@ -311,7 +325,7 @@ std::string decode_identity(const std::string& path, std::int64_t size, std::int
 }
 
 std::string stamp_identity(const FileStamp& stamp) {
-  return decode_identity(valid_utf8(stamp.absolute_path), stamp.size, stamp.mtime_ns, stamp.ctime_ns, stamp.transform);
+  return decode_identity(path_record(stamp.absolute_path), stamp.size, stamp.mtime_ns, stamp.ctime_ns, stamp.transform);
 }
 
 // A file's decode in an earlier cache: where its samples lie, or why it failed.
@@ -513,7 +527,7 @@ BuiltFiles build_cache_directory(const fs::path& directory, const std::string& k
     if (!resource_failure.empty()) break;
     changed.notify_all();
 
-    Json record = {{"path", valid_utf8(stamps[index].absolute_path)},
+    Json record = {{"path", path_record(stamps[index].absolute_path)},
                    {"size", stamps[index].size},
                    {"mtime_ns", stamps[index].mtime_ns},
                    {"ctime_ns", stamps[index].ctime_ns}};
@@ -769,7 +783,7 @@ PcmCache PcmCache::load(const fs::path& directory, const std::string& key, int s
   cache.entries_.reserve(sources.size());
   for (std::size_t i = 0; i < sources.size(); ++i) {
     const Json& record = file_records[i];
-    check(record.at("path").get<std::string>() == valid_utf8(absolute_path_text(sources[i].path)) &&
+    check(record.at("path").get<std::string>() == path_record(absolute_path_text(sources[i].path)) &&
               record.value("transform", std::string()) == transform_text(sources[i]),
           "file " + std::to_string(i) + " is not " + source_name(sources[i]));
     Entry entry;
