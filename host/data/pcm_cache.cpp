@@ -432,9 +432,9 @@ struct BuiltFiles {
 // Decodes `sources` on `threads` threads and writes them in input order into `directory`
 // (shards, then manifest.json). Reports progress through `log` from the calling thread.
 BuiltFiles build_cache_directory(const fs::path& directory, const std::string& key,
-                                  const std::vector<PcmSource>& sources, const std::vector<FileStamp>& stamps,
-                                  const std::map<std::string, EarlierDecode>& earlier,
-                                  const PcmCacheOptions& options, int threads, Logger& log) {
+                                 const std::vector<PcmSource>& sources, const std::vector<FileStamp>& stamps,
+                                 const std::map<std::string, EarlierDecode>& earlier,
+                                 const PcmCacheOptions& options, int threads, Logger& log) {
   const std::size_t file_count = sources.size();
   std::atomic<std::size_t> copied{0};
   // A file's decode: copied from an earlier cache when one holds it, else decoded.

@@ -18,6 +18,10 @@
 // - Builds of one key are serialised by an exclusive flock() on `cache_root/<key>.lock`: a
 //   process that finds a build under way waits for it and opens its result. The holder of
 //   the lock removes `<key>.building-*` directories left by killed builds.
+// - A file that cannot be decoded is recorded with its reason and skipped; a failure of the
+//   system's (ResourceError: too many open files, no memory, an I/O fault) is never
+//   recorded: it stops the build as a stop does. A cache the system cannot open is an
+//   error, never taken for a damaged one and removed.
 // - A build stopped on request (PcmCacheOptions::stop_requested) keeps the files it wrote,
 //   the first n of the inputs, as `<key>.stopped/` with their manifest: the next build of
 //   the key copies them and decodes only the rest. Of two stopped builds of one key the one
