@@ -253,6 +253,10 @@ Config parse_config(const std::string& yaml_text, const std::string& origin,
 // records, so that its config reads the same files from anywhere.
 Config with_absolute_paths(const Config& config);
 
+// Those path keys by name, as config_values names them: what a resume may change (a moved
+// dataset) and what may differ between the ranks of a job (each node's own mounts).
+const std::vector<std::string>& path_keys();
+
 // The fully resolved config as YAML (every key, defaults included); parse_config of this
 // text gives back an equal Config.
 std::string to_yaml(const Config& config);

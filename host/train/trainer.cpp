@@ -152,6 +152,7 @@ class Trainer {
   // training augmentation), forward, loss, scores, the loss sum, backward and update.
   void enqueue_step_ops(const std::vector<Tensor>& batch);
   float read_step_loss();
+  float read_own_loss_sum();     // this rank's epoch_loss_sum_
   double read_epoch_loss_sum();  // over every rank
   std::vector<double> read_rank_loss_sums();  // each rank's own, in rank order
   // Every rank's training scores and targets of the epoch so far into gathered_scores_ and
@@ -490,19 +491,21 @@ void Trainer::enqueue_step_ops(const std::vector<Tensor>& batch) {
   step_->backward_and_update(backend, step, gradient_reducer_.get());
 }
 
-double Trainer::read_epoch_loss_sum() {
+float Trainer::read_own_loss_sum() {
   Tensor sum = Tensor::zeros(Shape{1});
   context_->backend().copy(epoch_loss_sum_, sum);
-  std::vector<double> total = {sum.f32()[0]};
+  return sum.f32()[0];
+}
+
+double Trainer::read_epoch_loss_sum() {
+  std::vector<double> total = {read_own_loss_sum()};
   communicator_->all_reduce_host(total);
   return total[0];
 }
 
 std::vector<double> Trainer::read_rank_loss_sums() {
-  Tensor sum = Tensor::zeros(Shape{1});
-  context_->backend().copy(epoch_loss_sum_, sum);
   std::vector<double> sums(std::size_t(world_size_), 0.0);
-  sums[std::size_t(rank_)] = sum.f32()[0];
+  sums[std::size_t(rank_)] = read_own_loss_sum();
   communicator_->all_reduce_host(sums);
   return sums;
 }
@@ -585,13 +588,17 @@ Trainer::Evaluation Trainer::evaluate(Split split) {
 // relative to them, the run keeps its splits.csv and labels.json (a resume checks the
 // labels), and the moved files are decoded into a cache of their own; model.init_from acts
 // only on a fresh run.
-const std::set<std::string> kKeysAResumeMayChange = {
-    "train.epochs",         "train.max_steps",  "train.device",
-    "train.threads",        "train.run_dir",    "train.log_every_steps", "train.capture_graph",
-    "train.checkpoint_every_steps", "train.keep_checkpoints",
-    "train.early_stopping_patience", "data.cache_dir", "train.dist.bucket_mb", "train.dist.timeout_seconds",
-    "data.root", "data.split_lists", "data.metadata", "data.audio_dir", "data.manifest", "model.init_from",
-    "model.name"};  // names the default run directory only
+const std::set<std::string> kKeysAResumeMayChange = [] {
+  std::set<std::string> keys = {"train.epochs",         "train.max_steps",
+                                "train.device",         "train.threads",
+                                "train.log_every_steps", "train.capture_graph",
+                                "train.checkpoint_every_steps", "train.keep_checkpoints",
+                                "train.early_stopping_patience", "train.dist.bucket_mb",
+                                "train.dist.timeout_seconds",
+                                "model.name"};  // names the default run directory only
+  keys.insert(path_keys().begin(), path_keys().end());
+  return keys;
+}();
 
 // The per-rank batch may change on resume with the world size, as long as the global batch
 // (the examples of one step, which decide the steps) stays.
@@ -957,20 +964,17 @@ TrainOutcome Trainer::run() {
   return outcome;
 }
 
-}  // namespace
-
-namespace {
-
 // What every rank of a job must agree on: the config but for what may be each rank's own
 // (its device and threads; dataset, cache and init_from paths, which may be mounted at other
 // places on other nodes and are read or broadcast by rank 0 first), the run directory
 // every rank reads checkpoints from, and whether the run resumes.
 std::vector<std::pair<std::string, std::string>> settings_ranks_share(const Config& config,
                                                                       const TrainRequest& request) {
-  static const std::set<std::string> kPerRank = {"train.device",   "train.threads",    "train.run_dir",
-                                                 "data.cache_dir", "data.root",        "data.split_lists",
-                                                 "data.metadata",  "data.audio_dir",   "data.manifest",
-                                                 "model.init_from"};
+  static const std::set<std::string> kPerRank = [] {
+    std::set<std::string> keys = {"train.device", "train.threads"};
+    keys.insert(path_keys().begin(), path_keys().end());
+    return keys;
+  }();
   std::vector<std::pair<std::string, std::string>> entries;
   for (const auto& [key, value] : config_values(config))
     if (!kPerRank.count(key)) entries.emplace_back(key, value);
