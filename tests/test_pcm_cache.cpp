@@ -6,7 +6,9 @@
 // int16 rounding, skip the broken files with their reasons and one warning, be reused for
 // the same inputs and rebuilt for changed ones, build once when two threads or two
 // processes open it at the same time, clean up after killed builds, keep a stopped build's
-// files for the next one, remove the earlier caches a new one holds every file of, treat a directory without its manifest as missing, and write the
+// files for the next one, remove the earlier caches a new one holds every file of unless a
+// process reads them, treat a directory without its manifest as missing, keep peaks above
+// full scale, open one cache for a dataset reached through a linked folder, and write the
 // same bytes for any thread count.
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -173,10 +175,9 @@ TEST_CASE("the PCM cache holds load_audio's samples and skips broken files", "[c
   CHECK_FALSE(manifest.at("files")[1].at("reason").get<std::string>().empty());
   CHECK(fs::file_size(cache.directory() / "shard-0000.pcm") ==
         2 * static_cast<std::uintmax_t>(cache.length(0) + cache.length(2) + cache.length(4)));
-  // Only the cache and its lock file remain; no build directory.
-  CHECK(entries_of(dir / "cache") ==
-        std::vector<std::string>{cache.directory().filename().string(),
-                                 cache.directory().filename().string() + ".lock"});
+  // Only the cache and its lock files (builds', readers') remain; no build directory.
+  const std::string key = cache.directory().filename().string();
+  CHECK(entries_of(dir / "cache") == std::vector<std::string>{key, key + ".lock", key + ".readers"});
 }
 
 TEST_CASE("the PCM cache is reused for the same inputs and rebuilt for changed ones",
@@ -355,7 +356,7 @@ TEST_CASE("PCM cache opened by two processes at once is built once", "[cpu][data
   CHECK(WEXITSTATUS(status) == 0);
   const bool child_built = cadenza::read_file(child_log_path).find("PCM cache built") != std::string::npos;
   CHECK(was_built(parent_log) + child_built == 1);
-  CHECK(entries_of(dir / "cache").size() == 2);  // one cache and its lock file
+  CHECK(entries_of(dir / "cache").size() == 3);  // one cache and its two lock files
   CHECK(max_abs_difference(read_entry(cache, 4), load_audio(data.files[4], 16000)) <=
         0.5 / 32768 + 1e-7);
 }
@@ -512,7 +513,7 @@ TEST_CASE("a stopped PCM cache build keeps its files for the next build", "[cpu]
                                                    "next run decodes only the rest (they are kept in " +
                                                    stopped.string() + ")"));
   CHECK(asked == 3);
-  CHECK(entries_of(dir / "cache") == std::vector<std::string>{key + ".lock", key + ".stopped"});
+  CHECK(entries_of(dir / "cache") == std::vector<std::string>{key + ".lock", key + ".readers", key + ".stopped"});
   const nlohmann::json manifest = nlohmann::json::parse(cadenza::read_file(stopped / "manifest.json"));
   REQUIRE(manifest.at("files").size() == 2);
   CHECK(manifest.at("files")[0].at("status") == "ok");
@@ -560,6 +561,15 @@ TEST_CASE("a new PCM cache removes the earlier ones it holds every file of", "[c
                                      Contains("): the new cache holds every file of it"));
     CHECK(read_entry(all, 0).size() == std::size_t(all.length(0)));
   }
+  SECTION("a cache a process reads stays, named") {
+    const PcmCache reading = PcmCache::open_or_build(first_three, options_for(dir / "cache"), log.log);
+    CapturedLog grown;
+    PcmCache::open_or_build(data.files, options_for(dir / "cache"), grown.log);
+    CHECK(fs::exists(small / "manifest.json"));
+    CHECK_FALSE(fs::exists(other));
+    CHECK_THAT(grown.text.str(), Contains("PCM cache: kept " + small.string() + ", which a running process reads"));
+    CHECK(read_entry(reading, 0).size() == std::size_t(reading.length(0)));
+  }
   SECTION("a cache with a file the new one lacks stays, and one being built is left") {
     const auto held = FileLock::try_acquire(dir / "cache" / (small.filename().string() + ".lock"));
     REQUIRE(held);
@@ -572,6 +582,59 @@ TEST_CASE("a new PCM cache removes the earlier ones it holds every file of", "[c
     PcmCache::open_or_build(data.files, options_for(dir / "cache"), again.log);
     CHECK(fs::exists(small / "manifest.json"));  // its lock is still held
   }
+}
+
+TEST_CASE("a PCM cache keeps peaks above full scale and stores audio within it exactly", "[cpu][data][cache]") {
+  TempDir dir;
+  // Float audio peaking at 1.5, as a resampled mastered track or a decoded MP3 may.
+  std::vector<float> loud(8000);
+  for (std::size_t s = 0; s < loud.size(); ++s) loud[s] = 1.5f * std::sin(0.01f * float(s));
+  write_audio_file(dir / "loud.wav", SF_FORMAT_WAV | SF_FORMAT_FLOAT, 16000, 1, loud);
+  // 16-bit audio using the whole range, the most negative value included.
+  const std::vector<short> full = {-32768, 32767, 0, -1, 1, 12345, -32768};
+  SNDFILE* file = cadenza::testing::open_audio_for_writing(dir / "full.wav", SF_FORMAT_WAV | SF_FORMAT_PCM_16, 16000, 1);
+  REQUIRE(sf_writef_short(file, full.data(), sf_count_t(full.size())) == sf_count_t(full.size()));
+  sf_close(file);
+  const std::vector<fs::path> files = {dir / "loud.wav", dir / "full.wav"};
+
+  CapturedLog log;
+  const PcmCache cache = PcmCache::open_or_build(files, options_for(dir / "cache"), log.log);
+  const std::vector<float> loud_read = read_entry(cache, 0);
+  CHECK(*std::max_element(loud_read.begin(), loud_read.end()) > 1.49f);
+  CHECK(max_abs_difference(loud_read, loud) <= 1.0 / 32768 + 1e-7);  // half a step of 2 / 32768
+  const std::vector<float> full_read = read_entry(cache, 1);
+  REQUIRE(full_read.size() == full.size());
+  for (std::size_t s = 0; s < full.size(); ++s) CHECK(full_read[s] == float(full[s]) / 32768.0f);
+  const nlohmann::json manifest = nlohmann::json::parse(read_file(cache.directory() / "manifest.json"));
+  CHECK(manifest["files"][0]["headroom_bits"] == 1);
+  CHECK_FALSE(manifest["files"][1].contains("headroom_bits"));
+
+  SECTION("a new cache copying the file from this one keeps its scale") {
+    write_audio_file(dir / "quiet.wav", SF_FORMAT_WAV | SF_FORMAT_FLOAT, 16000, 1, std::vector<float>(100, 0.25f));
+    CapturedLog grown;
+    const PcmCache bigger = PcmCache::open_or_build(
+        std::vector<fs::path>{dir / "loud.wav", dir / "full.wav", dir / "quiet.wav"}, options_for(dir / "cache"),
+        grown.log);
+    CHECK_THAT(grown.text.str(), Contains("2 of 3 files copied from earlier caches"));
+    CHECK(read_entry(bigger, 0) == loud_read);
+  }
+}
+
+TEST_CASE("a dataset reached through a linked folder opens the cache of its real place", "[cpu][data][cache]") {
+  TempDir dir;
+  fs::create_directory(dir / "real");
+  write_wav(dir / "real" / "a.wav", SF_FORMAT_WAV | SF_FORMAT_PCM_16, 16000, 1, 0.2);
+  fs::create_directory_symlink(dir / "real", dir / "linked");
+  CapturedLog first;
+  const fs::path built =
+      PcmCache::open_or_build(std::vector<fs::path>{dir / "real" / "a.wav"}, options_for(dir / "cache"), first.log)
+          .directory();
+  CapturedLog second;
+  const PcmCache through_link =
+      PcmCache::open_or_build(std::vector<fs::path>{dir / "linked" / "a.wav"}, options_for(dir / "cache"), second.log);
+  CHECK(was_built(first));
+  CHECK_FALSE(was_built(second));
+  CHECK(through_link.directory() == built);
 }
 
 TEST_CASE("a PCM cache of no files is empty", "[cpu][data][cache]") {

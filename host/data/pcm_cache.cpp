@@ -2,20 +2,21 @@
 // order, the publish under an exclusive flock(), and reads from the mapped shards.
 //
 // Key: FNV-1a 64 over a sequence of fields, each followed by a NUL byte: the format tag
-// (kFormat), the sample rate in decimal, then per input file its absolute, lexically
-// normalised path, its size in bytes, its modification time and its status-change time
+// (kFormat), the sample rate in decimal, then per input file its absolute path with every
+// link resolved (lexically normalised when that fails), its size in bytes, its modification time and its status-change time
 // (ctime) in nanoseconds since the epoch (all decimal, all -1 when stat() fails): a file
 // rewritten in place with its old size and modification time put back (mp3gain -p, cp -p)
 // still has a new ctime, which no tool can set. For a transformed source also
 // "stretch <rate> semitones <n>" (%.17g each). Written as 16 lower-case hex digits.
 //
 // Directory layout (cache_root/<key>/):
-// - shard-0000.pcm, shard-0001.pcm, ...: int16 little-endian mono samples, the entries of
+// - shard-0000.pcm, shard-0001.pcm, ...: int16 little-endian mono samples (each file's
+//   scaled by its headroom_bits), the entries of
 //   the available files back to back in input order; an entry never spans two shards.
 // - manifest.json: format, key, sample_rate, shards (file name, samples) and files (path,
 //   size, mtime_ns, ctime_ns, for a transformed source its transform, status "ok" with
-//   shard/offset/length (and a note for a file cut short), or "failed" with reason). It is
-//   written last, so a directory whose manifest parses and matches is complete.
+//   shard/offset/length, headroom_bits when above 0 (see Pcm16) and a note for a file cut
+//   short, or "failed" with reason). It is written last, so a directory whose manifest parses and matches is complete.
 //
 // Invariants of the build: at most 2 * threads decoded files wait in memory for their turn
 // to be written; only UserError from decoding marks a file failed, any other exception
@@ -83,8 +84,13 @@ std::string system_reason(int error_number) {
   return std::generic_category().message(error_number);
 }
 
-std::string absolute_path_text(const fs::path& path) {
-  return fs::absolute(path).lexically_normal().string();
+// The path the key and the manifest record: absolute, with every link resolved, so that a
+// dataset reached through a linked folder (a linked home, a second mount point of it) has
+// the cache of its real place. Lexically normalised when resolving fails.
+std::string resolved_path_text(const fs::path& path) {
+  std::error_code error;
+  const fs::path resolved = fs::weakly_canonical(path, error);
+  return error ? fs::absolute(path).lexically_normal().string() : resolved.string();
 }
 
 std::string shard_name(std::size_t index) {
@@ -95,7 +101,7 @@ std::string shard_name(std::size_t index) {
 
 // What the key records of one source.
 struct FileStamp {
-  std::string absolute_path;
+  std::string resolved_path;
   std::int64_t size = -1;      // bytes, -1 when stat() fails
   std::int64_t mtime_ns = -1;  // nanoseconds since the epoch, -1 when stat() fails
   std::int64_t ctime_ns = -1;  // the same for the status change
@@ -117,10 +123,10 @@ std::string source_name(const PcmSource& source) {
 
 FileStamp stamp_file(const PcmSource& source) {
   FileStamp stamp;
-  stamp.absolute_path = absolute_path_text(source.path);
+  stamp.resolved_path = resolved_path_text(source.path);
   stamp.transform = transform_text(source);
   struct stat status {};
-  if (::stat(stamp.absolute_path.c_str(), &status) == 0) {
+  if (::stat(stamp.resolved_path.c_str(), &status) == 0) {
     stamp.size = static_cast<std::int64_t>(status.st_size);
     stamp.mtime_ns = static_cast<std::int64_t>(status.st_mtim.tv_sec) * 1000000000 +
                      static_cast<std::int64_t>(status.st_mtim.tv_nsec);
@@ -135,7 +141,7 @@ std::string cache_key(int sample_rate, const std::vector<FileStamp>& stamps) {
   hash.add_field(kFormat);
   hash.add_field(sample_rate);
   for (const FileStamp& stamp : stamps) {
-    hash.add_field(stamp.absolute_path);
+    hash.add_field(stamp.resolved_path);
     hash.add_field(stamp.size);
     hash.add_field(stamp.mtime_ns);
     hash.add_field(stamp.ctime_ns);
@@ -206,12 +212,38 @@ void write_all(int fd, const void* data, std::size_t bytes, const fs::path& path
   }
 }
 
-// float in [-1, 1) to int16: scaled by 32768, rounded to nearest (ties to even), clipped.
-std::vector<std::int16_t> to_pcm16(const std::vector<float>& samples) {
-  std::vector<std::int16_t> pcm(samples.size());
+// The largest headroom a file may take: 2^100 above full scale is far beyond any audio, and
+// 2^(100 - 15) still fits a float.
+constexpr int kMaxHeadroomBits = 100;
+
+// Samples as int16 at 2^-headroom_bits of their value: float x is stored as
+// round(x * 32768 / 2^headroom_bits) (to nearest, ties to even) and read back as
+// int16 * 2^headroom_bits / 32768. headroom_bits is the smallest that keeps every sample
+// in range, so audio within full scale is stored exactly as 16-bit PCM, and the peaks above
+// 1.0 that resampling a mastered track or decoding MP3 gives stay peaks (the decoder
+// without the cache, as gpu_predict uses it, keeps them too).
+struct Pcm16 {
+  std::vector<std::int16_t> samples;
+  int headroom_bits = 0;
+};
+
+// The decoder refuses NaN and infinite samples, so every sample here is finite.
+Pcm16 to_pcm16(const std::vector<float>& samples) {
+  double highest = 0.0, lowest = 0.0;
+  for (const float sample : samples) {
+    highest = std::max(highest, double(sample));
+    lowest = std::min(lowest, double(sample));
+  }
+  // Rounded to nearest, x * 32768 stays within int16 below 32767.5 and from -32768.5 up.
+  Pcm16 pcm;
+  while (pcm.headroom_bits < kMaxHeadroomBits && (std::ldexp(highest * 32768.0, -pcm.headroom_bits) >= 32767.5 ||
+                                                  std::ldexp(lowest * 32768.0, -pcm.headroom_bits) < -32768.5))
+    ++pcm.headroom_bits;
+  const float to_int = std::ldexp(32768.0f, -pcm.headroom_bits);
+  pcm.samples.resize(samples.size());
   for (std::size_t i = 0; i < samples.size(); ++i) {
-    const float scaled = std::clamp(samples[i] * 32768.0f, -32768.0f, 32767.0f);
-    pcm[i] = static_cast<std::int16_t>(std::lrint(scaled));
+    const float scaled = std::clamp(samples[i] * to_int, -32768.0f, 32767.0f);
+    pcm.samples[i] = static_cast<std::int16_t>(std::lrint(scaled));
   }
   return pcm;
 }
@@ -219,6 +251,7 @@ std::vector<std::int16_t> to_pcm16(const std::vector<float>& samples) {
 // One file's decode result: samples, or the reason it has none.
 struct DecodedFile {
   std::vector<std::int16_t> samples;
+  int headroom_bits = 0;       // see Pcm16
   std::string failure_reason;  // empty when the file decoded
   std::string note;            // a doubt about samples that are used: "cut short: ..."
 };
@@ -236,7 +269,9 @@ DecodedFile decode_file(const PcmSource& source, int sample_rate) {
                                      : resample(audio.samples, audio.sample_rate, sample_rate);
     if (source.transformed() && !samples.empty())
       samples = stretch_and_shift(samples, sample_rate, source.stretch, source.semitones);
-    decoded.samples = to_pcm16(samples);
+    Pcm16 pcm = to_pcm16(samples);
+    decoded.samples = std::move(pcm.samples);
+    decoded.headroom_bits = pcm.headroom_bits;
     if (decoded.samples.empty()) {
       decoded.failure_reason = "no audio (0 samples at " + std::to_string(sample_rate) + " Hz)";
     }
@@ -325,13 +360,14 @@ std::string decode_identity(const std::string& path, std::int64_t size, std::int
 }
 
 std::string stamp_identity(const FileStamp& stamp) {
-  return decode_identity(path_record(stamp.absolute_path), stamp.size, stamp.mtime_ns, stamp.ctime_ns, stamp.transform);
+  return decode_identity(path_record(stamp.resolved_path), stamp.size, stamp.mtime_ns, stamp.ctime_ns, stamp.transform);
 }
 
 // A file's decode in an earlier cache: where its samples lie, or why it failed.
 struct EarlierDecode {
   fs::path shard;  // empty for a failure
   std::int64_t offset = 0, length = 0;
+  int headroom_bits = 0;
   std::string failure_reason, note;
 };
 
@@ -381,6 +417,7 @@ EarlierCaches earlier_caches(const fs::path& cache_root, int sample_rate) {
           decode.shard = shards.at(record.at("shard").get<std::size_t>());
           decode.offset = record.at("offset").get<std::int64_t>();
           decode.length = record.at("length").get<std::int64_t>();
+          decode.headroom_bits = record.value("headroom_bits", 0);
           decode.note = record.value("note", std::string());
         } else {
           decode.failure_reason = record.at("reason").get<std::string>();
@@ -411,6 +448,7 @@ std::optional<DecodedFile> copy_earlier_decode(const EarlierDecode& earlier) {
   DecodedFile decoded;
   decoded.failure_reason = earlier.failure_reason;
   decoded.note = earlier.note;
+  decoded.headroom_bits = earlier.headroom_bits;
   if (is_system_failure(earlier.failure_reason)) return std::nullopt;
   if (!earlier.failure_reason.empty()) return decoded;
   std::ifstream shard(earlier.shard, std::ios::binary);
@@ -527,7 +565,7 @@ BuiltFiles build_cache_directory(const fs::path& directory, const std::string& k
     if (!resource_failure.empty()) break;
     changed.notify_all();
 
-    Json record = {{"path", path_record(stamps[index].absolute_path)},
+    Json record = {{"path", path_record(stamps[index].resolved_path)},
                    {"size", stamps[index].size},
                    {"mtime_ns", stamps[index].mtime_ns},
                    {"ctime_ns", stamps[index].ctime_ns}};
@@ -538,6 +576,7 @@ BuiltFiles build_cache_directory(const fs::path& directory, const std::string& k
       record["shard"] = placement.shard;
       record["offset"] = placement.offset;
       record["length"] = static_cast<std::int64_t>(decoded.samples.size());
+      if (decoded.headroom_bits > 0) record["headroom_bits"] = decoded.headroom_bits;
       if (!decoded.note.empty()) record["note"] = decoded.note;
     } else {
       record["status"] = "failed";
@@ -611,9 +650,9 @@ int decode_thread_count(int requested, std::size_t file_count) {
 
 // Removes the earlier caches all of whose files the cache of `key` (made from `stamps`)
 // holds, as when a file was added to a dataset: rebuilding one would only copy its files
-// from that cache. Each goes under its key's lock, manifest first, so that no build takes
-// it for complete while it goes; one whose lock is held (being built) is left. Best effort:
-// a cache that cannot be removed stays.
+// from that cache. Each goes under its key's lock and its readers' lock, manifest first, so
+// that no build takes it for complete while it goes; one being built is left, and one being
+// read is named and left. Best effort: a cache that cannot be removed stays.
 void remove_subsumed_caches(const fs::path& cache_root, const std::string& key, const std::vector<FileStamp>& stamps,
                             const std::vector<EarlierCache>& caches, Logger& log) {
   std::set<std::string> held;
@@ -628,6 +667,13 @@ void remove_subsumed_caches(const fs::path& cache_root, const std::string& key, 
     try {
       const std::optional<FileLock> lock = FileLock::try_acquire(cache_root / (cache_key + ".lock"));
       if (!lock) continue;
+      const std::optional<FileLock> unread = FileLock::try_acquire(cache_root / (cache_key + ".readers"));
+      if (!unread) {
+        log.info("PCM cache: kept " + cache.directory.string() +
+                 ", which a running process reads; the new cache holds every file of it, so it may be "
+                 "deleted once that process ends");
+        continue;
+      }
       std::error_code error;
       fs::remove(cache.directory / kManifestName, error);
       if (error) continue;
@@ -783,7 +829,7 @@ PcmCache PcmCache::load(const fs::path& directory, const std::string& key, int s
   cache.entries_.reserve(sources.size());
   for (std::size_t i = 0; i < sources.size(); ++i) {
     const Json& record = file_records[i];
-    check(record.at("path").get<std::string>() == path_record(absolute_path_text(sources[i].path)) &&
+    check(record.at("path").get<std::string>() == path_record(resolved_path_text(sources[i].path)) &&
               record.value("transform", std::string()) == transform_text(sources[i]),
           "file " + std::to_string(i) + " is not " + source_name(sources[i]));
     Entry entry;
@@ -791,6 +837,10 @@ PcmCache PcmCache::load(const fs::path& directory, const std::string& key, int s
       entry.shard = record.at("shard").get<int>();
       entry.offset = record.at("offset").get<std::int64_t>();
       entry.length = record.at("length").get<std::int64_t>();
+      const int headroom_bits = record.value("headroom_bits", 0);
+      check(headroom_bits >= 0 && headroom_bits <= kMaxHeadroomBits,
+            "entry " + std::to_string(i) + " has headroom_bits " + std::to_string(headroom_bits));
+      entry.scale = std::ldexp(1.0f, headroom_bits - 15);
       check(entry.shard >= 0 && static_cast<std::size_t>(entry.shard) < cache.shards_.size() &&
                 entry.offset >= 0 && entry.length > 0 &&
                 entry.offset + entry.length <=
@@ -852,6 +902,7 @@ PcmCache PcmCache::open_or_build(const std::vector<PcmSource>& sources, const Pc
     }
   };
 
+  std::optional<FileLock> readers_lock = FileLock::acquire_shared(options.cache_root / (key + ".readers"));
   std::optional<PcmCache> cache = open_existing();
   bool built = false;
   double build_seconds = 0.0;
@@ -873,6 +924,7 @@ PcmCache PcmCache::open_or_build(const std::vector<PcmSource>& sources, const Pc
       built = true;
     }
   }
+  cache->readers_lock_ = std::move(readers_lock);
   report(*cache, built, build_seconds, log);
   return std::move(*cache);
 }
@@ -895,8 +947,7 @@ void PcmCache::read(std::size_t i, std::int64_t offset, std::int64_t count, floa
   if (stored > 0) {
     const std::int16_t* samples =
         shards_[static_cast<std::size_t>(entry.shard)].samples() + entry.offset + offset;
-    constexpr float kScale = 1.0f / 32768.0f;
-    for (std::int64_t s = 0; s < stored; ++s) out[s] = static_cast<float>(samples[s]) * kScale;
+    for (std::int64_t s = 0; s < stored; ++s) out[s] = static_cast<float>(samples[s]) * entry.scale;
   }
   std::fill(out + stored, out + count, 0.0f);
 }

@@ -3,14 +3,18 @@
 //
 // Invariants:
 // - A cache lives in `cache_root/<key>/`, where the key hashes the format, the sample rate
-//   and every input file's absolute path, size, modification and status-change times and
-//   transform (see pcm_cache.cpp). Any change to the inputs gives another key, so a stale
+//   and every input file's absolute path (links resolved), size, modification and
+//   status-change times and transform (see pcm_cache.cpp). Any change to the inputs gives another key, so a stale
 //   cache is never reused. A build copies each file whose path, size, times and transform
 //   an earlier cache under cache_root holds (same format and rate) from that cache's shard
 //   instead of decoding it again: adding a file to a dataset decodes that file only. A
-//   complete build then removes each earlier cache (of another key, not being built) all
-//   of whose files it holds, since rebuilding that one would only copy them back: the
-//   cache of a dataset that grew does not stay beside the new one.
+//   complete build then removes each earlier cache (of another key, not being built or
+//   read) all of whose files it holds, since rebuilding that one would only copy them
+//   back: the cache of a dataset that grew does not stay beside the new one.
+// - A PcmCache holds a shared flock() on `cache_root/<key>.readers` for its lifetime (when
+//   the folder allows one), and a build removes an earlier cache only when it can lock that
+//   file exclusively: a run on another node of a shared filesystem keeps reading its cache
+//   while a run of the grown dataset builds the new one.
 // - A cache directory is complete once it exists under its key: it is built in
 //   `<key>.building-<pid>/`, its shards and manifest.json are fsync()ed, and only then is it
 //   renamed to `<key>/`. A directory under the key whose manifest is missing or does not
@@ -37,10 +41,12 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "host/core/logger.hpp"
+#include "host/io/file_lock.hpp"
 
 namespace cadenza {
 
@@ -89,8 +95,9 @@ class PcmCache {
   std::size_t size() const { return entries_.size(); }  // one entry per input file, same order
   bool available(std::size_t i) const;                  // false when the file failed to decode
   std::int64_t length(std::size_t i) const;             // samples (0 when unavailable)
-  // Writes samples [offset, offset + count) of entry i as float = int16 / 32768, zero past
-  // the end (all zeros for an unavailable entry). offset and count are non-negative.
+  // Writes samples [offset, offset + count) of entry i as the decoder gave them (peaks above
+  // 1.0 included; 16-bit precision relative to the file's full scale or peak), zero past the
+  // end (all zeros for an unavailable entry). offset and count are non-negative.
   void read(std::size_t i, std::int64_t offset, std::int64_t count, float* out) const;
   const std::vector<std::string>& failures() const { return failures_; }  // "<path>: <reason>"
   // Files used although they hold fewer frames than their headers declare: "<path>: cut short: ...".
@@ -120,6 +127,7 @@ class PcmCache {
     int shard = -1;           // -1: the file failed to decode
     std::int64_t offset = 0;  // first sample within the shard
     std::int64_t length = 0;  // samples
+    float scale = 1.0f / 32768.0f;  // float = int16 * scale: 2^headroom_bits / 32768
   };
 
   // Maps a complete cache directory whose manifest must describe exactly these inputs;
@@ -129,6 +137,7 @@ class PcmCache {
 
   PcmCache() = default;
 
+  std::optional<FileLock> readers_lock_;  // released after the shards are unmapped
   std::filesystem::path directory_;
   int sample_rate_ = 0;
   std::vector<Entry> entries_;

@@ -16,13 +16,19 @@
 namespace cadenza {
 namespace {
 
-int open_lock_file(const std::filesystem::path& path) {
+// The lock file's descriptor, or -1 with errno set.
+int try_open_lock_file(const std::filesystem::path& path) {
   int fd = -1;
   do {
     fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
   } while (fd < 0 && errno == EINTR);
   // flock() needs no write access: another user's lock file (a shared cache) opens read-only.
   while (fd < 0 && (errno == EACCES || errno == EINTR)) fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  return fd;
+}
+
+int open_lock_file(const std::filesystem::path& path) {
+  const int fd = try_open_lock_file(path);
   if (fd < 0)
     CADENZA_USER_ERROR("cannot open the lock file " << path.string() << ": "
                                                     << std::generic_category().message(errno));
@@ -67,6 +73,14 @@ FileLock FileLock::acquire(const std::filesystem::path& path, const std::functio
     }
   }
   if (error_number != 0) lock_failed(path, error_number);
+  return lock;
+}
+
+std::optional<FileLock> FileLock::acquire_shared(const std::filesystem::path& path) {
+  const int fd = try_open_lock_file(path);
+  if (fd < 0) return std::nullopt;
+  FileLock lock(fd);
+  if (flock_retrying(lock.fd_, LOCK_SH) != 0) return std::nullopt;
   return lock;
 }
 

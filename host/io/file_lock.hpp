@@ -1,5 +1,6 @@
-// An exclusive flock() on a lock file, held for the object's lifetime: the PCM cache's
-// builds of one key, and one gpu_train per run directory.
+// A flock() on a lock file, held for the object's lifetime. Exclusive: the PCM cache's
+// builds of one key, one gpu_train per run directory. Shared: the processes reading a PCM
+// cache, so that no build removes it under them.
 //
 // Invariants: closing the descriptor releases the lock, and so does the kernel when the
 // holder dies, so a killed process never leaves a stale lock. The lock file itself stays:
@@ -22,6 +23,10 @@ class FileLock {
   // stop_requested (when given) every tenth of a second: Interrupted once it answers true.
   static FileLock acquire(const std::filesystem::path& path, const std::function<void()>& on_wait,
                           const std::function<bool()>& stop_requested = {});
+  // A shared lock, waiting while another process holds the exclusive one; nullopt when the
+  // lock file can be neither created nor opened or the filesystem takes no locks, so that
+  // a reader of a read-only shared folder goes on without it.
+  static std::optional<FileLock> acquire_shared(const std::filesystem::path& path);
 
   FileLock(FileLock&& other) noexcept;
   FileLock& operator=(FileLock&& other) noexcept;
