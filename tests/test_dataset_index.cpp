@@ -3,6 +3,7 @@
 // the errors that name the key, file and line.
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <sys/stat.h>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -443,6 +444,7 @@ TEST_CASE("folder: a folder per label", "[cpu][data]") {
   write_file(dir / "a_label" / ".four.wav");           // hidden, as macOS's ._ copies are
   write_file(dir / "a_label" / ".git" / "five.wav");   // in a hidden folder
   write_file(dir / "a_label" / "six.m4a");             // audio cadenza has no decoder for
+  REQUIRE(::mkfifo((dir / "a_label" / "pipe.wav").c_str(), 0600) == 0);  // named as audio, but no file
   fs::create_symlink(dir / "nowhere.wav", dir / "a_label" / "broken.wav");
   fs::create_symlink(dir / "b_label" / "two.MP3", dir / "b_label" / "z_same.mp3");  // a link to a listed file
   write_file(dir / ".hidden" / "four.wav");
@@ -463,6 +465,7 @@ TEST_CASE("folder: a folder per label", "[cpu][data]") {
   CHECK(index.clips[0].primary_label == 0);
   CHECK(splits_of(index) == std::vector<int>{-1, -1, -1, -1});
   CHECK(index.skipped == Strings{(dir / "a_label" / "broken.wav").string() + ": a link to a file that does not exist",
+                                 (dir / "a_label" / "pipe.wav").string() + ": not a regular file (a pipe, socket or device)",
                                  (dir / "a_label" / "six.m4a").string() +
                                      ": .m4a is not a format cadenza reads (wav, au, aif, aiff, flac, ogg, opus, mp3); "
                                      "convert it to one",

@@ -73,7 +73,11 @@ AudioFolderScan scan_audio_folder(const fs::path& folder) {
       }
       continue;
     }
-    if (!it->is_regular_file(error)) continue;
+    if (!it->is_regular_file(error)) {
+      if (has_audio_extension(path))
+        scan.skipped.push_back(path.string() + ": not a regular file (a pipe, socket or device)");
+      continue;
+    }
     if (has_audio_extension(path))
       scan.audio.push_back(path);
     else if (const std::optional<std::string> reason = unreadable_audio_format(path))

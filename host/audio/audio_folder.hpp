@@ -6,8 +6,9 @@
 // searched once; hidden files and folders (a name starting with '.': .DS_Store, macOS's
 // ._name copies, .git) are passed over; a link to nothing, a link to a folder searched
 // already (a loop, or one folder linked twice), a file of an audio format cadenza has no
-// decoder for (.m4a, .wma, ...) and a folder that cannot be read are in `skipped` with the
-// reason, sorted; any other file (covers, notes) is only counted by its extension.
+// decoder for (.m4a, .wma, ...), a pipe, socket or device with an audio file's name and a
+// folder that cannot be read are in `skipped` with the reason, sorted; any other file
+// (covers, notes) is only counted by its extension.
 #pragma once
 
 #include <filesystem>
