@@ -28,6 +28,7 @@
 #include "host/io/jsonl.hpp"
 #include "host/io/safetensors.hpp"
 #include "host/train/trainer.hpp"
+#include "host/train/transfer.hpp"
 #include "tests/test_support.hpp"
 
 using namespace cadenza;
@@ -471,8 +472,23 @@ TEST_CASE("model.init_from loads matching layers, replaces the head, and train.f
   wrong.push_back("train.freeze=[convolution1]");
   TempDir wrong_dir;
   CHECK_THROWS_WITH(train(load_config(kDemo, wrong), wrong_dir.path(), false, logger),
-                    Catch::Contains("train.freeze: 'convolution1' starts no parameter name") &&
+                    Catch::Contains("train.freeze: 'convolution1' names no layer or parameter") &&
                         Catch::Contains("conv1"));
+}
+
+TEST_CASE("train.freeze names layers and parameters by whole parts: layer1 is not layer10", "[cpu][train]") {
+  std::vector<NamedParameter> parameters;
+  for (const char* name : {"layer1.conv.weight", "layer1.bn.bias", "layer10.conv.weight", "layer11.bn.bias",
+                           "dense.weight"})
+    parameters.push_back({name, {}, {}});
+  CHECK(frozen_parameters(parameters, {"layer1"}) == std::vector<bool>{true, true, false, false, false});
+  CHECK(frozen_parameters(parameters, {"layer1."}) == std::vector<bool>{true, true, false, false, false});
+  CHECK(frozen_parameters(parameters, {"layer1.conv", "dense.weight"}) ==
+        std::vector<bool>{true, false, false, false, true});
+  CHECK(frozen_parameters(parameters, {"layer10", "layer11"}) == std::vector<bool>{false, false, true, true, false});
+  CHECK_THROWS_WITH(frozen_parameters(parameters, {"layer"}),
+                    "train.freeze: 'layer' names no layer or parameter; the model's parameters belong to "
+                    "layer1.conv, layer1.bn, layer10.conv, layer11.bn, dense");
 }
 
 TEST_CASE("Ctrl-C checkpoints and exits 130; --resume then finishes the unbroken run",

@@ -71,13 +71,18 @@ InitReport load_matching_weights(const fs::path& file, const std::vector<NamedTe
   return report;
 }
 
+bool names_layer_or_parameter(const std::string& prefix, const std::string& parameter_name) {
+  if (!parameter_name.starts_with(prefix)) return false;
+  return parameter_name.size() == prefix.size() || prefix.ends_with('.') || parameter_name[prefix.size()] == '.';
+}
+
 std::vector<bool> frozen_parameters(const std::vector<NamedParameter>& parameters,
                                     const std::vector<std::string>& prefixes) {
   std::vector<bool> frozen(parameters.size(), false);
   for (const std::string& prefix : prefixes) {
     bool matched = false;
     for (std::size_t i = 0; i < parameters.size(); ++i) {
-      if (parameters[i].name.compare(0, prefix.size(), prefix) == 0) frozen[i] = matched = true;
+      if (names_layer_or_parameter(prefix, parameters[i].name)) frozen[i] = matched = true;
     }
     if (!matched) {
       std::vector<std::string> owners;  // "layer1.conv" of "layer1.conv.weight", in model order
@@ -85,7 +90,7 @@ std::vector<bool> frozen_parameters(const std::vector<NamedParameter>& parameter
         const std::string owner = p.name.substr(0, p.name.rfind('.'));
         if (owners.empty() || owners.back() != owner) owners.push_back(owner);
       }
-      CADENZA_USER_ERROR("train.freeze: '" << prefix << "' starts no parameter name; the model's parameters "
+      CADENZA_USER_ERROR("train.freeze: '" << prefix << "' names no layer or parameter; the model's parameters "
                                            << "belong to " << joined(owners));
     }
   }

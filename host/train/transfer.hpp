@@ -6,8 +6,9 @@
 //   tensor the file lacks keeps its fresh initialisation ("new"), one whose shape differs
 //   (a head for another label set) too ("skipped", with both shapes). Nothing else in the
 //   run changes: the model hash of the source run is not checked.
-// - Freezing matches parameter names by prefix ("layer1" freezes layer1.conv.weight, ...);
-//   every prefix must match a parameter. Batchnorm running statistics are state, not
+// - Freezing matches whole dot-separated parts of parameter names: "layer1" freezes
+//   layer1.conv.weight and layer1.bn.bias, never layer10's; "layer1.conv" only that
+//   convolution. Every entry must match a parameter. Batchnorm running statistics are state, not
 //   parameters: they keep updating in training mode, as with requires_grad=False in torch.
 #pragma once
 
@@ -41,8 +42,12 @@ std::filesystem::path resolve_init_file(const std::string& init_from);
 InitReport load_matching_weights(const std::filesystem::path& file, const std::vector<NamedTensor>& weights,
                                  Backend& backend);
 
-// frozen[i]: parameters[i]'s name starts with one of `prefixes`. UserError naming
-// train.freeze for a prefix that matches no parameter.
+// Whether `prefix` is a parameter's name or the start of it up to a '.' ("layer1" of
+// "layer1.conv.weight", not of "layer10.conv.weight").
+bool names_layer_or_parameter(const std::string& prefix, const std::string& parameter_name);
+
+// frozen[i]: one of `prefixes` names parameters[i] or its layer (names_layer_or_parameter).
+// UserError naming train.freeze for an entry that matches no parameter.
 std::vector<bool> frozen_parameters(const std::vector<NamedParameter>& parameters,
                                     const std::vector<std::string>& prefixes);
 
