@@ -155,10 +155,18 @@ TEST_CASE("gtzan: the artist-filtered split from the three lists", "[cpu][data]"
   CHECK(ids_at(index, splits[1]) == Strings{"blues.00002"});
   CHECK(ids_at(index, splits[2]) == Strings{"rock.00002"});
 
+  // A listed clip missing from the folder is skipped; most of them missing is an error.
   write_file(lists / "test_filtered.txt", "rock/rock.00002.au\nrock.00099\n");
-  CHECK(error_of(config) == (lists / "test_filtered.txt").string() +
-                                ":2: clip rock.00099 is not in '" + (dir / "genres").string() +
-                                "'");
+  const DatasetIndex one_gone = index_dataset(config);
+  CHECK(ids_of(one_gone) == ids_of(index));
+  CHECK(std::count(one_gone.skipped.begin(), one_gone.skipped.end(),
+                   (dir / "genres" / "rock" / "rock.00099").string() + ": listed at " +
+                       (lists / "test_filtered.txt").string() + ":2 but not in the folder") == 1);
+  write_file(lists / "test_filtered.txt", "rock/rock.00002.au\nrock.00099\nrock.00098\njazz.00097\njazz.00096\npop.00095\n");
+  CHECK(error_of(config) == (lists / "test_filtered.txt").string() + ":2: clip rock.00099 is not in '" +
+                                (dir / "genres").string() +
+                                "', nor are 4 more of the 9 listed clips (data.root and data.split_lists are not of "
+                                "the same GTZAN)");
   write_file(lists / "test_filtered.txt", "blues.00000\n");
   CHECK(error_of(config) == (lists / "test_filtered.txt").string() +
                                 ":1: clip blues.00000 is already listed at " +

@@ -3,7 +3,8 @@
 //
 // Invariants: labels are the 10 genres in alphabetical order; clips are ordered by genre,
 // then id; an id appears once (a clip present as both .au and .wav is refused); under the
-// filtered split every indexed clip is in exactly one of the three lists.
+// filtered split every indexed clip is in exactly one of the three lists, and a listed clip
+// missing from the folder is skipped (an error when most listed clips are).
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -117,13 +118,15 @@ std::string_view trimmed(std::string_view text) {
   return text;
 }
 
-// Sets each clip's split from the three lists; clips in none are moved to `skipped`.
+// Sets each clip's split from the three lists; clips in none are moved to `skipped`, and so
+// are listed clips missing from the folder, unless most of them are (an error).
 void apply_filtered_split(DatasetIndex& index, const DataConfig& config, const fs::path& genres) {
   const fs::path lists_folder =
       absolute_path(config.split_lists.empty() ? config.root : config.split_lists);
   std::map<std::string, std::size_t> clip_of_id;
   for (std::size_t i = 0; i < index.clips.size(); ++i) clip_of_id[index.clips[i].id] = i;
   std::map<std::string, std::string> listed_at;  // id -> "file:line"
+  std::vector<std::pair<std::string, std::string>> missing;  // listed, not on disk: id, "file:line"
 
   for (std::size_t split = 0; split < kFilteredListNames.size(); ++split) {
     const fs::path list = lists_folder / kFilteredListNames[split];
@@ -141,17 +144,29 @@ void apply_filtered_split(DatasetIndex& index, const DataConfig& config, const f
                         "number 1-1000, got '" +
                         std::string(entry) + "'");
       }
-      const auto clip = clip_of_id.find(*id);
-      if (clip == clip_of_id.end()) {
-        throw UserError(at + ": clip " + *id + " is not in '" + genres.string() + "'");
-      }
       const auto [first, inserted] = listed_at.emplace(*id, at);
       if (!inserted) {
         throw UserError(at + ": clip " + *id + " is already listed at " + first->second);
       }
+      const auto clip = clip_of_id.find(*id);
+      if (clip == clip_of_id.end()) {
+        missing.push_back({*id, at});
+        continue;
+      }
       index.clips[clip->second].split = static_cast<int>(split);
     }
   }
+  // A clip or two gone (the empty jazz.00054 deleted, as some guides advise) is skipped;
+  // most of them gone means lists and folder are not of one GTZAN.
+  if (!missing.empty() && 2 * missing.size() > listed_at.size()) {
+    throw UserError(missing.front().second + ": clip " + missing.front().first + " is not in '" + genres.string() +
+                    "', nor are " + std::to_string(missing.size() - 1) + " more of the " +
+                    std::to_string(listed_at.size()) + " listed clips (data.root and data.split_lists are not "
+                    "of the same GTZAN)");
+  }
+  for (const auto& [id, at] : missing)
+    index.skipped.push_back((genres / std::string(kGenres[static_cast<std::size_t>(*genre_of_id(id))]) / id).string() + ": listed at " + at +
+                            " but not in the folder");
 
   std::vector<ClipEntry> listed;
   for (ClipEntry& clip : index.clips) {
