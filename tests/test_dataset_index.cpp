@@ -265,8 +265,8 @@ TEST_CASE("mtat: an explicit tag list, and tag errors", "[cpu][data]") {
             "') \u2014 did you mean 'guitar'?; or use top<N> for the N most frequent tags");
   CHECK_THAT(error_of(mtat_config(dir.path(), {"slow", "slow"})),
              Contains("data.tags: tag 'slow' is listed twice"));
-  CHECK(error_of(mtat_config(dir.path(), {"top50"})) ==
-        "data.tags: expected top<N> with N in [1, 5] (the tags of '" + csv + "'), got 'top50'");
+  CHECK(error_of(mtat_config(dir.path(), {"top6"})) ==
+        "data.tags: expected top<N> with N in [1, 5] (the tags of '" + csv + "'), got 'top6'");
   CHECK_THAT(error_of(mtat_config(dir.path(), {"top0"})), Contains("got 'top0'"));
 
   std::string short_row = kMtatAnnotations;
@@ -282,10 +282,11 @@ TEST_CASE("mtat: an explicit tag list, and tag errors", "[cpu][data]") {
              Contains("data.root: the annotations file '" + csv + "' does not exist"));
 }
 
-TEST_CASE("mtat: top50 and top10 follow the tags' counts, not their columns", "[cpu][data]") {
-  // The field's top-50 list in frequency order (models.md), plus ten rarer tags; the
-  // columns are in alphabetical order, and the tag of rank k is on 60 - k clips.
-  const Strings top50 = {
+TEST_CASE("mtat: top50 and top10 are the field's list in its order, other top<N> follow the counts", "[cpu][data]") {
+  // The tags ranked by their counts in this CSV (the tag of rank k is on 60 - k clips),
+  // with "female voice" more frequent than "metal", plus ten rarer tags; the columns are in
+  // alphabetical order.
+  const Strings by_count = {
       "guitar",    "classical",   "slow",     "techno",  "strings",    "drums",        "electronic",
       "rock",      "fast",        "piano",    "ambient", "beat",       "violin",       "vocal",
       "synth",     "female",      "indian",   "opera",   "male",       "singing",      "vocals",
@@ -294,7 +295,7 @@ TEST_CASE("mtat: top50 and top10 follow the tags' counts, not their columns", "[
       "choir",     "voice",       "new age",  "dance",   "male voice", "female vocal", "beats",
       "harp",      "cello",       "no voice", "weird",   "country",    "female voice", "metal",
       "choral"};
-  Strings ranked = top50;
+  Strings ranked = by_count;
   for (int i = 0; i < 10; ++i) ranked.push_back("rare " + std::to_string(i));
   Strings columns = ranked;
   std::sort(columns.begin(), columns.end());
@@ -311,9 +312,24 @@ TEST_CASE("mtat: top50 and top10 follow the tags' counts, not their columns", "[
   }
   testing::TempDir dir;
   write_file(dir / "annotations_final.csv", csv);
-  CHECK(index_dataset(mtat_config(dir.path(), {"top50"})).label_names == top50);
+  // The published models' order: "metal" before "female voice".
+  Strings field_top50 = by_count;
+  std::swap(field_top50[47], field_top50[48]);
+  CHECK(index_dataset(mtat_config(dir.path(), {"top50"})).label_names == field_top50);
   CHECK(index_dataset(mtat_config(dir.path(), {"top10"})).label_names ==
-        Strings(top50.begin(), top50.begin() + 10));
+        Strings(by_count.begin(), by_count.begin() + 10));
+  CHECK(index_dataset(mtat_config(dir.path(), {"top49"})).label_names ==
+        Strings(by_count.begin(), by_count.begin() + 49));
+  CHECK(index_dataset(mtat_config(dir.path(), {"top52"})).label_names[50] == "rare 0");
+
+  // top50 needs every tag of the list.
+  std::string without_choral = csv;
+  const std::size_t at = without_choral.find("\"choral\"");
+  without_choral.replace(at, 8, "\"chorus\"");
+  write_file(dir / "annotations_final.csv", without_choral);
+  CHECK(error_of(mtat_config(dir.path(), {"top50"})) ==
+        "data.tags: top50 is the field's list of MTAT tags, and 'choral' of it is not a column of '" +
+            (dir / "annotations_final.csv").string() + "'; list the tags by name instead");
 }
 
 namespace {

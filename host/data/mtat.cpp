@@ -1,11 +1,13 @@
 // The MagnaTagATune reader: annotations_final.csv, the tag selection of data.tags and the
 // folder split (see dataset_index.hpp).
 //
-// Invariants: top<N> ranks tags by how many rows of the CSV carry them (every row,
-// broken clips included), ties in column order, so top50 of the published CSV is the
-// field's top-50 list in its order; an explicit list keeps its own order; clips keep the
+// Invariants: top50 and top10 are the field's top-50 list and its first ten, in the order
+// the published models' outputs follow (kFieldTop50), whatever the CSV's counts; any other
+// top<N> ranks tags by how many rows of the CSV carry them (every row, broken clips
+// included), ties in column order; an explicit list keeps its own order; clips keep the
 // CSV's row order.
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <map>
 #include <numeric>
@@ -29,6 +31,20 @@ const std::map<std::string, std::string> kBrokenClips = {
     {"57881", "known broken (corrupt mp3)"},
 };
 
+// The MTAT top-50 tags as the field's code lists them (Choi's magnatagatune-list, Won et
+// al.'s and musicnn's models), most frequent first: a head trained elsewhere on "the top
+// 50" has its outputs in this order (some tables of tag counts swap "metal" and "female
+// voice", 48th and 49th).
+constexpr std::array<const char*, 50> kFieldTop50 = {
+    "guitar", "classical", "slow", "techno", "strings", "drums", "electronic",
+    "rock", "fast", "piano", "ambient", "beat", "violin", "vocal",
+    "synth", "female", "indian", "opera", "male", "singing", "vocals",
+    "no vocals", "harpsichord", "loud", "quiet", "flute", "woman", "male vocal",
+    "no vocal", "pop", "soft", "sitar", "solo", "man", "classic",
+    "choir", "voice", "new age", "dance", "male voice", "female vocal", "beats",
+    "harp", "cello", "no voice", "weird", "country", "metal", "female voice",
+    "choral"};
+
 // The split of a clip by its mp3 folder: 0-9, a, b train; c val; d-f test.
 std::optional<int> folder_split(char folder) {
   if (std::isdigit(static_cast<unsigned char>(folder)) || folder == 'a' || folder == 'b') {
@@ -43,7 +59,19 @@ std::optional<int> folder_split(char folder) {
 std::vector<std::size_t> select_tags(const std::vector<std::string>& tag_names,
                                      const std::vector<std::size_t>& counts,
                                      const std::vector<std::string>& wanted, const fs::path& csv) {
-  if (const std::optional<std::size_t> top = mtat_top_count(wanted)) {
+  const std::optional<std::size_t> top = mtat_top_count(wanted);
+  if (top && (*top == 50 || *top == 10)) {
+    std::vector<std::size_t> columns;
+    for (std::size_t k = 0; k < *top; ++k) {
+      const auto found = std::find(tag_names.begin(), tag_names.end(), kFieldTop50[k]);
+      if (found == tag_names.end())
+        throw UserError("data.tags: " + wanted[0] + " is the field's list of MTAT tags, and '" + kFieldTop50[k] +
+                        "' of it is not a column of '" + csv.string() + "'; list the tags by name instead");
+      columns.push_back(static_cast<std::size_t>(found - tag_names.begin()));
+    }
+    return columns;
+  }
+  if (top) {
     if (*top < 1 || *top > tag_names.size()) {
       throw UserError("data.tags: expected top<N> with N in [1, " +
                       std::to_string(tag_names.size()) + "] (the tags of '" + csv.string() +
