@@ -797,4 +797,18 @@ TEST_CASE("load_dataset: the synthetic set takes offline copies in memory", "[cp
   for (int copy = 8; copy < 12; ++copy) CHECK(d.lengths[copy] == std::llround(8000 / 1.25));
 }
 
+TEST_CASE("files left out are one warning line, however many there are", "[cpu][data]") {
+  Dataset data;
+  std::ostringstream text;
+  Logger log(text);
+  warn_skipped_files(data, log);
+  CHECK(log.warnings() == 0);
+  for (int i = 0; i < 5000; ++i) data.skipped.push_back("c/" + std::to_string(i) + ".mp3: none of the chosen tags");
+  warn_skipped_files(data, log, "; all in RUN/skipped_files.txt");
+  CHECK(log.warnings() == 1);
+  CHECK(text.str() == "warning: data: 5000 files left out (broken, unlabelled, undecodable, or outside the split or "
+                      "tags chosen): c/0.mp3: none of the chosen tags; c/1.mp3: none of the chosen tags; c/2.mp3: none "
+                      "of the chosen tags; and 4997 more; all in RUN/skipped_files.txt\n");
+}
+
 }  // namespace cadenza

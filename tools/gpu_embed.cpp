@@ -86,7 +86,7 @@ int embed_main(int argc, char** argv) {
   Logger log(std::cerr, args.has("--quiet") ? Logger::Level::warn : Logger::Level::info);
   const TrainedRun run = open_trained_run(run_dir, args.value("--checkpoint").value_or("best"), overrides);
   const Dataset data = load_run_dataset(run, log);
-  for (const std::string& line : data.skipped) log.warn("skipped " + line);
+  warn_skipped_files(data, log);
   std::vector<int> clips, clip_split;
   for (Split s : splits)
     for (int clip : data.indices(s)) {

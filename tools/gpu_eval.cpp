@@ -63,7 +63,7 @@ int eval_main(int argc, char** argv) {
     log.warn("--threshold applies to tags; this run classifies (the top class is the prediction)");
   if (args.value("--out")) check_output_folder(*args.value("--out"), "--out");  // before the dataset loads
   const Dataset data = load_run_dataset(run, log);
-  for (const std::string& line : data.skipped) log.warn("skipped " + line);
+  warn_skipped_files(data, log);
   // The test split by default; a run split without one (the demo's [0.8, 0.2, 0.0])
   // evaluates its validation split, and says so.
   Split split = *parsed_split;

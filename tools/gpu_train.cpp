@@ -179,7 +179,7 @@ int train_main(int argc, char** argv) {
     if (launch.rank != 0) return 0;  // one process builds the cache
     const Dataset data =
         load_dataset(config, config.train.seed, config.train.threads, logger, nullptr, stop_requested);
-    for (const std::string& line : data.skipped) logger.warn("skipped " + line);
+    warn_skipped_files(data, logger);
     std::cout << "prepared " << config.data.dataset << ": " << data.clips_in_splits() << " clips, "
               << data.num_labels() << (data.multi_label ? " tags (" : " classes (")
               << name_list(data.label_names, false, 8) << "), split "

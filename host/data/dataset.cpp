@@ -364,4 +364,14 @@ Dataset load_dataset(const Config& config, std::uint64_t train_seed, int threads
   return d;
 }
 
+void warn_skipped_files(const Dataset& data, Logger& log, const std::string& where_all) {
+  if (data.skipped.empty()) return;
+  constexpr std::size_t kShown = 3;
+  std::string line = "data: " + std::to_string(data.skipped.size()) + (data.skipped.size() == 1 ? " file" : " files") +
+                     " left out (broken, unlabelled, undecodable, or outside the split or tags chosen): ";
+  for (std::size_t i = 0; i < std::min(kShown, data.skipped.size()); ++i) line += (i > 0 ? "; " : "") + data.skipped[i];
+  if (data.skipped.size() > kShown) line += "; and " + std::to_string(data.skipped.size() - kShown) + " more";
+  log.warn(line + where_all);
+}
+
 }  // namespace cadenza

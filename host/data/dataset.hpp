@@ -86,4 +86,9 @@ std::filesystem::path pcm_cache_root(const DataConfig& config);
 Dataset load_dataset(const Config& config, std::uint64_t train_seed, int threads, Logger& log,
                      const SplitRecord* recorded = nullptr, const std::function<bool()>& stop_requested = {});
 
+// The one warning line about data.skipped, however many there are: their count, the first
+// three and `where_all` (say, "; all in RUN/skipped_files.txt"); nothing when none are.
+// A dataset of the cleaned MTAT split leaves thousands of clips out by design.
+void warn_skipped_files(const Dataset& data, Logger& log, const std::string& where_all = "");
+
 }  // namespace cadenza

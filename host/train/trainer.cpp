@@ -441,7 +441,7 @@ void Trainer::build() {
 }
 
 // skipped_files.txt lists every file left out (one "<path>: <reason>" per line); one
-// warning line counts them.
+// warning line counts them and names the first few.
 void Trainer::report_skipped_files() const {
   const fs::path list = request_.run_dir / "skipped_files.txt";
   if (data_.skipped.empty()) {
@@ -451,8 +451,7 @@ void Trainer::report_skipped_files() const {
   std::string text;
   for (const std::string& line : data_.skipped) text += line + "\n";
   write_file_atomically(list, text);
-  log_.warn("data: " + std::to_string(data_.skipped.size()) + (data_.skipped.size() == 1 ? " file" : " files") +
-            " skipped (listed as broken, unlabelled, or cannot be decoded); see " + list.string());
+  warn_skipped_files(data_, log_, "; all in " + list.string());
 }
 
 void Trainer::train_step(const std::vector<Tensor>& batch, float lr) {
