@@ -296,6 +296,17 @@ TEST_CASE("gpu_predict: a song longer than the clip is the mean of its windows; 
   CHECK_THAT(text.out, Contains("long song.wav  (0:03, 3 windows)"));
   CHECK(std::count(text.out.begin(), text.out.end(), '\n') == 3);
 
+  // --set changes what is not the model: one second dropped at each end leaves the middle clip.
+  const CommandResult dropped =
+      run_tool(CADENZA_GPU_PREDICT, run.string() + " '" + (songs / "album" / "long song.wav").string() +
+                                        "' --json --set data.eval_drop_seconds=1");
+  REQUIRE(dropped.status == 0);
+  const nlohmann::json middle = nlohmann::json::parse(dropped.out).at(0);
+  CHECK(middle["windows"] == 1);
+  for (std::size_t j = 0; j < 4; ++j)
+    CHECK(middle["scores"][data.label_names[j]].get<double>() ==
+          Approx(expected.at(data.clip_ids[val[1]])[j]).margin(2e-6));
+
   // Weights saved by PyTorch (safetensors.torch.save_file: format "pt", BatchNorm's
   // int64 num_batches_tracked beside them) score as the checkpoint they came from.
   const SafetensorsFile best(run / "checkpoints" / "best" / "model.safetensors");

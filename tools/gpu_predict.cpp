@@ -1,7 +1,7 @@
 // gpu_predict: tags or classifies whole songs with a trained run.
 //
 //   gpu_predict RUN_DIR AUDIO... [--top-k K] [--threshold T] [--json|--csv]
-//               [--checkpoint best|last|PATH] [--device D] [--threads N]
+//               [--checkpoint best|last|PATH] [--device D] [--threads N] [--set KEY=VALUE]
 //
 // AUDIO is any number of files (any length, any format the decoder reads) and folders
 // (searched recursively). Each song is cut into windows of the run's clip length, scored
@@ -39,6 +39,8 @@ constexpr const char* kUsage =
     "  --checkpoint C    best (default), last, or a checkpoint directory or model.safetensors\n"
     "  --device D        auto (default), cpu, cuda, cuda:N\n"
     "  --threads N       CPU threads (default: all cores)\n"
+    "  --set KEY=VALUE   override a config key that does not define the model, e.g.\n"
+    "                    --set data.eval_drop_seconds=5 (repeatable)\n"
     "  --quiet           only warnings and errors on stderr\n";
 
 // The song's labels by descending score (ties: label order), those >= threshold, at most top_k.
@@ -55,6 +57,7 @@ std::vector<int> ranked_labels(const std::vector<float>& scores, int top_k, floa
 int predict_main(int argc, char** argv) {
   using namespace cadenza;
   const ArgumentSpec spec{.with_value = {"--top-k", "--threshold", "--checkpoint", "--device", "--threads"},
+                          .repeatable = {"--set"},
                           .switches = {"--json", "--csv", "--quiet"},
                           .usage = kUsage,
                           .min_positionals = 2,
