@@ -33,11 +33,12 @@ import sys
 import tempfile
 import time
 
-import torch
-import torchaudio
-import yaml
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import peer_blas  # noqa: E402,F401  (before torch: the peer's BLAS kernels)
+import torch  # noqa: E402
+import torchaudio  # noqa: E402
+import yaml  # noqa: E402
+
 import torch_peer  # noqa: E402
 
 DEFAULT_CONFIGS = ["configs/mtat_top10_crnn.yaml", "configs/gtzan_cnn2d.yaml"]
