@@ -458,6 +458,25 @@ TEST_CASE("model.init_from loads matching layers, replaces the head, and train.f
   }
   CHECK(after.tensor("classifier.weight").shape == (std::vector<std::int64_t>{3, 64}));
 
+  // The same four labels in another order: the head's shape fits, but its rows are other
+  // classes, so it is initialised, and the report says why.
+  const fs::path labels_file = source_dir.path() / "labels.json";
+  nlohmann::json labels = nlohmann::json::parse(read_file(labels_file));
+  std::vector<std::string> names = labels["labels"];
+  std::reverse(names.begin(), names.end());
+  labels["labels"] = names;
+  write_file_atomically(labels_file, labels.dump());
+  auto relabelled = small_run_overrides();
+  for (const std::string& o : std::vector<std::string>{"train.max_steps=1", "model.init_from=" + source_dir.path().string()})
+    relabelled.push_back(o);
+  TempDir relabelled_dir;
+  std::ostringstream relabelled_log;
+  Logger relabelled_logger(relabelled_log);
+  train(load_config(kDemo, relabelled), relabelled_dir.path(), false, relabelled_logger);
+  CHECK_THAT(relabelled_log.str(), Catch::Contains("head not loaded (initialised): 2 (classifier.weight, "
+                                                   "classifier.bias): the source run's labels are '" + names[0]));
+  CHECK_THAT(relabelled_log.str(), Catch::Contains("skipped (shape differs, initialised): 0"));
+
   // A file damaged on disk is refused by name, as a resume refuses it.
   const fs::path source_file = source_dir.path() / "checkpoints" / "best" / "model.safetensors";
   std::string bytes = read_file(source_file);

@@ -1,11 +1,14 @@
 // Transfer learning: loading matching weights and choosing frozen parameters (see transfer.hpp).
 #include "host/train/transfer.hpp"
 
+#include <optional>
 #include <set>
 #include <sstream>
 
 #include "host/config/config_schema.hpp"
 #include "host/core/error.hpp"
+#include "host/core/text.hpp"
+#include "host/data/run_labels.hpp"
 #include "host/io/safetensors.hpp"
 
 namespace cadenza {
@@ -26,6 +29,10 @@ std::string InitReport::describe() const {
   describe_group(os, "new (not in the file, initialised)", fresh);
   describe_group(os, "skipped (shape differs, initialised)", skipped);
   describe_group(os, "unused (in the file only)", unused);
+  if (!relabelled.empty()) {
+    describe_group(os, "head not loaded (initialised)", relabelled);
+    os << ": " << label_difference;
+  }
   return os.str();
 }
 
@@ -41,11 +48,39 @@ fs::path resolve_init_file(const std::string& init_from) {
                                             "directory with checkpoints/best or checkpoints/last");
 }
 
-InitReport load_matching_weights(const fs::path& file, const std::vector<NamedTensor>& weights, Backend& backend) {
+// The labels of the run `file` belongs to (RUN/checkpoints/NAME/model.safetensors, or a
+// model.safetensors beside labels.json), or nullopt for a file of no run.
+std::optional<RunLabels> source_run_labels(const fs::path& file) {
+  const fs::path folder = fs::absolute(file).parent_path();
+  for (const fs::path& run : {folder.parent_path().parent_path(), folder}) {
+    std::error_code missing;
+    if (fs::is_regular_file(run / "labels.json", missing)) return read_run_labels(run);
+  }
+  return std::nullopt;
+}
+
+// "" when the labels are the same, else how they differ.
+std::string label_difference(const RunLabels& source, const std::vector<std::string>& labels, bool multi_label) {
+  if (source.multi_label != multi_label)
+    return std::string("the source run's labels are ") + (source.multi_label ? "tags" : "classes") + ", this run's " +
+           (multi_label ? "tags" : "classes");
+  if (source.names == labels) return "";
+  return "the source run's labels are " + name_list(source.names, true, 4) + ", this run's " +
+         name_list(labels, true, 4);
+}
+
+InitReport load_matching_weights(const fs::path& file, const std::vector<NamedTensor>& weights,
+                                 const std::vector<std::string>& labels, bool multi_label,
+                                 const std::string& head_layer, Backend& backend) {
   const SafetensorsFile source(file);
   check_weights_checksum(source);
   InitReport report;
   report.file = file;
+  std::string head;  // head_layer, when the source run's labels differ
+  if (const std::optional<RunLabels> source_labels = source_run_labels(file)) {
+    report.label_difference = label_difference(*source_labels, labels, multi_label);
+    if (!report.label_difference.empty()) head = head_layer;
+  }
   std::set<std::string> model_names;
   for (const NamedTensor& w : weights) {
     model_names.insert(w.name);
@@ -58,6 +93,10 @@ InitReport load_matching_weights(const fs::path& file, const std::vector<NamedTe
     if (found.shape != shape || found.dtype != "F32") {
       report.skipped.push_back(w.name + ": file " + found.dtype + " " + format_shape(found.shape) + ", model " +
                                format_shape(shape));
+      continue;
+    }
+    if (!head.empty() && names_layer_or_parameter(head, w.name)) {
+      report.relabelled.push_back(w.name);
       continue;
     }
     Tensor host = Tensor::zeros(w.tensor.shape());
