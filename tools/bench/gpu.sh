@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The GPU benchmarks in one command, on a machine with an NVIDIA GPU (sm_80 or newer), the
-# CUDA 13 toolkit and this project's set-up (tools/setup.sh); estimated at under ten
-# minutes on one H100-class GPU and 16 cores, the build aside (not yet run on a GPU):
+# CUDA 13 toolkit and this project's set-up (tools/setup.sh). The tests and benchmarks are
+# estimated at under ten minutes on one H100-class GPU and 16 cores (not yet run on a GPU);
+# the build in step 1 comes on top, and from scratch, compiling every CUDA kernel, it may
+# take longer than the rest:
 #
 #     bash tools/bench/gpu.sh [OUT_DIR]
 #
@@ -16,12 +18,23 @@
 # Every table and the machine's description land in OUT_DIR (default bench-gpu-<time>) for docs/PERFORMANCE.md
 # and docs/GPU_VALIDATION.md. PYTHON picks the interpreter; a torch built with CUDA gives
 # the PyTorch GPU column (Debian's python3-torch has none, and the column then says so).
-# One round per row (train.py --rounds 1) keeps the whole run within ten minutes; rerun a
-# row with more rounds where a figure looks disturbed.
+# One round per row (train.py --rounds 1) keeps the tests and benchmarks within those ten
+# minutes; rerun a row with more rounds where a figure looks disturbed. PYTHON must have
+# torch, torchaudio and PyYAML (checked before anything is built).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=${1:-bench-gpu-$(date +%Y%m%d-%H%M%S)}
 python=${PYTHON:-python3}
+# The PyTorch columns need these; say so now rather than after the build and the tests.
+if ! missing=$("$python" -c '
+import importlib.util
+print(" ".join(m for m in ("torch", "torchaudio", "yaml") if importlib.util.find_spec(m) is None))' 2>/dev/null); then
+  echo "gpu.sh: PYTHON=$python does not run; set PYTHON= to an interpreter with torch, torchaudio and PyYAML" >&2
+  exit 2
+elif [ -n "$missing" ]; then
+  echo "gpu.sh: PYTHON=$python has no $missing (tools/bench/train.py needs them); set PYTHON= to an interpreter with torch, torchaudio and PyYAML" >&2
+  exit 2
+fi
 mkdir -p "$out"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DCADENZA_CUDA=ON > "$out/cmake.txt"
 cmake --build build --target gpu_selfcheck bench_train bench_frontend cadenza_cuda_tests > "$out/build.txt"

@@ -7,8 +7,15 @@ mpirun; its figure is the last epoch's samples_per_s from metrics.jsonl (the fir
 includes warm-up), i.e. examples of the global batch per second of training steps.
 Efficiency is samples/s at N ranks over N times samples/s at 1 rank.
 
+With --device cuda every row runs with train.capture_graph=false: the trainer replays the
+step as one CUDA graph only at world size 1, so a captured 1-rank baseline would be
+compared with op-by-op N-rank rows. The output says so.
+
 On a multi-GPU machine (one rank per GPU):
     python3 tools/bench/scaling.py --config configs/mtat_top10_crnn.yaml --device cuda --ranks 1 2 4 8
+
+Across nodes, host options go to mpirun as they are (each row's -np is the rank count):
+    python3 tools/bench/scaling.py --device cuda --ranks 8 16 --mpirun-args "--hostfile hosts --map-by ppr:8:node"
 
 On a CPU machine (the CPU backend over MPI; the cores are shared among the ranks, so
 --threads-per-rank times the largest rank count should not exceed the cores):
@@ -19,6 +26,7 @@ On a CPU machine (the CPU backend over MPI; the cores are shared among the ranks
 import argparse
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -32,9 +40,10 @@ def run_one(args, ranks, run_dir):
         if os.geteuid() == 0:
             command.append("--allow-run-as-root")
         command += ["--bind-to", "none"]
+        command += shlex.split(args.mpirun_args)
     command += [args.gpu_train, args.config, "--quiet", "--run-dir", run_dir, "--device", args.device,
                 "--set", f"train.epochs={args.epochs}", "--set", f"train.threads={args.threads_per_rank}"]
-    for override in args.set:
+    for override in graph_overrides(args) + args.set:
         command += ["--set", override]
     result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if result.returncode != 0:
@@ -42,6 +51,12 @@ def run_one(args, ranks, run_dir):
     with open(os.path.join(run_dir, "metrics.jsonl")) as f:
         epochs = [json.loads(line) for line in f if line.strip()]
     return epochs[-1]["samples_per_s"]
+
+
+def graph_overrides(args):
+    """Overrides every row gets so that the rows compare the same step: on a GPU, the
+    trainer captures the step as a CUDA graph only at world size 1."""
+    return ["train.capture_graph=false"] if args.device.startswith("cuda") else []
 
 
 def main():
@@ -54,6 +69,9 @@ def main():
     parser.add_argument("--set", action="append", default=[], help="more config overrides, KEY=VALUE")
     parser.add_argument("--gpu-train", default="build/gpu_train")
     parser.add_argument("--mpirun-always", action="store_true", help="launch 1 rank through mpirun too")
+    parser.add_argument("--mpirun-args", default="",
+                        help="more mpirun options, one shell-quoted string (hosts, mapping, -x VAR), for "
+                             "every row launched through mpirun (N > 1 ranks, or all with --mpirun-always)")
     parser.add_argument("--json", help="also write the table to this file")
     args = parser.parse_args()
 
@@ -72,6 +90,11 @@ def main():
 
     print(f"config {args.config}, device {args.device}, {args.threads_per_rank} thread(s) per rank, "
           f"last of {args.epochs} epochs")
+    for override in graph_overrides(args):
+        print(f"every row runs with --set {override}: the trainer replays the step as a CUDA graph only "
+              f"at world size 1, and the rows must time the same op-by-op step")
+    if args.mpirun_args:
+        print(f"mpirun options: {args.mpirun_args}")
     print(f"{'ranks':>5}  {'samples/s':>10}  {'speedup':>7}  {'efficiency':>10}")
     for r in rows:
         speedup = f"{r['speedup']:.2f}" if r["speedup"] is not None else "-"
@@ -80,6 +103,7 @@ def main():
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"config": args.config, "device": args.device, "threads_per_rank": args.threads_per_rank,
+                       "overrides": graph_overrides(args) + args.set, "mpirun_args": args.mpirun_args,
                        "rows": rows}, f, indent=2)
 
 
