@@ -1,5 +1,5 @@
-// Tests of launch detection (every launcher's variables, their precedence, the defaults and
-// every error message) and of the TCP rendezvous (ranks as threads of this process on
+// Tests of launch detection (every launcher's variables, their precedence, srun torchrun,
+// launchers that disagree, the defaults and every error message) and of the TCP rendezvous (ranks as threads of this process on
 // 127.0.0.1: the payload reaches every rank; a missing rank, a missing rank 0, a busy
 // port, a duplicate or foreign greeting and a foreign answer each end in one clear error
 // within the timeout).
@@ -141,30 +141,104 @@ TEST_CASE("detect_launch reads each launcher's variables", "[cpu][dist]") {
   }
 }
 
-TEST_CASE("detect_launch precedence: OpenMPI, then PMI, then Slurm, then env", "[cpu][dist]") {
-  const Variables open_mpi{{"OMPI_COMM_WORLD_RANK", "1"}, {"OMPI_COMM_WORLD_SIZE", "2"}};
-  const Variables pmi{{"PMI_RANK", "2"}, {"PMI_SIZE", "3"}};
+TEST_CASE("detect_launch precedence: torchrun's workers, then OpenMPI, then PMI, then Slurm, then env",
+          "[cpu][dist]") {
+  // Every launcher says rank 1 of 2; the local rank tells which one was read.
+  const Variables open_mpi{{"OMPI_COMM_WORLD_RANK", "1"}, {"OMPI_COMM_WORLD_SIZE", "2"}, {"OMPI_COMM_WORLD_LOCAL_RANK", "0"}};
+  const Variables pmi{{"PMI_RANK", "1"}, {"PMI_SIZE", "2"}, {"MPI_LOCALRANKID", "1"}};
   const Variables slurm{
-      {"SLURM_PROCID", "3"}, {"SLURM_NTASKS", "4"}, {"SLURM_STEP_ID", "0"}, {"SLURM_LOCALID", "0"}};
-  const Variables env{{"RANK", "4"}, {"WORLD_SIZE", "5"}, {"MASTER_ADDR", "h"}, {"MASTER_PORT", "9"}};
+      {"SLURM_PROCID", "1"}, {"SLURM_NTASKS", "2"}, {"SLURM_STEP_ID", "0"}, {"SLURM_LOCALID", "2"}};
+  const Variables env{
+      {"RANK", "1"}, {"WORLD_SIZE", "2"}, {"LOCAL_RANK", "3"}, {"MASTER_ADDR", "h"}, {"MASTER_PORT", "9"}};
+  const Variables torchrun_marks{{"TORCHELASTIC_RUN_ID", "none"}, {"GROUP_RANK", "0"}};
   const auto merged = [](std::initializer_list<Variables> parts) {
     Variables all;
     for (const Variables& part : parts) all.insert(part.begin(), part.end());
     return all;
   };
+  const LaunchInfo torchrun_first = detect(merged({open_mpi, pmi, slurm, env, torchrun_marks}));
+  CHECK(torchrun_first.launcher == "env");
+  CHECK(torchrun_first.local_rank == 3);
   const LaunchInfo everything = detect(merged({open_mpi, pmi, slurm, env}));
   CHECK(everything.launcher == "mpirun");
-  CHECK(everything.rank == 1);
+  CHECK(everything.local_rank == 0);
   const LaunchInfo pmi_first = detect(merged({pmi, slurm, env}));
   CHECK(pmi_first.launcher == "mpirun");
-  CHECK(pmi_first.rank == 2);
+  CHECK(pmi_first.local_rank == 1);
   const LaunchInfo slurm_first = detect(merged({slurm, env}));
   CHECK(slurm_first.launcher == "slurm");
-  CHECK(slurm_first.rank == 3);
+  CHECK(slurm_first.local_rank == 2);
   CHECK(slurm_first.master_addr == "h");
-  CHECK(detect(env).rank == 4);
+  CHECK(detect(env).local_rank == 3);
   // A lower launcher's variables are not read once a higher one is chosen.
   CHECK(detect(merged({open_mpi, {{"RANK", "x"}}})).launcher == "mpirun");
+}
+
+TEST_CASE("detect_launch under srun torchrun takes torchrun's ranks", "[cpu][dist]") {
+  // One Slurm task per node runs torchrun, whose workers inherit the task's variables.
+  Variables worker{{"SLURM_PROCID", "0"},        {"SLURM_NTASKS", "1"},     {"SLURM_STEP_ID", "0"},
+                   {"SLURM_LOCALID", "0"},       {"SLURM_NODEID", "0"},     {"SLURM_NTASKS_PER_NODE", "1"},
+                   {"RANK", "1"},                {"WORLD_SIZE", "2"},       {"LOCAL_RANK", "1"},
+                   {"LOCAL_WORLD_SIZE", "2"},    {"MASTER_ADDR", "node-a"}, {"MASTER_PORT", "29555"},
+                   {"TORCHELASTIC_RUN_ID", "7"}, {"GROUP_RANK", "0"}};
+  const auto check_worker = [](const LaunchInfo& info) {
+    CHECK(info.launcher == "env");
+    check_ranks(info, 1, 2, 1, 2);
+    CHECK(info.master_addr == "node-a");
+    CHECK(info.master_port == 29555);
+  };
+  SECTION("both of torchrun's marks") { check_worker(detect(worker)); }
+  SECTION("only TORCHELASTIC_RUN_ID") {
+    worker.erase("GROUP_RANK");
+    check_worker(detect(worker));
+  }
+  SECTION("only GROUP_RANK") {
+    worker.erase("TORCHELASTIC_RUN_ID");
+    check_worker(detect(worker));
+  }
+  SECTION("torchrun under mpirun") {
+    worker.insert({{"OMPI_COMM_WORLD_RANK", "0"}, {"OMPI_COMM_WORLD_SIZE", "1"}});
+    check_worker(detect(worker));
+  }
+  SECTION("without torchrun's marks the two launchers disagree") {
+    worker.erase("GROUP_RANK");
+    worker.erase("TORCHELASTIC_RUN_ID");
+    CHECK(launch_error(worker) ==
+          "SLURM_PROCID = 0, SLURM_NTASKS = 1 (Slurm) disagree with RANK = 1, WORLD_SIZE = 2 (torchrun-style, "
+          "without TORCHELASTIC_RUN_ID); unset the variables of the launcher that did not start this process");
+  }
+}
+
+TEST_CASE("detect_launch refuses launchers that disagree, but not mpirun inside Slurm", "[cpu][dist]") {
+  const Variables env{{"RANK", "0"}, {"WORLD_SIZE", "4"}, {"MASTER_ADDR", "h"}, {"MASTER_PORT", "9"}};
+  // mpirun under Slurm: its daemons run as a step of one task per node.
+  const LaunchInfo mpirun_in_slurm = detect({{"OMPI_COMM_WORLD_RANK", "5"},
+                                             {"OMPI_COMM_WORLD_SIZE", "8"},
+                                             {"SLURM_PROCID", "1"},
+                                             {"SLURM_NTASKS", "2"},
+                                             {"SLURM_STEP_ID", "0"}});
+  CHECK(mpirun_in_slurm.launcher == "mpirun");
+  check_ranks(mpirun_in_slurm, 5, 8, 0, 1);
+
+  Variables open_mpi_and_env = env;
+  open_mpi_and_env.insert({{"OMPI_COMM_WORLD_RANK", "0"}, {"OMPI_COMM_WORLD_SIZE", "2"}});
+  CHECK(launch_error(open_mpi_and_env) ==
+        "OMPI_COMM_WORLD_RANK = 0, OMPI_COMM_WORLD_SIZE = 2 (OpenMPI) disagree with RANK = 0, WORLD_SIZE = 4 "
+        "(torchrun-style, without TORCHELASTIC_RUN_ID); unset the variables of the launcher that did not start "
+        "this process");
+  CHECK(launch_error({{"OMPI_COMM_WORLD_RANK", "1"}, {"OMPI_COMM_WORLD_SIZE", "2"}, {"PMI_RANK", "0"}, {"PMI_SIZE", "2"}}) ==
+        "OMPI_COMM_WORLD_RANK = 1, OMPI_COMM_WORLD_SIZE = 2 (OpenMPI) disagree with PMI_RANK = 0, PMI_SIZE = 2 "
+        "(MPICH/PMI); unset the variables of the launcher that did not start this process");
+  Variables pmi_and_env = env;
+  pmi_and_env.insert({{"PMI_RANK", "1"}, {"PMI_SIZE", "4"}});
+  CHECK_THAT(launch_error(pmi_and_env), StartsWith("PMI_RANK = 1, PMI_SIZE = 4 (MPICH/PMI) disagree with RANK = 0"));
+  Variables slurm_and_env = env;
+  slurm_and_env.insert({{"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "2"}, {"SLURM_STEPID", "0"}});
+  CHECK_THAT(launch_error(slurm_and_env),
+             StartsWith("SLURM_PROCID = 0, SLURM_NTASKS = 2 (Slurm) disagree with RANK = 0, WORLD_SIZE = 4"));
+  // Outside a job step Slurm's variables are not a launcher's, so nothing disagrees.
+  slurm_and_env.erase("SLURM_STEPID");
+  CHECK(detect(slurm_and_env).launcher == "env");
 }
 
 TEST_CASE("detect_launch errors name the variable and what was expected", "[cpu][dist]") {

@@ -141,34 +141,97 @@ void read_master(const Getter& get, LaunchInfo& info) {
   }
 }
 
+// One launcher's rank and world size as its variables give them, for comparing launchers;
+// nothing when either is unset or not an integer (the chosen launcher's own reading reports
+// those).
+struct WorldView {
+  const char* launcher;  // for messages: "OpenMPI", "torchrun-style", ...
+  const char* rank_name;
+  const char* size_name;
+  std::optional<int> rank, size;
+};
+
+WorldView view_world(const Getter& get, const char* launcher, const char* rank_name, const char* size_name) {
+  WorldView view{launcher, rank_name, size_name, std::nullopt, std::nullopt};
+  const char* rank = get(rank_name);
+  const char* size = get(size_name);
+  if (rank == nullptr || size == nullptr) return view;
+  view.rank = parse_integer(rank);
+  view.size = parse_integer(size);
+  if (!view.rank || !view.size) view.rank = view.size = std::nullopt;
+  return view;
+}
+
+bool in_slurm_step(const Getter& get) {
+  return is_set(get, "SLURM_PROCID") && is_set(get, "SLURM_NTASKS") &&
+         (is_set(get, "SLURM_STEP_ID") || is_set(get, "SLURM_STEPID"));
+}
+
+// torchrun's agent sets these for the workers it starts, and no other launcher does.
+bool started_by_torchrun(const Getter& get) {
+  return (is_set(get, kTorchrun.rank) || is_set(get, kTorchrun.world_size)) &&
+         (is_set(get, "TORCHELASTIC_RUN_ID") || is_set(get, "GROUP_RANK"));
+}
+
+// Refuses when `other`'s rank or world size differs from the chosen launcher's (`chosen`).
+void check_agreement(const WorldView& chosen, const WorldView& other) {
+  if (!chosen.rank || !other.rank) return;
+  if (*chosen.rank == *other.rank && *chosen.size == *other.size) return;
+  CADENZA_USER_ERROR(chosen.rank_name << " = " << *chosen.rank << ", " << chosen.size_name << " = " << *chosen.size
+                                      << " (" << chosen.launcher << ") disagree with " << other.rank_name << " = "
+                                      << *other.rank << ", " << other.size_name << " = " << *other.size << " ("
+                                      << other.launcher
+                                      << "); unset the variables of the launcher that did not start this process");
+}
+
+void read_torchrun(const Getter& get, LaunchInfo& info) {
+  info.launcher = "env";
+  read_ranks(get, kTorchrun, info);
+  read_master(get, info);
+  if (info.world_size > 1 && info.master_addr.empty())
+    CADENZA_USER_ERROR("MASTER_ADDR is not set; WORLD_SIZE = "
+                       << info.world_size << " needs the host name or address of rank 0");
+  if (info.world_size > 1 && info.master_port == 0)
+    CADENZA_USER_ERROR("MASTER_PORT is not set; WORLD_SIZE = "
+                       << info.world_size << " needs a free TCP port on rank 0's host");
+}
+
 }  // namespace
 
 LaunchInfo detect_launch(const Getter& get) {
   LaunchInfo info;
+  // torchrun starts its workers itself, so it is the innermost launcher even where they
+  // inherit an outer one's variables (srun torchrun, one Slurm task per node).
+  if (started_by_torchrun(get)) {
+    read_torchrun(get, info);
+    return info;
+  }
+  const WorldView open_mpi = view_world(get, "OpenMPI", kOpenMpi.rank, kOpenMpi.world_size);
+  const WorldView pmi = view_world(get, "MPICH/PMI", kPmi.rank, kPmi.world_size);
+  const WorldView slurm = in_slurm_step(get) ? view_world(get, "Slurm", "SLURM_PROCID", "SLURM_NTASKS")
+                                             : WorldView{"Slurm", "SLURM_PROCID", "SLURM_NTASKS", {}, {}};
+  const WorldView env = view_world(get, "torchrun-style, without TORCHELASTIC_RUN_ID", kTorchrun.rank,
+                                   kTorchrun.world_size);
   if (is_set(get, kOpenMpi.rank) || is_set(get, kOpenMpi.world_size)) {
     info.launcher = "mpirun";
     read_ranks(get, kOpenMpi, info);
+    // Not Slurm's: under Slurm, mpirun starts its daemons with srun, whose step variables
+    // (one task per node) its ranks inherit.
+    for (const WorldView* other : {&pmi, &env}) check_agreement(open_mpi, *other);
   } else if (is_set(get, kPmi.rank) || is_set(get, kPmi.world_size)) {
     info.launcher = "mpirun";
     read_ranks(get, kPmi, info);
-  } else if (is_set(get, "SLURM_PROCID") && is_set(get, "SLURM_NTASKS") &&
-             (is_set(get, "SLURM_STEP_ID") || is_set(get, "SLURM_STEPID"))) {
+    check_agreement(pmi, env);
+  } else if (in_slurm_step(get)) {
     info.launcher = "slurm";
     read_world(get, "SLURM_PROCID", "SLURM_NTASKS", info);
     const SlurmLocalSize local_size = slurm_local_size(get);
     set_local(read_integer(get, "SLURM_LOCALID"), "SLURM_LOCALID", local_size.value,
               local_size.name, info);
     read_master(get, info);
+    check_agreement(slurm, env);
   } else if (is_set(get, kTorchrun.rank) || is_set(get, kTorchrun.world_size)) {
-    info.launcher = "env";
-    read_ranks(get, kTorchrun, info);
-    read_master(get, info);
-    if (info.world_size > 1 && info.master_addr.empty())
-      CADENZA_USER_ERROR("MASTER_ADDR is not set; WORLD_SIZE = "
-                         << info.world_size << " needs the host name or address of rank 0");
-    if (info.world_size > 1 && info.master_port == 0)
-      CADENZA_USER_ERROR("MASTER_PORT is not set; WORLD_SIZE = "
-                         << info.world_size << " needs a free TCP port on rank 0's host");
+    read_torchrun(get, info);
   }
   return info;
 }

@@ -1,8 +1,16 @@
 // Launch detection: how this process was started (mpirun, srun, torchrun-style variables
 // or by hand) and which rank of the job it is, read from the launcher's environment.
 //
-// Launchers and the variables read (when several are present, the first listed wins:
-// OpenMPI, then MPICH/PMI, then Slurm, then the torchrun-style "env" variables):
+// Launchers and the variables read. The innermost launcher wins, since a process inherits
+// the variables of every launcher around it: torchrun's workers (RANK/WORLD_SIZE with
+// TORCHELASTIC_RUN_ID or GROUP_RANK, which torchrun's agent sets) first, whatever else is
+// set (srun torchrun: one Slurm task per node, each starting the node's workers); then
+// OpenMPI, then MPICH/PMI, then Slurm, then RANK/WORLD_SIZE set by other means.
+// The chosen launcher's rank and world size must equal those of every other launcher whose
+// rank and world size are set, as integers (a UserError names both launchers' variables),
+// except an outer
+// launcher's that the chosen one is known to inherit: anyone's under torchrun's workers,
+// and Slurm's under mpirun (which starts its daemons with srun, one task per node).
 // - "mpirun": OpenMPI's OMPI_COMM_WORLD_RANK, _SIZE, _LOCAL_RANK, _LOCAL_SIZE, or
 //   MPICH/PMI's PMI_RANK, PMI_SIZE, MPI_LOCALRANKID, MPI_LOCALNRANKS.
 // - "slurm": SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID and the tasks on this node from
@@ -10,7 +18,8 @@
 //   by SLURM_NODEID). Only inside a job step (SLURM_STEP_ID or SLURM_STEPID set): a batch
 //   script outside srun is a single process. MASTER_ADDR/MASTER_PORT are copied when set.
 // - "env": RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT (the
-//   last two required when WORLD_SIZE > 1).
+//   last two required when WORLD_SIZE > 1): torchrun's workers, or those variables set by
+//   hand or by another tool.
 // - "single": none of those; rank 0 of 1.
 //
 // Invariants of a returned LaunchInfo:
