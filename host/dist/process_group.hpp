@@ -8,8 +8,11 @@
 // - The CPU backend communicates over MPI, so it needs an MPI launcher (mpirun, or srun
 //   with MPI support); the CUDA backend over NCCL, whose unique id travels over MPI under
 //   mpirun (or srun without MASTER_ADDR) and over the TCP rendezvous otherwise.
-// - Each rank of a node takes the GPU of its local rank (train.device cuda); naming one GPU
-//   (cuda:N) with several ranks on a node is refused.
+// - train.device cuda: a rank that sees exactly one CUDA device (CUDA_VISIBLE_DEVICES set
+//   per rank, srun --gpus-per-task=1) takes cuda:0, and the log says so; a rank that sees
+//   several takes the GPU of its local rank, and a local rank with no GPU of that number is
+//   refused naming the local rank, the device count and CUDA_VISIBLE_DEVICES. Naming one
+//   GPU (cuda:N) with several ranks on a node is refused.
 #pragma once
 
 #include <memory>
@@ -30,8 +33,19 @@ struct ProcessGroup {
   std::unique_ptr<Communicator> communicator;
 };
 
-// The device string this rank uses for train.device `configured`.
-std::string device_for_rank(const std::string& configured, const LaunchInfo& launch);
+// The device this rank uses for train.device `configured`, and a line for the log saying
+// why when that is not plain (empty otherwise).
+struct RankDevice {
+  std::string device;
+  std::string note;
+};
+
+// Decides for a rank that sees `visible_devices` CUDA devices, under `cuda_visible_devices`
+// (CUDA_VISIBLE_DEVICES's value, nullptr when unset; for messages). `visible_devices` is
+// read only for train.device cuda with world size > 1, and 0 there leaves the refusal to
+// make_context, which says what CUDA reported.
+RankDevice device_for_rank(const std::string& configured, const LaunchInfo& launch, int visible_devices,
+                           const char* cuda_visible_devices);
 
 // Joins the job `launch` describes, running on train.device `device`.
 ProcessGroup join_process_group(const LaunchInfo& launch, const std::string& device, int cpu_threads,
