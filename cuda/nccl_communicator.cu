@@ -34,8 +34,15 @@
 //   thread and the watchdog; host waits release it between polls so the watchdog can
 //   abort. After an abort `comm_` is null and `failure_` says why.
 // - The destructor stops the watchdog, then ncclCommFinalize (polled until done or the
-//   timeout) and ncclCommDestroy on the normal path, ncclCommAbort after any failure; it
-//   never throws. The backend must outlive the communicator.
+//   timeout) and ncclCommDestroy on the normal path; ncclCommAbort after any failure, and
+//   when it runs while an exception thrown since construction unwinds the stack
+//   (std::uncaught_exceptions() above its count at construction). That is a rank failing
+//   on its own (rank 0 cannot write a checkpoint, say): its peers may sit in a collective,
+//   so the communicator cannot become quiescent and Finalize would poll for the whole
+//   timeout before the rank's error is printed; aborting ends the rank at once and the
+//   peers see the failure. MpiSession skips MPI_Finalize on unwinding for the same
+//   reason. This path is compiled, not yet run on a GPU. The destructor never throws.
+//   The backend must outlive the communicator.
 // - Not yet safe inside CUDA graph capture (the watchdog queries events).
 #include "cuda/nccl_communicator.cuh"
 
@@ -47,6 +54,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
+#include <exception>
 #include <mutex>
 #include <sstream>
 #include <string>
@@ -92,7 +100,11 @@ class NcclCommunicator final : public Communicator {
  public:
   NcclCommunicator(CudaBackend& backend, int rank, int world_size, const ShareFromRoot& share_from_root,
                    double timeout_seconds)
-      : ctx_(backend.context()), rank_(rank), world_size_(world_size), timeout_seconds_(timeout_seconds) {
+      : ctx_(backend.context()),
+        rank_(rank),
+        world_size_(world_size),
+        timeout_seconds_(timeout_seconds),
+        uncaught_at_construction_(std::uncaught_exceptions()) {
     CADENZA_CHECK(world_size >= 1, "NCCL: world size must be at least 1, got " << world_size);
     CADENZA_CHECK(rank >= 0 && rank < world_size, "NCCL: rank " << rank << " is outside 0.." << world_size - 1);
     CADENZA_CHECK(timeout_seconds > 0.0, "NCCL: the timeout must be positive, got " << timeout_seconds << " s");
@@ -103,7 +115,7 @@ class NcclCommunicator final : public Communicator {
     try {
       create(share_from_root);
     } catch (...) {
-      release();
+      release(/*unwinding=*/true);
       throw;
     }
   }
@@ -115,7 +127,7 @@ class NcclCommunicator final : public Communicator {
     }
     stop_cv_.notify_all();
     if (watchdog_.joinable()) watchdog_.join();
-    release();
+    release(std::uncaught_exceptions() > uncaught_at_construction_);
   }
 
   NcclCommunicator(const NcclCommunicator&) = delete;
@@ -395,12 +407,14 @@ class NcclCommunicator final : public Communicator {
   }
 
   // Frees everything; never throws. The watchdog has stopped (or never started).
-  void release() noexcept {
+  // `unwinding`: an error is leaving this rank, so abort rather than finalise (Finalize
+  // waits for every peer to be quiescent, which a peer inside a collective never is).
+  void release(bool unwinding) noexcept {
     const ScopedDevice device(ctx_.device, false);
     {
       std::lock_guard<std::mutex> lock(mutex_);
       if (comm_ != nullptr) {
-        if (failure_.empty() && finalize_locked())
+        if (failure_.empty() && !unwinding && finalize_locked())
           ncclCommDestroy(comm_);
         else
           ncclCommAbort(comm_);
@@ -437,6 +451,7 @@ class NcclCommunicator final : public Communicator {
   int rank_ = 0;
   int world_size_ = 1;
   double timeout_seconds_ = 0.0;
+  int uncaught_at_construction_ = 0;  // std::uncaught_exceptions() when constructed
   Clock::duration timeout_{};
   std::string version_;
 

@@ -1,7 +1,9 @@
 // [cuda][dist] The NCCL communicator on real GPUs: world size 1 on one GPU (every
 // collective leaves its values as they are), and two ranks as two threads of this process
 // on two GPUs ([multigpu]; the unique id travels through a promise), checking all-reduce
-// sum and average, broadcast from rank 1 and the host all-reduce against exact values.
+// sum and average, broadcast from rank 1 and the host all-reduce against exact values,
+// and that a rank whose error unwinds past its communicator aborts it at once rather than
+// waiting for a collective its peer never joins.
 // Without a GPU the binary skips as a whole (cuda_test_main.cpp); with one GPU the
 // two-rank case says it needs two and returns. Without NCCL in the build the factory must
 // refuse with a UserError, and that is all these tests check.
@@ -13,6 +15,7 @@
 #include <chrono>
 #include <exception>
 #include <future>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -185,6 +188,74 @@ TEST_CASE("NCCL communicator over two GPUs, one thread per rank", "[cuda][dist][
     CHECK(result.average == ramp(n, 1.5f, 0.0f));
     CHECK(result.broadcast == ramp(n, 1.0f, 7.0f));
     CHECK(result.host == std::vector<double>{3.0, 30.0, 0.5});
+  }
+}
+
+TEST_CASE("a rank that fails on its own aborts its NCCL communicator at once", "[cuda][dist][multigpu]") {
+  // Rank 0 enqueues an all-reduce that rank 1 never joins, then throws: its communicator is
+  // destroyed while the error unwinds. Finalising would wait for the all-reduce until the
+  // timeout; aborting returns at once. Rank 1 then leaves the same way.
+  const CudaAvailability cuda = probe_cuda();
+  if (cuda.device_count < 2) {
+    WARN("SKIP: needs 2 GPUs, found " << cuda.device_count);
+    return;
+  }
+  constexpr double kShortTimeout = 30.0;
+  using Clock = std::chrono::steady_clock;
+  std::promise<std::vector<char>> id_promise;
+  std::shared_future<std::vector<char>> id_future = id_promise.get_future().share();
+  std::promise<void> rank0_left;
+  std::future<void> rank0_left_future = rank0_left.get_future();
+  double unwind_seconds[2] = {-1.0, -1.0};
+  std::exception_ptr unexpected[2];
+
+  auto run_rank = [&](int rank) {
+    Clock::time_point thrown{};
+    try {
+      cuda::CudaBackend gpu(rank);
+      const cuda::ShareFromRoot share = [&](const std::vector<char>& payload) {
+        if (rank == 0) {
+          id_promise.set_value(payload);
+          return payload;
+        }
+        if (id_future.wait_for(std::chrono::seconds(60)) != std::future_status::ready)
+          throw Error("rank 1: rank 0 did not share the NCCL id within 60 s");
+        return id_future.get();
+      };
+      // Before the communicator, so that it outlives it: freeing memory waits for the device,
+      // where the all-reduce runs until the communicator is aborted.
+      DeviceTensor pending(gpu, ramp(4099, 1.0f, 0.0f));
+      std::unique_ptr<Communicator> comm = cuda::make_nccl_communicator(gpu, rank, 2, share, kShortTimeout);
+      if (rank == 0) {
+        comm->start_all_reduce(pending.tensor(), Reduction::sum);
+        thrown = Clock::now();
+        throw std::runtime_error("rank 0 failed on its own");
+      }
+      rank0_left_future.wait_for(std::chrono::seconds(120));
+      thrown = Clock::now();
+      throw std::runtime_error("rank 1 leaves too");
+    } catch (const std::runtime_error&) {
+      unwind_seconds[rank] = std::chrono::duration<double>(Clock::now() - thrown).count();
+    } catch (...) {
+      unexpected[rank] = std::current_exception();
+      if (rank == 0) {
+        try {
+          id_promise.set_exception(std::current_exception());
+        } catch (const std::future_error&) {
+          // the id was shared already
+        }
+      }
+    }
+    if (rank == 0) rank0_left.set_value();
+  };
+  std::thread rank1(run_rank, 1);
+  run_rank(0);
+  rank1.join();
+  for (int rank = 0; rank < 2; ++rank) {
+    INFO("rank " << rank);
+    if (unexpected[rank]) std::rethrow_exception(unexpected[rank]);
+    CHECK(unwind_seconds[rank] >= 0.0);
+    CHECK(unwind_seconds[rank] < kShortTimeout / 3);
   }
 }
 
