@@ -1,8 +1,9 @@
 // Tests of launch detection (every launcher's variables, their precedence, srun torchrun,
-// launchers that disagree, the defaults and every error message) and of the TCP rendezvous (ranks as threads of this process on
-// 127.0.0.1: the payload reaches every rank; a missing rank, a missing rank 0, a busy
-// port, a duplicate or foreign greeting and a foreign answer each end in one clear error
-// within the timeout).
+// launchers that disagree, the defaults and every error message), of the rendezvous port
+// (MASTER_PORT + 1 beside torchrun's agent store) and of the TCP rendezvous (ranks as
+// threads of this process on 127.0.0.1: the payload reaches every rank, beside an agent
+// store too; a missing rank, a missing rank 0, a busy port, a duplicate or foreign
+// greeting and a foreign answer each end in one clear error within the timeout).
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -209,6 +210,37 @@ TEST_CASE("detect_launch under srun torchrun takes torchrun's ranks", "[cpu][dis
   }
 }
 
+TEST_CASE("the rendezvous port: MASTER_PORT, or MASTER_PORT + 1 beside torchrun's agent store", "[cpu][dist]") {
+  Variables worker{{"RANK", "1"},        {"WORLD_SIZE", "2"},         {"MASTER_ADDR", "node-a"},
+                   {"MASTER_PORT", "29500"}, {"TORCHELASTIC_RUN_ID", "7"}, {"GROUP_RANK", "0"}};
+  SECTION("torchrun's static rendezvous (its default): the agent holds MASTER_PORT") {
+    worker["TORCHELASTIC_USE_AGENT_STORE"] = "True";
+    const LaunchInfo info = detect(worker);
+    CHECK(info.agent_store);
+    CHECK(info.master_port == 29500);
+    const RendezvousPort port = rendezvous_port(info);
+    CHECK(port.port == 29501);
+    CHECK(port.origin ==
+          "MASTER_PORT + 1: torchrun's agent store holds MASTER_PORT = 29500 (TORCHELASTIC_USE_AGENT_STORE=True)");
+    worker["MASTER_PORT"] = "65535";
+    CHECK(launch_error(worker) ==
+          "MASTER_PORT is 65535; with TORCHELASTIC_USE_AGENT_STORE=True torchrun's agent store holds it and the "
+          "rendezvous takes MASTER_PORT + 1, so expected a port in 1..65534");
+  }
+  SECTION("torchrun's other rendezvous backends, another launcher, or no torchrun: MASTER_PORT") {
+    worker["TORCHELASTIC_USE_AGENT_STORE"] = "False";
+    for (const LaunchInfo& info :
+         {detect(worker), detect({{"SLURM_PROCID", "1"}, {"SLURM_NTASKS", "2"}, {"SLURM_STEP_ID", "0"},
+                                  {"MASTER_ADDR", "node-a"}, {"MASTER_PORT", "29500"},
+                                  {"TORCHELASTIC_USE_AGENT_STORE", "True"}}),
+          detect({{"RANK", "1"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "node-a"}, {"MASTER_PORT", "29500"}})}) {
+      CHECK_FALSE(info.agent_store);
+      CHECK(rendezvous_port(info).port == 29500);
+      CHECK(rendezvous_port(info).origin == "MASTER_PORT");
+    }
+  }
+}
+
 TEST_CASE("detect_launch refuses launchers that disagree, but not mpirun inside Slurm", "[cpu][dist]") {
   const Variables env{{"RANK", "0"}, {"WORLD_SIZE", "4"}, {"MASTER_ADDR", "h"}, {"MASTER_PORT", "9"}};
   // mpirun under Slurm: its daemons run as a step of one task per node.
@@ -320,6 +352,52 @@ int free_port() {
   return ntohs(address.sin_port);
 }
 
+// Whether nothing listens on 127.0.0.1:port (binding it succeeds).
+bool port_is_free(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  const bool bound = ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+  ::close(fd);
+  return bound;
+}
+
+// A free port whose successor is free too (MASTER_PORT and the rendezvous beside an agent store).
+int free_port_pair() {
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    const int port = free_port();
+    if (port < 65535 && port_is_free(port + 1)) return port;
+  }
+  FAIL("no two adjacent free ports on 127.0.0.1 in 100 attempts");
+  return 0;
+}
+
+// Listens on every interface's `port` until destroyed (a stand-in for another program).
+class PortBlocker {
+ public:
+  explicit PortBlocker(int port) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_ANY);
+    address.sin_port = htons(static_cast<uint16_t>(port));
+    listening_ = fd_ >= 0 && ::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 &&
+                 ::listen(fd_, 1) == 0;
+  }
+  ~PortBlocker() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  PortBlocker(const PortBlocker&) = delete;
+  PortBlocker& operator=(const PortBlocker&) = delete;
+  bool listening() const { return listening_; }
+
+ private:
+  int fd_;
+  bool listening_ = false;
+};
+
 LaunchInfo rank_on_localhost(int rank, int world_size, int port) {
   LaunchInfo launch;
   launch.launcher = "env";
@@ -408,6 +486,36 @@ TEST_CASE("share_from_root with one rank or without a master address", "[cpu][di
         "set them to rank 0's host and a free TCP port there");
 }
 
+TEST_CASE("share_from_root beside torchrun's agent store uses MASTER_PORT + 1", "[cpu][dist]") {
+  const int port = free_port_pair();
+  // torchrun's agent listening on MASTER_PORT with its own store.
+  const PortBlocker agent_store(port);
+  REQUIRE(agent_store.listening());
+  const auto beside_agent = [&](int rank) {
+    LaunchInfo launch = rank_on_localhost(rank, 2, port);
+    launch.agent_store = true;
+    return launch;
+  };
+  SECTION("the payload reaches every rank") {
+    const std::vector<char> payload{'i', 'd'};
+    std::future<Outcome> rank1 = start_rank(beside_agent(1), {}, 5.0);
+    const Outcome root = start_rank(beside_agent(0), payload, 5.0).get();
+    CHECK(root.error.empty());
+    const Outcome other = rank1.get();
+    CHECK(other.error.empty());
+    CHECK(other.payload == payload);
+  }
+  SECTION("MASTER_PORT + 1 in use is named as such") {
+    const PortBlocker next(port + 1);
+    REQUIRE(next.listening());
+    const std::string tried = std::to_string(port + 1);
+    CHECK(start_rank(beside_agent(0), {}, 0.5).get().error ==
+          "rendezvous on port " + tried + ": port " + tried + " (MASTER_PORT + 1: torchrun's agent store holds "
+          "MASTER_PORT = " + std::to_string(port) + " (TORCHELASTIC_USE_AGENT_STORE=True)) is in use; choose "
+          "another MASTER_PORT");
+  }
+}
+
 TEST_CASE("share_from_root errors end within the timeout and say what is wrong", "[cpu][dist]") {
   const int port = free_port();
   const std::string on_port = "rendezvous on port " + std::to_string(port) + ": ";
@@ -436,17 +544,10 @@ TEST_CASE("share_from_root errors end within the timeout and say what is wrong",
     CHECK(seconds_since(start) < 1.5);
   }
   SECTION("a port in use") {
-    const int blocker = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_ANY);
-    address.sin_port = htons(static_cast<uint16_t>(port));
-    const bool listening = ::bind(blocker, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 &&
-                           ::listen(blocker, 1) == 0;
+    const PortBlocker blocker(port);
+    REQUIRE(blocker.listening());
     const Outcome root = start_rank(rank_on_localhost(0, 2, port), {}, 0.5).get();
-    ::close(blocker);
-    REQUIRE(listening);
-    CHECK(root.error == on_port + "port " + std::to_string(port) + " is in use; choose another MASTER_PORT");
+    CHECK(root.error == on_port + "port " + std::to_string(port) + " (MASTER_PORT) is in use; choose another MASTER_PORT");
   }
   SECTION("a rank announced twice") {
     std::future<Outcome> rank0 = start_rank(rank_on_localhost(0, 3, port), {'p'}, 2.0);

@@ -194,6 +194,12 @@ void read_torchrun(const Getter& get, LaunchInfo& info) {
   if (info.world_size > 1 && info.master_port == 0)
     CADENZA_USER_ERROR("MASTER_PORT is not set; WORLD_SIZE = "
                        << info.world_size << " needs a free TCP port on rank 0's host");
+  // torchrun compares with str(True) too (torch.distributed.rendezvous).
+  const char* agent_store = get("TORCHELASTIC_USE_AGENT_STORE");
+  info.agent_store = agent_store != nullptr && std::string_view(agent_store) == "True";
+  if (info.agent_store && info.master_port == 65535)
+    CADENZA_USER_ERROR("MASTER_PORT is 65535; with TORCHELASTIC_USE_AGENT_STORE=True torchrun's agent store "
+                       "holds it and the rendezvous takes MASTER_PORT + 1, so expected a port in 1..65534");
 }
 
 }  // namespace

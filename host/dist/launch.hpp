@@ -19,15 +19,18 @@
 //   script outside srun is a single process. MASTER_ADDR/MASTER_PORT are copied when set.
 // - "env": RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT (the
 //   last two required when WORLD_SIZE > 1): torchrun's workers, or those variables set by
-//   hand or by another tool.
+//   hand or by another tool. TORCHELASTIC_USE_AGENT_STORE=True (torchrun's static
+//   rendezvous, its default) says torchrun's agent serves its own TCP store on MASTER_PORT
+//   of rank 0's node; agent_store is then set, and the TCP rendezvous uses MASTER_PORT + 1
+//   (tcp_rendezvous.hpp).
 // - "single": none of those; rank 0 of 1.
 //
 // Invariants of a returned LaunchInfo:
 // - 0 <= rank < world_size and 0 <= local_rank < local_world_size. A local rank given
 //   without a local size makes the local size local_rank + 1 (the fewest the node can
 //   hold); neither given means local rank 0 of 1.
-// - master_port is 0 (unset) or in 1..65535; an "env" launch with world_size > 1 always
-//   has a non-empty master_addr and a master_port.
+// - master_port is 0 (unset) or in 1..65535 (1..65534 with agent_store); an "env" launch
+//   with world_size > 1 always has a non-empty master_addr and a master_port.
 // - Any variable that is set but malformed or inconsistent is a UserError naming it and
 //   what was expected; nothing is silently replaced by a default.
 #pragma once
@@ -43,6 +46,7 @@ struct LaunchInfo {
   int rank = 0, world_size = 1, local_rank = 0, local_world_size = 1;
   std::string master_addr;  // "env" launch only (and slurm when MASTER_ADDR is set)
   int master_port = 0;      // 0: not set
+  bool agent_store = false;  // torchrun's agent holds master_port (TORCHELASTIC_USE_AGENT_STORE=True)
 };
 
 // Reads the launcher's variables through `get` (returns nullptr when a variable is unset;

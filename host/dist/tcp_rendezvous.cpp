@@ -187,7 +187,8 @@ std::string numeric_host(const sockaddr_storage& address, socklen_t length) {
 
 // A listening socket on `port` of every interface of `family`; closed when the family is
 // not available on this host (and is IPv6, which has the IPv4 fallback).
-Socket listen_on_family(int family, int port, int backlog, const std::string& context) {
+Socket listen_on_family(int family, const RendezvousPort& rendezvous, int backlog, const std::string& context) {
+  const int port = rendezvous.port;
   Socket socket(::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!socket.is_open()) {
     if (family == AF_INET6) return Socket();
@@ -215,7 +216,8 @@ Socket listen_on_family(int family, int port, int backlog, const std::string& co
   if (::bind(socket.fd(), reinterpret_cast<const sockaddr*>(&address), length) != 0) {
     const int error = errno;
     if (error == EADDRINUSE)
-      CADENZA_USER_ERROR(context << ": port " << port << " is in use; choose another MASTER_PORT");
+      CADENZA_USER_ERROR(context << ": port " << port << " (" << rendezvous.origin
+                                 << ") is in use; choose another MASTER_PORT");
     if (error == EACCES)
       CADENZA_USER_ERROR(context << ": port " << port
                                  << " needs privileges; choose a MASTER_PORT above 1023");
@@ -226,9 +228,9 @@ Socket listen_on_family(int family, int port, int backlog, const std::string& co
   return socket;
 }
 
-Socket listen_on(int port, int backlog, const std::string& context) {
-  Socket socket = listen_on_family(AF_INET6, port, backlog, context);
-  return socket.is_open() ? std::move(socket) : listen_on_family(AF_INET, port, backlog, context);
+Socket listen_on(const RendezvousPort& rendezvous, int backlog, const std::string& context) {
+  Socket socket = listen_on_family(AF_INET6, rendezvous, backlog, context);
+  return socket.is_open() ? std::move(socket) : listen_on_family(AF_INET, rendezvous, backlog, context);
 }
 
 // A connection accepted by rank 0 whose greeting has not fully arrived.
@@ -354,8 +356,9 @@ std::vector<Socket> gather_ranks(const Socket& listener, int world_size, double 
 std::vector<char> serve_as_root(const LaunchInfo& launch, const std::vector<char>& payload,
                                 double timeout_seconds) {
   CADENZA_CHECK(payload.size() <= UINT32_MAX, "rendezvous payload of " << payload.size() << " bytes");
-  const std::string context = "rendezvous on port " + std::to_string(launch.master_port);
-  const Socket listener = listen_on(launch.master_port, launch.world_size - 1, context);
+  const RendezvousPort rendezvous = rendezvous_port(launch);
+  const std::string context = "rendezvous on port " + std::to_string(rendezvous.port);
+  const Socket listener = listen_on(rendezvous, launch.world_size - 1, context);
   const std::vector<Socket> ranks = gather_ranks(listener, launch.world_size, timeout_seconds, context);
 
   std::vector<char> answer(kHeaderBytes + payload.size());
@@ -439,7 +442,7 @@ Socket try_connect(const addrinfo& address, const Deadline& deadline, const std:
 // deadline passes.
 Socket connect_to_root(const LaunchInfo& launch, double timeout_seconds, const std::string& context) {
   const Deadline deadline(timeout_seconds);
-  const std::string port = std::to_string(launch.master_port);
+  const std::string port = std::to_string(rendezvous_port(launch).port);
   std::string failure = "none made";
   while (true) {
     addrinfo hints{};
@@ -469,7 +472,7 @@ std::vector<char> receive_from_root(const LaunchInfo& launch, double timeout_sec
   const bool ipv6_literal = launch.master_addr.find(':') != std::string::npos;
   const std::string context =
       "rendezvous with " + (ipv6_literal ? "[" + launch.master_addr + "]" : launch.master_addr) + ":" +
-      std::to_string(launch.master_port);
+      std::to_string(rendezvous_port(launch).port);
   const Socket socket = connect_to_root(launch, timeout_seconds, context);
 
   const Deadline deadline(timeout_seconds);
@@ -501,6 +504,12 @@ std::vector<char> receive_from_root(const LaunchInfo& launch, double timeout_sec
 
 }  // namespace
 
+RendezvousPort rendezvous_port(const LaunchInfo& launch) {
+  if (!launch.agent_store) return {launch.master_port, "MASTER_PORT"};
+  return {launch.master_port + 1, "MASTER_PORT + 1: torchrun's agent store holds MASTER_PORT = " +
+                                      std::to_string(launch.master_port) + " (TORCHELASTIC_USE_AGENT_STORE=True)"};
+}
+
 std::vector<char> share_from_root(const LaunchInfo& launch, const std::vector<char>& payload,
                                   double timeout_seconds) {
   CADENZA_CHECK(launch.world_size >= 1 && launch.rank >= 0 && launch.rank < launch.world_size,
@@ -512,7 +521,7 @@ std::vector<char> share_from_root(const LaunchInfo& launch, const std::vector<ch
     CADENZA_USER_ERROR("a " << launch.world_size << "-process job launched by " << launch.launcher
                             << " needs MASTER_ADDR and MASTER_PORT for its rendezvous; set them to "
                                "rank 0's host and a free TCP port there");
-  CADENZA_CHECK(launch.master_port >= 1 && launch.master_port <= 65535,
+  CADENZA_CHECK(launch.master_port >= 1 && launch.master_port <= (launch.agent_store ? 65534 : 65535),
                 "MASTER_PORT " << launch.master_port);
   return launch.rank == 0 ? serve_as_root(launch, payload, timeout_seconds)
                           : receive_from_root(launch, timeout_seconds);
