@@ -4,8 +4,10 @@
 // sum and average, broadcast from rank 1 and the host all-reduce against exact values,
 // and that a rank whose error unwinds past its communicator aborts it at once rather than
 // waiting for a collective its peer never joins.
-// Without a GPU the binary skips as a whole (cuda_test_main.cpp); with one GPU the
-// two-rank case says it needs two and returns. Without NCCL in the build the factory must
+// Without a GPU the binary skips as a whole (cuda_test_main.cpp); the [multigpu] cases run
+// as their own CTest entry with --min-devices 2, which skips on a machine with one GPU (and
+// fails there when CADENZA_REQUIRE_GPU asks for 2); run any other way with one GPU they fail
+// saying why, rather than pass without running. Without NCCL in the build the factory must
 // refuse with a UserError, and that is all these tests check.
 #include <catch2/catch.hpp>
 
@@ -77,6 +79,18 @@ struct RankResult {
   std::exception_ptr error;
 };
 
+// The [multigpu] cases need two GPUs. CTest runs them as cuda_multigpu, with
+// --min-devices 2: on a machine with fewer the process skips as a whole (exit 77, which
+// CTest lists as skipped). Run another way with fewer, they fail saying so; they never
+// pass without having run.
+void require_two_gpus() {
+  const CudaAvailability cuda = probe_cuda();
+  if (cuda.device_count < 2)
+    FAIL("needs 2 CUDA devices, found " << cuda.device_count
+                                        << "; run the [multigpu] cases with --min-devices 2 (CTest's cuda_multigpu), "
+                                           "which skips them on a machine with fewer");
+}
+
 }  // namespace
 
 TEST_CASE("NCCL communicator of world size 1 leaves values as they are", "[cuda][dist]") {
@@ -122,11 +136,7 @@ TEST_CASE("NCCL communicator refuses a backend that is not CUDA", "[cuda][dist]"
 }
 
 TEST_CASE("NCCL communicator over two GPUs, one thread per rank", "[cuda][dist][multigpu]") {
-  const CudaAvailability cuda = probe_cuda();
-  if (cuda.device_count < 2) {
-    WARN("SKIP: needs 2 GPUs, found " << cuda.device_count);
-    return;
-  }
+  require_two_gpus();
   constexpr int kWorld = 2;
   constexpr int n = 4099;  // not a multiple of NCCL's chunk sizes
   std::promise<std::vector<char>> id_promise;
@@ -195,11 +205,7 @@ TEST_CASE("a rank that fails on its own aborts its NCCL communicator at once", "
   // Rank 0 enqueues an all-reduce that rank 1 never joins, then throws: its communicator is
   // destroyed while the error unwinds. Finalising would wait for the all-reduce until the
   // timeout; aborting returns at once. Rank 1 then leaves the same way.
-  const CudaAvailability cuda = probe_cuda();
-  if (cuda.device_count < 2) {
-    WARN("SKIP: needs 2 GPUs, found " << cuda.device_count);
-    return;
-  }
+  require_two_gpus();
   constexpr double kShortTimeout = 30.0;
   using Clock = std::chrono::steady_clock;
   std::promise<std::vector<char>> id_promise;

@@ -8,8 +8,10 @@
 #     bash tools/bench/gpu.sh [OUT_DIR]
 #
 # 1. builds the tools and the [cuda] tests (Release, CUDA required: a build that dropped
-# it stops at configure time), 2. runs the [cuda] tests (ctest's four cuda_ families, one
-# process each, with CADENZA_REQUIRE_GPU=1: a missing GPU fails instead of skipping) and
+# it stops at configure time), 2. runs the [cuda] tests (ctest's five cuda_ families, one
+# process each, with CADENZA_REQUIRE_GPU=1: a missing GPU fails instead of skipping; 2
+# where nvidia-smi lists two or more GPUs, so that the two-GPU cases, which skip on a
+# one-GPU machine, must run there) and
 # gpu_selfcheck, both to the end, and stops there if either failed, 3. times the training step of the headline CRNN and the 2-D CNN on
 # cadenza's CPU and CUDA backends next to PyTorch (tools/bench/train.py), in fp32, tf32
 # and bf16, 4. times both models' CUDA step replayed as a CUDA graph and op by op
@@ -44,8 +46,9 @@ cmake --build build --target gpu_selfcheck bench_train bench_frontend cadenza_cu
   git rev-parse --short HEAD 2>/dev/null || echo "(not a git checkout)"
 } | tee "$out/machine.txt"
 failed=0
-CADENZA_REQUIRE_GPU=1 ctest --test-dir build -R '^cuda_' --output-on-failure 2>&1 | tee "$out/cuda_tests.txt" ||
-  failed=1
+gpus=$(nvidia-smi --list-gpus 2>/dev/null | grep -c '^GPU' || true)
+CADENZA_REQUIRE_GPU=$([ "${gpus:-0}" -ge 2 ] && echo 2 || echo 1) \
+  ctest --test-dir build -R '^cuda_' --output-on-failure 2>&1 | tee "$out/cuda_tests.txt" || failed=1
 ./build/gpu_selfcheck 2>&1 | tee "$out/selfcheck.txt" || failed=1
 if [ "$failed" != 0 ]; then
   echo "gpu.sh: the [cuda] tests or the self-check failed (see $out/); no benchmarks run" >&2
