@@ -96,7 +96,7 @@ TEST_CASE("a folder of audio files trains with crops, augmentation and multifram
   const auto skipped = read_lines(unbroken.path() / "skipped_files.txt");
   REQUIRE(skipped.size() == 1);
   CHECK_THAT(skipped[0], Catch::Contains("broken.wav"));
-  CHECK_THAT(log.str(), Catch::Contains("1 file skipped"));
+  CHECK_THAT(log.str(), Catch::Contains("data: 1 file left out"));
 
   SECTION("stopping and resuming takes the same steps") {
     auto stopping = overrides_for(data.path(), cache.path());
