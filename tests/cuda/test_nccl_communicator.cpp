@@ -79,6 +79,35 @@ struct RankResult {
   std::exception_ptr error;
 };
 
+// Rank 0's NCCL id handed to the other rank threads of one process, as the TCP rendezvous
+// hands it to other processes. A rank 0 that fails before sharing it calls fail(), so that
+// the others stop waiting.
+class InProcessIdExchange {
+ public:
+  cuda::ShareFromRoot share_for(int rank) {
+    return [this, rank](const std::vector<char>& payload) {
+      if (rank == 0) {
+        promise_.set_value(payload);
+        return payload;
+      }
+      if (future_.wait_for(std::chrono::seconds(60)) != std::future_status::ready)
+        throw Error("rank 1: rank 0 did not share the NCCL id within 60 s");
+      return future_.get();
+    };
+  }
+  void fail(std::exception_ptr error) {
+    try {
+      promise_.set_exception(error);
+    } catch (const std::future_error&) {
+      // the id was shared already
+    }
+  }
+
+ private:
+  std::promise<std::vector<char>> promise_;
+  std::shared_future<std::vector<char>> future_ = promise_.get_future().share();
+};
+
 // The [multigpu] cases need two GPUs. CTest runs them as cuda_multigpu, with
 // --min-devices 2: on a machine with fewer the process skips as a whole (exit 77, which
 // CTest lists as skipped). Run another way with fewer, they fail saying so; they never
@@ -139,23 +168,14 @@ TEST_CASE("NCCL communicator over two GPUs, one thread per rank", "[cuda][dist][
   require_two_gpus();
   constexpr int kWorld = 2;
   constexpr int n = 4099;  // not a multiple of NCCL's chunk sizes
-  std::promise<std::vector<char>> id_promise;
-  std::shared_future<std::vector<char>> id_future = id_promise.get_future().share();
+  InProcessIdExchange ids;
   std::vector<RankResult> results(kWorld);
 
   auto run_rank = [&](int rank) {
     RankResult& result = results[static_cast<std::size_t>(rank)];
     try {
       cuda::CudaBackend gpu(rank);
-      const cuda::ShareFromRoot share = [&](const std::vector<char>& payload) {
-        if (rank == 0) {
-          id_promise.set_value(payload);
-          return payload;
-        }
-        if (id_future.wait_for(std::chrono::seconds(60)) != std::future_status::ready)
-          throw Error("rank 1: rank 0 did not share the NCCL id within 60 s");
-        return id_future.get();
-      };
+      const cuda::ShareFromRoot share = ids.share_for(rank);
       std::unique_ptr<Communicator> comm = cuda::make_nccl_communicator(gpu, rank, kWorld, share, kTimeoutSeconds);
       result.describe = comm->describe();
       const float r = static_cast<float>(rank + 1);
@@ -176,13 +196,7 @@ TEST_CASE("NCCL communicator over two GPUs, one thread per rank", "[cuda][dist][
       comm->barrier();
     } catch (...) {
       result.error = std::current_exception();
-      if (rank == 0) {
-        try {
-          id_promise.set_exception(std::current_exception());  // rank 1 must not wait for the id
-        } catch (const std::future_error&) {
-          // the id was shared already
-        }
-      }
+      if (rank == 0) ids.fail(std::current_exception());  // rank 1 must not wait for the id
     }
   };
   std::thread rank1(run_rank, 1);
@@ -208,8 +222,7 @@ TEST_CASE("a rank that fails on its own aborts its NCCL communicator at once", "
   require_two_gpus();
   constexpr double kShortTimeout = 30.0;
   using Clock = std::chrono::steady_clock;
-  std::promise<std::vector<char>> id_promise;
-  std::shared_future<std::vector<char>> id_future = id_promise.get_future().share();
+  InProcessIdExchange ids;
   std::promise<void> rank0_left;
   std::future<void> rank0_left_future = rank0_left.get_future();
   double unwind_seconds[2] = {-1.0, -1.0};
@@ -219,15 +232,7 @@ TEST_CASE("a rank that fails on its own aborts its NCCL communicator at once", "
     Clock::time_point thrown{};
     try {
       cuda::CudaBackend gpu(rank);
-      const cuda::ShareFromRoot share = [&](const std::vector<char>& payload) {
-        if (rank == 0) {
-          id_promise.set_value(payload);
-          return payload;
-        }
-        if (id_future.wait_for(std::chrono::seconds(60)) != std::future_status::ready)
-          throw Error("rank 1: rank 0 did not share the NCCL id within 60 s");
-        return id_future.get();
-      };
+      const cuda::ShareFromRoot share = ids.share_for(rank);
       // Before the communicator, so that it outlives it: freeing memory waits for the device,
       // where the all-reduce runs until the communicator is aborted.
       DeviceTensor pending(gpu, ramp(4099, 1.0f, 0.0f));
@@ -244,13 +249,7 @@ TEST_CASE("a rank that fails on its own aborts its NCCL communicator at once", "
       unwind_seconds[rank] = std::chrono::duration<double>(Clock::now() - thrown).count();
     } catch (...) {
       unexpected[rank] = std::current_exception();
-      if (rank == 0) {
-        try {
-          id_promise.set_exception(std::current_exception());
-        } catch (const std::future_error&) {
-          // the id was shared already
-        }
-      }
+      if (rank == 0) ids.fail(std::current_exception());
     }
     if (rank == 0) rank0_left.set_value();
   };
