@@ -3,20 +3,22 @@
 //
 // Key: FNV-1a 64 over a sequence of fields, each followed by a NUL byte: the format tag
 // (kFormat), the sample rate in decimal, then per input file its absolute path with every
-// link resolved (lexically normalised when that fails), its size in bytes, its modification time and its status-change time
-// (ctime) in nanoseconds since the epoch (all decimal, all -1 when stat() fails): a file
+// link resolved (lexically normalised when that fails), its size in bytes, its
+// modification time and its status-change time (ctime) in nanoseconds since the epoch
+// (all decimal, all -1 when stat() fails): a file
 // rewritten in place with its old size and modification time put back (mp3gain -p, cp -p)
 // still has a new ctime, which no tool can set. For a transformed source also
 // "stretch <rate> semitones <n>" (%.17g each). Written as 16 lower-case hex digits.
 //
 // Directory layout (cache_root/<key>/):
 // - shard-0000.pcm, shard-0001.pcm, ...: int16 little-endian mono samples (each file's
-//   scaled by its headroom_bits), the entries of
-//   the available files back to back in input order; an entry never spans two shards.
+//   scaled by its headroom_bits), the entries of the available files back to back in
+//   input order; an entry never spans two shards.
 // - manifest.json: format, key, sample_rate, shards (file name, samples) and files (path,
 //   size, mtime_ns, ctime_ns, for a transformed source its transform, status "ok" with
 //   shard/offset/length, headroom_bits when above 0 (see Pcm16) and a note for a file cut
-//   short, or "failed" with reason). It is written last, so a directory whose manifest parses and matches is complete.
+//   short, or "failed" with reason). It is written last, so a directory whose manifest
+//   parses and matches is complete.
 //
 // Invariants of the build: at most 2 * threads decoded files wait in memory for their turn
 // to be written; only UserError from decoding marks a file failed, any other exception
@@ -804,7 +806,7 @@ PcmCache::MappedShard& PcmCache::MappedShard::operator=(MappedShard&& other) noe
 }
 
 PcmCache PcmCache::load(const fs::path& directory, const std::string& key, int sample_rate,
-                        const std::vector<PcmSource>& sources) {
+                        const std::vector<PcmSource>& sources, const std::vector<std::string>& recorded_paths) {
   const fs::path manifest_path = directory / kManifestName;
   const Json manifest = Json::parse(read_file(manifest_path));
   auto check = [&](bool condition, const std::string& what) {
@@ -829,7 +831,7 @@ PcmCache PcmCache::load(const fs::path& directory, const std::string& key, int s
   cache.entries_.reserve(sources.size());
   for (std::size_t i = 0; i < sources.size(); ++i) {
     const Json& record = file_records[i];
-    check(record.at("path").get<std::string>() == path_record(resolved_path_text(sources[i].path)) &&
+    check(record.at("path").get<std::string>() == recorded_paths[i] &&
               record.value("transform", std::string()) == transform_text(sources[i]),
           "file " + std::to_string(i) + " is not " + source_name(sources[i]));
     Entry entry;
@@ -885,6 +887,11 @@ PcmCache PcmCache::open_or_build(const std::vector<PcmSource>& sources, const Pc
   std::vector<FileStamp> stamps;
   stamps.reserve(sources.size());
   for (const PcmSource& source : sources) stamps.push_back(stamp_file(source));
+  // As the manifest records them: each load() compares with these instead of resolving every
+  // path again (a look-up per path component).
+  std::vector<std::string> recorded_paths;
+  recorded_paths.reserve(stamps.size());
+  for (const FileStamp& stamp : stamps) recorded_paths.push_back(path_record(stamp.resolved_path));
   const std::string key = cache_key(options.sample_rate, stamps);
   const fs::path directory = options.cache_root / key;
 
@@ -894,7 +901,7 @@ PcmCache PcmCache::open_or_build(const std::vector<PcmSource>& sources, const Pc
     std::error_code missing;
     if (!fs::exists(directory / kManifestName, missing)) return std::nullopt;
     try {
-      return load(directory, key, options.sample_rate, sources);
+      return load(directory, key, options.sample_rate, sources, recorded_paths);
     } catch (const CacheDamaged&) {
       return std::nullopt;
     } catch (const Json::exception&) {
@@ -920,7 +927,7 @@ PcmCache PcmCache::open_or_build(const std::vector<PcmSource>& sources, const Pc
       build_and_publish(options.cache_root, key, sources, stamps, options, log);
       build_seconds =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      cache = load(directory, key, options.sample_rate, sources);
+      cache = load(directory, key, options.sample_rate, sources, recorded_paths);
       built = true;
     }
   }

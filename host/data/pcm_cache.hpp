@@ -4,8 +4,8 @@
 // Invariants:
 // - A cache lives in `cache_root/<key>/`, where the key hashes the format, the sample rate
 //   and every input file's absolute path (links resolved), size, modification and
-//   status-change times and transform (see pcm_cache.cpp). Any change to the inputs gives another key, so a stale
-//   cache is never reused. A build copies each file whose path, size, times and transform
+//   status-change times and transform (see pcm_cache.cpp). Any change to the inputs gives
+//   another key, so a stale cache is never reused. A build copies each file whose path, size, times and transform
 //   an earlier cache under cache_root holds (same format and rate) from that cache's shard
 //   instead of decoding it again: adding a file to a dataset decodes that file only. A
 //   complete build then removes each earlier cache (of another key, not being built or
@@ -130,10 +130,11 @@ class PcmCache {
     float scale = 1.0f / 32768.0f;  // float = int16 * scale: 2^headroom_bits / 32768
   };
 
-  // Maps a complete cache directory whose manifest must describe exactly these inputs;
-  // throws Error (or nlohmann::json's exception for a malformed manifest) otherwise.
-  static PcmCache load(const std::filesystem::path& directory, const std::string& key,
-                       int sample_rate, const std::vector<PcmSource>& sources);
+  // Maps a complete cache directory whose manifest must describe exactly these inputs,
+  // recorded under `recorded_paths` (one per source, as the build wrote them); throws Error
+  // (or nlohmann::json's exception for a malformed manifest) otherwise.
+  static PcmCache load(const std::filesystem::path& directory, const std::string& key, int sample_rate,
+                       const std::vector<PcmSource>& sources, const std::vector<std::string>& recorded_paths);
 
   PcmCache() = default;
 
