@@ -164,9 +164,10 @@ void apply_filtered_split(DatasetIndex& index, const DataConfig& config, const f
                     std::to_string(listed_at.size()) + " listed clips (data.root and data.split_lists are not "
                     "of the same GTZAN)");
   }
-  for (const auto& [id, at] : missing)
-    index.skipped.push_back((genres / std::string(kGenres[static_cast<std::size_t>(*genre_of_id(id))]) / id).string() + ": listed at " + at +
-                            " but not in the folder");
+  for (const auto& [id, at] : missing) {
+    const fs::path genre_folder = genres / kGenres[static_cast<std::size_t>(*genre_of_id(id))];
+    index.skipped.push_back((genre_folder / id).string() + ": listed at " + at + " but not in the folder");
+  }
 
   std::vector<ClipEntry> listed;
   for (ClipEntry& clip : index.clips) {

@@ -20,6 +20,27 @@ void describe_group(std::ostringstream& os, const char* what, const std::vector<
   if (!names.empty()) os << " (" << joined(names) << ")";
 }
 
+// The labels of the run `file` belongs to (RUN/checkpoints/NAME/model.safetensors, or a
+// model.safetensors beside labels.json), or nullopt for a file of no run.
+std::optional<RunLabels> source_run_labels(const fs::path& file) {
+  const fs::path folder = fs::absolute(file).parent_path();
+  for (const fs::path& run : {folder.parent_path().parent_path(), folder}) {
+    std::error_code missing;
+    if (fs::is_regular_file(run / "labels.json", missing)) return read_run_labels(run);
+  }
+  return std::nullopt;
+}
+
+// "" when the labels are the same, else how they differ.
+std::string label_difference(const RunLabels& source, const std::vector<std::string>& labels, bool multi_label) {
+  if (source.multi_label != multi_label)
+    return std::string("the source run's labels are ") + (source.multi_label ? "tags" : "classes") + ", this run's " +
+           (multi_label ? "tags" : "classes");
+  if (source.names == labels) return "";
+  return "the source run's labels are " + name_list(source.names, true, 4) + ", this run's " +
+         name_list(labels, true, 4);
+}
+
 }  // namespace
 
 std::string InitReport::describe() const {
@@ -48,27 +69,6 @@ fs::path resolve_init_file(const std::string& init_from) {
                                             "directory with checkpoints/best or checkpoints/last");
 }
 
-// The labels of the run `file` belongs to (RUN/checkpoints/NAME/model.safetensors, or a
-// model.safetensors beside labels.json), or nullopt for a file of no run.
-std::optional<RunLabels> source_run_labels(const fs::path& file) {
-  const fs::path folder = fs::absolute(file).parent_path();
-  for (const fs::path& run : {folder.parent_path().parent_path(), folder}) {
-    std::error_code missing;
-    if (fs::is_regular_file(run / "labels.json", missing)) return read_run_labels(run);
-  }
-  return std::nullopt;
-}
-
-// "" when the labels are the same, else how they differ.
-std::string label_difference(const RunLabels& source, const std::vector<std::string>& labels, bool multi_label) {
-  if (source.multi_label != multi_label)
-    return std::string("the source run's labels are ") + (source.multi_label ? "tags" : "classes") + ", this run's " +
-           (multi_label ? "tags" : "classes");
-  if (source.names == labels) return "";
-  return "the source run's labels are " + name_list(source.names, true, 4) + ", this run's " +
-         name_list(labels, true, 4);
-}
-
 InitReport load_matching_weights(const fs::path& file, const std::vector<NamedTensor>& weights,
                                  const std::vector<std::string>& labels, bool multi_label,
                                  const std::string& head_layer, Backend& backend) {
@@ -76,11 +76,8 @@ InitReport load_matching_weights(const fs::path& file, const std::vector<NamedTe
   check_weights_checksum(source);
   InitReport report;
   report.file = file;
-  std::string head;  // head_layer, when the source run's labels differ
-  if (const std::optional<RunLabels> source_labels = source_run_labels(file)) {
+  if (const std::optional<RunLabels> source_labels = source_run_labels(file))
     report.label_difference = label_difference(*source_labels, labels, multi_label);
-    if (!report.label_difference.empty()) head = head_layer;
-  }
   std::set<std::string> model_names;
   for (const NamedTensor& w : weights) {
     model_names.insert(w.name);
@@ -95,7 +92,7 @@ InitReport load_matching_weights(const fs::path& file, const std::vector<NamedTe
                                format_shape(shape));
       continue;
     }
-    if (!head.empty() && names_layer_or_parameter(head, w.name)) {
+    if (!report.label_difference.empty() && names_layer_or_parameter(head_layer, w.name)) {
       report.relabelled.push_back(w.name);
       continue;
     }
