@@ -41,7 +41,9 @@
 //   so the communicator cannot become quiescent and Finalize would poll for the whole
 //   timeout before the rank's error is printed; aborting ends the rank at once and the
 //   peers see the failure. MpiSession skips MPI_Finalize on unwinding for the same
-//   reason. This path is compiled, not yet run on a GPU. The destructor never throws.
+//   reason. The trainer calls abandon() (an abort) sooner, before it frees its buffers:
+//   cudaFree waits for the device, and so for this rank's collective in flight. This path
+//   is compiled, not yet run on a GPU. The destructor never throws.
 //   The backend must outlive the communicator.
 // - Not yet safe inside CUDA graph capture (the watchdog queries events).
 #include "cuda/nccl_communicator.cuh"
@@ -135,6 +137,11 @@ class NcclCommunicator final : public Communicator {
 
   int rank() const override { return rank_; }
   int world_size() const override { return world_size_; }
+  void abandon(const std::string& reason) override {
+    const ScopedDevice device(ctx_.device, false);
+    std::lock_guard<std::mutex> lock(mutex_);
+    abort_locked("rank " + std::to_string(rank_) + " of " + std::to_string(world_size_) + " stopped: " + reason);
+  }
   std::string describe() const override {
     return "NCCL " + version_ + ", " + std::to_string(world_size_) + (world_size_ == 1 ? " rank" : " ranks");
   }

@@ -23,6 +23,8 @@
 
 #include "host/config/config.hpp"
 #include "host/core/context.hpp"
+#include "host/core/error.hpp"
+#include "host/dist/communicator.hpp"
 #include "host/io/atomic_file.hpp"
 #include "host/io/file_lock.hpp"
 #include "host/io/jsonl.hpp"
@@ -241,6 +243,54 @@ TEST_CASE("one gpu_train at a time uses a run directory", "[cpu][train]") {
   write_file_atomically(run_dir, "a file");
   CHECK_THROWS_WITH(train(load_config(kDemo, small_run_overrides()), run_dir, false, logger),
                     Catch::StartsWith("run directory " + run_dir.string() + ": cannot create it: "));
+}
+
+namespace {
+
+// One rank of a job, alone: every collective leaves its values as they are, except that
+// barrier() (the wait after a checkpoint) can fail as it does when a peer has died.
+class OneRankCommunicator final : public Communicator {
+ public:
+  explicit OneRankCommunicator(bool barrier_fails) : barrier_fails_(barrier_fails) {}
+  int rank() const override { return 0; }
+  int world_size() const override { return 1; }
+  std::string describe() const override { return "one rank"; }
+  void start_all_reduce(Tensor&, Reduction) override {}
+  void wait_all() override {}
+  void broadcast(Tensor&, int) override {}
+  void all_reduce_host(std::vector<double>&) override {}
+  void barrier() override {
+    if (barrier_fails_) throw JobError("rank 1 stopped answering");
+  }
+  void abandon(const std::string& reason) override { abandoned.push_back(reason); }
+
+  std::vector<std::string> abandoned;
+
+ private:
+  bool barrier_fails_;
+};
+
+}  // namespace
+
+TEST_CASE("a rank whose run fails abandons its collectives; one that completes does not", "[cpu][train]") {
+  std::ostringstream log;
+  Logger logger(log);
+  TempDir dir;
+  std::vector<std::string> overrides = small_run_overrides();
+  overrides.push_back("train.max_steps=1");
+  const Config config = load_config(kDemo, overrides);
+  for (const bool barrier_fails : {false, true}) {
+    OneRankCommunicator communicator(barrier_fails);
+    TrainRequest request{dir / (barrier_fails ? "failing" : "completing"), false};
+    request.communicator = &communicator;
+    if (barrier_fails) {
+      CHECK_THROWS_WITH(run_training(config, request, logger), "rank 1 stopped answering");
+      CHECK(communicator.abandoned == std::vector<std::string>{"rank 1 stopped answering"});
+    } else {
+      CHECK(run_training(config, request, logger).status == TrainOutcome::Status::reached_max_steps);
+      CHECK(communicator.abandoned.empty());
+    }
+  }
 }
 
 TEST_CASE("runs started in the same second get run directories of their own", "[slow][train]") {

@@ -50,6 +50,14 @@ class Communicator {
   virtual void all_reduce_host(std::vector<double>& values) = 0;
   // Returns when every rank has called it.
   virtual void barrier() = 0;
+
+  // This rank is stopping on an error: collectives it has started end now instead of
+  // waiting for its peers, and every later call throws. Called before the failing run's
+  // buffers are freed, since on the GPU freeing waits for the device, and so for a
+  // collective whose peers may never join it. NCCL aborts its communicator; the solo and
+  // MPI communicators have nothing to end (MPI's collectives progress only inside its
+  // calls, and mpirun ends the job when a rank exits with an error).
+  virtual void abandon(const std::string& /*reason*/) {}
 };
 
 // World size 1: collectives leave their tensors as they are (an average over one rank).

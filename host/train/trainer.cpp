@@ -1004,7 +1004,15 @@ TrainOutcome run_training(const Config& config, const TrainRequest& request, Log
     if (!request.resume) write_file_atomically(request.run_dir / "config.yaml", to_yaml(with_absolute_paths(config)));
   }
   Trainer trainer(config, request, logger);
-  const TrainOutcome outcome = trainer.run();
+  TrainOutcome outcome;
+  try {
+    outcome = trainer.run();
+  } catch (const std::exception& e) {
+    // Before the trainer's buffers are freed: on the GPU that waits for the device, and
+    // so for a collective of this rank's that its peers will never join.
+    if (request.communicator) request.communicator->abandon(e.what());
+    throw;
+  }
   // The curves are a view of metrics.jsonl, drawn while the lock is held; a failure to
   // draw them costs the run nothing.
   if (lock && outcome.status != TrainOutcome::Status::interrupted) {
