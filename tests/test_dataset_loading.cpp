@@ -804,11 +804,23 @@ TEST_CASE("files left out are one warning line, however many there are", "[cpu][
   warn_skipped_files(data, log);
   CHECK(log.warnings() == 0);
   for (int i = 0; i < 5000; ++i) data.skipped.push_back("c/" + std::to_string(i) + ".mp3: none of the chosen tags");
-  warn_skipped_files(data, log, "; all in RUN/skipped_files.txt");
+  warn_skipped_files(data, log, "RUN/skipped_files.txt");
   CHECK(log.warnings() == 1);
   CHECK(text.str() == "warning: data: 5000 files left out (broken, unlabelled, undecodable, or outside the split or "
                       "tags chosen): c/0.mp3: none of the chosen tags; c/1.mp3: none of the chosen tags; c/2.mp3: none "
                       "of the chosen tags; and 4997 more; all in RUN/skipped_files.txt\n");
+}
+
+TEST_CASE("the list of files left out holds every one, and a stale list goes", "[cpu][data]") {
+  const testing::TempDir dir;
+  const fs::path list = dir / "skipped_files.txt";
+  Dataset data;
+  data.skipped = {"a.wav: broken", "b c.mp3: no label"};
+  write_skipped_files(data, list);
+  CHECK(read_file(list) == "a.wav: broken\nb c.mp3: no label\n");
+  data.skipped.clear();
+  write_skipped_files(data, list);
+  CHECK_FALSE(fs::exists(list));
 }
 
 }  // namespace cadenza

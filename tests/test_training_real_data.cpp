@@ -98,6 +98,22 @@ TEST_CASE("a folder of audio files trains with crops, augmentation and multifram
   CHECK_THAT(skipped[0], Catch::Contains("broken.wav"));
   CHECK_THAT(log.str(), Catch::Contains("data: 1 file left out"));
 
+  // gpu_eval and gpu_embed list what they left out beside what they write.
+  const fs::path eval_out = unbroken / "eval-listed", embedded = unbroken / "features.npy";
+  int status = -1;
+  const std::string eval_log = testing::capture_output(std::string(CADENZA_GPU_EVAL) + " " + unbroken.path().string() +
+                                                           " --split val --out " + eval_out.string() + " 2>&1",
+                                                       status);
+  CHECK(status == 0);
+  CHECK_THAT(eval_log, Catch::Contains("data: 1 file left out") &&
+                           Catch::Contains("; all in " + (eval_out / "skipped_files.txt").string()));
+  CHECK(read_lines(eval_out / "skipped_files.txt") == skipped);
+  testing::capture_output(std::string(CADENZA_GPU_EMBED) + " " + unbroken.path().string() + " --quiet --out " +
+                              embedded.string() + " 2>&1",
+                          status);
+  CHECK(status == 0);
+  CHECK(read_lines(unbroken / "features.skipped_files.txt") == skipped);
+
   SECTION("stopping and resuming takes the same steps") {
     auto stopping = overrides_for(data.path(), cache.path());
     stopping.push_back("train.max_steps=15");  // mid-epoch 3 (6 steps per epoch)

@@ -13,7 +13,8 @@
 // and `targets` (clips, labels) as F32 and `split` (clips) as I32 (0 train, 1 val, 2 test,
 // 3 new), with the clip ids and label names as JSON in its metadata. FILE.npy holds the
 // embeddings; FILE.clips.csv beside it the clip, its split and its true_<label> columns,
-// row for row.
+// row for row. FILE.skipped_files.txt beside either lists the files of the dataset that
+// were left out, when there are any.
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -86,7 +87,8 @@ int embed_main(int argc, char** argv) {
   Logger log(std::cerr, args.has("--quiet") ? Logger::Level::warn : Logger::Level::info);
   const TrainedRun run = open_trained_run(run_dir, args.value("--checkpoint").value_or("best"), overrides);
   const Dataset data = load_run_dataset(run, log);
-  warn_skipped_files(data, log);
+  const fs::path skipped_list = fs::path(out).replace_extension(".skipped_files.txt");
+  warn_skipped_files(data, log, skipped_list);
   std::vector<int> clips, clip_split;
   for (Split s : splits)
     for (int clip : data.indices(s)) {
@@ -113,6 +115,7 @@ int embed_main(int argc, char** argv) {
   std::vector<std::string> ids;
   for (int clip : clips) ids.push_back(data.clip_ids[clip]);
   make_output_folder(out_folder, "--out");
+  write_skipped_files(data, skipped_list);
   if (extension == ".npy") {
     write_npy_f32(out, {c, d}, evaluation.embeddings.data());
     std::vector<std::string> fields{"clip", "split"};

@@ -5,7 +5,8 @@
 //
 // Each clip is scored by the mean of N windows (multiframe; data.eval_windows by default,
 // Won et al.'s protocol is 16). Prints a classification report and writes, to --out
-// (default RUN_DIR/eval-SPLIT): report.json, predictions.csv, the plots and report.html.
+// (default RUN_DIR/eval-SPLIT): report.json, predictions.csv, the plots and report.html,
+// and skipped_files.txt when files of the dataset were left out.
 #include <filesystem>
 #include <iostream>
 
@@ -63,7 +64,6 @@ int eval_main(int argc, char** argv) {
     log.warn("--threshold applies to tags; this run classifies (the top class is the prediction)");
   if (args.value("--out")) check_output_folder(*args.value("--out"), "--out");  // before the dataset loads
   const Dataset data = load_run_dataset(run, log);
-  warn_skipped_files(data, log);
   // The test split by default; a run split without one (the demo's [0.8, 0.2, 0.0])
   // evaluates its validation split, and says so.
   Split split = *parsed_split;
@@ -74,6 +74,7 @@ int eval_main(int argc, char** argv) {
   const std::string split_label = split_name(split);
   const fs::path out = args.value("--out").value_or((run_dir / ("eval-" + split_label)).string());
   check_output_folder(out, "--out");  // made once there is a report to write
+  warn_skipped_files(data, log, out / "skipped_files.txt");
   const std::vector<int>& clips = data.indices(split);
   if (clips.empty())
     CADENZA_USER_ERROR("--split " << split_label << ": the run's " << split_label
@@ -95,6 +96,7 @@ int eval_main(int argc, char** argv) {
   std::vector<std::string> clip_ids;
   for (int clip : clips) clip_ids.push_back(data.clip_ids[clip]);
   write_predictions_csv(out / "predictions.csv", clip_ids, data.label_names, evaluation);
+  write_skipped_files(data, out / "skipped_files.txt");
 
   HtmlReport html;
   html.title = config.model.name + " on " + config.data.dataset + ": " + split_label + " split";

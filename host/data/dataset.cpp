@@ -18,6 +18,7 @@
 #include "host/data/pcm_cache.hpp"
 #include "host/data/split.hpp"
 #include "host/data/synthetic_audio.hpp"
+#include "host/io/atomic_file.hpp"
 #include "host/math/random_math.hpp"
 
 namespace cadenza {
@@ -364,14 +365,25 @@ Dataset load_dataset(const Config& config, std::uint64_t train_seed, int threads
   return d;
 }
 
-void warn_skipped_files(const Dataset& data, Logger& log, const std::string& where_all) {
+void warn_skipped_files(const Dataset& data, Logger& log, const fs::path& list) {
   if (data.skipped.empty()) return;
   constexpr std::size_t kShown = 3;
   std::string line = "data: " + std::to_string(data.skipped.size()) + (data.skipped.size() == 1 ? " file" : " files") +
                      " left out (broken, unlabelled, undecodable, or outside the split or tags chosen): ";
   for (std::size_t i = 0; i < std::min(kShown, data.skipped.size()); ++i) line += (i > 0 ? "; " : "") + data.skipped[i];
   if (data.skipped.size() > kShown) line += "; and " + std::to_string(data.skipped.size() - kShown) + " more";
-  log.warn(line + where_all);
+  if (!list.empty()) line += "; all in " + list.string();
+  log.warn(line);
+}
+
+void write_skipped_files(const Dataset& data, const fs::path& list) {
+  if (data.skipped.empty()) {
+    fs::remove(list);
+    return;
+  }
+  std::string text;
+  for (const std::string& line : data.skipped) text += line + "\n";
+  write_file_atomically(list, text);
 }
 
 }  // namespace cadenza

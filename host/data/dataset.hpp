@@ -18,6 +18,7 @@
 
 #include <array>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
@@ -87,8 +88,12 @@ Dataset load_dataset(const Config& config, std::uint64_t train_seed, int threads
                      const SplitRecord* recorded = nullptr, const std::function<bool()>& stop_requested = {});
 
 // The one warning line about data.skipped, however many there are: their count, the first
-// three and `where_all` (say, "; all in RUN/skipped_files.txt"); nothing when none are.
-// A dataset of the cleaned MTAT split leaves thousands of clips out by design.
-void warn_skipped_files(const Dataset& data, Logger& log, const std::string& where_all = "");
+// three and, given `list`, that all are in it; nothing when none are. A dataset of the
+// cleaned MTAT split leaves thousands of clips out by design.
+void warn_skipped_files(const Dataset& data, Logger& log, const std::filesystem::path& list = {});
+
+// Writes data.skipped to `list` (atomically; one "<path>: <reason>" per line), or removes
+// a `list` left by an earlier run when none are skipped.
+void write_skipped_files(const Dataset& data, const std::filesystem::path& list);
 
 }  // namespace cadenza

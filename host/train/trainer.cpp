@@ -440,18 +440,12 @@ void Trainer::build() {
   log_.info(os.str());
 }
 
-// skipped_files.txt lists every file left out (one "<path>: <reason>" per line); one
-// warning line counts them and names the first few.
+// skipped_files.txt lists every file left out; one warning line counts them and names the
+// first few.
 void Trainer::report_skipped_files() const {
   const fs::path list = request_.run_dir / "skipped_files.txt";
-  if (data_.skipped.empty()) {
-    fs::remove(list);
-    return;
-  }
-  std::string text;
-  for (const std::string& line : data_.skipped) text += line + "\n";
-  write_file_atomically(list, text);
-  warn_skipped_files(data_, log_, "; all in " + list.string());
+  write_skipped_files(data_, list);
+  warn_skipped_files(data_, log_, list);
 }
 
 void Trainer::train_step(const std::vector<Tensor>& batch, float lr) {
