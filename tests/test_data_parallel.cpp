@@ -5,6 +5,8 @@
 //   validation clip once (the same validation figures);
 // - with train.dist.sync_batchnorm, two ranks train the demo itself (batchnorm, dropout)
 //   as one process of twice the batch;
+// - multi-label runs, with validation clips that do not divide among the ranks, report
+//   the figures of one process;
 // - only rank 0 writes the run directory;
 // - a checkpoint of two ranks resumes in one process with the same global batch;
 // - a rank killed mid-run ends the job with a non-zero status well within the timeout,
@@ -114,6 +116,31 @@ TEST_CASE("two MPI ranks of batch 4 train as one process of batch 8", "[slow][di
   int step_lines = 0;
   for (std::string line; std::getline(steps, line);) step_lines += !line.empty();
   CHECK(step_lines == 1);  // 18 steps logged every 10: one line, not one per rank
+}
+
+// Multi-label (sigmoid BCE, ROC-AUC and PR-AUC over the gathered scores) with counts that
+// do not divide by the global batch: 75 training clips (9 steps of 8, three dropped) and 25
+// validation clips, shared as 13 and 12 with a padded last batch on each rank. Every
+// validation clip must be scored once, and padding never counted.
+TEST_CASE("two MPI ranks tag as one process, with validation clips that do not divide evenly", "[slow][dist]") {
+  TempDir dir;
+  const fs::path two = dir / "two_ranks", one = dir / "one_process";
+  const std::string tags = "--set data.synthetic.multi_label=true --set data.synthetic.clips_per_class=25 ";
+  REQUIRE(run(mpirun(2) + train(two, tags), dir / "two.log") == 0);
+  REQUIRE(run(train(one, tags + "--set train.batch_size=8"), dir / "one.log") == 0);
+
+  const auto a = metrics_lines(two), b = metrics_lines(one);
+  REQUIRE(a.size() == 2);
+  REQUIRE(b.size() == 2);
+  for (std::size_t e = 0; e < a.size(); ++e) {
+    INFO("epoch " << e + 1 << ": " << a[e].dump() << " vs " << b[e].dump());
+    CHECK(a[e]["global_step"] == 9 * (e + 1));
+    CHECK(a[e]["global_step"] == b[e]["global_step"]);
+    for (const char* key : {"train_loss", "train_roc_auc", "val_loss", "val_roc_auc", "val_pr_auc"}) {
+      REQUIRE(a[e].contains(key));
+      CHECK(a[e][key].get<double>() == Approx(b[e][key].get<double>()).epsilon(1e-5));
+    }
+  }
 }
 
 // The demo has batchnorm after every convolution, normalised with the statistics of both
