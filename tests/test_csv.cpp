@@ -66,6 +66,15 @@ TEST_CASE("csv: quoted fields", "[cpu][csv]") {
   CHECK(read_all("id,text\n1,\"two\nlines\"\n2,\"crlf\r\ninside\"\r\n3,end\r\n", ',', &lines) ==
         Records{{"id", "text"}, {"1", "two\nlines"}, {"2", "crlf\r\ninside"}, {"3", "end"}});
   CHECK(lines == std::vector<std::size_t>{1, 2, 4, 6});
+
+  CsvReader reader("\" a \", b ,\"\"\n", "t.csv");
+  std::vector<std::string> fields;
+  REQUIRE(reader.next(fields));
+  CHECK(fields == std::vector<std::string>{" a ", " b ", ""});
+  CHECK(reader.quoted(0));
+  CHECK_FALSE(reader.quoted(1));
+  CHECK(reader.quoted(2));
+  CHECK_FALSE(reader.quoted(3));  // no such field
 }
 
 TEST_CASE("csv: a tab delimiter with every field quoted (MagnaTagATune's layout)", "[cpu][csv]") {

@@ -537,22 +537,26 @@ TEST_CASE("csv manifest: paths, labels, the split column and errors", "[cpu][dat
              "a.wav,rock,train\n"
              "/abs/b.wav,jazz,valid\n"
              "\"c, d.wav\", rock ,TEST\n"
-             "e.wav,,train\n");
+             "e.wav,,train\n"
+             " f.wav ,jazz,train\n"
+             "\" g.wav \",rock,train\n");
   DataConfig config;
   config.dataset = "csv";
   config.manifest = manifest.string();
   const DatasetIndex index = index_dataset(config);
   CHECK_FALSE(index.multi_label);
   CHECK(index.label_names == Strings{"jazz", "rock"});
-  CHECK(ids_of(index) == Strings{"a.wav", "/abs/b.wav", "c, d.wav"});
+  // Spaces around an unquoted path are layout; a quoted path keeps them.
+  CHECK(ids_of(index) == Strings{"a.wav", "/abs/b.wav", "c, d.wav", "f.wav", " g.wav "});
   CHECK(index.clips[0].path == dir / "lists" / "a.wav");
+  CHECK(index.clips[4].path == dir / "lists" / " g.wav ");
   CHECK(index.clips[1].path == fs::path("/abs/b.wav"));
   CHECK(index.clips[2].targets == std::vector<float>{0, 1});
-  CHECK(splits_of(index) == std::vector<int>{0, 1, 2});
+  CHECK(splits_of(index) == std::vector<int>{0, 1, 2, 0, 0});
   CHECK(index.skipped ==
         Strings{(dir / "lists" / "e.wav").string() + ": no label (" + manifest.string() + ":5)"});
   config.split = "random";
-  CHECK(splits_of(index_dataset(config)) == std::vector<int>{-1, -1, -1});
+  CHECK(splits_of(index_dataset(config)) == std::vector<int>{-1, -1, -1, -1, -1});
 
   write_file(manifest, "path,label\na.wav,low;high\nb.wav,low\n");
   CHECK(index_dataset(config).warnings ==

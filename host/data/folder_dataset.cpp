@@ -168,7 +168,9 @@ DatasetIndex index_csv_manifest(const DataConfig& config) {
   std::set<std::string> label_set;
   std::vector<std::string> fields;
   while (reader.next(fields)) {
-    const std::string path = trimmed(fields[path_column]);
+    // Spaces around an unquoted path are the CSV's layout ("a.wav, rock"); a quoted one is
+    // taken as written.
+    const std::string path = reader.quoted(path_column) ? fields[path_column] : trimmed(fields[path_column]);
     if (path.empty()) throw UserError(reader.where() + ": path: expected a file path, got none");
     ManifestRow row;
     row.path = absolute_path(manifest.parent_path() / path);  // an absolute path stays as is

@@ -65,6 +65,7 @@ void CsvReader::advance() { ++position_; }
 
 bool CsvReader::next(std::vector<std::string>& fields) {
   fields.clear();
+  quoted_.clear();
   // Blank lines hold no record.
   for (int c = peek(); c == '\n' || c == '\r'; c = peek()) {
     advance();
@@ -78,7 +79,8 @@ bool CsvReader::next(std::vector<std::string>& fields) {
   std::string field;
   while (true) {
     field.clear();
-    if (peek() == '"') {
+    quoted_.push_back(peek() == '"');
+    if (quoted_.back()) {
       const std::size_t opened_at = line_;
       advance();
       while (true) {

@@ -42,6 +42,10 @@ class CsvReader {
   // otherwise next() throws "<file>:<line>: expected <count> fields, got <n>".
   void expect_field_count(std::size_t count) { expected_field_count_ = count; }
 
+  // Whether field `index` of the last record returned by next() was quoted (a caller that
+  // trims spaces keeps a quoted field's as written).
+  bool quoted(std::size_t index) const { return index < quoted_.size() && quoted_[index]; }
+
   // The line on which the last record returned by next() started.
   std::size_t line() const { return record_line_; }
   const std::string& origin() const { return origin_; }
@@ -62,6 +66,7 @@ class CsvReader {
   std::size_t line_ = 1;      // of the next byte
   std::size_t record_line_ = 0;
   std::optional<std::size_t> expected_field_count_;
+  std::vector<bool> quoted_;  // of the last record's fields
 };
 
 // One record of `fields`, ending in "\n", quoted where RFC 4180 needs it.
