@@ -2,8 +2,9 @@
 // collective leaves its values as they are), and two ranks as two threads of this process
 // on two GPUs ([multigpu]; the unique id travels through a promise), checking all-reduce
 // sum and average, broadcast from rank 1 and the host all-reduce against exact values,
-// and that a rank whose error unwinds past its communicator aborts it at once rather than
-// waiting for a collective its peer never joins.
+// that a rank whose error unwinds past its communicator aborts it at once rather than
+// waiting for a collective its peer never joins, and that abandon() (the trainer's call on
+// an error) lets the rank free a collective's buffer at once.
 // Without a GPU the binary skips as a whole (cuda_test_main.cpp); the [multigpu] cases run
 // as their own CTest entry with --min-devices 2, which skips on a machine with one GPU (and
 // fails there when CADENZA_REQUIRE_GPU asks for 2); run any other way with one GPU they fail
@@ -18,12 +19,14 @@
 #include <exception>
 #include <future>
 #include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "cuda/cuda_backend.cuh"
 #include "cuda/nccl_communicator.cuh"
 #include "host/core/context.hpp"
+#include "host/core/error.hpp"
 #include "host/cpu/cpu_backend.hpp"
 
 using namespace cadenza;
@@ -262,6 +265,61 @@ TEST_CASE("a rank that fails on its own aborts its NCCL communicator at once", "
     CHECK(unwind_seconds[rank] >= 0.0);
     CHECK(unwind_seconds[rank] < kShortTimeout / 3);
   }
+}
+
+TEST_CASE("abandon() ends a rank's collective before its buffers are freed", "[cuda][dist][multigpu]") {
+  // As the trainer does on an error: rank 0 enqueues an all-reduce that rank 1 never joins,
+  // abandons the communicator, then frees the all-reduce's buffer (cudaFree waits for the
+  // device). Without the abort the free would wait for the watchdog's timeout. Later calls
+  // throw, naming the rank and the reason. Rank 1 leaves the same way once rank 0 has.
+  require_two_gpus();
+  constexpr double kShortTimeout = 30.0;
+  using Clock = std::chrono::steady_clock;
+  InProcessIdExchange ids;
+  std::promise<void> rank0_done;
+  std::future<void> rank0_done_future = rank0_done.get_future();
+  double free_seconds = -1.0;
+  std::string later_call_error;
+  std::exception_ptr unexpected[2];
+
+  auto run_rank = [&](int rank) {
+    try {
+      cuda::CudaBackend gpu(rank);
+      std::unique_ptr<Communicator> comm = cuda::make_nccl_communicator(gpu, rank, 2, ids.share_for(rank), kShortTimeout);
+      if (rank == 0) {
+        Clock::time_point abandoned;
+        {
+          DeviceTensor pending(gpu, ramp(4099, 1.0f, 0.0f));  // after the communicator: freed first
+          comm->start_all_reduce(pending.tensor(), Reduction::sum);
+          abandoned = Clock::now();
+          comm->abandon("rank 0 failed on its own");
+        }
+        free_seconds = std::chrono::duration<double>(Clock::now() - abandoned).count();
+        try {
+          comm->barrier();
+        } catch (const JobError& e) {
+          later_call_error = e.what();
+        }
+      } else {
+        rank0_done_future.wait_for(std::chrono::seconds(120));
+        comm->abandon("rank 1 leaves too");
+      }
+    } catch (...) {
+      unexpected[rank] = std::current_exception();
+      if (rank == 0) ids.fail(std::current_exception());
+    }
+    if (rank == 0) rank0_done.set_value();
+  };
+  std::thread rank1(run_rank, 1);
+  run_rank(0);
+  rank1.join();
+  for (int rank = 0; rank < 2; ++rank) {
+    INFO("rank " << rank);
+    if (unexpected[rank]) std::rethrow_exception(unexpected[rank]);
+  }
+  CHECK(free_seconds >= 0.0);
+  CHECK(free_seconds < kShortTimeout / 3);
+  CHECK_THAT(later_call_error, Catch::Contains("rank 0 of 2 stopped: rank 0 failed on its own"));
 }
 
 #else  // CUDA without NCCL
