@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <chrono>
 #include <exception>
+#include <functional>
 #include <future>
 #include <stdexcept>
 #include <string>
@@ -79,7 +80,6 @@ struct RankResult {
   std::vector<float> sum, average, broadcast;
   std::vector<double> host;
   std::string describe;
-  std::exception_ptr error;
 };
 
 // Rank 0's NCCL id handed to the other rank threads of one process, as the TCP rendezvous
@@ -121,6 +121,29 @@ void require_two_gpus() {
     FAIL("needs 2 CUDA devices, found " << cuda.device_count
                                         << "; run the [multigpu] cases with --min-devices 2 (CTest's cuda_multigpu), "
                                            "which skips them on a machine with fewer");
+}
+
+// Runs `rank_body` for ranks 0 and 1 of one job, rank 1 on a thread of its own, then
+// `after_rank0` once rank 0's body has ended, however it ended. An exception a body lets
+// escape is rethrown here once both have ended (rank 0's first also ends rank 1's wait for
+// the NCCL id).
+void run_two_ranks(InProcessIdExchange& ids, const std::function<void(int)>& rank_body,
+                   const std::function<void()>& after_rank0 = {}) {
+  std::exception_ptr escaped[2];
+  auto run_rank = [&](int rank) {
+    try {
+      rank_body(rank);
+    } catch (...) {
+      escaped[rank] = std::current_exception();
+      if (rank == 0) ids.fail(std::current_exception());
+    }
+    if (rank == 0 && after_rank0) after_rank0();
+  };
+  std::thread rank1(run_rank, 1);
+  run_rank(0);
+  rank1.join();
+  for (const std::exception_ptr& error : escaped)
+    if (error) std::rethrow_exception(error);
 }
 
 }  // namespace
@@ -174,42 +197,33 @@ TEST_CASE("NCCL communicator over two GPUs, one thread per rank", "[cuda][dist][
   InProcessIdExchange ids;
   std::vector<RankResult> results(kWorld);
 
-  auto run_rank = [&](int rank) {
+  run_two_ranks(ids, [&](int rank) {
     RankResult& result = results[static_cast<std::size_t>(rank)];
-    try {
-      cuda::CudaBackend gpu(rank);
-      const cuda::ShareFromRoot share = ids.share_for(rank);
-      std::unique_ptr<Communicator> comm = cuda::make_nccl_communicator(gpu, rank, kWorld, share, kTimeoutSeconds);
-      result.describe = comm->describe();
-      const float r = static_cast<float>(rank + 1);
-      // Rank r holds (r + 1) * (i + 1): sums 3 (i + 1) and averages 1.5 (i + 1), exact in f32.
-      DeviceTensor sum(gpu, ramp(n, r, 0.0f));
-      DeviceTensor average(gpu, ramp(n, r, 0.0f));
-      comm->start_all_reduce(sum.tensor(), Reduction::sum);
-      comm->start_all_reduce(average.tensor(), Reduction::average);
-      comm->wait_all();
-      result.sum = sum.values();
-      result.average = average.values();
-      // Rank 1 holds 7 + (i + 1); rank 0 holds -(i + 1), which must be overwritten.
-      DeviceTensor broadcast(gpu, rank == 1 ? ramp(n, 1.0f, 7.0f) : ramp(n, -1.0f, 0.0f));
-      comm->broadcast(broadcast.tensor(), 1);
-      result.broadcast = broadcast.values();
-      result.host = {double(rank + 1), 10.0 * (rank + 1), 0.25};
-      comm->all_reduce_host(result.host);
-      comm->barrier();
-    } catch (...) {
-      result.error = std::current_exception();
-      if (rank == 0) ids.fail(std::current_exception());  // rank 1 must not wait for the id
-    }
-  };
-  std::thread rank1(run_rank, 1);
-  run_rank(0);
-  rank1.join();
+    cuda::CudaBackend gpu(rank);
+    std::unique_ptr<Communicator> comm =
+        cuda::make_nccl_communicator(gpu, rank, kWorld, ids.share_for(rank), kTimeoutSeconds);
+    result.describe = comm->describe();
+    const float r = static_cast<float>(rank + 1);
+    // Rank r holds (r + 1) * (i + 1): sums 3 (i + 1) and averages 1.5 (i + 1), exact in f32.
+    DeviceTensor sum(gpu, ramp(n, r, 0.0f));
+    DeviceTensor average(gpu, ramp(n, r, 0.0f));
+    comm->start_all_reduce(sum.tensor(), Reduction::sum);
+    comm->start_all_reduce(average.tensor(), Reduction::average);
+    comm->wait_all();
+    result.sum = sum.values();
+    result.average = average.values();
+    // Rank 1 holds 7 + (i + 1); rank 0 holds -(i + 1), which must be overwritten.
+    DeviceTensor broadcast(gpu, rank == 1 ? ramp(n, 1.0f, 7.0f) : ramp(n, -1.0f, 0.0f));
+    comm->broadcast(broadcast.tensor(), 1);
+    result.broadcast = broadcast.values();
+    result.host = {double(rank + 1), 10.0 * (rank + 1), 0.25};
+    comm->all_reduce_host(result.host);
+    comm->barrier();
+  });
 
   for (int rank = 0; rank < kWorld; ++rank) {
     const RankResult& result = results[static_cast<std::size_t>(rank)];
     INFO("rank " << rank);
-    if (result.error) std::rethrow_exception(result.error);
     CHECK_THAT(result.describe, Catch::EndsWith(", 2 ranks"));
     CHECK(result.sum == ramp(n, 3.0f, 0.0f));
     CHECK(result.average == ramp(n, 1.5f, 0.0f));
@@ -229,39 +243,33 @@ TEST_CASE("a rank that fails on its own aborts its NCCL communicator at once", "
   std::promise<void> rank0_left;
   std::future<void> rank0_left_future = rank0_left.get_future();
   double unwind_seconds[2] = {-1.0, -1.0};
-  std::exception_ptr unexpected[2];
 
-  auto run_rank = [&](int rank) {
-    Clock::time_point thrown{};
-    try {
-      cuda::CudaBackend gpu(rank);
-      const cuda::ShareFromRoot share = ids.share_for(rank);
-      // Before the communicator, so that it outlives it: freeing memory waits for the device,
-      // where the all-reduce runs until the communicator is aborted.
-      DeviceTensor pending(gpu, ramp(4099, 1.0f, 0.0f));
-      std::unique_ptr<Communicator> comm = cuda::make_nccl_communicator(gpu, rank, 2, share, kShortTimeout);
-      if (rank == 0) {
-        comm->start_all_reduce(pending.tensor(), Reduction::sum);
-        thrown = Clock::now();
-        throw std::runtime_error("rank 0 failed on its own");
-      }
-      rank0_left_future.wait_for(std::chrono::seconds(120));
-      thrown = Clock::now();
-      throw std::runtime_error("rank 1 leaves too");
-    } catch (const std::runtime_error&) {
-      unwind_seconds[rank] = std::chrono::duration<double>(Clock::now() - thrown).count();
-    } catch (...) {
-      unexpected[rank] = std::current_exception();
-      if (rank == 0) ids.fail(std::current_exception());
-    }
-    if (rank == 0) rank0_left.set_value();
-  };
-  std::thread rank1(run_rank, 1);
-  run_rank(0);
-  rank1.join();
+  run_two_ranks(
+      ids,
+      [&](int rank) {
+        Clock::time_point thrown{};
+        try {
+          cuda::CudaBackend gpu(rank);
+          // Before the communicator, so that it outlives it: freeing memory waits for the
+          // device, where the all-reduce runs until the communicator is aborted.
+          DeviceTensor pending(gpu, ramp(4099, 1.0f, 0.0f));
+          std::unique_ptr<Communicator> comm =
+              cuda::make_nccl_communicator(gpu, rank, 2, ids.share_for(rank), kShortTimeout);
+          if (rank == 0) {
+            comm->start_all_reduce(pending.tensor(), Reduction::sum);
+            thrown = Clock::now();
+            throw std::runtime_error("rank 0 failed on its own");
+          }
+          rank0_left_future.wait_for(std::chrono::seconds(120));
+          thrown = Clock::now();
+          throw std::runtime_error("rank 1 leaves too");
+        } catch (const std::runtime_error&) {
+          unwind_seconds[rank] = std::chrono::duration<double>(Clock::now() - thrown).count();
+        }
+      },
+      [&] { rank0_left.set_value(); });
   for (int rank = 0; rank < 2; ++rank) {
     INFO("rank " << rank);
-    if (unexpected[rank]) std::rethrow_exception(unexpected[rank]);
     CHECK(unwind_seconds[rank] >= 0.0);
     CHECK(unwind_seconds[rank] < kShortTimeout / 3);
   }
@@ -280,13 +288,18 @@ TEST_CASE("abandon() ends a rank's collective before its buffers are freed", "[c
   std::future<void> rank0_done_future = rank0_done.get_future();
   double free_seconds = -1.0;
   std::string later_call_error;
-  std::exception_ptr unexpected[2];
 
-  auto run_rank = [&](int rank) {
-    try {
-      cuda::CudaBackend gpu(rank);
-      std::unique_ptr<Communicator> comm = cuda::make_nccl_communicator(gpu, rank, 2, ids.share_for(rank), kShortTimeout);
-      if (rank == 0) {
+  run_two_ranks(
+      ids,
+      [&](int rank) {
+        cuda::CudaBackend gpu(rank);
+        std::unique_ptr<Communicator> comm =
+            cuda::make_nccl_communicator(gpu, rank, 2, ids.share_for(rank), kShortTimeout);
+        if (rank == 1) {
+          rank0_done_future.wait_for(std::chrono::seconds(120));
+          comm->abandon("rank 1 leaves too");
+          return;
+        }
         Clock::time_point abandoned;
         {
           DeviceTensor pending(gpu, ramp(4099, 1.0f, 0.0f));  // after the communicator: freed first
@@ -300,23 +313,8 @@ TEST_CASE("abandon() ends a rank's collective before its buffers are freed", "[c
         } catch (const JobError& e) {
           later_call_error = e.what();
         }
-      } else {
-        rank0_done_future.wait_for(std::chrono::seconds(120));
-        comm->abandon("rank 1 leaves too");
-      }
-    } catch (...) {
-      unexpected[rank] = std::current_exception();
-      if (rank == 0) ids.fail(std::current_exception());
-    }
-    if (rank == 0) rank0_done.set_value();
-  };
-  std::thread rank1(run_rank, 1);
-  run_rank(0);
-  rank1.join();
-  for (int rank = 0; rank < 2; ++rank) {
-    INFO("rank " << rank);
-    if (unexpected[rank]) std::rethrow_exception(unexpected[rank]);
-  }
+      },
+      [&] { rank0_done.set_value(); });
   CHECK(free_seconds >= 0.0);
   CHECK(free_seconds < kShortTimeout / 3);
   CHECK_THAT(later_call_error, Catch::Contains("rank 0 of 2 stopped: rank 0 failed on its own"));
