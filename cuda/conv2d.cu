@@ -96,15 +96,15 @@ std::optional<Chosen<decltype(Perf::algo)>> choose(const std::vector<Perf>& rank
   return std::nullopt;
 }
 
-// A convolution descriptor of the plan's padding and the geometry's strides and dilations.
-cudnnConvolutionDescriptor_t convolution_descriptor(const Conv2dGeometry& g, int pad_h, int pad_w,
-                                                    cudnnMathType_t math) {
-  cudnnConvolutionDescriptor_t desc = nullptr;
+// Makes `desc` (a member of the plan, so that the plan frees it even when a call below
+// throws) a convolution descriptor of the plan's padding and the geometry's strides and
+// dilations.
+void make_convolution_descriptor(cudnnConvolutionDescriptor_t& desc, const Conv2dGeometry& g, int pad_h, int pad_w,
+                                 cudnnMathType_t math) {
   CADENZA_CUDA_CHECK(cudnnCreateConvolutionDescriptor(&desc));
   CADENZA_CUDA_CHECK(cudnnSetConvolution2dDescriptor(desc, pad_h, pad_w, g.stride_h, g.stride_w, g.dilation_h,
                                                      g.dilation_w, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
   CADENZA_CUDA_CHECK(cudnnSetConvolutionMathType(desc, math));
-  return desc;
 }
 
 std::size_t aligned_256(std::size_t bytes) { return (bytes + 255) / 256 * 256; }
@@ -265,9 +265,9 @@ std::unique_ptr<Conv2dPlans::Plan> make_plan(CudaContext& ctx, const Conv2dGeome
   // The math the heuristics may choose from; each direction's descriptor then takes the
   // math type of its chosen algorithm.
   const cudnnMathType_t allowed = plan->bf16 ? CUDNN_TENSOR_OP_MATH : ctx.tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
-  plan->forward_desc = convolution_descriptor(g, pad_h, pad_w, allowed);
-  plan->backward_data_desc = convolution_descriptor(g, pad_h, pad_w, allowed);
-  plan->backward_filter_desc = convolution_descriptor(g, pad_h, pad_w, allowed);
+  make_convolution_descriptor(plan->forward_desc, g, pad_h, pad_w, allowed);
+  make_convolution_descriptor(plan->backward_data_desc, g, pad_h, pad_w, allowed);
+  make_convolution_descriptor(plan->backward_filter_desc, g, pad_h, pad_w, allowed);
   int n = 0, h = 0, w = 0, c = 0;
   CADENZA_CUDA_CHECK(cudnnGetConvolution2dForwardOutputDim(plan->forward_desc, plan->x_desc, plan->w_desc, &n,
                                                            &c, &h, &w));
@@ -332,6 +332,7 @@ const Conv2dPlans::Plan& Conv2dPlans::get(CudaContext& ctx, const Conv2dGeometry
                 ctx.tf32,
                 ctx.bf16_convolutions};
   if (const auto found = plans_.find(key); found != plans_.end()) return *found->second;
+  require_not_capturing(ctx, "a convolution's cuDNN plan");
   std::unique_ptr<Plan> plan = make_plan(ctx, g, ctx.bf16_convolutions);
   // bf16 where cuDNN has deterministic kernels for all three directions of this geometry;
   // otherwise this layer stays on its fp32 tensors (its parity rows then measure fp32). The

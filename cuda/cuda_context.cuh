@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
@@ -78,9 +79,12 @@ class ScopedDevice {
   bool switched_ = false;
 };
 
-// Blocks of 256 threads covering n elements (at least one block).
+// Blocks of 256 threads covering n elements (at least one block). A count beyond the
+// unsigned range is clamped, never wrapped, so that its launch fails instead of covering
+// a fraction of n.
 inline unsigned int blocks_for(std::int64_t n, int threads = 256) {
-  return static_cast<unsigned int>(n > 0 ? (n + threads - 1) / threads : 1);
+  const std::int64_t blocks = n > 0 ? (n + threads - 1) / threads : 1;
+  return static_cast<unsigned int>(std::min<std::int64_t>(blocks, std::numeric_limits<unsigned int>::max()));
 }
 
 // Threads per block of the elementwise grid-stride kernels.

@@ -1,7 +1,10 @@
 // Custom kernels for the elementwise and per-row ops no vendor library does the way the
 // CPU backend does: activations, dropout, mean pooling, the fused losses, the fused
-// optimizer updates and gradient clipping, and the evaluation accumulators. Each computes with the shared host/math functions, so its arithmetic
-// is the CPU backend's, line for line.
+// optimizer updates and gradient clipping, and the evaluation accumulators. Each computes
+// with the shared host/math functions, so its arithmetic is the CPU backend's line for
+// line; nvcc may contract a multiply and an add into one fused rounding (--fmad, its
+// default) where the host build does not (-ffp-contract=off), a few ulps the parity
+// tolerances allow.
 //
 // Signatures equal cpu_ops.hpp's with the CudaContext first; every entry checks dtype,
 // device and sizes, enqueues on ctx.stream and returns without synchronising.

@@ -51,18 +51,20 @@ void scale_rows_backward(CudaContext& ctx, int rows, int inner, const Tensor& x,
   check_device_tensor(ctx, x, "scale_rows_backward", "x", n);
   check_device_tensor(ctx, scale, "scale_rows_backward", "scale", rows);
   check_device_tensor(ctx, dy, "scale_rows_backward", "dy", n);
+  // dscale reads dy before dx is written, so that dx may alias dy (as on the CPU).
+  if (dscale.defined() && rows > 0) {
+    check_device_tensor(ctx, dscale, "scale_rows_backward", "dscale", rows);
+    scale_gradient_kernel<<<static_cast<unsigned int>(rows), row_reduction_threads(inner), 0,
+                            ctx.stream>>>(static_cast<const float*>(x.raw()),
+                                          static_cast<const float*>(dy.raw()),
+                                          static_cast<float*>(dscale.raw()), inner);
+    CADENZA_CUDA_CHECK(cudaGetLastError());
+  }
   if (dx.defined()) {
     check_device_tensor(ctx, dx, "scale_rows_backward", "dx", n);
     launch_scale(ctx.stream, inner, n, static_cast<const float*>(dy.raw()),
                  static_cast<const float*>(scale.raw()), static_cast<float*>(dx.raw()));
   }
-  if (!dscale.defined() || rows == 0) return;
-  check_device_tensor(ctx, dscale, "scale_rows_backward", "dscale", rows);
-  scale_gradient_kernel<<<static_cast<unsigned int>(rows), row_reduction_threads(inner), 0,
-                          ctx.stream>>>(static_cast<const float*>(x.raw()),
-                                        static_cast<const float*>(dy.raw()),
-                                        static_cast<float*>(dscale.raw()), inner);
-  CADENZA_CUDA_CHECK(cudaGetLastError());
 }
 
 }  // namespace cadenza::cuda
