@@ -532,14 +532,19 @@ TEST_CASE("folder: a folder per label", "[cpu][data]") {
 TEST_CASE("csv manifest: paths, labels, the split column and errors", "[cpu][data]") {
   testing::TempDir dir;
   const fs::path manifest = dir / "lists" / "m.csv";
+  const fs::path elsewhere = dir / "elsewhere" / "b.wav";  // listed by its absolute path
+  for (const fs::path& file : {dir / "lists" / "a.wav", dir / "lists" / "b.wav", elsewhere, dir / "lists" / "c, d.wav",
+                               dir / "lists" / "e.wav", dir / "lists" / "f.wav", dir / "lists" / " g.wav "})
+    write_file(file);
   write_file(manifest,
              "path,label,split\n"
-             "a.wav,rock,train\n"
-             "/abs/b.wav,jazz,valid\n"
+             "a.wav,rock,train\n" +
+                 elsewhere.string() + ",jazz,valid\n"
              "\"c, d.wav\", rock ,TEST\n"
              "e.wav,,train\n"
              " f.wav ,jazz,train\n"
-             "\" g.wav \",rock,train\n");
+             "\" g.wav \",rock,train\n"
+             "gone.wav,rock,train\n");
   DataConfig config;
   config.dataset = "csv";
   config.manifest = manifest.string();
@@ -547,16 +552,24 @@ TEST_CASE("csv manifest: paths, labels, the split column and errors", "[cpu][dat
   CHECK_FALSE(index.multi_label);
   CHECK(index.label_names == Strings{"jazz", "rock"});
   // Spaces around an unquoted path are layout; a quoted path keeps them.
-  CHECK(ids_of(index) == Strings{"a.wav", "/abs/b.wav", "c, d.wav", "f.wav", " g.wav "});
+  CHECK(ids_of(index) == Strings{"a.wav", elsewhere.string(), "c, d.wav", "f.wav", " g.wav "});
   CHECK(index.clips[0].path == dir / "lists" / "a.wav");
   CHECK(index.clips[4].path == dir / "lists" / " g.wav ");
-  CHECK(index.clips[1].path == fs::path("/abs/b.wav"));
+  CHECK(index.clips[1].path == elsewhere);
   CHECK(index.clips[2].targets == std::vector<float>{0, 1});
   CHECK(splits_of(index) == std::vector<int>{0, 1, 2, 0, 0});
+  // A listed file that does not exist is skipped, named with its line.
   CHECK(index.skipped ==
-        Strings{(dir / "lists" / "e.wav").string() + ": no label (" + manifest.string() + ":5)"});
+        Strings{(dir / "lists" / "e.wav").string() + ": no label (" + manifest.string() + ":5)",
+                (dir / "lists" / "gone.wav").string() + ": listed at " + manifest.string() + ":8 but not found"});
   config.split = "random";
   CHECK(splits_of(index_dataset(config)) == std::vector<int>{-1, -1, -1, -1, -1});
+
+  // Most listed files missing: a manifest of another folder.
+  write_file(manifest, "path,label\na.wav,rock\nx.wav,jazz\ny.wav,jazz\n");
+  CHECK(error_of(config) == manifest.string() + ": 2 of the 3 files it lists do not exist, such as " +
+                                (dir / "lists" / "x.wav").string() + " (a relative path is read from the manifest's folder, " +
+                                (dir / "lists").string() + ")");
 
   write_file(manifest, "path,label\na.wav,low;high\nb.wav,low\n");
   CHECK(index_dataset(config).warnings ==

@@ -157,9 +157,9 @@ TEST_CASE("the PCM cache holds load_audio's samples and skips broken files", "[c
     CHECK_THAT(cache.failures()[f], StartsWith(data.files[i].string() + ": "));
     CHECK(cache.failures()[f].size() > data.files[i].string().size() + 2);
   }
-  CHECK(captured.log.warnings() == 1);
-  CHECK_THAT(captured.text.str(), Contains("2 of 5 audio files cannot be decoded") &&
-                                      Contains("corrupt.wav") && Contains("empty.wav"));
+  // Counted in the info line; the dataset's line about files left out names them.
+  CHECK(captured.log.warnings() == 0);
+  CHECK_THAT(captured.text.str(), Contains("5 files, ") && Contains(", 2 failed ("));
   CHECK(was_built(captured));
 
   const auto manifest = nlohmann::json::parse(cadenza::read_file(cache.directory() / "manifest.json"));
@@ -199,7 +199,8 @@ TEST_CASE("the PCM cache is reused for the same inputs and rebuilt for changed o
     CHECK(fs::exists(again.directory() / "marker"));
     CHECK(again.directory() == first.directory());
     CHECK(again.failures() == first.failures());
-    CHECK(log.log.warnings() == 1);
+    CHECK(log.log.warnings() == 0);
+    CHECK_THAT(log.text.str(), Contains(", 2 failed ("));
     for (std::size_t i = 0; i < data.files.size(); ++i) {
       CHECK(again.available(i) == first.available(i));
       CHECK(read_entry(again, i) == read_entry(first, i));

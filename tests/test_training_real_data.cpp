@@ -203,6 +203,15 @@ TEST_CASE("gpu_train --prepare-only builds the cache that training then reuses",
   // A missing root is named before anything is decoded.
   CHECK(run(" --set data.root=" + (data.path() / "absent").string() + " --prepare-only") == 2);
   CHECK_THAT(output(), Catch::Contains("data.root") && Catch::Contains("absent"));
+
+  // A dataset none of whose files decodes is refused as training would refuse it.
+  const fs::path broken = data.path() / "all_broken";
+  for (const char* label : {"a", "b"}) {
+    fs::create_directories(broken / label);
+    testing::write_bytes(broken / label / "x.wav", "RIFF\x04\x00\x00\x00WAVE");
+  }
+  CHECK(run(" --set data.root=" + broken.string() + " --prepare-only") == 2);
+  CHECK_THAT(output(), Catch::Contains("data: no training clip; every training file was left out (2 named above)"));
 }
 
 TEST_CASE("a CSV of tagged files trains, and a tag its validation clips cannot score is named", "[slow][train]") {

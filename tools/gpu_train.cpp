@@ -180,6 +180,7 @@ int train_main(int argc, char** argv) {
     const Dataset data =
         load_dataset(config, config.train.seed, config.train.threads, logger, nullptr, stop_requested);
     warn_skipped_files(data, logger);
+    require_some_training_clip(data, "named above");  // as training would refuse it
     std::cout << "prepared " << config.data.dataset << ": " << data.clips_in_splits() << " clips, "
               << data.num_labels() << (data.multi_label ? " tags (" : " classes (")
               << name_list(data.label_names, false, 8) << "), split "

@@ -376,6 +376,13 @@ void warn_skipped_files(const Dataset& data, Logger& log, const fs::path& list) 
   log.warn(line);
 }
 
+void require_some_training_clip(const Dataset& data, const std::string& where_listed) {
+  if (!data.indices(Split::train).empty()) return;
+  if (data.skipped.empty()) CADENZA_USER_ERROR("data: no training clip (the training split is empty)");
+  CADENZA_USER_ERROR("data: no training clip; every training file was left out ("
+                     << data.skipped.size() << " " << where_listed << ")");
+}
+
 void write_skipped_files(const Dataset& data, const fs::path& list) {
   if (data.skipped.empty()) {
     fs::remove(list);

@@ -92,6 +92,11 @@ Dataset load_dataset(const Config& config, std::uint64_t train_seed, int threads
 // cleaned MTAT split leaves thousands of clips out by design.
 void warn_skipped_files(const Dataset& data, Logger& log, const std::filesystem::path& list = {});
 
+// Throws a UserError when the training split has no clip: "data: no training clip", and
+// when files were left out, how many and `where_listed` (say, "listed in
+// skipped_files.txt").
+void require_some_training_clip(const Dataset& data, const std::string& where_listed);
+
 // Writes data.skipped to `list` (atomically; one "<path>: <reason>" per line), or removes
 // a `list` left by an earlier run when none are skipped.
 void write_skipped_files(const Dataset& data, const std::filesystem::path& list);

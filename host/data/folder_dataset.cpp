@@ -165,9 +165,12 @@ DatasetIndex index_csv_manifest(const DataConfig& config) {
   DatasetIndex index;
   index.multi_label = multi_label;
   std::vector<ManifestRow> rows;
+  std::vector<std::pair<std::string, std::string>> missing;  // listed files that do not exist, and where
+  std::size_t listed = 0;
   std::set<std::string> label_set;
   std::vector<std::string> fields;
   while (reader.next(fields)) {
+    ++listed;
     // Spaces around an unquoted path are the CSV's layout ("a.wav, rock"); a quoted one is
     // taken as written.
     const std::string path = reader.quoted(path_column) ? fields[path_column] : trimmed(fields[path_column]);
@@ -178,6 +181,11 @@ DatasetIndex index_csv_manifest(const DataConfig& config) {
     row.labels = cell_labels(fields[label_column], multi_label);
     if (row.labels.empty()) {
       index.skipped.push_back(row.path.string() + ": no label (" + reader.where() + ")");
+      continue;
+    }
+    std::error_code unreadable;
+    if (!fs::exists(row.path, unreadable) && !unreadable) {
+      missing.push_back({row.path.string(), reader.where()});
       continue;
     }
     if (use_split_column) {
@@ -191,6 +199,15 @@ DatasetIndex index_csv_manifest(const DataConfig& config) {
     label_set.insert(row.labels.begin(), row.labels.end());
     rows.push_back(std::move(row));
   }
+  // A file or two gone is skipped; most of them gone is a manifest written for another
+  // folder (relative paths are read from the manifest's own folder).
+  if (!missing.empty() && 2 * missing.size() > listed) {
+    throw UserError(manifest.string() + ": " + std::to_string(missing.size()) + " of the " + std::to_string(listed) +
+                    " files it lists do not exist, such as " + missing.front().first +
+                    " (a relative path is read from the manifest's folder, " +
+                    absolute_path(manifest.parent_path()).string() + ")");
+  }
+  for (const auto& [path, at] : missing) index.skipped.push_back(path + ": listed at " + at + " but not found");
   if (rows.empty()) {
     throw UserError(manifest.string() + ": no labelled rows (expected " + kManifestLayout + ")");
   }

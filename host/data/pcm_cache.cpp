@@ -80,7 +80,7 @@ static_assert(std::endian::native == std::endian::little,
 
 constexpr const char* kFormat = "cadenza-pcm-1; mono mean; soxr HQ; int16";
 constexpr const char* kManifestName = "manifest.json";
-constexpr std::size_t kFailuresShownInWarning = 3;
+constexpr std::size_t kShortFilesShownInWarning = 3;
 
 std::string system_reason(int error_number) {
   return std::generic_category().message(error_number);
@@ -738,7 +738,9 @@ void build_and_publish(const fs::path& cache_root, const std::string& key,
   remove_subsumed_caches(cache_root, key, stamps, earlier.caches, log);
 }
 
-// The info line after opening (and the warning line when files failed).
+// The info line after opening, and a warning naming the files that end before their
+// headers say. Files that cannot be decoded are counted here and named by the dataset's
+// one line about files left out (warn_skipped_files), which lists them with the rest.
 void report(const PcmCache& cache, bool built, double build_seconds, Logger& log) {
   std::int64_t total_samples = 0;
   for (std::size_t i = 0; i < cache.size(); ++i) total_samples += cache.length(i);
@@ -754,20 +756,17 @@ void report(const PcmCache& cache, bool built, double build_seconds, Logger& log
   } else {
     log.info("PCM cache reused: " + std::string(summary) + " (" + cache.directory().string() + ")");
   }
-  // One warning per kind, naming the first few files; every one is in the manifest.
-  const auto warn_about = [&](const std::vector<std::string>& files, const std::string& what) {
-    if (files.empty()) return;
-    std::ostringstream warning;
-    warning << files.size() << " of " << cache.size() << " audio files " << what << ": ";
-    const std::size_t shown = std::min(files.size(), kFailuresShownInWarning);
-    for (std::size_t i = 0; i < shown; ++i) warning << (i > 0 ? "; " : "") << files[i];
-    if (files.size() > shown)
-      warning << "; and " << files.size() - shown << " more (all in " << (cache.directory() / kManifestName).string()
-              << ")";
-    log.warn(warning.str());
-  };
-  warn_about(cache.failures(), "cannot be decoded and are skipped");
-  warn_about(cache.notes(), "end before their headers say and are used as far as they go");
+  const std::vector<std::string>& short_files = cache.notes();
+  if (short_files.empty()) return;
+  std::ostringstream warning;
+  warning << short_files.size() << " of " << cache.size()
+          << " audio files end before their headers say and are used as far as they go: ";
+  const std::size_t shown = std::min(short_files.size(), kShortFilesShownInWarning);
+  for (std::size_t i = 0; i < shown; ++i) warning << (i > 0 ? "; " : "") << short_files[i];
+  if (short_files.size() > shown)
+    warning << "; and " << short_files.size() - shown << " more (all in "
+            << (cache.directory() / kManifestName).string() << ")";
+  log.warn(warning.str());
 }
 
 }  // namespace

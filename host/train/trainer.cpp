@@ -298,11 +298,7 @@ void Trainer::build() {
   sampler_.rank = rank_;
   sampler_.world_size = world_size_;
   sampler_.batch = batch_;
-  if (data_.indices(Split::train).empty())
-    CADENZA_USER_ERROR("data: no training clip" << (data_.skipped.empty() ? std::string(" (the training split is empty)")
-                                                                          : "; every training file was left out (" +
-                                                                                std::to_string(data_.skipped.size()) +
-                                                                                " listed in skipped_files.txt)"));
+  require_some_training_clip(data_, "listed in skipped_files.txt");
   const std::size_t train_examples =
       training_epoch(data_.indices(Split::train), data_.lengths, data_.primary_label, window_, sampler_, 0).size();
   if (train_examples < static_cast<std::size_t>(batch_))
