@@ -598,9 +598,14 @@ TEST_CASE("Ctrl-C checkpoints and exits 130; --resume then finishes the unbroken
   CHECK(WEXITSTATUS(status) == 130);
   REQUIRE(fs::exists(interrupted.path() / "checkpoints" / "last" / "model.safetensors"));
 
-  const std::string resume = std::string(CADENZA_GPU_TRAIN) + " --resume " +
-                             interrupted.path().string() + " --quiet > /dev/null 2>&1";
+  const std::string done_line = (interrupted.path() / "stdout.txt").string();
+  const std::string resume = std::string(CADENZA_GPU_TRAIN) + " --resume " + interrupted.path().string() +
+                             " --quiet > " + done_line + " 2>/dev/null";
   CHECK(run_command(resume) == 0);
+  // The last line says how the run ended, its metric and which epoch `best` holds.
+  CHECK_THAT(read_file(done_line), Catch::StartsWith("done: 6 epochs, 24 steps; ") &&
+                                       Catch::Contains("val_accuracy ") && Catch::Contains("(checkpoints/best") &&
+                                       Catch::EndsWith("; run directory " + interrupted.path().string() + "\n"));
   CHECK(epoch_figures(interrupted.path()) == epoch_figures(unbroken.path()));
   CHECK(logged_step_losses(interrupted.path()) == logged_step_losses(unbroken.path()));
 

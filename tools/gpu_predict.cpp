@@ -78,7 +78,7 @@ int predict_main(int argc, char** argv) {
       find_audio_files(std::vector<std::string>(args.positionals.begin() + 1, args.positionals.end()));
   for (const std::string& problem : inputs.problems) log.warn("skipped " + problem);
   if (inputs.files.empty()) CADENZA_USER_ERROR("no audio files to score");
-  log.info("scoring " + std::to_string(inputs.files.size()) + " files with " + run.weights.string());
+  log.info("scoring " + count_of(static_cast<long long>(inputs.files.size()), "file") + " with " + run.weights.string());
 
   const std::vector<std::string>& labels = run.labels;
   // The document starts with the first song, so that a failure before it (the checkpoint,

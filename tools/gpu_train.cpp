@@ -20,8 +20,10 @@
 #include <csignal>
 #include <ctime>
 #include <filesystem>
+#include <iomanip>
 #include <iostream>
 #include <optional>
+#include <sstream>
 #include <vector>
 
 #include "host/cli/arguments.hpp"
@@ -220,9 +222,18 @@ int train_main(int argc, char** argv) {
                         : "")
                 << std::endl;
     else {
-      std::cout << "done: " << outcome.epochs_completed << " epochs, " << outcome.global_step << " steps";
-      if (outcome.last_val_metric) std::cout << ", " << outcome.metric_name << " " << *outcome.last_val_metric;
-      std::cout << "; run directory " << run_dir->string() << std::endl;
+      std::ostringstream done;
+      done << std::fixed << std::setprecision(4) << "done: " << count_of(outcome.epochs_completed, "epoch") << ", "
+           << count_of(outcome.global_step, "step");
+      const bool last_is_best = outcome.best_metric && outcome.best_epoch == outcome.epochs_completed;
+      if (outcome.last_val_metric)
+        done << "; " << (last_is_best ? "" : "last epoch's ") << outcome.metric_name << " " << *outcome.last_val_metric;
+      if (last_is_best)
+        done << ", the best epoch (checkpoints/best)";
+      else if (outcome.best_metric)
+        done << "; best " << outcome.select_metric << " " << *outcome.best_metric << " at epoch " << outcome.best_epoch
+             << " (checkpoints/best, which gpu_eval and gpu_predict use)";
+      std::cout << done.str() << "; run directory " << run_dir->string() << std::endl;
     }
   }
   return outcome.status == TrainOutcome::Status::interrupted ? kExitInterrupted : 0;

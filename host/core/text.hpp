@@ -29,6 +29,11 @@ inline std::string name_list(const std::vector<std::string>& names, bool quoted 
   return text;
 }
 
+// "1 epoch", "3 epochs": a count and its noun, plural with an s where the count is not 1.
+inline std::string count_of(long long count, const std::string& noun) {
+  return std::to_string(count) + " " + noun + (count == 1 ? "" : "s");
+}
+
 // "4:05" or, from an hour on, "1:04:05": seconds rounded, negative ones shown as 0:00.
 inline std::string format_duration(double seconds) {
   const auto total = static_cast<long long>(std::max(0.0, seconds) + 0.5);

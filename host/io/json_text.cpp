@@ -1,5 +1,8 @@
-// JSON text with invalid UTF-8 replaced (json_text.hpp).
+// JSON text with invalid UTF-8 replaced, and floats in their shortest form (json_text.hpp).
 #include "host/io/json_text.hpp"
+
+#include <charconv>
+#include <cstdlib>
 
 namespace cadenza {
 
@@ -13,6 +16,13 @@ std::string json_text(const nlohmann::ordered_json& value, int indent) {
 
 std::string valid_utf8(const std::string& text) {
   return nlohmann::json::parse(json_text(nlohmann::json(text))).get<std::string>();
+}
+
+double shortest_double(float value) {
+  char text[32];
+  const auto end = std::to_chars(text, text + sizeof(text) - 1, value).ptr;  // shortest round-trip form
+  *end = '\0';
+  return std::strtod(text, nullptr);  // inf and nan as they are
 }
 
 }  // namespace cadenza

@@ -183,7 +183,13 @@ class Trainer {
   // steps.jsonl and the progress bar; `steps_timed` steps took `seconds` this epoch.
   void log_step(const std::filesystem::path& steps_path, int epoch, float lr, int steps_timed, int step_in_epoch,
                 int steps_per_epoch, double seconds);
+  // Redraws the progress bar (on a terminal): `step_in_epoch` of `steps_per_epoch` done,
+  // the epoch's mean loss so far, and the rate of the `steps_timed` steps in `seconds`.
+  void draw_progress(int epoch, int steps_timed, int step_in_epoch, int steps_per_epoch, double seconds,
+                     double mean_loss);
   bool metric_improved(double value) const;
+  // The best epoch and its train.select_metric value, into a finished run's outcome.
+  void record_best(TrainOutcome& outcome) const;
   // train.early_stopping_patience epochs have passed since the best epoch (or since the
   // start, when no epoch was best) — checked at each epoch's start, so a resumed run of a
   // stopped one stops again.
@@ -677,7 +683,16 @@ void Trainer::log_step(const fs::path& steps_path, int epoch, float lr, int step
     CADENZA_USER_ERROR("training diverged: loss is " << loss << " at step " << state_.global_step << " (epoch "
                                                      << epoch + 1 << "); try a lower train.lr");
   if (writes_files_)
-    append_line(steps_path, {{"step", state_.global_step}, {"epoch", epoch + 1}, {"loss", loss}, {"lr", lr}});
+    append_line(steps_path, {{"step", state_.global_step},
+                             {"epoch", epoch + 1},
+                             {"loss", shortest_double(loss)},
+                             {"lr", shortest_double(lr)}});
+  const double mean_loss = read_epoch_loss_sum() / (double(step_in_epoch) * batch_ * world_size_);
+  draw_progress(epoch, steps_timed, step_in_epoch, steps_per_epoch, seconds, mean_loss);
+}
+
+void Trainer::draw_progress(int epoch, int steps_timed, int step_in_epoch, int steps_per_epoch, double seconds,
+                            double mean_loss) {
   const int global_batch = batch_ * world_size_;
   const double rate = seconds > 0 ? steps_timed * global_batch / seconds : 0.0;
   const double eta = rate > 0 ? (steps_per_epoch - step_in_epoch) * global_batch / rate : 0.0;
@@ -685,8 +700,8 @@ void Trainer::log_step(const fs::path& steps_path, int epoch, float lr, int step
   const int width = 24, filled = width * step_in_epoch / steps_per_epoch;
   bar << "epoch " << epoch + 1 << "/" << config_.train.epochs << " [" << std::string(filled, '#')
       << std::string(width - filled, '.') << "] " << step_in_epoch << "/" << steps_per_epoch << "  loss "
-      << std::fixed << std::setprecision(4) << read_epoch_loss_sum() / (double(step_in_epoch) * global_batch) << "  "
-      << std::setprecision(1) << rate << " samples/s  ETA " << format_duration(eta);
+      << std::fixed << std::setprecision(4) << mean_loss << "  " << std::setprecision(1) << rate
+      << " samples/s  ETA " << format_duration(eta);
   log_.progress_line(bar.str());
 }
 
@@ -834,6 +849,7 @@ TrainOutcome Trainer::run() {
       outcome.status = TrainOutcome::Status::stopped_early;
       outcome.global_step = state_.global_step;
       outcome.epochs_completed = epoch;
+      record_best(outcome);
       return outcome;
     }
     enter_phase(epoch);
@@ -879,9 +895,12 @@ TrainOutcome Trainer::run() {
           state_.global_step % config_.train.checkpoint_every_steps == 0 && s + 1 < steps_per_epoch)
         checkpoint();
     }
-    log_.end_progress();
     const double train_seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
     const double train_loss = read_epoch_loss_sum() / (double(steps_per_epoch) * batch_ * world_size_);
+    // The bar left complete, as Keras leaves it, above the epoch's line.
+    if (steps_per_epoch > first_step)
+      draw_progress(epoch, steps_per_epoch - first_step, steps_per_epoch, steps_per_epoch, train_seconds, train_loss);
+    log_.end_progress();
     if (!std::isfinite(train_loss))
       CADENZA_USER_ERROR("training diverged: the mean loss of epoch " << epoch + 1 << " is " << train_loss
                                                                        << "; try a lower train.lr");
@@ -914,6 +933,7 @@ TrainOutcome Trainer::run() {
       line[metric_name_] = e.metric;
       if (multi_label_) line["val_pr_auc"] = e.pr_auc;
       summary << "  val_loss " << e.loss << "  " << metric_name_ << " " << e.metric;
+      if (multi_label_) summary << "  val_pr_auc " << e.pr_auc;
       const double selected = select_metric_ == "val_loss"     ? e.loss
                               : select_metric_ == "val_pr_auc" ? e.pr_auc
                                                                : e.metric;
@@ -931,10 +951,10 @@ TrainOutcome Trainer::run() {
     const double rate =
         train_seconds > 0 ? double(steps_per_epoch - first_step) * batch_ * world_size_ / train_seconds : 0.0;
     if (stepped) line["samples_per_s"] = rate;
-    line["lr"] = lr;
+    line["lr"] = shortest_double(lr);
     if (stepped) line["seconds"] = train_seconds;
     if (writes_files_) append_line(metrics_path, line);
-    if (stepped) summary << "  " << std::setprecision(1) << rate << " samples/s";
+    if (stepped) summary << "  " << std::setprecision(1) << rate << " samples/s, " << format_duration(train_seconds);
     summary << (is_best && has_validation ? "  (best)" : "");
     log_.info(summary.str());
     if (lr_reduced) {
@@ -952,7 +972,15 @@ TrainOutcome Trainer::run() {
   }
   outcome.global_step = state_.global_step;
   outcome.epochs_completed = epochs;
+  record_best(outcome);
   return outcome;
+}
+
+void Trainer::record_best(TrainOutcome& outcome) const {
+  outcome.select_metric = select_metric_;
+  if (state_.best_epoch < 1 || !std::isfinite(state_.best_metric)) return;
+  outcome.best_metric = state_.best_metric;
+  outcome.best_epoch = state_.best_epoch;
 }
 
 // What every rank of a job must agree on: the config but for what may be each rank's own

@@ -57,6 +57,11 @@ struct TrainOutcome {
   // val_accuracy or val_roc_auc of the last epoch; none without a validation split
   std::optional<double> last_val_metric;
   std::string metric_name;
+  // The epoch whose checkpoint is `best` (gpu_eval's and gpu_predict's default), by
+  // train.select_metric, and its value; none without a validation split.
+  std::optional<double> best_metric;
+  int best_epoch = -1;
+  std::string select_metric;
 };
 
 TrainOutcome run_training(const Config& config, const TrainRequest& request, Logger& logger);
