@@ -188,6 +188,13 @@ TEST_CASE("gpu_eval: the report agrees with its predictions, the trainer's valid
   const CommandResult bad_checkpoint = run_tool(CADENZA_GPU_EVAL, run.string() + " --checkpoint nowhere");
   CHECK(bad_checkpoint.status == 2);
   CHECK_THAT(bad_checkpoint.err, Contains("--checkpoint nowhere"));
+  // One of the run's checkpoints, by its name.
+  const fs::path step = fs::canonical(run / "checkpoints" / "last");
+  const CommandResult by_name = run_tool(CADENZA_GPU_EVAL, run.string() + " --split val --checkpoint " +
+                                                               step.filename().string() + " --out " +
+                                                               (out / "by-name").string());
+  CHECK(by_name.status == 0);
+  CHECK_THAT(by_name.err, Contains((run / "checkpoints" / step.filename() / "model.safetensors").string()));
   // A run whose checkpoints folder is gone says so.
   const fs::path no_checkpoints = out / "no-checkpoints";
   fs::create_directories(no_checkpoints);

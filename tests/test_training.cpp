@@ -537,6 +537,11 @@ TEST_CASE("model.init_from loads matching layers, replaces the head, and train.f
                     source_file.string() + ": damaged (its contents do not match the checksum written with them); "
                                            "use an earlier checkpoint of the run (checkpoints/step-*)");
 
+  auto nowhere = small_run_overrides();
+  nowhere.push_back("model.init_from=" + (source_dir.path() / "absent").string());
+  CHECK_THROWS_WITH(train(load_config(kDemo, nowhere), damaged_dir.path(), false, logger),
+                    "model.init_from: " + (source_dir.path() / "absent").string() + " does not exist");
+
   auto wrong = small_run_overrides();
   wrong.push_back("train.freeze=[convolution1]");
   TempDir wrong_dir;
@@ -558,6 +563,9 @@ TEST_CASE("train.freeze names layers and parameters by whole parts: layer1 is no
   CHECK_THROWS_WITH(frozen_parameters(parameters, {"layer"}),
                     "train.freeze: 'layer' names no layer or parameter; the model's parameters belong to "
                     "layer1.conv, layer1.bn, layer10.conv, layer11.bn, dense");
+  CHECK_THROWS_WITH(frozen_parameters(parameters, {"layer1", "layer10", "layer11", "dense"}),
+                    "train.freeze: every parameter of the model is frozen, so training would change nothing but "
+                    "batchnorm statistics; leave at least the head (dense) out of train.freeze");
 }
 
 TEST_CASE("Ctrl-C checkpoints and exits 130; --resume then finishes the unbroken run",

@@ -36,9 +36,19 @@ namespace fs = std::filesystem;
 // none for a wrong op, which moves the loss by far more.
 constexpr double kLossTolerance = 1e-3;
 
+constexpr const char* kUsage =
+    "usage: gpu_selfcheck [options]        check a GPU, its driver and cuDNN against the CPU backend\n"
+    "Runs every op forward and backward on random inputs on both backends and prints the largest\n"
+    "error of each against its tolerance, then trains a few steps of CONFIG on both and compares\n"
+    "the losses. Exits 0 when all pass, 1 when any fails, 2 when no GPU works.\n"
+    "options:\n"
+    "  --device D        cuda or cuda:N, the GPU to check (default cuda:0)\n"
+    "  --config CONFIG   the config whose training steps are compared (default configs/demo.yaml)\n"
+    "  --steps N         training steps on each device (default 5)\n";
+
 int selfcheck_main(int argc, char** argv) {
   const ArgumentSpec spec{.with_value = {"--device", "--config", "--steps"},
-                          .usage = "usage: gpu_selfcheck [--device cuda:N] [--config CONFIG] [--steps N]\n"};
+                          .usage = kUsage};
   const Arguments args = parse_arguments(argc, argv, spec);
   const std::string device = args.value("--device").value_or("cuda:0");
   if (!device.starts_with("cuda"))

@@ -42,13 +42,15 @@ TrainedRun open_trained_run(const fs::path& run_dir, const std::string& checkpoi
     run.weights = dir / "model.safetensors";
   } else if (fs::is_directory(checkpoint)) {
     run.weights = fs::path(checkpoint) / "model.safetensors";
+  } else if (const fs::path of_run = run_dir / "checkpoints" / checkpoint; fs::is_directory(of_run)) {
+    run.weights = of_run / "model.safetensors";  // one of the run's own, by name: step-00000006
   } else {
     run.weights = checkpoint;
   }
   if (!fs::is_regular_file(run.weights))
     CADENZA_USER_ERROR("--checkpoint " << checkpoint << ": " << run.weights.string()
-                                       << " is missing (expected best, last, a checkpoint directory or a "
-                                          "model.safetensors file)");
+                                       << " is missing (expected best, last, a checkpoint of the run such as "
+                                          "step-00000006, a checkpoint directory or a model.safetensors file)");
   return run;
 }
 

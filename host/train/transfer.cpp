@@ -1,6 +1,7 @@
 // Transfer learning: loading matching weights and choosing frozen parameters (see transfer.hpp).
 #include "host/train/transfer.hpp"
 
+#include <algorithm>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -59,6 +60,8 @@ std::string InitReport::describe() const {
 
 fs::path resolve_init_file(const std::string& init_from) {
   const fs::path path(init_from);
+  std::error_code unreadable;
+  if (!fs::exists(path, unreadable) && !unreadable) CADENZA_USER_ERROR("model.init_from: " << init_from << " does not exist");
   if (fs::is_regular_file(path)) return path;
   for (const fs::path& candidate : {path / "checkpoints" / "best" / "model.safetensors",
                                     path / "checkpoints" / "last" / "model.safetensors", path / "model.safetensors"}) {
@@ -130,6 +133,11 @@ std::vector<bool> frozen_parameters(const std::vector<NamedParameter>& parameter
                                            << "belong to " << joined(owners));
     }
   }
+  // As PyTorch's optimizers refuse an empty parameter list: nothing would learn.
+  if (!parameters.empty() && std::all_of(frozen.begin(), frozen.end(), [](bool f) { return f; }))
+    CADENZA_USER_ERROR("train.freeze: every parameter of the model is frozen, so training would change nothing but "
+                       "batchnorm statistics; leave at least the head (" << parameters.back().name.substr(
+                           0, parameters.back().name.rfind('.')) << ") out of train.freeze");
   return frozen;
 }
 
