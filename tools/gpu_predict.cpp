@@ -79,7 +79,7 @@ int predict_main(int argc, char** argv) {
       find_audio_files(std::vector<std::string>(args.positionals.begin() + 1, args.positionals.end()));
   for (const std::string& problem : inputs.problems) log.warn("skipped " + problem);
   if (inputs.files.empty()) CADENZA_USER_ERROR("no audio files to score");
-  log.info("scoring " + count_of(static_cast<long long>(inputs.files.size()), "file") + " with " + run.weights.string());
+  log.info("scoring " + count_of(inputs.files.size(), "file") + " with " + run.weights.string());
 
   const std::vector<std::string>& labels = run.labels;
   // The document starts with the first song, so that a failure before it (the checkpoint,
@@ -122,8 +122,8 @@ int predict_main(int argc, char** argv) {
       for (float score : song.scores) row.push_back(float_text(score));
       std::cout << csv_record(row) << std::flush;
     } else {
-      std::cout << song.file.string() << "  (" << format_duration(song.seconds) << ", " << song.windows << " window"
-                << (song.windows == 1 ? "" : "s") << ")\n";
+      std::cout << song.file.string() << "  (" << format_duration(song.seconds) << ", "
+                << count_of(song.windows, "window") << ")\n";
       if (top.empty()) std::cout << "  no label scores >= " << *args.value("--threshold") << "\n";
       for (int label : top) {
         char score[16];
@@ -136,7 +136,7 @@ int predict_main(int argc, char** argv) {
   };
   const int scored = predict_songs(run, inputs.files, callbacks, log);
   if (args.has("--json") && !first_song) std::cout << "\n]\n" << std::flush;
-  log.info("scored " + std::to_string(scored) + (scored == 1 ? " file" : " files") +
+  log.info("scored " + count_of(scored, "file") +
            (skipped ? ", skipped " + std::to_string(skipped) + " (listed above)" : std::string()));
   if (scored == 0) CADENZA_USER_ERROR("none of the files could be scored (see the reasons above)");
   return 0;

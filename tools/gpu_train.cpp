@@ -187,8 +187,8 @@ int train_main(int argc, char** argv) {
               << data.num_labels() << (data.multi_label ? " tags (" : " classes (")
               << name_list(data.label_names, false, 8) << "), split "
               << data.indices(Split::train).size() << " / " << data.indices(Split::val).size() << " / "
-              << data.indices(Split::test).size() << ", " << data.skipped.size()
-              << (data.skipped.size() == 1 ? " file" : " files") << " skipped"
+              << data.indices(Split::test).size() << ", "
+              << count_of(data.skipped.size(), "file") << " skipped"
               << std::endl;
     return 0;
   }

@@ -8,6 +8,7 @@
 #include "host/config/config.hpp"
 #include "host/config/did_you_mean.hpp"
 #include "host/core/error.hpp"
+#include "host/core/text.hpp"
 
 namespace cadenza {
 
@@ -106,7 +107,7 @@ Arguments parse_arguments(int argc, char** argv, const ArgumentSpec& spec) {
   if (count < spec.min_positionals || count > spec.max_positionals) {
     if (spec.max_positionals == 0) throw UsageError("unexpected argument " + args.positionals[0], spec.usage);
     throw UsageError("expected " + spec.positionals + ", got " +
-                         (count == 0 ? std::string("none") : std::to_string(count) + (count == 1 ? " argument" : " arguments")),
+                         (count == 0 ? std::string("none") : count_of(count, "argument")),
                      spec.usage);
   }
   return args;

@@ -36,6 +36,7 @@
 #include "host/config/did_you_mean.hpp"
 #include "host/core/error.hpp"
 #include "host/core/hash.hpp"
+#include "host/core/text.hpp"
 
 namespace cadenza {
 namespace {
@@ -739,8 +740,7 @@ class ConfigReader {
       if (!count_fits) {
         const std::string expected = type.input_count == kTwoOrMoreInputs
                                          ? std::string("two or more inputs")
-                                         : std::to_string(type.input_count) + " input" +
-                                               (type.input_count == 1 ? "" : "s");
+                                         : count_of(type.input_count, "input");
         fail(inputs_path, "a " + type.type + " layer reads " + expected + ", got " +
                               std::to_string(layer.inputs.size()) + " (" + joined(layer.inputs) +
                               ")");

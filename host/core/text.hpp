@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <concepts>
 #include <cstddef>
 #include <cstdio>
 #include <string>
@@ -30,7 +31,8 @@ inline std::string name_list(const std::vector<std::string>& names, bool quoted 
 }
 
 // "1 epoch", "3 epochs": a count and its noun, plural with an s where the count is not 1.
-inline std::string count_of(long long count, const std::string& noun) {
+template <std::integral Count>
+std::string count_of(Count count, const std::string& noun) {
   return std::to_string(count) + " " + noun + (count == 1 ? "" : "s");
 }
 

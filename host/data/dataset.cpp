@@ -175,7 +175,7 @@ void warn_empty_random_splits(const Dataset& d, const DataConfig& config,
     std::ostringstream text;
     text << "data: the " << split_name(split) << " split is empty: ";
     if (lost > 0)
-      text << "the " << lost << (lost == 1 ? " clip" : " clips") << " data.split_fractions gave it cannot be decoded";
+      text << "the " << count_of(lost, "clip") << " data.split_fractions gave it cannot be decoded";
     else
       text << "data.split_fractions gives it " << fraction << " of " << d.num_clips()
            << " clips, which rounds to none; use more clips or a larger fraction";
@@ -368,7 +368,7 @@ Dataset load_dataset(const Config& config, std::uint64_t train_seed, int threads
 void warn_skipped_files(const Dataset& data, Logger& log, const fs::path& list) {
   if (data.skipped.empty()) return;
   constexpr std::size_t kShown = 3;
-  std::string line = "data: " + std::to_string(data.skipped.size()) + (data.skipped.size() == 1 ? " file" : " files") +
+  std::string line = "data: " + count_of(data.skipped.size(), "file") +
                      " left out (broken, unlabelled, undecodable, or outside the split or tags chosen): ";
   for (std::size_t i = 0; i < std::min(kShown, data.skipped.size()); ++i) line += (i > 0 ? "; " : "") + data.skipped[i];
   if (data.skipped.size() > kShown) line += "; and " + std::to_string(data.skipped.size() - kShown) + " more";

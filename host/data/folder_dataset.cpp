@@ -107,8 +107,7 @@ DatasetIndex index_folder(const DataConfig& config) {
                     "data.root=" + (root / only).string());
   }
   if (!labels_without_audio.empty())
-    index.warnings.push_back("left out " + std::to_string(labels_without_audio.size()) +
-                             (labels_without_audio.size() == 1 ? " folder" : " folders") +
+    index.warnings.push_back("left out " + count_of(labels_without_audio.size(), "folder") +
                              " of data.root without audio files: " + name_list(labels_without_audio));
   if (!other_files.empty()) {
     int count = 0;

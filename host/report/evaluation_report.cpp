@@ -115,8 +115,7 @@ std::string format_evaluation_report(const EvaluationReport& report) {
      << report.clips << " clips; binary accuracy " << fixed(t.binary_accuracy, 4) << " at threshold "
      << fixed(t.threshold, 2);
   if (auc.skipped_tags > 0)
-    os << "; " << auc.skipped_tags << " tag" << (auc.skipped_tags == 1 ? "" : "s")
-       << " with one class present left out of the AUC means";
+    os << "; " << count_of(auc.skipped_tags, "tag") << " with one class present left out of the AUC means";
   os << "\n";
   return os.str();
 }

@@ -424,14 +424,13 @@ void Trainer::build() {
      << name_list(data_.label_names, false, 8) << "); split "
      << data_.indices(Split::train).size() << " / " << data_.indices(Split::val).size() << " / "
      << data_.indices(Split::test).size() << "; examples of " << config_.data.clip_seconds << " s, "
-     << eval_cut_.windows_per_clip << " evaluation window" << (eval_cut_.windows_per_clip == 1 ? "" : "s")
-     << " per clip";
+     << count_of(eval_cut_.windows_per_clip, "evaluation window") << " per clip";
   log_.info(os.str());
   if (world_size_ > 1) {
     os.str("");
     os << "data-parallel: " << communicator_->describe() << ", batch " << batch_ << " per rank ("
-       << batch_ * world_size_ << " per step), gradients averaged in " << gradient_reducer_->buckets().size()
-       << " bucket" << (gradient_reducer_->buckets().size() == 1 ? "" : "s")
+       << batch_ * world_size_ << " per step), gradients averaged in "
+       << count_of(gradient_reducer_->buckets().size(), "bucket")
        << (config_.train.capture_graph ? "; the step runs op by op (graph capture is for single-process runs)" : "");
     log_.info(os.str());
   }
