@@ -22,8 +22,13 @@ int try_open_lock_file(const std::filesystem::path& path) {
   do {
     fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
   } while (fd < 0 && errno == EINTR);
-  // flock() needs no write access: another user's lock file (a shared cache) opens read-only.
-  while (fd < 0 && (errno == EACCES || errno == EINTR)) fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // flock() needs no write access: another user's lock file (a shared cache) opens
+  // read-only. Once: a file this user may not read either fails with that errno.
+  if (fd < 0 && errno == EACCES) {
+    do {
+      fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    } while (fd < 0 && errno == EINTR);
+  }
   return fd;
 }
 
