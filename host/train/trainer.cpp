@@ -801,10 +801,10 @@ TrainOutcome Trainer::run() {
   } else {
     model_->initialize(hash64(config_.train.seed, kInitStream), context_->backend());
     if (!config_.model.init_from.empty()) {
-      const std::string& last_parameter = model_->parameters().back().name;  // of the layer giving the scores
+      // The head: the layer of the last parameter, which gives the scores.
       const InitReport report = load_matching_weights(
           resolve_init_file(config_.model.init_from), checkpoint_contents().weights, data_.label_names,
-          data_.multi_label, last_parameter.substr(0, last_parameter.rfind('.')), context_->backend());
+          data_.multi_label, owning_layer(model_->parameters().back().name), context_->backend());
       log_.info(report.describe());
       if (report.loaded.empty())
         CADENZA_USER_ERROR("model.init_from: " << report.file.string()

@@ -61,7 +61,8 @@ std::string InitReport::describe() const {
 fs::path resolve_init_file(const std::string& init_from) {
   const fs::path path(init_from);
   std::error_code unreadable;
-  if (!fs::exists(path, unreadable) && !unreadable) CADENZA_USER_ERROR("model.init_from: " << init_from << " does not exist");
+  if (!fs::exists(path, unreadable) && !unreadable)
+    CADENZA_USER_ERROR("model.init_from: " << init_from << " does not exist");
   if (fs::is_regular_file(path)) return path;
   for (const fs::path& candidate : {path / "checkpoints" / "best" / "model.safetensors",
                                     path / "checkpoints" / "last" / "model.safetensors", path / "model.safetensors"}) {
@@ -110,6 +111,10 @@ InitReport load_matching_weights(const fs::path& file, const std::vector<NamedTe
   return report;
 }
 
+std::string owning_layer(const std::string& parameter_name) {
+  return parameter_name.substr(0, parameter_name.rfind('.'));
+}
+
 bool names_layer_or_parameter(const std::string& prefix, const std::string& parameter_name) {
   if (!parameter_name.starts_with(prefix)) return false;
   return parameter_name.size() == prefix.size() || prefix.ends_with('.') || parameter_name[prefix.size()] == '.';
@@ -124,9 +129,9 @@ std::vector<bool> frozen_parameters(const std::vector<NamedParameter>& parameter
       if (names_layer_or_parameter(prefix, parameters[i].name)) frozen[i] = matched = true;
     }
     if (!matched) {
-      std::vector<std::string> owners;  // "layer1.conv" of "layer1.conv.weight", in model order
+      std::vector<std::string> owners;  // in model order
       for (const NamedParameter& p : parameters) {
-        const std::string owner = p.name.substr(0, p.name.rfind('.'));
+        const std::string owner = owning_layer(p.name);
         if (owners.empty() || owners.back() != owner) owners.push_back(owner);
       }
       CADENZA_USER_ERROR("train.freeze: '" << prefix << "' names no layer or parameter; the model's parameters "
@@ -136,8 +141,8 @@ std::vector<bool> frozen_parameters(const std::vector<NamedParameter>& parameter
   // As PyTorch's optimizers refuse an empty parameter list: nothing would learn.
   if (!parameters.empty() && std::all_of(frozen.begin(), frozen.end(), [](bool f) { return f; }))
     CADENZA_USER_ERROR("train.freeze: every parameter of the model is frozen, so training would change nothing but "
-                       "batchnorm statistics; leave at least the head (" << parameters.back().name.substr(
-                           0, parameters.back().name.rfind('.')) << ") out of train.freeze");
+                       "batchnorm statistics; leave at least the head ("
+                       << owning_layer(parameters.back().name) << ") out of train.freeze");
   return frozen;
 }
 

@@ -50,6 +50,10 @@ InitReport load_matching_weights(const std::filesystem::path& file, const std::v
                                  const std::vector<std::string>& labels, bool multi_label,
                                  const std::string& head_layer, Backend& backend);
 
+// The layer a parameter belongs to: its name without the last part ("layer1.conv" of
+// "layer1.conv.weight").
+std::string owning_layer(const std::string& parameter_name);
+
 // Whether `prefix` is a parameter's name or the start of it up to a '.' ("layer1" of
 // "layer1.conv.weight", not of "layer10.conv.weight").
 bool names_layer_or_parameter(const std::string& prefix, const std::string& parameter_name);
