@@ -75,7 +75,8 @@ int eval_main(int argc, char** argv) {
   const std::string split_label = split_name(split);
   const fs::path out = args.value("--out").value_or((run_dir / ("eval-" + split_label)).string());
   check_output_folder(out, "--out");  // made once there is a report to write
-  warn_skipped_files(data, log, out / "skipped_files.txt");
+  const fs::path skipped_list = out / "skipped_files.txt";
+  warn_skipped_files(data, log, skipped_list);
   const std::vector<int>& clips = data.indices(split);
   if (clips.empty())
     CADENZA_USER_ERROR("--split " << split_label << ": the run's " << split_label
@@ -97,7 +98,7 @@ int eval_main(int argc, char** argv) {
   std::vector<std::string> clip_ids;
   for (int clip : clips) clip_ids.push_back(data.clip_ids[clip]);
   write_predictions_csv(out / "predictions.csv", clip_ids, data.label_names, evaluation);
-  write_skipped_files(data, out / "skipped_files.txt");
+  write_skipped_files(data, skipped_list);
 
   HtmlReport html;
   html.title = config.model.name + " on " + config.data.dataset + ": " + split_label + " split";
