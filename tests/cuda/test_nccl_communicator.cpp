@@ -123,21 +123,23 @@ void require_two_gpus() {
                                            "which skips them on a machine with fewer");
 }
 
-// Runs `rank_body` for ranks 0 and 1 of one job, rank 1 on a thread of its own, then
-// `after_rank0` once rank 0's body has ended, however it ended. An exception a body lets
-// escape is rethrown here once both have ended (rank 0's first also ends rank 1's wait for
-// the NCCL id).
-void run_two_ranks(InProcessIdExchange& ids, const std::function<void(int)>& rank_body,
-                   const std::function<void()>& after_rank0 = {}) {
+// Runs `rank_body(rank, rank0_ended)` for ranks 0 and 1 of one job, rank 1 on a thread of
+// its own; `rank0_ended` becomes ready once rank 0's body has ended, however it ended, for a
+// rank 1 that must outlast it. An exception a body lets escape is rethrown here once both
+// have ended (rank 0's first also ends rank 1's wait for the NCCL id).
+void run_two_ranks(InProcessIdExchange& ids,
+                   const std::function<void(int, const std::shared_future<void>&)>& rank_body) {
+  std::promise<void> rank0_end;
+  const std::shared_future<void> rank0_ended = rank0_end.get_future().share();
   std::exception_ptr escaped[2];
   auto run_rank = [&](int rank) {
     try {
-      rank_body(rank);
+      rank_body(rank, rank0_ended);
     } catch (...) {
       escaped[rank] = std::current_exception();
       if (rank == 0) ids.fail(std::current_exception());
     }
-    if (rank == 0 && after_rank0) after_rank0();
+    if (rank == 0) rank0_end.set_value();
   };
   std::thread rank1(run_rank, 1);
   run_rank(0);
@@ -197,7 +199,7 @@ TEST_CASE("NCCL communicator over two GPUs, one thread per rank", "[cuda][dist][
   InProcessIdExchange ids;
   std::vector<RankResult> results(kWorld);
 
-  run_two_ranks(ids, [&](int rank) {
+  run_two_ranks(ids, [&](int rank, const std::shared_future<void>&) {
     RankResult& result = results[static_cast<std::size_t>(rank)];
     cuda::CudaBackend gpu(rank);
     std::unique_ptr<Communicator> comm =
@@ -240,13 +242,11 @@ TEST_CASE("a rank that fails on its own aborts its NCCL communicator at once", "
   constexpr double kShortTimeout = 30.0;
   using Clock = std::chrono::steady_clock;
   InProcessIdExchange ids;
-  std::promise<void> rank0_left;
-  std::future<void> rank0_left_future = rank0_left.get_future();
   double unwind_seconds[2] = {-1.0, -1.0};
 
   run_two_ranks(
       ids,
-      [&](int rank) {
+      [&](int rank, const std::shared_future<void>& rank0_ended) {
         Clock::time_point thrown{};
         try {
           cuda::CudaBackend gpu(rank);
@@ -260,14 +260,13 @@ TEST_CASE("a rank that fails on its own aborts its NCCL communicator at once", "
             thrown = Clock::now();
             throw std::runtime_error("rank 0 failed on its own");
           }
-          rank0_left_future.wait_for(std::chrono::seconds(120));
+          rank0_ended.wait_for(std::chrono::seconds(120));
           thrown = Clock::now();
           throw std::runtime_error("rank 1 leaves too");
         } catch (const std::runtime_error&) {
           unwind_seconds[rank] = std::chrono::duration<double>(Clock::now() - thrown).count();
         }
-      },
-      [&] { rank0_left.set_value(); });
+      });
   for (int rank = 0; rank < 2; ++rank) {
     INFO("rank " << rank);
     CHECK(unwind_seconds[rank] >= 0.0);
@@ -284,19 +283,17 @@ TEST_CASE("abandon() ends a rank's collective before its buffers are freed", "[c
   constexpr double kShortTimeout = 30.0;
   using Clock = std::chrono::steady_clock;
   InProcessIdExchange ids;
-  std::promise<void> rank0_done;
-  std::future<void> rank0_done_future = rank0_done.get_future();
   double free_seconds = -1.0;
   std::string later_call_error;
 
   run_two_ranks(
       ids,
-      [&](int rank) {
+      [&](int rank, const std::shared_future<void>& rank0_ended) {
         cuda::CudaBackend gpu(rank);
         std::unique_ptr<Communicator> comm =
             cuda::make_nccl_communicator(gpu, rank, 2, ids.share_for(rank), kShortTimeout);
         if (rank == 1) {
-          rank0_done_future.wait_for(std::chrono::seconds(120));
+          rank0_ended.wait_for(std::chrono::seconds(120));
           comm->abandon("rank 1 leaves too");
           return;
         }
@@ -313,8 +310,7 @@ TEST_CASE("abandon() ends a rank's collective before its buffers are freed", "[c
         } catch (const JobError& e) {
           later_call_error = e.what();
         }
-      },
-      [&] { rank0_done.set_value(); });
+      });
   CHECK(free_seconds >= 0.0);
   CHECK(free_seconds < kShortTimeout / 3);
   CHECK_THAT(later_call_error, Catch::Contains("rank 0 of 2 stopped: rank 0 failed on its own"));
