@@ -11,6 +11,7 @@
 
 #include <cstring>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,12 +27,12 @@ int main(int argc, char** argv) {
       continue;
     }
     const std::string value = i + 1 < argc ? argv[i + 1] : "";
-    if (value.empty() || value.size() > 3 || value.find_first_not_of("0123456789") != std::string::npos ||
-        std::stoi(value) < 1) {
+    const std::optional<int> count = cadenza::testing::gpu_count(value);
+    if (!count || *count < 1) {
       std::cout << "FAIL: --min-devices is '" << value << "'; expected a number of GPUs, 1 or more" << std::endl;
       return 1;
     }
-    min_devices = std::stoi(value);
+    min_devices = *count;
     ++i;
   }
   const cadenza::CudaAvailability cuda = cadenza::probe_cuda();

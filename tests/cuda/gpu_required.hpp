@@ -8,16 +8,22 @@
 #pragma once
 
 #include <cstdlib>
+#include <optional>
 #include <string>
 
 namespace cadenza::testing {
 
+// A count of GPUs written as up to three digits, or nullopt for any other text.
+inline std::optional<int> gpu_count(const std::string& text) {
+  if (text.empty() || text.size() > 3 || text.find_first_not_of("0123456789") != std::string::npos)
+    return std::nullopt;
+  return std::stoi(text);
+}
+
 // The number of GPUs CADENZA_REQUIRE_GPU's value (nullptr when unset) requires.
 inline int gpus_required(const char* value) {
-  if (value == nullptr || *value == '\0' || std::string(value) == "0") return 0;
-  const std::string text(value);
-  if (text.size() <= 3 && text.find_first_not_of("0123456789") == std::string::npos) return std::stoi(text);
-  return 1;
+  if (value == nullptr || *value == '\0') return 0;
+  return gpu_count(value).value_or(1);
 }
 
 inline int gpus_required() { return gpus_required(std::getenv("CADENZA_REQUIRE_GPU")); }
